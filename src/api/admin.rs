@@ -1,0 +1,87 @@
+//! The emulator's own endpoints under `/_emulator/` (no authentication, both listeners).
+//!
+//! - `GET  /_emulator/health`: liveness.
+//! - `GET  /_emulator/tls-cert`: the HTTPS certificate (PEM), for clients to trust.
+//! - `POST /_emulator/reset`: forget all state (identities, tokens' identities, assignments).
+//! - `GET  /_emulator/token`: who a `Bearer` user access token belongs to, or why it is refused
+//!   (the same check Chat applies), to debug token handling.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use super::{json_response, resource};
+use crate::auth::user_token::UserToken;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// Mounts `/_emulator/*`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/_emulator")
+            .service(resource("/health").route(web::get().to(health)))
+            .service(resource("/tls-cert").route(web::get().to(tls_cert)))
+            .service(resource("/reset").route(web::post().to(reset)))
+            .service(resource("/token").route(web::get().to(token_info))),
+    );
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    version: &'static str,
+}
+
+/// `GET /_emulator/health`: 200 while the process serves requests. The only anonymous route
+/// besides the other `/_emulator` helpers.
+async fn health() -> Result<HttpResponse, ApiError> {
+    json_response(
+        StatusCode::OK,
+        &Health {
+            status: "healthy",
+            version: env!("CARGO_PKG_VERSION"),
+        },
+    )
+}
+
+/// `GET /_emulator/tls-cert`: the certificate the HTTPS listener presents, as PEM.
+async fn tls_cert(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/x-pem-file")
+        .body(state.tls_cert_pem.as_ref().clone())
+}
+
+#[derive(Serialize)]
+struct ResetResult {
+    reset: bool,
+}
+
+/// `POST /_emulator/reset`: clears every table.
+async fn reset(state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    state.store.reset();
+    tracing::info!("state reset");
+    json_response(StatusCode::OK, &ResetResult { reset: true })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenInfo {
+    identity: String,
+    scopes: Vec<&'static str>,
+    expires_on: String,
+}
+
+/// `GET /_emulator/token` with `Authorization: Bearer <user token>`: 200 with the identity,
+/// scopes and expiry, or the 401 a Chat operation would answer.
+async fn token_info(_req: HttpRequest, caller: UserToken) -> Result<HttpResponse, ApiError> {
+    json_response(
+        StatusCode::OK,
+        &TokenInfo {
+            identity: caller.user.to_string(),
+            scopes: caller.scopes.iter().map(|s| s.as_str()).collect(),
+            expires_on: caller
+                .expires_on
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        },
+    )
+}

@@ -1,0 +1,132 @@
+//! The HTTP surface: one module per API area, each with its own `configure`.
+//!
+//! Shared request plumbing lives here: api-version negotiation, JSON body parsing into the ACS
+//! error envelope, the 404/405 fallbacks and the standard response headers.
+
+pub mod admin;
+pub mod identity;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, Resource, web};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// Mounts every API area and the fallbacks.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    admin::configure(cfg);
+    identity::configure(cfg);
+}
+
+/// Finds the request's `api-version` and checks it against the operation's supported versions.
+///
+/// Missing → 400 `ApiVersionUnspecified`; not supported by this operation → 400
+/// `InvalidApiVersion`, with the real service's messages.
+pub fn api_version(
+    req: &HttpRequest,
+    supported: &[&'static str],
+) -> Result<&'static str, ApiError> {
+    let query = req.uri().query().unwrap_or("");
+    let requested = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k.eq_ignore_ascii_case("api-version"))
+        .map(|(_, v)| v.into_owned());
+    let Some(requested) = requested.filter(|v| !v.is_empty()) else {
+        return Err(ApiError::ApiVersionUnspecified);
+    };
+    supported
+        .iter()
+        .find(|v| v.eq_ignore_ascii_case(requested.trim()))
+        .copied()
+        .ok_or_else(|| ApiError::InvalidApiVersion {
+            uri: req.uri().to_string(),
+            version: requested,
+        })
+}
+
+/// Parses a JSON request body. An empty body gives `T::default()` when `empty_ok`, else a 400.
+/// A body with a non-JSON `Content-Type` gets 415.
+pub fn json_body<T: DeserializeOwned + Default>(
+    req: &HttpRequest,
+    body: &[u8],
+    empty_ok: bool,
+) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return if empty_ok {
+            Ok(T::default())
+        } else {
+            Err(ApiError::invalid_body("The request body is required."))
+        };
+    }
+    if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
+        let content_type = content_type.to_str().unwrap_or("").to_ascii_lowercase();
+        let essence = content_type.split(';').next().unwrap_or("").trim();
+        let is_json =
+            essence == "application/json" || essence.ends_with("+json") || essence == "text/json";
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType(essence.to_string()));
+        }
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::invalid_body(format!(
+            "The request body is not valid JSON for this operation: {e}."
+        ))
+    })
+}
+
+/// A JSON response with the real service's success content type.
+pub fn json_response(
+    status: actix_web::http::StatusCode,
+    body: &impl Serialize,
+) -> Result<HttpResponse, ApiError> {
+    let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, "application/json; charset=utf-8"))
+        .body(bytes))
+}
+
+/// A resource whose unsupported methods answer 405 with the envelope.
+pub fn resource(path: &str) -> Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed(req.method().to_string()))
+}
+
+/// The fallback for unknown routes: 404 with the envelope.
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "No operation matches {} {}.",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// Adds the headers the real service sends on every response: `MS-CV`, and the client's
+/// `x-ms-client-request-id` echoed back.
+pub async fn standard_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let client_request_id = req.headers().get("x-ms-client-request-id").cloned();
+    let correlation = uuid::Uuid::new_v4().simple().to_string();
+    req.extensions_mut()
+        .insert(CorrelationVector(correlation.clone()));
+    let mut res = next.call(req).await?;
+    let headers = res.headers_mut();
+    if let Some(id) = client_request_id {
+        headers.insert(HeaderName::from_static("x-ms-client-request-id"), id);
+    }
+    if let Ok(cv) = HeaderValue::from_str(&correlation) {
+        headers.insert(HeaderName::from_static("ms-cv"), cv);
+    }
+    Ok(res)
+}
+
+/// The `MS-CV` correlation id of a request.
+#[derive(Debug, Clone)]
+pub struct CorrelationVector(pub String);

@@ -1,0 +1,121 @@
+//! Middleware that requires a valid access-key (HMAC-SHA256) signature.
+//!
+//! It buffers the body (the signature covers its hash), verifies the request with
+//! [`hmac::verify`], puts the body back for the handler and records the [`Caller`]. Every
+//! failure is a 401 `Denied` envelope saying what was wrong; the expected string-to-sign is logged
+//! at debug level (never the key). The body is read even when the request is rejected, so the
+//! client's keep-alive connection survives.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, ResponseError, web};
+
+use super::Caller;
+use super::hmac::{self, HmacError, HmacRequest};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// `from_fn` middleware for scopes that accept access-key authentication.
+pub async fn require_access_key(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Err(ApiError::Internal(anyhow::anyhow!("AppState is not registered")).into());
+    };
+    let body = match req.extract::<web::Bytes>().await {
+        Ok(body) => body,
+        Err(e) => {
+            let err = if e.as_response_error().status_code()
+                == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
+            {
+                ApiError::PayloadTooLarge(state.settings.config.max_body_bytes)
+            } else {
+                ApiError::invalid_body(format!("The request body could not be read: {e}"))
+            };
+            return Ok(req
+                .into_response(err.error_response())
+                .map_into_right_body());
+        }
+    };
+
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    if authorization
+        .as_deref()
+        .is_some_and(|a| a.len() > 7 && a[..7].eq_ignore_ascii_case("bearer "))
+    {
+        let err = ApiError::Unauthorized(
+            "Microsoft Entra ID bearer tokens are not supported by this emulator yet; sign the request with the resource's access key (HMAC-SHA256), e.g. by using the connection string."
+                .into(),
+        );
+        return Ok(req
+            .into_response(err.error_response())
+            .map_into_right_body());
+    }
+
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()));
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|pq| pq.as_str().to_string())
+        .unwrap_or_else(|| req.path().to_string());
+    let signed = HmacRequest {
+        method: req.method().as_str(),
+        path_and_query: &path_and_query,
+        host: host.as_deref(),
+        headers: &headers,
+        body: &body,
+    };
+    let config = &state.settings.config;
+    match hmac::verify(
+        &signed,
+        authorization.as_deref(),
+        &state.settings.access_keys,
+        state.clock.now(),
+        config.clock_skew,
+    ) {
+        Ok(slot) => {
+            req.extensions_mut().insert(Caller::AccessKey(slot));
+            req.set_payload(Payload::from(body));
+            next.call(req)
+                .await
+                .map(ServiceResponse::map_into_left_body)
+        }
+        Err(e) => {
+            if let HmacError::SignatureMismatch {
+                expected_string_to_sign,
+            } = &e
+            {
+                tracing::debug!(
+                    expected_string_to_sign = %expected_string_to_sign.escape_debug(),
+                    "HMAC signature mismatch"
+                );
+            }
+            tracing::info!(reason = %e, method = %req.method(), path = %req.path(), "access-key authentication failed");
+            let err = ApiError::Denied(e.to_string());
+            Ok(req
+                .into_response(err.error_response())
+                .map_into_right_body())
+        }
+    }
+}

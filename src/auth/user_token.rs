@@ -1,0 +1,404 @@
+//! ACS user access tokens: minting, verifying and the [`UserToken`] extractor.
+//!
+//! Tokens are JWTs signed by the emulator (HS256 with a secret generated at start-up; the
+//! algorithm is fixed, so `alg:none` or any other algorithm is rejected). The claims are shaped
+//! like the real service's (acs-api.md §6): `skypeid`, `scp`, `csi`, `iat`, `exp`, `acsScope`,
+//! `resourceId`, `resourceLocation`, `rgn`, plus `jti`, the per-identity sequence number that
+//! makes revocation exact (see `store::identity`).
+//!
+//! The SDKs read only `exp`. The Python SDK decodes the payload with the *standard* base64
+//! alphabet, so the payload's base64url text must contain no `-` or `_`: [`TokenIssuer::issue`]
+//! guarantees that.
+
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, TimeDelta, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{CommunicationUserId, ScopeSet};
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::TokenStatus;
+
+/// The claims of an emulator-issued user access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserTokenClaims {
+    /// Filler, present only when needed to keep the payload free of `-` and `_`. It comes first
+    /// so that growing it shifts every other byte of the payload.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pad: String,
+    /// The identity's raw id without the leading `8:` (`acs:<resource>_<user>`, or `orgid:<oid>`).
+    pub skypeid: String,
+    /// Opaque scope bits.
+    pub scp: u32,
+    /// Issue time, epoch seconds, as a string.
+    pub csi: String,
+    /// Expiry, epoch seconds.
+    pub exp: i64,
+    /// Region.
+    pub rgn: String,
+    /// Comma-separated scopes.
+    #[serde(rename = "acsScope")]
+    pub acs_scope: String,
+    /// The resource GUID.
+    #[serde(rename = "resourceId")]
+    pub resource_id: String,
+    /// The resource's data location.
+    #[serde(rename = "resourceLocation")]
+    pub resource_location: String,
+    /// Issue time, epoch seconds.
+    pub iat: i64,
+    /// Per-identity token sequence number (decimal).
+    pub jti: String,
+}
+
+/// Why a bearer token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// No `Authorization` header.
+    #[error("the request has no Authorization header")]
+    Missing,
+    /// Not `Bearer <token>`.
+    #[error("the Authorization header is not 'Bearer <user access token>'")]
+    NotBearer,
+    /// Not a JWT this emulator signed (bad signature, wrong algorithm, malformed).
+    #[error(
+        "the access token is malformed or its signature is not valid (it was not issued by this emulator)"
+    )]
+    Invalid,
+    /// Issued for another resource.
+    #[error("the access token was issued for another Communication Services resource")]
+    OtherResource,
+    /// Past `exp`.
+    #[error("the access token has expired")]
+    Expired,
+    /// The identity's tokens were revoked after this one was issued.
+    #[error("the access token has been revoked")]
+    Revoked,
+    /// The identity was deleted.
+    #[error("the identity the access token was issued to has been deleted")]
+    IdentityDeleted,
+    /// The identity is unknown (e.g. state was reset).
+    #[error("the identity the access token was issued to does not exist")]
+    UnknownIdentity,
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        ApiError::Unauthorized(format!("Request is not authorized: {e}."))
+    }
+}
+
+/// Mints and verifies user access tokens with the emulator's signing secret.
+pub struct TokenIssuer {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    header: Header,
+    resource_id: Uuid,
+    resource_location: String,
+}
+
+/// A freshly issued token.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The JWT.
+    pub token: String,
+    /// When it expires (whole seconds, equal to the `exp` claim).
+    pub expires_on: DateTime<Utc>,
+}
+
+impl TokenIssuer {
+    /// An issuer with a new random signing secret.
+    pub fn new(resource_id: Uuid, resource_location: &str) -> Self {
+        let mut secret = [0u8; 32];
+        // The OS random source failing at start-up leaves nothing sensible to do.
+        getrandom::fill(&mut secret).expect("the OS random number generator is available");
+        let mut validation = Validation::new(Algorithm::HS256);
+        // Expiry is checked against the emulator's clock, not the system time.
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        validation.leeway = 0;
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("acs-emulator".into());
+        Self {
+            encoding: EncodingKey::from_secret(&secret),
+            decoding: DecodingKey::from_secret(&secret),
+            validation,
+            header,
+            resource_id,
+            resource_location: resource_location.to_string(),
+        }
+    }
+
+    /// Issues a token for `skype_id` (see [`UserTokenClaims::skypeid`]).
+    pub fn issue(
+        &self,
+        skype_id: &str,
+        scopes: &ScopeSet,
+        seq: u64,
+        now: DateTime<Utc>,
+        lifetime: TimeDelta,
+    ) -> Result<IssuedToken, ApiError> {
+        let iat = now.timestamp();
+        let exp = iat + lifetime.num_seconds().max(1);
+        let mut claims = UserTokenClaims {
+            skypeid: skype_id.to_string(),
+            scp: scopes.scp(),
+            csi: iat.to_string(),
+            exp,
+            rgn: "amer".into(),
+            acs_scope: scopes.to_claim(),
+            resource_id: self.resource_id.to_string(),
+            resource_location: self.resource_location.clone(),
+            iat,
+            jti: seq.to_string(),
+            pad: String::new(),
+        };
+        // Each extra pad byte shifts every later byte by one position, so a clean encoding is
+        // found within three tries; bound the loop anyway.
+        for _ in 0..8 {
+            let token = jsonwebtoken::encode(&self.header, &claims, &self.encoding)
+                .map_err(|e| ApiError::Internal(e.into()))?;
+            if payload_is_python_safe(&token) {
+                let expires_on = DateTime::from_timestamp(exp, 0).ok_or_else(|| {
+                    ApiError::Internal(anyhow::anyhow!("expiry {exp} out of range"))
+                })?;
+                return Ok(IssuedToken { token, expires_on });
+            }
+            claims.pad.push('0');
+        }
+        Err(ApiError::Internal(anyhow::anyhow!(
+            "could not encode a token payload without '-' or '_'"
+        )))
+    }
+
+    /// Verifies signature, algorithm, resource and expiry (against `now`).
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<UserTokenClaims, TokenError> {
+        let data = jsonwebtoken::decode::<UserTokenClaims>(token, &self.decoding, &self.validation)
+            .map_err(|_| TokenError::Invalid)?;
+        let claims = data.claims;
+        if claims.resource_id != self.resource_id.to_string() {
+            return Err(TokenError::OtherResource);
+        }
+        if now.timestamp() >= claims.exp {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+}
+
+/// Whether the token's payload segment decodes with the standard base64 alphabet, as the Python
+/// SDK decodes it (`base64.b64decode(payload + "==")`).
+pub fn payload_is_python_safe(token: &str) -> bool {
+    token
+        .split('.')
+        .nth(1)
+        .is_some_and(|payload| !payload.contains(['-', '_']))
+}
+
+/// Decodes a JWT's payload without verifying anything (for tokens the emulator did not sign).
+pub fn decode_payload_unverified<T: serde::de::DeserializeOwned>(token: &str) -> Option<T> {
+    let mut parts = token.split('.');
+    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The caller of a Chat operation: an ACS user authenticated by a user access token.
+///
+/// As an extractor it checks the bearer token's signature, expiry (emulator clock), revocation
+/// and that the identity still exists; it does not check scopes (each operation does).
+#[derive(Debug, Clone)]
+pub struct UserToken {
+    /// The identity the token was issued to.
+    pub user: CommunicationUserId,
+    /// The token's scopes.
+    pub scopes: ScopeSet,
+    /// When the token expires.
+    pub expires_on: DateTime<Utc>,
+}
+
+impl UserToken {
+    /// Authenticates a request's bearer token.
+    pub fn from_request_parts(req: &HttpRequest) -> Result<UserToken, ApiError> {
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("AppState is not registered")))?;
+        let header = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .ok_or(TokenError::Missing)?;
+        let value = header.to_str().map_err(|_| TokenError::NotBearer)?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(TokenError::NotBearer)?;
+        let claims = state.tokens.verify(token, state.clock.now())?;
+        let user =
+            CommunicationUserId::from_skype_id(&claims.skypeid).map_err(|_| TokenError::Invalid)?;
+        let seq: u64 = claims.jti.parse().map_err(|_| TokenError::Invalid)?;
+        match state.store.identities.token_status(&user, seq) {
+            TokenStatus::Valid => {}
+            TokenStatus::Revoked => return Err(TokenError::Revoked.into()),
+            TokenStatus::IdentityDeleted => return Err(TokenError::IdentityDeleted.into()),
+            TokenStatus::UnknownIdentity => return Err(TokenError::UnknownIdentity.into()),
+        }
+        let scopes = ScopeSet::parse_claim(&claims.acs_scope).ok_or(TokenError::Invalid)?;
+        let expires_on = DateTime::from_timestamp(claims.exp, 0).ok_or(TokenError::Invalid)?;
+        Ok(UserToken {
+            user,
+            scopes,
+            expires_on,
+        })
+    }
+}
+
+impl FromRequest for UserToken {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Self::from_request_parts(req))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Scope;
+
+    fn issuer() -> TokenIssuer {
+        TokenIssuer::new(Uuid::new_v4(), "unitedstates")
+    }
+
+    #[test]
+    fn issued_tokens_verify_and_carry_real_service_claims() {
+        let issuer = issuer();
+        let now = Utc::now();
+        let scopes = ScopeSet::new([Scope::Chat, Scope::Voip]);
+        let issued = issuer
+            .issue("acs:x_y", &scopes, 7, now, TimeDelta::hours(1))
+            .expect("issued");
+        let claims = issuer.verify(&issued.token, now).expect("valid");
+        assert_eq!(claims.skypeid, "acs:x_y");
+        assert_eq!(claims.acs_scope, "chat,voip");
+        assert_eq!(claims.scp, 1792);
+        assert_eq!(claims.exp, now.timestamp() + 3600);
+        assert_eq!(claims.csi, now.timestamp().to_string());
+        assert_eq!(claims.jti, "7");
+        assert_eq!(issued.expires_on.timestamp(), claims.exp);
+    }
+
+    #[test]
+    fn expiry_is_checked_against_the_given_clock_to_the_second() {
+        let issuer = issuer();
+        let now = Utc::now();
+        let token = issuer
+            .issue(
+                "acs:x_y",
+                &ScopeSet::new([Scope::Chat]),
+                1,
+                now,
+                TimeDelta::seconds(30),
+            )
+            .expect("issued")
+            .token;
+        assert!(issuer.verify(&token, now + TimeDelta::seconds(29)).is_ok());
+        assert_eq!(
+            issuer.verify(&token, now + TimeDelta::seconds(30)),
+            Err(TokenError::Expired)
+        );
+    }
+
+    #[test]
+    fn tokens_from_another_key_or_algorithm_are_invalid() {
+        let now = Utc::now();
+        let scopes = ScopeSet::new([Scope::Chat]);
+        let other = issuer()
+            .issue("acs:x_y", &scopes, 1, now, TimeDelta::hours(1))
+            .expect("issued")
+            .token;
+        assert_eq!(issuer().verify(&other, now), Err(TokenError::Invalid));
+
+        // alg:none with the claims of a valid token.
+        let issuer = issuer();
+        let good = issuer
+            .issue("acs:x_y", &scopes, 1, now, TimeDelta::hours(1))
+            .expect("issued")
+            .token;
+        let payload = good.split('.').nth(1).expect("payload");
+        let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        assert_eq!(
+            issuer.verify(&format!("{none_header}.{payload}."), now),
+            Err(TokenError::Invalid)
+        );
+        // A tampered payload.
+        let tampered = good.replacen(
+            payload,
+            &URL_SAFE_NO_PAD.encode(br#"{"exp":99999999999}"#),
+            1,
+        );
+        assert_eq!(issuer.verify(&tampered, now), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn payloads_never_contain_url_safe_only_characters() {
+        let issuer = issuer();
+        let now = Utc::now();
+        // Vary every claim that changes between tokens; the location is user-configurable text.
+        for i in 0..2000u64 {
+            let skype = format!("acs:{}_{}", Uuid::new_v4(), Uuid::new_v4());
+            let issued = issuer
+                .issue(
+                    &skype,
+                    &ScopeSet::new([Scope::Chat]),
+                    i,
+                    now + TimeDelta::seconds(i as i64),
+                    TimeDelta::minutes(60 + i as i64 % 1380),
+                )
+                .expect("issued");
+            assert!(payload_is_python_safe(&issued.token), "{}", issued.token);
+        }
+        // A claim with '>' lands on a bad offset for some prefix lengths; padding shifts it away.
+        for prefix in ["", "a", "ab"] {
+            let issued = issuer
+                .issue(
+                    &format!("acs:{prefix}>x_y"),
+                    &ScopeSet::new([Scope::Chat]),
+                    1,
+                    now,
+                    TimeDelta::hours(1),
+                )
+                .expect("issued");
+            assert!(payload_is_python_safe(&issued.token), "{}", issued.token);
+            assert!(issuer.verify(&issued.token, now).is_ok());
+        }
+    }
+
+    #[test]
+    fn unverified_payloads_decode_for_any_signature() {
+        #[derive(Deserialize)]
+        struct Entra {
+            oid: String,
+        }
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(br#"{"oid":"abc"}"#);
+        let decoded: Option<Entra> = decode_payload_unverified(&format!("{header}.{payload}.sig"));
+        assert_eq!(decoded.map(|e| e.oid), Some("abc".to_string()));
+        assert!(decode_payload_unverified::<Entra>("a.b").is_none());
+        assert!(decode_payload_unverified::<Entra>("a.!!.c").is_none());
+    }
+}

@@ -1,0 +1,247 @@
+//! Command-line and environment configuration.
+//!
+//! One clap struct; every flag can also be given as an `ACS_EMULATOR_*` environment variable.
+//! [`Config::validate`] turns the raw flags into checked values once, at start-up, so that a bad
+//! configuration exits with a one-line reason before any listener binds. This is the only module
+//! that reads the process environment.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use clap::{Parser, ValueEnum};
+use uuid::Uuid;
+
+/// The well-known development access key (base64), used when `--access-key` is not given.
+///
+/// Like Azurite's well-known account key it is public and documented: never use it for anything real.
+pub const DEFAULT_ACCESS_KEY: &str =
+    "mTisQgAEcpR1A3Gl/8Jun7D9tBErXplwaHvlwXR+9tclRej7ardRSiLRlN41Uwrpg6l8KGoxMu9akJuvzwcMeg==";
+
+/// The well-known secondary development access key (base64).
+pub const DEFAULT_SECONDARY_ACCESS_KEY: &str =
+    "sj+5Bvm0kx/JKMJA/RpZEYkhN7KgrFrRBsegbAWoj1TW5SycF+41K11SYhqmKPWLbz+Y/mtHGzb2MqD2VOWuWA==";
+
+/// The default immutable resource id (GUID) of the emulated ACS resource.
+pub const DEFAULT_RESOURCE_ID: &str = "acacacac-0000-4000-8000-000000000001";
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Local emulator of Azure Communication Services (Identity, Chat, SMS).
+///
+/// Point the official SDKs at it by changing only the connection string.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "acs-emulator", version, about, long_about = None)]
+pub struct Config {
+    /// Address both listeners bind to (use 0.0.0.0 inside a container).
+    #[arg(long, env = "ACS_EMULATOR_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+
+    /// HTTPS port (the main door: the SDKs refuse bearer tokens over plain HTTP). 0 picks a free port.
+    #[arg(long, env = "ACS_EMULATOR_PORT", default_value_t = 8443)]
+    pub port: u16,
+
+    /// Plain HTTP port (health checks, the certificate download, HMAC clients that allow HTTP). 0 picks a free port.
+    #[arg(long, env = "ACS_EMULATOR_HTTP_PORT", default_value_t = 8080)]
+    pub http_port: u16,
+
+    /// Extra host name or IP address for the generated certificate (repeatable; localhost, 127.0.0.1 and ::1 are always included).
+    #[arg(
+        long = "tls-hostname",
+        env = "ACS_EMULATOR_TLS_HOSTNAME",
+        value_delimiter = ','
+    )]
+    pub tls_hostnames: Vec<String>,
+
+    /// Write the certificate (PEM) to this path. Default: a file in the system temp directory, named after the HTTPS port.
+    #[arg(long, env = "ACS_EMULATOR_TLS_CERT_OUT")]
+    pub tls_cert_out: Option<PathBuf>,
+
+    /// Use this certificate chain (PEM) instead of generating one. Requires --tls-key.
+    #[arg(long, env = "ACS_EMULATOR_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) for --tls-cert.
+    #[arg(long, env = "ACS_EMULATOR_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Primary access key (base64), used in the connection string and to verify HMAC signatures.
+    #[arg(long, env = "ACS_EMULATOR_ACCESS_KEY", default_value = DEFAULT_ACCESS_KEY, hide_default_value = true)]
+    pub access_key: String,
+
+    /// Secondary access key (base64); requests signed with either key are accepted.
+    #[arg(long, env = "ACS_EMULATOR_SECONDARY_ACCESS_KEY", default_value = DEFAULT_SECONDARY_ACCESS_KEY, hide_default_value = true)]
+    pub secondary_access_key: String,
+
+    /// Immutable resource id (GUID) of the emulated resource; appears in user ids and tokens.
+    #[arg(long, env = "ACS_EMULATOR_RESOURCE_ID", default_value = DEFAULT_RESOURCE_ID)]
+    pub resource_id: String,
+
+    /// Data location reported in user tokens (`resourceLocation` claim).
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_RESOURCE_LOCATION",
+        default_value = "unitedstates"
+    )]
+    pub resource_location: String,
+
+    /// How far an HMAC request's x-ms-date may be from the emulator's clock, e.g. 15m, 30s.
+    #[arg(long, env = "ACS_EMULATOR_CLOCK_SKEW", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub clock_skew: Duration,
+
+    /// Lifetime of every user access token, overriding expiresInMinutes and its 60..1440 rule
+    /// (e.g. 30s, 5m), to exercise clients' token-refresh code.
+    #[arg(long, env = "ACS_EMULATOR_TOKEN_LIFETIME", value_parser = humantime::parse_duration)]
+    pub token_lifetime: Option<Duration>,
+
+    /// Largest accepted request body in bytes; larger bodies get 413.
+    #[arg(long, env = "ACS_EMULATOR_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Worker threads (default: one per CPU core).
+    #[arg(long, env = "ACS_EMULATOR_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// Log format.
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_LOG_FORMAT",
+        value_enum,
+        default_value = "pretty"
+    )]
+    pub log_format: LogFormat,
+
+    /// Log level or tracing filter directive (e.g. info, debug, acs_emulator=debug).
+    #[arg(long, env = "ACS_EMULATOR_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+/// A configuration error, reported as one line before anything binds.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+/// Settings derived from [`Config`] and checked at start-up.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The raw configuration.
+    pub config: Config,
+    /// Decoded HMAC secrets: the primary key first, then the secondary.
+    pub access_keys: Vec<Vec<u8>>,
+    /// The resource id, lower-cased.
+    pub resource_id: Uuid,
+}
+
+impl Config {
+    /// Checks the configuration and derives [`Settings`].
+    pub fn validate(self) -> Result<Settings, ConfigError> {
+        let decode = |flag: &str, value: &str| {
+            let bytes = STANDARD
+                .decode(value.trim())
+                .map_err(|e| ConfigError(format!("{flag} is not valid base64 ({e})")))?;
+            if bytes.is_empty() {
+                return Err(ConfigError(format!("{flag} must not be empty")));
+            }
+            Ok(bytes)
+        };
+        let access_keys = vec![
+            decode("--access-key", &self.access_key)?,
+            decode("--secondary-access-key", &self.secondary_access_key)?,
+        ];
+        let resource_id = Uuid::parse_str(&self.resource_id).map_err(|_| {
+            ConfigError(format!(
+                "--resource-id '{}' is not a GUID (expected e.g. {DEFAULT_RESOURCE_ID})",
+                self.resource_id
+            ))
+        })?;
+        if self.resource_location.is_empty()
+            || !self
+                .resource_location
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(ConfigError(format!(
+                "--resource-location '{}' must be letters, digits or '-' (e.g. unitedstates)",
+                self.resource_location
+            )));
+        }
+        if self
+            .token_lifetime
+            .is_some_and(|lifetime| lifetime < Duration::from_secs(1))
+        {
+            return Err(ConfigError("--token-lifetime must be at least 1s".into()));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError("--max-body-bytes must be at least 1024".into()));
+        }
+        if self.workers == Some(0) {
+            return Err(ConfigError("--workers must be at least 1".into()));
+        }
+        for name in &self.tls_hostnames {
+            if name.trim().is_empty() {
+                return Err(ConfigError("--tls-hostname must not be empty".into()));
+            }
+        }
+        for (flag, path) in [("--tls-cert", &self.tls_cert), ("--tls-key", &self.tls_key)] {
+            if let Some(path) = path
+                && !path.is_file()
+            {
+                return Err(ConfigError(format!(
+                    "{flag} {} is not a readable file",
+                    path.display()
+                )));
+            }
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
+            return Err(ConfigError(format!(
+                "--log-level '{}' is not valid ({e})",
+                self.log_level
+            )));
+        }
+        Ok(Settings {
+            config: self,
+            access_keys,
+            resource_id,
+        })
+    }
+
+    /// A configuration for tests: both ports 0, the well-known keys, quiet logs.
+    pub fn for_tests() -> Config {
+        Config {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 0,
+            http_port: 0,
+            tls_hostnames: Vec::new(),
+            tls_cert_out: None,
+            tls_cert: None,
+            tls_key: None,
+            access_key: DEFAULT_ACCESS_KEY.into(),
+            secondary_access_key: DEFAULT_SECONDARY_ACCESS_KEY.into(),
+            resource_id: DEFAULT_RESOURCE_ID.into(),
+            resource_location: "unitedstates".into(),
+            clock_skew: Duration::from_secs(15 * 60),
+            token_lifetime: None,
+            max_body_bytes: 1024 * 1024,
+            workers: Some(1),
+            log_format: LogFormat::Pretty,
+            log_level: "warn".into(),
+        }
+    }
+}
+
+/// Where a generated certificate is written when `--tls-cert-out` is not given:
+/// `<temp dir>/acs-emulator/cert-<bound https port>.pem`, so that several emulators never share a file.
+pub fn default_cert_path(https_port: u16) -> PathBuf {
+    std::env::temp_dir()
+        .join("acs-emulator")
+        .join(format!("cert-{https_port}.pem"))
+}

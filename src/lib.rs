@@ -1,0 +1,30 @@
+//! `acs-emulator`: a local emulator of Azure Communication Services for tests and development.
+//!
+//! # Layout
+//! - [`config`]: flags and environment, validated once at start-up.
+//! - [`startup`]: TLS material, both listeners, the app and its shared [`startup::AppState`].
+//! - [`api`]: the HTTP surface, one module per API area (`identity`, `admin`), plus shared
+//!   request plumbing (api-version, JSON bodies, fallbacks).
+//! - [`auth`]: access-key signatures (pure functions + middleware) and user access tokens.
+//! - [`domain`]: typed identifiers and scopes; no actix, no serde_json.
+//! - [`store`]: in-memory state; no actix.
+//! - [`error`]: the one error type and the ACS error envelope.
+//! - [`clock`]: the emulator's adjustable clock; nothing else reads the system time.
+//!
+//! Dependencies point one way: `api` → `auth`, `domain`, `store`, `error`.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod api;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+
+pub use clock::Clock;
+pub use config::Config;
+pub use startup::Application;

@@ -1,0 +1,253 @@
+//! Building and running the server: TLS material, both listeners, the app and its state.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tracing_actix_web::TracingLogger;
+
+use crate::api;
+use crate::auth::user_token::TokenIssuer;
+use crate::clock::Clock;
+use crate::config::{Settings, default_cert_path};
+use crate::error::ApiError;
+use crate::store::Store;
+
+/// Everything a request handler can reach, shared by all workers.
+pub struct AppState {
+    /// Checked configuration.
+    pub settings: Arc<Settings>,
+    /// In-memory state.
+    pub store: Store,
+    /// The emulator's clock.
+    pub clock: Arc<Clock>,
+    /// User access token minting and verification.
+    pub tokens: Arc<TokenIssuer>,
+    /// The HTTPS certificate (PEM).
+    pub tls_cert_pem: Arc<String>,
+}
+
+/// A built, bound, not yet running emulator.
+pub struct Application {
+    https_addr: SocketAddr,
+    http_addr: SocketAddr,
+    cert_path: Option<PathBuf>,
+    state: web::Data<AppState>,
+    server: Server,
+}
+
+impl Application {
+    /// Prepares TLS, binds both listeners and builds the server.
+    pub fn build(settings: Settings, clock: Arc<Clock>) -> anyhow::Result<Self> {
+        let config = &settings.config;
+        let (tls_config, cert_pem) = tls_material(&settings)?;
+        let https_listener = TcpListener::bind((config.host, config.port)).with_context(|| {
+            format!("cannot bind the HTTPS port {}:{}", config.host, config.port)
+        })?;
+        let http_listener =
+            TcpListener::bind((config.host, config.http_port)).with_context(|| {
+                format!(
+                    "cannot bind the HTTP port {}:{}",
+                    config.host, config.http_port
+                )
+            })?;
+        let https_addr = https_listener.local_addr()?;
+        let http_addr = http_listener.local_addr()?;
+
+        // A user-supplied certificate is already a file the user has; a generated one is written
+        // where the user asked, or to a per-port file in the temp directory.
+        let cert_path = match (&config.tls_cert_out, &config.tls_cert) {
+            (Some(path), _) => Some(path.clone()),
+            (None, Some(path)) => Some(path.clone()),
+            (None, None) => Some(default_cert_path(https_addr.port())),
+        };
+        if let (Some(path), true) = (
+            &cert_path,
+            config.tls_cert.is_none() || config.tls_cert_out.is_some(),
+        ) {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create the directory {}", dir.display()))?;
+            }
+            std::fs::write(path, cert_pem.as_bytes())
+                .with_context(|| format!("cannot write the certificate to {}", path.display()))?;
+        }
+
+        let state = web::Data::new(AppState {
+            tokens: Arc::new(TokenIssuer::new(
+                settings.resource_id,
+                &config.resource_location,
+            )),
+            settings: Arc::new(settings.clone()),
+            store: Store::new(),
+            clock,
+            tls_cert_pem: Arc::new(cert_pem),
+        });
+        let max_body = settings.config.max_body_bytes;
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .app_data(web::PayloadConfig::new(max_body))
+                .configure(api::configure)
+                .default_service(web::to(api::not_found))
+                .wrap(actix_web::middleware::from_fn(api::standard_headers))
+                .wrap(TracingLogger::default())
+        })
+        .listen_rustls_0_23(https_listener, tls_config)?
+        .listen(http_listener)?
+        .shutdown_timeout(5);
+        if let Some(workers) = settings.config.workers {
+            server = server.workers(workers);
+        }
+        Ok(Self {
+            https_addr,
+            http_addr,
+            cert_path,
+            state,
+            server: server.run(),
+        })
+    }
+
+    /// The bound HTTPS address.
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https_addr
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// Where the certificate PEM is.
+    pub fn cert_path(&self) -> Option<&PathBuf> {
+        self.cert_path.as_ref()
+    }
+
+    /// Shared state (tests use it to reach the clock and store).
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// The block printed once the emulator is ready.
+    pub fn ready_banner(&self) -> String {
+        let config = &self.state.settings.config;
+        let https = endpoint("https", self.https_addr);
+        let http = endpoint("http", self.http_addr);
+        let cert = self
+            .cert_path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let lifetime = match config.token_lifetime {
+            Some(d) => humantime::format_duration(d).to_string(),
+            None => "as requested (60..1440 minutes, default 1440)".into(),
+        };
+        format!(
+            "acs-emulator {version} is ready\n\
+             \x20 HTTPS endpoint     {https}\n\
+             \x20 HTTP endpoint      {http}\n\
+             \x20 Connection string  endpoint={https};accesskey={key}\n\
+             \x20 TLS certificate    {cert}\n\
+             \x20                    (also at {http}_emulator/tls-cert)\n\
+             \x20 Trust it with      Python (sync):  REQUESTS_CA_BUNDLE={cert}\n\
+             \x20                    Python (aio):   SSL_CERT_FILE={cert}\n\
+             \x20                    Node.js:        NODE_EXTRA_CA_CERTS={cert}\n\
+             \x20 Resource id        {resource}\n\
+             \x20 Token lifetime     {lifetime}\n\
+             \x20 Stop with Ctrl+C.",
+            version = env!("CARGO_PKG_VERSION"),
+            key = config.access_key,
+            resource = self.state.settings.resource_id,
+        )
+    }
+
+    /// Serves until SIGINT/SIGTERM (graceful shutdown) or until the server is stopped.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    /// A handle to stop the server.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+}
+
+/// `scheme://host:port/`, with the wildcard address shown as 127.0.0.1 (what a client dials).
+fn endpoint(scheme: &str, addr: SocketAddr) -> String {
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
+        ip if ip.is_unspecified() => "[::1]".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    format!("{scheme}://{host}:{}/", addr.port())
+}
+
+/// The rustls configuration and the certificate PEM: generated, or read from the user's files.
+fn tls_material(settings: &Settings) -> anyhow::Result<(rustls::ServerConfig, String)> {
+    let config = &settings.config;
+    let (chain, key, pem) = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert_path), Some(key_path)) => {
+            let pem = std::fs::read_to_string(cert_path)
+                .with_context(|| format!("cannot read --tls-cert {}", cert_path.display()))?;
+            let chain = CertificateDer::pem_slice_iter(pem.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| {
+                    format!(
+                        "--tls-cert {} is not a PEM certificate",
+                        cert_path.display()
+                    )
+                })?;
+            if chain.is_empty() {
+                anyhow::bail!("--tls-cert {} contains no certificate", cert_path.display());
+            }
+            let key = PrivateKeyDer::from_pem_file(key_path).with_context(|| {
+                format!("--tls-key {} is not a PEM private key", key_path.display())
+            })?;
+            (chain, key, pem)
+        }
+        _ => {
+            let mut names = vec![
+                "localhost".to_string(),
+                "127.0.0.1".to_string(),
+                "::1".to_string(),
+            ];
+            if !config.host.is_unspecified() && !config.host.is_loopback() {
+                names.push(config.host.to_string());
+            }
+            for name in &config.tls_hostnames {
+                if !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+            let certified = rcgen::generate_simple_self_signed(names)
+                .context("cannot generate the TLS certificate")?;
+            let key = PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+            (
+                vec![certified.cert.der().clone()],
+                key,
+                certified.cert.pem(),
+            )
+        }
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server_config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .context("the TLS certificate and key do not match or are not supported")?;
+    Ok((server_config, pem))
+}
+
+impl From<std::io::Error> for ApiError {
+    fn from(e: std::io::Error) -> Self {
+        ApiError::Internal(e.into())
+    }
+}

@@ -1,0 +1,238 @@
+//! Identities and the bookkeeping that makes token revocation and deletion work.
+//!
+//! Every token issued to an identity carries a per-identity sequence number. Revoking records the
+//! next sequence number: tokens below it are revoked, tokens issued later are valid. Comparing
+//! sequence numbers instead of issue times keeps revocation exact even when a token is issued in
+//! the same second as the revocation. Deleted identities stay as tombstones so that their tokens
+//! fail with a clear reason and the id is never reused.
+
+use chrono::{DateTime, Utc};
+use dashmap::DashMap;
+
+use crate::domain::CommunicationUserId;
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The identity was never created here.
+    #[error("identity {0} does not exist in this resource")]
+    IdentityNotFound(CommunicationUserId),
+    /// The identity was deleted.
+    #[error("identity {0} has been deleted")]
+    IdentityDeleted(CommunicationUserId),
+}
+
+/// Whether a token issued to an identity is still good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStatus {
+    /// Good.
+    Valid,
+    /// The identity's tokens were revoked after this one was issued.
+    Revoked,
+    /// The identity was deleted.
+    IdentityDeleted,
+    /// The identity is unknown here (for example after a reset).
+    UnknownIdentity,
+}
+
+#[derive(Debug, Clone)]
+struct IdentityRecord {
+    created_on: DateTime<Utc>,
+    deleted_on: Option<DateTime<Utc>>,
+    /// Sequence number the next issued token gets.
+    next_token_seq: u64,
+    /// Tokens with a sequence number below this are revoked.
+    revoked_below: u64,
+}
+
+/// The identity table.
+#[derive(Debug, Default)]
+pub struct IdentityStore {
+    identities: DashMap<CommunicationUserId, IdentityRecord>,
+}
+
+impl IdentityStore {
+    /// Records a new identity.
+    pub fn create(&self, id: CommunicationUserId, now: DateTime<Utc>) {
+        self.identities.insert(
+            id,
+            IdentityRecord {
+                created_on: now,
+                deleted_on: None,
+                next_token_seq: 1,
+                revoked_below: 0,
+            },
+        );
+    }
+
+    /// Applies `f` to a live identity's record, atomically.
+    fn with_live<T>(
+        &self,
+        id: &CommunicationUserId,
+        f: impl FnOnce(&mut IdentityRecord) -> T,
+    ) -> Result<T, StoreError> {
+        let mut record = self
+            .identities
+            .get_mut(id)
+            .ok_or_else(|| StoreError::IdentityNotFound(id.clone()))?;
+        if record.deleted_on.is_some() {
+            return Err(StoreError::IdentityDeleted(id.clone()));
+        }
+        Ok(f(&mut record))
+    }
+
+    /// Reserves the sequence number for a new token of `id`.
+    pub fn next_token_seq(&self, id: &CommunicationUserId) -> Result<u64, StoreError> {
+        self.with_live(id, |r| {
+            let seq = r.next_token_seq;
+            r.next_token_seq += 1;
+            seq
+        })
+    }
+
+    /// Revokes every token issued to `id` so far.
+    pub fn revoke_tokens(&self, id: &CommunicationUserId) -> Result<(), StoreError> {
+        self.with_live(id, |r| r.revoked_below = r.next_token_seq)
+    }
+
+    /// Deletes `id` (its tokens stop working).
+    pub fn delete(&self, id: &CommunicationUserId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.with_live(id, |r| r.deleted_on = Some(now))
+    }
+
+    /// Whether token number `seq` of `id` is still good.
+    pub fn token_status(&self, id: &CommunicationUserId, seq: u64) -> TokenStatus {
+        match self.identities.get(id) {
+            None => TokenStatus::UnknownIdentity,
+            Some(r) if r.deleted_on.is_some() => TokenStatus::IdentityDeleted,
+            Some(r) if seq < r.revoked_below => TokenStatus::Revoked,
+            Some(_) => TokenStatus::Valid,
+        }
+    }
+
+    /// Whether `id` exists and is not deleted.
+    pub fn is_live(&self, id: &CommunicationUserId) -> bool {
+        self.identities
+            .get(id)
+            .is_some_and(|r| r.deleted_on.is_none())
+    }
+
+    /// When `id` was created, if it exists (deleted or not).
+    pub fn created_on(&self, id: &CommunicationUserId) -> Option<DateTime<Utc>> {
+        self.identities.get(id).map(|r| r.created_on)
+    }
+
+    /// Number of identities, deleted ones included.
+    pub fn len(&self) -> usize {
+        self.identities.len()
+    }
+
+    /// Whether there are no identities.
+    pub fn is_empty(&self) -> bool {
+        self.identities.is_empty()
+    }
+
+    /// Forgets every identity.
+    pub fn clear(&self) {
+        self.identities.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn new_identity(store: &IdentityStore) -> CommunicationUserId {
+        let id = CommunicationUserId::generate(Uuid::new_v4());
+        store.create(id.clone(), Utc::now());
+        id
+    }
+
+    #[test]
+    fn revoking_invalidates_earlier_tokens_only() {
+        let store = IdentityStore::default();
+        let id = new_identity(&store);
+        let before = store.next_token_seq(&id).expect("live");
+        store.revoke_tokens(&id).expect("live");
+        let after = store.next_token_seq(&id).expect("live");
+        assert_eq!(store.token_status(&id, before), TokenStatus::Revoked);
+        assert_eq!(store.token_status(&id, after), TokenStatus::Valid);
+    }
+
+    #[test]
+    fn deleted_identities_refuse_new_tokens_and_invalidate_old_ones() {
+        let store = IdentityStore::default();
+        let id = new_identity(&store);
+        let seq = store.next_token_seq(&id).expect("live");
+        store.delete(&id, Utc::now()).expect("live");
+        assert_eq!(store.token_status(&id, seq), TokenStatus::IdentityDeleted);
+        assert_eq!(
+            store.next_token_seq(&id),
+            Err(StoreError::IdentityDeleted(id.clone()))
+        );
+        assert_eq!(
+            store.delete(&id, Utc::now()),
+            Err(StoreError::IdentityDeleted(id))
+        );
+    }
+
+    #[test]
+    fn unknown_identities_are_reported_as_such() {
+        let store = IdentityStore::default();
+        let id = CommunicationUserId::generate(Uuid::new_v4());
+        assert_eq!(
+            store.revoke_tokens(&id),
+            Err(StoreError::IdentityNotFound(id.clone()))
+        );
+        assert_eq!(store.token_status(&id, 1), TokenStatus::UnknownIdentity);
+    }
+}
+
+/// Who may exchange Teams Phone extension tokens (2025-06-30+ `teamsExtension` assignments).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamsExtensionAssignment {
+    /// `resourceAccount` or `user`.
+    pub principal_type: String,
+    /// Entra application (client) ids.
+    pub client_ids: Option<Vec<String>>,
+}
+
+/// The Teams Phone extension assignment table, keyed by (tenant id, object id).
+#[derive(Debug, Default)]
+pub struct AssignmentStore {
+    assignments: DashMap<(String, String), TeamsExtensionAssignment>,
+}
+
+impl AssignmentStore {
+    /// The assignment of `object_id` in `tenant_id`.
+    pub fn get(&self, tenant_id: &str, object_id: &str) -> Option<TeamsExtensionAssignment> {
+        self.assignments
+            .get(&(tenant_id.to_string(), object_id.to_string()))
+            .map(|a| a.clone())
+    }
+
+    /// Creates or replaces an assignment; true when it was created.
+    pub fn upsert(
+        &self,
+        tenant_id: &str,
+        object_id: &str,
+        assignment: TeamsExtensionAssignment,
+    ) -> bool {
+        self.assignments
+            .insert((tenant_id.to_string(), object_id.to_string()), assignment)
+            .is_none()
+    }
+
+    /// Removes an assignment; true when there was one.
+    pub fn delete(&self, tenant_id: &str, object_id: &str) -> bool {
+        self.assignments
+            .remove(&(tenant_id.to_string(), object_id.to_string()))
+            .is_some()
+    }
+
+    /// Forgets every assignment.
+    pub fn clear(&self) {
+        self.assignments.clear();
+    }
+}

@@ -1,0 +1,34 @@
+//! In-memory state, one table per API area.
+//!
+//! [`Store`] is a cheap `Clone` handle. Tables are DashMap-backed; no method holds a map guard
+//! across an `.await` (there are none here: every method is synchronous). No actix, no serde_json.
+
+mod identity;
+
+use std::sync::Arc;
+
+pub use identity::{
+    AssignmentStore, IdentityStore, StoreError, TeamsExtensionAssignment, TokenStatus,
+};
+
+/// All emulator state.
+#[derive(Clone, Default)]
+pub struct Store {
+    /// Identities and their token bookkeeping.
+    pub identities: Arc<IdentityStore>,
+    /// Teams Phone extension assignments.
+    pub assignments: Arc<AssignmentStore>,
+}
+
+impl Store {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Forgets everything (`POST /_emulator/reset`).
+    pub fn reset(&self) {
+        self.identities.clear();
+        self.assignments.clear();
+    }
+}
