@@ -1,0 +1,262 @@
+//! Test harness: spawn the emulator on free ports and talk to it as an SDK would.
+
+use std::sync::{Arc, LazyLock};
+
+use acs_emulator::auth::hmac;
+use acs_emulator::startup::AppState;
+use acs_emulator::{Application, Clock, Config};
+use actix_web::web;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use reqwest::{Method, Response};
+use serde_json::{Value, json};
+
+static TRACING: LazyLock<()> = LazyLock::new(|| {
+    if std::env::var("TEST_LOG").is_ok() {
+        let mut config = Config::for_tests();
+        config.log_level = "debug".into();
+        acs_emulator::telemetry::init(&config);
+    }
+});
+
+/// A running emulator and clients for both listeners.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`
+    pub http: String,
+    /// `https://127.0.0.1:<port>`
+    pub https: String,
+    /// A client that trusts the emulator's certificate.
+    pub client: reqwest::Client,
+    /// Shared state (clock, store).
+    pub state: web::Data<AppState>,
+    /// The decoded primary access key.
+    pub key: Vec<u8>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        drop(handle.stop(false));
+    }
+}
+
+/// Spawns an emulator with the test configuration.
+pub async fn spawn_app() -> TestApp {
+    spawn_with(Config::for_tests()).await
+}
+
+/// Spawns an emulator with `config` (ports are forced to 0).
+pub async fn spawn_with(mut config: Config) -> TestApp {
+    LazyLock::force(&TRACING);
+    config.port = 0;
+    config.http_port = 0;
+    if config.tls_cert_out.is_none() && config.tls_cert.is_none() {
+        config.tls_cert_out = Some(
+            std::env::temp_dir().join(format!("acs-emulator-test-{}.pem", uuid::Uuid::new_v4())),
+        );
+    }
+    let key = STANDARD.decode(&config.access_key).expect("base64 key");
+    let settings = config.validate().expect("valid test config");
+    let app = Application::build(settings, Arc::new(Clock::system())).expect("app builds");
+    let http = format!("http://127.0.0.1:{}", app.http_addr().port());
+    let https = format!("https://127.0.0.1:{}", app.https_addr().port());
+    let state = app.state();
+    let handle = app.handle();
+    let cert = reqwest::Certificate::from_pem(state.tls_cert_pem.as_bytes()).expect("pem");
+    let client = reqwest::Client::builder()
+        .add_root_certificate(cert)
+        .tls_built_in_root_certs(false)
+        .build()
+        .expect("client");
+    tokio::spawn(app.run());
+    TestApp {
+        http,
+        https,
+        client,
+        state,
+        key,
+        handle,
+    }
+}
+
+/// The headers an SDK adds to sign a request.
+pub struct Signature {
+    pub date: String,
+    pub content_hash: String,
+    pub authorization: String,
+}
+
+impl TestApp {
+    /// `host:port` of the HTTP listener, as the client's Host header carries it.
+    pub fn http_host(&self) -> String {
+        self.http.trim_start_matches("http://").to_string()
+    }
+
+    /// The current time on the emulator's clock, as an x-ms-date value.
+    pub fn date_now(&self) -> String {
+        hmac::http_date(self.state.clock.now())
+    }
+
+    /// Signs like the SDKs do (host = the HTTP listener's, date = now, primary key).
+    pub fn sign(&self, method: &str, target: &str, body: &[u8]) -> Signature {
+        self.sign_with(
+            &self.key,
+            method,
+            target,
+            &self.date_now(),
+            &self.http_host(),
+            body,
+        )
+    }
+
+    /// Signs with explicit ingredients.
+    pub fn sign_with(
+        &self,
+        key: &[u8],
+        method: &str,
+        target: &str,
+        date: &str,
+        host: &str,
+        body: &[u8],
+    ) -> Signature {
+        Signature {
+            date: date.to_string(),
+            content_hash: hmac::content_hash(body),
+            authorization: hmac::authorization_header(key, method, target, date, host, body),
+        }
+    }
+
+    /// Sends a request to the HTTP listener with exactly these extra headers.
+    pub async fn send(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self
+            .client
+            .request(method, format!("{}{target}", self.http));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Sends a correctly signed request to the HTTP listener.
+    pub async fn signed(&self, method: &str, target: &str, body: &[u8]) -> Response {
+        let s = self.sign(method, target, body);
+        let mut headers = vec![
+            ("x-ms-date", s.date.as_str()),
+            ("x-ms-content-sha256", s.content_hash.as_str()),
+            ("authorization", s.authorization.as_str()),
+        ];
+        if !body.is_empty() {
+            headers.push(("content-type", "application/json"));
+        }
+        self.send(method, target, &headers, body).await
+    }
+
+    /// Sends a correctly signed JSON request.
+    pub async fn signed_json(&self, method: &str, target: &str, body: &Value) -> Response {
+        self.signed(method, target, body.to_string().as_bytes())
+            .await
+    }
+
+    /// Creates an identity and returns its id.
+    pub async fn create_identity(&self) -> String {
+        let res = self
+            .signed("POST", "/identities?api-version=2023-10-01", b"")
+            .await;
+        assert_eq!(res.status(), 201);
+        let body: Value = res.json().await.expect("json");
+        body["identity"]["id"].as_str().expect("id").to_string()
+    }
+
+    /// Issues a token with `scopes` and returns the whole response.
+    pub async fn issue_token(&self, id: &str, body: &Value) -> Response {
+        let target = format!(
+            "/identities/{}/:issueAccessToken?api-version=2023-10-01",
+            encode(id)
+        );
+        self.signed_json("POST", &target, body).await
+    }
+
+    /// Creates an identity with a token of `scopes`; returns (id, token).
+    pub async fn create_user_and_token(&self, scopes: &[&str]) -> (String, String) {
+        let res = self
+            .signed_json(
+                "POST",
+                "/identities?api-version=2023-10-01",
+                &json!({"createTokenWithScopes": scopes}),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+        let body: Value = res.json().await.expect("json");
+        (
+            body["identity"]["id"].as_str().expect("id").to_string(),
+            body["accessToken"]["token"]
+                .as_str()
+                .expect("token")
+                .to_string(),
+        )
+    }
+
+    /// `GET /_emulator/token` over HTTPS with the bearer token: the same check Chat applies.
+    pub async fn check_token(&self, token: &str) -> Response {
+        self.client
+            .get(format!("{}/_emulator/token", self.https))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+}
+
+/// Percent-encodes an id as the SDKs put it in a path (`8%3Aacs%3A…`).
+pub fn encode(id: &str) -> String {
+    id.replace(':', "%3A").replace('@', "%40")
+}
+
+/// Reads a response's JSON body.
+pub async fn body(res: Response) -> Value {
+    let text = res.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Asserts an error response: status, content type and the envelope's code; returns the message.
+pub async fn assert_error(res: Response, status: u16, code: &str) -> String {
+    assert_eq!(res.status(), status, "status");
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        content_type.starts_with("application/json"),
+        "content type {content_type}"
+    );
+    let body = body(res).await;
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let message = body["error"]["message"]
+        .as_str()
+        .expect("message")
+        .to_string();
+    assert!(!message.is_empty(), "empty message: {body}");
+    message
+}
+
+/// Decodes a JWT payload (standard base64, as the Python SDK does).
+pub fn jwt_payload(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("payload");
+    let padded = format!("{payload}{}", "=".repeat((4 - payload.len() % 4) % 4));
+    let bytes = STANDARD.decode(padded).expect("standard base64");
+    serde_json::from_slice(&bytes).expect("json payload")
+}

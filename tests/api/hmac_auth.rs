@@ -1,0 +1,511 @@
+//! Access-key (HMAC-SHA256) authentication over HTTP: SDK vectors and the tamper matrix.
+
+use acs_emulator::Config;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_error, body, spawn_app, spawn_with};
+
+const CREATE: &str = "/identities?api-version=2023-10-01";
+const CREATE_BODY: &[u8] = br#"{"createTokenWithScopes":["chat"]}"#;
+
+#[tokio::test]
+async fn requests_signed_by_the_official_sdks_verify() {
+    let vectors: Value =
+        serde_json::from_str(include_str!("../fixtures/hmac_vectors.json")).expect("vectors");
+    for v in vectors["vectors"].as_array().expect("array") {
+        let s = |k: &str| v[k].as_str().expect(k).to_string();
+        let mut config = Config::for_tests();
+        config.access_key = s("key");
+        let app = spawn_with(config).await;
+        let date: DateTime<Utc> = httpdate::parse_http_date(&s("date")).expect("date").into();
+        app.state.clock.freeze_at(date);
+        let authorization = format!(
+            "HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature={}",
+            s("signature")
+        );
+        let res = app
+            .send(
+                &s("method"),
+                &s("target"),
+                &[
+                    ("host", &s("host")),
+                    ("x-ms-date", &s("date")),
+                    ("x-ms-content-sha256", &s("content_hash")),
+                    ("authorization", &authorization),
+                    ("content-type", "application/json"),
+                ],
+                s("body").as_bytes(),
+            )
+            .await;
+        let status = res.status().as_u16();
+        let text = res.text().await.expect("body");
+        assert!(
+            !text.contains("\"Denied\""),
+            "{}: rejected by HMAC: {text}",
+            s("name")
+        );
+        assert!(
+            matches!(status, 201 | 401),
+            "{}: {status} {text}",
+            s("name")
+        );
+    }
+}
+
+/// Sends a create-user request with the given headers and asserts a 401 Denied; returns the message.
+async fn denied(app: &TestApp, target: &str, headers: &[(&str, &str)], body: &[u8]) -> String {
+    let res = app.send("POST", target, headers, body).await;
+    let message = assert_error(res, 401, "Denied").await;
+    assert_eq!(
+        app.state.store.identities.len(),
+        0,
+        "a rejected request changed state"
+    );
+    message
+}
+
+#[tokio::test]
+async fn a_tampered_body_fails_the_content_hash() {
+    let app = spawn_app().await;
+    let s = app.sign("POST", CREATE, CREATE_BODY);
+    let tampered = br#"{"createTokenWithScopes":["voip"]}"#;
+    let message = denied(
+        &app,
+        CREATE,
+        &[
+            ("x-ms-date", &s.date),
+            ("x-ms-content-sha256", &s.content_hash),
+            ("authorization", &s.authorization),
+        ],
+        tampered,
+    )
+    .await;
+    assert_eq!(
+        message,
+        "Request 'x-ms-content-sha256' differs from generated content hash."
+    );
+}
+
+#[tokio::test]
+async fn a_tampered_body_with_a_recomputed_hash_fails_the_signature() {
+    let app = spawn_app().await;
+    let s = app.sign("POST", CREATE, CREATE_BODY);
+    let tampered = br#"{"createTokenWithScopes":["voip"]}"#;
+    let hash = acs_emulator::auth::hmac::content_hash(tampered);
+    let message = denied(
+        &app,
+        CREATE,
+        &[
+            ("x-ms-date", &s.date),
+            ("x-ms-content-sha256", &hash),
+            ("authorization", &s.authorization),
+        ],
+        tampered,
+    )
+    .await;
+    assert!(message.contains("signature does not match"), "{message}");
+}
+
+#[tokio::test]
+async fn a_tampered_path_or_query_fails_the_signature() {
+    let app = spawn_app().await;
+    let s = app.sign("POST", CREATE, b"");
+    let headers = [
+        ("x-ms-date", s.date.as_str()),
+        ("x-ms-content-sha256", s.content_hash.as_str()),
+        ("authorization", s.authorization.as_str()),
+    ];
+    denied(&app, "/identities?api-version=2022-10-01", &headers, b"").await;
+    denied(
+        &app,
+        "/identities?api-version=2023-10-01&x=1",
+        &headers,
+        b"",
+    )
+    .await;
+    let res = app
+        .send(
+            "POST",
+            "/identities/x/:revokeAccessTokens?api-version=2023-10-01",
+            &headers,
+            b"",
+        )
+        .await;
+    assert_error(res, 401, "Denied").await;
+}
+
+#[tokio::test]
+async fn stale_and_future_dates_are_rejected_and_say_why() {
+    let app = spawn_app().await;
+    let now = app.state.clock.now();
+    for (offset, word) in [(-16 * 60, "older"), (16 * 60, "future")] {
+        let date = acs_emulator::auth::hmac::http_date(now + TimeDelta::seconds(offset));
+        let s = app.sign_with(&app.key, "POST", CREATE, &date, &app.http_host(), b"");
+        let message = denied(
+            &app,
+            CREATE,
+            &[
+                ("x-ms-date", &s.date),
+                ("x-ms-content-sha256", &s.content_hash),
+                ("authorization", &s.authorization),
+            ],
+            b"",
+        )
+        .await;
+        assert!(
+            message.contains(word) && message.contains("clock skew"),
+            "{message}"
+        );
+    }
+    // Within the window (14 minutes off) is fine.
+    let date = acs_emulator::auth::hmac::http_date(now - TimeDelta::minutes(14));
+    let s = app.sign_with(&app.key, "POST", CREATE, &date, &app.http_host(), b"");
+    let res = app
+        .send(
+            "POST",
+            CREATE,
+            &[
+                ("x-ms-date", &s.date),
+                ("x-ms-content-sha256", &s.content_hash),
+                ("authorization", &s.authorization),
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+}
+
+#[tokio::test]
+async fn the_skew_window_is_configurable() {
+    let mut config = Config::for_tests();
+    config.clock_skew = std::time::Duration::from_secs(30);
+    let app = spawn_with(config).await;
+    let date = acs_emulator::auth::hmac::http_date(app.state.clock.now() - TimeDelta::seconds(60));
+    let s = app.sign_with(&app.key, "POST", CREATE, &date, &app.http_host(), b"");
+    denied(
+        &app,
+        CREATE,
+        &[
+            ("x-ms-date", &s.date),
+            ("x-ms-content-sha256", &s.content_hash),
+            ("authorization", &s.authorization),
+        ],
+        b"",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_date_that_is_not_rfc_1123_is_rejected() {
+    let app = spawn_app().await;
+    let date = "2026-11-28T00:50:46Z";
+    let s = app.sign_with(&app.key, "POST", CREATE, date, &app.http_host(), b"");
+    let message = denied(
+        &app,
+        CREATE,
+        &[
+            ("x-ms-date", date),
+            ("x-ms-content-sha256", &s.content_hash),
+            ("authorization", &s.authorization),
+        ],
+        b"",
+    )
+    .await;
+    assert!(message.contains("RFC 1123"), "{message}");
+}
+
+#[tokio::test]
+async fn a_wrong_key_is_rejected_and_the_secondary_key_is_accepted() {
+    let app = spawn_app().await;
+    let s = app.sign_with(
+        b"not the key",
+        "POST",
+        CREATE,
+        &app.date_now(),
+        &app.http_host(),
+        b"",
+    );
+    denied(
+        &app,
+        CREATE,
+        &[
+            ("x-ms-date", &s.date),
+            ("x-ms-content-sha256", &s.content_hash),
+            ("authorization", &s.authorization),
+        ],
+        b"",
+    )
+    .await;
+
+    let secondary = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        acs_emulator::config::DEFAULT_SECONDARY_ACCESS_KEY,
+    )
+    .expect("b64");
+    let s = app.sign_with(
+        &secondary,
+        "POST",
+        CREATE,
+        &app.date_now(),
+        &app.http_host(),
+        b"",
+    );
+    let res = app
+        .send(
+            "POST",
+            CREATE,
+            &[
+                ("x-ms-date", &s.date),
+                ("x-ms-content-sha256", &s.content_hash),
+                ("authorization", &s.authorization),
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+}
+
+#[tokio::test]
+async fn missing_headers_are_rejected_with_a_reason() {
+    let app = spawn_app().await;
+    let s = app.sign("POST", CREATE, b"");
+    let m = denied(
+        &app,
+        CREATE,
+        &[
+            ("x-ms-date", &s.date),
+            ("x-ms-content-sha256", &s.content_hash),
+        ],
+        b"",
+    )
+    .await;
+    assert!(m.contains("no Authorization header"), "{m}");
+    let m = denied(
+        &app,
+        CREATE,
+        &[
+            ("x-ms-content-sha256", &s.content_hash),
+            ("authorization", &s.authorization),
+        ],
+        b"",
+    )
+    .await;
+    assert!(m.contains("'x-ms-date'") && m.contains("missing"), "{m}");
+    let m = denied(
+        &app,
+        CREATE,
+        &[("x-ms-date", &s.date), ("authorization", &s.authorization)],
+        b"",
+    )
+    .await;
+    assert!(m.contains("x-ms-content-sha256"), "{m}");
+}
+
+#[tokio::test]
+async fn malformed_or_oversized_authorization_headers_are_rejected() {
+    let app = spawn_app().await;
+    let s = app.sign("POST", CREATE, b"");
+    let oversized = format!(
+        "HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature={}",
+        "A".repeat(8000)
+    );
+    for auth in [
+        "HMAC-SHA256",
+        "Basic dXNlcjpwYXNz",
+        "HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256",
+        "HMAC-SHA256 Signature=abc",
+        "HMAC-SHA256 SignedHeaders=x-ms-date;host&Signature=KcgKAz0Xmp5w1gS1injz2aNxOj5DzaUa2G1NH8jupeQ=",
+        "HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature=%%%",
+        oversized.as_str(),
+    ] {
+        denied(
+            &app,
+            CREATE,
+            &[
+                ("x-ms-date", &s.date),
+                ("x-ms-content-sha256", &s.content_hash),
+                ("authorization", auth),
+            ],
+            b"",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_duplicated_date_header_is_rejected() {
+    let app = spawn_app().await;
+    let s = app.sign("POST", CREATE, b"");
+    let m = denied(
+        &app,
+        CREATE,
+        &[
+            ("x-ms-date", &s.date),
+            ("x-ms-date", &s.date),
+            ("x-ms-content-sha256", &s.content_hash),
+            ("authorization", &s.authorization),
+        ],
+        b"",
+    )
+    .await;
+    assert!(m.contains("repeated"), "{m}");
+}
+
+#[tokio::test]
+async fn header_name_case_does_not_matter() {
+    let app = spawn_app().await;
+    let s = app.sign("POST", CREATE, b"");
+    let auth = s.authorization.replace(
+        "SignedHeaders=x-ms-date;host;x-ms-content-sha256",
+        "SignedHeaders=X-MS-Date;Host;X-MS-Content-SHA256",
+    );
+    let res = app
+        .send(
+            "POST",
+            CREATE,
+            &[
+                ("X-MS-DATE", &s.date),
+                ("X-Ms-Content-Sha256", &s.content_hash),
+                ("AUTHORIZATION", &auth),
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+}
+
+#[tokio::test]
+async fn the_older_date_header_variant_is_accepted() {
+    let app = spawn_app().await;
+    let date = app.date_now();
+    let hash = acs_emulator::auth::hmac::content_hash(b"");
+    let sts =
+        acs_emulator::auth::hmac::string_to_sign("POST", CREATE, &date, &app.http_host(), &hash);
+    let auth = format!(
+        "HMAC-SHA256 SignedHeaders=date;host;x-ms-content-sha256&Signature={}",
+        acs_emulator::auth::hmac::sign(&app.key, &sts)
+    );
+    let res = app
+        .send(
+            "POST",
+            CREATE,
+            &[
+                ("date", &date),
+                ("x-ms-content-sha256", &hash),
+                ("authorization", &auth),
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+}
+
+#[tokio::test]
+async fn python_signing_the_default_port_or_a_trailing_slash_is_accepted() {
+    let app = spawn_app().await;
+    let host = format!("{}/", app.http_host());
+    let s = app.sign_with(&app.key, "POST", CREATE, &app.date_now(), &host, b"");
+    let res = app
+        .send(
+            "POST",
+            CREATE,
+            &[
+                ("x-ms-date", &s.date),
+                ("x-ms-content-sha256", &s.content_hash),
+                ("authorization", &s.authorization),
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+}
+
+#[tokio::test]
+async fn the_https_listener_verifies_signatures_with_its_own_host() {
+    let app = spawn_app().await;
+    let host = app.https.trim_start_matches("https://").to_string();
+    let s = app.sign_with(
+        &app.key,
+        "POST",
+        CREATE,
+        &app.date_now(),
+        &host,
+        CREATE_BODY,
+    );
+    let res = app
+        .client
+        .post(format!("{}{CREATE}", app.https))
+        .header("x-ms-date", &s.date)
+        .header("x-ms-content-sha256", &s.content_hash)
+        .header("authorization", &s.authorization)
+        .header("content-type", "application/json")
+        .body(CREATE_BODY.to_vec())
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 201);
+    assert!(body(res).await["accessToken"]["token"].is_string());
+}
+
+#[tokio::test]
+async fn a_bearer_token_on_identity_gets_a_clear_401() {
+    let app = spawn_app().await;
+    let res = app
+        .send(
+            "POST",
+            CREATE,
+            &[("authorization", "Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln")],
+            b"",
+        )
+        .await;
+    let message = assert_error(res, 401, "Unauthorized").await;
+    assert!(message.contains("Entra ID"), "{message}");
+    assert_eq!(app.state.store.identities.len(), 0);
+}
+
+#[tokio::test]
+async fn every_identity_route_requires_a_signature() {
+    let app = spawn_app().await;
+    let id = app.create_identity().await;
+    let encoded = crate::helpers::encode(&id);
+    for (method, target) in [
+        (
+            "POST",
+            format!("/identities/{encoded}/:issueAccessToken?api-version=2023-10-01"),
+        ),
+        (
+            "POST",
+            format!("/identities/{encoded}/:revokeAccessTokens?api-version=2023-10-01"),
+        ),
+        (
+            "DELETE",
+            format!("/identities/{encoded}?api-version=2023-10-01"),
+        ),
+        (
+            "POST",
+            "/teamsUser/:exchangeAccessToken?api-version=2023-10-01".to_string(),
+        ),
+        (
+            "GET",
+            "/access/teamsExtension/tenants/t/assignments/o?api-version=2026-09-23".to_string(),
+        ),
+    ] {
+        let res = app
+            .send(
+                method,
+                &target,
+                &[("content-type", "application/json")],
+                json!({"scopes": ["chat"]}).to_string().as_bytes(),
+            )
+            .await;
+        assert_error(res, 401, "Denied").await;
+    }
+    // The identity is untouched.
+    assert_eq!(
+        app.issue_token(&id, &json!({"scopes": ["chat"]}))
+            .await
+            .status(),
+        200
+    );
+}

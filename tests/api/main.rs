@@ -1,0 +1,8 @@
+//! Black-box tests over real HTTP: each test spawns its own emulator on port 0.
+
+mod admin;
+mod helpers;
+mod hmac_auth;
+mod identity;
+mod server;
+mod user_tokens;

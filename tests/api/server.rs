@@ -1,0 +1,253 @@
+//! Listeners, TLS, error envelopes for anything that is not an operation, and the binary itself.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::{assert_error, spawn_app, spawn_with};
+
+#[tokio::test]
+async fn unknown_routes_get_a_404_envelope() {
+    let app = spawn_app().await;
+    for base in [&app.http, &app.https] {
+        let res = app
+            .client
+            .get(format!("{base}/nothing/here?api-version=2023-10-01"))
+            .send()
+            .await
+            .expect("sent");
+        let message = assert_error(res, 404, "NotFound").await;
+        assert!(message.contains("/nothing/here"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn unsupported_methods_get_a_405_envelope() {
+    let app = spawn_app().await;
+    let res = app
+        .signed("GET", "/identities?api-version=2023-10-01", b"")
+        .await;
+    assert_error(res, 405, "MethodNotAllowed").await;
+    let res = app
+        .client
+        .delete(format!("{}/_emulator/health", app.http))
+        .send()
+        .await
+        .expect("sent");
+    assert_error(res, 405, "MethodNotAllowed").await;
+}
+
+#[tokio::test]
+async fn an_oversized_body_gets_a_413_envelope() {
+    let mut config = acs_emulator::Config::for_tests();
+    config.max_body_bytes = 4096;
+    let app = spawn_with(config).await;
+    let body = vec![b' '; 5000];
+    let res = app
+        .signed("POST", "/identities?api-version=2023-10-01", &body)
+        .await;
+    assert_error(res, 413, "RequestEntityTooLarge").await;
+    // The server is still healthy afterwards.
+    app.create_identity().await;
+}
+
+#[tokio::test]
+async fn the_client_request_id_is_echoed_and_a_correlation_vector_is_sent() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(format!("{}/_emulator/health", app.http))
+        .header("x-ms-client-request-id", "abc-123")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.headers()["x-ms-client-request-id"], "abc-123");
+    assert!(res.headers().contains_key("ms-cv"));
+}
+
+#[tokio::test]
+async fn a_user_supplied_certificate_is_served() {
+    let dir = std::env::temp_dir().join(format!("acs-emulator-test-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .expect("cert");
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, certified.cert.pem()).expect("write");
+    std::fs::write(&key_path, certified.signing_key.serialize_pem()).expect("write");
+    let mut config = acs_emulator::Config::for_tests();
+    config.tls_cert = Some(cert_path);
+    config.tls_key = Some(key_path);
+    let app = spawn_with(config).await;
+    assert_eq!(app.state.tls_cert_pem.as_str(), certified.cert.pem());
+    let client = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).expect("pem"),
+        )
+        .tls_built_in_root_certs(false)
+        .build()
+        .expect("client");
+    let res = client
+        .get(format!("{}/_emulator/health", app.https))
+        .send()
+        .await
+        .expect("TLS with the user's cert");
+    assert_eq!(res.status(), 200);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn invalid_configuration_is_rejected_with_a_reason() {
+    let cases: [(&str, fn(&mut acs_emulator::Config)); 5] = [
+        ("--access-key", |c| c.access_key = "not base64!".into()),
+        ("--resource-id", |c| c.resource_id = "nope".into()),
+        ("--token-lifetime", |c| {
+            c.token_lifetime = Some(Duration::from_millis(10))
+        }),
+        ("--resource-location", |c| {
+            c.resource_location = "a b".into()
+        }),
+        ("--tls-cert", |c| {
+            c.tls_cert = Some("/does/not/exist.pem".into())
+        }),
+    ];
+    for (flag, mutate) in cases {
+        let mut config = acs_emulator::Config::for_tests();
+        mutate(&mut config);
+        let err = config.validate().expect_err(flag).to_string();
+        assert!(err.contains(flag), "{flag}: {err}");
+    }
+}
+
+fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_acs-emulator"))
+}
+
+#[test]
+fn the_binary_exits_non_zero_with_one_line_on_bad_flags() {
+    let out = binary()
+        .args(["--access-key", "%%%"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--access-key"), "{stderr}");
+
+    let out = binary()
+        .env("ACS_EMULATOR_CLOCK_SKEW", "soon")
+        .output()
+        .expect("runs");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("clock-skew"));
+}
+
+#[test]
+fn the_binary_reports_a_port_in_use() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let out = binary()
+        .args(["--port", &port, "--http-port", "0"])
+        .output()
+        .expect("runs");
+    assert_ne!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot bind the HTTPS port"), "{stderr}");
+}
+
+#[test]
+fn the_binary_prints_a_ready_block_and_stops_gracefully_on_sigterm() {
+    let dir = std::env::temp_dir().join(format!("acs-emulator-test-{}", uuid::Uuid::new_v4()));
+    let cert = dir.join("cert.pem");
+    let mut child = binary()
+        .args([
+            "--port",
+            "0",
+            "--http-port",
+            "0",
+            "--log-level",
+            "warn",
+            "--tls-cert-out",
+        ])
+        .arg(&cert)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let started = Instant::now();
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut banner = String::new();
+    while !banner.contains("Stop with") {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).expect("read") == 0 {
+            break;
+        }
+        banner.push_str(&line);
+    }
+    let ready_after = started.elapsed();
+    assert!(banner.contains("is ready"), "{banner}");
+    let connection = banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Connection string"))
+        .expect("connection string line")
+        .trim()
+        .to_string();
+    assert!(
+        connection.starts_with("endpoint=https://127.0.0.1:"),
+        "{connection}"
+    );
+    assert!(connection.contains(&format!(
+        ";accesskey={}",
+        acs_emulator::config::DEFAULT_ACCESS_KEY
+    )));
+    for needle in [
+        "REQUESTS_CA_BUNDLE=",
+        "SSL_CERT_FILE=",
+        "NODE_EXTRA_CA_CERTS=",
+        cert.to_str().expect("utf8"),
+    ] {
+        assert!(banner.contains(needle), "missing {needle}: {banner}");
+    }
+    assert!(
+        std::fs::read_to_string(&cert)
+            .expect("cert written")
+            .contains("BEGIN CERTIFICATE")
+    );
+
+    // Plain HTTP health check against the printed port.
+    let http = banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("HTTP endpoint"))
+        .expect("http line")
+        .trim()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut stream = std::net::TcpStream::connect(&http).expect("connect");
+    stream
+        .write_all(b"GET /_emulator/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "did not stop within 10 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+    eprintln!("exec to ready block: {ready_after:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
