@@ -98,7 +98,8 @@ async fn a_user_supplied_certificate_is_served() {
 
 #[test]
 fn invalid_configuration_is_rejected_with_a_reason() {
-    let cases: [(&str, fn(&mut acs_emulator::Config)); 5] = [
+    type Mutation = fn(&mut acs_emulator::Config);
+    let cases: [(&str, Mutation); 5] = [
         ("--access-key", |c| c.access_key = "not base64!".into()),
         ("--resource-id", |c| c.resource_id = "nope".into()),
         ("--token-lifetime", |c| {
