@@ -75,10 +75,12 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
 
     /// Primary access key (base64), used in the connection string and to verify HMAC signatures.
+    /// Default: the well-known development key printed at start-up (see the README).
     #[arg(long, env = "ACS_EMULATOR_ACCESS_KEY", default_value = DEFAULT_ACCESS_KEY, hide_default_value = true)]
     pub access_key: String,
 
     /// Secondary access key (base64); requests signed with either key are accepted.
+    /// Default: the well-known secondary development key (see the README).
     #[arg(long, env = "ACS_EMULATOR_SECONDARY_ACCESS_KEY", default_value = DEFAULT_SECONDARY_ACCESS_KEY, hide_default_value = true)]
     pub secondary_access_key: String,
 
@@ -98,8 +100,8 @@ pub struct Config {
     #[arg(long, env = "ACS_EMULATOR_CLOCK_SKEW", default_value = "15m", value_parser = humantime::parse_duration)]
     pub clock_skew: Duration,
 
-    /// Lifetime of every user access token, overriding expiresInMinutes and its 60..1440 rule
-    /// (e.g. 30s, 5m), to exercise clients' token-refresh code.
+    /// Lifetime of every user access token (e.g. 30s, 5m), in place of expiresInMinutes (which is
+    /// still validated), to exercise clients' token-refresh code.
     #[arg(long, env = "ACS_EMULATOR_TOKEN_LIFETIME", value_parser = humantime::parse_duration)]
     pub token_lifetime: Option<Duration>,
 
