@@ -7,7 +7,21 @@ use acs_emulator::{Application, Clock, Config, telemetry};
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let settings = match Config::parse().validate() {
+    let config = match Config::try_parse() {
+        Ok(config) => config,
+        // --help and --version print and exit 0; real errors get one line, as below.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!(
+                "acs-emulator: {} (see --help)",
+                first.trim_start_matches("error: ")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let settings = match config.validate() {
         Ok(settings) => settings,
         Err(e) => {
             eprintln!("acs-emulator: {e}");
