@@ -27,6 +27,19 @@ pub const DEFAULT_SECONDARY_ACCESS_KEY: &str =
 /// The default immutable resource id (GUID) of the emulated ACS resource.
 pub const DEFAULT_RESOURCE_ID: &str = "acacacac-0000-4000-8000-000000000001";
 
+/// The emulated Microsoft Entra ID tenant, used when `--entra-tenant` is not given.
+pub const DEFAULT_ENTRA_TENANT: &str = "acacacac-0000-4000-8000-00000000000a";
+
+/// The client registered with the built-in token authority by default, as `ID:SECRET`.
+pub const DEFAULT_ENTRA_CLIENT: &str =
+    "acacacac-0000-4000-8000-00000000000c:acs-emulator-client-secret";
+
+/// The client id of the emulated managed identity.
+pub const DEFAULT_MANAGED_IDENTITY_CLIENT_ID: &str = "acacacac-0000-4000-8000-00000000000d";
+
+/// The default `IDENTITY_HEADER` secret of the emulated managed identity endpoint.
+pub const DEFAULT_MANAGED_IDENTITY_HEADER: &str = "acs-emulator-identity-header";
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -105,6 +118,28 @@ pub struct Config {
     #[arg(long, env = "ACS_EMULATOR_TOKEN_LIFETIME", value_parser = humantime::parse_duration)]
     pub token_lifetime: Option<Duration>,
 
+    /// Tenant id (GUID) of the built-in Microsoft Entra ID token authority.
+    #[arg(long, env = "ACS_EMULATOR_ENTRA_TENANT", default_value = DEFAULT_ENTRA_TENANT)]
+    pub entra_tenant: String,
+
+    /// A client registered with the built-in token authority, as CLIENT_ID:SECRET (repeatable).
+    #[arg(long = "entra-client", env = "ACS_EMULATOR_ENTRA_CLIENT", value_delimiter = ',', default_value = DEFAULT_ENTRA_CLIENT)]
+    pub entra_clients: Vec<String>,
+
+    /// Accept any well-formed, unexpired JWT with the right audience as an Entra ID token, whoever
+    /// signed it. Only for apps that mint their own test tokens: anything that looks right gets in.
+    #[arg(long, env = "ACS_EMULATOR_ENTRA_TRUST_ANY")]
+    pub entra_trust_any: bool,
+
+    /// Client id of the emulated managed identity (the `appid` of its tokens).
+    #[arg(long, env = "ACS_EMULATOR_MANAGED_IDENTITY_CLIENT_ID", default_value = DEFAULT_MANAGED_IDENTITY_CLIENT_ID)]
+    pub managed_identity_client_id: String,
+
+    /// The secret that callers of the managed identity endpoint must send as X-IDENTITY-HEADER
+    /// (set the app's IDENTITY_HEADER to it).
+    #[arg(long, env = "ACS_EMULATOR_MANAGED_IDENTITY_HEADER", default_value = DEFAULT_MANAGED_IDENTITY_HEADER)]
+    pub managed_identity_header: String,
+
     /// Largest accepted request body in bytes; larger bodies get 413.
     #[arg(long, env = "ACS_EMULATOR_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -141,6 +176,10 @@ pub struct Settings {
     pub access_keys: Vec<Vec<u8>>,
     /// The resource id, lower-cased.
     pub resource_id: Uuid,
+    /// The Entra tenant id.
+    pub entra_tenant: Uuid,
+    /// Registered Entra clients: (client id, secret).
+    pub entra_clients: Vec<(String, String)>,
 }
 
 impl Config {
@@ -165,6 +204,27 @@ impl Config {
                 self.resource_id
             ))
         })?;
+        let entra_tenant = Uuid::parse_str(&self.entra_tenant).map_err(|_| {
+            ConfigError(format!(
+                "--entra-tenant '{}' is not a GUID",
+                self.entra_tenant
+            ))
+        })?;
+        let mut entra_clients = Vec::with_capacity(self.entra_clients.len());
+        for entry in &self.entra_clients {
+            let (id, secret) = entry
+                .split_once(':')
+                .filter(|(id, secret)| !id.trim().is_empty() && !secret.is_empty())
+                .ok_or_else(|| {
+                    ConfigError(format!("--entra-client '{entry}' must be CLIENT_ID:SECRET"))
+                })?;
+            entra_clients.push((id.trim().to_ascii_lowercase(), secret.to_string()));
+        }
+        if self.managed_identity_header.is_empty() {
+            return Err(ConfigError(
+                "--managed-identity-header must not be empty".into(),
+            ));
+        }
         if self.resource_location.is_empty()
             || !self
                 .resource_location
@@ -213,6 +273,8 @@ impl Config {
             config: self,
             access_keys,
             resource_id,
+            entra_tenant,
+            entra_clients,
         })
     }
 
@@ -232,6 +294,11 @@ impl Config {
             resource_location: "unitedstates".into(),
             clock_skew: Duration::from_secs(15 * 60),
             token_lifetime: None,
+            entra_tenant: DEFAULT_ENTRA_TENANT.into(),
+            entra_clients: vec![DEFAULT_ENTRA_CLIENT.into()],
+            entra_trust_any: false,
+            managed_identity_client_id: DEFAULT_MANAGED_IDENTITY_CLIENT_ID.into(),
+            managed_identity_header: DEFAULT_MANAGED_IDENTITY_HEADER.into(),
             max_body_bytes: 1024 * 1024,
             workers: Some(1),
             log_format: LogFormat::Pretty,

@@ -19,6 +19,9 @@ pub enum ApiError {
     /// 401 `Unauthorized`: missing or unusable credentials (user tokens, unknown identities).
     #[error("{0}")]
     Unauthorized(String),
+    /// 401 `InvalidAuthenticationToken`: an Entra ID bearer token was refused.
+    #[error("{0}")]
+    InvalidAuthenticationToken(String),
     /// 401 `InvalidAccessToken`: the Entra token given to the Teams token exchange is not valid.
     #[error("Provided access token is not valid.")]
     InvalidAccessToken,
@@ -77,6 +80,7 @@ impl ApiError {
         match self {
             ApiError::Denied(_) => "Denied",
             ApiError::Unauthorized(_) => "Unauthorized",
+            ApiError::InvalidAuthenticationToken(_) => "InvalidAuthenticationToken",
             ApiError::InvalidAccessToken => "InvalidAccessToken",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::Validation { .. } => "ValidationError",
@@ -155,9 +159,10 @@ pub struct CommunicationError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Denied(_) | ApiError::Unauthorized(_) | ApiError::InvalidAccessToken => {
-                StatusCode::UNAUTHORIZED
-            }
+            ApiError::Denied(_)
+            | ApiError::Unauthorized(_)
+            | ApiError::InvalidAuthenticationToken(_)
+            | ApiError::InvalidAccessToken => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Validation { .. }
             | ApiError::BadRequest { .. }
@@ -181,7 +186,10 @@ impl ResponseError for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         ));
-        if matches!(self, ApiError::Unauthorized(_)) {
+        if matches!(
+            self,
+            ApiError::Unauthorized(_) | ApiError::InvalidAuthenticationToken(_)
+        ) {
             response.insert_header((
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer error=\"invalid_token\""),

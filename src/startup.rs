@@ -12,6 +12,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tracing_actix_web::TracingLogger;
 
 use crate::api;
+use crate::auth::entra::EntraAuthority;
 use crate::auth::user_token::TokenIssuer;
 use crate::clock::Clock;
 use crate::config::{Settings, default_cert_path};
@@ -30,6 +31,8 @@ pub struct AppState {
     pub tokens: Arc<TokenIssuer>,
     /// The HTTPS certificate (PEM).
     pub tls_cert_pem: Arc<String>,
+    /// The built-in Entra ID token authority.
+    pub entra: Arc<EntraAuthority>,
 }
 
 /// A built, bound, not yet running emulator.
@@ -78,7 +81,15 @@ impl Application {
                 .with_context(|| format!("cannot write the certificate to {}", path.display()))?;
         }
 
+        let entra = EntraAuthority::new(
+            settings.entra_tenant,
+            &settings.entra_clients,
+            &config.managed_identity_client_id,
+            config.entra_trust_any,
+        )
+        .context("cannot create the Entra ID token authority's key")?;
         let state = web::Data::new(AppState {
+            entra: Arc::new(entra),
             tokens: Arc::new(TokenIssuer::new(
                 settings.resource_id,
                 &config.resource_location,

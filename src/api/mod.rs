@@ -4,6 +4,7 @@
 //! error envelope, the 404/405 fallbacks and the standard response headers.
 
 pub mod admin;
+pub mod entra;
 pub mod identity;
 
 use actix_web::body::MessageBody;
@@ -20,6 +21,8 @@ use crate::error::ApiError;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     admin::configure(cfg);
     identity::configure(cfg);
+    // Last: its `/{tenant}/…` patterns must not shadow the fixed routes above.
+    entra::configure(cfg);
 }
 
 /// Finds the request's `api-version` and checks it against the operation's supported versions.
