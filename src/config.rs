@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use uuid::Uuid;
 
 /// The well-known development access key (base64), used when `--access-key` is not given.
@@ -160,6 +160,29 @@ pub struct Config {
     /// Log level or tracing filter directive (e.g. info, debug, acs_emulator=debug).
     #[arg(long, env = "ACS_EMULATOR_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+
+    /// What to do instead of serving (none: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Exit 0 when the emulator answers its health endpoint, 1 otherwise (for container
+    /// HEALTHCHECKs: needs no shell or curl).
+    Healthcheck {
+        /// Health URL to probe (plain HTTP). Default: the HTTP listener from --http-port /
+        /// ACS_EMULATOR_HTTP_PORT on 127.0.0.1.
+        #[arg(long)]
+        url: Option<String>,
+        /// Give up after this long.
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+        /// Probe /_emulator/ready (fixtures loaded, listeners bound) instead of /_emulator/health.
+        #[arg(long)]
+        ready: bool,
+    },
 }
 
 /// A configuration error, reported as one line before anything binds.
@@ -303,6 +326,7 @@ impl Config {
             workers: Some(1),
             log_format: LogFormat::Pretty,
             log_level: "warn".into(),
+            command: None,
         }
     }
 }

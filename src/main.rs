@@ -3,6 +3,8 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use acs_emulator::config::Command;
+use acs_emulator::healthcheck::{ProbeUrl, probe};
 use acs_emulator::{Application, Clock, Config, telemetry};
 use clap::Parser;
 
@@ -21,6 +23,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Healthcheck {
+        url,
+        timeout,
+        ready,
+    }) = &config.command
+    {
+        return healthcheck(&config, url.as_deref(), *timeout, *ready);
+    }
     let settings = match config.validate() {
         Ok(settings) => settings,
         Err(e) => {
@@ -41,6 +51,35 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("acs-emulator: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `acs-emulator healthcheck`: 0 when the emulator answers 200, 1 otherwise (with the reason).
+fn healthcheck(
+    config: &Config,
+    url: Option<&str>,
+    timeout: std::time::Duration,
+    ready: bool,
+) -> ExitCode {
+    let path = if ready {
+        "/_emulator/ready"
+    } else {
+        "/_emulator/health"
+    };
+    let url = url
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("http://127.0.0.1:{}{path}", config.http_port));
+    let result = ProbeUrl::parse(&url).and_then(|u| probe(&u, timeout));
+    match result {
+        Ok(200) => ExitCode::SUCCESS,
+        Ok(status) => {
+            eprintln!("acs-emulator healthcheck: {url} answered {status}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("acs-emulator healthcheck: {e}");
             ExitCode::FAILURE
         }
     }

@@ -33,6 +33,8 @@ pub struct AppState {
     pub tls_cert_pem: Arc<String>,
     /// The built-in Entra ID token authority.
     pub entra: Arc<EntraAuthority>,
+    /// Set once the listeners serve and the start-up state is loaded (`/_emulator/ready`).
+    pub ready: std::sync::atomic::AtomicBool,
 }
 
 /// A built, bound, not yet running emulator.
@@ -98,6 +100,7 @@ impl Application {
             store: Store::new(),
             clock,
             tls_cert_pem: Arc::new(cert_pem),
+            ready: std::sync::atomic::AtomicBool::new(false),
         });
         let max_body = settings.config.max_body_bytes;
         let app_state = state.clone();
@@ -180,6 +183,10 @@ impl Application {
 
     /// Serves until SIGINT/SIGTERM (graceful shutdown) or until the server is stopped.
     pub async fn run(self) -> std::io::Result<()> {
+        // The listeners were bound in `build`, and everything loaded at start-up is in place.
+        self.state
+            .ready
+            .store(true, std::sync::atomic::Ordering::Release);
         self.server.await
     }
 

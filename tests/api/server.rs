@@ -232,6 +232,32 @@ fn the_binary_prints_a_ready_block_and_stops_gracefully_on_sigterm() {
     stream.read_to_string(&mut response).expect("read");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 
+    // The healthcheck subcommand agrees, for liveness and readiness.
+    let port = http.rsplit(':').next().expect("port").to_string();
+    for extra in [&[][..], &["--ready"][..]] {
+        let path = if extra.is_empty() { "health" } else { "ready" };
+        let out = binary()
+            .args(["healthcheck", "--url"])
+            .arg(format!("http://{http}/_emulator/{path}"))
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = binary()
+            .args(["--http-port", &port, "healthcheck"])
+            .args(extra)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -321,4 +347,17 @@ async fn garbage_on_the_wire_does_not_hurt_the_server() {
         .await
         .expect("sent");
     assert_eq!(res.status(), 200);
+}
+
+#[test]
+fn the_healthcheck_fails_when_nothing_answers() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port().to_string();
+    drop(listener);
+    let out = binary()
+        .args(["--http-port", &port, "healthcheck", "--timeout", "1s"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
 }
