@@ -4,7 +4,10 @@
 //! error envelope, the 404/405 fallbacks and the standard response headers.
 
 pub mod admin;
+pub mod admin_sms;
 pub mod identity;
+pub mod sms;
+pub mod sms_extras;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -20,6 +23,7 @@ use crate::error::ApiError;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     admin::configure(cfg);
     identity::configure(cfg);
+    sms::configure(cfg);
 }
 
 /// Finds the request's `api-version` and checks it against the operation's supported versions.
