@@ -26,6 +26,9 @@ pub enum ApiError {
     /// 401 `Unauthorized`: missing or unusable credentials (user tokens, unknown identities).
     #[error("{0}")]
     Unauthorized(String),
+    /// 401 `InvalidAuthenticationToken`: an Entra ID bearer token was refused.
+    #[error("{0}")]
+    InvalidAuthenticationToken(String),
     /// 401 `InvalidAccessToken`: the Entra token given to the Teams token exchange is not valid.
     #[error("Provided access token is not valid.")]
     InvalidAccessToken,
@@ -97,6 +100,7 @@ impl ApiError {
             ApiError::Unauthorized(_) | ApiError::SenderNotOwned => "Unauthorized",
             ApiError::ValidationProblem(_) => "ValidationError",
             ApiError::ProblemNotFound => "NotFound",
+            ApiError::InvalidAuthenticationToken(_) => "InvalidAuthenticationToken",
             ApiError::InvalidAccessToken => "InvalidAccessToken",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::Validation { .. } => "ValidationError",
@@ -229,6 +233,7 @@ impl ResponseError for ApiError {
             ApiError::Denied(_)
             | ApiError::Unauthorized(_)
             | ApiError::SenderNotOwned
+            | ApiError::InvalidAuthenticationToken(_)
             | ApiError::InvalidAccessToken => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Validation { .. }
@@ -263,7 +268,10 @@ impl ResponseError for ApiError {
             serde_json::to_vec(&self.body())
         }
         .unwrap_or_else(|_| b"{}".to_vec());
-        if matches!(self, ApiError::Unauthorized(_)) {
+        if matches!(
+            self,
+            ApiError::Unauthorized(_) | ApiError::InvalidAuthenticationToken(_)
+        ) {
             response.insert_header((
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer error=\"invalid_token\""),

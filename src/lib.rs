@@ -9,6 +9,7 @@
 //! - [`domain`]: typed identifiers, scopes, phone numbers and SMS segments; no actix, no serde_json.
 //! - [`store`]: in-memory state; no actix.
 //! - [`error`]: the one error type and the ACS error envelope.
+//! - [`healthcheck`]: the `healthcheck` subcommand's tiny HTTP probe.
 //! - [`clock`]: the emulator's adjustable clock; nothing else reads the system time.
 //!
 //! Dependencies point one way: `api` → `auth`, `domain`, `store`, `error`.
@@ -21,6 +22,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod healthcheck;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -1,6 +1,7 @@
 //! The emulator's own endpoints under `/_emulator/` (no authentication, both listeners).
 //!
 //! - `GET  /_emulator/health`: liveness.
+//! - `GET  /_emulator/ready`: readiness (listeners bound, start-up state loaded): 200 or 503.
 //! - `GET  /_emulator/tls-cert`: the HTTPS certificate (PEM), for clients to trust.
 //! - `POST /_emulator/reset`: forget all state (identities, tokens' identities, assignments, SMS).
 //! - `GET|DELETE /_emulator/sms`: the SMS outbox (see [`super::admin_sms`]).
@@ -21,6 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/_emulator")
             .service(resource("/health").route(web::get().to(health)))
+            .service(resource("/ready").route(web::get().to(ready)))
             .service(resource("/tls-cert").route(web::get().to(tls_cert)))
             .service(resource("/reset").route(web::post().to(reset)))
             .service(resource("/token").route(web::get().to(token_info)))
@@ -45,6 +47,23 @@ async fn health() -> Result<HttpResponse, ApiError> {
         StatusCode::OK,
         &Health {
             status: "healthy",
+            version: env!("CARGO_PKG_VERSION"),
+        },
+    )
+}
+
+/// `GET /_emulator/ready`: 200 once the emulator is fully started, 503 before.
+async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let ready = state.ready.load(std::sync::atomic::Ordering::Acquire);
+    let (status, text) = if ready {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting")
+    };
+    json_response(
+        status,
+        &Health {
+            status: text,
             version: env!("CARGO_PKG_VERSION"),
         },
     )

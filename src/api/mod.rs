@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod admin_sms;
+pub mod entra;
 pub mod identity;
 pub mod sms;
 pub mod sms_extras;
@@ -24,6 +25,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     admin::configure(cfg);
     identity::configure(cfg);
     sms::configure(cfg);
+    // Last: its `/{tenant}/…` patterns must not shadow the fixed routes above.
+    entra::configure(cfg);
 }
 
 /// Finds the request's `api-version` and checks it against the operation's supported versions.

@@ -2,7 +2,7 @@
 //! 2025-08-01-preview+ delivery reports (in [`super::sms_extras`]).
 //!
 //! Contract: `shared/specs/Sms/*` and acs-api.md §8, §13. Every route sits behind the access-key
-//! middleware. The send is always 202 with one result per recipient, in request order: a bad
+//! / Entra ID middleware. The send is always 202 with one result per recipient, in request order: a bad
 //! recipient fails only its own item. Whole-request failures are model validation (400 problem
 //! details, before anything else) and a sender the resource does not own (401, empty message).
 
@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{api_version, json_response, resource, sms_extras};
-use crate::auth::hmac_mw::require_access_key;
+use crate::auth::hmac_mw::require_service_auth;
 use crate::domain::{PhoneNumber, PhoneNumberError, SmsMessageId, segments};
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -43,13 +43,14 @@ const MAX_MESSAGE_LENGTH: usize = 2048;
 /// Bounds of `smsSendOptions.deliveryReportTimeoutInSeconds`.
 const DELIVERY_REPORT_TIMEOUT: std::ops::RangeInclusive<i64> = 60..=43200;
 
-/// Mounts `/sms`, `/sms/optouts:*` and `/deliveryReports/{id}`, behind the access-key middleware.
+/// Mounts `/sms`, `/sms/optouts:*` and `/deliveryReports/{id}`, behind the access-key / Entra ID
+/// middleware.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let headers = |versions: &[&str]| {
         actix_web::middleware::DefaultHeaders::new()
             .add(("api-supported-versions", versions.join(", ")))
     };
-    let auth = || actix_web::middleware::from_fn(require_access_key);
+    let auth = || actix_web::middleware::from_fn(require_service_auth);
     cfg.service(
         web::scope("/sms")
             .wrap(auth())

@@ -2,7 +2,7 @@
 //! and later) and delivery reports (`GET /deliveryReports/{id}`, 2025-08-01-preview and later).
 //!
 //! Contract: `shared/specs/Sms/2026-01-23` and its examples (acs-api.md §8.3). Mounted by
-//! [`super::sms::configure`], behind the access-key middleware.
+//! [`super::sms::configure`], behind the access-key / Entra ID middleware.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
