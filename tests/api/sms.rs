@@ -325,3 +325,70 @@ async fn sends_work_over_https_with_the_https_host_signed() {
     assert_eq!(res.status(), 202);
     assert_accepted(&body(res).await["value"][0], "+14255550123", None);
 }
+
+#[tokio::test]
+async fn an_entra_id_bearer_token_also_authenticates_a_send() {
+    let app = spawn_app().await;
+    let token = crate::entra::entra_token(&app, crate::entra::ACS_SCOPE).await;
+    let res = app
+        .client
+        .post(format!("{}/sms?api-version=2021-03-07", app.https))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(send_body(&["+14255550123"], "with entra").to_string())
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 202);
+    assert_accepted(&body(res).await["value"][0], "+14255550123", None);
+
+    let res = app
+        .client
+        .post(format!("{}/sms?api-version=2021-03-07", app.https))
+        .bearer_auth("not-a-token")
+        .header("content-type", "application/json")
+        .body(send_body(&["+14255550123"], "with entra").to_string())
+        .send()
+        .await
+        .expect("sent");
+    assert_error(res, 401, "InvalidAuthenticationToken").await;
+    assert_eq!(app.outbox("").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_send_signed_by_the_js_sdk_verifies() {
+    // Captured from @azure/communication-sms 1.1.0 over HTTPS (sdk-behaviour.md §4).
+    let mut config = Config::for_tests();
+    config.access_key = "hVdDYz9Wi+wSuI2bp+mG+4tyr4yBcXz/sbGASUYLJ1A=".into();
+    config.phone_numbers = vec!["+18005551234".into()];
+    let app = spawn_with(config).await;
+    let date = "Sat, 28 Nov 2026 00:52:40 GMT";
+    let at: chrono::DateTime<chrono::Utc> = httpdate::parse_http_date(date).expect("date").into();
+    app.state.clock.freeze_at(at);
+    let request = r#"{"from":"+18005551234","smsRecipients":[{"to":"+14255550123","repeatabilityRequestId":"44674e33-f2e1-467c-a1db-9e50165b239f","repeatabilityFirstSent":"Sat, 28 Nov 2026 00:52:40 GMT"}],"message":"hello single","smsSendOptions":{"enableDeliveryReport":false}}"#;
+
+    let res = app
+        .send(
+            "POST",
+            "/sms?api-version=2021-03-07",
+            &[
+                ("host", "127.0.0.1:18443"),
+                ("x-ms-date", date),
+                ("x-ms-content-sha256", "dQc2t+0mqZ9yT56Xy0Cmq2VmQkiFAB/pEm/T69zkRDo="),
+                (
+                    "authorization",
+                    "HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature=wOQSFB1ZUnimWByKtbPZUMakM1i2Nma0f4SKpdl6D+A=",
+                ),
+                ("content-type", "application/json"),
+            ],
+            request.as_bytes(),
+        )
+        .await;
+
+    assert_eq!(res.status(), 202);
+    assert_accepted(
+        &body(res).await["value"][0],
+        "+14255550123",
+        Some("accepted"),
+    );
+}
