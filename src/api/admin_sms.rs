@@ -167,7 +167,8 @@ impl OutboxQuery {
                 }
                 "tag" => filter.tag = Some(value.to_string()),
                 "since" => {
-                    let since = DateTime::parse_from_rfc3339(value)
+                    // An unencoded `+02:00` offset arrives as ` 02:00` (form encoding).
+                    let since = DateTime::parse_from_rfc3339(&value.replace(' ', "+"))
                         .map_err(|_| bad(&name, value, "an RFC 3339 timestamp"))?;
                     filter.since = Some(since.with_timezone(&Utc));
                 }

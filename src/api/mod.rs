@@ -9,6 +9,7 @@ pub mod entra;
 pub mod identity;
 pub mod sms;
 pub mod sms_extras;
+pub mod validation;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};

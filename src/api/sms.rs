@@ -6,15 +6,12 @@
 //! recipient fails only its own item. Whole-request failures are model validation (400 problem
 //! details, before anything else) and a sender the resource does not own (401, empty message).
 
-use std::collections::BTreeMap;
-
 use actix_web::http::StatusCode;
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::TimeDelta;
-use serde::de::DeserializeOwned;
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::validation::{Problems, problem_json};
 use super::{api_version, json_response, resource, sms_extras};
 use crate::auth::hmac_mw::require_service_auth;
 use crate::domain::{PhoneNumber, PhoneNumberError, SmsMessageId, segments};
@@ -163,7 +160,12 @@ pub async fn send_sms(
 ) -> Result<HttpResponse, ApiError> {
     let version = api_version(&req, SEND_VERSIONS)?;
     let request: SendSmsRequest = problem_json(&req, &body)?;
-    let (from, recipients, message, options) = validate_send(request)?;
+    let ValidSend {
+        from,
+        recipients,
+        message,
+        options,
+    } = validate_send(request)?;
     let from = owned_sender(&state, &from)?;
 
     let now = state.clock.now();
@@ -220,7 +222,10 @@ pub async fn send_sms(
             sent_at: now,
             encoding,
             segments: segment_count,
-            delivery_report_at: enable_report.then(|| now + report_delay),
+            delivery_report_at: enable_report.then(|| {
+                now.checked_add_signed(report_delay)
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC)
+            }),
         });
         let (id, repeated) = match outcome {
             SendOutcome::Sent(id) => (id, false),
@@ -239,8 +244,13 @@ pub async fn send_sms(
     json_response(StatusCode::ACCEPTED, &SmsSendResponse { value })
 }
 
-/// The checked parts of a send: sender (unchecked text), recipients, message and options.
-type ValidSend = (String, Vec<SmsRecipient>, String, SmsSendOptions);
+/// A send that passed model validation (the sender's ownership is checked next).
+struct ValidSend {
+    from: String,
+    recipients: Vec<SmsRecipient>,
+    message: String,
+    options: SmsSendOptions,
+}
 
 /// ASP.NET-style model validation of a send: every violation is collected, keyed by the
 /// PascalCase field path, with .NET's standard attribute messages.
@@ -295,7 +305,12 @@ fn validate_send(request: SendSmsRequest) -> Result<ValidSend, ApiError> {
     }
     errors.into_result()?;
     match (from, recipients, message) {
-        (Some(from), Some(recipients), Some(message)) => Ok((from, recipients, message, options)),
+        (Some(from), Some(recipients), Some(message)) => Ok(ValidSend {
+            from,
+            recipients,
+            message,
+            options,
+        }),
         _ => Err(ApiError::Internal(anyhow::anyhow!(
             "validated send lost a field"
         ))),
@@ -318,71 +333,4 @@ fn owned_sender(state: &AppState, raw: &str) -> Result<PhoneNumber, ApiError> {
 /// (`Tue, 26 Mar 2019 16:06:51 GMT`), weekday included.
 fn is_rfc1123(value: &str) -> bool {
     httpdate::parse_http_date(value).is_ok_and(|t| httpdate::fmt_http_date(t) == value)
-}
-
-/// Validation failures collected as ASP.NET's `ModelState` does.
-#[derive(Default)]
-pub(crate) struct Problems(BTreeMap<String, Vec<String>>);
-
-impl Problems {
-    pub(crate) fn add(&mut self, field: &str, message: String) {
-        self.0.entry(field.to_string()).or_default().push(message);
-    }
-    pub(crate) fn required(&mut self, field: &str) {
-        self.required_at(field, field);
-    }
-    pub(crate) fn required_at(&mut self, path: &str, field: &str) {
-        self.add(path, format!("The {field} field is required."));
-    }
-    pub(crate) fn min_length(&mut self, field: &str, n: usize) {
-        self.add(
-            field,
-            format!(
-                "The field {field} must be a string or array type with a minimum length of '{n}'."
-            ),
-        );
-    }
-    pub(crate) fn max_length(&mut self, field: &str, n: usize) {
-        self.add(
-            field,
-            format!(
-                "The field {field} must be a string or array type with a maximum length of '{n}'."
-            ),
-        );
-    }
-    pub(crate) fn into_result(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::ValidationProblem(self.0))
-        }
-    }
-}
-
-/// Parses an SMS request body. A non-JSON content type is 415 (envelope); an empty or malformed
-/// body is a 400 problem, with the keys ASP.NET uses (`""` and `"$"`).
-pub(crate) fn problem_json<T: DeserializeOwned>(
-    req: &HttpRequest,
-    body: &[u8],
-) -> Result<T, ApiError> {
-    if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
-        let content_type = content_type.to_str().unwrap_or("").to_ascii_lowercase();
-        let essence = content_type.split(';').next().unwrap_or("").trim();
-        if !(essence == "application/json" || essence.ends_with("+json") || essence == "text/json")
-        {
-            return Err(ApiError::UnsupportedMediaType(essence.to_string()));
-        }
-    }
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::field_problem(
-            "",
-            "A non-empty request body is required.",
-        ));
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::field_problem(
-            "$",
-            format!("The request body is not valid JSON for this operation: {e}."),
-        )
-    })
 }

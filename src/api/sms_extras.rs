@@ -9,7 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
 
-use super::sms::{Problems, problem_json};
+use super::validation::{Problems, problem_json};
 use super::{api_version, json_response};
 use crate::domain::{PhoneNumber, SmsMessageId};
 use crate::error::ApiError;
