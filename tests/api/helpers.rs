@@ -87,6 +87,17 @@ pub struct Signature {
     pub authorization: String,
 }
 
+impl Signature {
+    /// The three headers, as `send` takes them.
+    pub fn headers(&self) -> [(&str, &str); 3] {
+        [
+            ("x-ms-date", self.date.as_str()),
+            ("x-ms-content-sha256", self.content_hash.as_str()),
+            ("authorization", self.authorization.as_str()),
+        ]
+    }
+}
+
 impl TestApp {
     /// `host:port` of the HTTP listener, as the client's Host header carries it.
     pub fn http_host(&self) -> String {
@@ -152,11 +163,7 @@ impl TestApp {
     /// Sends a correctly signed request to the HTTP listener.
     pub async fn signed(&self, method: &str, target: &str, body: &[u8]) -> Response {
         let s = self.sign(method, target, body);
-        let mut headers = vec![
-            ("x-ms-date", s.date.as_str()),
-            ("x-ms-content-sha256", s.content_hash.as_str()),
-            ("authorization", s.authorization.as_str()),
-        ];
+        let mut headers = s.headers().to_vec();
         if !body.is_empty() {
             headers.push(("content-type", "application/json"));
         }
