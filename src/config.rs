@@ -14,6 +14,8 @@ use base64::engine::general_purpose::STANDARD;
 use clap::{Parser, Subcommand, ValueEnum};
 use uuid::Uuid;
 
+use crate::domain::PhoneNumber;
+
 /// The well-known development access key (base64), used when `--access-key` is not given.
 ///
 /// Like Azurite's well-known account key it is public and documented: never use it for anything real.
@@ -26,6 +28,10 @@ pub const DEFAULT_SECONDARY_ACCESS_KEY: &str =
 
 /// The default immutable resource id (GUID) of the emulated ACS resource.
 pub const DEFAULT_RESOURCE_ID: &str = "acacacac-0000-4000-8000-000000000001";
+
+/// The phone number the emulated resource owns when `--phone-number` is not given: a fictional
+/// North American 555-01xx number, safe to use in tests.
+pub const DEFAULT_PHONE_NUMBER: &str = "+18005550100";
 
 /// The emulated Microsoft Entra ID tenant, used when `--entra-tenant` is not given.
 pub const DEFAULT_ENTRA_TENANT: &str = "acacacac-0000-4000-8000-00000000000a";
@@ -118,6 +124,19 @@ pub struct Config {
     #[arg(long, env = "ACS_EMULATOR_TOKEN_LIFETIME", value_parser = humantime::parse_duration)]
     pub token_lifetime: Option<Duration>,
 
+    /// A phone number (E.164) the resource owns and may send SMS from (repeatable or comma-separated).
+    #[arg(
+        long = "phone-number",
+        env = "ACS_EMULATOR_PHONE_NUMBER",
+        value_delimiter = ',',
+        default_value = DEFAULT_PHONE_NUMBER
+    )]
+    pub phone_numbers: Vec<String>,
+
+    /// How long after a send its SMS delivery report becomes available (emulator clock), e.g. 0s, 5s.
+    #[arg(long, env = "ACS_EMULATOR_SMS_DELIVERY_REPORT_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub sms_delivery_report_delay: Duration,
+
     /// Tenant id (GUID) of the built-in Microsoft Entra ID token authority.
     #[arg(long, env = "ACS_EMULATOR_ENTRA_TENANT", default_value = DEFAULT_ENTRA_TENANT)]
     pub entra_tenant: String,
@@ -199,6 +218,8 @@ pub struct Settings {
     pub access_keys: Vec<Vec<u8>>,
     /// The resource id, lower-cased.
     pub resource_id: Uuid,
+    /// The phone numbers the resource owns (SMS senders), in the order given.
+    pub phone_numbers: Vec<PhoneNumber>,
     /// The Entra tenant id.
     pub entra_tenant: Uuid,
     /// Registered Entra clients: (client id, secret).
@@ -265,6 +286,17 @@ impl Config {
         {
             return Err(ConfigError("--token-lifetime must be at least 1s".into()));
         }
+        let mut phone_numbers = Vec::new();
+        for raw in &self.phone_numbers {
+            let number = PhoneNumber::parse(raw.trim()).map_err(|e| {
+                ConfigError(format!(
+                    "--phone-number '{raw}' is not usable: {e} (expected e.g. {DEFAULT_PHONE_NUMBER})"
+                ))
+            })?;
+            if !phone_numbers.contains(&number) {
+                phone_numbers.push(number);
+            }
+        }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError("--max-body-bytes must be at least 1024".into()));
         }
@@ -296,6 +328,7 @@ impl Config {
             config: self,
             access_keys,
             resource_id,
+            phone_numbers,
             entra_tenant,
             entra_clients,
         })
@@ -317,6 +350,8 @@ impl Config {
             resource_location: "unitedstates".into(),
             clock_skew: Duration::from_secs(15 * 60),
             token_lifetime: None,
+            phone_numbers: vec![DEFAULT_PHONE_NUMBER.into()],
+            sms_delivery_report_delay: Duration::ZERO,
             entra_tenant: DEFAULT_ENTRA_TENANT.into(),
             entra_clients: vec![DEFAULT_ENTRA_CLIENT.into()],
             entra_trust_any: false,

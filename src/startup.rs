@@ -174,10 +174,20 @@ impl Application {
              \x20                    Node.js:        NODE_EXTRA_CA_CERTS={cert}\n\
              \x20 Resource id        {resource}\n\
              \x20 Token lifetime     {lifetime}\n\
+             \x20 SMS senders        {senders}\n\
+             \x20 SMS outbox         {http}_emulator/sms\n\
              \x20 Stop with Ctrl+C.",
             version = env!("CARGO_PKG_VERSION"),
             key = config.access_key,
             resource = self.state.settings.resource_id,
+            senders = self
+                .state
+                .settings
+                .phone_numbers
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
         )
     }
 

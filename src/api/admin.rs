@@ -3,7 +3,8 @@
 //! - `GET  /_emulator/health`: liveness.
 //! - `GET  /_emulator/ready`: readiness (listeners bound, start-up state loaded): 200 or 503.
 //! - `GET  /_emulator/tls-cert`: the HTTPS certificate (PEM), for clients to trust.
-//! - `POST /_emulator/reset`: forget all state (identities, tokens' identities, assignments).
+//! - `POST /_emulator/reset`: forget all state (identities, tokens' identities, assignments, SMS).
+//! - `GET|DELETE /_emulator/sms`: the SMS outbox (see [`super::admin_sms`]).
 //! - `GET  /_emulator/token`: who a `Bearer` user access token belongs to, or why it is refused
 //!   (the same check Chat applies), to debug token handling.
 
@@ -11,7 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::{json_response, resource};
+use super::{admin_sms, json_response, resource};
 use crate::auth::user_token::UserToken;
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -24,7 +25,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(resource("/ready").route(web::get().to(ready)))
             .service(resource("/tls-cert").route(web::get().to(tls_cert)))
             .service(resource("/reset").route(web::post().to(reset)))
-            .service(resource("/token").route(web::get().to(token_info))),
+            .service(resource("/token").route(web::get().to(token_info)))
+            .service(
+                resource("/sms")
+                    .route(web::get().to(admin_sms::list_sent_sms))
+                    .route(web::delete().to(admin_sms::clear_sent_sms)),
+            ),
     );
 }
 

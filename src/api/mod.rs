@@ -4,8 +4,12 @@
 //! error envelope, the 404/405 fallbacks and the standard response headers.
 
 pub mod admin;
+pub mod admin_sms;
 pub mod entra;
 pub mod identity;
+pub mod sms;
+pub mod sms_extras;
+pub mod validation;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -21,6 +25,7 @@ use crate::error::ApiError;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     admin::configure(cfg);
     identity::configure(cfg);
+    sms::configure(cfg);
     // Last: its `/{tenant}/…` patterns must not shadow the fixed routes above.
     entra::configure(cfg);
 }

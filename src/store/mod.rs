@@ -4,12 +4,14 @@
 //! across an `.await` (there are none here: every method is synchronous). No actix, no serde_json.
 
 mod identity;
+mod sms;
 
 use std::sync::Arc;
 
 pub use identity::{
     AssignmentStore, IdentityStore, StoreError, TeamsExtensionAssignment, TokenStatus,
 };
+pub use sms::{DeliveryReport, DeliveryStatus, OutboxFilter, SendOutcome, SentSms, SmsStore};
 
 /// All emulator state.
 #[derive(Clone, Default)]
@@ -18,6 +20,8 @@ pub struct Store {
     pub identities: Arc<IdentityStore>,
     /// Teams Phone extension assignments.
     pub assignments: Arc<AssignmentStore>,
+    /// SMS outbox, repeatability records, delivery reports and opt-outs.
+    pub sms: Arc<SmsStore>,
 }
 
 impl Store {
@@ -30,5 +34,6 @@ impl Store {
     pub fn reset(&self) {
         self.identities.clear();
         self.assignments.clear();
+        self.sms.clear();
     }
 }

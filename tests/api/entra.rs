@@ -11,7 +11,7 @@ use crate::helpers::{TestApp, assert_error, body, spawn_app, spawn_with};
 const TENANT: &str = "acacacac-0000-4000-8000-00000000000a";
 const CLIENT: &str = "acacacac-0000-4000-8000-00000000000c";
 const SECRET: &str = "acs-emulator-client-secret";
-const ACS_SCOPE: &str = "https://communication.azure.com//.default";
+pub const ACS_SCOPE: &str = "https://communication.azure.com//.default";
 
 async fn client_credentials(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
     app.client
@@ -22,7 +22,7 @@ async fn client_credentials(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Re
         .expect("sent")
 }
 
-async fn entra_token(app: &TestApp, scope: &str) -> String {
+pub async fn entra_token(app: &TestApp, scope: &str) -> String {
     let res = client_credentials(
         app,
         &[

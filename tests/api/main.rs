@@ -6,4 +6,8 @@ mod helpers;
 mod hmac_auth;
 mod identity;
 mod server;
+mod sms;
+mod sms_extras;
+mod sms_outbox;
+mod sms_repeatability;
 mod user_tokens;

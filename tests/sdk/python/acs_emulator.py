@@ -15,6 +15,7 @@ below are kept exactly as printed (with the trailing slash).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -165,6 +166,17 @@ class Emulator:
         with _NO_PROXY_OPENER.open(req, timeout=10) as resp:
             if not 200 <= resp.status < 300:
                 raise RuntimeError(f"POST /_emulator/reset answered {resp.status}")
+
+    def sent_sms(self, query: str = "") -> list[dict]:
+        """The SMS outbox (``GET /_emulator/sms?<query>`` over plain HTTP): what the emulator "sent".
+
+        ``query`` takes the endpoint's parameters, e.g. ``"to=%2B14255550123&wait=5s&count=2"``.
+        """
+        url = self.http_endpoint.rstrip("/") + "/_emulator/sms" + (f"?{query}" if query else "")
+        with _NO_PROXY_OPENER.open(urllib.request.Request(url), timeout=70) as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"GET /_emulator/sms answered {resp.status}")
+            return json.loads(resp.read())["value"]
 
     def output_tail(self, max_chars: int = 8000) -> str:
         out = "".join(self._stdout)[-max_chars:]

@@ -131,3 +131,32 @@ async def async_identity_client(request, emulator: Emulator):
 
     async with _identity_client(CommunicationIdentityClient, emulator, request.param) as client:
         yield client
+
+
+# --------------------------------------------------------------------------- SMS clients
+# The same two transports as Identity. The emulator owns +18005550100 (its default --phone-number).
+def _sms_client(cls, emulator: Emulator, transport: str):
+    from azure.core.credentials import AzureKeyCredential
+
+    if transport == "https-connection-string":
+        client = cls.from_connection_string(emulator.connection_string)
+        assert client._endpoint.startswith("https://")  # noqa: SLF001 - guard: this case must use TLS
+        return client
+    return cls(emulator.http_endpoint.rstrip("/"), AzureKeyCredential(emulator.access_key))
+
+
+@pytest.fixture(params=TRANSPORTS)
+def sms_client(request, emulator: Emulator):
+    """A sync ``azure.communication.sms.SmsClient`` bound to the emulator."""
+    from azure.communication.sms import SmsClient
+
+    return _sms_client(SmsClient, emulator, request.param)
+
+
+@pytest_asyncio.fixture(params=TRANSPORTS)
+async def async_sms_client(request, emulator: Emulator):
+    """An ``azure.communication.sms.aio.SmsClient`` (aiohttp) bound to the emulator."""
+    from azure.communication.sms.aio import SmsClient
+
+    async with _sms_client(SmsClient, emulator, request.param) as client:
+        yield client
