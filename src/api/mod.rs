@@ -4,6 +4,7 @@
 //! error envelope, the 404/405 fallbacks and the standard response headers.
 
 pub mod admin;
+pub mod chat;
 pub mod identity;
 
 use actix_web::body::MessageBody;
@@ -19,6 +20,7 @@ use crate::error::ApiError;
 /// Mounts every API area and the fallbacks.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     admin::configure(cfg);
+    chat::configure(cfg);
     identity::configure(cfg);
 }
 

@@ -3,10 +3,16 @@
 //! [`Store`] is a cheap `Clone` handle. Tables are DashMap-backed; no method holds a map guard
 //! across an `.await` (there are none here: every method is synchronous). No actix, no serde_json.
 
+mod chat;
 mod identity;
 
 use std::sync::Arc;
 
+pub use chat::{
+    ChatError, ChatStore, METADATA_LIMIT_BYTES, MessageType, MessageView, Metadata, MetadataPatch,
+    NewMessage, NewThread, Participant, ReadReceipt, RetentionPolicy, SystemContent, ThreadCursor,
+    ThreadItem, ThreadProps, ThreadUpdate, merge_metadata, metadata_size,
+};
 pub use identity::{
     AssignmentStore, IdentityStore, StoreError, TeamsExtensionAssignment, TokenStatus,
 };
@@ -18,6 +24,8 @@ pub struct Store {
     pub identities: Arc<IdentityStore>,
     /// Teams Phone extension assignments.
     pub assignments: Arc<AssignmentStore>,
+    /// Chat threads, messages, participants and read receipts.
+    pub chat: Arc<ChatStore>,
 }
 
 impl Store {
@@ -30,5 +38,6 @@ impl Store {
     pub fn reset(&self) {
         self.identities.clear();
         self.assignments.clear();
+        self.chat.clear();
     }
 }
