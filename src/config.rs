@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use uuid::Uuid;
+
+use crate::domain::PhoneNumber;
 
 /// The well-known development access key (base64), used when `--access-key` is not given.
 ///
@@ -26,6 +28,23 @@ pub const DEFAULT_SECONDARY_ACCESS_KEY: &str =
 
 /// The default immutable resource id (GUID) of the emulated ACS resource.
 pub const DEFAULT_RESOURCE_ID: &str = "acacacac-0000-4000-8000-000000000001";
+
+/// The phone number the emulated resource owns when `--phone-number` is not given: a fictional
+/// North American 555-01xx number, safe to use in tests.
+pub const DEFAULT_PHONE_NUMBER: &str = "+18005550100";
+
+/// The emulated Microsoft Entra ID tenant, used when `--entra-tenant` is not given.
+pub const DEFAULT_ENTRA_TENANT: &str = "acacacac-0000-4000-8000-00000000000a";
+
+/// The client registered with the built-in token authority by default, as `ID:SECRET`.
+pub const DEFAULT_ENTRA_CLIENT: &str =
+    "acacacac-0000-4000-8000-00000000000c:acs-emulator-client-secret";
+
+/// The client id of the emulated managed identity.
+pub const DEFAULT_MANAGED_IDENTITY_CLIENT_ID: &str = "acacacac-0000-4000-8000-00000000000d";
+
+/// The default `IDENTITY_HEADER` secret of the emulated managed identity endpoint.
+pub const DEFAULT_MANAGED_IDENTITY_HEADER: &str = "acs-emulator-identity-header";
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -75,10 +94,12 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
 
     /// Primary access key (base64), used in the connection string and to verify HMAC signatures.
+    /// Default: the well-known development key printed at start-up (see the README).
     #[arg(long, env = "ACS_EMULATOR_ACCESS_KEY", default_value = DEFAULT_ACCESS_KEY, hide_default_value = true)]
     pub access_key: String,
 
     /// Secondary access key (base64); requests signed with either key are accepted.
+    /// Default: the well-known secondary development key (see the README).
     #[arg(long, env = "ACS_EMULATOR_SECONDARY_ACCESS_KEY", default_value = DEFAULT_SECONDARY_ACCESS_KEY, hide_default_value = true)]
     pub secondary_access_key: String,
 
@@ -98,10 +119,45 @@ pub struct Config {
     #[arg(long, env = "ACS_EMULATOR_CLOCK_SKEW", default_value = "15m", value_parser = humantime::parse_duration)]
     pub clock_skew: Duration,
 
-    /// Lifetime of every user access token, overriding expiresInMinutes and its 60..1440 rule
-    /// (e.g. 30s, 5m), to exercise clients' token-refresh code.
+    /// Lifetime of every user access token (e.g. 30s, 5m), in place of expiresInMinutes (which is
+    /// still validated), to exercise clients' token-refresh code.
     #[arg(long, env = "ACS_EMULATOR_TOKEN_LIFETIME", value_parser = humantime::parse_duration)]
     pub token_lifetime: Option<Duration>,
+
+    /// A phone number (E.164) the resource owns and may send SMS from (repeatable or comma-separated).
+    #[arg(
+        long = "phone-number",
+        env = "ACS_EMULATOR_PHONE_NUMBER",
+        value_delimiter = ',',
+        default_value = DEFAULT_PHONE_NUMBER
+    )]
+    pub phone_numbers: Vec<String>,
+
+    /// How long after a send its SMS delivery report becomes available (emulator clock), e.g. 0s, 5s.
+    #[arg(long, env = "ACS_EMULATOR_SMS_DELIVERY_REPORT_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub sms_delivery_report_delay: Duration,
+
+    /// Tenant id (GUID) of the built-in Microsoft Entra ID token authority.
+    #[arg(long, env = "ACS_EMULATOR_ENTRA_TENANT", default_value = DEFAULT_ENTRA_TENANT)]
+    pub entra_tenant: String,
+
+    /// A client registered with the built-in token authority, as CLIENT_ID:SECRET (repeatable).
+    #[arg(long = "entra-client", env = "ACS_EMULATOR_ENTRA_CLIENT", value_delimiter = ',', default_value = DEFAULT_ENTRA_CLIENT)]
+    pub entra_clients: Vec<String>,
+
+    /// Accept any well-formed, unexpired JWT with the right audience as an Entra ID token, whoever
+    /// signed it. Only for apps that mint their own test tokens: anything that looks right gets in.
+    #[arg(long, env = "ACS_EMULATOR_ENTRA_TRUST_ANY")]
+    pub entra_trust_any: bool,
+
+    /// Client id of the emulated managed identity (the `appid` of its tokens).
+    #[arg(long, env = "ACS_EMULATOR_MANAGED_IDENTITY_CLIENT_ID", default_value = DEFAULT_MANAGED_IDENTITY_CLIENT_ID)]
+    pub managed_identity_client_id: String,
+
+    /// The secret that callers of the managed identity endpoint must send as X-IDENTITY-HEADER
+    /// (set the app's IDENTITY_HEADER to it).
+    #[arg(long, env = "ACS_EMULATOR_MANAGED_IDENTITY_HEADER", default_value = DEFAULT_MANAGED_IDENTITY_HEADER)]
+    pub managed_identity_header: String,
 
     /// Largest accepted request body in bytes; larger bodies get 413.
     #[arg(long, env = "ACS_EMULATOR_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
@@ -123,6 +179,29 @@ pub struct Config {
     /// Log level or tracing filter directive (e.g. info, debug, acs_emulator=debug).
     #[arg(long, env = "ACS_EMULATOR_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+
+    /// What to do instead of serving (none: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Exit 0 when the emulator answers its health endpoint, 1 otherwise (for container
+    /// HEALTHCHECKs: needs no shell or curl).
+    Healthcheck {
+        /// Health URL to probe (plain HTTP). Default: the HTTP listener from --http-port /
+        /// ACS_EMULATOR_HTTP_PORT on 127.0.0.1.
+        #[arg(long)]
+        url: Option<String>,
+        /// Give up after this long.
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+        /// Probe /_emulator/ready (fixtures loaded, listeners bound) instead of /_emulator/health.
+        #[arg(long)]
+        ready: bool,
+    },
 }
 
 /// A configuration error, reported as one line before anything binds.
@@ -139,6 +218,12 @@ pub struct Settings {
     pub access_keys: Vec<Vec<u8>>,
     /// The resource id, lower-cased.
     pub resource_id: Uuid,
+    /// The phone numbers the resource owns (SMS senders), in the order given.
+    pub phone_numbers: Vec<PhoneNumber>,
+    /// The Entra tenant id.
+    pub entra_tenant: Uuid,
+    /// Registered Entra clients: (client id, secret).
+    pub entra_clients: Vec<(String, String)>,
 }
 
 impl Config {
@@ -163,6 +248,27 @@ impl Config {
                 self.resource_id
             ))
         })?;
+        let entra_tenant = Uuid::parse_str(&self.entra_tenant).map_err(|_| {
+            ConfigError(format!(
+                "--entra-tenant '{}' is not a GUID",
+                self.entra_tenant
+            ))
+        })?;
+        let mut entra_clients = Vec::with_capacity(self.entra_clients.len());
+        for entry in &self.entra_clients {
+            let (id, secret) = entry
+                .split_once(':')
+                .filter(|(id, secret)| !id.trim().is_empty() && !secret.is_empty())
+                .ok_or_else(|| {
+                    ConfigError(format!("--entra-client '{entry}' must be CLIENT_ID:SECRET"))
+                })?;
+            entra_clients.push((id.trim().to_ascii_lowercase(), secret.to_string()));
+        }
+        if self.managed_identity_header.is_empty() {
+            return Err(ConfigError(
+                "--managed-identity-header must not be empty".into(),
+            ));
+        }
         if self.resource_location.is_empty()
             || !self
                 .resource_location
@@ -179,6 +285,17 @@ impl Config {
             .is_some_and(|lifetime| lifetime < Duration::from_secs(1))
         {
             return Err(ConfigError("--token-lifetime must be at least 1s".into()));
+        }
+        let mut phone_numbers = Vec::new();
+        for raw in &self.phone_numbers {
+            let number = PhoneNumber::parse(raw.trim()).map_err(|e| {
+                ConfigError(format!(
+                    "--phone-number '{raw}' is not usable: {e} (expected e.g. {DEFAULT_PHONE_NUMBER})"
+                ))
+            })?;
+            if !phone_numbers.contains(&number) {
+                phone_numbers.push(number);
+            }
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError("--max-body-bytes must be at least 1024".into()));
@@ -211,6 +328,9 @@ impl Config {
             config: self,
             access_keys,
             resource_id,
+            phone_numbers,
+            entra_tenant,
+            entra_clients,
         })
     }
 
@@ -230,10 +350,18 @@ impl Config {
             resource_location: "unitedstates".into(),
             clock_skew: Duration::from_secs(15 * 60),
             token_lifetime: None,
+            phone_numbers: vec![DEFAULT_PHONE_NUMBER.into()],
+            sms_delivery_report_delay: Duration::ZERO,
+            entra_tenant: DEFAULT_ENTRA_TENANT.into(),
+            entra_clients: vec![DEFAULT_ENTRA_CLIENT.into()],
+            entra_trust_any: false,
+            managed_identity_client_id: DEFAULT_MANAGED_IDENTITY_CLIENT_ID.into(),
+            managed_identity_header: DEFAULT_MANAGED_IDENTITY_HEADER.into(),
             max_body_bytes: 1024 * 1024,
             workers: Some(1),
             log_format: LogFormat::Pretty,
             log_level: "warn".into(),
+            command: None,
         }
     }
 }

@@ -4,6 +4,13 @@
 //! malformed JSON, oversized bodies) is built here, as `{"error":{"code","message",…}}` with
 //! `Content-Type: application/json`, the shape of the ACS `CommunicationErrorResponse`.
 //! [`ApiError::status_code`] and [`ApiError::code`] together are the code table.
+//!
+//! Exception: the SMS service answers model-validation failures and unknown delivery reports
+//! with RFC 9110 problem details (`{type, title, status, errors?, traceId}`), as the SMS
+//! 2026-01-23 spec and its examples show (acs-api.md §3.2); [`ApiError::ValidationProblem`] and
+//! [`ApiError::ProblemNotFound`] render that shape, also built only here.
+
+use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -19,9 +26,23 @@ pub enum ApiError {
     /// 401 `Unauthorized`: missing or unusable credentials (user tokens, unknown identities).
     #[error("{0}")]
     Unauthorized(String),
+    /// 401 `InvalidAuthenticationToken`: an Entra ID bearer token was refused.
+    #[error("{0}")]
+    InvalidAuthenticationToken(String),
     /// 401 `InvalidAccessToken`: the Entra token given to the Teams token exchange is not valid.
     #[error("Provided access token is not valid.")]
     InvalidAccessToken,
+    /// 401 `Unauthorized` with an empty message: an SMS sender number the resource does not own
+    /// (or a malformed one), exactly as the real service answers (acs-api.md §3.3, §13).
+    #[error("")]
+    SenderNotOwned,
+    /// 400 problem details listing invalid fields, as ASP.NET model validation writes them
+    /// (`errors: {"SmsRecipients": ["…"]}`): SMS request validation.
+    #[error("One or more validation errors occurred.")]
+    ValidationProblem(BTreeMap<String, Vec<String>>),
+    /// 404 problem details without a body of its own: an unknown SMS delivery report.
+    #[error("Not Found")]
+    ProblemNotFound,
     /// 403 `Forbidden`: authenticated, but not allowed to do this.
     #[error("{0}")]
     Forbidden(String),
@@ -76,7 +97,10 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Denied(_) => "Denied",
-            ApiError::Unauthorized(_) => "Unauthorized",
+            ApiError::Unauthorized(_) | ApiError::SenderNotOwned => "Unauthorized",
+            ApiError::ValidationProblem(_) => "ValidationError",
+            ApiError::ProblemNotFound => "NotFound",
+            ApiError::InvalidAuthenticationToken(_) => "InvalidAuthenticationToken",
             ApiError::InvalidAccessToken => "InvalidAccessToken",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::Validation { .. } => "ValidationError",
@@ -105,6 +129,32 @@ impl ApiError {
             code: "InvalidRequestBody",
             message: message.into(),
         }
+    }
+
+    /// Shorthand for a problem-details 400 about one field.
+    pub fn field_problem(field: &str, message: impl Into<String>) -> Self {
+        ApiError::ValidationProblem(BTreeMap::from([(field.to_string(), vec![message.into()])]))
+    }
+
+    /// The RFC 9110 problem-details body, for the variants that use that shape instead of the
+    /// envelope.
+    pub fn problem(&self) -> Option<ProblemDetails> {
+        let (section, title, errors) = match self {
+            ApiError::ValidationProblem(errors) => (
+                "15.5.1",
+                "One or more validation errors occurred.",
+                Some(errors.clone()),
+            ),
+            ApiError::ProblemNotFound => ("15.5.5", "Not Found", None),
+            _ => return None,
+        };
+        Some(ProblemDetails {
+            problem_type: format!("https://tools.ietf.org/html/rfc9110#section-{section}"),
+            title,
+            status: self.status_code().as_u16(),
+            errors,
+            trace_id: trace_id(),
+        })
     }
 
     /// The envelope body for this error.
@@ -152,18 +202,46 @@ pub struct CommunicationError {
     pub details: Option<Vec<CommunicationError>>,
 }
 
+/// RFC 9110 problem details, as ASP.NET writes them (`traceId` is a W3C trace-parent).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProblemDetails {
+    /// A link to the RFC 9110 section of the status.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// Short summary.
+    pub title: &'static str,
+    /// HTTP status.
+    pub status: u16,
+    /// Field → messages (validation failures only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<BTreeMap<String, Vec<String>>>,
+    /// `00-<32 hex>-<16 hex>-00`.
+    pub trace_id: String,
+}
+
+/// A fresh W3C trace-parent, the shape of the real service's `traceId`.
+fn trace_id() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let span = uuid::Uuid::new_v4().simple().to_string();
+    format!("00-{id}-{}-00", &span[..16])
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Denied(_) | ApiError::Unauthorized(_) | ApiError::InvalidAccessToken => {
-                StatusCode::UNAUTHORIZED
-            }
+            ApiError::Denied(_)
+            | ApiError::Unauthorized(_)
+            | ApiError::SenderNotOwned
+            | ApiError::InvalidAuthenticationToken(_)
+            | ApiError::InvalidAccessToken => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Validation { .. }
             | ApiError::BadRequest { .. }
+            | ApiError::ValidationProblem(_)
             | ApiError::ApiVersionUnspecified
             | ApiError::InvalidApiVersion { .. } => StatusCode::BAD_REQUEST,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::ProblemNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -175,13 +253,25 @@ impl ResponseError for ApiError {
         if let ApiError::Internal(cause) = self {
             tracing::error!(error = ?cause, "internal error");
         }
-        let body = serde_json::to_vec(&self.body()).unwrap_or_else(|_| b"{}".to_vec());
         let mut response = HttpResponse::build(self.status_code());
-        response.insert_header((
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        ));
-        if matches!(self, ApiError::Unauthorized(_)) {
+        let body = if let Some(problem) = self.problem() {
+            response.insert_header((
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/problem+json; charset=utf-8"),
+            ));
+            serde_json::to_vec(&problem)
+        } else {
+            response.insert_header((
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ));
+            serde_json::to_vec(&self.body())
+        }
+        .unwrap_or_else(|_| b"{}".to_vec());
+        if matches!(
+            self,
+            ApiError::Unauthorized(_) | ApiError::InvalidAuthenticationToken(_)
+        ) {
             response.insert_header((
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer error=\"invalid_token\""),
@@ -205,6 +295,36 @@ mod tests {
             body,
             serde_json::json!({"error": {"code": "ValidationError",
                 "message": "Scopes: The Scopes field is required.", "target": "Scopes"}})
+        );
+    }
+
+    #[test]
+    fn validation_problems_render_problem_details() {
+        let problem = ApiError::field_problem("SmsRecipients", "bad")
+            .problem()
+            .expect("problem details");
+        let body = serde_json::to_value(&problem).expect("serializable");
+        assert_eq!(
+            body["type"],
+            "https://tools.ietf.org/html/rfc9110#section-15.5.1"
+        );
+        assert_eq!(body["title"], "One or more validation errors occurred.");
+        assert_eq!(body["status"], 400);
+        assert_eq!(
+            body["errors"],
+            serde_json::json!({"SmsRecipients": ["bad"]})
+        );
+        let trace = body["traceId"].as_str().expect("traceId");
+        assert_eq!(trace.len(), 55, "{trace}");
+        assert!(ApiError::SenderNotOwned.problem().is_none());
+    }
+
+    #[test]
+    fn an_unowned_sender_gets_an_empty_unauthorized_message() {
+        let body = serde_json::to_value(ApiError::SenderNotOwned.body()).expect("serializable");
+        assert_eq!(
+            body,
+            serde_json::json!({"error": {"code": "Unauthorized", "message": ""}})
         );
     }
 

@@ -3,12 +3,13 @@
 //! # Layout
 //! - [`config`]: flags and environment, validated once at start-up.
 //! - [`startup`]: TLS material, both listeners, the app and its shared [`startup::AppState`].
-//! - [`api`]: the HTTP surface, one module per API area (`identity`, `admin`), plus shared
+//! - [`api`]: the HTTP surface, one module per API area (`identity`, `sms`, `admin`), plus shared
 //!   request plumbing (api-version, JSON bodies, fallbacks).
 //! - [`auth`]: access-key signatures (pure functions + middleware) and user access tokens.
-//! - [`domain`]: typed identifiers and scopes; no actix, no serde_json.
+//! - [`domain`]: typed identifiers, scopes, phone numbers and SMS segments; no actix, no serde_json.
 //! - [`store`]: in-memory state; no actix.
 //! - [`error`]: the one error type and the ACS error envelope.
+//! - [`healthcheck`]: the `healthcheck` subcommand's tiny HTTP probe.
 //! - [`clock`]: the emulator's adjustable clock; nothing else reads the system time.
 //!
 //! Dependencies point one way: `api` → `auth`, `domain`, `store`, `error`.
@@ -21,6 +22,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod healthcheck;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

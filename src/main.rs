@@ -3,11 +3,35 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use acs_emulator::config::Command;
+use acs_emulator::healthcheck::{ProbeUrl, probe};
 use acs_emulator::{Application, Clock, Config, telemetry};
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let settings = match Config::parse().validate() {
+    let config = match Config::try_parse() {
+        Ok(config) => config,
+        // --help and --version print and exit 0; real errors get one line, as below.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!(
+                "acs-emulator: {} (see --help)",
+                first.trim_start_matches("error: ")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(Command::Healthcheck {
+        url,
+        timeout,
+        ready,
+    }) = &config.command
+    {
+        return healthcheck(&config, url.as_deref(), *timeout, *ready);
+    }
+    let settings = match config.validate() {
         Ok(settings) => settings,
         Err(e) => {
             eprintln!("acs-emulator: {e}");
@@ -27,6 +51,35 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("acs-emulator: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `acs-emulator healthcheck`: 0 when the emulator answers 200, 1 otherwise (with the reason).
+fn healthcheck(
+    config: &Config,
+    url: Option<&str>,
+    timeout: std::time::Duration,
+    ready: bool,
+) -> ExitCode {
+    let path = if ready {
+        "/_emulator/ready"
+    } else {
+        "/_emulator/health"
+    };
+    let url = url
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("http://127.0.0.1:{}{path}", config.http_port));
+    let result = ProbeUrl::parse(&url).and_then(|u| probe(&u, timeout));
+    match result {
+        Ok(200) => ExitCode::SUCCESS,
+        Ok(status) => {
+            eprintln!("acs-emulator healthcheck: {url} answered {status}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("acs-emulator healthcheck: {e}");
             ExitCode::FAILURE
         }
     }

@@ -12,6 +12,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tracing_actix_web::TracingLogger;
 
 use crate::api;
+use crate::auth::entra::EntraAuthority;
 use crate::auth::user_token::TokenIssuer;
 use crate::clock::Clock;
 use crate::config::{Settings, default_cert_path};
@@ -30,6 +31,10 @@ pub struct AppState {
     pub tokens: Arc<TokenIssuer>,
     /// The HTTPS certificate (PEM).
     pub tls_cert_pem: Arc<String>,
+    /// The built-in Entra ID token authority.
+    pub entra: Arc<EntraAuthority>,
+    /// Set once the listeners serve and the start-up state is loaded (`/_emulator/ready`).
+    pub ready: std::sync::atomic::AtomicBool,
 }
 
 /// A built, bound, not yet running emulator.
@@ -78,7 +83,15 @@ impl Application {
                 .with_context(|| format!("cannot write the certificate to {}", path.display()))?;
         }
 
+        let entra = EntraAuthority::new(
+            settings.entra_tenant,
+            &settings.entra_clients,
+            &config.managed_identity_client_id,
+            config.entra_trust_any,
+        )
+        .context("cannot create the Entra ID token authority's key")?;
         let state = web::Data::new(AppState {
+            entra: Arc::new(entra),
             tokens: Arc::new(TokenIssuer::new(
                 settings.resource_id,
                 &config.resource_location,
@@ -87,6 +100,7 @@ impl Application {
             store: Store::new(),
             clock,
             tls_cert_pem: Arc::new(cert_pem),
+            ready: std::sync::atomic::AtomicBool::new(false),
         });
         let max_body = settings.config.max_body_bytes;
         let app_state = state.clone();
@@ -160,15 +174,29 @@ impl Application {
              \x20                    Node.js:        NODE_EXTRA_CA_CERTS={cert}\n\
              \x20 Resource id        {resource}\n\
              \x20 Token lifetime     {lifetime}\n\
+             \x20 SMS senders        {senders}\n\
+             \x20 SMS outbox         {http}_emulator/sms\n\
              \x20 Stop with Ctrl+C.",
             version = env!("CARGO_PKG_VERSION"),
             key = config.access_key,
             resource = self.state.settings.resource_id,
+            senders = self
+                .state
+                .settings
+                .phone_numbers
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
         )
     }
 
     /// Serves until SIGINT/SIGTERM (graceful shutdown) or until the server is stopped.
     pub async fn run(self) -> std::io::Result<()> {
+        // The listeners were bound in `build`, and everything loaded at start-up is in place.
+        self.state
+            .ready
+            .store(true, std::sync::atomic::Ordering::Release);
         self.server.await
     }
 

@@ -1,8 +1,10 @@
 //! The emulator's own endpoints under `/_emulator/` (no authentication, both listeners).
 //!
 //! - `GET  /_emulator/health`: liveness.
+//! - `GET  /_emulator/ready`: readiness (listeners bound, start-up state loaded): 200 or 503.
 //! - `GET  /_emulator/tls-cert`: the HTTPS certificate (PEM), for clients to trust.
-//! - `POST /_emulator/reset`: forget all state (identities, tokens' identities, assignments).
+//! - `POST /_emulator/reset`: forget all state (identities, tokens' identities, assignments, SMS).
+//! - `GET|DELETE /_emulator/sms`: the SMS outbox (see [`super::admin_sms`]).
 //! - `GET  /_emulator/token`: who a `Bearer` user access token belongs to, or why it is refused
 //!   (the same check Chat applies), to debug token handling.
 
@@ -10,7 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::{json_response, resource};
+use super::{admin_sms, json_response, resource};
 use crate::auth::user_token::UserToken;
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -20,9 +22,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/_emulator")
             .service(resource("/health").route(web::get().to(health)))
+            .service(resource("/ready").route(web::get().to(ready)))
             .service(resource("/tls-cert").route(web::get().to(tls_cert)))
             .service(resource("/reset").route(web::post().to(reset)))
-            .service(resource("/token").route(web::get().to(token_info))),
+            .service(resource("/token").route(web::get().to(token_info)))
+            .service(
+                resource("/sms")
+                    .route(web::get().to(admin_sms::list_sent_sms))
+                    .route(web::delete().to(admin_sms::clear_sent_sms)),
+            ),
     );
 }
 
@@ -39,6 +47,23 @@ async fn health() -> Result<HttpResponse, ApiError> {
         StatusCode::OK,
         &Health {
             status: "healthy",
+            version: env!("CARGO_PKG_VERSION"),
+        },
+    )
+}
+
+/// `GET /_emulator/ready`: 200 once the emulator is fully started, 503 before.
+async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let ready = state.ready.load(std::sync::atomic::Ordering::Acquire);
+    let (status, text) = if ready {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting")
+    };
+    json_response(
+        status,
+        &Health {
+            status: text,
             version: env!("CARGO_PKG_VERSION"),
         },
     )

@@ -5,12 +5,13 @@
 //! access-key middleware. Status codes are exact (the SDKs reject any other 2xx).
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 
 use super::{api_version, json_body, json_response, resource};
-use crate::auth::hmac_mw::require_access_key;
+use crate::auth::Caller;
+use crate::auth::hmac_mw::require_service_auth;
 use crate::auth::user_token::{IssuedToken, decode_payload_unverified};
 use crate::domain::{CommunicationUserId, Scope, ScopeSet};
 use crate::error::ApiError;
@@ -50,7 +51,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         actix_web::middleware::DefaultHeaders::new()
             .add(("api-supported-versions", supported.clone()))
     };
-    let auth = || actix_web::middleware::from_fn(require_access_key);
+    let auth = || actix_web::middleware::from_fn(require_service_auth);
     cfg.service(
         web::scope("/identities")
             .wrap(auth())
@@ -410,6 +411,12 @@ pub async fn exchange_teams_user_access_token(
     let app_id = required(request.app_id, "AppId")?;
     let user_id = required(request.user_id, "UserId")?;
 
+    // Tokens from the emulator's own authority must carry a valid signature; Microsoft's cannot
+    // be verified offline.
+    state
+        .entra
+        .check_if_ours(&token)
+        .map_err(|_| ApiError::InvalidAccessToken)?;
     let claims: EntraUserClaims =
         decode_payload_unverified(&token).ok_or(ApiError::InvalidAccessToken)?;
     let now = state.clock.now();
@@ -463,18 +470,69 @@ pub async fn exchange_teams_user_access_token(
     json_response(StatusCode::OK, &AccessTokenDto::from(issued))
 }
 
-/// `POST /access/teamsExtension/:exchangeAccessToken` (2025-06-30+).
+/// `POST /access/teamsExtension/:exchangeAccessToken` (2025-06-30+): a Teams Phone extension
+/// user's ACS identity and token. 200.
 ///
-/// The real service identifies the Teams Phone user from the Microsoft Entra ID token that
-/// authenticates the request. The emulator does not accept Entra ID tokens yet, so it answers 401
-/// saying so instead of inventing a user.
+/// The user is the caller of the request, authenticated with a Microsoft Entra ID token (its
+/// `tid` and `oid`); the user needs an assignment for that tenant and object id, and when the
+/// assignment lists client ids, the token's application must be one of them.
 pub async fn exchange_teams_extension_access_token(
     req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     api_version(&req, TEAMS_EXTENSION_VERSIONS)?;
-    Err(ApiError::Unauthorized(
-        "Exchanging a Teams Phone extension token needs the Teams user's Microsoft Entra ID bearer token, which this emulator does not accept yet.".into(),
-    ))
+    let _: serde_json::Value = json_body(&req, &body, true)?;
+    let caller = req.extensions().get::<Caller>().cloned();
+    let Some(Caller::Entra(principal)) = caller else {
+        return Err(ApiError::Unauthorized(
+            "Exchanging a Teams Phone extension token needs the Teams user's Microsoft Entra ID bearer token, not an access key.".into(),
+        ));
+    };
+    let assignment = state
+        .store
+        .assignments
+        .get(&principal.tenant_id, &principal.object_id)
+        .ok_or_else(|| {
+            ApiError::Forbidden(format!(
+                "No Teams extension assignment for object '{}' in tenant '{}'.",
+                principal.object_id, principal.tenant_id
+            ))
+        })?;
+    if let Some(clients) = &assignment.client_ids
+        && !clients
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(&principal.app_id))
+    {
+        return Err(ApiError::Forbidden(format!(
+            "Application '{}' is not among the assignment's client ids.",
+            principal.app_id
+        )));
+    }
+    let skype_id = format!(
+        "acs:{}_{}_{}",
+        state.settings.resource_id, principal.tenant_id, principal.object_id
+    );
+    let lifetime = match state.settings.config.token_lifetime {
+        Some(forced) => TimeDelta::from_std(forced).unwrap_or(TimeDelta::MAX),
+        None => TimeDelta::minutes(DEFAULT_TOKEN_MINUTES),
+    };
+    let issued = state.tokens.issue(
+        &skype_id,
+        &ScopeSet::new([Scope::Voip]),
+        0,
+        state.clock.now(),
+        lifetime,
+    )?;
+    json_response(
+        StatusCode::OK,
+        &CreateUserResponse {
+            identity: IdentityDto {
+                id: format!("8:{skype_id}"),
+            },
+            access_token: Some(issued.into()),
+        },
+    )
 }
 
 fn assignment_key(req: &HttpRequest) -> (String, String) {

@@ -4,8 +4,13 @@
 //! error envelope, the 404/405 fallbacks and the standard response headers.
 
 pub mod admin;
+pub mod admin_sms;
 pub mod chat;
+pub mod entra;
 pub mod identity;
+pub mod sms;
+pub mod sms_extras;
+pub mod validation;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -22,6 +27,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     admin::configure(cfg);
     chat::configure(cfg);
     identity::configure(cfg);
+    sms::configure(cfg);
+    // Last: its `/{tenant}/…` patterns must not shadow the fixed routes above.
+    entra::configure(cfg);
 }
 
 /// Finds the request's `api-version` and checks it against the operation's supported versions.

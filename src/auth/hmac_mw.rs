@@ -1,8 +1,11 @@
-//! Middleware that requires a valid access-key (HMAC-SHA256) signature.
+//! Middleware for the services that accept an access key or a Microsoft Entra ID token
+//! (Identity, SMS).
 //!
-//! It buffers the body (the signature covers its hash), verifies the request with
-//! [`hmac::verify`], puts the body back for the handler and records the [`Caller`]. Every
-//! failure is a 401 `Denied` envelope saying what was wrong; the expected string-to-sign is logged
+//! It buffers the body (the signature covers its hash), then either verifies an access-key
+//! signature with [`hmac::verify`] or, for `Authorization: Bearer …`, an Entra ID token with
+//! [`EntraAuthority::verify`](super::entra::EntraAuthority::verify); puts the body back for the
+//! handler and records the [`Caller`]. HMAC failures are 401 `Denied`, token failures 401
+//! `InvalidAuthenticationToken`, each saying what was wrong; the expected string-to-sign is logged
 //! at debug level (never the key). The body is read even when the request is rejected, so the
 //! client's keep-alive connection survives.
 
@@ -17,8 +20,8 @@ use super::hmac::{self, HmacError, HmacRequest};
 use crate::error::ApiError;
 use crate::startup::AppState;
 
-/// `from_fn` middleware for scopes that accept access-key authentication.
-pub async fn require_access_key(
+/// `from_fn` middleware for scopes that accept access-key or Entra ID authentication.
+pub async fn require_service_auth(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, Error> {
@@ -45,17 +48,24 @@ pub async fn require_access_key(
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    if authorization
-        .as_deref()
-        .is_some_and(|a| a.len() > 7 && a[..7].eq_ignore_ascii_case("bearer "))
-    {
-        let err = ApiError::Unauthorized(
-            "Microsoft Entra ID bearer tokens are not supported by this emulator yet; sign the request with the resource's access key (HMAC-SHA256), e.g. by using the connection string."
-                .into(),
-        );
-        return Ok(req
-            .into_response(err.error_response())
-            .map_into_right_body());
+    if let Some(token) = authorization.as_deref().and_then(bearer_token) {
+        return match state.entra.verify(token, state.clock.now()) {
+            Ok(principal) => {
+                req.extensions_mut().insert(Caller::Entra(principal));
+                req.set_payload(Payload::from(body));
+                next.call(req)
+                    .await
+                    .map(ServiceResponse::map_into_left_body)
+            }
+            Err(e) => {
+                tracing::info!(reason = %e, method = %req.method(), path = %req.path(), "Entra ID authentication failed");
+                let err =
+                    ApiError::InvalidAuthenticationToken(format!("Authentication failed: {e}."));
+                Ok(req
+                    .into_response(err.error_response())
+                    .map_into_right_body())
+            }
+        };
     }
 
     let headers: Vec<(String, String)> = req
@@ -118,4 +128,10 @@ pub async fn require_access_key(
                 .map_into_right_body())
         }
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
+fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }

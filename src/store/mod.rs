@@ -5,6 +5,7 @@
 
 mod chat;
 mod identity;
+mod sms;
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ pub use chat::{
 pub use identity::{
     AssignmentStore, IdentityStore, StoreError, TeamsExtensionAssignment, TokenStatus,
 };
+pub use sms::{DeliveryReport, DeliveryStatus, OutboxFilter, SendOutcome, SentSms, SmsStore};
 
 /// All emulator state.
 #[derive(Clone, Default)]
@@ -26,6 +28,8 @@ pub struct Store {
     pub assignments: Arc<AssignmentStore>,
     /// Chat threads, messages, participants and read receipts.
     pub chat: Arc<ChatStore>,
+    /// SMS outbox, repeatability records, delivery reports and opt-outs.
+    pub sms: Arc<SmsStore>,
 }
 
 impl Store {
@@ -39,5 +43,6 @@ impl Store {
         self.identities.clear();
         self.assignments.clear();
         self.chat.clear();
+        self.sms.clear();
     }
 }

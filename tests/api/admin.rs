@@ -55,3 +55,16 @@ async fn reset_clears_identities() {
     assert_eq!(res.status(), 200);
     assert_eq!(app.state.store.identities.len(), 0);
 }
+
+#[tokio::test]
+async fn ready_answers_200_once_started() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(format!("{}/_emulator/ready", app.http))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    assert_eq!(body(res).await["status"], "ready");
+}

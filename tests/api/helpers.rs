@@ -87,6 +87,17 @@ pub struct Signature {
     pub authorization: String,
 }
 
+impl Signature {
+    /// The three headers, as `send` takes them.
+    pub fn headers(&self) -> [(&str, &str); 3] {
+        [
+            ("x-ms-date", self.date.as_str()),
+            ("x-ms-content-sha256", self.content_hash.as_str()),
+            ("authorization", self.authorization.as_str()),
+        ]
+    }
+}
+
 impl TestApp {
     /// `host:port` of the HTTP listener, as the client's Host header carries it.
     pub fn http_host(&self) -> String {
@@ -152,11 +163,7 @@ impl TestApp {
     /// Sends a correctly signed request to the HTTP listener.
     pub async fn signed(&self, method: &str, target: &str, body: &[u8]) -> Response {
         let s = self.sign(method, target, body);
-        let mut headers = vec![
-            ("x-ms-date", s.date.as_str()),
-            ("x-ms-content-sha256", s.content_hash.as_str()),
-            ("authorization", s.authorization.as_str()),
-        ];
+        let mut headers = s.headers().to_vec();
         if !body.is_empty() {
             headers.push(("content-type", "application/json"));
         }
@@ -208,6 +215,27 @@ impl TestApp {
         )
     }
 
+    /// `POST /sms?api-version=2021-03-07`, signed, over HTTP.
+    pub async fn send_sms(&self, body: &Value) -> Response {
+        self.signed_json("POST", "/sms?api-version=2021-03-07", body)
+            .await
+    }
+
+    /// `GET /_emulator/sms?<query>`: the outbox's messages.
+    pub async fn outbox(&self, query: &str) -> Vec<Value> {
+        let res = self
+            .client
+            .get(format!("{}/_emulator/sms?{query}", self.http))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(res.status(), 200);
+        body(res).await["value"]
+            .as_array()
+            .expect("value array")
+            .clone()
+    }
+
     /// `GET /_emulator/token` over HTTPS with the bearer token: the same check Chat applies.
     pub async fn check_token(&self, token: &str) -> Response {
         self.client
@@ -228,6 +256,36 @@ pub fn encode(id: &str) -> String {
 pub async fn body(res: Response) -> Value {
     let text = res.text().await.expect("body");
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Asserts an RFC 9110 problem-details response (SMS validation, unknown delivery report) and
+/// returns its `errors` object (null when absent).
+pub async fn assert_problem(res: Response, status: u16) -> Value {
+    assert_eq!(res.status(), status, "status");
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "content type {content_type}"
+    );
+    let body = body(res).await;
+    let section = if status == 404 { "15.5.5" } else { "15.5.1" };
+    assert_eq!(
+        body["type"],
+        format!("https://tools.ietf.org/html/rfc9110#section-{section}"),
+        "{body}"
+    );
+    assert_eq!(body["status"], status, "{body}");
+    let trace = body["traceId"].as_str().expect("traceId");
+    assert!(
+        trace.starts_with("00-") && trace.ends_with("-00") && trace.len() == 55,
+        "{trace}"
+    );
+    body["errors"].clone()
 }
 
 /// Asserts an error response: status, content type and the envelope's code; returns the message.

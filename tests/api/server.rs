@@ -232,6 +232,32 @@ fn the_binary_prints_a_ready_block_and_stops_gracefully_on_sigterm() {
     stream.read_to_string(&mut response).expect("read");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 
+    // The healthcheck subcommand agrees, for liveness and readiness.
+    let port = http.rsplit(':').next().expect("port").to_string();
+    for extra in [&[][..], &["--ready"][..]] {
+        let path = if extra.is_empty() { "health" } else { "ready" };
+        let out = binary()
+            .args(["healthcheck", "--url"])
+            .arg(format!("http://{http}/_emulator/{path}"))
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = binary()
+            .args(["--http-port", &port, "healthcheck"])
+            .args(extra)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -251,4 +277,87 @@ fn the_binary_prints_a_ready_block_and_stops_gracefully_on_sigterm() {
     assert!(exit.success(), "exit status {exit:?}");
     eprintln!("exec to ready block: {ready_after:?}");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn invalid_percent_encoding_in_an_id_is_a_validation_error() {
+    let app = spawn_app().await;
+    let res = app
+        .signed(
+            "POST",
+            "/identities/%ZZ%3A/:revokeAccessTokens?api-version=2023-10-01",
+            b"",
+        )
+        .await;
+    assert_error(res, 400, "ValidationError").await;
+}
+
+#[tokio::test]
+async fn deeply_nested_json_is_rejected_cleanly() {
+    let app = spawn_app().await;
+    let id = app.create_identity().await;
+    let nested = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let target = format!(
+        "/identities/{}/:issueAccessToken?api-version=2023-10-01",
+        crate::helpers::encode(&id)
+    );
+    let res = app.signed("POST", &target, nested.as_bytes()).await;
+    assert_error(res, 400, "InvalidRequestBody").await;
+    assert_eq!(
+        app.signed("POST", "/identities?api-version=2023-10-01", b"")
+            .await
+            .status(),
+        201
+    );
+}
+
+#[tokio::test]
+async fn garbage_on_the_wire_does_not_hurt_the_server() {
+    let app = spawn_app().await;
+    let addr = app.http_host();
+    let garbage: [&[u8]; 4] = [
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+        b"GET /_emulator/health HTTP/1.1\r\nHost: \xff\xfe\r\n\r\n",
+        b"NOT-HTTP\r\n\r\n",
+        b"POST /identities?api-version=2023-10-01 HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n",
+    ];
+    for bytes in garbage {
+        let mut stream = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let _ = stream.write_all(bytes).await;
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
+        if let Some(status) = std::str::from_utf8(&buf)
+            .ok()
+            .and_then(|t| t.split(' ').nth(1))
+        {
+            assert!(
+                !status.starts_with('5'),
+                "{}",
+                String::from_utf8_lossy(&buf)
+            );
+        }
+    }
+    let res = app
+        .client
+        .get(format!("{}/_emulator/health", app.http))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+}
+
+#[test]
+fn the_healthcheck_fails_when_nothing_answers() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port().to_string();
+    drop(listener);
+    let out = binary()
+        .args(["--http-port", &port, "healthcheck", "--timeout", "1s"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
 }

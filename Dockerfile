@@ -1,0 +1,35 @@
+# acs-emulator as a container: a Rust build stage, then a small Debian runtime.
+#
+#   docker build -t acs-emulator .
+#   docker run --rm -p 8443:8443 -p 8080:8080 -v acs-certs:/certs acs-emulator
+#
+# Inside the container the emulator listens on 0.0.0.0 (HTTPS 8443, HTTP 8080) and writes its
+# generated certificate to /certs/cert.pem, so other containers can mount /certs and trust it.
+# Add the host name other containers use with ACS_EMULATOR_TLS_HOSTNAME (e.g. "acs-emulator").
+# The base images are build arguments so that mirrors or locally imported images can stand in.
+ARG RUST_IMAGE=rust:1.95.0-bookworm
+ARG RUNTIME_IMAGE=debian:12.12-slim
+
+FROM ${RUST_IMAGE} AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked --bin acs-emulator \
+    && cp target/release/acs-emulator /usr/local/bin/acs-emulator
+
+FROM ${RUNTIME_IMAGE}
+COPY --from=build /usr/local/bin/acs-emulator /usr/local/bin/acs-emulator
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin acs \
+    && mkdir -p /certs /fixtures \
+    && chown 10001:10001 /certs
+USER 10001
+ENV ACS_EMULATOR_HOST=0.0.0.0 \
+    ACS_EMULATOR_PORT=8443 \
+    ACS_EMULATOR_HTTP_PORT=8080 \
+    ACS_EMULATOR_TLS_CERT_OUT=/certs/cert.pem \
+    ACS_EMULATOR_LOG_FORMAT=json
+EXPOSE 8443 8080
+VOLUME ["/certs"]
+# The binary probes its own HTTP listener: no shell or curl in the image.
+HEALTHCHECK --interval=2s --timeout=3s --start-period=1s --retries=15 \
+    CMD ["acs-emulator", "healthcheck"]
+ENTRYPOINT ["acs-emulator"]

@@ -1,0 +1,33 @@
+# acs-emulator — the two commands a newcomer needs:
+#   make run    start the emulator with its embedded defaults (HTTPS :8443, HTTP :8080)
+#   make test   run every test: Rust unit + integration tests, then the official Python and
+#               JavaScript SDK suites (creates tests/sdk/python/.venv and tests/sdk/js/node_modules)
+
+CARGO ?= cargo
+
+.PHONY: run test test-rust test-sdk lint fmt build release
+
+run:
+	$(CARGO) run --release
+
+build:
+	$(CARGO) build
+
+release:
+	$(CARGO) build --release
+
+test: lint test-rust test-sdk
+
+test-rust:
+	$(CARGO) test --all-targets
+
+# The SDK suites drive the real binary; run.sh installs the pinned SDKs locally on first use.
+test-sdk: build
+	ACS_EMULATOR_BIN=$(CURDIR)/target/debug/acs-emulator bash tests/sdk/run.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all

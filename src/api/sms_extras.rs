@@ -1,0 +1,248 @@
+//! The newer SMS operations: opt-outs (`POST /sms/optouts:add|remove|check`, 2024-12-10-preview
+//! and later) and delivery reports (`GET /deliveryReports/{id}`, 2025-08-01-preview and later).
+//!
+//! Contract: `shared/specs/Sms/2026-01-23` and its examples (acs-api.md §8.3). Mounted by
+//! [`super::sms::configure`], behind the access-key / Entra ID middleware.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::SecondsFormat;
+use serde::{Deserialize, Serialize};
+
+use super::validation::{Problems, problem_json};
+use super::{api_version, json_response};
+use crate::domain::{PhoneNumber, SmsMessageId};
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::DeliveryStatus;
+
+/// Versions with the opt-out operations.
+pub const OPT_OUT_VERSIONS: &[&str] = &[
+    "2024-12-10-preview",
+    "2025-05-29-preview",
+    "2025-08-01-preview",
+    "2025-09-17",
+    "2026-01-23",
+];
+/// Versions with `GET /deliveryReports/{id}`.
+pub const DELIVERY_REPORT_VERSIONS: &[&str] = &["2025-08-01-preview", "2026-01-23"];
+/// Most recipients in one opt-out request.
+const MAX_RECIPIENTS: usize = 100;
+
+/// `OptOutRequest`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OptOutRequest {
+    /// Sender, owned by the resource.
+    pub from: Option<String>,
+    /// 1..=100 recipients.
+    pub recipients: Option<Vec<OptOutRecipient>>,
+}
+
+/// `OptOutRecipient`.
+#[derive(Debug, Default, Deserialize)]
+pub struct OptOutRecipient {
+    /// Recipient, E.164.
+    pub to: Option<String>,
+}
+
+/// `OptOutResponseItem`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OptOutResponseItem {
+    /// The recipient exactly as sent.
+    pub to: String,
+    /// 200, or 400 for a malformed number.
+    pub http_status_code: u16,
+    /// The pair's state after the operation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_opted_out: Option<bool>,
+    /// Why the item failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+}
+
+/// `OptOutResponse`.
+#[derive(Debug, Serialize)]
+pub struct OptOutResponse {
+    /// One item per recipient, in request order.
+    pub value: Vec<OptOutResponseItem>,
+}
+
+#[derive(Clone, Copy)]
+enum OptOutAction {
+    Add,
+    Remove,
+    Check,
+}
+
+/// `POST /sms/optouts:add`: the recipients stop receiving messages from `from`. 200.
+pub async fn add_opt_outs(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    opt_outs(&req, &state, &body, OptOutAction::Add)
+}
+
+/// `POST /sms/optouts:remove`: the recipients receive messages from `from` again. 200.
+pub async fn remove_opt_outs(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    opt_outs(&req, &state, &body, OptOutAction::Remove)
+}
+
+/// `POST /sms/optouts:check`: whether each recipient opted out of messages from `from`. 200.
+pub async fn check_opt_outs(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    opt_outs(&req, &state, &body, OptOutAction::Check)
+}
+
+fn opt_outs(
+    req: &HttpRequest,
+    state: &AppState,
+    body: &[u8],
+    action: OptOutAction,
+) -> Result<HttpResponse, ApiError> {
+    api_version(req, OPT_OUT_VERSIONS)?;
+    let request: OptOutRequest = problem_json(req, body)?;
+    let mut errors = Problems::default();
+    let from = request.from.filter(|f| !f.is_empty());
+    if from.is_none() {
+        errors.required("From");
+    }
+    match &request.recipients {
+        None => errors.required("Recipients"),
+        Some(r) if r.is_empty() => errors.min_length("Recipients", 1),
+        Some(r) if r.len() > MAX_RECIPIENTS => errors.max_length("Recipients", MAX_RECIPIENTS),
+        Some(r) => {
+            for (i, recipient) in r.iter().enumerate() {
+                if recipient.to.as_deref().is_none_or(str::is_empty) {
+                    errors.required_at(&format!("Recipients[{i}].To"), "To");
+                }
+            }
+        }
+    }
+    // Unlike a send, a malformed sender here is a validation error (OptOutAdd example).
+    let from = match from.as_deref().map(PhoneNumber::parse) {
+        Some(Ok(from)) => Some(from),
+        Some(Err(_)) => {
+            errors.add("From", "Invalid from phone number format.".into());
+            None
+        }
+        None => None,
+    };
+    errors.into_result()?;
+    let from = from
+        .filter(|f| state.settings.phone_numbers.contains(f))
+        .ok_or(ApiError::SenderNotOwned)?;
+
+    let sms = &state.store.sms;
+    let value = request
+        .recipients
+        .unwrap_or_default()
+        .into_iter()
+        .map(|recipient| {
+            let raw = recipient.to.unwrap_or_default();
+            let Ok(to) = PhoneNumber::parse(&raw) else {
+                return OptOutResponseItem {
+                    to: raw,
+                    http_status_code: 400,
+                    is_opted_out: None,
+                    error_message: Some("Invalid recipient phone number format".into()),
+                };
+            };
+            match action {
+                OptOutAction::Add => sms.opt_out(&from, &to),
+                OptOutAction::Remove => sms.opt_in(&from, &to),
+                OptOutAction::Check => {}
+            }
+            OptOutResponseItem {
+                is_opted_out: Some(sms.is_opted_out(&from, &to)),
+                to: raw,
+                http_status_code: 200,
+                error_message: None,
+            }
+        })
+        .collect();
+    json_response(StatusCode::OK, &OptOutResponse { value })
+}
+
+/// `DeliveryReport`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryReportDto {
+    /// `Delivered` or `Failed`.
+    pub delivery_status: &'static str,
+    /// Carrier detail.
+    pub delivery_status_details: String,
+    /// One attempt.
+    pub delivery_attempts: Vec<DeliveryAttemptDto>,
+    /// When the report arrived.
+    pub received_timestamp: String,
+    /// The send's tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// The message.
+    pub message_id: String,
+    /// Sender.
+    pub from: String,
+    /// Recipient.
+    pub to: String,
+}
+
+/// `DeliveryAttempt`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryAttemptDto {
+    /// When.
+    pub timestamp: String,
+    /// Segments delivered.
+    pub segments_succeeded: u32,
+    /// Segments lost.
+    pub segments_failed: u32,
+}
+
+/// `GET /deliveryReports/{outgoingMessageId}` (2025-08-01-preview, 2026-01-23): the report of a
+/// message sent with `enableDeliveryReport: true`, once it has arrived (see
+/// `--sms-delivery-report-delay`). Otherwise 404 problem details.
+pub async fn get_delivery_report(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    api_version(&req, DELIVERY_REPORT_VERSIONS)?;
+    let raw = req.match_info().get("id").unwrap_or("");
+    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+    let report = SmsMessageId::parse(&decoded)
+        .and_then(|id| state.store.sms.delivery_report(&id, state.clock.now()))
+        .ok_or(ApiError::ProblemNotFound)?;
+    let received = report
+        .received_at
+        .to_rfc3339_opts(SecondsFormat::Secs, true);
+    let (status, succeeded, failed) = match report.status {
+        DeliveryStatus::Delivered => ("Delivered", report.segments, 0),
+        DeliveryStatus::Failed => ("Failed", 0, report.segments),
+    };
+    json_response(
+        StatusCode::OK,
+        &DeliveryReportDto {
+            delivery_status: status,
+            delivery_status_details: report.status_details,
+            delivery_attempts: vec![DeliveryAttemptDto {
+                timestamp: received.clone(),
+                segments_succeeded: succeeded,
+                segments_failed: failed,
+            }],
+            received_timestamp: received,
+            tag: report.tag,
+            message_id: report.message_id.to_string(),
+            from: report.from.to_string(),
+            to: report.to.to_string(),
+        },
+    )
+}
