@@ -618,11 +618,9 @@ impl SyncState {
 
 /// The api-version of a list request; a follow-up without one takes its token's version.
 pub fn list_version(req: &HttpRequest, sync: Option<&SyncState>) -> Result<&'static str, ApiError> {
-    match api_version(req, VERSIONS) {
-        Err(ApiError::ApiVersionUnspecified) if sync.is_some() => Ok(sync
-            .map(|s| s.version)
-            .unwrap_or(VERSIONS[VERSIONS.len() - 1])),
-        other => other,
+    match (api_version(req, VERSIONS), sync) {
+        (Err(ApiError::ApiVersionUnspecified), Some(sync)) => Ok(sync.version),
+        (other, _) => other,
     }
 }
 
