@@ -714,3 +714,56 @@ async fn bad_tokens_get_401_on_every_chat_route() {
         .await;
     assert_error(res, 401, "Unauthorized").await;
 }
+
+#[tokio::test]
+async fn every_supported_api_version_serves_the_same_operations() {
+    let app = spawn_app().await;
+    let (alice, token) = app.create_user_and_token(&["chat"]).await;
+    for version in ["2021-09-07", "2023-11-07", "2024-03-07", "2025-03-15"] {
+        let res = app
+            .chat(
+                "POST",
+                &token,
+                &format!("/chat/threads?api-version={version}"),
+                Some(&json!({"topic": version, "metadata": {"k": "v"},
+                    "retentionPolicy": {"kind": "none"}})),
+            )
+            .await;
+        assert_eq!(res.status(), 201, "{version}");
+        let thread = body(res).await["chatThread"].clone();
+        let id = thread["id"].as_str().expect("id");
+        // Metadata and retention policies exist only from 2025-03-15 on.
+        let expected_extra = version == "2025-03-15";
+        assert_eq!(
+            thread.get("metadata").is_some(),
+            expected_extra,
+            "{version}: {thread}"
+        );
+        assert_eq!(
+            thread.get("retentionPolicy").is_some(),
+            expected_extra,
+            "{version}"
+        );
+        let res = app
+            .chat(
+                "POST",
+                &token,
+                &thread_url(id, "/messages", version),
+                Some(&json!({"content": "hi", "metadata": {"m": "1"}})),
+            )
+            .await;
+        assert_eq!(res.status(), 201, "{version}");
+        let list = body(
+            app.chat("GET", &token, &thread_url(id, "/messages", version), None)
+                .await,
+        )
+        .await;
+        assert_eq!(list["value"][0]["content"]["message"], "hi", "{version}");
+        assert_eq!(list["value"][0]["metadata"], json!({"m": "1"}), "{version}");
+        assert_eq!(
+            list["value"][0]["senderCommunicationIdentifier"],
+            user_model(&alice),
+            "{version}"
+        );
+    }
+}
