@@ -5,7 +5,7 @@
 
 CARGO ?= cargo
 
-.PHONY: run test test-rust test-sdk lint fmt build release
+.PHONY: run test test-rust test-sdk lint fmt build release container-check bench-startup
 
 run:
 	$(CARGO) run --release
@@ -31,3 +31,11 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+# Builds the Dockerfile with rootful podman, runs it, checks health and one signed request (root only).
+container-check:
+	bash scripts/container-check.sh
+
+# Start-up time and idle memory of the release binary.
+bench-startup: release
+	python3 scripts/startup-bench.py

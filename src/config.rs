@@ -150,6 +150,11 @@ pub struct Config {
     #[arg(long, env = "ACS_EMULATOR_ENTRA_TRUST_ANY")]
     pub entra_trust_any: bool,
 
+    /// Sign Entra ID tokens with this P-256 private key (PEM, PKCS#8) instead of one generated at
+    /// start-up, so that tokens stay valid across restarts.
+    #[arg(long, env = "ACS_EMULATOR_ENTRA_SIGNING_KEY")]
+    pub entra_signing_key: Option<PathBuf>,
+
     /// Client id of the emulated managed identity (the `appid` of its tokens).
     #[arg(long, env = "ACS_EMULATOR_MANAGED_IDENTITY_CLIENT_ID", default_value = DEFAULT_MANAGED_IDENTITY_CLIENT_ID)]
     pub managed_identity_client_id: String,
@@ -308,7 +313,11 @@ impl Config {
                 return Err(ConfigError("--tls-hostname must not be empty".into()));
             }
         }
-        for (flag, path) in [("--tls-cert", &self.tls_cert), ("--tls-key", &self.tls_key)] {
+        for (flag, path) in [
+            ("--tls-cert", &self.tls_cert),
+            ("--tls-key", &self.tls_key),
+            ("--entra-signing-key", &self.entra_signing_key),
+        ] {
             if let Some(path) = path
                 && !path.is_file()
             {
@@ -355,6 +364,7 @@ impl Config {
             entra_tenant: DEFAULT_ENTRA_TENANT.into(),
             entra_clients: vec![DEFAULT_ENTRA_CLIENT.into()],
             entra_trust_any: false,
+            entra_signing_key: None,
             managed_identity_client_id: DEFAULT_MANAGED_IDENTITY_CLIENT_ID.into(),
             managed_identity_header: DEFAULT_MANAGED_IDENTITY_HEADER.into(),
             max_body_bytes: 1024 * 1024,

@@ -83,13 +83,21 @@ impl Application {
                 .with_context(|| format!("cannot write the certificate to {}", path.display()))?;
         }
 
+        let signing_key =
+            match &config.entra_signing_key {
+                Some(path) => Some(std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read --entra-signing-key {}", path.display())
+                })?),
+                None => None,
+            };
         let entra = EntraAuthority::new(
             settings.entra_tenant,
             &settings.entra_clients,
             &config.managed_identity_client_id,
             config.entra_trust_any,
+            signing_key.as_deref(),
         )
-        .context("cannot create the Entra ID token authority's key")?;
+        .context("cannot set up the Entra ID token authority")?;
         let state = web::Data::new(AppState {
             entra: Arc::new(entra),
             tokens: Arc::new(TokenIssuer::new(

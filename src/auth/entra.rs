@@ -159,14 +159,27 @@ pub struct EntraAuthority {
 }
 
 impl EntraAuthority {
-    /// An authority with a freshly generated ES256 key.
+    /// An authority signing with `signing_key_pem` (a P-256 PKCS#8 key), or with a freshly
+    /// generated one.
     pub fn new(
         tenant: Uuid,
         clients: &[(String, String)],
         managed_identity_client_id: &str,
         trust_any: bool,
+        signing_key_pem: Option<&str>,
     ) -> anyhow::Result<Self> {
-        let key_pair = rcgen::KeyPair::generate()?;
+        let key_pair = match signing_key_pem {
+            Some(pem) => {
+                let key = rcgen::KeyPair::from_pem(pem).map_err(|e| {
+                    anyhow::anyhow!("the Entra signing key is not a PEM private key: {e}")
+                })?;
+                if key.algorithm() != &rcgen::PKCS_ECDSA_P256_SHA256 {
+                    anyhow::bail!("the Entra signing key must be an ECDSA P-256 key (ES256)");
+                }
+                key
+            }
+            None => rcgen::KeyPair::generate()?,
+        };
         let encoding = EncodingKey::from_ec_der(&key_pair.serialize_der());
         let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::ES256)?;
         jwk.common.key_id = Some(KEY_ID.into());
@@ -403,6 +416,7 @@ mod tests {
             &[(CLIENT.into(), "secret".into())],
             "acacacac-0000-4000-8000-00000000000d",
             trust_any,
+            None,
         )
         .expect("authority")
     }
@@ -499,6 +513,20 @@ mod tests {
             authority(false).verify(&good, Utc::now()),
             Err(EntraError::ForeignSignature)
         );
+    }
+
+    #[test]
+    fn a_given_signing_key_makes_tokens_verifiable_across_instances() {
+        let pem = rcgen::KeyPair::generate().expect("key").serialize_pem();
+        let tenant = Uuid::parse_str("acacacac-0000-4000-8000-00000000000a").expect("uuid");
+        let clients = [(CLIENT.to_string(), "secret".to_string())];
+        let first = EntraAuthority::new(tenant, &clients, "mi", false, Some(&pem)).expect("first");
+        let second =
+            EntraAuthority::new(tenant, &clients, "mi", false, Some(&pem)).expect("second");
+        let now = Utc::now();
+        let t = token(&first, "https://communication.azure.com//.default", now);
+        assert!(second.verify(&t, now).is_ok());
+        assert!(EntraAuthority::new(tenant, &clients, "mi", false, Some("not a key")).is_err());
     }
 
     #[test]

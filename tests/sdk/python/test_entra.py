@@ -1,5 +1,5 @@
 """Microsoft Entra ID authentication against the emulator's built-in token authority, through the
-unmodified azure-identity credentials and azure-communication-identity clients.
+unmodified azure-identity credentials and the azure-communication-identity and -sms clients.
 
 Apps change nothing but configuration: the emulator's HTTPS URL is the authority (MSAL appends the
 tenant) with instance discovery disabled, or, for managed identity, two environment variables
@@ -131,3 +131,39 @@ def test_a_wrong_identity_header_fails_in_the_credential(emulator, managed_ident
     managed_identity_env.setenv("IDENTITY_HEADER", "wrong")
     with pytest.raises(ClientAuthenticationError):
         CommunicationIdentityClient(emulator.https_endpoint, ManagedIdentityCredential()).create_user()
+
+
+def _check_sms(client, emulator: Emulator) -> None:
+    results = client.send(from_="+18005550100", to=["+14255550123", "+14255550124"], message="hello via Entra ID")
+    assert [r.successful for r in results] == [True, True]
+    assert all(r.message_id for r in results)
+    sent = {m["to"] for m in emulator.sent_sms()}
+    assert sent == {"+14255550123", "+14255550124"}
+
+
+def test_sms_with_a_client_secret_credential(emulator, clean_azure_env):
+    from azure.communication.sms import SmsClient
+    from azure.identity import ClientSecretCredential
+
+    credential = ClientSecretCredential(
+        TENANT, CLIENT_ID, CLIENT_SECRET, authority=authority(emulator), disable_instance_discovery=True
+    )
+    _check_sms(SmsClient(emulator.https_endpoint, credential), emulator)
+
+
+def test_sms_with_default_azure_credential_and_managed_identity(emulator, managed_identity_env):
+    from azure.communication.sms import SmsClient
+    from azure.identity import DefaultAzureCredential
+
+    _check_sms(SmsClient(emulator.https_endpoint, DefaultAzureCredential()), emulator)
+
+
+@pytest.mark.asyncio
+async def test_async_sms_with_managed_identity(emulator, managed_identity_env):
+    from azure.communication.sms.aio import SmsClient
+    from azure.identity.aio import ManagedIdentityCredential
+
+    async with ManagedIdentityCredential() as credential:
+        async with SmsClient(emulator.https_endpoint, credential) as client:
+            results = await client.send(from_="+18005550100", to="+14255550125", message="aio via Entra ID")
+            assert results[0].successful

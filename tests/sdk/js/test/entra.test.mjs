@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { CommunicationIdentityClient } from "@azure/communication-identity";
+import { SmsClient } from "@azure/communication-sms";
 import { ClientSecretCredential, DefaultAzureCredential, ManagedIdentityCredential } from "@azure/identity";
 import { emulatorFromEnv } from "./emulator.mjs";
 import { USER_ID_PREFIX } from "./tokens.mjs";
@@ -67,6 +68,34 @@ describe("Entra ID authentication", () => {
         IDENTITY_HEADER: "acs-emulator-identity-header",
       },
       () => checkIdentityOperations(new DefaultAzureCredential()),
+    );
+  });
+
+  it("SmsClient sends with a ClientSecretCredential and with the managed identity", async () => {
+    const secret = new ClientSecretCredential(TENANT, CLIENT_ID, CLIENT_SECRET, {
+      authorityHost,
+      disableInstanceDiscovery: true,
+    });
+    const results = await new SmsClient(emulator.httpsEndpoint, secret).send({
+      from: "+18005550100",
+      to: ["+14255550123", "+14255550124"],
+      message: "hello via Entra ID",
+    });
+    assert.deepEqual(results.map((r) => r.successful), [true, true]);
+    await withEnv(
+      {
+        IDENTITY_ENDPOINT: `${emulator.httpEndpoint.replace(/\/$/, "")}/msi/token`,
+        IDENTITY_HEADER: "acs-emulator-identity-header",
+      },
+      async () => {
+        const [result] = await new SmsClient(emulator.httpsEndpoint, new DefaultAzureCredential()).send({
+          from: "+18005550100",
+          to: ["+14255550125"],
+          message: "managed identity",
+        });
+        assert.equal(result.successful, true);
+        assert.ok(result.messageId);
+      },
     );
   });
 
