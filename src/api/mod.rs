@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod admin_sms;
+pub mod chat;
 pub mod entra;
 pub mod identity;
 pub mod sms;
@@ -24,6 +25,7 @@ use crate::error::ApiError;
 /// Mounts every API area and the fallbacks.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     admin::configure(cfg);
+    chat::configure(cfg);
     identity::configure(cfg);
     sms::configure(cfg);
     // Last: its `/{tenant}/…` patterns must not shadow the fixed routes above.
