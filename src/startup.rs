@@ -112,6 +112,9 @@ impl Application {
         });
         let max_body = settings.config.max_body_bytes;
         let app_state = state.clone();
+        // A span per request costs a few microseconds; skip it when request lines are not logged.
+        let log_requests = tracing::level_filters::LevelFilter::current()
+            >= tracing::level_filters::LevelFilter::INFO;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
@@ -119,7 +122,10 @@ impl Application {
                 .configure(api::configure)
                 .default_service(web::to(api::not_found))
                 .wrap(actix_web::middleware::from_fn(api::standard_headers))
-                .wrap(TracingLogger::default())
+                .wrap(actix_web::middleware::Condition::new(
+                    log_requests,
+                    TracingLogger::default(),
+                ))
         })
         .listen_rustls_0_23(https_listener, tls_config)?
         .listen(http_listener)?
