@@ -135,6 +135,40 @@ pub async fn standard_headers(
     Ok(res)
 }
 
+/// Refuses a request whose head (request line and headers) is larger than `--max-header-bytes`
+/// with 431 and the envelope. (actix-web closes connections whose head passes 128 KiB or 96
+/// headers before any middleware runs.)
+pub async fn limit_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
+    let limit = req
+        .app_data::<web::Data<crate::startup::AppState>>()
+        .map(|state| state.settings.config.max_header_bytes)
+        .unwrap_or(usize::MAX);
+    let size = head_size(&req);
+    if size > limit {
+        use actix_web::ResponseError;
+        let err = ApiError::HeadersTooLarge { size, limit };
+        return Ok(req
+            .into_response(err.error_response())
+            .map_into_right_body());
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+/// The size of a request head as HTTP/1.1 writes it: request line, `name: value\r\n` per header.
+fn head_size(req: &ServiceRequest) -> usize {
+    let line = req.method().as_str().len()
+        + req.uri().path_and_query().map_or(1, |pq| pq.as_str().len())
+        + 12;
+    req.headers().iter().fold(line, |sum, (name, value)| {
+        sum.saturating_add(name.as_str().len() + value.len() + 4)
+    })
+}
+
 /// The `MS-CV` correlation id of a request.
 #[derive(Debug, Clone)]
 pub struct CorrelationVector(pub String);

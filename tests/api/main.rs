@@ -4,6 +4,7 @@ mod admin;
 mod entra;
 mod helpers;
 mod hmac_auth;
+mod hostile;
 mod identity;
 mod server;
 mod sms;
