@@ -53,6 +53,19 @@ pub async fn require_service_auth(
         }
     };
 
+    // Two Authorization headers are ambiguous (a proxy may honour the other one): refuse them.
+    if req
+        .headers()
+        .get_all(header::AUTHORIZATION)
+        .nth(1)
+        .is_some()
+    {
+        tracing::info!(method = %req.method(), path = %req.path(), "repeated Authorization header");
+        let err = ApiError::Denied("The Authorization header is repeated.".into());
+        return Ok(req
+            .into_response(err.error_response())
+            .map_into_right_body());
+    }
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)

@@ -64,6 +64,9 @@ pub enum TokenError {
     /// No `Authorization` header.
     #[error("the request has no Authorization header")]
     Missing,
+    /// More than one `Authorization` header.
+    #[error("the request has more than one Authorization header")]
+    Repeated,
     /// Not `Bearer <token>`.
     #[error("the Authorization header is not 'Bearer <user access token>'")]
     NotBearer,
@@ -247,10 +250,13 @@ impl UserToken {
         let state = req
             .app_data::<web::Data<AppState>>()
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("AppState is not registered")))?;
-        let header = req
+        let mut headers = req
             .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .ok_or(TokenError::Missing)?;
+            .get_all(actix_web::http::header::AUTHORIZATION);
+        let header = headers.next().ok_or(TokenError::Missing)?;
+        if headers.next().is_some() {
+            return Err(TokenError::Repeated.into());
+        }
         let value = header.to_str().map_err(|_| TokenError::NotBearer)?;
         let token = value
             .strip_prefix("Bearer ")
