@@ -1,6 +1,7 @@
 //! Black-box tests over real HTTP: each test spawns its own emulator on port 0.
 
 mod admin;
+mod concurrency;
 mod entra;
 mod helpers;
 mod hmac_auth;
