@@ -8,6 +8,7 @@ mod hmac_auth;
 mod hostile;
 mod identity;
 mod server;
+mod shutdown;
 mod sms;
 mod sms_extras;
 mod sms_outbox;
