@@ -38,4 +38,4 @@ container-check:
 
 # Start-up time and idle memory of the release binary.
 bench-startup: release
-	python3 scripts/startup-bench.py
+	python3 bench/startup.py

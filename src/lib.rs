@@ -3,10 +3,11 @@
 //! # Layout
 //! - [`config`]: flags and environment, validated once at start-up.
 //! - [`startup`]: TLS material, both listeners, the app and its shared [`startup::AppState`].
-//! - [`api`]: the HTTP surface, one module per API area (`identity`, `sms`, `admin`), plus shared
-//!   request plumbing (api-version, JSON bodies, fallbacks).
+//! - [`api`]: the HTTP surface, one module per API area (`identity`, `chat`, `sms`, `admin`),
+//!   plus shared request plumbing (api-version, JSON bodies, fallbacks).
 //! - [`auth`]: access-key signatures (pure functions + middleware) and user access tokens.
-//! - [`domain`]: typed identifiers, scopes, phone numbers and SMS segments; no actix, no serde_json.
+//! - [`domain`]: typed identifiers (users, chat threads and messages, participants), scopes, phone
+//!   numbers and SMS segments; no actix, no serde_json.
 //! - [`store`]: in-memory state; no actix.
 //! - [`error`]: the one error type and the ACS error envelope.
 //! - [`healthcheck`]: the `healthcheck` subcommand's tiny HTTP probe.

@@ -112,6 +112,9 @@ impl Application {
         });
         let max_body = config.max_body_bytes;
         let app_state = state.clone();
+        // A span per request costs a few microseconds; skip it when request lines are not logged.
+        let log_requests = tracing::level_filters::LevelFilter::current()
+            >= tracing::level_filters::LevelFilter::INFO;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
@@ -120,7 +123,10 @@ impl Application {
                 .default_service(web::to(api::not_found))
                 .wrap(actix_web::middleware::from_fn(api::limit_headers))
                 .wrap(actix_web::middleware::from_fn(api::standard_headers))
-                .wrap(TracingLogger::default())
+                .wrap(actix_web::middleware::Condition::new(
+                    log_requests,
+                    TracingLogger::default(),
+                ))
         })
         // Explicit limits (README "Limits"); set before the listeners so they apply to both.
         .max_connections(config.max_connections)

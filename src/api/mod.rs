@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod admin_sms;
+pub mod chat;
 pub mod entra;
 pub mod identity;
 pub mod sms;
@@ -15,7 +16,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, Resource, web};
+use actix_web::{HttpRequest, HttpResponse, Resource, web};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -24,6 +25,7 @@ use crate::error::ApiError;
 /// Mounts every API area and the fallbacks.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     admin::configure(cfg);
+    chat::configure(cfg);
     identity::configure(cfg);
     sms::configure(cfg);
     // Last: its `/{tenant}/…` patterns must not shadow the fixed routes above.
@@ -121,15 +123,14 @@ pub async fn standard_headers(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let client_request_id = req.headers().get("x-ms-client-request-id").cloned();
-    let correlation = uuid::Uuid::new_v4().simple().to_string();
-    req.extensions_mut()
-        .insert(CorrelationVector(correlation.clone()));
     let mut res = next.call(req).await?;
     let headers = res.headers_mut();
     if let Some(id) = client_request_id {
         headers.insert(HeaderName::from_static("x-ms-client-request-id"), id);
     }
-    if let Ok(cv) = HeaderValue::from_str(&correlation) {
+    let mut buf = uuid::Uuid::encode_buffer();
+    let correlation = uuid::Uuid::new_v4().simple().encode_lower(&mut buf);
+    if let Ok(cv) = HeaderValue::from_str(correlation) {
         headers.insert(HeaderName::from_static("ms-cv"), cv);
     }
     Ok(res)
@@ -168,7 +169,3 @@ fn head_size(req: &ServiceRequest) -> usize {
         sum.saturating_add(name.as_str().len() + value.len() + 4)
     })
 }
-
-/// The `MS-CV` correlation id of a request.
-#[derive(Debug, Clone)]
-pub struct CorrelationVector(pub String);

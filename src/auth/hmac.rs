@@ -93,7 +93,7 @@ pub struct HmacRequest<'a> {
     /// The `Host` header (or HTTP/2 `:authority`).
     pub host: Option<&'a str>,
     /// All request headers as (lower-case name, value); repeated headers appear repeatedly.
-    pub headers: &'a [(String, String)],
+    pub headers: &'a [(&'a str, &'a str)],
     /// The raw body bytes.
     pub body: &'a [u8],
 }
@@ -227,13 +227,10 @@ pub fn parse_authorization(value: &str) -> Result<HmacAuthorization, HmacError> 
 
 /// The one value of header `name`; an error if it is missing or repeated.
 fn single_header<'a>(
-    headers: &'a [(String, String)],
+    headers: &[(&'a str, &'a str)],
     name: &str,
 ) -> Result<Option<&'a str>, HmacError> {
-    let mut found = headers
-        .iter()
-        .filter(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str());
+    let mut found = headers.iter().filter(|(n, _)| *n == name).map(|(_, v)| *v);
     let first = found.next();
     if found.next().is_some() {
         return Err(HmacError::SignedHeader(name.to_string(), "repeated"));
@@ -315,18 +312,29 @@ pub fn verify(
     };
 
     let method = req.method.to_ascii_uppercase();
+    let slot = |index: usize| {
+        if index == 0 {
+            KeySlot::Primary
+        } else {
+            KeySlot::Secondary
+        }
+    };
+    // The request exactly as received is what nearly every client signs: try it first, and work
+    // out the variants only when it does not verify.
+    let exact = format!("{method}\n{}\n{}", req.path_and_query, join(host));
+    for (index, key) in keys.iter().enumerate() {
+        if mac(key, &exact).verify_slice(&auth.signature).is_ok() {
+            return Ok(slot(index));
+        }
+    }
     let targets = target_variants(req.path_and_query);
     let hosts = host_variants(host);
-    for (slot, key) in keys.iter().enumerate() {
+    for (index, key) in keys.iter().enumerate() {
         for target in &targets {
             for host in &hosts {
                 let sts = format!("{method}\n{target}\n{}", join(host));
                 if mac(key, &sts).verify_slice(&auth.signature).is_ok() {
-                    return Ok(if slot == 0 {
-                        KeySlot::Primary
-                    } else {
-                        KeySlot::Secondary
-                    });
+                    return Ok(slot(index));
                 }
             }
         }
@@ -403,6 +411,13 @@ mod tests {
         httpdate::parse_http_date(date()).expect("date").into()
     }
 
+    fn pairs(owned: &[(String, String)]) -> Vec<(&str, &str)> {
+        owned
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect()
+    }
+
     fn headers(date: &str, body: &[u8]) -> Vec<(String, String)> {
         vec![
             ("x-ms-date".into(), date.into()),
@@ -417,7 +432,8 @@ mod tests {
         body: &[u8],
         auth: &str,
     ) -> Result<KeySlot, HmacError> {
-        let headers = headers(date(), body);
+        let owned = headers(date(), body);
+        let headers = pairs(&owned);
         let req = HmacRequest {
             method,
             path_and_query: target,
@@ -518,7 +534,8 @@ mod tests {
 
     #[test]
     fn a_body_that_does_not_match_its_hash_is_rejected_before_the_signature() {
-        let headers = headers(date(), b"{}");
+        let owned = headers(date(), b"{}");
+        let headers = pairs(&owned);
         let req = HmacRequest {
             method: "POST",
             path_and_query: "/x",
@@ -542,7 +559,8 @@ mod tests {
     #[test]
     fn the_skew_boundary_is_inclusive_and_exact() {
         let auth = authorization_header(&key(), "GET", "/x", date(), "h", b"");
-        let headers = headers(date(), b"");
+        let owned = headers(date(), b"");
+        let headers = pairs(&owned);
         let req = HmacRequest {
             method: "GET",
             path_and_query: "/x",
@@ -589,7 +607,8 @@ mod tests {
     fn the_secondary_key_is_accepted_and_reported() {
         let secondary = b"another key".to_vec();
         let auth = authorization_header(&secondary, "GET", "/x", date(), "h", b"");
-        let headers = headers(date(), b"");
+        let owned = headers(date(), b"");
+        let headers = pairs(&owned);
         let req = HmacRequest {
             method: "GET",
             path_and_query: "/x",

@@ -90,13 +90,14 @@ pub async fn require_service_auth(
         };
     }
 
-    let headers: Vec<(String, String)> = req
+    // Header values that are not UTF-8 cannot be part of a valid signature; they read as "\u{fffd}".
+    let headers: Vec<(&str, &str)> = req
         .headers()
         .iter()
         .map(|(name, value)| {
             (
-                name.as_str().to_string(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                name.as_str(),
+                std::str::from_utf8(value.as_bytes()).unwrap_or("\u{fffd}"),
             )
         })
         .collect();

@@ -3,11 +3,16 @@
 //!
 //! No actix and no serde_json here: handlers convert wire strings into these types.
 
+mod chat;
 mod phone_number;
 mod scope;
 mod sms;
 mod user_id;
 
+pub use chat::{
+    ChatMessageId, Cloud, CommunicationIdentifier, InvalidIdentifier, InvalidMessageId,
+    InvalidThreadId, ThreadId,
+};
 pub use phone_number::{PhoneNumber, PhoneNumberError};
 pub use scope::{Scope, ScopeSet};
 pub use sms::{SmsEncoding, SmsMessageId, segments};

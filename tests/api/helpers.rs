@@ -318,3 +318,129 @@ pub fn jwt_payload(token: &str) -> Value {
     let bytes = STANDARD.decode(padded).expect("standard base64");
     serde_json::from_slice(&bytes).expect("json payload")
 }
+
+/// The api-version the JS Chat SDK sends (metadata and retention policies included).
+pub const CHAT_V: &str = "2025-03-15";
+
+impl TestApp {
+    /// An HTTPS Chat request with a bearer token; `path` includes the query.
+    pub async fn chat(
+        &self,
+        method: &str,
+        token: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.https))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// `POST /chat/threads` (2025-03-15); asserts 201 and returns the body.
+    pub async fn create_thread(&self, token: &str, body: &Value) -> Value {
+        let res = self
+            .chat(
+                "POST",
+                token,
+                &format!("/chat/threads?api-version={CHAT_V}"),
+                Some(body),
+            )
+            .await;
+        let status = res.status();
+        let body = body_of(res).await;
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    /// Creates a thread with `topic` and the given ACS users; returns its id.
+    pub async fn thread_with(&self, token: &str, topic: &str, users: &[&str]) -> String {
+        let participants: Vec<Value> = users.iter().map(|u| participant(u)).collect();
+        let body = self
+            .create_thread(
+                token,
+                &json!({"topic": topic, "participants": participants}),
+            )
+            .await;
+        body["chatThread"]["id"].as_str().expect("id").to_string()
+    }
+
+    /// Sends a text message; asserts 201 and returns its id.
+    pub async fn send_text(&self, token: &str, thread: &str, content: &str) -> String {
+        let res = self
+            .chat(
+                "POST",
+                token,
+                &format!(
+                    "/chat/threads/{}/messages?api-version={CHAT_V}",
+                    encode(thread)
+                ),
+                Some(&json!({"content": content})),
+            )
+            .await;
+        let status = res.status();
+        let body = body_of(res).await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().expect("id").to_string()
+    }
+
+    /// Signed Identity call: revoke `id`'s tokens.
+    pub async fn revoke(&self, id: &str) {
+        let target = format!(
+            "/identities/{}/:revokeAccessTokens?api-version=2023-10-01",
+            encode(id)
+        );
+        assert_eq!(self.signed("POST", &target, b"").await.status(), 204);
+    }
+
+    /// Signed Identity call: delete `id`.
+    pub async fn delete_identity(&self, id: &str) {
+        let target = format!("/identities/{}?api-version=2023-10-01", encode(id));
+        assert_eq!(self.signed("DELETE", &target, b"").await.status(), 204);
+    }
+
+    /// Follows every `nextLink` from `first`, returning all items (asserting 200 each time).
+    pub async fn collect_pages(&self, token: &str, first: &str) -> (Vec<Value>, usize) {
+        let mut items = Vec::new();
+        let mut url = format!("{}{first}", self.https);
+        let mut pages = 0;
+        loop {
+            let res = self
+                .client
+                .get(&url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("sent");
+            let status = res.status();
+            let body = body_of(res).await;
+            assert_eq!(status, 200, "{body}");
+            pages += 1;
+            items.extend(body["value"].as_array().expect("value").iter().cloned());
+            match body.get("nextLink").and_then(Value::as_str) {
+                Some(next) => url = next.to_string(),
+                None => return (items, pages),
+            }
+        }
+    }
+}
+
+/// A `ChatParticipant` request model for an ACS user, as the SDKs send it (no `kind`).
+pub fn participant(id: &str) -> Value {
+    json!({"communicationIdentifier": {"rawId": id, "communicationUser": {"id": id}}})
+}
+
+/// The response model of an ACS user identifier.
+pub fn user_model(id: &str) -> Value {
+    json!({"kind": "communicationUser", "rawId": id, "communicationUser": {"id": id}})
+}
+
+/// Reads a response body as JSON (alias of [`body`] usable where `body` is shadowed).
+pub async fn body_of(res: Response) -> Value {
+    body(res).await
+}

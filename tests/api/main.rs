@@ -1,6 +1,9 @@
 //! Black-box tests over real HTTP: each test spawns its own emulator on port 0.
 
 mod admin;
+mod chat_messages;
+mod chat_paging;
+mod chat_threads;
 mod concurrency;
 mod entra;
 mod helpers;

@@ -8,7 +8,7 @@ Measures, over several runs of the release binary on this machine:
 and prints the image size if `podman` knows localhost/acs-emulator:check
 (built by scripts/container-check.sh).
 
-    cargo build --release && python3 scripts/startup-bench.py [--runs 20]
+    cargo build --release && python3 bench/startup.py [--runs 20]
 """
 
 from __future__ import annotations

@@ -1,0 +1,125 @@
+//! Chat participants: list, add (`/participants/:add`) and remove (`/participants/:remove`).
+//!
+//! Listing needs any chat scope; adding and removing need `chat` or `chat.join` (not
+//! `chat.join.limited`). Identifiers that cannot join are reported in `invalidParticipants`
+//! with a 201, never as an HTTP error.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    ChatRole, IdentifierIn, PageQuery, Paged, ParticipantIn, ParticipantOut, absolute_link,
+    path_thread_id, require, thread_path, validate_participants,
+};
+use crate::api::{api_version, json_body, json_response};
+use crate::auth::user_token::UserToken;
+use crate::error::{ApiError, CommunicationError};
+use crate::startup::AppState;
+
+/// Default page size of `GET …/participants`.
+const DEFAULT_PARTICIPANTS_PAGE: usize = 100;
+
+/// `AddChatParticipantsRequest`.
+#[derive(Debug, Default, Deserialize)]
+pub struct AddChatParticipantsRequest {
+    /// Participants to add (required).
+    pub participants: Option<Vec<ParticipantIn>>,
+}
+
+/// `AddChatParticipantsResult`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddChatParticipantsResponse {
+    /// Participants that could not be added.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub invalid_participants: Vec<CommunicationError>,
+}
+
+/// `GET /chat/threads/{chatThreadId}/participants` (all versions): in joining order, paged with
+/// `skip` + `maxPageSize`. 200.
+pub async fn list_chat_participants(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    token: UserToken,
+) -> Result<HttpResponse, ApiError> {
+    let version = api_version(&req, super::VERSIONS)?;
+    require(&token, ChatRole::JoinLimited)?;
+    let id = path_thread_id(&req)?;
+    let query = PageQuery::from_request(&req);
+    let max = query.page_size(DEFAULT_PARTICIPANTS_PAGE)?;
+    let skip = query.skip()?;
+    let (participants, more) = state
+        .store
+        .chat
+        .list_participants(&token.user, &id, skip, max)?;
+    let next_link = more.then(|| {
+        absolute_link(
+            &req,
+            &thread_path(&id, "/participants"),
+            &[
+                ("skip", (skip + max).to_string()),
+                ("maxPageSize", max.to_string()),
+                ("api-version", version.to_string()),
+            ],
+        )
+    });
+    let value = participants
+        .iter()
+        .map(|p| ParticipantOut::new(p, version))
+        .collect();
+    json_response(StatusCode::OK, &Paged { value, next_link })
+}
+
+/// `POST /chat/threads/{chatThreadId}/participants/:add` (all versions). 201. Existing
+/// participants are a no-op; the others emit one `participantAdded`.
+pub async fn add_chat_participants(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    token: UserToken,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let version = api_version(&req, super::VERSIONS)?;
+    require(&token, ChatRole::Join)?;
+    let id = path_thread_id(&req)?;
+    let request: AddChatParticipantsRequest = json_body(&req, &body, false)?;
+    let participants = request.participants.ok_or_else(|| {
+        ApiError::validation("The Participants field is required.", "participants")
+    })?;
+    let (valid, invalid) = validate_participants(&state, version, participants)?;
+    state
+        .store
+        .chat
+        .add_participants(&token.user, &id, valid, state.clock.now())?;
+    json_response(
+        StatusCode::CREATED,
+        &AddChatParticipantsResponse {
+            invalid_participants: invalid,
+        },
+    )
+}
+
+/// `POST /chat/threads/{chatThreadId}/participants/:remove` (all versions): the body is a bare
+/// `CommunicationIdentifierModel`. 204; removing someone who is not there is a no-op.
+pub async fn remove_chat_participant(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    token: UserToken,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    api_version(&req, super::VERSIONS)?;
+    require(&token, ChatRole::Join)?;
+    let id = path_thread_id(&req)?;
+    let identifier: IdentifierIn = json_body(&req, &body, false)?;
+    let target = identifier.resolve().map_err(|raw| {
+        ApiError::validation(
+            format!("'{raw}' is not a valid communication identifier."),
+            "rawId",
+        )
+    })?;
+    state
+        .store
+        .chat
+        .remove_participant(&token.user, &id, &target, state.clock.now())?;
+    Ok(HttpResponse::NoContent().finish())
+}
