@@ -1,11 +1,17 @@
 //! Path and id parsers: `CommunicationUserId::parse`, `PhoneNumber::parse`, `SmsMessageId::parse`,
-//! `ScopeSet::parse_claim`, and SMS segment counting.
+//! `ScopeSet::parse_claim`, SMS segment counting, and Chat's `ThreadId::parse`,
+//! `ChatMessageId::parse`, `CommunicationIdentifier::parse_raw` and continuation tokens
+//! (`SyncState::decode`).
 //!
 //! Properties: never panics; whatever parses prints back to the same text and parses again;
 //! accessors on parsed values (resource id, skype id, country code) do not panic.
 #![no_main]
 
-use acs_emulator::domain::{CommunicationUserId, PhoneNumber, ScopeSet, SmsMessageId, segments};
+use acs_emulator::api::chat::SyncState;
+use acs_emulator::domain::{
+    ChatMessageId, CommunicationIdentifier, CommunicationUserId, PhoneNumber, ScopeSet,
+    SmsMessageId, ThreadId, segments,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -27,6 +33,24 @@ fuzz_target!(|data: &[u8]| {
     if let Some(scopes) = ScopeSet::parse_claim(&text) {
         let claim = scopes.to_claim();
         assert_eq!(ScopeSet::parse_claim(&claim), Some(scopes));
+    }
+    if let Ok(id) = ThreadId::parse(&text) {
+        assert_eq!(ThreadId::parse(id.as_str()).ok().as_ref(), Some(&id));
+        let _ = id.location_segment();
+    }
+    if let Ok(id) = ChatMessageId::parse(&text) {
+        assert_eq!(ChatMessageId::parse(&id.0.to_string()).ok(), Some(id));
+    }
+    if let Ok(identifier) = CommunicationIdentifier::parse_raw(&text) {
+        let raw = identifier.raw_id();
+        let again = CommunicationIdentifier::parse_raw(&raw).expect("raw id round trip");
+        assert_eq!(again.raw_id(), raw);
+    }
+    for kind in ['m', 't'] {
+        if let Ok(state) = SyncState::decode(&text, kind) {
+            let encoded = SyncState::encode(state.kind, state.version, &state.cursor);
+            assert_eq!(SyncState::decode(&encoded, kind).ok(), Some(state));
+        }
     }
     let (_, parts) = segments(&text);
     assert!(parts >= 1);
