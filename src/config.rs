@@ -201,7 +201,7 @@ pub struct Config {
     pub shutdown_timeout: Duration,
 
     /// Most identities kept (deleted ones included until room is needed); creating one more gets
-    /// 507 `IdentityLimitReached`.
+    /// 403 `IdentityLimitReached`.
     #[arg(long, env = "ACS_EMULATOR_MAX_IDENTITIES", default_value_t = 1_000_000)]
     pub max_identities: usize,
 

@@ -95,7 +95,10 @@ pub enum ApiError {
     /// 408 `RequestTimeout`: the body did not arrive within `--request-body-timeout`.
     #[error("The request body did not arrive within {0} seconds.")]
     RequestTimeout(u64),
-    /// 507 `IdentityLimitReached`: `--max-identities` live identities exist already.
+    /// 403 `IdentityLimitReached`: `--max-identities` live identities exist already. A 4xx
+    /// because the SDKs retry 5xx (azure-core Python: 500, 502-504 and 506+; JS: every 5xx but
+    /// 501/505), which would only delay the failure; Cosmos DB likewise answers a storage quota
+    /// with 403.
     #[error(
         "The emulator holds its limit of {0} identities (--max-identities); delete some or POST /_emulator/reset."
     )]
@@ -265,7 +268,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::IdentityLimitReached(_) => StatusCode::INSUFFICIENT_STORAGE,
+            ApiError::IdentityLimitReached(_) => StatusCode::FORBIDDEN,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -265,7 +265,7 @@ async fn the_outbox_keeps_exactly_its_cap_under_parallel_sends() {
 }
 
 #[tokio::test]
-async fn the_identity_cap_answers_507_and_deleted_identities_make_room() {
+async fn the_identity_cap_answers_403_and_deleted_identities_make_room() {
     let mut config = acs_emulator::Config::for_tests();
     config.max_identities = 3;
     let app = spawn_with(config).await;
@@ -276,7 +276,7 @@ async fn the_identity_cap_answers_507_and_deleted_identities_make_room() {
     let res = app
         .signed("POST", "/identities?api-version=2023-10-01", b"")
         .await;
-    let message = crate::helpers::assert_error(res, 507, "IdentityLimitReached").await;
+    let message = crate::helpers::assert_error(res, 403, "IdentityLimitReached").await;
     assert!(message.contains("--max-identities"), "{message}");
     assert_eq!(app.state.store.identities.len(), 3);
     let delete = format!("/identities/{}?api-version=2023-10-01", encode(&ids[0]));
