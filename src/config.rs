@@ -183,8 +183,8 @@ pub struct Config {
     #[arg(long, env = "ACS_EMULATOR_CLIENT_REQUEST_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub client_request_timeout: Duration,
 
-    /// How long a client may take to send a request's body once the head has arrived (Identity and
-    /// SMS; late bodies get 408), e.g. 30s.
+    /// How long a client may take to send a request's body once the head has arrived (late bodies
+    /// get 408 and the connection is closed), e.g. 30s.
     #[arg(long, env = "ACS_EMULATOR_REQUEST_BODY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_body_timeout: Duration,
 

@@ -121,7 +121,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(max_body))
                 .configure(api::configure)
                 .default_service(web::to(api::not_found))
-                .wrap(actix_web::middleware::from_fn(api::limit_headers))
+                .wrap(actix_web::middleware::from_fn(api::limits))
                 .wrap(actix_web::middleware::from_fn(api::standard_headers))
                 .wrap(actix_web::middleware::Condition::new(
                     log_requests,

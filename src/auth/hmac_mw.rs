@@ -28,18 +28,10 @@ pub async fn require_service_auth(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Err(ApiError::Internal(anyhow::anyhow!("AppState is not registered")).into());
     };
-    let body_timeout = state.settings.config.request_body_timeout;
-    let body = match tokio::time::timeout(body_timeout, req.extract::<web::Bytes>()).await {
-        Ok(Ok(body)) => body,
-        Err(_elapsed) => {
-            let err = ApiError::RequestTimeout(body_timeout.as_secs());
-            let mut res = err.error_response();
-            // The rest of the body may still be on its way: do not reuse this connection.
-            res.head_mut()
-                .set_connection_type(actix_web::http::ConnectionType::Close);
-            return Ok(req.into_response(res).map_into_right_body());
-        }
-        Ok(Err(e)) => {
+    // `api::limits` has already buffered the body within --request-body-timeout.
+    let body = match req.extract::<web::Bytes>().await {
+        Ok(body) => body,
+        Err(e) => {
             let err = if e.as_response_error().status_code()
                 == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
             {

@@ -116,6 +116,45 @@ async fn a_client_that_never_finishes_its_body_gets_a_408_envelope() {
 }
 
 #[tokio::test]
+async fn a_slow_body_is_cut_off_on_every_route_not_only_signed_ones() {
+    let app = spawn_with(short_timeouts()).await;
+    let (_, token) = app.create_user_and_token(&["chat"]).await;
+    let threads_before = app.state.store.chat.len();
+    let host = app.http_host();
+    for head in [
+        // Chat (bearer user token), the Entra token endpoint (form), the emulator's reset.
+        format!(
+            "POST /chat/threads?api-version=2025-03-15 HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{{\"topic\""
+        ),
+        format!(
+            "POST /acacacac-0000-4000-8000-00000000000a/oauth2/v2.0/token HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 80\r\n\r\ngrant_type=client_"
+        ),
+        format!(
+            "POST /_emulator/reset HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabc"
+        ),
+    ] {
+        let (response, closed) = raw(&app, head.as_bytes(), Duration::from_secs(5)).await;
+        assert_eq!(status_of(&response), Some(408), "{head}: {response}");
+        assert!(
+            response.contains(r#""code":"RequestTimeout""#),
+            "{response}"
+        );
+        assert!(response.contains("connection: close"), "{response}");
+        // actix-web closes the socket itself only when the body had a Content-Length; a stalled
+        // chunked body gets the same 408 but the socket stays until the client closes it (known
+        // limitation, bounded by --max-connections).
+        if !head.contains("chunked") {
+            assert!(
+                closed.is_some_and(|d| d < Duration::from_secs(3)),
+                "{head}: {closed:?} {response}"
+            );
+        }
+    }
+    assert_eq!(app.state.store.chat.len(), threads_before);
+    assert_healthy_and_unchanged(&app, 1, 0).await;
+}
+
+#[tokio::test]
 async fn idle_connections_past_the_connection_limit_wait_and_are_then_served() {
     // Arrange: one worker taking 4 connections at a time, idle ones cut after 500 ms.
     let mut config = short_timeouts();
