@@ -155,6 +155,36 @@ async fn a_slow_body_is_cut_off_on_every_route_not_only_signed_ones() {
 }
 
 #[tokio::test]
+async fn a_client_that_stalls_the_tls_handshake_is_disconnected() {
+    let mut config = short_timeouts();
+    config.tls_handshake_timeout = Duration::from_millis(500);
+    let app = spawn_with(config).await;
+    let https = app.https.trim_start_matches("https://").to_string();
+    // Nothing at all, and a ClientHello cut short.
+    for bytes in [&b""[..], b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"] {
+        let mut stream = TcpStream::connect(&https).await.expect("connect");
+        let started = Instant::now();
+        stream.write_all(bytes).await.expect("write");
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
+        assert!(read.is_ok(), "still open after 5 s");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    // The HTTPS listener still serves.
+    let res = app
+        .client
+        .get(format!("{}/_emulator/health", app.https))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
 async fn idle_connections_past_the_connection_limit_wait_and_are_then_served() {
     // Arrange: one worker taking 4 connections at a time, idle ones cut after 500 ms.
     let mut config = short_timeouts();
