@@ -40,7 +40,12 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
             now,
         )
         .unwrap_or_default();
-    Fixture { strict, trusting, token, now }
+    Fixture {
+        strict,
+        trusting,
+        token,
+        now,
+    }
 });
 
 fuzz_target!(|data: &[u8]| {
@@ -60,7 +65,11 @@ fuzz_target!(|data: &[u8]| {
         let spliced = String::from_utf8_lossy(&spliced);
         let _ = f.trusting.verify(&spliced, f.now);
         if f.strict.verify(&spliced, f.now).is_ok() {
-            assert_eq!(&*spliced, f.token.as_str(), "a tampered Entra token verified");
+            assert_eq!(
+                &*spliced,
+                f.token.as_str(),
+                "a tampered Entra token verified"
+            );
         }
     }
 });

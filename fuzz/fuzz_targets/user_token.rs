@@ -11,7 +11,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use libfuzzer_sys::fuzz_target;
 
 static ISSUER: LazyLock<(TokenIssuer, String, DateTime<Utc>)> = LazyLock::new(|| {
-    let resource = uuid::Uuid::parse_str("acacacac-0000-4000-8000-000000000001").unwrap_or_default();
+    let resource =
+        uuid::Uuid::parse_str("acacacac-0000-4000-8000-000000000001").unwrap_or_default();
     let issuer = TokenIssuer::new(resource, "unitedstates");
     let now = DateTime::<Utc>::from_timestamp(1_790_000_000, 0).unwrap_or_default();
     let token = issuer
