@@ -5,7 +5,7 @@
 
 CARGO ?= cargo
 
-.PHONY: run test test-rust test-sdk lint fmt build release container-check bench-startup
+.PHONY: run test test-rust test-sdk lint fmt build release container-check bench bench-startup
 
 run:
 	$(CARGO) run --release
@@ -35,6 +35,10 @@ fmt:
 # Builds the Dockerfile with rootful podman, runs it, checks health and one signed request (root only).
 container-check:
 	bash scripts/container-check.sh
+
+# Throughput, latency, CPU per request, memory per item and start-up (needs wrk); see BENCHMARKS.md.
+bench: release
+	python3 bench/load.py
 
 # Start-up time and idle memory of the release binary.
 bench-startup: release

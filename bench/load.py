@@ -168,8 +168,8 @@ def run_wrk(emulator: Emulator, script: str, connections: int, duration: float, 
     try:
         requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-        p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-        p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+        distribution = {int(p): _ms(v) for p, v in re.findall(r"^\s+(\d+)%\s+([\d.]+[a-z]+)\s*$", out, re.M)}
+        p50, p99 = distribution[50], distribution[99]
     except (AttributeError, KeyError, ValueError) as err:
         raise SystemExit(f"could not read wrk's output ({err}):\n{out}") from err
     errors_match = re.search(r"Non-2xx or 3xx responses: (\d+)", out)

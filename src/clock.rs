@@ -59,6 +59,30 @@ impl Clock {
         self.frozen.store(true, Ordering::Release);
     }
 
+    /// Sets the current reading to `at`; a frozen clock stays frozen there, a running one runs on
+    /// from it.
+    pub fn set(&self, at: DateTime<Utc>) {
+        if self.frozen.load(Ordering::Acquire) {
+            self.frozen_at_ms
+                .store(at.timestamp_millis(), Ordering::Release);
+        } else {
+            self.offset_ms.store(
+                at.timestamp_millis() - Utc::now().timestamp_millis(),
+                Ordering::Release,
+            );
+        }
+    }
+
+    /// Whether the clock is frozen.
+    pub fn is_frozen(&self) -> bool {
+        self.frozen.load(Ordering::Acquire)
+    }
+
+    /// How far the clock is from the system time, in milliseconds.
+    pub fn offset_ms(&self) -> i64 {
+        (self.now() - Utc::now()).num_milliseconds()
+    }
+
     /// Lets the clock run again from its current reading, and forgets any offset when `reset` is set.
     pub fn resume(&self, reset: bool) {
         if reset {
@@ -91,6 +115,18 @@ mod tests {
         clock.advance(TimeDelta::hours(2));
         let diff = clock.now() - Utc::now();
         assert!(diff > TimeDelta::minutes(119) && diff < TimeDelta::minutes(121));
+    }
+
+    #[test]
+    fn setting_a_running_clock_keeps_it_running_from_the_new_reading() {
+        let clock = Clock::system();
+        let target = Utc::now() + TimeDelta::days(2);
+        clock.set(target);
+        let diff = clock.now() - target;
+        assert!(diff >= TimeDelta::zero() && diff < TimeDelta::seconds(5));
+        assert!(!clock.is_frozen());
+        clock.resume(true);
+        assert!(clock.offset_ms().abs() < 1000);
     }
 
     #[test]

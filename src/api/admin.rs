@@ -12,7 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::{admin_sms, json_response, resource};
+use super::{admin_clock, admin_sms, json_response, resource};
 use crate::auth::user_token::UserToken;
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -26,6 +26,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(resource("/tls-cert").route(web::get().to(tls_cert)))
             .service(resource("/reset").route(web::post().to(reset)))
             .service(resource("/token").route(web::get().to(token_info)))
+            .service(
+                resource("/clock")
+                    .route(web::get().to(admin_clock::get_clock))
+                    .route(web::post().to(admin_clock::change_clock)),
+            )
             .service(
                 resource("/sms")
                     .route(web::get().to(admin_sms::list_sent_sms))

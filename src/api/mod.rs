@@ -4,6 +4,7 @@
 //! error envelope, the 404/405 fallbacks and the standard response headers.
 
 pub mod admin;
+pub mod admin_clock;
 pub mod admin_sms;
 pub mod chat;
 pub mod entra;

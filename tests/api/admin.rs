@@ -68,3 +68,79 @@ async fn ready_answers_200_once_started() {
     assert_eq!(res.status(), 200);
     assert_eq!(body(res).await["status"], "ready");
 }
+
+mod clock {
+    use crate::helpers::{assert_error, body, spawn_app};
+    use serde_json::{Value, json};
+
+    async fn post(app: &crate::helpers::TestApp, change: Value) -> reqwest::Response {
+        app.client
+            .post(format!("{}/_emulator/clock", app.http))
+            .json(&change)
+            .send()
+            .await
+            .expect("sent")
+    }
+
+    #[tokio::test]
+    async fn advancing_the_clock_expires_tokens_without_waiting() {
+        let app = spawn_app().await;
+        let (_, token) = app.create_user_and_token(&["chat"]).await;
+        assert_eq!(app.check_token(&token).await.status(), 200);
+        let res = post(&app, json!({"advance": "25h"})).await;
+        assert_eq!(res.status(), 200);
+        let state = body(res).await;
+        assert!(state["offsetMs"].as_i64().expect("offset") >= 25 * 3600 * 1000 - 1000);
+        let message = assert_error(app.check_token(&token).await, 401, "Unauthorized").await;
+        assert!(message.contains("expired"), "{message}");
+        // Back to real time: the token is valid again (it has not really expired).
+        let res = post(&app, json!({"real": true})).await;
+        assert!(body(res).await["offsetMs"].as_i64().expect("offset").abs() < 1000);
+        assert_eq!(app.check_token(&token).await.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn the_clock_can_be_set_frozen_and_read() {
+        let app = spawn_app().await;
+        let res = post(&app, json!({"set": "2030-01-02T03:04:05Z", "freeze": true})).await;
+        let state = body(res).await;
+        assert_eq!(state["now"], "2030-01-02T03:04:05.000Z");
+        assert_eq!(state["frozen"], true);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let state = body(
+            app.client
+                .get(format!("{}/_emulator/clock", app.http))
+                .send()
+                .await
+                .expect("sent"),
+        )
+        .await;
+        assert_eq!(
+            state["now"], "2030-01-02T03:04:05.000Z",
+            "a frozen clock stands still"
+        );
+        let state = body(post(&app, json!({"advance": "-5m"})).await).await;
+        assert_eq!(state["now"], "2030-01-02T02:59:05.000Z");
+        let state = body(post(&app, json!({"freeze": false})).await).await;
+        assert_eq!(state["frozen"], false);
+    }
+
+    #[tokio::test]
+    async fn bad_clock_changes_are_validation_errors() {
+        let app = spawn_app().await;
+        for change in [
+            json!({"advance": "soon"}),
+            json!({"set": "yesterday"}),
+            json!({"set": "2030-01-02T03:04:05Z", "advance": "1s"}),
+            json!({"real": true, "freeze": true}),
+        ] {
+            assert_error(post(&app, change.clone()).await, 400, "ValidationError").await;
+        }
+        assert_error(
+            post(&app, json!({"travel": "1h"})).await,
+            400,
+            "InvalidRequestBody",
+        )
+        .await;
+    }
+}
