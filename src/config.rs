@@ -168,6 +168,48 @@ pub struct Config {
     #[arg(long, env = "ACS_EMULATOR_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Largest accepted request head (request line plus headers) in bytes; larger heads get 431.
+    /// actix-web itself closes connections whose head exceeds 128 KiB or 96 headers.
+    #[arg(long, env = "ACS_EMULATOR_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
+    pub max_header_bytes: usize,
+
+    /// Most concurrent connections per worker (per listener socket); further clients wait in the
+    /// listen backlog until a connection closes.
+    #[arg(long, env = "ACS_EMULATOR_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// How long a client may take to send a request's head (slow clients get 408 and are
+    /// disconnected), e.g. 5s.
+    #[arg(long, env = "ACS_EMULATOR_CLIENT_REQUEST_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub client_request_timeout: Duration,
+
+    /// How long a client may take to send a request's body once the head has arrived (late bodies
+    /// get 408 and the connection is closed), e.g. 30s.
+    #[arg(long, env = "ACS_EMULATOR_REQUEST_BODY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_body_timeout: Duration,
+
+    /// How long an idle keep-alive connection stays open (0s: close after each response).
+    #[arg(long, env = "ACS_EMULATOR_KEEP_ALIVE", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub keep_alive: Duration,
+
+    /// How long a client may take to complete the TLS handshake on the HTTPS listener.
+    #[arg(long, env = "ACS_EMULATOR_TLS_HANDSHAKE_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
+    pub tls_handshake_timeout: Duration,
+
+    /// On SIGINT/SIGTERM, how long in-flight requests may take to finish before the process exits.
+    #[arg(long, env = "ACS_EMULATOR_SHUTDOWN_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Most identities kept (deleted ones included until room is needed); creating one more gets
+    /// 403 `IdentityLimitReached`.
+    #[arg(long, env = "ACS_EMULATOR_MAX_IDENTITIES", default_value_t = 1_000_000)]
+    pub max_identities: usize,
+
+    /// Most messages kept in the SMS outbox; older ones are evicted first, with their delivery
+    /// reports and repeatability records.
+    #[arg(long, env = "ACS_EMULATOR_MAX_SMS_OUTBOX", default_value_t = 100_000)]
+    pub max_sms_outbox: usize,
+
     /// Worker threads (default: one per CPU core).
     #[arg(long, env = "ACS_EMULATOR_WORKERS")]
     pub workers: Option<usize>,
@@ -305,6 +347,28 @@ impl Config {
         if self.max_body_bytes < 1024 {
             return Err(ConfigError("--max-body-bytes must be at least 1024".into()));
         }
+        if self.max_header_bytes < 1024 {
+            return Err(ConfigError(
+                "--max-header-bytes must be at least 1024".into(),
+            ));
+        }
+        if self.max_identities == 0 || self.max_sms_outbox == 0 {
+            return Err(ConfigError(
+                "--max-identities and --max-sms-outbox must be at least 1".into(),
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError("--max-connections must be at least 1".into()));
+        }
+        for (flag, value) in [
+            ("--client-request-timeout", self.client_request_timeout),
+            ("--request-body-timeout", self.request_body_timeout),
+            ("--tls-handshake-timeout", self.tls_handshake_timeout),
+        ] {
+            if value < Duration::from_millis(100) {
+                return Err(ConfigError(format!("{flag} must be at least 100ms")));
+            }
+        }
         if self.workers == Some(0) {
             return Err(ConfigError("--workers must be at least 1".into()));
         }
@@ -368,6 +432,15 @@ impl Config {
             managed_identity_client_id: DEFAULT_MANAGED_IDENTITY_CLIENT_ID.into(),
             managed_identity_header: DEFAULT_MANAGED_IDENTITY_HEADER.into(),
             max_body_bytes: 1024 * 1024,
+            max_header_bytes: 32 * 1024,
+            max_connections: 10_000,
+            client_request_timeout: Duration::from_secs(5),
+            request_body_timeout: Duration::from_secs(30),
+            keep_alive: Duration::from_secs(5),
+            tls_handshake_timeout: Duration::from_secs(3),
+            shutdown_timeout: Duration::from_secs(5),
+            max_identities: 1_000_000,
+            max_sms_outbox: 100_000,
             workers: Some(1),
             log_format: LogFormat::Pretty,
             log_level: "warn".into(),

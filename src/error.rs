@@ -84,6 +84,25 @@ pub enum ApiError {
     /// 413 `RequestEntityTooLarge`.
     #[error("The request body is larger than the limit of {0} bytes.")]
     PayloadTooLarge(usize),
+    /// 431 `RequestHeaderFieldsTooLarge`: the request head is over `--max-header-bytes`.
+    #[error("The request headers total {size} bytes, more than the limit of {limit} bytes.")]
+    HeadersTooLarge {
+        /// The request head's size.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// 408 `RequestTimeout`: the body did not arrive within `--request-body-timeout`.
+    #[error("The request body did not arrive within {0} seconds.")]
+    RequestTimeout(u64),
+    /// 403 `IdentityLimitReached`: `--max-identities` live identities exist already. A 4xx
+    /// because the SDKs retry 5xx (azure-core Python: 500, 502-504 and 506+; JS: every 5xx but
+    /// 501/505), which would only delay the failure; Cosmos DB likewise answers a storage quota
+    /// with 403.
+    #[error(
+        "The emulator holds its limit of {0} identities (--max-identities); delete some or POST /_emulator/reset."
+    )]
+    IdentityLimitReached(usize),
     /// 415 `UnsupportedMediaType`.
     #[error("Content-Type '{0}' is not supported; send application/json.")]
     UnsupportedMediaType(String),
@@ -110,6 +129,9 @@ impl ApiError {
             ApiError::NotFound(_) => "NotFound",
             ApiError::MethodNotAllowed(_) => "MethodNotAllowed",
             ApiError::PayloadTooLarge(_) => "RequestEntityTooLarge",
+            ApiError::HeadersTooLarge { .. } => "RequestHeaderFieldsTooLarge",
+            ApiError::RequestTimeout(_) => "RequestTimeout",
+            ApiError::IdentityLimitReached(_) => "IdentityLimitReached",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::Internal(_) => "InternalError",
         }
@@ -244,6 +266,9 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) | ApiError::ProblemNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::IdentityLimitReached(_) => StatusCode::FORBIDDEN,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -110,7 +110,7 @@ impl Application {
             tls_cert_pem: Arc::new(cert_pem),
             ready: std::sync::atomic::AtomicBool::new(false),
         });
-        let max_body = settings.config.max_body_bytes;
+        let max_body = config.max_body_bytes;
         let app_state = state.clone();
         // A span per request costs a few microseconds; skip it when request lines are not logged.
         let log_requests = tracing::level_filters::LevelFilter::current()
@@ -121,16 +121,22 @@ impl Application {
                 .app_data(web::PayloadConfig::new(max_body))
                 .configure(api::configure)
                 .default_service(web::to(api::not_found))
+                .wrap(actix_web::middleware::from_fn(api::limits))
                 .wrap(actix_web::middleware::from_fn(api::standard_headers))
                 .wrap(actix_web::middleware::Condition::new(
                     log_requests,
                     TracingLogger::default(),
                 ))
         })
+        // Explicit limits (README "Limits"); set before the listeners so they apply to both.
+        .max_connections(config.max_connections)
+        .client_request_timeout(config.client_request_timeout)
+        .keep_alive(keep_alive(config.keep_alive))
+        .tls_handshake_timeout(config.tls_handshake_timeout)
+        .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))
         .listen_rustls_0_23(https_listener, tls_config)?
-        .listen(http_listener)?
-        .shutdown_timeout(5);
-        if let Some(workers) = settings.config.workers {
+        .listen(http_listener)?;
+        if let Some(workers) = config.workers {
             server = server.workers(workers);
         }
         Ok(Self {
@@ -217,6 +223,15 @@ impl Application {
     /// A handle to stop the server.
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
+    }
+}
+
+/// `--keep-alive 0s` turns keep-alive off; anything else is an idle timeout.
+fn keep_alive(idle: std::time::Duration) -> actix_web::http::KeepAlive {
+    if idle.is_zero() {
+        actix_web::http::KeepAlive::Disabled
+    } else {
+        actix_web::http::KeepAlive::Timeout(idle)
     }
 }
 

@@ -4,7 +4,8 @@
 //! `x-ms-date` skew check, message and SMS timestamps, delivery-report timing. Moving it lets a
 //! test make tokens expire without waiting. Note that SDKs sign HMAC requests with the real time:
 //! moving the clock further than `--clock-skew` makes their access-key requests fail as stale
-//! (widen the skew for such tests).
+//! (widen the skew for such tests). Moving it back before a user access token's issue time makes
+//! that token "not valid yet" (401) until the clock passes it again, as Entra tokens' `nbf` does.
 //!
 //! - `GET  /_emulator/clock` → `{"now", "frozen", "offsetMs"}`
 //! - `POST /_emulator/clock` with one of: `{"advance": "90s"}` (also `"-5m"`), `{"set": "<RFC 3339>"}`,

@@ -280,6 +280,7 @@ fn store_error(e: StoreError) -> ApiError {
         StoreError::IdentityDeleted(id) => {
             ApiError::Unauthorized(format!("Identity '{id}' has been deleted."))
         }
+        StoreError::Full(max) => ApiError::IdentityLimitReached(max),
     }
 }
 
@@ -313,7 +314,12 @@ pub async fn create_user(
     state
         .store
         .identities
-        .create(user.clone(), state.clock.now());
+        .create_within(
+            user.clone(),
+            state.clock.now(),
+            state.settings.config.max_identities,
+        )
+        .map_err(store_error)?;
     let access_token = match token_request {
         Some(t) => Some(issue_for(&state, &user, &t)?.into()),
         None => None,

@@ -136,3 +136,85 @@ pub async fn standard_headers(
     }
     Ok(res)
 }
+
+/// Per-request limits, for every route:
+/// - a head (request line and headers) larger than `--max-header-bytes` answers 431 with the
+///   envelope (actix-web itself closes connections whose head passes 128 KiB or 96 headers);
+/// - a body is read in full within `--request-body-timeout`, else 408 with the envelope and the
+///   connection closed (slow clients); over `--max-body-bytes` it answers 413. Handlers and the
+///   auth middleware then read the buffered body.
+pub async fn limits(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
+    use actix_web::ResponseError;
+    let Some(state) = req
+        .app_data::<web::Data<crate::startup::AppState>>()
+        .cloned()
+    else {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    };
+    let config = &state.settings.config;
+    let size = head_size(&req);
+    if size > config.max_header_bytes {
+        let err = ApiError::HeadersTooLarge {
+            size,
+            limit: config.max_header_bytes,
+        };
+        return Ok(req
+            .into_response(err.error_response())
+            .map_into_right_body());
+    }
+    if has_body(&req) {
+        let timeout = config.request_body_timeout;
+        match tokio::time::timeout(timeout, req.extract::<web::Bytes>()).await {
+            Ok(Ok(body)) => req.set_payload(actix_web::dev::Payload::from(body)),
+            Ok(Err(e)) => {
+                let err = if e.as_response_error().status_code()
+                    == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
+                {
+                    ApiError::PayloadTooLarge(config.max_body_bytes)
+                } else {
+                    ApiError::invalid_body(format!("The request body could not be read: {e}"))
+                };
+                return Ok(req
+                    .into_response(err.error_response())
+                    .map_into_right_body());
+            }
+            Err(_elapsed) => {
+                let err = ApiError::RequestTimeout(timeout.as_secs());
+                let mut res = err.error_response();
+                // The rest of the body may still be on its way: do not reuse this connection.
+                res.head_mut()
+                    .set_connection_type(actix_web::http::ConnectionType::Close);
+                return Ok(req.into_response(res).map_into_right_body());
+            }
+        }
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+/// Whether the request announces a body: any `Transfer-Encoding`, or a `Content-Length` other
+/// than 0.
+fn has_body(req: &ServiceRequest) -> bool {
+    let headers = req.headers();
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes().trim_ascii() != b"0")
+}
+
+/// The size of a request head as HTTP/1.1 writes it: request line, `name: value\r\n` per header.
+fn head_size(req: &ServiceRequest) -> usize {
+    let line = req.method().as_str().len()
+        + req.uri().path_and_query().map_or(1, |pq| pq.as_str().len())
+        + 12;
+    req.headers().iter().fold(line, |sum, (name, value)| {
+        sum.saturating_add(name.as_str().len() + value.len() + 4)
+    })
+}

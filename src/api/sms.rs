@@ -209,24 +209,27 @@ pub async fn send_sms(
             continue;
         }
         let with_repeat = repeat_id.is_some();
-        let outcome = state.store.sms.record(SentSms {
-            message_id: SmsMessageId::generate(now),
-            from: from.clone(),
-            to,
-            message: message.clone(),
-            tag: options.tag.clone(),
-            enable_delivery_report: enable_report,
-            delivery_report_timeout_in_seconds: options.delivery_report_timeout_in_seconds,
-            repeatability_request_id: repeat_id,
-            api_version: version,
-            sent_at: now,
-            encoding,
-            segments: segment_count,
-            delivery_report_at: enable_report.then(|| {
-                now.checked_add_signed(report_delay)
-                    .unwrap_or(DateTime::<Utc>::MAX_UTC)
-            }),
-        });
+        let outcome = state.store.sms.record(
+            SentSms {
+                message_id: SmsMessageId::generate(now),
+                from: from.clone(),
+                to,
+                message: message.clone(),
+                tag: options.tag.clone(),
+                enable_delivery_report: enable_report,
+                delivery_report_timeout_in_seconds: options.delivery_report_timeout_in_seconds,
+                repeatability_request_id: repeat_id,
+                api_version: version,
+                sent_at: now,
+                encoding,
+                segments: segment_count,
+                delivery_report_at: enable_report.then(|| {
+                    now.checked_add_signed(report_delay)
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+                }),
+            },
+            state.settings.config.max_sms_outbox,
+        );
         let (id, repeated) = match outcome {
             SendOutcome::Sent(id) => (id, false),
             SendOutcome::Repeated(id) => (id, true),

@@ -651,5 +651,43 @@ mod tests {
             tampered.replace_range(i..=i, &replacement);
             prop_assert!(check("POST", &tampered, "h:1", b"", &auth).is_err());
         }
+
+        #[test]
+        fn any_changed_byte_of_the_body_is_rejected_even_with_a_recomputed_hash(
+            body in proptest::collection::vec(any::<u8>(), 1..256),
+            index in any::<prop::sample::Index>(),
+            flip in 1u8..=255,
+        ) {
+            let auth = authorization_header(&key(), "POST", "/sms", date(), "h:1", &body);
+            let mut tampered = body.clone();
+            let i = index.index(body.len());
+            tampered[i] ^= flip;
+            // `check` sends the tampered body's own hash, so only the signature can catch it.
+            prop_assert!(check("POST", "/sms", "h:1", &tampered, &auth).is_err());
+        }
+
+        #[test]
+        fn any_changed_byte_of_the_signature_or_host_is_rejected(
+            host in "[a-z0-9.]{1,20}:[0-9]{2,5}",
+            index in any::<prop::sample::Index>(),
+            use_host in any::<bool>(),
+        ) {
+            let auth = authorization_header(&key(), "POST", "/sms", date(), &host, b"");
+            if use_host {
+                let i = index.index(host.len());
+                let mut tampered = host.clone().into_bytes();
+                tampered[i] = if tampered[i] == b'x' { b'y' } else { b'x' };
+                let tampered = String::from_utf8(tampered).expect("ascii");
+                prop_assert!(check("POST", "/sms", &tampered, b"", &auth).is_err());
+            } else {
+                let (prefix, signature) = auth.split_once("&Signature=").expect("signature");
+                let mut bytes = signature.as_bytes().to_vec();
+                let i = index.index(bytes.len());
+                bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+                let tampered =
+                    format!("{prefix}&Signature={}", String::from_utf8(bytes).expect("ascii"));
+                prop_assert!(check("POST", "/sms", &host, b"", &tampered).is_err());
+            }
+        }
     }
 }

@@ -28,6 +28,7 @@ pub async fn require_service_auth(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Err(ApiError::Internal(anyhow::anyhow!("AppState is not registered")).into());
     };
+    // `api::limits` has already buffered the body within --request-body-timeout.
     let body = match req.extract::<web::Bytes>().await {
         Ok(body) => body,
         Err(e) => {
@@ -44,6 +45,19 @@ pub async fn require_service_auth(
         }
     };
 
+    // Two Authorization headers are ambiguous (a proxy may honour the other one): refuse them.
+    if req
+        .headers()
+        .get_all(header::AUTHORIZATION)
+        .nth(1)
+        .is_some()
+    {
+        tracing::info!(method = %req.method(), path = %req.path(), "repeated Authorization header");
+        let err = ApiError::Denied("The Authorization header is repeated.".into());
+        return Ok(req
+            .into_response(err.error_response())
+            .map_into_right_body());
+    }
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)

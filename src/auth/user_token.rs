@@ -64,6 +64,9 @@ pub enum TokenError {
     /// No `Authorization` header.
     #[error("the request has no Authorization header")]
     Missing,
+    /// More than one `Authorization` header.
+    #[error("the request has more than one Authorization header")]
+    Repeated,
     /// Not `Bearer <token>`.
     #[error("the Authorization header is not 'Bearer <user access token>'")]
     NotBearer,
@@ -78,6 +81,9 @@ pub enum TokenError {
     /// Past `exp`.
     #[error("the access token has expired")]
     Expired,
+    /// Issued after the emulator's current time (`iat` in the future: the clock was set back).
+    #[error("the access token is not valid yet (it was issued in the future)")]
+    NotYetValid,
     /// The identity's tokens were revoked after this one was issued.
     #[error("the access token has been revoked")]
     Revoked,
@@ -120,6 +126,12 @@ impl TokenIssuer {
         let mut secret = [0u8; 32];
         // The OS random source failing at start-up leaves nothing sensible to do.
         getrandom::fill(&mut secret).expect("the OS random number generator is available");
+        Self::with_secret(&secret, resource_id, resource_location)
+    }
+
+    /// An issuer with a given signing secret (tests and fuzzing: two issuers sharing a secret but
+    /// not a resource show that a token for another resource is refused on its claims alone).
+    pub fn with_secret(secret: &[u8], resource_id: Uuid, resource_location: &str) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         // Expiry is checked against the emulator's clock, not the system time.
         validation.validate_exp = false;
@@ -129,8 +141,8 @@ impl TokenIssuer {
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some("acs-emulator".into());
         Self {
-            encoding: EncodingKey::from_secret(&secret),
-            decoding: DecodingKey::from_secret(&secret),
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
             validation,
             header,
             resource_id,
@@ -191,6 +203,9 @@ impl TokenIssuer {
         if now.timestamp() >= claims.exp {
             return Err(TokenError::Expired);
         }
+        if claims.iat > now.timestamp() {
+            return Err(TokenError::NotYetValid);
+        }
         Ok(claims)
     }
 }
@@ -235,10 +250,13 @@ impl UserToken {
         let state = req
             .app_data::<web::Data<AppState>>()
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("AppState is not registered")))?;
-        let header = req
+        let mut headers = req
             .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .ok_or(TokenError::Missing)?;
+            .get_all(actix_web::http::header::AUTHORIZATION);
+        let header = headers.next().ok_or(TokenError::Missing)?;
+        if headers.next().is_some() {
+            return Err(TokenError::Repeated.into());
+        }
         let value = header.to_str().map_err(|_| TokenError::NotBearer)?;
         let token = value
             .strip_prefix("Bearer ")
@@ -352,6 +370,103 @@ mod tests {
             1,
         );
         assert_eq!(issuer.verify(&tampered, now), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn a_token_for_another_resource_is_refused_even_with_the_same_secret() {
+        // Over HTTP two emulators never share a secret, so their tokens already fail on the
+        // signature; sharing it here shows the resourceId claim is checked on its own.
+        let secret = b"a secret both resources share..";
+        let ours = TokenIssuer::with_secret(secret, Uuid::new_v4(), "unitedstates");
+        let theirs = TokenIssuer::with_secret(secret, Uuid::new_v4(), "unitedstates");
+        let now = Utc::now();
+        let token = theirs
+            .issue(
+                "acs:x_y",
+                &ScopeSet::new([Scope::Chat]),
+                1,
+                now,
+                TimeDelta::hours(1),
+            )
+            .expect("issued")
+            .token;
+        assert!(theirs.verify(&token, now).is_ok());
+        assert_eq!(ours.verify(&token, now), Err(TokenError::OtherResource));
+    }
+
+    #[test]
+    fn a_token_issued_in_the_future_is_not_valid_yet() {
+        let issuer = issuer();
+        let now = Utc::now();
+        let token = issuer
+            .issue(
+                "acs:x_y",
+                &ScopeSet::new([Scope::Chat]),
+                1,
+                now,
+                TimeDelta::hours(1),
+            )
+            .expect("issued")
+            .token;
+        assert_eq!(
+            issuer.verify(&token, now - TimeDelta::seconds(1)),
+            Err(TokenError::NotYetValid)
+        );
+        assert!(issuer.verify(&token, now).is_ok());
+    }
+
+    #[test]
+    fn the_algorithm_in_the_header_is_never_trusted() {
+        let secret = b"the emulator's signing secret...";
+        let issuer = TokenIssuer::with_secret(secret, Uuid::new_v4(), "unitedstates");
+        let now = Utc::now();
+        let good = issuer
+            .issue(
+                "acs:x_y",
+                &ScopeSet::new([Scope::Chat]),
+                1,
+                now,
+                TimeDelta::hours(1),
+            )
+            .expect("issued")
+            .token;
+        let claims = issuer.verify(&good, now).expect("valid");
+        let parts: Vec<&str> = good.split('.').collect();
+        // The real HS256 signature under headers naming other algorithms (RS/ES/PS confusion).
+        for alg in [
+            "RS256", "ES256", "PS256", "HS384", "HS512", "EdDSA", "none", "hs256",
+        ] {
+            let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
+            let forged = format!("{header}.{}.{}", parts[1], parts[2]);
+            assert_eq!(
+                issuer.verify(&forged, now),
+                Err(TokenError::Invalid),
+                "{alg}"
+            );
+        }
+        // Properly signed with the same secret but another HMAC algorithm.
+        for alg in [Algorithm::HS384, Algorithm::HS512] {
+            let forged = jsonwebtoken::encode(
+                &Header::new(alg),
+                &claims,
+                &EncodingKey::from_secret(secret),
+            )
+            .expect("encoded");
+            assert_eq!(
+                issuer.verify(&forged, now),
+                Err(TokenError::Invalid),
+                "{alg:?}"
+            );
+        }
+        // An ES256 token signed with a real key pair, carrying the same claims.
+        let key = rcgen::KeyPair::generate().expect("key");
+        let es = jsonwebtoken::encode(
+            &Header::new(Algorithm::ES256),
+            &claims,
+            &EncodingKey::from_ec_der(&key.serialize_der()),
+        )
+        .expect("encoded");
+        assert_eq!(issuer.verify(&es, now), Err(TokenError::Invalid));
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub enum StoreError {
     /// The identity was deleted.
     #[error("identity {0} has been deleted")]
     IdentityDeleted(CommunicationUserId),
+    /// `--max-identities` records exist, none of them a deleted one that could be dropped.
+    #[error("the identity table is full ({0} identities)")]
+    Full(usize),
 }
 
 /// Whether a token issued to an identity is still good.
@@ -63,6 +66,27 @@ impl IdentityStore {
                 revoked_below: 0,
             },
         );
+    }
+
+    /// Records a new identity unless `max` identities exist. When full, the tombstones of deleted
+    /// identities are dropped first (their tokens then fail as "does not exist" instead of "has
+    /// been deleted": still 401); only live identities fill the table for good. The check and the
+    /// insert are not one atomic step, so concurrent creates may pass `max` by a few (at most the
+    /// number of workers).
+    pub fn create_within(
+        &self,
+        id: CommunicationUserId,
+        now: DateTime<Utc>,
+        max: usize,
+    ) -> Result<(), StoreError> {
+        if self.identities.len() >= max {
+            self.identities.retain(|_, r| r.deleted_on.is_none());
+            if self.identities.len() >= max {
+                return Err(StoreError::Full(max));
+            }
+        }
+        self.create(id, now);
+        Ok(())
     }
 
     /// Applies `f` to a live identity's record, atomically.
@@ -175,6 +199,28 @@ mod tests {
             store.delete(&id, Utc::now()),
             Err(StoreError::IdentityDeleted(id))
         );
+    }
+
+    #[test]
+    fn a_full_table_drops_tombstones_before_it_refuses() {
+        let store = IdentityStore::default();
+        let now = Utc::now();
+        let a = CommunicationUserId::generate(Uuid::new_v4());
+        store.create_within(a.clone(), now, 2).expect("room");
+        let b = CommunicationUserId::generate(Uuid::new_v4());
+        store.create_within(b.clone(), now, 2).expect("room");
+        let c = CommunicationUserId::generate(Uuid::new_v4());
+        assert_eq!(
+            store.create_within(c.clone(), now, 2),
+            Err(StoreError::Full(2))
+        );
+        store.delete(&a, now).expect("live");
+        store
+            .create_within(c.clone(), now, 2)
+            .expect("the tombstone made room");
+        assert_eq!(store.token_status(&a, 1), TokenStatus::UnknownIdentity);
+        assert!(store.is_live(&b) && store.is_live(&c));
+        assert_eq!(store.len(), 2);
     }
 
     #[test]

@@ -5,11 +5,15 @@
 //! - A repeatability id is recorded at most once: the look-up, the outbox append and the record
 //!   happen inside one DashMap `entry()` (the outbox mutex is only ever taken inside it, never the
 //!   other way round), so concurrent sends with the same id record exactly one message.
+//! - The outbox holds at most `max_outbox` messages (`--max-sms-outbox`): appending past it evicts
+//!   the oldest messages first, with their delivery reports and repeatability records (removed
+//!   after the repeatability entry is released, never while it is held).
 //! - Every append wakes the outbox waiters ([`SmsStore::changed`]); waiters register before they
 //!   look, so no append is missed. No lock is held across an `.await` (there are none here).
 //!
 //! No actix, no serde_json.
 
+use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
@@ -116,7 +120,7 @@ impl OutboxFilter {
 /// The SMS tables.
 #[derive(Debug, Default)]
 pub struct SmsStore {
-    outbox: Mutex<Vec<SentSms>>,
+    outbox: Mutex<VecDeque<SentSms>>,
     changed: Notify,
     /// Repeatability id (lower-cased) → the message it produced.
     repeatability: DashMap<String, SmsMessageId>,
@@ -126,34 +130,42 @@ pub struct SmsStore {
 }
 
 impl SmsStore {
-    fn outbox(&self) -> MutexGuard<'_, Vec<SentSms>> {
+    fn outbox(&self) -> MutexGuard<'_, VecDeque<SentSms>> {
         self.outbox.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Records `sms` unless its repeatability id was seen before, in which case nothing is
-    /// recorded and the original message id comes back.
-    pub fn record(&self, sms: SentSms) -> SendOutcome {
+    /// recorded and the original message id comes back. The outbox keeps the newest
+    /// `max_outbox` messages.
+    pub fn record(&self, sms: SentSms, max_outbox: usize) -> SendOutcome {
         let Some(key) = sms
             .repeatability_request_id
             .as_ref()
             .map(|id| id.to_ascii_lowercase())
         else {
             let id = sms.message_id.clone();
-            self.append(sms);
+            let evicted = self.append(sms, max_outbox);
+            self.forget(evicted);
             return SendOutcome::Sent(id);
         };
-        match self.repeatability.entry(key) {
-            dashmap::Entry::Occupied(original) => SendOutcome::Repeated(original.get().clone()),
+        let (outcome, evicted) = match self.repeatability.entry(key) {
+            dashmap::Entry::Occupied(original) => {
+                (SendOutcome::Repeated(original.get().clone()), Vec::new())
+            }
             dashmap::Entry::Vacant(slot) => {
                 let id = sms.message_id.clone();
-                self.append(sms);
+                let evicted = self.append(sms, max_outbox);
                 slot.insert(id.clone());
-                SendOutcome::Sent(id)
+                (SendOutcome::Sent(id), evicted)
             }
-        }
+        };
+        // The entry's shard lock is released: evicted records may live in the same shard.
+        self.forget(evicted);
+        outcome
     }
 
-    fn append(&self, sms: SentSms) {
+    /// Appends `sms`, evicting (and returning) the oldest messages past `max_outbox`.
+    fn append(&self, sms: SentSms, max_outbox: usize) -> Vec<SentSms> {
         if let Some(received_at) = sms.delivery_report_at {
             self.reports.insert(
                 sms.message_id.clone(),
@@ -169,8 +181,24 @@ impl SmsStore {
                 },
             );
         }
-        self.outbox().push(sms);
+        let mut outbox = self.outbox();
+        outbox.push_back(sms);
+        let excess = outbox.len().saturating_sub(max_outbox.max(1));
+        let evicted: Vec<SentSms> = outbox.drain(..excess).collect();
+        drop(outbox);
         self.changed.notify_waiters();
+        evicted
+    }
+
+    /// Drops what evicted messages left behind: delivery reports and repeatability records.
+    fn forget(&self, evicted: Vec<SentSms>) {
+        for sms in evicted {
+            self.reports.remove(&sms.message_id);
+            if let Some(key) = sms.repeatability_request_id {
+                self.repeatability
+                    .remove_if(&key.to_ascii_lowercase(), |_, id| *id == sms.message_id);
+            }
+        }
     }
 
     /// The outbox messages matching `filter`, oldest first.
@@ -254,8 +282,8 @@ mod tests {
     #[test]
     fn a_repeated_id_records_nothing_and_returns_the_original_message() {
         let store = SmsStore::default();
-        let first = store.record(sms("+14255550123", Some("ABC")));
-        let second = store.record(sms("+14255550123", Some("abc")));
+        let first = store.record(sms("+14255550123", Some("ABC")), usize::MAX);
+        let second = store.record(sms("+14255550123", Some("abc")), usize::MAX);
         let SendOutcome::Sent(id) = first else {
             panic!("first send was not sent")
         };
@@ -269,7 +297,9 @@ mod tests {
         let threads: Vec<_> = (0..8)
             .map(|_| {
                 let store = store.clone();
-                std::thread::spawn(move || store.record(sms("+14255550123", Some("same"))))
+                std::thread::spawn(move || {
+                    store.record(sms("+14255550123", Some("same")), usize::MAX)
+                })
             })
             .collect();
         let outcomes: Vec<_> = threads
@@ -284,6 +314,31 @@ mod tests {
             1
         );
         assert_eq!(store.sent(&OutboxFilter::default()).len(), 1);
+    }
+
+    #[test]
+    fn the_outbox_evicts_its_oldest_messages_and_what_they_left_behind() {
+        let store = SmsStore::default();
+        let mut first = sms("+14255550123", Some("first"));
+        first.delivery_report_at = Some(Utc::now());
+        let SendOutcome::Sent(first_id) = store.record(first, 2) else {
+            panic!("not sent")
+        };
+        for n in 0..4 {
+            store.record(sms("+14255550123", Some(&format!("later-{n}"))), 2);
+        }
+        let kept = store.sent(&OutboxFilter::default());
+        assert_eq!(kept.len(), 2);
+        assert_eq!(
+            kept.iter()
+                .map(|s| s.repeatability_request_id.clone().unwrap_or_default())
+                .collect::<Vec<_>>(),
+            ["later-2", "later-3"]
+        );
+        assert!(store.delivery_report(&first_id, Utc::now()).is_none());
+        assert!(store.repeatability.get("first").is_none());
+        assert_eq!(store.repeatability.len(), 2);
+        assert_eq!(store.reports.len(), 0);
     }
 
     #[test]

@@ -431,3 +431,171 @@ mod teams {
         );
     }
 }
+
+/// Tokens signed with the authority's own key (given with --entra-signing-key) but carrying bad
+/// claims, and tokens whose header lies about the algorithm: all 401, nothing created.
+mod signed_with_the_authority_key {
+    use super::*;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+
+    async fn app_with_known_key() -> (TestApp, EncodingKey) {
+        let key = rcgen::KeyPair::generate().expect("P-256 key");
+        let path =
+            std::env::temp_dir().join(format!("acs-emulator-entra-{}.pem", uuid::Uuid::new_v4()));
+        std::fs::write(&path, key.serialize_pem()).expect("write key");
+        let mut config = acs_emulator::Config::for_tests();
+        config.entra_signing_key = Some(path);
+        let app = spawn_with(config).await;
+        (app, EncodingKey::from_ec_der(&key.serialize_der()))
+    }
+
+    fn sign(key: &EncodingKey, claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some("acs-emulator-entra".into());
+        jsonwebtoken::encode(&header, claims, key).expect("signed")
+    }
+
+    #[tokio::test]
+    async fn bad_claims_under_a_valid_signature_are_rejected_and_change_nothing() {
+        let (app, key) = app_with_known_key().await;
+        let now = chrono::Utc::now().timestamp();
+        let issuer = format!("{}/{TENANT}/v2.0", app.https);
+        let good = json!({
+            "aud": "https://communication.azure.com", "iss": issuer, "tid": TENANT,
+            "iat": now, "nbf": now, "exp": now + 600, "appid": CLIENT, "oid": "o",
+        });
+        // The baseline verifies, so each case below fails on its one change.
+        assert_eq!(
+            create_user_with_bearer(&app, &sign(&key, &good))
+                .await
+                .status(),
+            201
+        );
+        let with = |field: &str, value: Value| {
+            let mut claims = good.clone();
+            claims[field] = value;
+            claims
+        };
+        let without = |field: &str| {
+            let mut claims = good.clone();
+            claims.as_object_mut().expect("object").remove(field);
+            claims
+        };
+        for (claims, reason) in [
+            (with("nbf", json!(now + 300)), "not valid yet"),
+            (with("exp", json!(now - 1)), "expired"),
+            (with("exp", json!(now)), "expired"),
+            (with("exp", json!("never")), "not a well-formed JWT"),
+            (without("exp"), "not a well-formed JWT"),
+            (
+                with("aud", json!("https://graph.microsoft.com")),
+                "audience",
+            ),
+            (
+                with("aud", json!(["https://graph.microsoft.com"])),
+                "audience",
+            ),
+            (with("aud", json!(null)), "audience"),
+            (with("iss", json!("https://evil.example/x/v2.0")), "issuer"),
+            (without("iss"), "issuer"),
+            (with("tid", json!("another-tenant")), "issuer"),
+            (without("tid"), "issuer"),
+        ] {
+            let message = assert_error(
+                create_user_with_bearer(&app, &sign(&key, &claims)).await,
+                401,
+                "InvalidAuthenticationToken",
+            )
+            .await;
+            assert!(message.contains(reason), "{reason}: {message}");
+        }
+        assert_eq!(app.state.store.identities.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn algorithm_confusion_is_rejected() {
+        let (app, key) = app_with_known_key().await;
+        let good = entra_token(&app, ACS_SCOPE).await;
+        let payload = claims(&good);
+        let parts: Vec<&str> = good.split('.').collect();
+        // HS256 "signed" with the public key as the HMAC secret (the classic RS/HS confusion),
+        // in each form an attacker could take it from the JWKS document.
+        let jwks = body(
+            app.client
+                .get(format!("{}/{TENANT}/discovery/v2.0/keys", app.https))
+                .send()
+                .await
+                .expect("jwks"),
+        )
+        .await;
+        let jwk = &jwks["keys"][0];
+        let mut secrets = vec![jwk.to_string().into_bytes()];
+        for coordinate in ["x", "y"] {
+            if let Some(text) = jwk[coordinate].as_str() {
+                secrets.push(text.as_bytes().to_vec());
+                secrets.push(URL_SAFE_NO_PAD.decode(text).unwrap_or_default());
+            }
+        }
+        let mut forged = Vec::new();
+        for secret in &secrets {
+            for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
+                let mut header = Header::new(alg);
+                header.kid = Some("acs-emulator-entra".into());
+                forged.push(
+                    jsonwebtoken::encode(&header, &payload, &EncodingKey::from_secret(secret))
+                        .expect("signed"),
+                );
+            }
+        }
+        // The real ES256 signature under a header naming another algorithm.
+        for alg in ["RS256", "HS256", "ES384", "PS256", "none", "es256"] {
+            let header = URL_SAFE_NO_PAD.encode(format!(
+                r#"{{"alg":"{alg}","kid":"acs-emulator-entra","typ":"JWT"}}"#
+            ));
+            forged.push(format!("{header}.{}.{}", parts[1], parts[2]));
+        }
+        // Our key, our claims, another kid: treated as a foreign token.
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some("someone-elses-key".into());
+        forged.push(jsonwebtoken::encode(&header, &payload, &key).expect("signed"));
+        // Signature stripped, or with the payload duplicated.
+        forged.push(format!("{}.{}.", parts[0], parts[1]));
+        forged.push(format!(
+            "{}.{}.{}.{}",
+            parts[0], parts[1], parts[1], parts[2]
+        ));
+        for token in forged {
+            let res = create_user_with_bearer(&app, &token).await;
+            assert_error(res, 401, "InvalidAuthenticationToken").await;
+        }
+        assert_eq!(app.state.store.identities.len(), 0);
+        assert_eq!(create_user_with_bearer(&app, &good).await.status(), 201);
+    }
+
+    #[tokio::test]
+    async fn user_and_entra_tokens_are_not_interchangeable() {
+        let (app, _key) = app_with_known_key().await;
+        let (_, user_token) = app.create_user_and_token(&["chat"]).await;
+        let entra = entra_token(&app, ACS_SCOPE).await;
+        // A user access token where an Entra token is expected (Identity, SMS).
+        assert_error(
+            create_user_with_bearer(&app, &user_token).await,
+            401,
+            "InvalidAuthenticationToken",
+        )
+        .await;
+        let res = app
+            .client
+            .post(format!("{}/sms?api-version=2021-03-07", app.https))
+            .bearer_auth(&user_token)
+            .json(&json!({"from": "+18005550100", "smsRecipients": [{"to": "+14255550123"}], "message": "x"}))
+            .send()
+            .await
+            .expect("sent");
+        assert_error(res, 401, "InvalidAuthenticationToken").await;
+        // An Entra token where a user access token is expected (Chat).
+        assert_error(app.check_token(&entra).await, 401, "Unauthorized").await;
+        assert_eq!(app.state.store.identities.len(), 1);
+        assert_eq!(app.outbox("").await.len(), 0);
+    }
+}

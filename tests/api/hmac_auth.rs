@@ -445,3 +445,95 @@ async fn every_identity_route_requires_a_signature() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_rotated_out_key_is_rejected_and_changes_nothing() {
+    // The resource's keys were regenerated: the well-known key no longer verifies.
+    let mut config = Config::for_tests();
+    config.access_key = "cm90YXRlZC1wcmltYXJ5LWtleS0wMTIzNDU2Nzg5".into();
+    config.secondary_access_key = "cm90YXRlZC1zZWNvbmRhcnkta2V5LTAxMjM0NTY3".into();
+    let app = spawn_with(config).await;
+    for old in [
+        acs_emulator::config::DEFAULT_ACCESS_KEY,
+        acs_emulator::config::DEFAULT_SECONDARY_ACCESS_KEY,
+    ] {
+        let old =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, old).expect("b64");
+        let s = app.sign_with(
+            &old,
+            "POST",
+            CREATE,
+            &app.date_now(),
+            &app.http_host(),
+            CREATE_BODY,
+        );
+        denied(&app, CREATE, &s.headers(), CREATE_BODY).await;
+    }
+    assert_eq!(app.state.store.identities.len(), 0);
+    // The new key works.
+    assert_eq!(app.signed("POST", CREATE, CREATE_BODY).await.status(), 201);
+}
+
+#[tokio::test]
+async fn duplicated_signature_headers_are_rejected() {
+    let app = spawn_app().await;
+    let good = app.sign("POST", CREATE, b"");
+    let other = app.sign("POST", "/identities?api-version=2022-06-01", b"");
+    let wrong_hash = crate::helpers::Signature {
+        date: good.date.clone(),
+        content_hash: acs_emulator::auth::hmac::content_hash(b"x"),
+        authorization: good.authorization.clone(),
+    };
+    for headers in [
+        // Two Authorization headers, the good one first or last.
+        vec![
+            ("x-ms-date", good.date.as_str()),
+            ("x-ms-content-sha256", good.content_hash.as_str()),
+            ("authorization", good.authorization.as_str()),
+            ("authorization", other.authorization.as_str()),
+        ],
+        vec![
+            ("x-ms-date", good.date.as_str()),
+            ("x-ms-content-sha256", good.content_hash.as_str()),
+            ("authorization", other.authorization.as_str()),
+            ("authorization", good.authorization.as_str()),
+        ],
+        // Two content hashes, one matching the body.
+        vec![
+            ("x-ms-date", good.date.as_str()),
+            ("x-ms-content-sha256", wrong_hash.content_hash.as_str()),
+            ("x-ms-content-sha256", good.content_hash.as_str()),
+            ("authorization", good.authorization.as_str()),
+        ],
+        // Two Host headers.
+        vec![
+            ("host", "evil.example"),
+            ("x-ms-date", good.date.as_str()),
+            ("x-ms-content-sha256", good.content_hash.as_str()),
+            ("authorization", good.authorization.as_str()),
+        ],
+    ] {
+        let res = app.send("POST", CREATE, &headers, b"").await;
+        assert_error(res, 401, "Denied").await;
+    }
+    assert_eq!(app.state.store.identities.len(), 0);
+}
+
+#[tokio::test]
+async fn a_signature_for_another_host_or_method_is_rejected() {
+    let app = spawn_app().await;
+    let host = app.sign_with(
+        &app.key,
+        "POST",
+        CREATE,
+        &app.date_now(),
+        "evil.example:443",
+        b"",
+    );
+    denied(&app, CREATE, &host.headers(), b"").await;
+    let method = app.sign("GET", CREATE, b"");
+    denied(&app, CREATE, &method.headers(), b"").await;
+    let lower = app.sign("post", CREATE, b"");
+    denied(&app, CREATE, &lower.headers(), b"").await;
+    assert_eq!(app.state.store.identities.len(), 0);
+}

@@ -1,14 +1,18 @@
 //! Black-box tests over real HTTP: each test spawns its own emulator on port 0.
 
 mod admin;
+mod chat_hardening;
 mod chat_messages;
 mod chat_paging;
 mod chat_threads;
+mod concurrency;
 mod entra;
 mod helpers;
 mod hmac_auth;
+mod hostile;
 mod identity;
 mod server;
+mod shutdown;
 mod sms;
 mod sms_extras;
 mod sms_outbox;

@@ -185,3 +185,98 @@ async fn token_payloads_decode_with_the_standard_base64_alphabet() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_token_from_before_the_clock_was_set_back_is_not_valid_yet() {
+    let app = spawn_app().await;
+    let (_, token) = app.create_user_and_token(&["chat"]).await;
+    app.state.clock.advance(TimeDelta::seconds(-120));
+    let message = assert_error(app.check_token(&token).await, 401, "Unauthorized").await;
+    assert!(message.contains("not valid yet"), "{message}");
+    app.state.clock.advance(TimeDelta::seconds(120));
+    assert_eq!(app.check_token(&token).await.status(), 200);
+    // Two Authorization headers, the good token in either place.
+    for pair in [[token.as_str(), "x.y.z"], ["x.y.z", token.as_str()]] {
+        let res = app
+            .client
+            .get(format!("{}/_emulator/token", app.https))
+            .header("authorization", format!("Bearer {}", pair[0]))
+            .header("authorization", format!("Bearer {}", pair[1]))
+            .send()
+            .await
+            .expect("sent");
+        let message = assert_error(res, 401, "Unauthorized").await;
+        assert!(message.contains("more than one"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn the_header_algorithm_and_key_id_are_not_trusted() {
+    let app = spawn_app().await;
+    let (_, token) = app.create_user_and_token(&["chat"]).await;
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut forged = Vec::new();
+    // The genuine signature under headers naming other algorithms (HS/RS confusion) or keys.
+    for header in [
+        r#"{"alg":"RS256","typ":"JWT"}"#,
+        r#"{"alg":"ES256","kid":"acs-emulator-entra","typ":"JWT"}"#,
+        r#"{"alg":"HS512","kid":"acs-emulator","typ":"JWT"}"#,
+        r#"{"alg":"NONE","typ":"JWT"}"#,
+        r#"{"alg":"HS256","kid":"../../dev/null","typ":"JWT"}"#,
+        r#"{"alg":"HS256","jku":"https://evil.example/jwks","typ":"JWT"}"#,
+    ] {
+        forged.push(format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            parts[1],
+            parts[2]
+        ));
+    }
+    // An Entra ID token of the same emulator, and structural games.
+    let res = app
+        .client
+        .post(format!(
+            "{}/acacacac-0000-4000-8000-00000000000a/oauth2/v2.0/token",
+            app.https
+        ))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "acacacac-0000-4000-8000-00000000000c"),
+            ("client_secret", "acs-emulator-client-secret"),
+            ("scope", "https://communication.azure.com//.default"),
+        ])
+        .send()
+        .await
+        .expect("sent");
+    forged.push(
+        body(res).await["access_token"]
+            .as_str()
+            .expect("token")
+            .to_string(),
+    );
+    forged.push(format!("{token}.{}", parts[2]));
+    forged.push(format!("{}..{}", parts[0], parts[2]));
+    forged.push(token.replace('.', ". "));
+    forged.push("x".repeat(16 * 1024));
+    for token in forged {
+        let message = assert_error(app.check_token(&token).await, 401, "Unauthorized").await;
+        assert!(
+            message.starts_with("Request is not authorized"),
+            "{message}"
+        );
+    }
+    assert_eq!(app.check_token(&token).await.status(), 200);
+    // Two Authorization headers, the good token in either place.
+    for pair in [[token.as_str(), "x.y.z"], ["x.y.z", token.as_str()]] {
+        let res = app
+            .client
+            .get(format!("{}/_emulator/token", app.https))
+            .header("authorization", format!("Bearer {}", pair[0]))
+            .header("authorization", format!("Bearer {}", pair[1]))
+            .send()
+            .await
+            .expect("sent");
+        let message = assert_error(res, 401, "Unauthorized").await;
+        assert!(message.contains("more than one"), "{message}");
+    }
+}
