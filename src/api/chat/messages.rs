@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ChatRole, IdentifierOut, PageQuery, Paged, ParticipantOut, SyncState, absolute_link,
-    double_option, fmt_time, list_version, path_thread_id, require, thread_path,
+    double_option, fmt_time, list_version, path_thread_id, require, skip_next_link, thread_path,
 };
 use crate::api::{api_version, json_body, json_response};
 use crate::auth::user_token::UserToken;
@@ -411,17 +411,7 @@ pub async fn list_chat_read_receipts(
         .store
         .chat
         .list_read_receipts(&token.user, &id, skip, max)?;
-    let next_link = more.then(|| {
-        absolute_link(
-            &req,
-            &thread_path(&id, "/readReceipts"),
-            &[
-                ("skip", (skip + max).to_string()),
-                ("maxPageSize", max.to_string()),
-                ("api-version", version.to_string()),
-            ],
-        )
-    });
+    let next_link = more.then(|| skip_next_link(&req, &id, "/readReceipts", skip, max, version));
     let value = receipts
         .into_iter()
         .map(|r| ReadReceiptDto {

@@ -639,6 +639,26 @@ pub fn absolute_link(req: &HttpRequest, path: &str, params: &[(&str, String)]) -
     url
 }
 
+/// The `nextLink` of a `skip` + `maxPageSize` list (participants, read receipts) under a thread.
+pub fn skip_next_link(
+    req: &HttpRequest,
+    id: &crate::domain::ThreadId,
+    suffix: &str,
+    skip: usize,
+    max: usize,
+    version: &str,
+) -> String {
+    absolute_link(
+        req,
+        &thread_path(id, suffix),
+        &[
+            ("skip", (skip + max).to_string()),
+            ("maxPageSize", max.to_string()),
+            ("api-version", version.to_string()),
+        ],
+    )
+}
+
 /// The path of a thread (or one of its sub-resources), with the id percent-encoded as the SDKs
 /// send it.
 pub fn thread_path(id: &crate::domain::ThreadId, suffix: &str) -> String {

@@ -9,8 +9,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ChatRole, IdentifierIn, PageQuery, Paged, ParticipantIn, ParticipantOut, absolute_link,
-    path_thread_id, require, thread_path, validate_participants,
+    ChatRole, IdentifierIn, PageQuery, Paged, ParticipantIn, ParticipantOut, path_thread_id,
+    require, skip_next_link, validate_participants,
 };
 use crate::api::{api_version, json_body, json_response};
 use crate::auth::user_token::UserToken;
@@ -53,17 +53,7 @@ pub async fn list_chat_participants(
         .store
         .chat
         .list_participants(&token.user, &id, skip, max)?;
-    let next_link = more.then(|| {
-        absolute_link(
-            &req,
-            &thread_path(&id, "/participants"),
-            &[
-                ("skip", (skip + max).to_string()),
-                ("maxPageSize", max.to_string()),
-                ("api-version", version.to_string()),
-            ],
-        )
-    });
+    let next_link = more.then(|| skip_next_link(&req, &id, "/participants", skip, max, version));
     let value = participants
         .iter()
         .map(|p| ParticipantOut::new(p, version))
