@@ -7,10 +7,10 @@
 //! duplicated nor skipped: they belong to the next listing.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
+use super::created_with_location;
 use super::{
     ChatRole, IdentifierOut, PageQuery, Paged, ParticipantOut, SyncState, absolute_link,
     double_option, fmt_time, list_version, path_thread_id, require, skip_next_link, thread_path,
@@ -251,16 +251,12 @@ pub async fn send_chat_message(
         ),
         &[],
     );
-    let mut response = json_response(
-        StatusCode::CREATED,
+    created_with_location(
+        &location,
         &SendChatMessageResponse {
             id: message_id.to_string(),
         },
-    )?;
-    if let Ok(value) = header::HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    Ok(response)
+    )
 }
 
 /// `GET /chat/threads/{chatThreadId}/messages` (all versions): newest first, paged. 200.

@@ -639,6 +639,20 @@ pub fn absolute_link(req: &HttpRequest, path: &str, params: &[(&str, String)]) -
     url
 }
 
+/// 201 Created with a JSON body and a `Location` header (create thread, send message).
+pub fn created_with_location(
+    location: &str,
+    body: &impl serde::Serialize,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    let mut response = crate::api::json_response(actix_web::http::StatusCode::CREATED, body)?;
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(location) {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::LOCATION, value);
+    }
+    Ok(response)
+}
+
 /// The `nextLink` of a `skip` + `maxPageSize` list (participants, read receipts) under a thread.
 pub fn skip_next_link(
     req: &HttpRequest,

@@ -5,10 +5,10 @@
 //! nor return them.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
+use super::created_with_location;
 use super::{
     ChatRole, IdentifierOut, PageQuery, Paged, ParticipantIn, SyncState, absolute_link,
     check_metadata, double_option, fmt_time, has_metadata, list_version, path_thread_id, require,
@@ -227,17 +227,13 @@ pub async fn create_chat_thread(
         &format!("/chat/threads/{}", thread.id.location_segment()),
         &[],
     );
-    let mut response = json_response(
-        StatusCode::CREATED,
+    created_with_location(
+        &location,
         &CreateChatThreadResponse {
             chat_thread: ChatThreadPropertiesDto::new(&thread, version),
             invalid_participants: invalid,
         },
-    )?;
-    if let Ok(value) = header::HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    Ok(response)
+    )
 }
 
 /// `GET /chat/threads` (all versions): the caller's threads, newest activity first. 200.
