@@ -210,6 +210,26 @@ pub struct Config {
     #[arg(long, env = "ACS_EMULATOR_MAX_SMS_OUTBOX", default_value_t = 100_000)]
     pub max_sms_outbox: usize,
 
+    /// Fixture file to load at start-up (JSON or YAML; repeatable, or comma-separated in the
+    /// environment variable): resources, identities, chat threads, opt-outs and scenario rules.
+    /// Any error exits with the file, line and reason before the listeners bind.
+    #[arg(
+        long = "fixtures",
+        env = "ACS_EMULATOR_FIXTURES",
+        value_delimiter = ','
+    )]
+    pub fixtures: Vec<PathBuf>,
+
+    /// Seed for reproducible runs: ids (users, threads, SMS messages) and scenario rules with a
+    /// `probability` follow the same sequence on every run (and again after a reset).
+    #[arg(long, env = "ACS_EMULATOR_SEED")]
+    pub seed: Option<u64>,
+
+    /// Most requests kept in the request journal (`/_emulator/journal`), oldest dropped first;
+    /// 0 turns the journal off.
+    #[arg(long, env = "ACS_EMULATOR_JOURNAL_SIZE", default_value_t = 10_000)]
+    pub journal_size: usize,
+
     /// Worker threads (default: one per CPU core).
     #[arg(long, env = "ACS_EMULATOR_WORKERS")]
     pub workers: Option<usize>,
@@ -357,6 +377,14 @@ impl Config {
                 "--max-identities and --max-sms-outbox must be at least 1".into(),
             ));
         }
+        for path in &self.fixtures {
+            if !path.is_file() {
+                return Err(ConfigError(format!(
+                    "--fixtures {} is not a readable file",
+                    path.display()
+                )));
+            }
+        }
         if self.max_connections == 0 {
             return Err(ConfigError("--max-connections must be at least 1".into()));
         }
@@ -441,6 +469,9 @@ impl Config {
             shutdown_timeout: Duration::from_secs(5),
             max_identities: 1_000_000,
             max_sms_outbox: 100_000,
+            fixtures: Vec::new(),
+            seed: None,
+            journal_size: 10_000,
             workers: Some(1),
             log_format: LogFormat::Pretty,
             log_level: "warn".into(),

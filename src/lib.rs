@@ -24,6 +24,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod healthcheck;
+pub mod resource;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
