@@ -1018,6 +1018,11 @@ impl ChatStore {
         self.with_member(id, caller, |_| Ok(()))
     }
 
+    /// Whether a thread with this id exists (deleted or not).
+    pub fn contains(&self, id: &ThreadId) -> bool {
+        self.threads.contains_key(id)
+    }
+
     /// Number of threads, tombstones included.
     pub fn len(&self) -> usize {
         self.threads.len()
