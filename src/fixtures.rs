@@ -329,10 +329,11 @@ pub fn check(
                 .iter()
                 .any(|(_, _, n)| n.as_deref() == Some(name.as_str()))
         {
-            return Err(fail(
-                name,
-                format!("the identity name '{name}' is used twice"),
-            ));
+            return Err(FixtureError {
+                source_name: source_name.to_string(),
+                line: nth_line_of(text, name, 2).or_else(|| line_of(text, name)),
+                reason: format!("the identity name '{name}' is used twice"),
+            });
         }
         if identities.iter().any(|(_, other, _)| *other == id) {
             return Err(fail(needle, format!("the identity {id} is declared twice")));

@@ -41,9 +41,9 @@ fn main() -> ExitCode {
     telemetry::init(&settings.config);
     let result = actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings, Arc::new(Clock::system()))?;
-        // The ready block is the program's output, not a log line: stdout, once.
-        println!("{}", app.ready_banner());
-        app.run().await?;
+        app.stop_on_signals()?;
+        // The ready block is the program's output, not a log line: stdout, once, when serving.
+        app.run_and_announce().await?;
         tracing::info!("stopped");
         anyhow::Ok(())
     });

@@ -92,6 +92,16 @@ impl Application {
             tracing::info!(fixture = %path.display(), summary = %fixture.summary(), "fixture loaded");
             loaded.push(fixture);
         }
+        // Host names the fixtures' resources declare go into the generated certificate too.
+        let mut settings = settings;
+        for resource in resources.all().iter() {
+            for host in &resource.hosts {
+                if !settings.config.tls_hostnames.contains(host) {
+                    settings.config.tls_hostnames.push(host.clone());
+                }
+            }
+        }
+        let config = &settings.config;
         let (tls_config, cert_pem) = tls_material(&settings)?;
         let https_listener = TcpListener::bind((config.host, config.port)).with_context(|| {
             format!("cannot bind the HTTPS port {}:{}", config.host, config.port)
@@ -181,6 +191,9 @@ impl Application {
         // Small responses go out at once: without TCP_NODELAY, HTTP/2 clients that wait for an
         // ACK before sending more stall on Nagle's algorithm (about 40 ms per request).
         .tcp_nodelay(true)
+        // Signals are ours (see `stop_on_signals`): registered before the ready banner, so a
+        // SIGTERM right after start-up is never lost while the workers are still starting.
+        .disable_signals()
         // Scripted transport faults reach the socket through this (see `api::faults`).
         .on_connect(api::faults::on_connect)
         .listen_rustls_0_23(https_listener, tls_config)?
@@ -260,7 +273,44 @@ impl Application {
         )
     }
 
-    /// Serves until SIGINT/SIGTERM (graceful shutdown) or until the server is stopped.
+    /// Makes SIGINT and SIGTERM stop the server gracefully (in-flight requests finish within
+    /// `--shutdown-timeout`). The handlers are registered when this returns. Must be called from
+    /// within the server's runtime.
+    pub fn stop_on_signals(&self) -> std::io::Result<()> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let handle = self.server.handle();
+        actix_web::rt::spawn(async move {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            tracing::info!("{name} received; finishing in-flight requests and stopping");
+            handle.stop(true).await;
+        });
+        Ok(())
+    }
+
+    /// Serves like [`Application::run`], but marks the emulator ready and prints the ready
+    /// banner (to stdout) only once the HTTP listener answers `/_emulator/health`: the workers
+    /// are up and requests are served, not just accepted into the backlog (worker start-up
+    /// builds the routing tables and can take a while on a busy machine or a debug build).
+    pub async fn run_and_announce(self) -> anyhow::Result<()> {
+        let banner = self.ready_banner();
+        let addr = loopback(self.http_addr);
+        let state = self.state.clone();
+        let server = actix_web::rt::spawn(self.server);
+        wait_until_serving(addr, std::time::Duration::from_secs(30)).await?;
+        state
+            .ready
+            .store(true, std::sync::atomic::Ordering::Release);
+        println!("{banner}");
+        server.await??;
+        Ok(())
+    }
+
+    /// Serves until the server is stopped (see [`Application::stop_on_signals`]).
     pub async fn run(self) -> std::io::Result<()> {
         // The listeners were bound in `build`, and everything loaded at start-up is in place.
         self.state
@@ -374,4 +424,40 @@ fn load_fixture_file(
         fixtures::parse(&name, &text, json).map_err(|e| anyhow::anyhow!("fixture error: {e}"))?;
     fixtures::check(&name, &text, fixture, resources, engine)
         .map_err(|e| anyhow::anyhow!("fixture error: {e}"))
+}
+
+/// `addr` with an unspecified IP (0.0.0.0, ::) replaced by loopback, to connect to it.
+fn loopback(mut addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    addr
+}
+
+/// Polls `GET /_emulator/health` on `addr` until it answers 200, for at most `timeout`.
+async fn wait_until_serving(addr: SocketAddr, timeout: std::time::Duration) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let probe = async {
+        loop {
+            if let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await {
+                let request =
+                    b"GET /_emulator/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+                let mut head = [0u8; 12];
+                if stream.write_all(request).await.is_ok()
+                    && stream.read_exact(&mut head).await.is_ok()
+                    && head.starts_with(b"HTTP/1.1 200")
+                {
+                    return;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(timeout, probe)
+        .await
+        .map_err(|_| anyhow::anyhow!("the server did not start serving within {timeout:?}"))
 }

@@ -14,7 +14,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::{admin_clock, admin_scenarios, admin_sms, json_response, resource};
+use super::{admin_clock, admin_inspect, admin_scenarios, admin_sms, json_response, resource};
 use crate::auth::user_token::UserToken;
 use crate::error::ApiError;
 use crate::fixtures;
@@ -63,6 +63,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .service(resource("/resources").route(web::get().to(admin_scenarios::list_resources)))
             .service(resource("/operations").route(web::get().to(admin_scenarios::list_operations)))
+            .service(resource("/identities").route(web::get().to(admin_inspect::list_identities)))
+            .service(resource("/chat/threads").route(web::get().to(admin_inspect::list_threads)))
+            .service(
+                resource("/chat/threads/{thread_id}/messages")
+                    .route(web::get().to(admin_inspect::list_messages)),
+            )
             .service(
                 resource("/sms")
                     .route(web::get().to(admin_sms::list_sent_sms))

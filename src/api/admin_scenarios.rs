@@ -270,7 +270,8 @@ struct ResourceView {
     threads: usize,
 }
 
-/// `GET /_emulator/resources`: each resource, with a connection string for the caller's host.
+/// `GET /_emulator/resources`: each resource, with a connection string for the host the caller
+/// used (requests reach a resource by the key that signs them, whatever the host).
 pub async fn list_resources(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -287,22 +288,19 @@ pub async fn list_resources(
         .resources
         .all()
         .iter()
-        .map(|r| {
-            let endpoint_host = r.hosts.first().cloned().unwrap_or_else(|| host.clone());
-            ResourceView {
-                name: r.name.clone(),
-                resource_id: r.resource_id.to_string(),
-                location: r.location.clone(),
-                hosts: r.hosts.clone(),
-                phone_numbers: r.phone_numbers.iter().map(|n| n.to_string()).collect(),
-                connection_string: format!(
-                    "endpoint=https://{endpoint_host}:{https}/;accesskey={}",
-                    r.access_key_b64
-                ),
-                entra_clients: r.entra_clients.clone(),
-                identities: r.store.identities.len(),
-                threads: r.store.chat.len(),
-            }
+        .map(|r| ResourceView {
+            name: r.name.clone(),
+            resource_id: r.resource_id.to_string(),
+            location: r.location.clone(),
+            hosts: r.hosts.clone(),
+            phone_numbers: r.phone_numbers.iter().map(|n| n.to_string()).collect(),
+            connection_string: format!(
+                "endpoint=https://{host}:{https}/;accesskey={}",
+                r.access_key_b64
+            ),
+            entra_clients: r.entra_clients.clone(),
+            identities: r.store.identities.len(),
+            threads: r.store.chat.len(),
         })
         .collect();
     json_response(StatusCode::OK, &serde_json::json!({ "value": value }))

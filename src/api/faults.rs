@@ -15,7 +15,7 @@ use actix_web::dev::Extensions;
 use actix_web::http::StatusCode;
 use actix_web::rt::net::TcpStream;
 use actix_web::{HttpRequest, HttpResponse};
-use futures_util::stream;
+use futures_util::{StreamExt, stream};
 
 use crate::scenario::rules::Fault;
 
@@ -72,17 +72,25 @@ pub fn respond(req: &HttpRequest, fault: Fault) -> HttpResponse {
 }
 
 /// A JSON response announcing 64 bytes that sends `sent` of them and then fails, which makes
-/// actix-web drop the connection.
+/// actix-web drop the connection. When something is sent, the failure waits a moment so that it
+/// is flushed first (otherwise the head and the first bytes never leave the buffer); with
+/// nothing to send, nothing leaves at all.
 fn failing_body(status: StatusCode, sent: usize) -> HttpResponse {
+    type Chunk = Result<actix_web::web::Bytes, std::io::Error>;
     let start = &br#"{"value":[{"id":"truncated-by-a-scenario-rule"}]}                "#[..sent];
-    let chunks: Vec<Result<actix_web::web::Bytes, std::io::Error>> = vec![
-        Ok(actix_web::web::Bytes::from_static(start)),
-        Err(std::io::Error::other(
+    let first = stream::iter(
+        (sent > 0).then(|| Ok::<_, std::io::Error>(actix_web::web::Bytes::from_static(start))),
+    );
+    let fail = stream::once(async move {
+        if sent > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        Err::<actix_web::web::Bytes, _>(std::io::Error::other(
             "scripted fault: the body is cut short",
-        )),
-    ];
-    let body = SizedStream::new(64, stream::iter(chunks));
+        ))
+    });
+    let chunks = first.chain(fail).map(|c: Chunk| c);
     HttpResponse::build(status)
         .content_type("application/json")
-        .body(body)
+        .body(SizedStream::new(64, Box::pin(chunks)))
 }

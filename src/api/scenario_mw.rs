@@ -22,7 +22,7 @@ use crate::auth::user_token::UserToken;
 use crate::domain::{PhoneNumber, ThreadId};
 use crate::resource::Res;
 use crate::scenario::journal::{Entry, timestamp};
-use crate::scenario::rules::{Fault, Respond, Rule};
+use crate::scenario::rules::{Respond, Rule};
 use crate::scenario::{Facts, Operation};
 use crate::startup::AppState;
 
@@ -34,7 +34,24 @@ pub struct AppliedRule(pub String);
 #[derive(Debug, Clone, Copy)]
 struct FaultInjected;
 
-/// `Sms.Send` outcomes a rule scripted, for the handler (request extensions).
+/// `Sms.Send` outcomes rules scripted, for the handler (request extensions).
+#[derive(Debug, Clone)]
+pub struct SmsOverrides(pub Vec<SmsOverride>);
+
+impl SmsOverrides {
+    /// The first scripted outcome that covers `to`, with its rule.
+    pub fn for_recipient(
+        &self,
+        to: &PhoneNumber,
+    ) -> Option<(&str, &crate::scenario::rules::SmsOutcome)> {
+        self.0.iter().find_map(|o| {
+            o.for_recipient(to)
+                .map(|outcome| (o.rule.as_str(), outcome))
+        })
+    }
+}
+
+/// One rule's `Sms.Send` outcome.
 #[derive(Debug, Clone)]
 pub struct SmsOverride {
     /// The recipients it applies to (`None`: all).
@@ -187,17 +204,21 @@ pub async fn scenarios(
         sms_to,
         sms_from,
     };
-    let Some(applied) = state.engine.decide(op, &facts) else {
+    let applied = state.engine.decide(op, &facts);
+    let Some(first) = applied.first() else {
         return next
             .call(req)
             .await
             .map(ServiceResponse::map_into_left_body);
     };
-    let rule = applied.rule;
-    tracing::info!(rule = %rule.name, operation = %op, resource = %resource, "scenario rule applied");
-    req.extensions_mut().insert(AppliedRule(rule.name.clone()));
-    if let Some(delay) = rule.action.delay {
-        tokio::time::sleep(delay).await;
+    let rule = first.rule.clone();
+    let names: Vec<&str> = applied.iter().map(|a| a.rule.name.as_str()).collect();
+    tracing::info!(rules = %names.join(","), operation = %op, resource = %resource, "scenario rule applied");
+    req.extensions_mut().insert(AppliedRule(names.join(",")));
+    for a in &applied {
+        if let Some(delay) = a.rule.action.delay {
+            tokio::time::sleep(delay).await;
+        }
     }
     if let Some(respond) = &rule.action.respond {
         let res = scripted_response(&rule, respond);
@@ -206,17 +227,21 @@ pub async fn scenarios(
     if let Some(fault) = rule.action.fault {
         req.extensions_mut().insert(FaultInjected);
         let res = faults::respond(req.request(), fault);
-        if fault != Fault::TruncatedBody {
-            tracing::info!(rule = %rule.name, fault = ?fault, "connection broken by a scenario rule");
-        }
+        tracing::info!(rule = %rule.name, fault = ?fault, "connection broken by a scenario rule");
         return Ok(req.into_response(res).map_into_right_body());
     }
-    if let Some(outcome) = &rule.action.sms {
-        req.extensions_mut().insert(SmsOverride {
-            recipients: applied.recipients,
-            outcome: outcome.clone(),
-            rule: rule.name.clone(),
-        });
+    let overrides: Vec<SmsOverride> = applied
+        .iter()
+        .filter_map(|a| {
+            a.rule.action.sms.as_ref().map(|outcome| SmsOverride {
+                recipients: a.recipients.clone(),
+                outcome: outcome.clone(),
+                rule: a.rule.name.clone(),
+            })
+        })
+        .collect();
+    if !overrides.is_empty() {
+        req.extensions_mut().insert(SmsOverrides(overrides));
     }
     next.call(req)
         .await

@@ -275,70 +275,43 @@ impl Engine {
             .collect()
     }
 
-    /// The first rule (by priority, then file order) that matches the request, is in its state,
-    /// has `times` left and wins its `probability` roll. Applying it counts it and moves its
-    /// scenario.
-    pub fn decide(&self, op: Operation, facts: &Facts<'_>) -> Option<Applied> {
+    /// The rules that apply to a request: the first rule (by priority, then file order) that
+    /// matches it, is in its state, has `times` left and wins its `probability` roll. `sms`
+    /// rules combine: after one applies, later `sms` rules still apply to the recipients no
+    /// earlier one covered (each recipient gets the first outcome that names it). Applying a
+    /// rule counts it and moves its scenario.
+    pub fn decide(&self, op: Operation, facts: &Facts<'_>) -> Vec<Applied> {
         if self.is_empty() {
-            return None;
+            return Vec::new();
         }
         let mut inner = self.inner();
         let Inner {
             rules, states, rng, ..
         } = &mut *inner;
+        let mut applied: Vec<Applied> = Vec::new();
+        let mut covered: Vec<PhoneNumber> = Vec::new();
         for entry in rules.iter_mut() {
             let rule = &entry.rule;
-            let m = &rule.matcher;
-            if !m.covers(op) {
+            if !applied.is_empty() && rule.action.sms.is_none() {
                 continue;
             }
-            if m.resource.as_deref().is_some_and(|r| r != facts.resource) {
+            let Some(recipients) = matches(rule, op, facts) else {
                 continue;
-            }
-            if let Some(version) = &m.api_version
-                && !facts
-                    .api_version
-                    .is_some_and(|v| v.eq_ignore_ascii_case(version))
-            {
-                continue;
-            }
-            if let Some(from) = &m.from
-                && facts.sms_from.as_ref().is_none_or(|f| f.as_str() != from)
-            {
-                continue;
-            }
-            let recipients = if m.to.is_empty() {
-                None
+            };
+            // Recipients this rule would newly cover (all of them: `None`).
+            let recipients = if applied.is_empty() {
+                recipients
             } else {
-                let hit: Vec<PhoneNumber> = facts
-                    .sms_to
-                    .iter()
-                    .filter(|to| m.to.iter().any(|t| t == to.as_str()))
-                    .cloned()
+                let candidates = recipients.unwrap_or_else(|| facts.sms_to.clone());
+                let fresh: Vec<PhoneNumber> = candidates
+                    .into_iter()
+                    .filter(|r| !covered.contains(r))
                     .collect();
-                if hit.is_empty() {
+                if fresh.is_empty() {
                     continue;
                 }
-                Some(hit)
+                Some(fresh)
             };
-            if let Some(thread) = &m.thread_id
-                && (ThreadId::parse(thread).ok() != facts.thread || facts.thread.is_none())
-            {
-                continue;
-            }
-            if let Some(user) = &m.user_id
-                && facts.user.as_deref() != Some(user.as_str())
-            {
-                continue;
-            }
-            if !m.body.iter().all(|(pointer, expected)| {
-                facts
-                    .body
-                    .and_then(|b| b.pointer(pointer))
-                    .is_some_and(|v| v == expected)
-            }) {
-                continue;
-            }
             if let (Some(scenario), Some(wanted)) = (&rule.scenario, &rule.when_state)
                 && states.get(scenario).map_or(STARTED, String::as_str) != wanted
             {
@@ -356,13 +329,71 @@ impl Engine {
             if let (Some(scenario), Some(next)) = (&rule.scenario, &rule.set_state) {
                 states.insert(scenario.clone(), next.clone());
             }
-            return Some(Applied {
+            let is_sms = rule.action.sms.is_some();
+            let all = recipients.is_none();
+            covered.extend(recipients.clone().unwrap_or_else(|| facts.sms_to.clone()));
+            applied.push(Applied {
                 rule: rule.clone(),
                 recipients,
             });
+            if !is_sms || all {
+                break;
+            }
         }
-        None
+        applied
     }
+}
+
+/// Whether `rule` matches the request; for `Sms.Send` rules with `to`, the recipients it names
+/// (`Some(list)`), else `Some(None)`.
+fn matches(rule: &Rule, op: Operation, facts: &Facts<'_>) -> Option<Option<Vec<PhoneNumber>>> {
+    let m = &rule.matcher;
+    if !m.covers(op) {
+        return None;
+    }
+    if m.resource.as_deref().is_some_and(|r| r != facts.resource) {
+        return None;
+    }
+    if let Some(version) = &m.api_version
+        && !facts
+            .api_version
+            .is_some_and(|v| v.eq_ignore_ascii_case(version))
+    {
+        return None;
+    }
+    if let Some(from) = &m.from
+        && facts.sms_from.as_ref().is_none_or(|f| f.as_str() != from)
+    {
+        return None;
+    }
+    if let Some(thread) = &m.thread_id
+        && (facts.thread.is_none() || ThreadId::parse(thread).ok() != facts.thread)
+    {
+        return None;
+    }
+    if let Some(user) = &m.user_id
+        && facts.user.as_deref() != Some(user.as_str())
+    {
+        return None;
+    }
+    if !m.body.iter().all(|(pointer, expected)| {
+        facts
+            .body
+            .and_then(|b| b.pointer(pointer))
+            .is_some_and(|v| v == expected)
+    }) {
+        return None;
+    }
+    if m.to.is_empty() {
+        return Some(None);
+    }
+    let hit: Vec<PhoneNumber> = facts
+        .sms_to
+        .iter()
+        .filter(|to| m.to.iter().any(|t| t == to.as_str()))
+        .cloned()
+        .collect();
+    (!hit.is_empty()).then_some(Some(hit))
 }
 
 fn rng(seed: Option<u64>) -> ChaCha8Rng {
@@ -405,6 +436,7 @@ mod tests {
             .map(|_| {
                 engine
                     .decide(Operation::SmsSend, &facts())
+                    .first()
                     .map(|a| a.rule.name.clone())
             })
             .collect();
@@ -416,6 +448,7 @@ mod tests {
         assert_eq!(
             engine
                 .decide(Operation::SmsSend, &facts())
+                .first()
                 .map(|a| a.rule.name.clone()),
             Some("second".into())
         );
@@ -431,7 +464,7 @@ mod tests {
              "respond": {"status": 429}, "expect": {"count": 2}},
         ])));
         let applied: Vec<String> = (0..3)
-            .filter_map(|_| engine.decide(Operation::SmsSend, &facts()))
+            .filter_map(|_| engine.decide(Operation::SmsSend, &facts()).pop())
             .map(|a| a.rule.name.clone())
             .collect();
         assert_eq!(applied, ["high", "high", "low"]);
@@ -449,7 +482,7 @@ mod tests {
                 {"name": "flaky", "probability": 0.5, "match": {"operation": "Sms.Send"}, "respond": {"status": 503}}
             ])));
             (0..64)
-                .map(|_| engine.decide(Operation::SmsSend, &facts()).is_some())
+                .map(|_| !engine.decide(Operation::SmsSend, &facts()).is_empty())
                 .collect::<Vec<bool>>()
         };
         let a = run(42);
@@ -457,6 +490,38 @@ mod tests {
         assert_ne!(a, run(43));
         let hits = a.iter().filter(|h| **h).count();
         assert!((10..=54).contains(&hits), "{hits} of 64");
+    }
+
+    #[test]
+    fn sms_rules_combine_per_recipient_and_others_do_not() {
+        let engine = Engine::new(None);
+        engine.add(rules(serde_json::json!([
+            {"name": "a", "match": {"operation": "Sms.Send", "to": "+14255550101"},
+             "sms": {"result": {"status": 503}}},
+            {"name": "b", "match": {"operation": "Sms.Send", "to": ["+14255550101", "+14255550102"]},
+             "sms": {"deliveryReport": {"status": "Failed"}}},
+            {"name": "c", "match": {"operation": "Sms.Send"}, "respond": {"status": 500}},
+        ])));
+        let to = |n: &str| PhoneNumber::parse(n).expect("number");
+        let mut f = facts();
+        f.sms_to = vec![to("+14255550101"), to("+14255550102"), to("+14255550103")];
+        let applied = engine.decide(Operation::SmsSend, &f);
+        let got: Vec<(&str, Option<Vec<PhoneNumber>>)> = applied
+            .iter()
+            .map(|a| (a.rule.name.as_str(), a.recipients.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", Some(vec![to("+14255550101")])),
+                ("b", Some(vec![to("+14255550102")])),
+            ]
+        );
+        // A recipient no sms rule names gets nothing; "c" never joins sms rules.
+        f.sms_to = vec![to("+14255550103")];
+        let applied = engine.decide(Operation::SmsSend, &f);
+        assert_eq!(applied.len(), 1);
+        assert_eq!(applied[0].rule.name, "c");
     }
 
     #[test]
@@ -473,15 +538,15 @@ mod tests {
         let mut f = facts();
         f.sms_to = vec![to("+14255550199"), to("+14255550123")];
         f.body = Some(&body);
-        let applied = engine.decide(Operation::SmsSend, &f).expect("applies");
-        assert_eq!(applied.recipients, Some(vec![to("+14255550123")]));
+        let applied = engine.decide(Operation::SmsSend, &f);
+        assert_eq!(applied[0].recipients, Some(vec![to("+14255550123")]));
         f.body = Some(&other);
-        assert!(engine.decide(Operation::SmsSend, &f).is_none());
+        assert!(engine.decide(Operation::SmsSend, &f).is_empty());
         f.body = Some(&body);
         f.sms_to = vec![to("+14255550199")];
-        assert!(engine.decide(Operation::SmsSend, &f).is_none());
+        assert!(engine.decide(Operation::SmsSend, &f).is_empty());
         f.sms_to = vec![to("+14255550123")];
         f.resource = "other";
-        assert!(engine.decide(Operation::SmsSend, &f).is_none());
+        assert!(engine.decide(Operation::SmsSend, &f).is_empty());
     }
 }

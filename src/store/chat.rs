@@ -1018,6 +1018,40 @@ impl ChatStore {
         self.with_member(id, caller, |_| Ok(()))
     }
 
+    /// Every thread (deleted ones included) with its participants and message count, oldest
+    /// first, at most `limit` (control API; no membership check).
+    pub fn inspect_threads(&self, limit: usize) -> Vec<(ThreadProps, Vec<Participant>, u64)> {
+        let mut all: Vec<(ThreadProps, Vec<Participant>, u64)> = self
+            .threads
+            .iter()
+            .map(|t| {
+                let t = lock(t.value());
+                (t.props(), t.participants.clone(), t.messages.len() as u64)
+            })
+            .collect();
+        all.sort_by(|a, b| {
+            a.0.created_on
+                .cmp(&b.0.created_on)
+                .then(a.0.id.cmp(&b.0.id))
+        });
+        all.truncate(limit);
+        all
+    }
+
+    /// A thread's messages, oldest first, the newest `limit` of them (control API; no
+    /// membership check, deleted messages included).
+    pub fn inspect_messages(
+        &self,
+        id: &ThreadId,
+        limit: usize,
+    ) -> Result<Vec<MessageView>, ChatError> {
+        let thread = self.thread(id)?;
+        let t = lock(&thread);
+        let newest = t.messages.len() as u64;
+        let first = newest.saturating_sub(limit as u64) + 1;
+        Ok((first..=newest).map(|seq| t.view(seq)).collect())
+    }
+
     /// Whether a thread with this id exists (deleted or not).
     pub fn contains(&self, id: &ThreadId) -> bool {
         self.threads.contains_key(id)

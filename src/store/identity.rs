@@ -55,6 +55,22 @@ pub struct IdentityStore {
 }
 
 impl IdentityStore {
+    /// Every identity with its creation and deletion times, oldest first, at most `limit`
+    /// (control API).
+    pub fn inspect(
+        &self,
+        limit: usize,
+    ) -> Vec<(CommunicationUserId, DateTime<Utc>, Option<DateTime<Utc>>)> {
+        let mut all: Vec<_> = self
+            .identities
+            .iter()
+            .map(|e| (e.key().clone(), e.created_on, e.deleted_on))
+            .collect();
+        all.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+        all.truncate(limit);
+        all
+    }
+
     /// Records a new identity.
     pub fn create(&self, id: CommunicationUserId, now: DateTime<Utc>) {
         self.identities.insert(

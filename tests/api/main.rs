@@ -11,6 +11,7 @@ mod helpers;
 mod hmac_auth;
 mod hostile;
 mod identity;
+mod scenarios;
 mod server;
 mod shutdown;
 mod sms;

@@ -132,7 +132,8 @@ pub struct ChatMessageDto {
 }
 
 impl ChatMessageDto {
-    fn new(m: MessageView, version: &str) -> Self {
+    /// The wire form of `m` for `version`.
+    pub fn new(m: MessageView, version: &str) -> Self {
         let content = match m.system {
             Some(system) => ChatMessageContentDto {
                 message: None,

@@ -1,0 +1,165 @@
+//! Inspection of a resource's state for tests (no authentication):
+//!
+//! - `GET /_emulator/identities?resource=&limit=`: identities, oldest first, with the fixture
+//!   name of those a fixture declared.
+//! - `GET /_emulator/chat/threads?resource=&limit=`: threads (deleted ones included) with their
+//!   participants and message counts.
+//! - `GET /_emulator/chat/threads/{id}/messages?resource=&limit=`: a thread's messages, oldest
+//!   first (the newest `limit`), in the Chat API's own shape.
+//!
+//! `resource` defaults to `default`; `limit` to 1000 (at most 100000).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use super::admin::resource_or_default;
+use super::chat::messages::ChatMessageDto;
+use super::chat::{ParticipantOut, fmt_time};
+use super::json_response;
+use crate::domain::ThreadId;
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::ChatError;
+
+const DEFAULT_LIMIT: usize = 1000;
+const MAX_LIMIT: usize = 100_000;
+
+/// The Chat version whose shapes the inspection uses.
+const SHAPE_VERSION: &str = "2025-03-15";
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IdentityView {
+    id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    resource: String,
+    created_on: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deleted_on: Option<String>,
+}
+
+/// `GET /_emulator/identities`.
+pub async fn list_identities(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let resource = resource_or_default(&state, &req)?;
+    let limit = limit(&req)?;
+    let names: Vec<(String, String)> = state
+        .fixtures
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .flat_map(|f| {
+            f.identities()
+                .filter(|(r, _, name)| *r == resource.name && name.is_some())
+                .map(|(_, id, name)| (id.to_string(), name.unwrap_or_default().to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let value: Vec<IdentityView> = resource
+        .store
+        .identities
+        .inspect(limit)
+        .into_iter()
+        .map(|(id, created, deleted)| {
+            let id = id.to_string();
+            IdentityView {
+                name: names.iter().find(|(i, _)| *i == id).map(|(_, n)| n.clone()),
+                id,
+                resource: resource.name.clone(),
+                created_on: fmt_time(created),
+                deleted_on: deleted.map(fmt_time),
+            }
+        })
+        .collect();
+    json_response(StatusCode::OK, &serde_json::json!({ "value": value }))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ThreadView {
+    id: String,
+    topic: String,
+    created_by: String,
+    created_on: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deleted_on: Option<String>,
+    participants: Vec<ParticipantOut>,
+    message_count: u64,
+}
+
+/// `GET /_emulator/chat/threads`.
+pub async fn list_threads(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let resource = resource_or_default(&state, &req)?;
+    let limit = limit(&req)?;
+    let value: Vec<ThreadView> = resource
+        .store
+        .chat
+        .inspect_threads(limit)
+        .into_iter()
+        .map(|(props, participants, message_count)| ThreadView {
+            id: props.id.to_string(),
+            topic: props.topic,
+            created_by: props.created_by.to_string(),
+            created_on: fmt_time(props.created_on),
+            deleted_on: props.deleted_on.map(fmt_time),
+            participants: participants
+                .iter()
+                .map(|p| ParticipantOut::new(p, SHAPE_VERSION))
+                .collect(),
+            message_count,
+        })
+        .collect();
+    json_response(StatusCode::OK, &serde_json::json!({ "value": value }))
+}
+
+/// `GET /_emulator/chat/threads/{id}/messages`.
+pub async fn list_messages(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let resource = resource_or_default(&state, &req)?;
+    let limit = limit(&req)?;
+    let raw = req.match_info().get("thread_id").unwrap_or_default();
+    let id = ThreadId::parse(raw).map_err(|e| ApiError::NotFound(format!("{e}.")))?;
+    let messages = resource
+        .store
+        .chat
+        .inspect_messages(&id, limit)
+        .map_err(|e| match e {
+            ChatError::ThreadNotFound(id) => ApiError::NotFound(format!(
+                "There is no thread {id} in resource '{}'.",
+                resource.name
+            )),
+            other => ApiError::Internal(anyhow::anyhow!("{other}")),
+        })?;
+    let value: Vec<ChatMessageDto> = messages
+        .into_iter()
+        .map(|m| ChatMessageDto::new(m, SHAPE_VERSION))
+        .collect();
+    json_response(StatusCode::OK, &serde_json::json!({ "value": value }))
+}
+
+fn limit(req: &HttpRequest) -> Result<usize, ApiError> {
+    let query = req.uri().query().unwrap_or("");
+    match form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "limit") {
+        None => Ok(DEFAULT_LIMIT),
+        Some((_, v)) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=MAX_LIMIT).contains(l))
+            .ok_or_else(|| ApiError::BadRequest {
+                code: "InvalidQueryParameter",
+                message: format!(
+                    "Query parameter 'limit' has the invalid value '{v}'; expected a number from 1 to {MAX_LIMIT}."
+                ),
+            }),
+    }
+}
