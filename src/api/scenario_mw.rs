@@ -34,7 +34,7 @@ pub struct AppliedRule(pub String);
 #[derive(Debug, Clone, Copy)]
 struct FaultInjected;
 
-/// `Sms.Send` outcomes a rule scripted, for the handler (request extensions).
+/// `Sms.Send` outcomes scripted by one rule, for the handler.
 #[derive(Debug, Clone)]
 pub struct SmsOverride {
     /// The recipients it applies to (`None`: all).
@@ -52,6 +52,22 @@ impl SmsOverride {
             None => Some(&self.outcome),
             Some(list) => list.contains(to).then_some(&self.outcome),
         }
+    }
+}
+
+/// Every rule's `Sms.Send` outcomes for one request, first rule first (request extensions).
+#[derive(Debug, Clone, Default)]
+pub struct SmsOverrides(pub Vec<SmsOverride>);
+
+impl SmsOverrides {
+    /// The rule and outcome for `to`, if a rule covers it.
+    pub fn for_recipient(
+        &self,
+        to: &PhoneNumber,
+    ) -> Option<(&SmsOverride, &crate::scenario::rules::SmsOutcome)> {
+        self.0
+            .iter()
+            .find_map(|o| o.for_recipient(to).map(|outcome| (o, outcome)))
     }
 }
 
@@ -212,11 +228,22 @@ pub async fn scenarios(
         return Ok(req.into_response(res).map_into_right_body());
     }
     if let Some(outcome) = &rule.action.sms {
-        req.extensions_mut().insert(SmsOverride {
+        let mut overrides = vec![SmsOverride {
             recipients: applied.recipients,
             outcome: outcome.clone(),
             rule: rule.name.clone(),
-        });
+        }];
+        for (other, recipients) in &applied.also {
+            tracing::info!(rule = %other.name, operation = %op, resource = %resource, "scenario rule applied");
+            if let Some(outcome) = &other.action.sms {
+                overrides.push(SmsOverride {
+                    recipients: Some(recipients.clone()),
+                    outcome: outcome.clone(),
+                    rule: other.name.clone(),
+                });
+            }
+        }
+        req.extensions_mut().insert(SmsOverrides(overrides));
     }
     next.call(req)
         .await

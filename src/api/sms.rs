@@ -11,7 +11,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::scenario_mw::SmsOverride;
+use super::scenario_mw::SmsOverrides;
 use super::validation::{Problems, problem_json};
 use super::{api_version, json_response, resource, sms_extras};
 use crate::auth::hmac_mw::require_service_auth;
@@ -177,7 +177,7 @@ pub async fn send_sms(
         options,
     } = validate_send(request)?;
     let from = owned_sender(&res, &from)?;
-    let scripted = req.extensions().get::<SmsOverride>().cloned();
+    let scripted = req.extensions().get::<SmsOverrides>().cloned();
 
     let now = state.clock.now();
     let enable_report = options.enable_delivery_report.unwrap_or(false);
@@ -219,9 +219,7 @@ pub async fn send_sms(
             value.push(SmsSendResponseItem::failed(&raw_to, 403, OPTED_OUT, None));
             continue;
         }
-        let scripted = scripted
-            .as_ref()
-            .and_then(|o| o.for_recipient(&to).map(|outcome| (o, outcome)));
+        let scripted = scripted.as_ref().and_then(|o| o.for_recipient(&to));
         if let Some((
             o,
             SmsOutcome {

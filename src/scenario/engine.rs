@@ -43,6 +43,9 @@ pub struct Applied {
     pub rule: Arc<Rule>,
     /// `Sms.Send`: the recipients it applies to (`None`: all of them).
     pub recipients: Option<Vec<PhoneNumber>>,
+    /// `Sms.Send`: later `sms` rules that applied to recipients the first one left, each with
+    /// the recipients it took.
+    pub also: Vec<(Arc<Rule>, Vec<PhoneNumber>)>,
 }
 
 struct Entry {
@@ -278,6 +281,11 @@ impl Engine {
     /// The first rule (by priority, then file order) that matches the request, is in its state,
     /// has `times` left and wins its `probability` roll. Applying it counts it and moves its
     /// scenario.
+    ///
+    /// `Sms.Send` outcomes are per recipient, so when that rule is an `sms` rule limited to some
+    /// recipients (`match.to`), the later `sms` rules are tried for the recipients it left: one
+    /// send to a number with a failed delivery report and to a refused number gets both. Every
+    /// rule is judged against the states as they were when the request arrived.
     pub fn decide(&self, op: Operation, facts: &Facts<'_>) -> Option<Applied> {
         if self.is_empty() {
             return None;
@@ -286,62 +294,26 @@ impl Engine {
         let Inner {
             rules, states, rng, ..
         } = &mut *inner;
+        let mut applied: Option<Applied> = None;
+        let mut left: Vec<PhoneNumber> = Vec::new();
+        let mut moves: Vec<(String, String)> = Vec::new();
         for entry in rules.iter_mut() {
             let rule = &entry.rule;
-            let m = &rule.matcher;
-            if !m.covers(op) {
+            if applied.is_some() && (rule.action.sms.is_none() || left.is_empty()) {
                 continue;
             }
-            if m.resource.as_deref().is_some_and(|r| r != facts.resource) {
+            let Some(recipients) = matches(rule, op, facts, states) else {
                 continue;
-            }
-            if let Some(version) = &m.api_version
-                && !facts
-                    .api_version
-                    .is_some_and(|v| v.eq_ignore_ascii_case(version))
-            {
-                continue;
-            }
-            if let Some(from) = &m.from
-                && facts.sms_from.as_ref().is_none_or(|f| f.as_str() != from)
-            {
-                continue;
-            }
-            let recipients = if m.to.is_empty() {
-                None
-            } else {
-                let hit: Vec<PhoneNumber> = facts
-                    .sms_to
-                    .iter()
-                    .filter(|to| m.to.iter().any(|t| t == to.as_str()))
-                    .cloned()
-                    .collect();
-                if hit.is_empty() {
-                    continue;
-                }
-                Some(hit)
             };
-            if let Some(thread) = &m.thread_id
-                && (ThreadId::parse(thread).ok() != facts.thread || facts.thread.is_none())
-            {
-                continue;
-            }
-            if let Some(user) = &m.user_id
-                && facts.user.as_deref() != Some(user.as_str())
-            {
-                continue;
-            }
-            if !m.body.iter().all(|(pointer, expected)| {
-                facts
-                    .body
-                    .and_then(|b| b.pointer(pointer))
-                    .is_some_and(|v| v == expected)
-            }) {
-                continue;
-            }
-            if let (Some(scenario), Some(wanted)) = (&rule.scenario, &rule.when_state)
-                && states.get(scenario).map_or(STARTED, String::as_str) != wanted
-            {
+            // A later sms rule only gets the recipients no earlier rule took.
+            let recipients = match (&applied, recipients) {
+                (None, r) => r,
+                (Some(_), None) => Some(left.clone()),
+                (Some(_), Some(hit)) => {
+                    Some(hit.into_iter().filter(|to| left.contains(to)).collect())
+                }
+            };
+            if applied.is_some() && recipients.as_ref().is_some_and(Vec::is_empty) {
                 continue;
             }
             if rule.times.is_some_and(|t| entry.applied >= t) {
@@ -354,15 +326,104 @@ impl Engine {
             }
             entry.applied += 1;
             if let (Some(scenario), Some(next)) = (&rule.scenario, &rule.set_state) {
-                states.insert(scenario.clone(), next.clone());
+                moves.push((scenario.clone(), next.clone()));
             }
-            return Some(Applied {
-                rule: rule.clone(),
-                recipients,
-            });
+            match &mut applied {
+                None => {
+                    // Only a per-recipient sms rule leaves recipients for others.
+                    if rule.action.sms.is_some()
+                        && let Some(taken) = &recipients
+                    {
+                        left = facts
+                            .sms_to
+                            .iter()
+                            .filter(|to| !taken.contains(to))
+                            .cloned()
+                            .collect();
+                    }
+                    applied = Some(Applied {
+                        rule: rule.clone(),
+                        recipients,
+                        also: Vec::new(),
+                    });
+                }
+                Some(first) => {
+                    let taken = recipients.unwrap_or_default();
+                    left.retain(|to| !taken.contains(to));
+                    first.also.push((rule.clone(), taken));
+                }
+            }
         }
-        None
+        states.extend(moves);
+        applied
     }
+}
+
+/// Whether `rule` matches the request (operation, resource, api-version, numbers, thread, user,
+/// body, state): `Some` with the SMS recipients it names (`None` inside: all of them).
+fn matches(
+    rule: &Rule,
+    op: Operation,
+    facts: &Facts<'_>,
+    states: &BTreeMap<String, String>,
+) -> Option<Option<Vec<PhoneNumber>>> {
+    let m = &rule.matcher;
+    if !m.covers(op) {
+        return None;
+    }
+    if m.resource.as_deref().is_some_and(|r| r != facts.resource) {
+        return None;
+    }
+    if let Some(version) = &m.api_version
+        && !facts
+            .api_version
+            .is_some_and(|v| v.eq_ignore_ascii_case(version))
+    {
+        return None;
+    }
+    if let Some(from) = &m.from
+        && facts.sms_from.as_ref().is_none_or(|f| f.as_str() != from)
+    {
+        return None;
+    }
+    let recipients = if m.to.is_empty() {
+        None
+    } else {
+        let hit: Vec<PhoneNumber> = facts
+            .sms_to
+            .iter()
+            .filter(|to| m.to.iter().any(|t| t == to.as_str()))
+            .cloned()
+            .collect();
+        if hit.is_empty() {
+            return None;
+        }
+        Some(hit)
+    };
+    if let Some(thread) = &m.thread_id
+        && (ThreadId::parse(thread).ok() != facts.thread || facts.thread.is_none())
+    {
+        return None;
+    }
+    if let Some(user) = &m.user_id
+        && facts.user.as_deref() != Some(user.as_str())
+    {
+        return None;
+    }
+    if !m.body.iter().all(|(pointer, expected)| {
+        facts
+            .body
+            .and_then(|b| b.pointer(pointer))
+            .is_some_and(|v| v == expected)
+    }) {
+        return None;
+    }
+    if let (Some(scenario), Some(wanted)) = (&rule.scenario, &rule.when_state)
+        && states.get(scenario).map_or(STARTED, String::as_str) != wanted
+    {
+        return None;
+    }
+    Some(recipients)
 }
 
 fn rng(seed: Option<u64>) -> ChaCha8Rng {
@@ -457,6 +518,61 @@ mod tests {
         assert_ne!(a, run(43));
         let hits = a.iter().filter(|h| **h).count();
         assert!((10..=54).contains(&hits), "{hits} of 64");
+    }
+
+    #[test]
+    fn per_recipient_sms_rules_combine_in_one_send() {
+        let engine = Engine::new(None);
+        engine.add(rules(serde_json::json!([
+            {"name": "late-failure", "match": {"operation": "Sms.Send", "to": ["+14255550180"]},
+             "sms": {"deliveryReport": {"status": "Failed"}}},
+            {"name": "throttle", "match": {"operation": "Sms.Send", "to": "+14255550199"},
+             "respond": {"status": 429}},
+            {"name": "refused", "match": {"operation": "Sms.Send", "to": ["+14255550199", "+14255550180"]},
+             "sms": {"result": {"status": 503}}, "times": 1},
+            {"name": "everyone-else", "match": {"operation": "Sms.Send"},
+             "sms": {"result": {"status": 500}}},
+        ])));
+        let to = |n: &str| PhoneNumber::parse(n).expect("number");
+        let mut f = facts();
+        f.sms_to = vec![to("+14255550180"), to("+14255550199"), to("+14255550123")];
+
+        let applied = engine.decide(Operation::SmsSend, &f).expect("applies");
+
+        assert_eq!(applied.rule.name, "late-failure");
+        assert_eq!(applied.recipients, Some(vec![to("+14255550180")]));
+        let also: Vec<(&str, Vec<PhoneNumber>)> = applied
+            .also
+            .iter()
+            .map(|(r, list)| (r.name.as_str(), list.clone()))
+            .collect();
+        // The respond rule does not combine; each sms rule takes only what is left.
+        assert_eq!(
+            also,
+            [
+                ("refused", vec![to("+14255550199")]),
+                ("everyone-else", vec![to("+14255550123")])
+            ]
+        );
+        let counts: Vec<(String, u64)> = engine
+            .rules()
+            .into_iter()
+            .map(|r| (r.name, r.applied))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("late-failure".to_string(), 1),
+                ("throttle".to_string(), 0),
+                ("refused".to_string(), 1),
+                ("everyone-else".to_string(), 1)
+            ]
+        );
+        // A send that the first rule covers entirely leaves nothing to the others.
+        f.sms_to = vec![to("+14255550180")];
+        let applied = engine.decide(Operation::SmsSend, &f).expect("applies");
+        assert!(applied.also.is_empty());
+        assert_eq!(engine.rules()[2].applied, 1);
     }
 
     #[test]
