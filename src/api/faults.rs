@@ -15,7 +15,7 @@ use actix_web::dev::Extensions;
 use actix_web::http::StatusCode;
 use actix_web::rt::net::TcpStream;
 use actix_web::{HttpRequest, HttpResponse};
-use futures_util::stream;
+use futures_util::{StreamExt, stream};
 
 use crate::scenario::rules::Fault;
 
@@ -71,17 +71,25 @@ pub fn respond(req: &HttpRequest, fault: Fault) -> HttpResponse {
     }
 }
 
+/// How long a truncated body waits between its first bytes and the failure. actix-web writes
+/// what it has to the socket only while the body is pending: a failure right after the first
+/// chunk would drop the connection with the status line and headers still in its buffer.
+const TRUNCATE_AFTER: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// A JSON response announcing 64 bytes that sends `sent` of them and then fails, which makes
-/// actix-web drop the connection.
+/// actix-web drop the connection. With `sent` 0 it fails at once, so nothing is written.
 fn failing_body(status: StatusCode, sent: usize) -> HttpResponse {
     let start = &br#"{"value":[{"id":"truncated-by-a-scenario-rule"}]}                "#[..sent];
-    let chunks: Vec<Result<actix_web::web::Bytes, std::io::Error>> = vec![
-        Ok(actix_web::web::Bytes::from_static(start)),
-        Err(std::io::Error::other(
+    let first = stream::iter((sent > 0).then(|| Ok(actix_web::web::Bytes::from_static(start))));
+    let failure = stream::once(async move {
+        if sent > 0 {
+            tokio::time::sleep(TRUNCATE_AFTER).await;
+        }
+        Err::<actix_web::web::Bytes, _>(std::io::Error::other(
             "scripted fault: the body is cut short",
-        )),
-    ];
-    let body = SizedStream::new(64, stream::iter(chunks));
+        ))
+    });
+    let body = SizedStream::new(64, first.chain(failure));
     HttpResponse::build(status)
         .content_type("application/json")
         .body(body)

@@ -11,6 +11,7 @@ mod helpers;
 mod hmac_auth;
 mod hostile;
 mod identity;
+mod scenario_faults;
 mod server;
 mod shutdown;
 mod sms;
