@@ -167,8 +167,8 @@ class TestTransportFaults:
         "fault,error,says",
         [
             ("emptyResponse", ServiceResponseError, "Remote end closed connection without response"),
-            # Over HTTPS the client reads an end of stream, not a TCP reset (tests/sdk/README.md);
-            # only the error type is pinned.
+            # A TCP reset, which Python's ssl module reports as an end of stream during a TLS
+            # read: over HTTPS the message is the one above (tests/sdk/README.md).
             ("connectionReset", ServiceResponseError, ""),
             ("truncatedBody", IncompleteReadError, "IncompleteRead(16 bytes read, 48 more expected)"),
         ],
