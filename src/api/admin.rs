@@ -61,6 +61,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(admin_scenarios::list_fixtures))
                     .route(web::post().to(admin_scenarios::load_fixture)),
             )
+            .service(resource("/identities").route(web::get().to(admin_scenarios::list_identities)))
             .service(resource("/resources").route(web::get().to(admin_scenarios::list_resources)))
             .service(resource("/operations").route(web::get().to(admin_scenarios::list_operations)))
             .service(

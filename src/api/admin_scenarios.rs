@@ -9,6 +9,7 @@
 //!   requests, oldest first; `GET /_emulator/journal/count?…` counts them; `DELETE` clears.
 //! - `GET|POST /_emulator/fixtures`: what is loaded; load a fixture (JSON or YAML body) at
 //!   runtime, all or nothing, with the same checks as `--fixtures`.
+//! - `GET  /_emulator/identities`: the identities fixtures declared, with their raw ids.
 //! - `GET  /_emulator/resources`: the resources and their connection strings.
 //! - `GET  /_emulator/operations`: the operation names rules can match.
 
@@ -254,6 +255,21 @@ fn invalid_fixture(message: String) -> ApiError {
         code: "InvalidFixture",
         message,
     }
+}
+
+/// `GET /_emulator/identities`: every identity the loaded fixtures declared, in file order, with
+/// its name (when it has one), raw id and resource, so that a test can look up the id of a
+/// name-derived identity.
+pub async fn list_identities(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let loaded = state.fixtures.lock().unwrap_or_else(|p| p.into_inner());
+    let value: Vec<serde_json::Value> = loaded
+        .iter()
+        .flat_map(fixtures::Loaded::identities)
+        .map(|(resource, id, name)| {
+            serde_json::json!({"name": name, "id": id.as_str(), "resource": resource})
+        })
+        .collect();
+    json_response(StatusCode::OK, &serde_json::json!({ "value": value }))
 }
 
 #[derive(Serialize)]

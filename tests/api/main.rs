@@ -1,6 +1,7 @@
 //! Black-box tests over real HTTP: each test spawns its own emulator on port 0.
 
 mod admin;
+mod admin_fixtures;
 mod chat_hardening;
 mod chat_messages;
 mod chat_paging;

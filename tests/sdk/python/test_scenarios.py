@@ -292,8 +292,13 @@ class TestTokenExpiryFixture:
         ).token
 
     def test_carols_id_is_derived_from_her_name(self, start_emulator):
-        emulator = start_emulator("--fixtures", FIXTURES_DIR / "token-expiry.yaml")
         from azure.communication.chat import ChatClient, CommunicationTokenCredential
+
+        emulator = start_emulator("--fixtures", FIXTURES_DIR / "token-expiry.yaml")
+        assert emulator.get_json("/_emulator/identities")["value"] == [
+            {"name": "carol", "id": fixture_identity("carol"), "resource": "default"},
+            {"name": "dave", "id": fixture_identity("dave"), "resource": "default"},
+        ]
 
         chat = ChatClient(emulator.https_endpoint, CommunicationTokenCredential(self.carol_token(emulator)))
         participants = chat.get_chat_thread_client(TOKEN_EXPIRY_THREAD).list_participants()
