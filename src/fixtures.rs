@@ -126,13 +126,19 @@ pub enum ParticipantSpec {
     /// A name or raw id.
     User(String),
     /// With a display name.
-    Detailed {
-        /// A name or raw id.
-        user: String,
-        /// Display name.
-        #[serde(rename = "displayName")]
-        display_name: Option<String>,
-    },
+    Detailed(DetailedParticipantSpec),
+}
+
+/// A participant with a display name. A struct of its own so that unknown fields are refused
+/// (a struct variant of an untagged enum would silently drop a misspelt `displayname`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DetailedParticipantSpec {
+    /// A name or raw id.
+    pub user: String,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
 }
 
 /// A message.
@@ -383,7 +389,9 @@ pub fn check(
         for p in &spec.participants {
             let (reference, display_name) = match p {
                 ParticipantSpec::User(r) => (r, None),
-                ParticipantSpec::Detailed { user, display_name } => (user, display_name.clone()),
+                ParticipantSpec::Detailed(DetailedParticipantSpec { user, display_name }) => {
+                    (user, display_name.clone())
+                }
             };
             participants.push(Participant {
                 id: CommunicationIdentifier::User(user(reference, &resource)?),
@@ -394,9 +402,11 @@ pub fn check(
         }
         let creator = match (&spec.created_by, &spec.participants[0]) {
             (Some(r), _) => user(r, &resource)?,
-            (None, ParticipantSpec::User(r) | ParticipantSpec::Detailed { user: r, .. }) => {
-                user(r, &resource)?
-            }
+            (
+                None,
+                ParticipantSpec::User(r)
+                | ParticipantSpec::Detailed(DetailedParticipantSpec { user: r, .. }),
+            ) => user(r, &resource)?,
         };
         let is_member = |u: &CommunicationUserId| {
             participants
@@ -661,6 +671,19 @@ mod tests {
         assert_eq!(err.line, Some(2), "{err:?}");
         assert!(err.reason.contains("unknown field `nam`"), "{err}");
         assert!(err.to_string().starts_with("f.yaml:2: "), "{err}");
+    }
+
+    #[test]
+    fn a_misspelt_participant_field_is_refused() {
+        let ok = "threads:\n  - topic: t\n    participants:\n      - {user: a, displayName: A}\n";
+        let parsed = parse("f.yaml", ok, false).expect("valid");
+        assert!(matches!(
+            &parsed.threads[0].participants[0],
+            ParticipantSpec::Detailed(DetailedParticipantSpec { display_name: Some(n), .. }) if n == "A"
+        ));
+        let bad = ok.replace("displayName", "displayname");
+        let err = parse("f.yaml", &bad, false).expect_err("unknown field");
+        assert_eq!(err.line, Some(4), "{err:?}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Black-box tests over real HTTP: each test spawns its own emulator on port 0.
 
 mod admin;
+mod admin_fixtures;
 mod chat_hardening;
 mod chat_messages;
 mod chat_paging;
@@ -11,6 +12,7 @@ mod helpers;
 mod hmac_auth;
 mod hostile;
 mod identity;
+mod scenario_faults;
 mod scenarios;
 mod server;
 mod shutdown;

@@ -24,6 +24,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -177,6 +178,52 @@ class Emulator:
             if resp.status != 200:
                 raise RuntimeError(f"GET /_emulator/sms answered {resp.status}")
             return json.loads(resp.read())["value"]
+
+    def control(self, method: str, path: str, body=None, content_type: str = "application/json"):
+        """Call a control endpoint (``/_emulator/...``) over plain HTTP; returns ``(status, parsed JSON or None)``.
+
+        ``body`` may be a dict/list (sent as JSON), ``str`` or ``bytes`` (sent as is with
+        ``content_type``). Error statuses are returned, not raised.
+        """
+        if isinstance(body, (dict, list)):
+            data = json.dumps(body).encode()
+        elif isinstance(body, str):
+            data = body.encode()
+        else:
+            data = body
+        req = urllib.request.Request(self.http_endpoint.rstrip("/") + path, method=method, data=data)
+        if data is not None:
+            req.add_header("content-type", content_type)
+        try:
+            with _NO_PROXY_OPENER.open(req, timeout=70) as resp:
+                status, raw = resp.status, resp.read()
+        except urllib.error.HTTPError as err:
+            status, raw = err.code, err.read()
+        return status, (json.loads(raw) if raw else None)
+
+    def get_json(self, path: str):
+        """``GET /_emulator/...``: the JSON body of a 200 answer (anything else raises)."""
+        status, body = self.control("GET", path)
+        if status != 200:
+            raise RuntimeError(f"GET {path} answered {status}: {body}")
+        return body
+
+    def journal(self, query: str = "") -> list[dict]:
+        """The request journal (``GET /_emulator/journal?<query>``), oldest first."""
+        return self.get_json("/_emulator/journal" + (f"?{query}" if query else ""))["value"]
+
+    def load_fixture(self, text: str, *, yaml: bool = True):
+        """``POST /_emulator/fixtures``; returns ``(status, body)``."""
+        return self.control(
+            "POST", "/_emulator/fixtures", text, content_type="application/yaml" if yaml else "application/json"
+        )
+
+    def advance_clock(self, duration: str) -> dict:
+        """Move the emulator's clock forward (``POST /_emulator/clock {"advance": duration}``)."""
+        status, body = self.control("POST", "/_emulator/clock", {"advance": duration})
+        if status != 200:
+            raise RuntimeError(f"POST /_emulator/clock answered {status}: {body}")
+        return body
 
     def output_tail(self, max_chars: int = 8000) -> str:
         out = "".join(self._stdout)[-max_chars:]

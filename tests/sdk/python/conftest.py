@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -160,3 +161,38 @@ async def async_sms_client(request, emulator: Emulator):
 
     async with _sms_client(SmsClient, emulator, request.param) as client:
         yield client
+
+
+# --------------------------------------------------------------------------- dedicated emulators
+# Fixture files and scenario rules change an emulator for its whole life: a reset brings fixture
+# data back and keeps the rules (only their counters and states go back to the start), and rule
+# names are unique per process. Tests of fixtures and scenarios therefore get an emulator of
+# their own (it starts in milliseconds) instead of the shared session one.
+FIXTURES_DIR = Path(__file__).resolve().parents[3] / "fixtures"
+
+
+@pytest.fixture
+def start_emulator(monkeypatch):
+    """A factory: ``start_emulator("--fixtures", path, ...)`` starts a dedicated emulator with
+    these extra flags, stopped when the test ends.
+
+    Sync clients (requests) read ``REQUESTS_CA_BUNDLE`` on every request, so the test's
+    environment is pointed at the newest dedicated emulator's certificate: use sync clients (or
+    plain HTTP) with these emulators; aio clients trust only the session emulator.
+    """
+    started: list[Emulator] = []
+    timeout = float(os.environ.get("ACS_EMULATOR_START_TIMEOUT", "20"))
+
+    def start(*extra_args: str) -> Emulator:
+        emulator = Emulator(extra_args=tuple(str(a) for a in extra_args), start_timeout=timeout).start()
+        started.append(emulator)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", emulator.cert_path)
+        return emulator
+
+    yield start
+    for emulator in started:
+        alive = emulator.is_running()
+        tail = emulator.output_tail()
+        emulator.stop()
+        if not alive:
+            pytest.fail("a dedicated acs-emulator died during the test.\n" + tail)
