@@ -9,6 +9,7 @@
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
+use super::Counter;
 use crate::domain::CommunicationUserId;
 
 /// Why a store operation failed.
@@ -52,41 +53,61 @@ struct IdentityRecord {
 #[derive(Debug, Default)]
 pub struct IdentityStore {
     identities: DashMap<CommunicationUserId, IdentityRecord>,
+    /// Records plus room reserved by creates about to insert (see [`Counter`]).
+    count: Counter,
+}
+
+fn new_record(now: DateTime<Utc>) -> IdentityRecord {
+    IdentityRecord {
+        created_on: now,
+        deleted_on: None,
+        next_token_seq: 1,
+        revoked_below: 0,
+    }
 }
 
 impl IdentityStore {
-    /// Records a new identity.
+    /// Records a new identity, whatever the cap (tests; the API uses [`Self::create_within`]).
     pub fn create(&self, id: CommunicationUserId, now: DateTime<Utc>) {
-        self.identities.insert(
-            id,
-            IdentityRecord {
-                created_on: now,
-                deleted_on: None,
-                next_token_seq: 1,
-                revoked_below: 0,
-            },
-        );
+        self.count.try_add(1, usize::MAX);
+        if self.identities.insert(id, new_record(now)).is_some() {
+            self.count.sub(1);
+        }
     }
 
     /// Records a new identity unless `max` identities exist. When full, the tombstones of deleted
     /// identities are dropped first (their tokens then fail as "does not exist" instead of "has
-    /// been deleted": still 401); only live identities fill the table for good. The check and the
-    /// insert are not one atomic step, so concurrent creates may pass `max` by a few (at most the
-    /// number of workers).
+    /// been deleted": still 401); only live identities fill the table for good.
+    ///
+    /// Room is reserved on a counter before the insert (one compare-and-swap), so parallel
+    /// creates never pass `max`. `id` must be new (generated ids are random UUIDs).
     pub fn create_within(
         &self,
         id: CommunicationUserId,
         now: DateTime<Utc>,
         max: usize,
     ) -> Result<(), StoreError> {
-        if self.identities.len() >= max {
-            self.identities.retain(|_, r| r.deleted_on.is_none());
-            if self.identities.len() >= max {
+        if !self.count.try_add(1, max) {
+            self.drop_tombstones();
+            if !self.count.try_add(1, max) {
                 return Err(StoreError::Full(max));
             }
         }
-        self.create(id, now);
+        if self.identities.insert(id, new_record(now)).is_some() {
+            self.count.sub(1);
+        }
         Ok(())
+    }
+
+    /// Forgets deleted identities, giving their room back.
+    fn drop_tombstones(&self) {
+        let mut dropped = 0;
+        self.identities.retain(|_, r| {
+            let keep = r.deleted_on.is_none();
+            dropped += usize::from(!keep);
+            keep
+        });
+        self.count.sub(dropped);
     }
 
     /// Applies `f` to a live identity's record, atomically.
@@ -156,9 +177,15 @@ impl IdentityStore {
         self.identities.is_empty()
     }
 
-    /// Forgets every identity.
+    /// Forgets every identity. The count goes down by exactly what was removed, so a create
+    /// racing the reset keeps its reservation with its record.
     pub fn clear(&self) {
-        self.identities.clear();
+        let mut removed = 0;
+        self.identities.retain(|_, _| {
+            removed += 1;
+            false
+        });
+        self.count.sub(removed);
     }
 }
 
@@ -221,6 +248,43 @@ mod tests {
         assert_eq!(store.token_status(&a, 1), TokenStatus::UnknownIdentity);
         assert!(store.is_live(&b) && store.is_live(&c));
         assert_eq!(store.len(), 2);
+    }
+
+    #[test]
+    fn parallel_creates_never_pass_the_cap() {
+        let store = std::sync::Arc::new(IdentityStore::default());
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    (0..50)
+                        .filter(|_| {
+                            let id = CommunicationUserId::generate(Uuid::new_v4());
+                            store.create_within(id, Utc::now(), 10).is_ok()
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        let created: usize = threads.into_iter().map(|t| t.join().expect("thread")).sum();
+        assert_eq!(created, 10);
+        assert_eq!(store.len(), 10);
+    }
+
+    #[test]
+    fn clearing_gives_the_room_back() {
+        let store = IdentityStore::default();
+        for _ in 0..3 {
+            let id = CommunicationUserId::generate(Uuid::new_v4());
+            store.create_within(id, Utc::now(), 3).expect("room");
+        }
+        store.clear();
+        for _ in 0..3 {
+            let id = CommunicationUserId::generate(Uuid::new_v4());
+            store
+                .create_within(id, Utc::now(), 3)
+                .expect("room after clear");
+        }
     }
 
     #[test]

@@ -2,12 +2,17 @@
 //!
 //! [`Store`] is a cheap `Clone` handle. Tables are DashMap-backed; no method holds a map guard
 //! across an `.await` (there are none here: every method is synchronous). No actix, no serde_json.
+//!
+//! A cap that refuses writes is kept with a [`Counter`]: a writer reserves its room with one
+//! compare-and-swap before it inserts and gives it back after it removes, so the table never
+//! holds more than its cap, even with parallel writers and a concurrent reset.
 
 mod chat;
 mod identity;
 mod sms;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use chat::{
     ChatError, ChatStore, METADATA_LIMIT_BYTES, MessageType, MessageView, Metadata, MetadataPatch,
@@ -18,6 +23,36 @@ pub use identity::{
     AssignmentStore, IdentityStore, StoreError, TeamsExtensionAssignment, TokenStatus,
 };
 pub use sms::{DeliveryReport, DeliveryStatus, OutboxFilter, SendOutcome, SentSms, SmsStore};
+
+/// How many items a capped table holds, counting room reserved by writers about to insert.
+///
+/// Reserve with [`Counter::try_add`] *before* inserting and [`Counter::sub`] *after* removing:
+/// the table's size then never exceeds the count, and the count never exceeds the cap.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicUsize);
+
+impl Counter {
+    /// Adds `n` unless that would pass `max`; false (and nothing added) when it would.
+    pub fn try_add(&self, n: usize, max: usize) -> bool {
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(n).filter(|&total| total <= max)
+            })
+            .is_ok()
+    }
+
+    /// Gives back `n` (items removed, or room reserved but not used).
+    pub fn sub(&self, n: usize) {
+        if n > 0 {
+            self.0.fetch_sub(n, Ordering::AcqRel);
+        }
+    }
+
+    /// The current count.
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+}
 
 /// All emulator state.
 #[derive(Clone, Default)]
@@ -38,11 +73,46 @@ impl Store {
         Self::default()
     }
 
-    /// Forgets everything (`POST /_emulator/reset`).
+    /// Forgets everything (`POST /_emulator/reset`), counters included: each table gives back
+    /// exactly what it removed, so writers racing the reset keep their counts right.
     pub fn reset(&self) {
         self.identities.clear();
         self.assignments.clear();
         self.chat.clear();
         self.sms.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_counter_never_passes_its_cap_and_refuses_without_adding() {
+        let counter = Counter::default();
+        assert!(counter.try_add(2, 3));
+        assert!(!counter.try_add(2, 3));
+        assert_eq!(counter.get(), 2);
+        assert!(counter.try_add(1, 3));
+        assert!(!counter.try_add(1, 3));
+        counter.sub(2);
+        assert!(counter.try_add(2, 3));
+        assert!(!counter.try_add(usize::MAX, usize::MAX));
+    }
+
+    #[test]
+    fn parallel_reservations_stop_exactly_at_the_cap() {
+        let counter = Arc::new(Counter::default());
+        let granted: usize = (0..8)
+            .map(|_| {
+                let counter = counter.clone();
+                std::thread::spawn(move || (0..1000).filter(|_| counter.try_add(1, 100)).count())
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().expect("thread"))
+            .sum();
+        assert_eq!(granted, 100);
+        assert_eq!(counter.get(), 100);
     }
 }
