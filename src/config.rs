@@ -205,8 +205,8 @@ pub struct Config {
     #[arg(long, env = "ACS_EMULATOR_MAX_IDENTITIES", default_value_t = 1_000_000)]
     pub max_identities: usize,
 
-    /// Most messages kept in the SMS outbox; older ones are evicted first, with their delivery
-    /// reports and repeatability records.
+    /// Most messages kept in the SMS outbox; older ones are evicted first. Delivery reports and
+    /// repeatability records are kept for as many of the newest messages that have one.
     #[arg(long, env = "ACS_EMULATOR_MAX_SMS_OUTBOX", default_value_t = 100_000)]
     pub max_sms_outbox: usize,
 

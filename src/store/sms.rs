@@ -6,8 +6,11 @@
 //!   happen inside one DashMap `entry()` (the outbox mutex is only ever taken inside it, never the
 //!   other way round), so concurrent sends with the same id record exactly one message.
 //! - The outbox holds at most `max_outbox` messages (`--max-sms-outbox`): appending past it evicts
-//!   the oldest messages first, with their delivery reports and repeatability records (removed
-//!   after the repeatability entry is released, never while it is held).
+//!   the oldest messages first.
+//! - Delivery reports and repeatability records are bounded by the same number, but on a queue of
+//!   their own (in the outbox mutex): the newest `max_outbox` messages that left a report or a
+//!   record keep them, whether or not `DELETE /_emulator/sms` emptied the outbox since. Older ones
+//!   are dropped (after the repeatability entry is released, never while it is held).
 //! - Every append wakes the outbox waiters ([`SmsStore::changed`]); waiters register before they
 //!   look, so no append is missed. No lock is held across an `.await` (there are none here).
 //!
@@ -117,10 +120,26 @@ impl OutboxFilter {
     }
 }
 
+/// What a message left behind besides its outbox entry: its delivery report and/or its
+/// repeatability record.
+#[derive(Debug)]
+struct Leftovers {
+    message_id: SmsMessageId,
+    /// The lower-cased repeatability id, if the message had one.
+    repeatability_key: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Outbox {
+    sent: VecDeque<SentSms>,
+    /// Messages whose report or repeatability record is kept, oldest first.
+    leftovers: VecDeque<Leftovers>,
+}
+
 /// The SMS tables.
 #[derive(Debug, Default)]
 pub struct SmsStore {
-    outbox: Mutex<VecDeque<SentSms>>,
+    outbox: Mutex<Outbox>,
     changed: Notify,
     /// Repeatability id (lower-cased) → the message it produced.
     repeatability: DashMap<String, SmsMessageId>,
@@ -130,7 +149,7 @@ pub struct SmsStore {
 }
 
 impl SmsStore {
-    fn outbox(&self) -> MutexGuard<'_, VecDeque<SentSms>> {
+    fn outbox(&self) -> MutexGuard<'_, Outbox> {
         self.outbox.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -164,8 +183,12 @@ impl SmsStore {
         outcome
     }
 
-    /// Appends `sms`, evicting (and returning) the oldest messages past `max_outbox`.
-    fn append(&self, sms: SentSms, max_outbox: usize) -> Vec<SentSms> {
+    /// Appends `sms`, evicting the oldest messages past `max_outbox`; returns the oldest
+    /// leftovers past `max_outbox`, for [`Self::forget`].
+    fn append(&self, sms: SentSms, max_outbox: usize) -> Vec<Leftovers> {
+        let max = max_outbox.max(1);
+        // The report goes in before the message is queued, so that whoever drops it later
+        // always finds it there.
         if let Some(received_at) = sms.delivery_report_at {
             self.reports.insert(
                 sms.message_id.clone(),
@@ -181,22 +204,37 @@ impl SmsStore {
                 },
             );
         }
+        let leftovers = (sms.delivery_report_at.is_some()
+            || sms.repeatability_request_id.is_some())
+        .then(|| Leftovers {
+            message_id: sms.message_id.clone(),
+            repeatability_key: sms
+                .repeatability_request_id
+                .as_ref()
+                .map(|id| id.to_ascii_lowercase()),
+        });
         let mut outbox = self.outbox();
-        outbox.push_back(sms);
-        let excess = outbox.len().saturating_sub(max_outbox.max(1));
-        let evicted: Vec<SentSms> = outbox.drain(..excess).collect();
+        outbox.sent.push_back(sms);
+        let excess = outbox.sent.len().saturating_sub(max);
+        outbox.sent.drain(..excess);
+        let mut dropped = Vec::new();
+        if let Some(leftovers) = leftovers {
+            outbox.leftovers.push_back(leftovers);
+            let excess = outbox.leftovers.len().saturating_sub(max);
+            dropped.extend(outbox.leftovers.drain(..excess));
+        }
         drop(outbox);
         self.changed.notify_waiters();
-        evicted
+        dropped
     }
 
-    /// Drops what evicted messages left behind: delivery reports and repeatability records.
-    fn forget(&self, evicted: Vec<SentSms>) {
-        for sms in evicted {
-            self.reports.remove(&sms.message_id);
-            if let Some(key) = sms.repeatability_request_id {
+    /// Drops old messages' delivery reports and repeatability records.
+    fn forget(&self, dropped: Vec<Leftovers>) {
+        for old in dropped {
+            self.reports.remove(&old.message_id);
+            if let Some(key) = old.repeatability_key {
                 self.repeatability
-                    .remove_if(&key.to_ascii_lowercase(), |_, id| *id == sms.message_id);
+                    .remove_if(&key, |_, id| *id == old.message_id);
             }
         }
     }
@@ -204,6 +242,7 @@ impl SmsStore {
     /// The outbox messages matching `filter`, oldest first.
     pub fn sent(&self, filter: &OutboxFilter) -> Vec<SentSms> {
         self.outbox()
+            .sent
             .iter()
             .filter(|sms| filter.matches(sms))
             .cloned()
@@ -216,11 +255,12 @@ impl SmsStore {
         self.changed.notified()
     }
 
-    /// Empties the outbox (delivery reports, repeatability records and opt-outs stay).
+    /// Empties the outbox (delivery reports, repeatability records and opt-outs stay, still
+    /// bounded by their own queue).
     pub fn clear_sent(&self) -> usize {
         let mut outbox = self.outbox();
-        let n = outbox.len();
-        outbox.clear();
+        let n = outbox.sent.len();
+        outbox.sent.clear();
         n
     }
 
@@ -249,7 +289,11 @@ impl SmsStore {
 
     /// Forgets everything.
     pub fn clear(&self) {
-        self.clear_sent();
+        {
+            let mut outbox = self.outbox();
+            outbox.sent.clear();
+            outbox.leftovers.clear();
+        }
         self.repeatability.clear();
         self.reports.clear();
         self.opt_outs.clear();
@@ -339,6 +383,43 @@ mod tests {
         assert!(store.repeatability.get("first").is_none());
         assert_eq!(store.repeatability.len(), 2);
         assert_eq!(store.reports.len(), 0);
+    }
+
+    #[test]
+    fn leftovers_stay_bounded_after_the_outbox_is_emptied() {
+        let store = SmsStore::default();
+        let mut first = sms("+14255550123", Some("first"));
+        first.delivery_report_at = Some(Utc::now());
+        let SendOutcome::Sent(first_id) = store.record(first, 2) else {
+            panic!("not sent")
+        };
+        store.clear_sent();
+        // Cleared from the outbox, the first message still dedupes and reports.
+        assert!(matches!(
+            store.record(sms("+14255550123", Some("first")), 2),
+            SendOutcome::Repeated(_)
+        ));
+        assert!(store.delivery_report(&first_id, Utc::now()).is_some());
+        for n in 0..10 {
+            let mut later = sms("+14255550123", Some(&format!("later-{n}")));
+            later.delivery_report_at = Some(Utc::now());
+            store.record(later, 2);
+            store.clear_sent();
+        }
+        assert_eq!(store.repeatability.len(), 2);
+        assert_eq!(store.reports.len(), 2);
+        assert!(store.delivery_report(&first_id, Utc::now()).is_none());
+    }
+
+    #[test]
+    fn messages_without_leftovers_do_not_push_out_others() {
+        let store = SmsStore::default();
+        store.record(sms("+14255550123", Some("kept")), 2);
+        for _ in 0..5 {
+            store.record(sms("+14255550123", None), 2);
+        }
+        assert_eq!(store.sent(&OutboxFilter::default()).len(), 2);
+        assert!(store.repeatability.contains_key("kept"));
     }
 
     #[test]
