@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use uuid::Uuid;
 
 use crate::domain::PhoneNumber;
+use crate::store::{ChatLimits, StoreLimits};
 
 /// The well-known development access key (base64), used when `--access-key` is not given.
 ///
@@ -210,6 +211,38 @@ pub struct Config {
     #[arg(long, env = "ACS_EMULATOR_MAX_SMS_OUTBOX", default_value_t = 100_000)]
     pub max_sms_outbox: usize,
 
+    /// Most chat threads kept (deleted ones included until room is needed); creating one more
+    /// gets 403 `ChatThreadLimitReached`.
+    #[arg(long, env = "ACS_EMULATOR_MAX_CHAT_THREADS", default_value_t = 100_000)]
+    pub max_chat_threads: usize,
+
+    /// Most chat messages kept in all threads together, system messages included (a deleted
+    /// thread frees its messages); one more gets 403 `MessageLimitReached`. At least 2.
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_MAX_CHAT_MESSAGES",
+        default_value_t = 1_000_000
+    )]
+    pub max_chat_messages: usize,
+
+    /// Most messages in one chat thread, system messages included; one more gets 403
+    /// `MessageLimitReached`. At least 2 (a new thread holds two system messages).
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_MAX_CHAT_MESSAGES_PER_THREAD",
+        default_value_t = 100_000
+    )]
+    pub max_chat_messages_per_thread: usize,
+
+    /// Most participants in one chat thread, the creator included (the real service's limit is
+    /// 250); more gets 403 `ParticipantLimitReached`.
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_MAX_CHAT_PARTICIPANTS_PER_THREAD",
+        default_value_t = 250
+    )]
+    pub max_chat_participants_per_thread: usize,
+
     /// Worker threads (default: one per CPU core).
     #[arg(long, env = "ACS_EMULATOR_WORKERS")]
     pub workers: Option<usize>,
@@ -352,10 +385,26 @@ impl Config {
                 "--max-header-bytes must be at least 1024".into(),
             ));
         }
-        if self.max_identities == 0 || self.max_sms_outbox == 0 {
-            return Err(ConfigError(
-                "--max-identities and --max-sms-outbox must be at least 1".into(),
-            ));
+        for (flag, value, least) in [
+            ("--max-identities", self.max_identities, 1),
+            ("--max-sms-outbox", self.max_sms_outbox, 1),
+            ("--max-chat-threads", self.max_chat_threads, 1),
+            // A new thread holds two system messages.
+            ("--max-chat-messages", self.max_chat_messages, 2),
+            (
+                "--max-chat-messages-per-thread",
+                self.max_chat_messages_per_thread,
+                2,
+            ),
+            (
+                "--max-chat-participants-per-thread",
+                self.max_chat_participants_per_thread,
+                1,
+            ),
+        ] {
+            if value < least {
+                return Err(ConfigError(format!("{flag} must be at least {least}")));
+            }
         }
         if self.max_connections == 0 {
             return Err(ConfigError("--max-connections must be at least 1".into()));
@@ -407,6 +456,19 @@ impl Config {
         })
     }
 
+    /// The caps the store is built with (`--max-chat-*`; `--max-identities` and
+    /// `--max-sms-outbox` are passed to each write).
+    pub fn store_limits(&self) -> StoreLimits {
+        StoreLimits {
+            chat: ChatLimits {
+                threads: self.max_chat_threads,
+                messages: self.max_chat_messages,
+                messages_per_thread: self.max_chat_messages_per_thread,
+                participants_per_thread: self.max_chat_participants_per_thread,
+            },
+        }
+    }
+
     /// A configuration for tests: both ports 0, the well-known keys, quiet logs.
     pub fn for_tests() -> Config {
         Config {
@@ -441,6 +503,10 @@ impl Config {
             shutdown_timeout: Duration::from_secs(5),
             max_identities: 1_000_000,
             max_sms_outbox: 100_000,
+            max_chat_threads: 100_000,
+            max_chat_messages: 1_000_000,
+            max_chat_messages_per_thread: 100_000,
+            max_chat_participants_per_thread: 250,
             workers: Some(1),
             log_format: LogFormat::Pretty,
             log_level: "warn".into(),

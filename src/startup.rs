@@ -105,7 +105,7 @@ impl Application {
                 &config.resource_location,
             )),
             settings: Arc::new(settings.clone()),
-            store: Store::new(),
+            store: Store::with_limits(config.store_limits()),
             clock,
             tls_cert_pem: Arc::new(cert_pem),
             ready: std::sync::atomic::AtomicBool::new(false),

@@ -3,7 +3,9 @@
 //! [`Store`] is a cheap `Clone` handle. Tables are DashMap-backed; no method holds a map guard
 //! across an `.await` (there are none here: every method is synchronous). No actix, no serde_json.
 //!
-//! A cap that refuses writes is kept with a [`Counter`]: a writer reserves its room with one
+//! Every table is bounded (README "Limits"). `--max-identities` and `--max-sms-outbox` are passed
+//! to the writing call; the chat caps are [`StoreLimits`], fixed when the store is built. A cap
+//! that refuses writes is kept with a [`Counter`]: a writer reserves its room with one
 //! compare-and-swap before it inserts and gives it back after it removes, so the table never
 //! holds more than its cap, even with parallel writers and a concurrent reset.
 
@@ -15,14 +17,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use chat::{
-    ChatError, ChatStore, METADATA_LIMIT_BYTES, MessageType, MessageView, Metadata, MetadataPatch,
-    NewMessage, NewThread, Participant, ReadReceipt, RetentionPolicy, SystemContent, ThreadCursor,
-    ThreadItem, ThreadProps, ThreadUpdate, merge_metadata, metadata_size,
+    ChatError, ChatLimits, ChatStore, METADATA_LIMIT_BYTES, MessageType, MessageView, Metadata,
+    MetadataPatch, NewMessage, NewThread, Participant, ReadReceipt, RetentionPolicy, SystemContent,
+    ThreadCursor, ThreadItem, ThreadProps, ThreadUpdate, merge_metadata, metadata_size,
 };
 pub use identity::{
     AssignmentStore, IdentityStore, StoreError, TeamsExtensionAssignment, TokenStatus,
 };
 pub use sms::{DeliveryReport, DeliveryStatus, OutboxFilter, SendOutcome, SentSms, SmsStore};
+
+/// The caps fixed when the store is built (`--max-chat-*`). [`Default`] is unbounded, for unit
+/// tests and benches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreLimits {
+    /// Chat threads, messages and participants.
+    pub chat: ChatLimits,
+}
 
 /// How many items a capped table holds, counting room reserved by writers about to insert.
 ///
@@ -68,9 +78,19 @@ pub struct Store {
 }
 
 impl Store {
-    /// An empty store.
+    /// An empty store without the [`StoreLimits`] caps (tests, benches).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store with these caps.
+    pub fn with_limits(limits: StoreLimits) -> Self {
+        Self {
+            identities: Arc::default(),
+            assignments: Arc::default(),
+            chat: Arc::new(ChatStore::with_limits(limits.chat)),
+            sms: Arc::default(),
+        }
     }
 
     /// Forgets everything (`POST /_emulator/reset`), counters included: each table gives back
