@@ -211,6 +211,11 @@ pub struct Config {
     #[arg(long, env = "ACS_EMULATOR_MAX_SMS_OUTBOX", default_value_t = 100_000)]
     pub max_sms_outbox: usize,
 
+    /// Most SMS opt-outs (sender, recipient pairs) kept; adding more gets 403
+    /// `OptOutLimitReached`.
+    #[arg(long, env = "ACS_EMULATOR_MAX_SMS_OPT_OUTS", default_value_t = 100_000)]
+    pub max_sms_opt_outs: usize,
+
     /// Most chat threads kept (deleted ones included until room is needed); creating one more
     /// gets 403 `ChatThreadLimitReached`.
     #[arg(long, env = "ACS_EMULATOR_MAX_CHAT_THREADS", default_value_t = 100_000)]
@@ -388,6 +393,7 @@ impl Config {
         for (flag, value, least) in [
             ("--max-identities", self.max_identities, 1),
             ("--max-sms-outbox", self.max_sms_outbox, 1),
+            ("--max-sms-opt-outs", self.max_sms_opt_outs, 1),
             ("--max-chat-threads", self.max_chat_threads, 1),
             // A new thread holds two system messages.
             ("--max-chat-messages", self.max_chat_messages, 2),
@@ -456,7 +462,7 @@ impl Config {
         })
     }
 
-    /// The caps the store is built with (`--max-chat-*`; `--max-identities` and
+    /// The caps the store is built with (`--max-chat-*`, `--max-sms-opt-outs`; `--max-identities` and
     /// `--max-sms-outbox` are passed to each write).
     pub fn store_limits(&self) -> StoreLimits {
         StoreLimits {
@@ -466,6 +472,7 @@ impl Config {
                 messages_per_thread: self.max_chat_messages_per_thread,
                 participants_per_thread: self.max_chat_participants_per_thread,
             },
+            sms_opt_outs: self.max_sms_opt_outs,
         }
     }
 
@@ -503,6 +510,7 @@ impl Config {
             shutdown_timeout: Duration::from_secs(5),
             max_identities: 1_000_000,
             max_sms_outbox: 100_000,
+            max_sms_opt_outs: 100_000,
             max_chat_threads: 100_000,
             max_chat_messages: 1_000_000,
             max_chat_messages_per_thread: 100_000,

@@ -4,7 +4,7 @@
 //! across an `.await` (there are none here: every method is synchronous). No actix, no serde_json.
 //!
 //! Every table is bounded (README "Limits"). `--max-identities` and `--max-sms-outbox` are passed
-//! to the writing call; the chat caps are [`StoreLimits`], fixed when the store is built. A cap
+//! to the writing call; the chat and opt-out caps are [`StoreLimits`], fixed when the store is built. A cap
 //! that refuses writes is kept with a [`Counter`]: a writer reserves its room with one
 //! compare-and-swap before it inserts and gives it back after it removes, so the table never
 //! holds more than its cap, even with parallel writers and a concurrent reset.
@@ -24,14 +24,27 @@ pub use chat::{
 pub use identity::{
     AssignmentStore, IdentityStore, StoreError, TeamsExtensionAssignment, TokenStatus,
 };
-pub use sms::{DeliveryReport, DeliveryStatus, OutboxFilter, SendOutcome, SentSms, SmsStore};
+pub use sms::{
+    DeliveryReport, DeliveryStatus, OutboxFilter, SendOutcome, SentSms, SmsError, SmsStore,
+};
 
-/// The caps fixed when the store is built (`--max-chat-*`). [`Default`] is unbounded, for unit
-/// tests and benches.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The caps fixed when the store is built (`--max-chat-*`, `--max-sms-opt-outs`). [`Default`]
+/// is unbounded, for unit tests and benches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreLimits {
     /// Chat threads, messages and participants.
     pub chat: ChatLimits,
+    /// SMS opt-outs (sender, recipient pairs).
+    pub sms_opt_outs: usize,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        Self {
+            chat: ChatLimits::default(),
+            sms_opt_outs: usize::MAX,
+        }
+    }
 }
 
 /// How many items a capped table holds, counting room reserved by writers about to insert.
@@ -89,7 +102,7 @@ impl Store {
             identities: Arc::default(),
             assignments: Arc::default(),
             chat: Arc::new(ChatStore::with_limits(limits.chat)),
-            sms: Arc::default(),
+            sms: Arc::new(SmsStore::with_opt_out_limit(limits.sms_opt_outs)),
         }
     }
 

@@ -11,19 +11,32 @@
 //!   their own (in the outbox mutex): the newest `max_outbox` messages that left a report or a
 //!   record keep them, whether or not `DELETE /_emulator/sms` emptied the outbox since. Older ones
 //!   are dropped (after the repeatability entry is released, never while it is held).
+//! - At most `max_opt_outs` (sender, recipient) opt-outs (`--max-sms-opt-outs`); adding more is
+//!   refused with [`SmsError::OptOutsFull`], never by forgetting an older one (that would silently
+//!   send to a recipient who opted out). A request's new pairs are reserved all at once, so a
+//!   refused request adds none of them.
 //! - Every append wakes the outbox waiters ([`SmsStore::changed`]); waiters register before they
 //!   look, so no append is missed. No lock is held across an `.await` (there are none here).
 //!
 //! No actix, no serde_json.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
 use dashmap::{DashMap, DashSet};
 use tokio::sync::Notify;
 
+use super::Counter;
 use crate::domain::{PhoneNumber, SmsEncoding, SmsMessageId};
+
+/// Why an SMS store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SmsError {
+    /// `--max-sms-opt-outs` opt-outs exist and the request would add more.
+    #[error("the opt-out table is full ({0} opt-outs)")]
+    OptOutsFull(usize),
+}
 
 /// One accepted message to one recipient, as the outbox shows it.
 #[derive(Debug, Clone)]
@@ -137,7 +150,7 @@ struct Outbox {
 }
 
 /// The SMS tables.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SmsStore {
     outbox: Mutex<Outbox>,
     changed: Notify,
@@ -146,9 +159,30 @@ pub struct SmsStore {
     reports: DashMap<SmsMessageId, DeliveryReport>,
     /// (sender, recipient) pairs where the recipient opted out.
     opt_outs: DashSet<(PhoneNumber, PhoneNumber)>,
+    opt_out_count: Counter,
+    max_opt_outs: usize,
+}
+
+impl Default for SmsStore {
+    fn default() -> Self {
+        Self::with_opt_out_limit(usize::MAX)
+    }
 }
 
 impl SmsStore {
+    /// Empty tables keeping at most `max_opt_outs` opt-outs.
+    pub fn with_opt_out_limit(max_opt_outs: usize) -> Self {
+        Self {
+            outbox: Mutex::default(),
+            changed: Notify::new(),
+            repeatability: DashMap::new(),
+            reports: DashMap::new(),
+            opt_outs: DashSet::new(),
+            opt_out_count: Counter::default(),
+            max_opt_outs,
+        }
+    }
+
     fn outbox(&self) -> MutexGuard<'_, Outbox> {
         self.outbox.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -272,14 +306,36 @@ impl SmsStore {
             .map(|r| r.clone())
     }
 
-    /// Records that `to` opted out of messages from `from`.
-    pub fn opt_out(&self, from: &PhoneNumber, to: &PhoneNumber) {
-        self.opt_outs.insert((from.clone(), to.clone()));
+    /// Records that every recipient in `to` opted out of messages from `from`, or none of them
+    /// when that would pass the cap. Pairs already opted out take no room.
+    pub fn opt_out(&self, from: &PhoneNumber, to: &[PhoneNumber]) -> Result<(), SmsError> {
+        let new: HashSet<(PhoneNumber, PhoneNumber)> = to
+            .iter()
+            .map(|to| (from.clone(), to.clone()))
+            .filter(|pair| !self.opt_outs.contains(pair))
+            .collect();
+        if !self.opt_out_count.try_add(new.len(), self.max_opt_outs) {
+            return Err(SmsError::OptOutsFull(self.max_opt_outs));
+        }
+        // A parallel request may have added some of them meanwhile: give that room back.
+        let unused = new
+            .into_iter()
+            .filter(|pair| !self.opt_outs.insert(pair.clone()))
+            .count();
+        self.opt_out_count.sub(unused);
+        Ok(())
     }
 
     /// Opts `to` back in to messages from `from`.
     pub fn opt_in(&self, from: &PhoneNumber, to: &PhoneNumber) {
-        self.opt_outs.remove(&(from.clone(), to.clone()));
+        if self.opt_outs.remove(&(from.clone(), to.clone())).is_some() {
+            self.opt_out_count.sub(1);
+        }
+    }
+
+    /// Number of (sender, recipient) opt-outs.
+    pub fn opt_out_len(&self) -> usize {
+        self.opt_outs.len()
     }
 
     /// Whether `to` opted out of messages from `from`.
@@ -287,7 +343,8 @@ impl SmsStore {
         self.opt_outs.contains(&(from.clone(), to.clone()))
     }
 
-    /// Forgets everything.
+    /// Forgets everything. The opt-out count goes down by exactly what was removed, so an
+    /// opt-out racing the reset keeps its reservation with its entry.
     pub fn clear(&self) {
         {
             let mut outbox = self.outbox();
@@ -296,7 +353,12 @@ impl SmsStore {
         }
         self.repeatability.clear();
         self.reports.clear();
-        self.opt_outs.clear();
+        let mut removed = 0;
+        self.opt_outs.retain(|_| {
+            removed += 1;
+            false
+        });
+        self.opt_out_count.sub(removed);
     }
 }
 
@@ -422,13 +484,66 @@ mod tests {
         assert!(store.repeatability.contains_key("kept"));
     }
 
+    fn number(n: u32) -> PhoneNumber {
+        PhoneNumber::parse(&format!("+1425555{n:04}")).expect("valid")
+    }
+
+    #[test]
+    fn a_full_opt_out_table_refuses_a_whole_request() {
+        let store = SmsStore::with_opt_out_limit(3);
+        let from = PhoneNumber::parse("+18005550100").expect("valid");
+        store
+            .opt_out(&from, &[number(1), number(2), number(1)])
+            .expect("room");
+        assert_eq!(
+            store.opt_out(&from, &[number(3), number(4)]),
+            Err(SmsError::OptOutsFull(3))
+        );
+        assert!(!store.is_opted_out(&from, &number(3)));
+        // Pairs already opted out take no room.
+        store
+            .opt_out(&from, &[number(1), number(2), number(3)])
+            .expect("one new");
+        assert_eq!(store.opt_out_len(), 3);
+        store.opt_in(&from, &number(1));
+        store.opt_in(&from, &number(1));
+        store.opt_out(&from, &[number(4)]).expect("room again");
+        assert_eq!(
+            store.opt_out(&from, &[number(5)]),
+            Err(SmsError::OptOutsFull(3))
+        );
+        store.clear();
+        store
+            .opt_out(&from, &[number(6), number(7), number(8)])
+            .expect("room after clear");
+    }
+
+    #[test]
+    fn parallel_opt_outs_never_pass_the_cap() {
+        let store = std::sync::Arc::new(SmsStore::with_opt_out_limit(10));
+        let from = PhoneNumber::parse("+18005550100").expect("valid");
+        let threads: Vec<_> = (0..8u32)
+            .map(|t| {
+                let (store, from) = (store.clone(), from.clone());
+                std::thread::spawn(move || {
+                    (0..20u32)
+                        .filter(|i| store.opt_out(&from, &[number(t * 100 + i)]).is_ok())
+                        .count()
+                })
+            })
+            .collect();
+        let added: usize = threads.into_iter().map(|t| t.join().expect("thread")).sum();
+        assert_eq!(added, 10);
+        assert_eq!(store.opt_out_len(), 10);
+    }
+
     #[test]
     fn opt_outs_are_per_sender_and_recipient() {
         let store = SmsStore::default();
         let a = PhoneNumber::parse("+18005550100").expect("valid");
         let b = PhoneNumber::parse("+18005550101").expect("valid");
         let to = PhoneNumber::parse("+14255550123").expect("valid");
-        store.opt_out(&a, &to);
+        store.opt_out(&a, std::slice::from_ref(&to)).expect("room");
         assert!(store.is_opted_out(&a, &to));
         assert!(!store.is_opted_out(&b, &to));
         store.opt_in(&a, &to);
