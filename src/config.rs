@@ -248,6 +248,15 @@ pub struct Config {
     )]
     pub max_chat_participants_per_thread: usize,
 
+    /// Most Teams Phone extension assignments kept; creating one more gets 403
+    /// `AssignmentLimitReached` (replacing an existing one always works).
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_MAX_TEAMS_EXTENSION_ASSIGNMENTS",
+        default_value_t = 100_000
+    )]
+    pub max_teams_extension_assignments: usize,
+
     /// Worker threads (default: one per CPU core).
     #[arg(long, env = "ACS_EMULATOR_WORKERS")]
     pub workers: Option<usize>,
@@ -407,6 +416,11 @@ impl Config {
                 self.max_chat_participants_per_thread,
                 1,
             ),
+            (
+                "--max-teams-extension-assignments",
+                self.max_teams_extension_assignments,
+                1,
+            ),
         ] {
             if value < least {
                 return Err(ConfigError(format!("{flag} must be at least {least}")));
@@ -462,8 +476,8 @@ impl Config {
         })
     }
 
-    /// The caps the store is built with (`--max-chat-*`, `--max-sms-opt-outs`; `--max-identities` and
-    /// `--max-sms-outbox` are passed to each write).
+    /// The caps the store is built with (the `--max-*` flags other than `--max-identities` and
+    /// `--max-sms-outbox`, which are passed to each write).
     pub fn store_limits(&self) -> StoreLimits {
         StoreLimits {
             chat: ChatLimits {
@@ -473,6 +487,7 @@ impl Config {
                 participants_per_thread: self.max_chat_participants_per_thread,
             },
             sms_opt_outs: self.max_sms_opt_outs,
+            teams_extension_assignments: self.max_teams_extension_assignments,
         }
     }
 
@@ -515,6 +530,7 @@ impl Config {
             max_chat_messages: 1_000_000,
             max_chat_messages_per_thread: 100_000,
             max_chat_participants_per_thread: 250,
+            max_teams_extension_assignments: 100_000,
             workers: Some(1),
             log_format: LogFormat::Pretty,
             log_level: "warn".into(),

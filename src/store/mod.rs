@@ -4,7 +4,7 @@
 //! across an `.await` (there are none here: every method is synchronous). No actix, no serde_json.
 //!
 //! Every table is bounded (README "Limits"). `--max-identities` and `--max-sms-outbox` are passed
-//! to the writing call; the chat and opt-out caps are [`StoreLimits`], fixed when the store is built. A cap
+//! to the writing call; the other caps are [`StoreLimits`], fixed when the store is built. A cap
 //! that refuses writes is kept with a [`Counter`]: a writer reserves its room with one
 //! compare-and-swap before it inserts and gives it back after it removes, so the table never
 //! holds more than its cap, even with parallel writers and a concurrent reset.
@@ -28,14 +28,16 @@ pub use sms::{
     DeliveryReport, DeliveryStatus, OutboxFilter, SendOutcome, SentSms, SmsError, SmsStore,
 };
 
-/// The caps fixed when the store is built (`--max-chat-*`, `--max-sms-opt-outs`). [`Default`]
-/// is unbounded, for unit tests and benches.
+/// The caps fixed when the store is built (`--max-chat-*`, `--max-sms-opt-outs`,
+/// `--max-teams-extension-assignments`). [`Default`] is unbounded, for unit tests and benches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreLimits {
     /// Chat threads, messages and participants.
     pub chat: ChatLimits,
     /// SMS opt-outs (sender, recipient pairs).
     pub sms_opt_outs: usize,
+    /// Teams Phone extension assignments.
+    pub teams_extension_assignments: usize,
 }
 
 impl Default for StoreLimits {
@@ -43,6 +45,7 @@ impl Default for StoreLimits {
         Self {
             chat: ChatLimits::default(),
             sms_opt_outs: usize::MAX,
+            teams_extension_assignments: usize::MAX,
         }
     }
 }
@@ -100,7 +103,9 @@ impl Store {
     pub fn with_limits(limits: StoreLimits) -> Self {
         Self {
             identities: Arc::default(),
-            assignments: Arc::default(),
+            assignments: Arc::new(AssignmentStore::with_limit(
+                limits.teams_extension_assignments,
+            )),
             chat: Arc::new(ChatStore::with_limits(limits.chat)),
             sms: Arc::new(SmsStore::with_opt_out_limit(limits.sms_opt_outs)),
         }
