@@ -11,6 +11,7 @@ mod helpers;
 mod hmac_auth;
 mod hostile;
 mod identity;
+mod limits;
 mod server;
 mod shutdown;
 mod sms;
