@@ -8,13 +8,17 @@
 //! - `GET  /_emulator/token`: who a `Bearer` user access token belongs to, or why it is refused
 //!   (the same check Chat applies), to debug token handling.
 
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::{admin_clock, admin_sms, json_response, resource};
+use super::{admin_clock, admin_scenarios, admin_sms, json_response, resource};
 use crate::auth::user_token::UserToken;
 use crate::error::ApiError;
+use crate::fixtures;
+use crate::resource::Resource;
 use crate::startup::AppState;
 
 /// Mounts `/_emulator/*`.
@@ -31,6 +35,34 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(admin_clock::get_clock))
                     .route(web::post().to(admin_clock::change_clock)),
             )
+            .service(resource("/scenarios").route(web::get().to(admin_scenarios::list_scenarios)))
+            .service(
+                resource("/scenarios/{name}")
+                    .route(web::put().to(admin_scenarios::set_scenario_state)),
+            )
+            .service(
+                resource("/scenarios/{name}/reset")
+                    .route(web::post().to(admin_scenarios::reset_scenario)),
+            )
+            .service(
+                resource("/rules/{name}").route(web::delete().to(admin_scenarios::delete_rule)),
+            )
+            .service(resource("/verify").route(web::get().to(admin_scenarios::verify)))
+            .service(
+                resource("/journal")
+                    .route(web::get().to(admin_scenarios::list_journal))
+                    .route(web::delete().to(admin_scenarios::clear_journal)),
+            )
+            .service(
+                resource("/journal/count").route(web::get().to(admin_scenarios::count_journal)),
+            )
+            .service(
+                resource("/fixtures")
+                    .route(web::get().to(admin_scenarios::list_fixtures))
+                    .route(web::post().to(admin_scenarios::load_fixture)),
+            )
+            .service(resource("/resources").route(web::get().to(admin_scenarios::list_resources)))
+            .service(resource("/operations").route(web::get().to(admin_scenarios::list_operations)))
             .service(
                 resource("/sms")
                     .route(web::get().to(admin_sms::list_sent_sms))
@@ -86,10 +118,33 @@ struct ResetResult {
     reset: bool,
 }
 
-/// `POST /_emulator/reset`: clears every table.
-async fn reset(state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    state.store.reset();
-    tracing::info!("state reset");
+/// `POST /_emulator/reset[?resource=NAME]`: clears every table of every resource, or of one.
+async fn reset(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    _body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    // Back to the world the fixtures describe: stores emptied, fixture data put back.
+    let loaded = state.fixtures.lock().unwrap_or_else(|p| p.into_inner());
+    let now = state.clock.now();
+    match resource_param(&state, &req)? {
+        Some(resource) => {
+            resource.store.reset();
+            for fixture in loaded.iter() {
+                fixtures::seed_data(fixture, &state.resources, Some(&resource.name), now);
+            }
+            tracing::info!(resource = %resource.name, "resource reset");
+        }
+        None => {
+            state.resources.all().iter().for_each(|r| r.store.reset());
+            state.engine.reset();
+            state.journal.clear();
+            for fixture in loaded.iter() {
+                fixtures::seed_data(fixture, &state.resources, None, now);
+            }
+            tracing::info!("state reset");
+        }
+    }
     json_response(StatusCode::OK, &ResetResult { reset: true })
 }
 
@@ -114,4 +169,29 @@ async fn token_info(_req: HttpRequest, caller: UserToken) -> Result<HttpResponse
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         },
     )
+}
+
+/// The resource a control request names with `?resource=NAME`, if it names one; an unknown name
+/// answers 404.
+pub fn resource_param(
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<Option<Arc<Resource>>, ApiError> {
+    let query = req.uri().query().unwrap_or("");
+    let Some(name) = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "resource")
+        .map(|(_, v)| v.into_owned())
+    else {
+        return Ok(None);
+    };
+    state
+        .resources
+        .by_name(&name)
+        .map(Some)
+        .ok_or_else(|| ApiError::NotFound(format!("There is no resource named '{name}'.")))
+}
+
+/// [`resource_param`], defaulting to the `default` resource.
+pub fn resource_or_default(state: &AppState, req: &HttpRequest) -> Result<Arc<Resource>, ApiError> {
+    Ok(resource_param(state, req)?.unwrap_or_else(|| state.resources.default_resource()))
 }

@@ -308,6 +308,9 @@ pub struct ReadReceipt {
 /// A new thread, as asked for.
 #[derive(Debug, Clone)]
 pub struct NewThread {
+    /// The id to give the thread (fixtures, seeded ids), which must not be in use; `None` makes
+    /// a random one.
+    pub id: Option<ThreadId>,
     /// Topic.
     pub topic: String,
     /// Participants besides the creator (the creator may be listed, to set its display name).
@@ -672,7 +675,7 @@ impl ChatStore {
         repeatability: Option<(CommunicationUserId, String)>,
         now: DateTime<Utc>,
     ) -> Result<ThreadProps, ChatError> {
-        let id = ThreadId::generate();
+        let id = new.id.clone().unwrap_or_else(ThreadId::generate);
         let creator = CommunicationIdentifier::User(caller.clone());
         let mut participants: Vec<Participant> = Vec::with_capacity(new.participants.len() + 1);
         // The creator first; a listing of the creator in the request supplies its details.
@@ -747,7 +750,18 @@ impl ChatStore {
             .iter()
             .filter_map(|p| p.id.as_user().cloned())
             .collect();
-        self.threads.insert(id.clone(), Arc::new(Mutex::new(state)));
+        if let Some(replaced) = self.threads.insert(id.clone(), Arc::new(Mutex::new(state))) {
+            // A given id already in use (fixtures check that it is not): the old thread is gone,
+            // and gives its room back.
+            let mut old = lock(&replaced);
+            self.thread_count.sub(1);
+            self.message_count.sub(old.messages.len());
+            if old.deleted_on.is_some() {
+                self.tombstones.fetch_sub(1, Ordering::AcqRel);
+            }
+            old.detached = true;
+            old.messages = Vec::new();
+        }
         for user in &users {
             self.index_user(user, &id);
         }
@@ -1177,6 +1191,11 @@ impl ChatStore {
         self.with_member(id, caller, |_| Ok(()))
     }
 
+    /// Whether a thread with this id exists (deleted or not).
+    pub fn contains(&self, id: &ThreadId) -> bool {
+        self.threads.contains_key(id)
+    }
+
     /// Number of threads, tombstones included.
     pub fn len(&self) -> usize {
         self.threads.len()
@@ -1234,6 +1253,7 @@ mod tests {
 
     fn new_thread(topic: &str, others: &[&CommunicationUserId]) -> NewThread {
         NewThread {
+            id: None,
             topic: topic.into(),
             participants: others
                 .iter()

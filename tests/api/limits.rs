@@ -187,14 +187,14 @@ async fn a_full_thread_table_answers_403_and_deleted_threads_make_room() {
 
     // Assert: refused, and what exists is intact.
     assert_limit(refused, "ChatThreadLimitReached", "--max-chat-threads").await;
-    assert_eq!(app.state.store.chat.len(), 2);
+    assert_eq!(app.state.store().chat.len(), 2);
     let kept = messages(&app, &token, &second).await;
     assert_eq!(kept[0], ("text".into(), "kept".into()));
     assert_eq!(kept.len(), 3);
     // A deleted thread's tombstone is dropped to make room.
     delete_thread(&app, &token, &first).await;
     let third = app.thread_with(&token, "third", &[]).await;
-    assert_eq!(app.state.store.chat.len(), 2);
+    assert_eq!(app.state.store().chat.len(), 2);
     app.send_text(&token, &third, "works").await;
 }
 
@@ -282,14 +282,14 @@ async fn the_total_message_cap_spans_threads_and_a_deleted_thread_frees_its_mess
     assert_limit(refused, "MessageLimitReached", "--max-chat-messages").await;
     assert_limit(refused_thread, "MessageLimitReached", "--max-chat-messages").await;
     assert_eq!(
-        app.state.store.chat.len(),
+        app.state.store().chat.len(),
         2,
         "the refused thread took no room"
     );
     assert_eq!(messages(&app, &token, &a).await.len(), 3);
     delete_thread(&app, &token, &b).await;
     app.send_text(&token, &a, "a2").await;
-    assert_eq!(app.state.store.chat.message_count(), 4);
+    assert_eq!(app.state.store().chat.message_count(), 4);
 }
 
 #[tokio::test]
@@ -344,7 +344,7 @@ async fn thirty_two_parallel_sends_against_a_cap_of_ten_store_exactly_ten() {
             stored += items.len();
         }
         assert_eq!(stored, 2 * threads + 10);
-        assert_eq!(app.state.store.chat.message_count(), 2 * threads + 10);
+        assert_eq!(app.state.store().chat.message_count(), 2 * threads + 10);
     }
 }
 
@@ -365,7 +365,7 @@ async fn thirty_two_parallel_thread_creates_against_a_cap_of_ten_create_exactly_
     let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 10);
     assert_eq!(statuses.iter().filter(|s| **s == 403).count(), 22);
-    assert_eq!(app.state.store.chat.len(), 10);
+    assert_eq!(app.state.store().chat.len(), 10);
     let (listed, _) = app
         .collect_pages(&token, &format!("/chat/threads?api-version={CHAT_V}"))
         .await;
@@ -471,7 +471,7 @@ async fn a_full_opt_out_table_answers_403_and_a_refused_request_adds_nothing() {
     // Pairs already opted out take no room; one new pair fits.
     let again = opt_out(&app, "add", &[number(1), number(2), number(3)]).await;
     assert_eq!(again.status(), 200);
-    assert_eq!(app.state.store.sms.opt_out_len(), 3);
+    assert_eq!(app.state.store().sms.opt_out_len(), 3);
     // Opting back in makes room.
     assert_eq!(opt_out(&app, "remove", &[number(1)]).await.status(), 200);
     assert_eq!(opt_out(&app, "add", &[number(4)]).await.status(), 200);
@@ -498,7 +498,7 @@ async fn thirty_two_parallel_opt_outs_against_a_cap_of_ten_record_exactly_ten() 
     let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 10);
     assert_eq!(statuses.iter().filter(|s| **s == 403).count(), 22);
-    assert_eq!(app.state.store.sms.opt_out_len(), 10);
+    assert_eq!(app.state.store().sms.opt_out_len(), 10);
     let check = body(opt_out(&app, "check", &numbers).await).await;
     let opted = check["value"]
         .as_array()
@@ -603,7 +603,7 @@ async fn a_full_assignment_table_answers_403_but_replacing_an_assignment_works()
         .await;
     assert_eq!(delete.status(), 204);
     assert_eq!(put_assignment(&app, "c").await.status(), 201);
-    assert_eq!(app.state.store.assignments.len(), 2);
+    assert_eq!(app.state.store().assignments.len(), 2);
 }
 
 #[tokio::test]
@@ -618,7 +618,7 @@ async fn thirty_two_parallel_assignments_against_a_cap_of_ten_create_exactly_ten
     let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 10);
     assert_eq!(statuses.iter().filter(|s| **s == 403).count(), 22);
-    assert_eq!(app.state.store.assignments.len(), 10);
+    assert_eq!(app.state.store().assignments.len(), 10);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -676,7 +676,7 @@ async fn a_reset_gives_every_cap_its_room_back() {
         "--max-chat-threads",
     )
     .await;
-    assert_eq!(app.state.store.chat.message_count(), 5);
+    assert_eq!(app.state.store().chat.message_count(), 5);
 }
 
 #[tokio::test]
@@ -714,13 +714,13 @@ async fn resets_racing_chat_writers_leave_the_counts_exact() {
         });
         bounded(async { tokio::join!(join_all(writers), reset(&app)) }).await;
         // Assert: the count is exactly what is stored, whatever landed before or after.
-        let chat = &app.state.store.chat;
-        assert_eq!(chat.message_count(), chat.stored_messages());
+        let store = app.state.store();
+        assert_eq!(store.chat.message_count(), store.chat.stored_messages());
     }
     reset(&app).await;
 
     // And once reset, the whole cap fits again, exactly.
-    assert_eq!(app.state.store.chat.message_count(), 0);
+    assert_eq!(app.state.store().chat.message_count(), 0);
     let (_, token) = app.create_user_and_token(&["chat"]).await;
     let thread = app.thread_with(&token, "T", &[]).await;
     for n in 0..38 {
@@ -732,6 +732,46 @@ async fn resets_racing_chat_writers_leave_the_counts_exact() {
         "--max-chat-messages",
     )
     .await;
+}
+
+/// A fixture adding resource `contoso` with two opt-outs.
+const CONTOSO: &str = r#"
+resources:
+  - name: contoso
+    accessKey: "Y29udG9zby1wcmltYXJ5LWtleS1mb3ItdGhlLWFjcy1lbXVsYXRvci0wMDAwMDAwMA=="
+    resourceId: "c0c0c0c0-0000-4000-8000-000000000001"
+    phoneNumbers: ["+18005550111"]
+optOuts:
+  - {resource: contoso, from: "+18005550111", to: "+14255550177"}
+  - {resource: contoso, from: "+18005550111", to: "+14255550178"}
+"#;
+
+#[tokio::test]
+async fn every_resource_has_its_own_caps_and_fixture_data_past_them_is_skipped() {
+    // Arrange: a cap of one opt-out, and a fixture resource with two.
+    let path = std::env::temp_dir().join(format!("acs-caps-{}.yaml", uuid::Uuid::new_v4()));
+    std::fs::write(&path, CONTOSO).expect("fixture written");
+    let mut config = config();
+    config.max_sms_opt_outs = 1;
+    config.fixtures = vec![path.clone()];
+    let app = spawn_with(config).await;
+    let contoso = app.state.resources.by_name("contoso").expect("contoso");
+
+    // Assert: contoso has the flags' cap (its second fixture opt-out was skipped) ...
+    assert_eq!(contoso.store.sms.opt_out_len(), 1);
+    // ... and the default resource a room of its own.
+    assert_eq!(opt_out(&app, "add", &[number(1)]).await.status(), 200);
+    assert_limit(
+        opt_out(&app, "add", &[number(2)]).await,
+        "OptOutLimitReached",
+        "--max-sms-opt-outs",
+    )
+    .await;
+    // A reset seeds the fixture again, within the cap.
+    reset(&app).await;
+    assert_eq!(contoso.store.sms.opt_out_len(), 1);
+    assert_eq!(app.state.store().sms.opt_out_len(), 0);
+    let _ = std::fs::remove_file(path);
 }
 
 #[test]
