@@ -34,18 +34,20 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 /// Creates a thread owned by `user` and appends `n` messages (minus the two system messages).
 fn fill(store: &ChatStore, user: &CommunicationUserId, n: usize) -> ThreadId {
     let start = Utc::now() - TimeDelta::days(30);
-    let (thread, _) = store.create_thread(
-        user,
-        NewThread {
-            id: None,
-            topic: format!("{n} messages"),
-            participants: Vec::new(),
-            metadata: None,
-            retention_policy: None,
-        },
-        None,
-        start,
-    );
+    let (thread, _) = store
+        .create_thread(
+            user,
+            NewThread {
+                id: None,
+                topic: format!("{n} messages"),
+                participants: Vec::new(),
+                metadata: None,
+                retention_policy: None,
+            },
+            None,
+            start,
+        )
+        .expect("an unbounded store has room");
     for i in 0..n.saturating_sub(2) {
         store
             .send_message(
@@ -144,6 +146,9 @@ fn main() {
     runtime.block_on(async {
         let mut config = Config::for_tests();
         config.tls_cert_out = Some(std::env::temp_dir().join("acs-emulator-bench-cert.pem"));
+        // The threads hold 1 100 010 messages, one of them a million: over the default caps.
+        config.max_chat_messages = 2_000_000;
+        config.max_chat_messages_per_thread = 2_000_000;
         let settings = config.validate().expect("config");
         let resource = settings.resource_id;
         let app = Application::build(settings, Arc::new(Clock::system())).expect("app");

@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use uuid::Uuid;
 
 use crate::domain::PhoneNumber;
+use crate::store::{ChatLimits, StoreLimits};
 
 /// The well-known development access key (base64), used when `--access-key` is not given.
 ///
@@ -205,10 +206,56 @@ pub struct Config {
     #[arg(long, env = "ACS_EMULATOR_MAX_IDENTITIES", default_value_t = 1_000_000)]
     pub max_identities: usize,
 
-    /// Most messages kept in the SMS outbox; older ones are evicted first, with their delivery
-    /// reports and repeatability records.
+    /// Most messages kept in the SMS outbox; older ones are evicted first. Delivery reports and
+    /// repeatability records are kept for as many of the newest messages that have one.
     #[arg(long, env = "ACS_EMULATOR_MAX_SMS_OUTBOX", default_value_t = 100_000)]
     pub max_sms_outbox: usize,
+
+    /// Most SMS opt-outs (sender, recipient pairs) kept; adding more gets 403
+    /// `OptOutLimitReached`.
+    #[arg(long, env = "ACS_EMULATOR_MAX_SMS_OPT_OUTS", default_value_t = 100_000)]
+    pub max_sms_opt_outs: usize,
+
+    /// Most chat threads kept (deleted ones included until room is needed); creating one more
+    /// gets 403 `ChatThreadLimitReached`.
+    #[arg(long, env = "ACS_EMULATOR_MAX_CHAT_THREADS", default_value_t = 100_000)]
+    pub max_chat_threads: usize,
+
+    /// Most chat messages kept in all threads together, system messages included (a deleted
+    /// thread frees its messages); one more gets 403 `MessageLimitReached`. At least 2.
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_MAX_CHAT_MESSAGES",
+        default_value_t = 1_000_000
+    )]
+    pub max_chat_messages: usize,
+
+    /// Most messages in one chat thread, system messages included; one more gets 403
+    /// `MessageLimitReached`. At least 2 (a new thread holds two system messages).
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_MAX_CHAT_MESSAGES_PER_THREAD",
+        default_value_t = 100_000
+    )]
+    pub max_chat_messages_per_thread: usize,
+
+    /// Most participants in one chat thread, the creator included (the real service's limit is
+    /// 250); more gets 403 `ParticipantLimitReached`.
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_MAX_CHAT_PARTICIPANTS_PER_THREAD",
+        default_value_t = 250
+    )]
+    pub max_chat_participants_per_thread: usize,
+
+    /// Most Teams Phone extension assignments kept; creating one more gets 403
+    /// `AssignmentLimitReached` (replacing an existing one always works).
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_MAX_TEAMS_EXTENSION_ASSIGNMENTS",
+        default_value_t = 100_000
+    )]
+    pub max_teams_extension_assignments: usize,
 
     /// Fixture file to load at start-up (JSON or YAML; repeatable, or comma-separated in the
     /// environment variable): resources, identities, chat threads, opt-outs and scenario rules.
@@ -372,10 +419,32 @@ impl Config {
                 "--max-header-bytes must be at least 1024".into(),
             ));
         }
-        if self.max_identities == 0 || self.max_sms_outbox == 0 {
-            return Err(ConfigError(
-                "--max-identities and --max-sms-outbox must be at least 1".into(),
-            ));
+        for (flag, value, least) in [
+            ("--max-identities", self.max_identities, 1),
+            ("--max-sms-outbox", self.max_sms_outbox, 1),
+            ("--max-sms-opt-outs", self.max_sms_opt_outs, 1),
+            ("--max-chat-threads", self.max_chat_threads, 1),
+            // A new thread holds two system messages.
+            ("--max-chat-messages", self.max_chat_messages, 2),
+            (
+                "--max-chat-messages-per-thread",
+                self.max_chat_messages_per_thread,
+                2,
+            ),
+            (
+                "--max-chat-participants-per-thread",
+                self.max_chat_participants_per_thread,
+                1,
+            ),
+            (
+                "--max-teams-extension-assignments",
+                self.max_teams_extension_assignments,
+                1,
+            ),
+        ] {
+            if value < least {
+                return Err(ConfigError(format!("{flag} must be at least {least}")));
+            }
         }
         for path in &self.fixtures {
             if !path.is_file() {
@@ -435,6 +504,21 @@ impl Config {
         })
     }
 
+    /// The caps the store is built with (the `--max-*` flags other than `--max-identities` and
+    /// `--max-sms-outbox`, which are passed to each write).
+    pub fn store_limits(&self) -> StoreLimits {
+        StoreLimits {
+            chat: ChatLimits {
+                threads: self.max_chat_threads,
+                messages: self.max_chat_messages,
+                messages_per_thread: self.max_chat_messages_per_thread,
+                participants_per_thread: self.max_chat_participants_per_thread,
+            },
+            sms_opt_outs: self.max_sms_opt_outs,
+            teams_extension_assignments: self.max_teams_extension_assignments,
+        }
+    }
+
     /// A configuration for tests: both ports 0, the well-known keys, quiet logs.
     pub fn for_tests() -> Config {
         Config {
@@ -469,6 +553,12 @@ impl Config {
             shutdown_timeout: Duration::from_secs(5),
             max_identities: 1_000_000,
             max_sms_outbox: 100_000,
+            max_sms_opt_outs: 100_000,
+            max_chat_threads: 100_000,
+            max_chat_messages: 1_000_000,
+            max_chat_messages_per_thread: 100_000,
+            max_chat_participants_per_thread: 250,
+            max_teams_extension_assignments: 100_000,
             fixtures: Vec::new(),
             seed: None,
             journal_size: 10_000,

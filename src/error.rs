@@ -103,6 +103,17 @@ pub enum ApiError {
         "The emulator holds its limit of {0} identities (--max-identities); delete some or POST /_emulator/reset."
     )]
     IdentityLimitReached(usize),
+    /// 403 with a `…LimitReached` code (`ChatThreadLimitReached`, `MessageLimitReached`,
+    /// `ParticipantLimitReached`, `OptOutLimitReached`, `AssignmentLimitReached`): one of the
+    /// other store caps (README "Limits") is reached. 403 rather than 429 or 507 for the reason
+    /// given at [`ApiError::IdentityLimitReached`]; the message names the flag to raise.
+    #[error("{message}")]
+    LimitReached {
+        /// ACS-style error code.
+        code: &'static str,
+        /// What is full and which flag raises it.
+        message: String,
+    },
     /// 415 `UnsupportedMediaType`.
     #[error("Content-Type '{0}' is not supported; send application/json.")]
     UnsupportedMediaType(String),
@@ -132,6 +143,7 @@ impl ApiError {
             ApiError::HeadersTooLarge { .. } => "RequestHeaderFieldsTooLarge",
             ApiError::RequestTimeout(_) => "RequestTimeout",
             ApiError::IdentityLimitReached(_) => "IdentityLimitReached",
+            ApiError::LimitReached { code, .. } => code,
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::Internal(_) => "InternalError",
         }
@@ -268,7 +280,9 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::IdentityLimitReached(_) => StatusCode::FORBIDDEN,
+            ApiError::IdentityLimitReached(_) | ApiError::LimitReached { .. } => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -350,6 +364,20 @@ mod tests {
         assert_eq!(
             body,
             serde_json::json!({"error": {"code": "Unauthorized", "message": ""}})
+        );
+    }
+
+    #[test]
+    fn limit_errors_are_403_with_their_own_code() {
+        let err = ApiError::LimitReached {
+            code: "MessageLimitReached",
+            message: "full (--max-chat-messages)".into(),
+        };
+        assert_eq!(err.status_code(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            serde_json::to_value(err.body()).expect("serializable"),
+            serde_json::json!({"error": {"code": "MessageLimitReached",
+                "message": "full (--max-chat-messages)"}})
         );
     }
 

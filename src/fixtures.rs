@@ -583,8 +583,11 @@ pub fn apply(
     now: DateTime<Utc>,
 ) -> Result<(), String> {
     let mut new = Vec::new();
+    // Every resource has the caps the flags give (README "Limits").
+    let limits = resources.default_resource().store.limits();
     for spec in &loaded.resources {
         let mut resource = build_resource(spec, seed)?;
+        resource.store = Store::with_seed_and_limits(seed, limits);
         resource.tokens = crate::auth::user_token::TokenIssuer::with_secret(
             token_secret,
             resource.resource_id,
@@ -615,7 +618,7 @@ pub fn seed_data(loaded: &Loaded, resources: &Resources, only: Option<&str>, now
         let Some(store) = store(&t.resource) else {
             continue;
         };
-        let (props, _) = store.chat.create_thread(
+        let created = store.chat.create_thread(
             &t.creator,
             NewThread {
                 id: Some(t.id.clone()),
@@ -627,6 +630,13 @@ pub fn seed_data(loaded: &Loaded, resources: &Resources, only: Option<&str>, now
             None,
             now,
         );
+        let props = match created {
+            Ok((props, _)) => props,
+            Err(e) => {
+                tracing::warn!(thread = %t.id, error = %e, "fixture thread not stored");
+                continue;
+            }
+        };
         for (sender, message) in &t.messages {
             if let Err(e) = store
                 .chat
@@ -637,8 +647,10 @@ pub fn seed_data(loaded: &Loaded, resources: &Resources, only: Option<&str>, now
         }
     }
     for (resource, from, to) in &loaded.opt_outs {
-        if let Some(store) = store(resource) {
-            store.sms.opt_out(from, to);
+        if let Some(store) = store(resource)
+            && let Err(e) = store.sms.opt_out(from, std::slice::from_ref(to))
+        {
+            tracing::warn!(error = %e, "fixture opt-out not stored");
         }
     }
 }

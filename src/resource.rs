@@ -69,7 +69,7 @@ impl Resource {
                 settings.resource_id,
                 &config.resource_location,
             ),
-            store: Store::with_seed(seed),
+            store: Store::with_seed_and_limits(seed, config.store_limits()),
         }
     }
 

@@ -287,6 +287,13 @@ fn store_error(e: StoreError) -> ApiError {
             ApiError::Unauthorized(format!("Identity '{id}' has been deleted."))
         }
         StoreError::Full(max) => ApiError::IdentityLimitReached(max),
+        StoreError::AssignmentsFull(max) => ApiError::LimitReached {
+            code: "AssignmentLimitReached",
+            message: format!(
+                "The emulator holds its limit of {max} Teams extension assignments \
+                 (--max-teams-extension-assignments); delete some, raise the limit or POST /_emulator/reset."
+            ),
+        },
     }
 }
 
@@ -621,7 +628,8 @@ pub async fn upsert_assignment(
     let created = res
         .store
         .assignments
-        .upsert(&tenant_id, &object_id, assignment.clone());
+        .upsert(&tenant_id, &object_id, assignment.clone())
+        .map_err(store_error)?;
     let status = if created {
         StatusCode::CREATED
     } else {

@@ -15,7 +15,7 @@ use crate::domain::{PhoneNumber, SmsMessageId};
 use crate::error::ApiError;
 use crate::resource::{Res, Resource};
 use crate::startup::AppState;
-use crate::store::DeliveryStatus;
+use crate::store::{DeliveryStatus, SmsError};
 
 /// Versions with the opt-out operations.
 pub const OPT_OUT_VERSIONS: &[&str] = &[
@@ -144,9 +144,16 @@ fn opt_outs(
         .ok_or(ApiError::SenderNotOwned)?;
 
     let sms = &res.store.sms;
-    let value = request
-        .recipients
-        .unwrap_or_default()
+    let recipients = request.recipients.unwrap_or_default();
+    if let OptOutAction::Add = action {
+        // All of the request's opt-outs are recorded, or none when the table is full.
+        let valid: Vec<PhoneNumber> = recipients
+            .iter()
+            .filter_map(|r| PhoneNumber::parse(r.to.as_deref()?).ok())
+            .collect();
+        sms.opt_out(&from, &valid)?;
+    }
+    let value = recipients
         .into_iter()
         .map(|recipient| {
             let raw = recipient.to.unwrap_or_default();
@@ -159,9 +166,8 @@ fn opt_outs(
                 };
             };
             match action {
-                OptOutAction::Add => sms.opt_out(&from, &to),
                 OptOutAction::Remove => sms.opt_in(&from, &to),
-                OptOutAction::Check => {}
+                OptOutAction::Add | OptOutAction::Check => {}
             }
             OptOutResponseItem {
                 is_opted_out: Some(sms.is_opted_out(&from, &to)),
@@ -172,6 +178,22 @@ fn opt_outs(
         })
         .collect();
     json_response(StatusCode::OK, &OptOutResponse { value })
+}
+
+/// A full opt-out table answers 403 `OptOutLimitReached` (README "Limits"): forgetting an older
+/// opt-out instead would silently send to a recipient who opted out.
+impl From<SmsError> for ApiError {
+    fn from(e: SmsError) -> Self {
+        match e {
+            SmsError::OptOutsFull(max) => ApiError::LimitReached {
+                code: "OptOutLimitReached",
+                message: format!(
+                    "The emulator holds its limit of {max} SMS opt-outs (--max-sms-opt-outs); \
+                     remove some, raise the limit or POST /_emulator/reset."
+                ),
+            },
+        }
+    }
 }
 
 /// `DeliveryReport`.

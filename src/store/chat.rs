@@ -16,17 +16,29 @@
 //! - Deleted threads stay as tombstones (without their messages) so that re-deleting answers 204
 //!   and every other operation answers 404.
 //!
-//! Lock order: a thread's mutex may be taken while touching `user_threads` or `repeatability`
-//! entries, never the reverse. No actix, no serde_json.
+//! - Every table is capped ([`ChatLimits`]), and a full one refuses the write with an error
+//!   rather than evicting: dropping a thread, message or participant would silently change what
+//!   a test reads back. Threads and all messages (system messages included: they are stored like
+//!   any other) are counted on store-wide [`Counter`]s, reserved before the insert; messages and
+//!   participants per thread are checked under the thread's mutex. Read receipts need no cap of
+//!   their own: there is at most one per participant, and a removed participant's goes with it.
+//!   When the thread table is full, tombstones (deleted threads) are dropped first, as for
+//!   identities.
+//!
+//! Lock order: a thread's mutex may be taken while holding a `threads` shard (dropping
+//! tombstones, clearing) or touching `user_threads` or `repeatability` entries; nothing takes a
+//! map entry while holding a thread's mutex except `user_threads`, and `repeatability` entries
+//! are never taken while a `threads` shard is held. No actix, no serde_json.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
+use super::Counter;
 use crate::domain::{ChatMessageId, CommunicationIdentifier, CommunicationUserId, ThreadId};
 
 /// Name/value metadata (threads, participants, messages).
@@ -82,6 +94,45 @@ pub enum ChatError {
     /// Thread metadata over [`METADATA_LIMIT_BYTES`] after applying a patch.
     #[error("metadata is limited to {METADATA_LIMIT_BYTES} bytes in total")]
     MetadataTooLarge,
+    /// [`ChatLimits::threads`] threads exist, none of them a tombstone that could be dropped.
+    #[error("the chat thread table is full ({0} threads)")]
+    ThreadsFull(usize),
+    /// [`ChatLimits::messages`] messages exist in all threads together.
+    #[error("the chat message table is full ({0} messages)")]
+    MessagesFull(usize),
+    /// The thread holds [`ChatLimits::messages_per_thread`] messages.
+    #[error("the chat thread is full ({0} messages)")]
+    ThreadMessagesFull(usize),
+    /// The thread would have more than [`ChatLimits::participants_per_thread`] participants.
+    #[error("a chat thread may have at most {0} participants")]
+    ParticipantsFull(usize),
+}
+
+/// The chat caps. [`Default`] is unbounded (unit tests, benches); the emulator sets them from
+/// `--max-chat-threads`, `--max-chat-messages`, `--max-chat-messages-per-thread` and
+/// `--max-chat-participants-per-thread`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatLimits {
+    /// Threads, deleted ones (tombstones) included until room is needed.
+    pub threads: usize,
+    /// Messages in all live threads, system messages included (a deleted thread's messages
+    /// are freed with it; a deleted message still counts, as it stays listed).
+    pub messages: usize,
+    /// Messages in one thread, system messages included.
+    pub messages_per_thread: usize,
+    /// Participants of one thread, the creator included.
+    pub participants_per_thread: usize,
+}
+
+impl Default for ChatLimits {
+    fn default() -> Self {
+        Self {
+            threads: usize::MAX,
+            messages: usize::MAX,
+            messages_per_thread: usize::MAX,
+            participants_per_thread: usize::MAX,
+        }
+    }
 }
 
 /// `ChatRetentionPolicy` (2025-03-15).
@@ -296,6 +347,11 @@ pub struct NewMessage {
 
 struct ThreadState {
     id: ThreadId,
+    /// The `(creator, repeatability-request-id)` that created it, forgotten with it.
+    repeatability: Option<(CommunicationUserId, String)>,
+    /// Removed from the store by a reset: a request that fetched it before answers 404, and
+    /// nothing is added to it (its messages are no longer counted).
+    detached: bool,
     topic: String,
     created_on: DateTime<Utc>,
     created_by: CommunicationUserId,
@@ -336,7 +392,7 @@ impl ThreadState {
 
     /// The live thread's participant record of `user`, or the error the API answers.
     fn check_member(&self, user: &CommunicationUserId) -> Result<&Participant, ChatError> {
-        if self.deleted_on.is_some() {
+        if self.deleted_on.is_some() || self.detached {
             return Err(ChatError::ThreadNotFound(self.id.clone()));
         }
         self.member(user).ok_or(ChatError::NotParticipant)
@@ -444,6 +500,13 @@ pub struct ChatStore {
     repeatability: DashMap<(CommunicationUserId, String), ThreadId>,
     /// The last message id / version handed out (ms epoch, bumped for uniqueness).
     last_id: AtomicU64,
+    limits: ChatLimits,
+    /// Threads (tombstones included) plus room reserved by creates about to insert.
+    thread_count: Counter,
+    /// Messages in live threads plus room reserved by writers about to append.
+    message_count: Counter,
+    /// Tombstones in `threads` (a hint: dropping them is only tried when there are some).
+    tombstones: AtomicUsize,
 }
 
 fn lock(thread: &Mutex<ThreadState>) -> MutexGuard<'_, ThreadState> {
@@ -454,6 +517,62 @@ fn lock(thread: &Mutex<ThreadState>) -> MutexGuard<'_, ThreadState> {
 }
 
 impl ChatStore {
+    /// Empty tables with these caps.
+    pub fn with_limits(limits: ChatLimits) -> Self {
+        Self {
+            limits,
+            ..Self::default()
+        }
+    }
+
+    /// Makes room for one more message in a thread the caller holds the lock of: the thread's
+    /// count is checked under that lock, the store-wide one is reserved. Push the message next.
+    fn reserve_message(&self, t: &ThreadState) -> Result<(), ChatError> {
+        if t.messages.len() >= self.limits.messages_per_thread {
+            return Err(ChatError::ThreadMessagesFull(
+                self.limits.messages_per_thread,
+            ));
+        }
+        if !self.message_count.try_add(1, self.limits.messages) {
+            return Err(ChatError::MessagesFull(self.limits.messages));
+        }
+        Ok(())
+    }
+
+    /// Appends a message within the caps; returns its id and sequence id.
+    fn append(
+        &self,
+        t: &mut ThreadState,
+        kind: MessageType,
+        now: DateTime<Utc>,
+        body: Body,
+    ) -> Result<(u64, u64), ChatError> {
+        self.reserve_message(t)?;
+        let id = self.next_id(now);
+        Ok((id, t.push(id, kind, now, body)))
+    }
+
+    /// Drops deleted threads (and their repeatability records), giving their room back.
+    fn drop_tombstones(&self) {
+        let mut dropped = Vec::new();
+        self.threads.retain(|_, thread| {
+            let t = lock(thread);
+            if t.deleted_on.is_none() {
+                return true;
+            }
+            dropped.push((t.id.clone(), t.repeatability.clone()));
+            false
+        });
+        self.thread_count.sub(dropped.len());
+        self.tombstones.fetch_sub(dropped.len(), Ordering::AcqRel);
+        // The `threads` shards are released: repeatability entries may be taken now.
+        for (id, key) in dropped {
+            if let Some(key) = key {
+                self.repeatability.remove_if(&key, |_, v| *v == id);
+            }
+        }
+    }
+
     /// A new unique id: `now` in ms, or one more than the last id if that is not larger.
     fn next_id(&self, now: DateTime<Utc>) -> u64 {
         let now_ms = u64::try_from(now.timestamp_millis()).unwrap_or(0);
@@ -503,35 +622,48 @@ impl ChatStore {
         if let Some(mut set) = self.user_threads.get_mut(user) {
             set.remove(thread);
         }
+        // Users come and go: don't keep an empty set per user ever seen.
+        self.user_threads.remove_if(user, |_, set| set.is_empty());
     }
 
     /// Creates a thread with the caller as creator and participant, emitting `participantAdded`
     /// and `topicUpdated`. With a `repeatability` key already used by this caller, returns the
     /// thread that first request created instead (second value `false`).
+    ///
+    /// Fails when the thread would have too many participants, or when there is no room for
+    /// one more thread or its two system messages.
     pub fn create_thread(
         &self,
         caller: &CommunicationUserId,
         new: NewThread,
         repeatability: Option<String>,
         now: DateTime<Utc>,
-    ) -> (ThreadProps, bool) {
+    ) -> Result<(ThreadProps, bool), ChatError> {
+        // Outside any repeatability entry: dropping tombstones takes repeatability entries.
+        if self.thread_count.get() >= self.limits.threads
+            && self.tombstones.load(Ordering::Acquire) > 0
+        {
+            self.drop_tombstones();
+        }
         let Some(key) = repeatability else {
-            return (self.insert_thread(caller, new, now), true);
+            return Ok((self.insert_thread(caller, new, None, now)?, true));
         };
-        match self.repeatability.entry((caller.clone(), key)) {
-            Entry::Occupied(existing) => {
-                let id = existing.get().clone();
-                drop(existing);
-                match self.thread(&id) {
-                    Ok(thread) => (lock(&thread).props(), false),
-                    // Forgotten by a reset between the two requests: create afresh.
-                    Err(_) => (self.insert_thread(caller, new, now), true),
+        let key = (caller.clone(), key);
+        match self.repeatability.entry(key.clone()) {
+            Entry::Occupied(mut existing) => {
+                if let Ok(thread) = self.thread(existing.get()) {
+                    return Ok((lock(&thread).props(), false));
                 }
+                // Forgotten (dropped as a tombstone, or reset) between the two requests:
+                // create afresh.
+                let props = self.insert_thread(caller, new, Some(key), now)?;
+                existing.insert(props.id.clone());
+                Ok((props, true))
             }
             Entry::Vacant(slot) => {
-                let props = self.insert_thread(caller, new, now);
+                let props = self.insert_thread(caller, new, Some(key), now)?;
                 slot.insert(props.id.clone());
-                (props, true)
+                Ok((props, true))
             }
         }
     }
@@ -540,8 +672,9 @@ impl ChatStore {
         &self,
         caller: &CommunicationUserId,
         new: NewThread,
+        repeatability: Option<(CommunicationUserId, String)>,
         now: DateTime<Utc>,
-    ) -> ThreadProps {
+    ) -> Result<ThreadProps, ChatError> {
         let id = new.id.clone().unwrap_or_else(ThreadId::generate);
         let creator = CommunicationIdentifier::User(caller.clone());
         let mut participants: Vec<Participant> = Vec::with_capacity(new.participants.len() + 1);
@@ -558,8 +691,25 @@ impl ChatStore {
                 participants.push(p);
             }
         }
+        let limits = &self.limits;
+        if participants.len() > limits.participants_per_thread {
+            return Err(ChatError::ParticipantsFull(limits.participants_per_thread));
+        }
+        // A new thread holds two system messages.
+        if limits.messages_per_thread < 2 {
+            return Err(ChatError::ThreadMessagesFull(limits.messages_per_thread));
+        }
+        if !self.thread_count.try_add(1, limits.threads) {
+            return Err(ChatError::ThreadsFull(limits.threads));
+        }
+        if !self.message_count.try_add(2, limits.messages) {
+            self.thread_count.sub(1);
+            return Err(ChatError::MessagesFull(limits.messages));
+        }
         let mut state = ThreadState {
             id: id.clone(),
+            repeatability,
+            detached: false,
             topic: new.topic.clone(),
             created_on: now,
             created_by: caller.clone(),
@@ -600,11 +750,22 @@ impl ChatStore {
             .iter()
             .filter_map(|p| p.id.as_user().cloned())
             .collect();
-        self.threads.insert(id.clone(), Arc::new(Mutex::new(state)));
+        if let Some(replaced) = self.threads.insert(id.clone(), Arc::new(Mutex::new(state))) {
+            // A given id already in use (fixtures check that it is not): the old thread is gone,
+            // and gives its room back.
+            let mut old = lock(&replaced);
+            self.thread_count.sub(1);
+            self.message_count.sub(old.messages.len());
+            if old.deleted_on.is_some() {
+                self.tombstones.fetch_sub(1, Ordering::AcqRel);
+            }
+            old.detached = true;
+            old.messages = Vec::new();
+        }
         for user in &users {
             self.index_user(user, &id);
         }
-        props
+        Ok(props)
     }
 
     /// `GET /chat/threads/{id}`.
@@ -625,32 +786,33 @@ impl ChatStore {
         now: DateTime<Utc>,
     ) -> Result<(), ChatError> {
         self.with_member(id, caller, |t| {
-            if let Some(patch) = update.metadata {
-                let merged = merge_metadata(t.metadata.as_ref(), patch);
-                if merged
-                    .as_ref()
-                    .is_some_and(|m| metadata_size(m) > METADATA_LIMIT_BYTES)
-                {
-                    return Err(ChatError::MetadataTooLarge);
-                }
-                t.metadata = merged;
-            }
-            if let Some(policy) = update.retention_policy {
-                t.retention_policy = policy;
+            // Everything that can fail comes first, so a refused update changes nothing.
+            let merged = update
+                .metadata
+                .map(|patch| merge_metadata(t.metadata.as_ref(), patch));
+            if let Some(Some(m)) = &merged
+                && metadata_size(m) > METADATA_LIMIT_BYTES
+            {
+                return Err(ChatError::MetadataTooLarge);
             }
             if let Some(topic) = update.topic {
-                t.topic = topic.clone();
-                let msg_id = self.next_id(now);
-                t.push(
-                    msg_id,
+                self.append(
+                    t,
                     MessageType::TopicUpdated,
                     now,
                     Body::System(Box::new(SystemContent {
                         initiator: CommunicationIdentifier::User(caller.clone()),
-                        topic: Some(topic),
+                        topic: Some(topic.clone()),
                         participants: Vec::new(),
                     })),
-                );
+                )?;
+                t.topic = topic;
+            }
+            if let Some(merged) = merged {
+                t.metadata = merged;
+            }
+            if let Some(policy) = update.retention_policy {
+                t.retention_policy = policy;
             }
             Ok(())
         })
@@ -665,6 +827,9 @@ impl ChatStore {
     ) -> Result<(), ChatError> {
         let thread = self.thread(id)?;
         let mut state = lock(&thread);
+        if state.detached {
+            return Err(ChatError::ThreadNotFound(id.clone()));
+        }
         if state.member(caller).is_none() {
             return Err(ChatError::NotParticipant);
         }
@@ -672,8 +837,11 @@ impl ChatStore {
             return Ok(());
         }
         state.deleted_on = Some(now);
-        // The tombstone keeps only what re-deletion needs.
+        self.tombstones.fetch_add(1, Ordering::AcqRel);
+        // The tombstone keeps only what re-deletion needs; its messages give their room back.
+        self.message_count.sub(state.messages.len());
         state.messages = Vec::new();
+        state.senders = Vec::new();
         state.receipts.clear();
         for user in state.participants.iter().filter_map(|p| p.id.as_user()) {
             self.unindex_user(user, id);
@@ -739,6 +907,8 @@ impl ChatStore {
         now: DateTime<Utc>,
     ) -> Result<(ChatMessageId, u64), ChatError> {
         self.with_member(id, caller, |t| {
+            // Room first, so a refused message does not add its sender to the sender table.
+            self.reserve_message(t)?;
             let sender = t.sender_index(caller);
             let msg_id = self.next_id(now);
             let seq = t.push(
@@ -913,21 +1083,24 @@ impl ChatStore {
             if added.is_empty() {
                 return Ok(());
             }
-            t.participants.extend(added.iter().cloned());
-            for user in added.iter().filter_map(|p| p.id.as_user()) {
-                self.index_user(user, id);
+            let max = self.limits.participants_per_thread;
+            if t.participants.len() + added.len() > max {
+                return Err(ChatError::ParticipantsFull(max));
             }
-            let msg_id = self.next_id(now);
-            t.push(
-                msg_id,
+            self.append(
+                t,
                 MessageType::ParticipantAdded,
                 now,
                 Body::System(Box::new(SystemContent {
                     initiator: CommunicationIdentifier::User(caller.clone()),
                     topic: None,
-                    participants: added,
+                    participants: added.clone(),
                 })),
-            );
+            )?;
+            t.participants.extend(added.iter().cloned());
+            for user in added.iter().filter_map(|p| p.id.as_user()) {
+                self.index_user(user, id);
+            }
             Ok(())
         })
     }
@@ -945,22 +1118,22 @@ impl ChatStore {
             let Some(idx) = t.participant_index(target) else {
                 return Ok(());
             };
-            let removed = t.participants.remove(idx);
-            t.receipts.remove(&removed.id.raw_id());
-            if let Some(user) = removed.id.as_user() {
-                self.unindex_user(user, id);
-            }
-            let msg_id = self.next_id(now);
-            t.push(
-                msg_id,
+            // The system message goes first: when the thread is full nothing changes.
+            self.append(
+                t,
                 MessageType::ParticipantRemoved,
                 now,
                 Body::System(Box::new(SystemContent {
                     initiator: CommunicationIdentifier::User(caller.clone()),
                     topic: None,
-                    participants: vec![removed],
+                    participants: vec![t.participants[idx].clone()],
                 })),
-            );
+            )?;
+            let removed = t.participants.remove(idx);
+            t.receipts.remove(&removed.id.raw_id());
+            if let Some(user) = removed.id.as_user() {
+                self.unindex_user(user, id);
+            }
             Ok(())
         })
     }
@@ -1067,9 +1240,36 @@ impl ChatStore {
         self.threads.is_empty()
     }
 
-    /// Forgets every thread.
+    /// Number of messages in live threads, system messages included.
+    pub fn message_count(&self) -> usize {
+        self.message_count.get()
+    }
+
+    /// Messages actually stored, counted by walking every thread (O(threads)): for tests and
+    /// diagnostics, to check [`Self::message_count`] against.
+    pub fn stored_messages(&self) -> usize {
+        let threads: Vec<Arc<Mutex<ThreadState>>> =
+            self.threads.iter().map(|t| Arc::clone(&t)).collect();
+        threads.iter().map(|t| lock(t).messages.len()).sum()
+    }
+
+    /// Forgets every thread. Each removed thread is detached under its lock and gives back
+    /// exactly its room, so a request racing the reset either lands before (and is counted
+    /// and given back) or finds the thread gone; a create racing it keeps its reservation.
     pub fn clear(&self) {
-        self.threads.clear();
+        let (mut threads, mut messages, mut tombstones) = (0, 0, 0);
+        self.threads.retain(|_, thread| {
+            let mut t = lock(thread);
+            threads += 1;
+            messages += t.messages.len();
+            tombstones += usize::from(t.deleted_on.is_some());
+            t.detached = true;
+            t.messages = Vec::new();
+            false
+        });
+        self.thread_count.sub(threads);
+        self.message_count.sub(messages);
+        self.tombstones.fetch_sub(tombstones, Ordering::AcqRel);
         self.user_threads.clear();
         self.repeatability.clear();
     }
@@ -1125,7 +1325,9 @@ mod tests {
     fn creating_a_thread_emits_participant_added_then_topic_updated() {
         let store = ChatStore::default();
         let (a, b) = (user(), user());
-        let (t, created) = store.create_thread(&a, new_thread("T", &[&b]), None, Utc::now());
+        let (t, created) = store
+            .create_thread(&a, new_thread("T", &[&b]), None, Utc::now())
+            .expect("created");
         assert!(created);
         let (page, next) = store
             .list_messages(&b, &t.id, None, None, 10)
@@ -1148,7 +1350,9 @@ mod tests {
     fn paging_is_a_descending_walk_that_ignores_newer_messages() {
         let store = ChatStore::default();
         let a = user();
-        let (t, _) = store.create_thread(&a, new_thread("T", &[]), None, Utc::now());
+        let (t, _) = store
+            .create_thread(&a, new_thread("T", &[]), None, Utc::now())
+            .expect("created");
         for i in 0..10 {
             store
                 .send_message(&a, &t.id, text(&i.to_string()), Utc::now())
@@ -1178,7 +1382,9 @@ mod tests {
         let store = ChatStore::default();
         let a = user();
         let now = Utc::now();
-        let (t, _) = store.create_thread(&a, new_thread("T", &[]), None, now);
+        let (t, _) = store
+            .create_thread(&a, new_thread("T", &[]), None, now)
+            .expect("created");
         store
             .send_message(&a, &t.id, text("x"), now - TimeDelta::hours(1))
             .expect("sent");
@@ -1190,7 +1396,9 @@ mod tests {
     fn non_participants_and_deleted_threads_are_refused() {
         let store = ChatStore::default();
         let (a, b) = (user(), user());
-        let (t, _) = store.create_thread(&a, new_thread("T", &[]), None, Utc::now());
+        let (t, _) = store
+            .create_thread(&a, new_thread("T", &[]), None, Utc::now())
+            .expect("created");
         assert_eq!(store.get_thread(&b, &t.id), Err(ChatError::NotParticipant));
         store.delete_thread(&a, &t.id, Utc::now()).expect("deleted");
         assert_eq!(
@@ -1206,11 +1414,268 @@ mod tests {
         let store = ChatStore::default();
         let (a, b) = (user(), user());
         let now = Utc::now();
-        let (t1, c1) = store.create_thread(&a, new_thread("T", &[]), Some("k".into()), now);
-        let (t2, c2) = store.create_thread(&a, new_thread("T", &[]), Some("k".into()), now);
-        let (t3, _) = store.create_thread(&b, new_thread("T", &[]), Some("k".into()), now);
+        let (t1, c1) = store
+            .create_thread(&a, new_thread("T", &[]), Some("k".into()), now)
+            .expect("created");
+        let (t2, c2) = store
+            .create_thread(&a, new_thread("T", &[]), Some("k".into()), now)
+            .expect("created");
+        let (t3, _) = store
+            .create_thread(&b, new_thread("T", &[]), Some("k".into()), now)
+            .expect("created");
         assert!(c1 && !c2);
         assert_eq!(t1.id, t2.id);
         assert_ne!(t1.id, t3.id);
+    }
+
+    fn limited(threads: usize, messages: usize, per_thread: usize, people: usize) -> ChatStore {
+        ChatStore::with_limits(ChatLimits {
+            threads,
+            messages,
+            messages_per_thread: per_thread,
+            participants_per_thread: people,
+        })
+    }
+
+    #[test]
+    fn a_full_thread_table_drops_tombstones_before_it_refuses() {
+        let store = limited(2, 100, 100, 10);
+        let a = user();
+        let now = Utc::now();
+        let (t1, _) = store
+            .create_thread(&a, new_thread("1", &[]), Some("k1".into()), now)
+            .expect("room");
+        store
+            .create_thread(&a, new_thread("2", &[]), None, now)
+            .expect("room");
+        assert_eq!(
+            store.create_thread(&a, new_thread("3", &[]), None, now),
+            Err(ChatError::ThreadsFull(2))
+        );
+        store.delete_thread(&a, &t1.id, now).expect("deleted");
+        store
+            .create_thread(&a, new_thread("3", &[]), None, now)
+            .expect("the tombstone made room");
+        assert_eq!(store.len(), 2);
+        // The dropped thread's repeatability record went with it.
+        assert!(store.repeatability.is_empty());
+        assert_eq!(
+            store.get_thread(&a, &t1.id),
+            Err(ChatError::ThreadNotFound(t1.id.clone()))
+        );
+    }
+
+    #[test]
+    fn a_full_thread_refuses_every_message_and_changes_nothing() {
+        let store = limited(10, 100, 4, 10);
+        let (a, b) = (user(), user());
+        let now = Utc::now();
+        let (t, _) = store
+            .create_thread(&a, new_thread("T", &[&b]), None, now)
+            .expect("room");
+        store.send_message(&a, &t.id, text("1"), now).expect("3rd");
+        store.send_message(&b, &t.id, text("2"), now).expect("4th");
+        assert_eq!(
+            store.send_message(&a, &t.id, text("3"), now),
+            Err(ChatError::ThreadMessagesFull(4))
+        );
+        let update = ThreadUpdate {
+            topic: Some("new".into()),
+            metadata: Some(Some(MetadataPatch::from([("k".into(), Some("v".into()))]))),
+            ..ThreadUpdate::default()
+        };
+        assert_eq!(
+            store.update_thread(&a, &t.id, update, now),
+            Err(ChatError::ThreadMessagesFull(4))
+        );
+        let props = store.get_thread(&a, &t.id).expect("member");
+        assert_eq!((props.topic.as_str(), props.metadata), ("T", None));
+        let target = CommunicationIdentifier::User(b.clone());
+        assert_eq!(
+            store.remove_participant(&a, &t.id, &target, now),
+            Err(ChatError::ThreadMessagesFull(4))
+        );
+        assert!(store.get_thread(&b, &t.id).is_ok(), "b is still a member");
+        let (page, _) = store.list_messages(&a, &t.id, None, None, 10).expect("ok");
+        assert_eq!(page.len(), 4);
+        assert_eq!(store.message_count(), 4);
+    }
+
+    #[test]
+    fn the_message_total_spans_threads_and_a_deleted_thread_frees_its_share() {
+        let store = limited(10, 5, 100, 10);
+        let a = user();
+        let now = Utc::now();
+        let (t1, _) = store
+            .create_thread(&a, new_thread("1", &[]), None, now)
+            .expect("room");
+        let (t2, _) = store
+            .create_thread(&a, new_thread("2", &[]), None, now)
+            .expect("room");
+        store
+            .send_message(&a, &t2.id, text("5th"), now)
+            .expect("room");
+        assert_eq!(
+            store.send_message(&a, &t1.id, text("6th"), now),
+            Err(ChatError::MessagesFull(5))
+        );
+        assert_eq!(
+            store.create_thread(&a, new_thread("3", &[]), None, now),
+            Err(ChatError::MessagesFull(5))
+        );
+        assert_eq!(store.len(), 2, "the refused thread took no room");
+        store.delete_thread(&a, &t2.id, now).expect("deleted");
+        assert_eq!(store.message_count(), 2);
+        store
+            .send_message(&a, &t1.id, text("again"), now)
+            .expect("room");
+        store
+            .create_thread(&a, new_thread("3", &[]), None, now)
+            .expect("room");
+        assert_eq!(store.message_count(), 5);
+    }
+
+    #[test]
+    fn participants_are_capped_per_thread_and_a_refused_add_adds_nobody() {
+        let store = limited(10, 100, 100, 3);
+        let a = user();
+        let others: Vec<CommunicationUserId> = (0..3).map(|_| user()).collect();
+        let refs: Vec<&CommunicationUserId> = others.iter().collect();
+        let now = Utc::now();
+        assert_eq!(
+            store.create_thread(&a, new_thread("T", &refs), None, now),
+            Err(ChatError::ParticipantsFull(3))
+        );
+        let (t, _) = store
+            .create_thread(&a, new_thread("T", &refs[..1]), None, now)
+            .expect("creator plus one");
+        let participant = |u: &CommunicationUserId| Participant {
+            id: CommunicationIdentifier::User(u.clone()),
+            display_name: None,
+            share_history_time: None,
+            metadata: None,
+        };
+        let two = vec![participant(&others[1]), participant(&others[2])];
+        assert_eq!(
+            store.add_participants(&a, &t.id, two, now),
+            Err(ChatError::ParticipantsFull(3))
+        );
+        let (listed, _) = store.list_participants(&a, &t.id, 0, 10).expect("ok");
+        assert_eq!(listed.len(), 2);
+        // Adding someone already there takes no room.
+        let again = vec![participant(&others[0]), participant(&others[1])];
+        store
+            .add_participants(&a, &t.id, again, now)
+            .expect("one new");
+        assert_eq!(
+            store
+                .list_participants(&a, &t.id, 0, 10)
+                .expect("ok")
+                .0
+                .len(),
+            3
+        );
+    }
+
+    #[test]
+    fn parallel_senders_stop_exactly_at_the_caps() {
+        for (per_thread, total) in [(12, 1000), (1000, 12)] {
+            let store = Arc::new(limited(10, total, per_thread, 10));
+            let a = user();
+            let (t, _) = store
+                .create_thread(&a, new_thread("T", &[]), None, Utc::now())
+                .expect("room");
+            let senders: Vec<_> = (0..32)
+                .map(|_| {
+                    let (store, a, id) = (store.clone(), a.clone(), t.id.clone());
+                    std::thread::spawn(move || {
+                        store.send_message(&a, &id, text("x"), Utc::now()).is_ok()
+                    })
+                })
+                .collect();
+            let sent = senders
+                .into_iter()
+                .map(|s| s.join().expect("thread"))
+                .filter(|ok| *ok)
+                .count();
+            assert_eq!(sent, 10, "per thread {per_thread}, total {total}");
+            let (page, _) = store.list_messages(&a, &t.id, None, None, 100).expect("ok");
+            assert_eq!(page.len(), 12);
+            assert_eq!(store.message_count(), 12);
+        }
+    }
+
+    #[test]
+    fn clearing_gives_all_room_back_and_detaches_threads_held_by_requests() {
+        let store = limited(1, 3, 100, 10);
+        let a = user();
+        let now = Utc::now();
+        let (t, _) = store
+            .create_thread(&a, new_thread("T", &[]), Some("k".into()), now)
+            .expect("room");
+        let held = store.thread(&t.id).expect("exists");
+        store.clear();
+        assert_eq!(store.message_count(), 0);
+        // A request that fetched the thread before the reset finds it gone.
+        {
+            let state = lock(&held);
+            assert_eq!(
+                state.check_member(&a).map(|_| ()),
+                Err(ChatError::ThreadNotFound(t.id.clone()))
+            );
+            assert!(state.messages.is_empty());
+        }
+        let (again, created) = store
+            .create_thread(&a, new_thread("T", &[]), Some("k".into()), now)
+            .expect("room after the reset");
+        assert!(created && again.id != t.id);
+        store
+            .send_message(&a, &again.id, text("3rd"), now)
+            .expect("room");
+        assert_eq!(
+            store.send_message(&a, &again.id, text("4th"), now),
+            Err(ChatError::MessagesFull(3))
+        );
+    }
+
+    #[test]
+    fn counts_stay_exact_when_clears_race_writers() {
+        let store = Arc::new(limited(50, 400, 100, 10));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writers: Vec<_> = (0..4)
+            .map(|_| {
+                let (store, stop) = (store.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let a = user();
+                    while !stop.load(Ordering::Relaxed) {
+                        let Ok((t, _)) =
+                            store.create_thread(&a, new_thread("T", &[]), None, Utc::now())
+                        else {
+                            continue;
+                        };
+                        for _ in 0..5 {
+                            let _ = store.send_message(&a, &t.id, text("x"), Utc::now());
+                        }
+                        let _ = store.delete_thread(&a, &t.id, Utc::now());
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..300 {
+            store.clear();
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        stop.store(true, Ordering::Relaxed);
+        for w in writers {
+            w.join().expect("writer");
+        }
+        assert_eq!(store.message_count(), store.stored_messages());
+        assert_eq!(store.thread_count.get(), store.len());
+        let tombstones = store
+            .threads
+            .iter()
+            .filter(|t| lock(t.value()).deleted_on.is_some())
+            .count();
+        assert_eq!(store.tombstones.load(Ordering::Acquire), tombstones);
     }
 }

@@ -9,6 +9,7 @@
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
+use super::Counter;
 use crate::domain::CommunicationUserId;
 
 /// Why a store operation failed.
@@ -23,6 +24,9 @@ pub enum StoreError {
     /// `--max-identities` records exist, none of them a deleted one that could be dropped.
     #[error("the identity table is full ({0} identities)")]
     Full(usize),
+    /// `--max-teams-extension-assignments` assignments exist and this one would be new.
+    #[error("the Teams extension assignment table is full ({0} assignments)")]
+    AssignmentsFull(usize),
 }
 
 /// Whether a token issued to an identity is still good.
@@ -52,6 +56,17 @@ struct IdentityRecord {
 #[derive(Debug, Default)]
 pub struct IdentityStore {
     identities: DashMap<CommunicationUserId, IdentityRecord>,
+    /// Records plus room reserved by creates about to insert (see [`Counter`]).
+    count: Counter,
+}
+
+fn new_record(now: DateTime<Utc>) -> IdentityRecord {
+    IdentityRecord {
+        created_on: now,
+        deleted_on: None,
+        next_token_seq: 1,
+        revoked_below: 0,
+    }
 }
 
 impl IdentityStore {
@@ -71,38 +86,47 @@ impl IdentityStore {
         all
     }
 
-    /// Records a new identity.
+    /// Records a new identity, whatever the cap (tests; the API uses [`Self::create_within`]).
     pub fn create(&self, id: CommunicationUserId, now: DateTime<Utc>) {
-        self.identities.insert(
-            id,
-            IdentityRecord {
-                created_on: now,
-                deleted_on: None,
-                next_token_seq: 1,
-                revoked_below: 0,
-            },
-        );
+        self.count.try_add(1, usize::MAX);
+        if self.identities.insert(id, new_record(now)).is_some() {
+            self.count.sub(1);
+        }
     }
 
     /// Records a new identity unless `max` identities exist. When full, the tombstones of deleted
     /// identities are dropped first (their tokens then fail as "does not exist" instead of "has
-    /// been deleted": still 401); only live identities fill the table for good. The check and the
-    /// insert are not one atomic step, so concurrent creates may pass `max` by a few (at most the
-    /// number of workers).
+    /// been deleted": still 401); only live identities fill the table for good.
+    ///
+    /// Room is reserved on a counter before the insert (one compare-and-swap), so parallel
+    /// creates never pass `max`. `id` must be new (generated ids are random UUIDs).
     pub fn create_within(
         &self,
         id: CommunicationUserId,
         now: DateTime<Utc>,
         max: usize,
     ) -> Result<(), StoreError> {
-        if self.identities.len() >= max {
-            self.identities.retain(|_, r| r.deleted_on.is_none());
-            if self.identities.len() >= max {
+        if !self.count.try_add(1, max) {
+            self.drop_tombstones();
+            if !self.count.try_add(1, max) {
                 return Err(StoreError::Full(max));
             }
         }
-        self.create(id, now);
+        if self.identities.insert(id, new_record(now)).is_some() {
+            self.count.sub(1);
+        }
         Ok(())
+    }
+
+    /// Forgets deleted identities, giving their room back.
+    fn drop_tombstones(&self) {
+        let mut dropped = 0;
+        self.identities.retain(|_, r| {
+            let keep = r.deleted_on.is_none();
+            dropped += usize::from(!keep);
+            keep
+        });
+        self.count.sub(dropped);
     }
 
     /// Applies `f` to a live identity's record, atomically.
@@ -172,9 +196,15 @@ impl IdentityStore {
         self.identities.is_empty()
     }
 
-    /// Forgets every identity.
+    /// Forgets every identity. The count goes down by exactly what was removed, so a create
+    /// racing the reset keeps its reservation with its record.
     pub fn clear(&self) {
-        self.identities.clear();
+        let mut removed = 0;
+        self.identities.retain(|_, _| {
+            removed += 1;
+            false
+        });
+        self.count.sub(removed);
     }
 }
 
@@ -240,6 +270,43 @@ mod tests {
     }
 
     #[test]
+    fn parallel_creates_never_pass_the_cap() {
+        let store = std::sync::Arc::new(IdentityStore::default());
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    (0..50)
+                        .filter(|_| {
+                            let id = CommunicationUserId::generate(Uuid::new_v4());
+                            store.create_within(id, Utc::now(), 10).is_ok()
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        let created: usize = threads.into_iter().map(|t| t.join().expect("thread")).sum();
+        assert_eq!(created, 10);
+        assert_eq!(store.len(), 10);
+    }
+
+    #[test]
+    fn clearing_gives_the_room_back() {
+        let store = IdentityStore::default();
+        for _ in 0..3 {
+            let id = CommunicationUserId::generate(Uuid::new_v4());
+            store.create_within(id, Utc::now(), 3).expect("room");
+        }
+        store.clear();
+        for _ in 0..3 {
+            let id = CommunicationUserId::generate(Uuid::new_v4());
+            store
+                .create_within(id, Utc::now(), 3)
+                .expect("room after clear");
+        }
+    }
+
+    #[test]
     fn unknown_identities_are_reported_as_such() {
         let store = IdentityStore::default();
         let id = CommunicationUserId::generate(Uuid::new_v4());
@@ -261,12 +328,33 @@ pub struct TeamsExtensionAssignment {
 }
 
 /// The Teams Phone extension assignment table, keyed by (tenant id, object id).
-#[derive(Debug, Default)]
+///
+/// At most `--max-teams-extension-assignments` assignments; creating one more is refused
+/// ([`StoreError::AssignmentsFull`]) rather than evicting an old one, which would silently make a
+/// user's token exchange fail with 403. Replacing an existing assignment always works.
+#[derive(Debug)]
 pub struct AssignmentStore {
     assignments: DashMap<(String, String), TeamsExtensionAssignment>,
+    count: Counter,
+    max: usize,
+}
+
+impl Default for AssignmentStore {
+    fn default() -> Self {
+        Self::with_limit(usize::MAX)
+    }
 }
 
 impl AssignmentStore {
+    /// An empty table holding at most `max` assignments.
+    pub fn with_limit(max: usize) -> Self {
+        Self {
+            assignments: DashMap::new(),
+            count: Counter::default(),
+            max,
+        }
+    }
+
     /// The assignment of `object_id` in `tenant_id`.
     pub fn get(&self, tenant_id: &str, object_id: &str) -> Option<TeamsExtensionAssignment> {
         self.assignments
@@ -274,27 +362,109 @@ impl AssignmentStore {
             .map(|a| a.clone())
     }
 
-    /// Creates or replaces an assignment; true when it was created.
+    /// Creates or replaces an assignment; true when it was created. A new one is refused when
+    /// the table is full.
     pub fn upsert(
         &self,
         tenant_id: &str,
         object_id: &str,
         assignment: TeamsExtensionAssignment,
-    ) -> bool {
-        self.assignments
-            .insert((tenant_id.to_string(), object_id.to_string()), assignment)
-            .is_none()
+    ) -> Result<bool, StoreError> {
+        match self
+            .assignments
+            .entry((tenant_id.to_string(), object_id.to_string()))
+        {
+            dashmap::Entry::Occupied(mut existing) => {
+                existing.insert(assignment);
+                Ok(false)
+            }
+            dashmap::Entry::Vacant(slot) => {
+                if !self.count.try_add(1, self.max) {
+                    return Err(StoreError::AssignmentsFull(self.max));
+                }
+                slot.insert(assignment);
+                Ok(true)
+            }
+        }
     }
 
     /// Removes an assignment; true when there was one.
     pub fn delete(&self, tenant_id: &str, object_id: &str) -> bool {
-        self.assignments
+        let removed = self
+            .assignments
             .remove(&(tenant_id.to_string(), object_id.to_string()))
-            .is_some()
+            .is_some();
+        if removed {
+            self.count.sub(1);
+        }
+        removed
     }
 
-    /// Forgets every assignment.
+    /// Number of assignments.
+    pub fn len(&self) -> usize {
+        self.assignments.len()
+    }
+
+    /// Whether there are no assignments.
+    pub fn is_empty(&self) -> bool {
+        self.assignments.is_empty()
+    }
+
+    /// Forgets every assignment, giving back exactly the room of those removed.
     pub fn clear(&self) {
-        self.assignments.clear();
+        let mut removed = 0;
+        self.assignments.retain(|_, _| {
+            removed += 1;
+            false
+        });
+        self.count.sub(removed);
+    }
+}
+
+#[cfg(test)]
+mod assignment_tests {
+    use super::*;
+
+    fn assignment() -> TeamsExtensionAssignment {
+        TeamsExtensionAssignment {
+            principal_type: "user".into(),
+            client_ids: None,
+        }
+    }
+
+    #[test]
+    fn a_full_table_refuses_new_assignments_but_replaces_existing_ones() {
+        let store = AssignmentStore::with_limit(2);
+        assert_eq!(store.upsert("t", "a", assignment()), Ok(true));
+        assert_eq!(store.upsert("t", "b", assignment()), Ok(true));
+        assert_eq!(
+            store.upsert("t", "c", assignment()),
+            Err(StoreError::AssignmentsFull(2))
+        );
+        assert_eq!(store.upsert("t", "a", assignment()), Ok(false));
+        assert!(store.delete("t", "a"));
+        assert_eq!(store.upsert("t", "c", assignment()), Ok(true));
+        assert_eq!(store.len(), 2);
+        store.clear();
+        assert_eq!(store.upsert("t", "d", assignment()), Ok(true));
+        assert_eq!(store.upsert("t", "e", assignment()), Ok(true));
+    }
+
+    #[test]
+    fn parallel_creates_never_pass_the_cap() {
+        let store = std::sync::Arc::new(AssignmentStore::with_limit(10));
+        let threads: Vec<_> = (0..8)
+            .map(|n| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    (0..20)
+                        .filter(|i| store.upsert("t", &format!("{n}-{i}"), assignment()).is_ok())
+                        .count()
+                })
+            })
+            .collect();
+        let created: usize = threads.into_iter().map(|t| t.join().expect("thread")).sum();
+        assert_eq!(created, 10);
+        assert_eq!(store.len(), 10);
     }
 }

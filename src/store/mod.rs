@@ -2,11 +2,18 @@
 //!
 //! [`Store`] is a cheap `Clone` handle. Tables are DashMap-backed; no method holds a map guard
 //! across an `.await` (there are none here: every method is synchronous). No actix, no serde_json.
+//!
+//! Every table is bounded (README "Limits"). `--max-identities` and `--max-sms-outbox` are passed
+//! to the writing call; the other caps are [`StoreLimits`], fixed when the store is built. A cap
+//! that refuses writes is kept with a [`Counter`]: a writer reserves its room with one
+//! compare-and-swap before it inserts and gives it back after it removes, so the table never
+//! holds more than its cap, even with parallel writers and a concurrent reset.
 
 mod chat;
 mod identity;
 mod sms;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rand::rngs::ChaCha8Rng;
@@ -14,14 +21,68 @@ use rand::{RngExt, SeedableRng};
 use uuid::Uuid;
 
 pub use chat::{
-    ChatError, ChatStore, METADATA_LIMIT_BYTES, MessageType, MessageView, Metadata, MetadataPatch,
-    NewMessage, NewThread, Participant, ReadReceipt, RetentionPolicy, SystemContent, ThreadCursor,
-    ThreadItem, ThreadProps, ThreadUpdate, merge_metadata, metadata_size,
+    ChatError, ChatLimits, ChatStore, METADATA_LIMIT_BYTES, MessageType, MessageView, Metadata,
+    MetadataPatch, NewMessage, NewThread, Participant, ReadReceipt, RetentionPolicy, SystemContent,
+    ThreadCursor, ThreadItem, ThreadProps, ThreadUpdate, merge_metadata, metadata_size,
 };
 pub use identity::{
     AssignmentStore, IdentityStore, StoreError, TeamsExtensionAssignment, TokenStatus,
 };
-pub use sms::{DeliveryReport, DeliveryStatus, OutboxFilter, SendOutcome, SentSms, SmsStore};
+pub use sms::{
+    DeliveryReport, DeliveryStatus, OutboxFilter, SendOutcome, SentSms, SmsError, SmsStore,
+};
+
+/// The caps fixed when the store is built (`--max-chat-*`, `--max-sms-opt-outs`,
+/// `--max-teams-extension-assignments`). [`Default`] is unbounded, for unit tests and benches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreLimits {
+    /// Chat threads, messages and participants.
+    pub chat: ChatLimits,
+    /// SMS opt-outs (sender, recipient pairs).
+    pub sms_opt_outs: usize,
+    /// Teams Phone extension assignments.
+    pub teams_extension_assignments: usize,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        Self {
+            chat: ChatLimits::default(),
+            sms_opt_outs: usize::MAX,
+            teams_extension_assignments: usize::MAX,
+        }
+    }
+}
+
+/// How many items a capped table holds, counting room reserved by writers about to insert.
+///
+/// Reserve with [`Counter::try_add`] *before* inserting and [`Counter::sub`] *after* removing:
+/// the table's size then never exceeds the count, and the count never exceeds the cap.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicUsize);
+
+impl Counter {
+    /// Adds `n` unless that would pass `max`; false (and nothing added) when it would.
+    pub fn try_add(&self, n: usize, max: usize) -> bool {
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(n).filter(|&total| total <= max)
+            })
+            .is_ok()
+    }
+
+    /// Gives back `n` (items removed, or room reserved but not used).
+    pub fn sub(&self, n: usize) {
+        if n > 0 {
+            self.0.fetch_sub(n, Ordering::AcqRel);
+        }
+    }
+
+    /// The current count.
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+}
 
 /// All the state of one resource.
 #[derive(Clone, Default)]
@@ -36,23 +97,44 @@ pub struct Store {
     pub chat: Arc<ChatStore>,
     /// SMS outbox, repeatability records, delivery reports and opt-outs.
     pub sms: Arc<SmsStore>,
+    limits: StoreLimits,
 }
 
 impl Store {
-    /// An empty store.
+    /// An empty store without the [`StoreLimits`] caps (tests, benches).
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// An empty store whose ids come from `seed` (random ids when `None`).
+    /// An empty store whose ids come from `seed` (random ids when `None`), without the
+    /// [`StoreLimits`] caps (tests, benches).
     pub fn with_seed(seed: Option<u64>) -> Self {
+        Self::with_seed_and_limits(seed, StoreLimits::default())
+    }
+
+    /// An empty store whose ids come from `seed`, with these caps.
+    pub fn with_seed_and_limits(seed: Option<u64>, limits: StoreLimits) -> Self {
         Self {
             ids: Arc::new(IdSource::new(seed)),
-            ..Self::default()
+            identities: Arc::default(),
+            assignments: Arc::new(AssignmentStore::with_limit(
+                limits.teams_extension_assignments,
+            )),
+            chat: Arc::new(ChatStore::with_limits(limits.chat)),
+            sms: Arc::new(SmsStore::with_opt_out_limit(limits.sms_opt_outs)),
+            limits,
         }
     }
 
-    /// Forgets everything (`POST /_emulator/reset`); a seeded id source starts over.
+    /// The caps the store was built with (resources added by fixtures get the `default`
+    /// resource's).
+    pub fn limits(&self) -> StoreLimits {
+        self.limits
+    }
+
+    /// Forgets everything (`POST /_emulator/reset`); a seeded id source starts over. Counters
+    /// included: each table gives back exactly what it removed, so writers racing the reset
+    /// keep their counts right.
     pub fn reset(&self) {
         self.ids.restart();
         self.identities.clear();
@@ -97,6 +179,35 @@ impl IdSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_counter_never_passes_its_cap_and_refuses_without_adding() {
+        let counter = Counter::default();
+        assert!(counter.try_add(2, 3));
+        assert!(!counter.try_add(2, 3));
+        assert_eq!(counter.get(), 2);
+        assert!(counter.try_add(1, 3));
+        assert!(!counter.try_add(1, 3));
+        counter.sub(2);
+        assert!(counter.try_add(2, 3));
+        assert!(!counter.try_add(usize::MAX, usize::MAX));
+    }
+
+    #[test]
+    fn parallel_reservations_stop_exactly_at_the_cap() {
+        let counter = Arc::new(Counter::default());
+        let granted: usize = (0..8)
+            .map(|_| {
+                let counter = counter.clone();
+                std::thread::spawn(move || (0..1000).filter(|_| counter.try_add(1, 100)).count())
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().expect("thread"))
+            .sum();
+        assert_eq!(granted, 100);
+        assert_eq!(counter.get(), 100);
+    }
 
     #[test]
     fn a_seed_gives_the_same_ids_again_after_a_restart() {

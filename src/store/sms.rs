@@ -6,21 +6,37 @@
 //!   happen inside one DashMap `entry()` (the outbox mutex is only ever taken inside it, never the
 //!   other way round), so concurrent sends with the same id record exactly one message.
 //! - The outbox holds at most `max_outbox` messages (`--max-sms-outbox`): appending past it evicts
-//!   the oldest messages first, with their delivery reports and repeatability records (removed
-//!   after the repeatability entry is released, never while it is held).
+//!   the oldest messages first.
+//! - Delivery reports and repeatability records are bounded by the same number, but on a queue of
+//!   their own (in the outbox mutex): the newest `max_outbox` messages that left a report or a
+//!   record keep them, whether or not `DELETE /_emulator/sms` emptied the outbox since. Older ones
+//!   are dropped (after the repeatability entry is released, never while it is held).
+//! - At most `max_opt_outs` (sender, recipient) opt-outs (`--max-sms-opt-outs`); adding more is
+//!   refused with [`SmsError::OptOutsFull`], never by forgetting an older one (that would silently
+//!   send to a recipient who opted out). A request's new pairs are reserved all at once, so a
+//!   refused request adds none of them.
 //! - Every append wakes the outbox waiters ([`SmsStore::changed`]); waiters register before they
 //!   look, so no append is missed. No lock is held across an `.await` (there are none here).
 //!
 //! No actix, no serde_json.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
 use dashmap::{DashMap, DashSet};
 use tokio::sync::Notify;
 
+use super::Counter;
 use crate::domain::{PhoneNumber, SmsEncoding, SmsMessageId};
+
+/// Why an SMS store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SmsError {
+    /// `--max-sms-opt-outs` opt-outs exist and the request would add more.
+    #[error("the opt-out table is full ({0} opt-outs)")]
+    OptOutsFull(usize),
+}
 
 /// One accepted message to one recipient, as the outbox shows it.
 #[derive(Debug, Clone)]
@@ -119,20 +135,57 @@ impl OutboxFilter {
     }
 }
 
-/// The SMS tables.
+/// What a message left behind besides its outbox entry: its delivery report and/or its
+/// repeatability record.
+#[derive(Debug)]
+struct Leftovers {
+    message_id: SmsMessageId,
+    /// The lower-cased repeatability id, if the message had one.
+    repeatability_key: Option<String>,
+}
+
 #[derive(Debug, Default)]
+struct Outbox {
+    sent: VecDeque<SentSms>,
+    /// Messages whose report or repeatability record is kept, oldest first.
+    leftovers: VecDeque<Leftovers>,
+}
+
+/// The SMS tables.
+#[derive(Debug)]
 pub struct SmsStore {
-    outbox: Mutex<VecDeque<SentSms>>,
+    outbox: Mutex<Outbox>,
     changed: Notify,
     /// Repeatability id (lower-cased) → the message it produced.
     repeatability: DashMap<String, SmsMessageId>,
     reports: DashMap<SmsMessageId, DeliveryReport>,
     /// (sender, recipient) pairs where the recipient opted out.
     opt_outs: DashSet<(PhoneNumber, PhoneNumber)>,
+    opt_out_count: Counter,
+    max_opt_outs: usize,
+}
+
+impl Default for SmsStore {
+    fn default() -> Self {
+        Self::with_opt_out_limit(usize::MAX)
+    }
 }
 
 impl SmsStore {
-    fn outbox(&self) -> MutexGuard<'_, VecDeque<SentSms>> {
+    /// Empty tables keeping at most `max_opt_outs` opt-outs.
+    pub fn with_opt_out_limit(max_opt_outs: usize) -> Self {
+        Self {
+            outbox: Mutex::default(),
+            changed: Notify::new(),
+            repeatability: DashMap::new(),
+            reports: DashMap::new(),
+            opt_outs: DashSet::new(),
+            opt_out_count: Counter::default(),
+            max_opt_outs,
+        }
+    }
+
+    fn outbox(&self) -> MutexGuard<'_, Outbox> {
         self.outbox.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -166,8 +219,12 @@ impl SmsStore {
         outcome
     }
 
-    /// Appends `sms`, evicting (and returning) the oldest messages past `max_outbox`.
-    fn append(&self, sms: SentSms, max_outbox: usize) -> Vec<SentSms> {
+    /// Appends `sms`, evicting the oldest messages past `max_outbox`; returns the oldest
+    /// leftovers past `max_outbox`, for [`Self::forget`].
+    fn append(&self, sms: SentSms, max_outbox: usize) -> Vec<Leftovers> {
+        let max = max_outbox.max(1);
+        // The report goes in before the message is queued, so that whoever drops it later
+        // always finds it there.
         if let Some(received_at) = sms.delivery_report_at {
             self.reports.insert(
                 sms.message_id.clone(),
@@ -190,22 +247,37 @@ impl SmsStore {
                 },
             );
         }
+        let leftovers = (sms.delivery_report_at.is_some()
+            || sms.repeatability_request_id.is_some())
+        .then(|| Leftovers {
+            message_id: sms.message_id.clone(),
+            repeatability_key: sms
+                .repeatability_request_id
+                .as_ref()
+                .map(|id| id.to_ascii_lowercase()),
+        });
         let mut outbox = self.outbox();
-        outbox.push_back(sms);
-        let excess = outbox.len().saturating_sub(max_outbox.max(1));
-        let evicted: Vec<SentSms> = outbox.drain(..excess).collect();
+        outbox.sent.push_back(sms);
+        let excess = outbox.sent.len().saturating_sub(max);
+        outbox.sent.drain(..excess);
+        let mut dropped = Vec::new();
+        if let Some(leftovers) = leftovers {
+            outbox.leftovers.push_back(leftovers);
+            let excess = outbox.leftovers.len().saturating_sub(max);
+            dropped.extend(outbox.leftovers.drain(..excess));
+        }
         drop(outbox);
         self.changed.notify_waiters();
-        evicted
+        dropped
     }
 
-    /// Drops what evicted messages left behind: delivery reports and repeatability records.
-    fn forget(&self, evicted: Vec<SentSms>) {
-        for sms in evicted {
-            self.reports.remove(&sms.message_id);
-            if let Some(key) = sms.repeatability_request_id {
+    /// Drops old messages' delivery reports and repeatability records.
+    fn forget(&self, dropped: Vec<Leftovers>) {
+        for old in dropped {
+            self.reports.remove(&old.message_id);
+            if let Some(key) = old.repeatability_key {
                 self.repeatability
-                    .remove_if(&key.to_ascii_lowercase(), |_, id| *id == sms.message_id);
+                    .remove_if(&key, |_, id| *id == old.message_id);
             }
         }
     }
@@ -213,6 +285,7 @@ impl SmsStore {
     /// The outbox messages matching `filter`, oldest first.
     pub fn sent(&self, filter: &OutboxFilter) -> Vec<SentSms> {
         self.outbox()
+            .sent
             .iter()
             .filter(|sms| filter.matches(sms))
             .cloned()
@@ -225,11 +298,12 @@ impl SmsStore {
         self.changed.notified()
     }
 
-    /// Empties the outbox (delivery reports, repeatability records and opt-outs stay).
+    /// Empties the outbox (delivery reports, repeatability records and opt-outs stay, still
+    /// bounded by their own queue).
     pub fn clear_sent(&self) -> usize {
         let mut outbox = self.outbox();
-        let n = outbox.len();
-        outbox.clear();
+        let n = outbox.sent.len();
+        outbox.sent.clear();
         n
     }
 
@@ -241,14 +315,36 @@ impl SmsStore {
             .map(|r| r.clone())
     }
 
-    /// Records that `to` opted out of messages from `from`.
-    pub fn opt_out(&self, from: &PhoneNumber, to: &PhoneNumber) {
-        self.opt_outs.insert((from.clone(), to.clone()));
+    /// Records that every recipient in `to` opted out of messages from `from`, or none of them
+    /// when that would pass the cap. Pairs already opted out take no room.
+    pub fn opt_out(&self, from: &PhoneNumber, to: &[PhoneNumber]) -> Result<(), SmsError> {
+        let new: HashSet<(PhoneNumber, PhoneNumber)> = to
+            .iter()
+            .map(|to| (from.clone(), to.clone()))
+            .filter(|pair| !self.opt_outs.contains(pair))
+            .collect();
+        if !self.opt_out_count.try_add(new.len(), self.max_opt_outs) {
+            return Err(SmsError::OptOutsFull(self.max_opt_outs));
+        }
+        // A parallel request may have added some of them meanwhile: give that room back.
+        let unused = new
+            .into_iter()
+            .filter(|pair| !self.opt_outs.insert(pair.clone()))
+            .count();
+        self.opt_out_count.sub(unused);
+        Ok(())
     }
 
     /// Opts `to` back in to messages from `from`.
     pub fn opt_in(&self, from: &PhoneNumber, to: &PhoneNumber) {
-        self.opt_outs.remove(&(from.clone(), to.clone()));
+        if self.opt_outs.remove(&(from.clone(), to.clone())).is_some() {
+            self.opt_out_count.sub(1);
+        }
+    }
+
+    /// Number of (sender, recipient) opt-outs.
+    pub fn opt_out_len(&self) -> usize {
+        self.opt_outs.len()
     }
 
     /// Whether `to` opted out of messages from `from`.
@@ -256,12 +352,22 @@ impl SmsStore {
         self.opt_outs.contains(&(from.clone(), to.clone()))
     }
 
-    /// Forgets everything.
+    /// Forgets everything. The opt-out count goes down by exactly what was removed, so an
+    /// opt-out racing the reset keeps its reservation with its entry.
     pub fn clear(&self) {
-        self.clear_sent();
+        {
+            let mut outbox = self.outbox();
+            outbox.sent.clear();
+            outbox.leftovers.clear();
+        }
         self.repeatability.clear();
         self.reports.clear();
-        self.opt_outs.clear();
+        let mut removed = 0;
+        self.opt_outs.retain(|_| {
+            removed += 1;
+            false
+        });
+        self.opt_out_count.sub(removed);
     }
 }
 
@@ -352,12 +458,102 @@ mod tests {
     }
 
     #[test]
+    fn leftovers_stay_bounded_after_the_outbox_is_emptied() {
+        let store = SmsStore::default();
+        let mut first = sms("+14255550123", Some("first"));
+        first.delivery_report_at = Some(Utc::now());
+        let SendOutcome::Sent(first_id) = store.record(first, 2) else {
+            panic!("not sent")
+        };
+        store.clear_sent();
+        // Cleared from the outbox, the first message still dedupes and reports.
+        assert!(matches!(
+            store.record(sms("+14255550123", Some("first")), 2),
+            SendOutcome::Repeated(_)
+        ));
+        assert!(store.delivery_report(&first_id, Utc::now()).is_some());
+        for n in 0..10 {
+            let mut later = sms("+14255550123", Some(&format!("later-{n}")));
+            later.delivery_report_at = Some(Utc::now());
+            store.record(later, 2);
+            store.clear_sent();
+        }
+        assert_eq!(store.repeatability.len(), 2);
+        assert_eq!(store.reports.len(), 2);
+        assert!(store.delivery_report(&first_id, Utc::now()).is_none());
+    }
+
+    #[test]
+    fn messages_without_leftovers_do_not_push_out_others() {
+        let store = SmsStore::default();
+        store.record(sms("+14255550123", Some("kept")), 2);
+        for _ in 0..5 {
+            store.record(sms("+14255550123", None), 2);
+        }
+        assert_eq!(store.sent(&OutboxFilter::default()).len(), 2);
+        assert!(store.repeatability.contains_key("kept"));
+    }
+
+    fn number(n: u32) -> PhoneNumber {
+        PhoneNumber::parse(&format!("+1425555{n:04}")).expect("valid")
+    }
+
+    #[test]
+    fn a_full_opt_out_table_refuses_a_whole_request() {
+        let store = SmsStore::with_opt_out_limit(3);
+        let from = PhoneNumber::parse("+18005550100").expect("valid");
+        store
+            .opt_out(&from, &[number(1), number(2), number(1)])
+            .expect("room");
+        assert_eq!(
+            store.opt_out(&from, &[number(3), number(4)]),
+            Err(SmsError::OptOutsFull(3))
+        );
+        assert!(!store.is_opted_out(&from, &number(3)));
+        // Pairs already opted out take no room.
+        store
+            .opt_out(&from, &[number(1), number(2), number(3)])
+            .expect("one new");
+        assert_eq!(store.opt_out_len(), 3);
+        store.opt_in(&from, &number(1));
+        store.opt_in(&from, &number(1));
+        store.opt_out(&from, &[number(4)]).expect("room again");
+        assert_eq!(
+            store.opt_out(&from, &[number(5)]),
+            Err(SmsError::OptOutsFull(3))
+        );
+        store.clear();
+        store
+            .opt_out(&from, &[number(6), number(7), number(8)])
+            .expect("room after clear");
+    }
+
+    #[test]
+    fn parallel_opt_outs_never_pass_the_cap() {
+        let store = std::sync::Arc::new(SmsStore::with_opt_out_limit(10));
+        let from = PhoneNumber::parse("+18005550100").expect("valid");
+        let threads: Vec<_> = (0..8u32)
+            .map(|t| {
+                let (store, from) = (store.clone(), from.clone());
+                std::thread::spawn(move || {
+                    (0..20u32)
+                        .filter(|i| store.opt_out(&from, &[number(t * 100 + i)]).is_ok())
+                        .count()
+                })
+            })
+            .collect();
+        let added: usize = threads.into_iter().map(|t| t.join().expect("thread")).sum();
+        assert_eq!(added, 10);
+        assert_eq!(store.opt_out_len(), 10);
+    }
+
+    #[test]
     fn opt_outs_are_per_sender_and_recipient() {
         let store = SmsStore::default();
         let a = PhoneNumber::parse("+18005550100").expect("valid");
         let b = PhoneNumber::parse("+18005550101").expect("valid");
         let to = PhoneNumber::parse("+14255550123").expect("valid");
-        store.opt_out(&a, &to);
+        store.opt_out(&a, std::slice::from_ref(&to)).expect("room");
         assert!(store.is_opted_out(&a, &to));
         assert!(!store.is_opted_out(&b, &to));
         store.opt_in(&a, &to);

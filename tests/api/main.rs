@@ -12,6 +12,7 @@ mod helpers;
 mod hmac_auth;
 mod hostile;
 mod identity;
+mod limits;
 mod scenario_faults;
 mod scenarios;
 mod server;

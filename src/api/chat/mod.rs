@@ -142,8 +142,41 @@ impl From<ChatError> for ApiError {
                 ApiError::Forbidden(FORBIDDEN_MESSAGE.into())
             }
             ChatError::MetadataTooLarge => metadata_too_large(),
+            ChatError::ThreadsFull(max) => limit_reached(
+                "ChatThreadLimitReached",
+                format!(
+                    "The emulator holds its limit of {max} chat threads (--max-chat-threads); \
+                     delete some, raise the limit or POST /_emulator/reset."
+                ),
+            ),
+            ChatError::MessagesFull(max) => limit_reached(
+                "MessageLimitReached",
+                format!(
+                    "The emulator holds its limit of {max} chat messages in all threads \
+                     (--max-chat-messages); delete threads, raise the limit or POST /_emulator/reset."
+                ),
+            ),
+            ChatError::ThreadMessagesFull(max) => limit_reached(
+                "MessageLimitReached",
+                format!(
+                    "This chat thread holds the emulator's limit of {max} messages \
+                     (--max-chat-messages-per-thread); use another thread or raise the limit."
+                ),
+            ),
+            ChatError::ParticipantsFull(max) => limit_reached(
+                "ParticipantLimitReached",
+                format!(
+                    "A chat thread can have at most {max} participants \
+                     (--max-chat-participants-per-thread; the real service allows 250)."
+                ),
+            ),
         }
     }
+}
+
+/// A 403 `…LimitReached` (README "Limits").
+fn limit_reached(code: &'static str, message: String) -> ApiError {
+    ApiError::LimitReached { code, message }
 }
 
 fn metadata_too_large() -> ApiError {

@@ -223,7 +223,7 @@ pub async fn create_chat_thread(
         },
         repeatability,
         state.clock.now(),
-    );
+    )?;
     tracing::info!(thread_id = %thread.id, created, "chat thread created");
     let location = absolute_link(
         &req,
