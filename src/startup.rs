@@ -17,6 +17,7 @@ use crate::auth::user_token::TokenIssuer;
 use crate::clock::Clock;
 use crate::config::{Settings, default_cert_path};
 use crate::error::ApiError;
+use crate::events::{BusOptions, EventBus};
 use crate::store::Store;
 
 /// Everything a request handler can reach, shared by all workers.
@@ -27,6 +28,8 @@ pub struct AppState {
     pub store: Store,
     /// The emulator's clock.
     pub clock: Arc<Clock>,
+    /// Event Grid emulation: subscriptions, delivery, history.
+    pub events: EventBus,
     /// User access token minting and verification.
     pub tokens: Arc<TokenIssuer>,
     /// The HTTPS certificate (PEM).
@@ -98,6 +101,12 @@ impl Application {
             signing_key.as_deref(),
         )
         .context("cannot set up the Entra ID token authority")?;
+        let events = EventBus::new(BusOptions::from_settings(&settings), Arc::clone(&clock));
+        for subscription in &settings.event_subscriptions {
+            events
+                .subscribe(subscription.clone())
+                .map_err(|e| anyhow::anyhow!("--event-webhook: {e}"))?;
+        }
         let state = web::Data::new(AppState {
             entra: Arc::new(entra),
             tokens: Arc::new(TokenIssuer::new(
@@ -107,6 +116,7 @@ impl Application {
             settings: Arc::new(settings.clone()),
             store: Store::new(),
             clock,
+            events,
             tls_cert_pem: Arc::new(cert_pem),
             ready: std::sync::atomic::AtomicBool::new(false),
         });
@@ -199,8 +209,10 @@ impl Application {
              \x20 Token lifetime     {lifetime}\n\
              \x20 SMS senders        {senders}\n\
              \x20 SMS outbox         {http}_emulator/sms\n\
+             \x20 Event webhooks     {webhooks}\n\
              \x20 Stop with Ctrl+C.",
             version = env!("CARGO_PKG_VERSION"),
+            webhooks = webhooks(&self.state.events),
             key = config.access_key,
             resource = self.state.settings.resource_id,
             senders = self
@@ -214,19 +226,35 @@ impl Application {
         )
     }
 
-    /// Serves until SIGINT/SIGTERM (graceful shutdown) or until the server is stopped.
+    /// Serves until SIGINT/SIGTERM (graceful shutdown) or until the server is stopped; event
+    /// delivery runs alongside and stops with the server.
     pub async fn run(self) -> std::io::Result<()> {
+        let events = self.state.events.start();
         // The listeners were bound in `build`, and everything loaded at start-up is in place.
         self.state
             .ready
             .store(true, std::sync::atomic::Ordering::Release);
-        self.server.await
+        let result = self.server.await;
+        events.shutdown(std::time::Duration::from_secs(2)).await;
+        result
     }
 
     /// A handle to stop the server.
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
+}
+
+/// The ready banner's list of event subscriptions.
+fn webhooks(events: &EventBus) -> String {
+    let subs = events.subscriptions();
+    if subs.is_empty() {
+        return "none (--event-webhook, or POST /_emulator/events/subscriptions)".into();
+    }
+    subs.iter()
+        .map(|s| s.subscription.to_string())
+        .collect::<Vec<_>>()
+        .join("\n                     ")
 }
 
 /// `--keep-alive 0s` turns keep-alive off; anything else is an idle timeout.

@@ -22,6 +22,16 @@ impl SmsMessageId {
         ))
     }
 
+    /// A new id for an inbound message (`Incoming_<yyyyMMddHHmmss><guid>`, the shape of the
+    /// service's `SMSReceived` examples).
+    pub fn incoming(now: DateTime<Utc>) -> Self {
+        Self(format!(
+            "Incoming_{}{}",
+            now.format("%Y%m%d%H%M%S"),
+            Uuid::new_v4()
+        ))
+    }
+
     /// Accepts an id from a request path; `None` when it cannot be an id at all.
     pub fn parse(raw: &str) -> Option<Self> {
         (!raw.is_empty() && raw.len() <= 256 && !raw.contains('/')).then(|| Self(raw.to_string()))
