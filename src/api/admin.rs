@@ -5,6 +5,8 @@
 //! - `GET  /_emulator/tls-cert`: the HTTPS certificate (PEM), for clients to trust.
 //! - `POST /_emulator/reset`: forget all state (identities, tokens' identities, assignments, SMS).
 //! - `GET|DELETE /_emulator/sms`: the SMS outbox (see [`super::admin_sms`]).
+//! - `/_emulator/events…`, `POST /_emulator/sms/inbound`: Event Grid subscriptions, the event
+//!   history and inbound SMS (see [`super::admin_events`]).
 //! - `GET  /_emulator/token`: who a `Bearer` user access token belongs to, or why it is refused
 //!   (the same check Chat applies), to debug token handling.
 
@@ -12,7 +14,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::{admin_clock, admin_sms, json_response, resource};
+use super::{admin_clock, admin_events, admin_sms, json_response, resource};
 use crate::auth::user_token::UserToken;
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -35,6 +37,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 resource("/sms")
                     .route(web::get().to(admin_sms::list_sent_sms))
                     .route(web::delete().to(admin_sms::clear_sent_sms)),
+            )
+            .service(
+                resource("/sms/inbound").route(web::post().to(admin_events::receive_inbound_sms)),
+            )
+            .service(
+                resource("/events")
+                    .route(web::get().to(admin_events::list_events))
+                    .route(web::delete().to(admin_events::clear_events)),
+            )
+            .service(
+                resource("/events/subscriptions")
+                    .route(web::post().to(admin_events::create_subscription))
+                    .route(web::get().to(admin_events::list_subscriptions))
+                    .route(web::delete().to(admin_events::delete_subscriptions)),
+            )
+            .service(
+                resource("/events/subscriptions/{name}")
+                    .route(web::get().to(admin_events::get_subscription))
+                    .route(web::delete().to(admin_events::delete_subscription)),
             ),
     );
 }
@@ -86,9 +107,11 @@ struct ResetResult {
     reset: bool,
 }
 
-/// `POST /_emulator/reset`: clears every table.
+/// `POST /_emulator/reset`: clears every table and the event records (start-up event
+/// subscriptions stay, the control API's go).
 async fn reset(state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, ApiError> {
     state.store.reset();
+    state.events.reset();
     tracing::info!("state reset");
     json_response(StatusCode::OK, &ResetResult { reset: true })
 }
