@@ -37,6 +37,7 @@ fn fill(store: &ChatStore, user: &CommunicationUserId, n: usize) -> ThreadId {
     let (thread, _) = store.create_thread(
         user,
         NewThread {
+            id: None,
             topic: format!("{n} messages"),
             participants: Vec::new(),
             metadata: None,
@@ -163,10 +164,12 @@ fn main() {
 
         let user = CommunicationUserId::generate(resource);
         let now = state.clock.now();
-        state.store.identities.create(user.clone(), now);
-        let seq = state.store.identities.next_token_seq(&user).expect("live");
+        state.store().identities.create(user.clone(), now);
+        let seq = state.store().identities.next_token_seq(&user).expect("live");
         let scopes = ScopeSet::parse_claim("chat").expect("scope");
         let token = state
+            .resources
+            .default_resource()
             .tokens
             .issue(user.skype_id(), &scopes, seq, now, TimeDelta::hours(1))
             .expect("token")
@@ -175,9 +178,9 @@ fn main() {
         let mut rows = Vec::new();
         for n in SIZES {
             let t = Instant::now();
-            let thread = fill(&state.store.chat, &user, n);
+            let thread = fill(&state.store().chat, &user, n);
             let fill_time = t.elapsed();
-            let (store_first, store_deep) = time_store(&state.store.chat, &user, &thread, n);
+            let (store_first, store_deep) = time_store(&state.store().chat, &user, &thread, n);
             let (http_first, http_deep) = time_http(&client, &base, &token, &thread, n).await;
             println!(
                 "filled {n:>9} messages in {fill_time:>10.2?}; store first {store_first:>9.2?} deep {store_deep:>9.2?}; https first {http_first:>9.2?} deep {http_deep:>9.2?}"

@@ -272,6 +272,25 @@ pub struct Config {
     /// oldest are forgotten first).
     #[arg(long, env = "ACS_EMULATOR_EVENT_HISTORY", default_value_t = 10_000)]
     pub event_history: usize,
+    /// Fixture file to load at start-up (JSON or YAML; repeatable, or comma-separated in the
+    /// environment variable): resources, identities, chat threads, opt-outs and scenario rules.
+    /// Any error exits with the file, line and reason before the listeners bind.
+    #[arg(
+        long = "fixtures",
+        env = "ACS_EMULATOR_FIXTURES",
+        value_delimiter = ','
+    )]
+    pub fixtures: Vec<PathBuf>,
+
+    /// Seed for reproducible runs: ids (users, threads, SMS messages) and scenario rules with a
+    /// `probability` follow the same sequence on every run (and again after a reset).
+    #[arg(long, env = "ACS_EMULATOR_SEED")]
+    pub seed: Option<u64>,
+
+    /// Most requests kept in the request journal (`/_emulator/journal`), oldest dropped first;
+    /// 0 turns the journal off.
+    #[arg(long, env = "ACS_EMULATOR_JOURNAL_SIZE", default_value_t = 10_000)]
+    pub journal_size: usize,
 
     /// Worker threads (default: one per CPU core).
     #[arg(long, env = "ACS_EMULATOR_WORKERS")]
@@ -423,6 +442,14 @@ impl Config {
             return Err(ConfigError(
                 "--max-identities and --max-sms-outbox must be at least 1".into(),
             ));
+        }
+        for path in &self.fixtures {
+            if !path.is_file() {
+                return Err(ConfigError(format!(
+                    "--fixtures {} is not a readable file",
+                    path.display()
+                )));
+            }
         }
         if self.max_connections == 0 {
             return Err(ConfigError("--max-connections must be at least 1".into()));
@@ -587,6 +614,9 @@ impl Config {
             event_delivery_timeout: Duration::from_secs(30),
             event_queue_capacity: 10_000,
             event_history: 10_000,
+            fixtures: Vec::new(),
+            seed: None,
+            journal_size: 10_000,
             workers: Some(1),
             log_format: LogFormat::Pretty,
             log_level: "warn".into(),

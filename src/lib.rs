@@ -28,6 +28,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod healthcheck;
+pub mod resource;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

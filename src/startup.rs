@@ -13,31 +13,36 @@ use tracing_actix_web::TracingLogger;
 
 use crate::api;
 use crate::auth::entra::EntraAuthority;
-use crate::auth::user_token::TokenIssuer;
 use crate::clock::Clock;
 use crate::config::{Settings, default_cert_path};
 use crate::error::ApiError;
 use crate::events::{BusOptions, EventBus};
+use crate::resource::{Resource, Resources};
 use crate::store::Store;
 
 /// Everything a request handler can reach, shared by all workers.
 pub struct AppState {
     /// Checked configuration.
     pub settings: Arc<Settings>,
-    /// In-memory state.
-    pub store: Store,
+    /// The emulated resources and their state (`default` first).
+    pub resources: Resources,
     /// The emulator's clock.
     pub clock: Arc<Clock>,
     /// Event Grid emulation: subscriptions, delivery, history.
     pub events: EventBus,
-    /// User access token minting and verification.
-    pub tokens: Arc<TokenIssuer>,
     /// The HTTPS certificate (PEM).
     pub tls_cert_pem: Arc<String>,
     /// The built-in Entra ID token authority.
     pub entra: Arc<EntraAuthority>,
     /// Set once the listeners serve and the start-up state is loaded (`/_emulator/ready`).
     pub ready: std::sync::atomic::AtomicBool,
+}
+
+impl AppState {
+    /// The `default` resource's store (tests and benchmarks reach state through it).
+    pub fn store(&self) -> Store {
+        self.resources.default_resource().store.clone()
+    }
 }
 
 /// A built, bound, not yet running emulator.
@@ -107,14 +112,14 @@ impl Application {
                 .subscribe(subscription.clone())
                 .map_err(|e| anyhow::anyhow!("--event-webhook: {e}"))?;
         }
+        let mut token_secret = [0u8; 32];
+        getrandom::fill(&mut token_secret)
+            .map_err(|e| anyhow::anyhow!("the OS random number generator failed: {e}"))?;
+        let default_resource = Resource::from_settings(&settings, &token_secret, config.seed);
         let state = web::Data::new(AppState {
             entra: Arc::new(entra),
-            tokens: Arc::new(TokenIssuer::new(
-                settings.resource_id,
-                &config.resource_location,
-            )),
+            resources: Resources::new(default_resource),
             settings: Arc::new(settings.clone()),
-            store: Store::new(),
             clock,
             events,
             tls_cert_pem: Arc::new(cert_pem),

@@ -10,6 +10,8 @@
 //! - `GET  /_emulator/token`: who a `Bearer` user access token belongs to, or why it is refused
 //!   (the same check Chat applies), to debug token handling.
 
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
@@ -17,6 +19,7 @@ use serde::Serialize;
 use super::{admin_clock, admin_events, admin_sms, json_response, resource};
 use crate::auth::user_token::UserToken;
 use crate::error::ApiError;
+use crate::resource::Resource;
 use crate::startup::AppState;
 
 /// Mounts `/_emulator/*`.
@@ -107,11 +110,21 @@ struct ResetResult {
     reset: bool,
 }
 
-/// `POST /_emulator/reset`: clears every table and the event records (start-up event
-/// subscriptions stay, the control API's go).
-async fn reset(state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    state.store.reset();
-    state.events.reset();
+/// `POST /_emulator/reset[?resource=NAME]`: clears every table of every resource, or of one.
+/// A full reset also clears the event records and removes the control API's event
+/// subscriptions (start-up ones stay).
+async fn reset(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    _body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    match resource_param(&state, &req)? {
+        Some(resource) => resource.store.reset(),
+        None => {
+            state.resources.all().iter().for_each(|r| r.store.reset());
+            state.events.reset();
+        }
+    }
     tracing::info!("state reset");
     json_response(StatusCode::OK, &ResetResult { reset: true })
 }
@@ -137,4 +150,29 @@ async fn token_info(_req: HttpRequest, caller: UserToken) -> Result<HttpResponse
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         },
     )
+}
+
+/// The resource a control request names with `?resource=NAME`, if it names one; an unknown name
+/// answers 404.
+pub fn resource_param(
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<Option<Arc<Resource>>, ApiError> {
+    let query = req.uri().query().unwrap_or("");
+    let Some(name) = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "resource")
+        .map(|(_, v)| v.into_owned())
+    else {
+        return Ok(None);
+    };
+    state
+        .resources
+        .by_name(&name)
+        .map(Some)
+        .ok_or_else(|| ApiError::NotFound(format!("There is no resource named '{name}'.")))
+}
+
+/// [`resource_param`], defaulting to the `default` resource.
+pub fn resource_or_default(state: &AppState, req: &HttpRequest) -> Result<Arc<Resource>, ApiError> {
+    Ok(resource_param(state, req)?.unwrap_or_else(|| state.resources.default_resource()))
 }

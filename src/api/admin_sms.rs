@@ -94,7 +94,8 @@ pub async fn list_sent_sms(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let query = OutboxQuery::parse(req.uri().query().unwrap_or(""))?;
-    let sms = &state.store.sms;
+    let resource = super::admin::resource_or_default(&state, &req)?;
+    let sms = &resource.store.sms;
     let found = match query.wait {
         None => sms.sent(&query.filter),
         Some(wait) => {
@@ -123,8 +124,12 @@ pub async fn list_sent_sms(
 }
 
 /// `DELETE /_emulator/sms`: empty the outbox.
-pub async fn clear_sent_sms(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let cleared = state.store.sms.clear_sent();
+pub async fn clear_sent_sms(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let resource = super::admin::resource_or_default(&state, &req)?;
+    let cleared = resource.store.sms.clear_sent();
     tracing::info!(cleared, "sms outbox cleared");
     json_response(StatusCode::OK, &Cleared { cleared })
 }

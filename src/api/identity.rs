@@ -15,6 +15,7 @@ use crate::auth::hmac_mw::require_service_auth;
 use crate::auth::user_token::{IssuedToken, decode_payload_unverified};
 use crate::domain::{CommunicationUserId, Scope, ScopeSet};
 use crate::error::ApiError;
+use crate::resource::{Res, Resource};
 use crate::startup::AppState;
 use crate::store::{StoreError, TeamsExtensionAssignment};
 
@@ -253,16 +254,17 @@ fn token_request(
 
 /// Issues a token to a live identity.
 fn issue_for(
+    res: &Resource,
     state: &AppState,
     user: &CommunicationUserId,
     request: &TokenRequest,
 ) -> Result<IssuedToken, ApiError> {
-    let seq = state
+    let seq = res
         .store
         .identities
         .next_token_seq(user)
         .map_err(store_error)?;
-    state.tokens.issue(
+    res.tokens.issue(
         user.skype_id(),
         &request.scopes,
         seq,
@@ -295,6 +297,7 @@ fn path_user_id(req: &HttpRequest) -> Result<CommunicationUserId, ApiError> {
 
 /// `POST /identities` (all versions): create a user, optionally with a token. 201.
 pub async fn create_user(
+    res: Res,
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
@@ -310,9 +313,8 @@ pub async fn create_user(
         )?),
         None => None,
     };
-    let user = CommunicationUserId::generate(state.settings.resource_id);
-    state
-        .store
+    let user = CommunicationUserId::new(res.resource_id, res.store.ids.uuid());
+    res.store
         .identities
         .create_within(
             user.clone(),
@@ -321,7 +323,7 @@ pub async fn create_user(
         )
         .map_err(store_error)?;
     let access_token = match token_request {
-        Some(t) => Some(issue_for(&state, &user, &t)?.into()),
+        Some(t) => Some(issue_for(&res, &state, &user, &t)?.into()),
         None => None,
     };
     tracing::info!(user = %user, with_token = access_token.is_some(), "identity created");
@@ -338,13 +340,13 @@ pub async fn create_user(
 
 /// `DELETE /identities/{id}` (all versions): delete a user and revoke its tokens. 204.
 pub async fn delete_user(
+    res: Res,
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     api_version(&req, VERSIONS)?;
     let user = path_user_id(&req)?;
-    state
-        .store
+    res.store
         .identities
         .delete(&user, state.clock.now())
         .map_err(store_error)?;
@@ -354,6 +356,7 @@ pub async fn delete_user(
 
 /// `POST /identities/{id}/:issueAccessToken` (all versions): issue a token. 200.
 pub async fn issue_access_token(
+    res: Res,
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
@@ -362,20 +365,16 @@ pub async fn issue_access_token(
     let user = path_user_id(&req)?;
     let request: IssueAccessTokenRequest = json_body(&req, &body, true)?;
     let token_request = token_request(&state, version, request.scopes, request.expires_in_minutes)?;
-    let issued = issue_for(&state, &user, &token_request)?;
+    let issued = issue_for(&res, &state, &user, &token_request)?;
     tracing::info!(user = %user, scopes = %token_request.scopes.to_claim(), expires_on = %issued.expires_on, "token issued");
     json_response(StatusCode::OK, &AccessTokenDto::from(issued))
 }
 
 /// `POST /identities/{id}/:revokeAccessTokens` (all versions): revoke every token issued so far. 204.
-pub async fn revoke_access_tokens(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn revoke_access_tokens(res: Res, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     api_version(&req, VERSIONS)?;
     let user = path_user_id(&req)?;
-    state
-        .store
+    res.store
         .identities
         .revoke_tokens(&user)
         .map_err(store_error)?;
@@ -402,6 +401,7 @@ const TEAMS_EXCHANGE_AUDIENCE: &str = "https://auth.msft.communication.azure.com
 /// The emulator checks the token's shape, expiry (emulator clock), audience (when present),
 /// `appid` and `oid`; it cannot check Microsoft's signature offline.
 pub async fn exchange_teams_user_access_token(
+    res: Res,
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
@@ -465,7 +465,7 @@ pub async fn exchange_teams_user_access_token(
     if let Some(forced) = state.settings.config.token_lifetime {
         lifetime = lifetime.min(TimeDelta::from_std(forced).unwrap_or(TimeDelta::MAX));
     }
-    let issued = state.tokens.issue(
+    let issued = res.tokens.issue(
         &format!("orgid:{}", oid.to_ascii_lowercase()),
         &ScopeSet::new([Scope::Voip]),
         0,
@@ -483,6 +483,7 @@ pub async fn exchange_teams_user_access_token(
 /// `tid` and `oid`); the user needs an assignment for that tenant and object id, and when the
 /// assignment lists client ids, the token's application must be one of them.
 pub async fn exchange_teams_extension_access_token(
+    res: Res,
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
@@ -495,7 +496,7 @@ pub async fn exchange_teams_extension_access_token(
             "Exchanging a Teams Phone extension token needs the Teams user's Microsoft Entra ID bearer token, not an access key.".into(),
         ));
     };
-    let assignment = state
+    let assignment = res
         .store
         .assignments
         .get(&principal.tenant_id, &principal.object_id)
@@ -517,13 +518,13 @@ pub async fn exchange_teams_extension_access_token(
     }
     let skype_id = format!(
         "acs:{}_{}_{}",
-        state.settings.resource_id, principal.tenant_id, principal.object_id
+        res.resource_id, principal.tenant_id, principal.object_id
     );
     let lifetime = match state.settings.config.token_lifetime {
         Some(forced) => TimeDelta::from_std(forced).unwrap_or(TimeDelta::MAX),
         None => TimeDelta::minutes(DEFAULT_TOKEN_MINUTES),
     };
-    let issued = state.tokens.issue(
+    let issued = res.tokens.issue(
         &skype_id,
         &ScopeSet::new([Scope::Voip]),
         0,
@@ -571,13 +572,10 @@ fn assignment_not_found(tenant_id: &str, object_id: &str) -> ApiError {
 }
 
 /// `GET /access/teamsExtension/tenants/{tenantId}/assignments/{objectId}` (2025-06-30+). 200.
-pub async fn get_assignment(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get_assignment(res: Res, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     api_version(&req, TEAMS_EXTENSION_VERSIONS)?;
     let (tenant_id, object_id) = assignment_key(&req);
-    let assignment = state
+    let assignment = res
         .store
         .assignments
         .get(&tenant_id, &object_id)
@@ -591,8 +589,8 @@ pub async fn get_assignment(
 /// `PUT /access/teamsExtension/tenants/{tenantId}/assignments/{objectId}` (2025-06-30+):
 /// 201 when created, 200 when replaced.
 pub async fn upsert_assignment(
+    res: Res,
     req: HttpRequest,
-    state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     api_version(&req, TEAMS_EXTENSION_VERSIONS)?;
@@ -616,7 +614,7 @@ pub async fn upsert_assignment(
         principal_type,
         client_ids: request.client_ids,
     };
-    let created = state
+    let created = res
         .store
         .assignments
         .upsert(&tenant_id, &object_id, assignment.clone());
@@ -632,13 +630,10 @@ pub async fn upsert_assignment(
 }
 
 /// `DELETE /access/teamsExtension/tenants/{tenantId}/assignments/{objectId}` (2025-06-30+). 204.
-pub async fn delete_assignment(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn delete_assignment(res: Res, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     api_version(&req, TEAMS_EXTENSION_VERSIONS)?;
     let (tenant_id, object_id) = assignment_key(&req);
-    if !state.store.assignments.delete(&tenant_id, &object_id) {
+    if !res.store.assignments.delete(&tenant_id, &object_id) {
         return Err(assignment_not_found(&tenant_id, &object_id));
     }
     Ok(HttpResponse::NoContent().finish())

@@ -16,6 +16,7 @@ use super::{api_version, json_response, resource, sms_extras};
 use crate::auth::hmac_mw::require_service_auth;
 use crate::domain::{PhoneNumber, PhoneNumberError, SmsMessageId, segments};
 use crate::error::ApiError;
+use crate::resource::{Res, Resource};
 use crate::startup::AppState;
 use crate::store::{SendOutcome, SentSms};
 
@@ -154,6 +155,7 @@ const OPTED_OUT: &str = "The recipient has opted out of receiving messages from 
 
 /// `POST /sms` (every version in [`SEND_VERSIONS`]): send one message to 1..=100 recipients. 202.
 pub async fn send_sms(
+    res: Res,
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
@@ -166,7 +168,7 @@ pub async fn send_sms(
         message,
         options,
     } = validate_send(request)?;
-    let from = owned_sender(&state, &from)?;
+    let from = owned_sender(&res, &from)?;
 
     let now = state.clock.now();
     let enable_report = options.enable_delivery_report.unwrap_or(false);
@@ -204,14 +206,14 @@ pub async fn send_sms(
             ));
             continue;
         }
-        if state.store.sms.is_opted_out(&from, &to) {
+        if res.store.sms.is_opted_out(&from, &to) {
             value.push(SmsSendResponseItem::failed(&raw_to, 403, OPTED_OUT, None));
             continue;
         }
         let with_repeat = repeat_id.is_some();
-        let outcome = state.store.sms.record(
+        let outcome = res.store.sms.record(
             SentSms {
-                message_id: SmsMessageId::generate(now),
+                message_id: SmsMessageId::new(now, res.store.ids.uuid()),
                 from: from.clone(),
                 to,
                 message: message.clone(),
@@ -322,10 +324,10 @@ fn validate_send(request: SendSmsRequest) -> Result<ValidSend, ApiError> {
 
 /// The sender, if the resource owns it. A malformed or foreign sender is 401 with an empty
 /// message (acs-api.md §3.3, §13: `+15550000000`, `+14255550123`, `+1425555012345` all give 401).
-fn owned_sender(state: &AppState, raw: &str) -> Result<PhoneNumber, ApiError> {
+fn owned_sender(res: &Resource, raw: &str) -> Result<PhoneNumber, ApiError> {
     PhoneNumber::parse(raw)
         .ok()
-        .filter(|n| state.settings.phone_numbers.contains(n))
+        .filter(|n| res.phone_numbers.contains(n))
         .ok_or_else(|| {
             tracing::info!(from = %raw, "sms sender is not owned by the resource");
             ApiError::SenderNotOwned

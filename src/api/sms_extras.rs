@@ -13,6 +13,7 @@ use super::validation::{Problems, problem_json};
 use super::{api_version, json_response};
 use crate::domain::{PhoneNumber, SmsMessageId};
 use crate::error::ApiError;
+use crate::resource::{Res, Resource};
 use crate::startup::AppState;
 use crate::store::DeliveryStatus;
 
@@ -78,34 +79,34 @@ enum OptOutAction {
 
 /// `POST /sms/optouts:add`: the recipients stop receiving messages from `from`. 200.
 pub async fn add_opt_outs(
+    res: Res,
     req: HttpRequest,
-    state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    opt_outs(&req, &state, &body, OptOutAction::Add)
+    opt_outs(&res, &req, &body, OptOutAction::Add)
 }
 
 /// `POST /sms/optouts:remove`: the recipients receive messages from `from` again. 200.
 pub async fn remove_opt_outs(
+    res: Res,
     req: HttpRequest,
-    state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    opt_outs(&req, &state, &body, OptOutAction::Remove)
+    opt_outs(&res, &req, &body, OptOutAction::Remove)
 }
 
 /// `POST /sms/optouts:check`: whether each recipient opted out of messages from `from`. 200.
 pub async fn check_opt_outs(
+    res: Res,
     req: HttpRequest,
-    state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    opt_outs(&req, &state, &body, OptOutAction::Check)
+    opt_outs(&res, &req, &body, OptOutAction::Check)
 }
 
 fn opt_outs(
+    res: &Resource,
     req: &HttpRequest,
-    state: &AppState,
     body: &[u8],
     action: OptOutAction,
 ) -> Result<HttpResponse, ApiError> {
@@ -139,10 +140,10 @@ fn opt_outs(
     };
     errors.into_result()?;
     let from = from
-        .filter(|f| state.settings.phone_numbers.contains(f))
+        .filter(|f| res.phone_numbers.contains(f))
         .ok_or(ApiError::SenderNotOwned)?;
 
-    let sms = &state.store.sms;
+    let sms = &res.store.sms;
     let value = request
         .recipients
         .unwrap_or_default()
@@ -212,6 +213,7 @@ pub struct DeliveryAttemptDto {
 /// message sent with `enableDeliveryReport: true`, once it has arrived (see
 /// `--sms-delivery-report-delay`). Otherwise 404 problem details.
 pub async fn get_delivery_report(
+    res: Res,
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -219,7 +221,7 @@ pub async fn get_delivery_report(
     let raw = req.match_info().get("id").unwrap_or("");
     let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
     let report = SmsMessageId::parse(&decoded)
-        .and_then(|id| state.store.sms.delivery_report(&id, state.clock.now()))
+        .and_then(|id| res.store.sms.delivery_report(&id, state.clock.now()))
         .ok_or(ApiError::ProblemNotFound)?;
     let received = report
         .received_at

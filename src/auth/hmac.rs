@@ -247,6 +247,19 @@ pub fn verify(
     now: DateTime<Utc>,
     skew: std::time::Duration,
 ) -> Result<KeySlot, HmacError> {
+    verify_any(req, authorization, &[keys], now, skew).map(|(_, slot)| slot)
+}
+
+/// [`verify`] against the key pairs of several resources: which pair (index into `key_sets`) and
+/// which key of it signed the request. The request's own checks (content hash, date) come first
+/// and do not depend on the key.
+pub fn verify_any(
+    req: &HmacRequest<'_>,
+    authorization: Option<&str>,
+    key_sets: &[&[Vec<u8>]],
+    now: DateTime<Utc>,
+    skew: std::time::Duration,
+) -> Result<(usize, KeySlot), HmacError> {
     let auth = parse_authorization(authorization.ok_or(HmacError::MissingAuthorization)?)?;
     let has = |name: &str| auth.signed_headers.iter().any(|h| h == name);
     let date_header = if has("x-ms-date") {
@@ -322,19 +335,23 @@ pub fn verify(
     // The request exactly as received is what nearly every client signs: try it first, and work
     // out the variants only when it does not verify.
     let exact = format!("{method}\n{}\n{}", req.path_and_query, join(host));
-    for (index, key) in keys.iter().enumerate() {
-        if mac(key, &exact).verify_slice(&auth.signature).is_ok() {
-            return Ok(slot(index));
+    for (set, keys) in key_sets.iter().enumerate() {
+        for (index, key) in keys.iter().enumerate() {
+            if mac(key, &exact).verify_slice(&auth.signature).is_ok() {
+                return Ok((set, slot(index)));
+            }
         }
     }
     let targets = target_variants(req.path_and_query);
     let hosts = host_variants(host);
-    for (index, key) in keys.iter().enumerate() {
-        for target in &targets {
-            for host in &hosts {
-                let sts = format!("{method}\n{target}\n{}", join(host));
-                if mac(key, &sts).verify_slice(&auth.signature).is_ok() {
-                    return Ok(slot(index));
+    for (set, keys) in key_sets.iter().enumerate() {
+        for (index, key) in keys.iter().enumerate() {
+            for target in &targets {
+                for host in &hosts {
+                    let sts = format!("{method}\n{target}\n{}", join(host));
+                    if mac(key, &sts).verify_slice(&auth.signature).is_ok() {
+                        return Ok((set, slot(index)));
+                    }
                 }
             }
         }

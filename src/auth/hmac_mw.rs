@@ -18,6 +18,7 @@ use actix_web::{Error, HttpMessage, ResponseError, web};
 use super::Caller;
 use super::hmac::{self, HmacError, HmacRequest};
 use crate::error::ApiError;
+use crate::resource::Res;
 use crate::startup::AppState;
 
 /// `from_fn` middleware for scopes that accept access-key or Entra ID authentication.
@@ -65,6 +66,23 @@ pub async fn require_service_auth(
     if let Some(token) = authorization.as_deref().and_then(bearer_token) {
         return match state.entra.verify(token, state.clock.now()) {
             Ok(principal) => {
+                // An Entra ID token names no resource: the Host header does (else `default`).
+                let host = req
+                    .headers()
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok());
+                let resource = state.resources.by_host(host);
+                if !resource.allows_entra_client(&principal.app_id) {
+                    tracing::info!(client = %principal.app_id, resource = %resource.name, "Entra ID client not allowed on this resource");
+                    let err = ApiError::InvalidAuthenticationToken(format!(
+                        "Authentication failed: the client {} is not allowed to call the resource '{}'.",
+                        principal.app_id, resource.name
+                    ));
+                    return Ok(req
+                        .into_response(err.error_response())
+                        .map_into_right_body());
+                }
+                req.extensions_mut().insert(Res(resource));
                 req.extensions_mut().insert(Caller::Entra(principal));
                 req.set_payload(Payload::from(body));
                 next.call(req)
@@ -112,14 +130,19 @@ pub async fn require_service_auth(
         body: &body,
     };
     let config = &state.settings.config;
-    match hmac::verify(
+    // The key that signed the request picks the resource.
+    let resources = state.resources.all();
+    let key_sets: Vec<&[Vec<u8>]> = resources.iter().map(|r| r.access_keys.as_slice()).collect();
+    match hmac::verify_any(
         &signed,
         authorization.as_deref(),
-        &state.settings.access_keys,
+        &key_sets,
         state.clock.now(),
         config.clock_skew,
     ) {
-        Ok(slot) => {
+        Ok((index, slot)) => {
+            drop(headers);
+            req.extensions_mut().insert(Res(resources[index].clone()));
             req.extensions_mut().insert(Caller::AccessKey(slot));
             req.set_payload(Payload::from(body));
             next.call(req)

@@ -12,8 +12,12 @@
 
 use std::future::{Ready, ready};
 
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, web};
+use std::sync::Arc;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -23,6 +27,7 @@ use uuid::Uuid;
 
 use crate::domain::{CommunicationUserId, ScopeSet};
 use crate::error::ApiError;
+use crate::resource::{Res, Resource};
 use crate::startup::AppState;
 use crate::store::TokenStatus;
 
@@ -245,14 +250,24 @@ pub struct UserToken {
 }
 
 impl UserToken {
-    /// Authenticates a request's bearer token.
+    /// Authenticates a request's bearer token (or takes the result of [`require_user_token`]).
     pub fn from_request_parts(req: &HttpRequest) -> Result<UserToken, ApiError> {
+        if let Some(token) = req.extensions().get::<UserToken>() {
+            return Ok(token.clone());
+        }
         let state = req
             .app_data::<web::Data<AppState>>()
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("AppState is not registered")))?;
-        let mut headers = req
-            .headers()
-            .get_all(actix_web::http::header::AUTHORIZATION);
+        Self::authenticate(state, req.headers()).map(|(_, token)| token)
+    }
+
+    /// Checks the bearer token in `headers`; the resource is the one the token's `resourceId`
+    /// claim names.
+    pub fn authenticate(
+        state: &AppState,
+        headers: &actix_web::http::header::HeaderMap,
+    ) -> Result<(Arc<Resource>, UserToken), ApiError> {
+        let mut headers = headers.get_all(actix_web::http::header::AUTHORIZATION);
         let header = headers.next().ok_or(TokenError::Missing)?;
         if headers.next().is_some() {
             return Err(TokenError::Repeated.into());
@@ -264,11 +279,15 @@ impl UserToken {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(TokenError::NotBearer)?;
-        let claims = state.tokens.verify(token, state.clock.now())?;
+        // The claim only picks the resource; its issuer then checks the signature and the claim.
+        let resource = decode_payload_unverified::<ResourceClaim>(token)
+            .and_then(|claim| state.resources.by_id(&claim.resource_id))
+            .unwrap_or_else(|| state.resources.default_resource());
+        let claims = resource.tokens.verify(token, state.clock.now())?;
         let user =
             CommunicationUserId::from_skype_id(&claims.skypeid).map_err(|_| TokenError::Invalid)?;
         let seq: u64 = claims.jti.parse().map_err(|_| TokenError::Invalid)?;
-        match state.store.identities.token_status(&user, seq) {
+        match resource.store.identities.token_status(&user, seq) {
             TokenStatus::Valid => {}
             TokenStatus::Revoked => return Err(TokenError::Revoked.into()),
             TokenStatus::IdentityDeleted => return Err(TokenError::IdentityDeleted.into()),
@@ -276,11 +295,44 @@ impl UserToken {
         }
         let scopes = ScopeSet::parse_claim(&claims.acs_scope).ok_or(TokenError::Invalid)?;
         let expires_on = DateTime::from_timestamp(claims.exp, 0).ok_or(TokenError::Invalid)?;
-        Ok(UserToken {
-            user,
-            scopes,
-            expires_on,
-        })
+        Ok((
+            resource,
+            UserToken {
+                user,
+                scopes,
+                expires_on,
+            },
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+struct ResourceClaim {
+    #[serde(rename = "resourceId")]
+    resource_id: String,
+}
+
+/// `from_fn` middleware for Chat: authenticates the user access token, routes the request to the
+/// token's resource ([`Res`]) and records the caller ([`UserToken`]); a bad token answers 401.
+pub async fn require_user_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Err(ApiError::Internal(anyhow::anyhow!("AppState is not registered")).into());
+    };
+    match UserToken::authenticate(&state, req.headers()) {
+        Ok((resource, token)) => {
+            req.extensions_mut().insert(Res(resource));
+            req.extensions_mut().insert(token);
+            next.call(req)
+                .await
+                .map(ServiceResponse::map_into_left_body)
+        }
+        Err(e) => {
+            tracing::info!(reason = %e, method = %req.method(), path = %req.path(), "user token authentication failed");
+            Ok(req.into_response(e.error_response()).map_into_right_body())
+        }
     }
 }
 

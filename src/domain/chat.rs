@@ -27,9 +27,14 @@ const THREAD_SUFFIX: &str = "@thread.v2";
 impl ThreadId {
     /// A new random thread id (`19:acsemu_<32 hex>@thread.v2`: URL-safe, never reused).
     pub fn generate() -> Self {
+        Self::from_uuid(Uuid::new_v4())
+    }
+
+    /// The thread id made from `id` (`19:acsemu_<32 hex>@thread.v2`).
+    pub fn from_uuid(id: Uuid) -> Self {
         Self(format!(
             "{THREAD_PREFIX}acsemu_{}{THREAD_SUFFIX}",
-            Uuid::new_v4().simple()
+            id.simple()
         ))
     }
 

@@ -15,11 +15,12 @@ pub struct SmsMessageId(String);
 impl SmsMessageId {
     /// A new, unique id, stamped with `now`.
     pub fn generate(now: DateTime<Utc>) -> Self {
-        Self(format!(
-            "Outgoing_{}{}",
-            now.format("%Y%m%d%H%M%S"),
-            Uuid::new_v4()
-        ))
+        Self::new(now, Uuid::new_v4())
+    }
+
+    /// The id stamped with `now` and made unique by `id`.
+    pub fn new(now: DateTime<Utc>, id: Uuid) -> Self {
+        Self(format!("Outgoing_{}{id}", now.format("%Y%m%d%H%M%S")))
     }
 
     /// A new id for an inbound message (`Incoming_<yyyyMMddHHmmss><guid>`, the shape of the

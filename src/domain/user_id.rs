@@ -21,7 +21,12 @@ const PREFIX: &str = "8:acs:";
 impl CommunicationUserId {
     /// A new, random user id in `resource`.
     pub fn generate(resource: Uuid) -> Self {
-        Self(format!("{PREFIX}{resource}_{}", Uuid::new_v4()))
+        Self::new(resource, Uuid::new_v4())
+    }
+
+    /// The user `user` of `resource`.
+    pub fn new(resource: Uuid, user: Uuid) -> Self {
+        Self(format!("{PREFIX}{resource}_{user}"))
     }
 
     /// Parses a raw id.

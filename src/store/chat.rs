@@ -257,6 +257,9 @@ pub struct ReadReceipt {
 /// A new thread, as asked for.
 #[derive(Debug, Clone)]
 pub struct NewThread {
+    /// The id to give the thread (fixtures, seeded ids), which must not be in use; `None` makes
+    /// a random one.
+    pub id: Option<ThreadId>,
     /// Topic.
     pub topic: String,
     /// Participants besides the creator (the creator may be listed, to set its display name).
@@ -539,7 +542,7 @@ impl ChatStore {
         new: NewThread,
         now: DateTime<Utc>,
     ) -> ThreadProps {
-        let id = ThreadId::generate();
+        let id = new.id.clone().unwrap_or_else(ThreadId::generate);
         let creator = CommunicationIdentifier::User(caller.clone());
         let mut participants: Vec<Participant> = Vec::with_capacity(new.participants.len() + 1);
         // The creator first; a listing of the creator in the request supplies its details.
@@ -1057,6 +1060,7 @@ mod tests {
 
     fn new_thread(topic: &str, others: &[&CommunicationUserId]) -> NewThread {
         NewThread {
+            id: None,
             topic: topic.into(),
             participants: others
                 .iter()

@@ -45,7 +45,7 @@ async fn reset_clears_identities() {
     let app = spawn_app().await;
     app.create_identity().await;
     app.create_identity().await;
-    assert_eq!(app.state.store.identities.len(), 2);
+    assert_eq!(app.state.store().identities.len(), 2);
     let res = app
         .client
         .post(format!("{}/_emulator/reset", app.http))
@@ -53,7 +53,7 @@ async fn reset_clears_identities() {
         .await
         .expect("sent");
     assert_eq!(res.status(), 200);
-    assert_eq!(app.state.store.identities.len(), 0);
+    assert_eq!(app.state.store().identities.len(), 0);
 }
 
 #[tokio::test]

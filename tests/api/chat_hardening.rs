@@ -135,7 +135,7 @@ async fn malformed_chat_bodies_are_400_envelopes_and_change_nothing() {
     let (_, token) = app.create_user_and_token(&["chat"]).await;
     let thread = app.thread_with(&token, "T", &[]).await;
     let before = all_messages(&app, &token, &thread).await.len();
-    let threads_before = app.state.store.chat.len();
+    let threads_before = app.state.store().chat.len();
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     let bodies: Vec<Vec<u8>> = vec![
         deep.clone().into_bytes(),
@@ -200,7 +200,7 @@ async fn malformed_chat_bodies_are_400_envelopes_and_change_nothing() {
         );
     }
     assert_eq!(all_messages(&app, &token, &thread).await.len(), before);
-    assert!(app.state.store.chat.len() <= threads_before + 1);
+    assert!(app.state.store().chat.len() <= threads_before + 1);
 }
 
 #[tokio::test]

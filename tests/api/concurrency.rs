@@ -139,13 +139,13 @@ async fn racing_deletes_revokes_and_token_issues_leave_every_identity_consistent
     // Consistency pass: every identity is deleted, and no token of any of them works.
     for (id, token) in &users {
         let id = acs_emulator::domain::CommunicationUserId::parse(id).expect("id");
-        assert!(!app.state.store.identities.is_live(&id));
+        assert!(!app.state.store().identities.is_live(&id));
         assert_eq!(app.check_token(token).await.status(), 401);
     }
     for token in &issued {
         assert_eq!(app.check_token(token).await.status(), 401);
     }
-    assert_eq!(app.state.store.identities.len(), users.len());
+    assert_eq!(app.state.store().identities.len(), users.len());
 }
 
 #[tokio::test]
@@ -212,17 +212,17 @@ async fn reset_during_load_neither_deadlocks_nor_fails_requests_and_leaves_consi
     for (id, token) in &created {
         let parsed = acs_emulator::domain::CommunicationUserId::parse(id).expect("id");
         let status = app.check_token(token).await.status();
-        if app.state.store.identities.is_live(&parsed) {
+        if app.state.store().identities.is_live(&parsed) {
             live += 1;
             assert_eq!(status, 200, "{id}");
         } else {
             assert_eq!(status, 401, "{id}");
         }
     }
-    assert_eq!(live, app.state.store.identities.len());
+    assert_eq!(live, app.state.store().identities.len());
     // And the server still works normally.
     app.create_identity().await;
-    assert_eq!(app.state.store.identities.len(), live + 1);
+    assert_eq!(app.state.store().identities.len(), live + 1);
 }
 
 #[tokio::test]
@@ -278,9 +278,9 @@ async fn the_identity_cap_answers_403_and_deleted_identities_make_room() {
         .await;
     let message = crate::helpers::assert_error(res, 403, "IdentityLimitReached").await;
     assert!(message.contains("--max-identities"), "{message}");
-    assert_eq!(app.state.store.identities.len(), 3);
+    assert_eq!(app.state.store().identities.len(), 3);
     let delete = format!("/identities/{}?api-version=2023-10-01", encode(&ids[0]));
     assert_eq!(app.signed("DELETE", &delete, b"").await.status(), 204);
     app.create_identity().await;
-    assert_eq!(app.state.store.identities.len(), 3);
+    assert_eq!(app.state.store().identities.len(), 3);
 }

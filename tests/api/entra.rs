@@ -228,7 +228,7 @@ async fn every_bad_bearer_token_is_rejected_and_changes_nothing() {
     )
     .await;
     assert!(message.contains("expired"), "{message}");
-    assert_eq!(app.state.store.identities.len(), 0);
+    assert_eq!(app.state.store().identities.len(), 0);
 }
 
 #[tokio::test]
@@ -509,7 +509,7 @@ mod signed_with_the_authority_key {
             .await;
             assert!(message.contains(reason), "{reason}: {message}");
         }
-        assert_eq!(app.state.store.identities.len(), 1);
+        assert_eq!(app.state.store().identities.len(), 1);
     }
 
     #[tokio::test]
@@ -568,7 +568,7 @@ mod signed_with_the_authority_key {
             let res = create_user_with_bearer(&app, &token).await;
             assert_error(res, 401, "InvalidAuthenticationToken").await;
         }
-        assert_eq!(app.state.store.identities.len(), 0);
+        assert_eq!(app.state.store().identities.len(), 0);
         assert_eq!(create_user_with_bearer(&app, &good).await.status(), 201);
     }
 
@@ -595,7 +595,7 @@ mod signed_with_the_authority_key {
         assert_error(res, 401, "InvalidAuthenticationToken").await;
         // An Entra token where a user access token is expected (Chat).
         assert_error(app.check_token(&entra).await, 401, "Unauthorized").await;
-        assert_eq!(app.state.store.identities.len(), 1);
+        assert_eq!(app.state.store().identities.len(), 1);
         assert_eq!(app.outbox("").await.len(), 0);
     }
 }

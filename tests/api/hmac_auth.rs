@@ -58,7 +58,7 @@ async fn denied(app: &TestApp, target: &str, headers: &[(&str, &str)], body: &[u
     let res = app.send("POST", target, headers, body).await;
     let message = assert_error(res, 401, "Denied").await;
     assert_eq!(
-        app.state.store.identities.len(),
+        app.state.store().identities.len(),
         0,
         "a rejected request changed state"
     );
@@ -397,7 +397,7 @@ async fn a_bearer_token_from_elsewhere_gets_a_clear_401() {
         message.contains("not signed by this emulator's token authority"),
         "{message}"
     );
-    assert_eq!(app.state.store.identities.len(), 0);
+    assert_eq!(app.state.store().identities.len(), 0);
 }
 
 #[tokio::test]
@@ -469,7 +469,7 @@ async fn a_rotated_out_key_is_rejected_and_changes_nothing() {
         );
         denied(&app, CREATE, &s.headers(), CREATE_BODY).await;
     }
-    assert_eq!(app.state.store.identities.len(), 0);
+    assert_eq!(app.state.store().identities.len(), 0);
     // The new key works.
     assert_eq!(app.signed("POST", CREATE, CREATE_BODY).await.status(), 201);
 }
@@ -516,7 +516,7 @@ async fn duplicated_signature_headers_are_rejected() {
         let res = app.send("POST", CREATE, &headers, b"").await;
         assert_error(res, 401, "Denied").await;
     }
-    assert_eq!(app.state.store.identities.len(), 0);
+    assert_eq!(app.state.store().identities.len(), 0);
 }
 
 #[tokio::test]
@@ -535,5 +535,5 @@ async fn a_signature_for_another_host_or_method_is_rejected() {
     denied(&app, CREATE, &method.headers(), b"").await;
     let lower = app.sign("post", CREATE, b"");
     denied(&app, CREATE, &lower.headers(), b"").await;
-    assert_eq!(app.state.store.identities.len(), 0);
+    assert_eq!(app.state.store().identities.len(), 0);
 }

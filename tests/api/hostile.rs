@@ -44,7 +44,7 @@ async fn assert_healthy_and_unchanged(app: &TestApp, identities: usize, sms: usi
         .await
         .expect("health answered");
     assert_eq!(res.status(), 200);
-    assert_eq!(app.state.store.identities.len(), identities, "identities");
+    assert_eq!(app.state.store().identities.len(), identities, "identities");
     assert_eq!(app.outbox("").await.len(), sms, "outbox");
 }
 
@@ -119,7 +119,7 @@ async fn a_client_that_never_finishes_its_body_gets_a_408_envelope() {
 async fn a_slow_body_is_cut_off_on_every_route_not_only_signed_ones() {
     let app = spawn_with(short_timeouts()).await;
     let (_, token) = app.create_user_and_token(&["chat"]).await;
-    let threads_before = app.state.store.chat.len();
+    let threads_before = app.state.store().chat.len();
     let host = app.http_host();
     for head in [
         // Chat (bearer user token), the Entra token endpoint (form), the emulator's reset.
@@ -150,7 +150,7 @@ async fn a_slow_body_is_cut_off_on_every_route_not_only_signed_ones() {
             );
         }
     }
-    assert_eq!(app.state.store.chat.len(), threads_before);
+    assert_eq!(app.state.store().chat.len(), threads_before);
     assert_healthy_and_unchanged(&app, 1, 0).await;
 }
 
@@ -368,7 +368,7 @@ async fn non_utf8_bodies_and_headers_are_rejected_without_side_effects() {
     );
     assert!(
         app.state
-            .store
+            .store()
             .identities
             .is_live(&acs_emulator::domain::CommunicationUserId::parse(&id).expect("id"))
     );

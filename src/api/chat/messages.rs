@@ -19,6 +19,7 @@ use crate::api::{api_version, json_body, json_response};
 use crate::auth::user_token::UserToken;
 use crate::domain::{ChatMessageId, CommunicationIdentifier};
 use crate::error::ApiError;
+use crate::resource::Res;
 use crate::startup::AppState;
 use crate::store::{MessageType, MessageView, Metadata, MetadataPatch, NewMessage};
 
@@ -203,6 +204,7 @@ fn check_content(content: &str) -> Result<(), ApiError> {
 
 /// `POST /chat/threads/{chatThreadId}/messages` (all versions): send. 201 + `Location`.
 pub async fn send_chat_message(
+    res: Res,
     req: HttpRequest,
     state: web::Data<AppState>,
     token: UserToken,
@@ -231,7 +233,7 @@ pub async fn send_chat_message(
             ));
         }
     };
-    let (message_id, sequence_id) = state.store.chat.send_message(
+    let (message_id, sequence_id) = res.store.chat.send_message(
         &token.user,
         &id,
         NewMessage {
@@ -261,8 +263,8 @@ pub async fn send_chat_message(
 
 /// `GET /chat/threads/{chatThreadId}/messages` (all versions): newest first, paged. 200.
 pub async fn list_chat_messages(
+    res: Res,
     req: HttpRequest,
-    state: web::Data<AppState>,
     token: UserToken,
 ) -> Result<HttpResponse, ApiError> {
     let query = PageQuery::from_request(&req);
@@ -285,7 +287,7 @@ pub async fn list_chat_messages(
         })?),
         None => None,
     };
-    let (page, next) = state
+    let (page, next) = res
         .store
         .chat
         .list_messages(&token.user, &id, start_time, from, max)?;
@@ -310,21 +312,22 @@ pub async fn list_chat_messages(
 
 /// `GET /chat/threads/{chatThreadId}/messages/{chatMessageId}` (all versions). 200.
 pub async fn get_chat_message(
+    res: Res,
     req: HttpRequest,
-    state: web::Data<AppState>,
     token: UserToken,
 ) -> Result<HttpResponse, ApiError> {
     let version = api_version(&req, super::VERSIONS)?;
     require(&token, ChatRole::JoinLimited)?;
     let id = path_thread_id(&req)?;
     let message_id = path_message_id(&req)?;
-    let message = state.store.chat.get_message(&token.user, &id, message_id)?;
+    let message = res.store.chat.get_message(&token.user, &id, message_id)?;
     json_response(StatusCode::OK, &ChatMessageDto::new(message, version))
 }
 
 /// `PATCH /chat/threads/{chatThreadId}/messages/{chatMessageId}` (all versions; merge-patch):
 /// edit content and/or metadata. 204. Only the sender.
 pub async fn update_chat_message(
+    res: Res,
     req: HttpRequest,
     state: web::Data<AppState>,
     token: UserToken,
@@ -338,7 +341,7 @@ pub async fn update_chat_message(
     if let Some(content) = &request.content {
         check_content(content)?;
     }
-    state.store.chat.update_message(
+    res.store.chat.update_message(
         &token.user,
         &id,
         message_id,
@@ -352,6 +355,7 @@ pub async fn update_chat_message(
 /// `DELETE /chat/threads/{chatThreadId}/messages/{chatMessageId}` (all versions). 204. Only the
 /// sender; deleting again is a no-op.
 pub async fn delete_chat_message(
+    res: Res,
     req: HttpRequest,
     state: web::Data<AppState>,
     token: UserToken,
@@ -360,8 +364,7 @@ pub async fn delete_chat_message(
     require(&token, ChatRole::JoinLimited)?;
     let id = path_thread_id(&req)?;
     let message_id = path_message_id(&req)?;
-    state
-        .store
+    res.store
         .chat
         .delete_message(&token.user, &id, message_id, state.clock.now())?;
     Ok(HttpResponse::NoContent().finish())
@@ -369,6 +372,7 @@ pub async fn delete_chat_message(
 
 /// `POST /chat/threads/{chatThreadId}/readReceipts` (all versions). 200 with an empty body.
 pub async fn send_chat_read_receipt(
+    res: Res,
     req: HttpRequest,
     state: web::Data<AppState>,
     token: UserToken,
@@ -383,8 +387,7 @@ pub async fn send_chat_read_receipt(
     })?;
     let message_id = ChatMessageId::parse(&raw)
         .map_err(|_| ApiError::NotFound(format!("The chat message '{raw}' was not found.")))?;
-    state
-        .store
+    res.store
         .chat
         .send_read_receipt(&token.user, &id, message_id, state.clock.now())?;
     Ok(HttpResponse::Ok().finish())
@@ -393,8 +396,8 @@ pub async fn send_chat_read_receipt(
 /// `GET /chat/threads/{chatThreadId}/readReceipts` (all versions): the latest receipt per
 /// participant, paged with `skip` + `maxPageSize`. 200.
 pub async fn list_chat_read_receipts(
+    res: Res,
     req: HttpRequest,
-    state: web::Data<AppState>,
     token: UserToken,
 ) -> Result<HttpResponse, ApiError> {
     let version = api_version(&req, super::VERSIONS)?;
@@ -403,7 +406,7 @@ pub async fn list_chat_read_receipts(
     let query = PageQuery::from_request(&req);
     let max = query.page_size(DEFAULT_RECEIPTS_PAGE)?;
     let skip = query.skip()?;
-    let (receipts, more) = state
+    let (receipts, more) = res
         .store
         .chat
         .list_read_receipts(&token.user, &id, skip, max)?;
@@ -422,8 +425,8 @@ pub async fn list_chat_read_receipts(
 /// `POST /chat/threads/{chatThreadId}/typing` (all versions): nothing is stored (the real
 /// service fans it out over its real-time channel). 200 with an empty body.
 pub async fn send_typing_notification(
+    res: Res,
     req: HttpRequest,
-    state: web::Data<AppState>,
     token: UserToken,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -431,6 +434,6 @@ pub async fn send_typing_notification(
     require(&token, ChatRole::JoinLimited)?;
     let id = path_thread_id(&req)?;
     let _request: SendTypingNotificationRequest = json_body(&req, &body, true)?;
-    state.store.chat.check_participant(&token.user, &id)?;
+    res.store.chat.check_participant(&token.user, &id)?;
     Ok(HttpResponse::Ok().finish())
 }

@@ -26,10 +26,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{api_version, resource};
-use crate::auth::user_token::UserToken;
+use crate::auth::user_token::{UserToken, require_user_token};
 use crate::domain::{Cloud, CommunicationIdentifier, Scope};
 use crate::error::{ApiError, CommunicationError};
-use crate::startup::AppState;
+use crate::resource::Resource;
 use crate::store::{ChatError, METADATA_LIMIT_BYTES, Metadata, Participant, metadata_size};
 
 /// Every Chat api-version the emulator serves.
@@ -50,6 +50,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .add(("api-supported-versions", VERSIONS.join(", ")));
     cfg.service(
         web::scope("/chat/threads")
+            .wrap(actix_web::middleware::from_fn(require_user_token))
             .wrap(headers)
             .service(
                 resource("")
@@ -436,7 +437,7 @@ impl ParticipantOut {
 /// check failed" for an ACS user of another resource, `404` "Not found" for an unknown or
 /// deleted ACS user, `400` "Invalid identifier" for a raw id that is no identifier).
 pub fn validate_participants(
-    state: &AppState,
+    res: &Resource,
     version: &str,
     participants: Vec<ParticipantIn>,
 ) -> Result<(Vec<Participant>, Vec<CommunicationError>), ApiError> {
@@ -474,11 +475,11 @@ pub fn validate_participants(
             }
         };
         if let Some(user) = id.as_user() {
-            if user.resource_id() != Some(state.settings.resource_id) {
+            if user.resource_id() != Some(res.resource_id) {
                 invalid.push(failure("403", "Permissions check failed", id.raw_id()));
                 continue;
             }
-            if !state.store.identities.is_live(user) {
+            if !res.store.identities.is_live(user) {
                 invalid.push(failure("404", "Not found", id.raw_id()));
                 continue;
             }

@@ -15,6 +15,7 @@ use super::{
 use crate::api::{api_version, json_body, json_response};
 use crate::auth::user_token::UserToken;
 use crate::error::{ApiError, CommunicationError};
+use crate::resource::Res;
 use crate::startup::AppState;
 
 /// Default page size of `GET …/participants`.
@@ -39,8 +40,8 @@ pub struct AddChatParticipantsResponse {
 /// `GET /chat/threads/{chatThreadId}/participants` (all versions): in joining order, paged with
 /// `skip` + `maxPageSize`. 200.
 pub async fn list_chat_participants(
+    res: Res,
     req: HttpRequest,
-    state: web::Data<AppState>,
     token: UserToken,
 ) -> Result<HttpResponse, ApiError> {
     let version = api_version(&req, super::VERSIONS)?;
@@ -49,7 +50,7 @@ pub async fn list_chat_participants(
     let query = PageQuery::from_request(&req);
     let max = query.page_size(DEFAULT_PARTICIPANTS_PAGE)?;
     let skip = query.skip()?;
-    let (participants, more) = state
+    let (participants, more) = res
         .store
         .chat
         .list_participants(&token.user, &id, skip, max)?;
@@ -64,6 +65,7 @@ pub async fn list_chat_participants(
 /// `POST /chat/threads/{chatThreadId}/participants/:add` (all versions). 201. Existing
 /// participants are a no-op; the others emit one `participantAdded`.
 pub async fn add_chat_participants(
+    res: Res,
     req: HttpRequest,
     state: web::Data<AppState>,
     token: UserToken,
@@ -76,9 +78,8 @@ pub async fn add_chat_participants(
     let participants = request.participants.ok_or_else(|| {
         ApiError::validation("The Participants field is required.", "participants")
     })?;
-    let (valid, invalid) = validate_participants(&state, version, participants)?;
-    state
-        .store
+    let (valid, invalid) = validate_participants(&res, version, participants)?;
+    res.store
         .chat
         .add_participants(&token.user, &id, valid, state.clock.now())?;
     json_response(
@@ -92,6 +93,7 @@ pub async fn add_chat_participants(
 /// `POST /chat/threads/{chatThreadId}/participants/:remove` (all versions): the body is a bare
 /// `CommunicationIdentifierModel`. 204; removing someone who is not there is a no-op.
 pub async fn remove_chat_participant(
+    res: Res,
     req: HttpRequest,
     state: web::Data<AppState>,
     token: UserToken,
@@ -107,8 +109,7 @@ pub async fn remove_chat_participant(
             "rawId",
         )
     })?;
-    state
-        .store
+    res.store
         .chat
         .remove_participant(&token.user, &id, &target, state.clock.now())?;
     Ok(HttpResponse::NoContent().finish())

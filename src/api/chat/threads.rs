@@ -18,6 +18,7 @@ use crate::api::{api_version, json_body, json_response};
 use crate::auth::user_token::UserToken;
 use crate::domain::{CommunicationIdentifier, ThreadId};
 use crate::error::{ApiError, CommunicationError};
+use crate::resource::Res;
 use crate::startup::AppState;
 use crate::store::{
     Metadata, MetadataPatch, NewThread, RetentionPolicy, ThreadCursor, ThreadProps, ThreadUpdate,
@@ -181,6 +182,7 @@ pub struct ChatThreadItemDto {
 ///
 /// The same `repeatability-request-id` from the same creator returns the first thread again.
 pub async fn create_chat_thread(
+    res: Res,
     req: HttpRequest,
     state: web::Data<AppState>,
     token: UserToken,
@@ -193,7 +195,7 @@ pub async fn create_chat_thread(
         .topic
         .ok_or_else(|| ApiError::validation("The Topic field is required.", "topic"))?;
     let (participants, invalid) =
-        validate_participants(&state, version, request.participants.unwrap_or_default())?;
+        validate_participants(&res, version, request.participants.unwrap_or_default())?;
     let (metadata, retention_policy) = if has_metadata(version) {
         check_metadata(request.metadata.as_ref())?;
         (
@@ -210,9 +212,10 @@ pub async fn create_chat_thread(
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(str::to_string);
-    let (thread, created) = state.store.chat.create_thread(
+    let (thread, created) = res.store.chat.create_thread(
         &token.user,
         NewThread {
+            id: Some(ThreadId::from_uuid(res.store.ids.uuid())),
             topic,
             participants,
             metadata,
@@ -238,8 +241,8 @@ pub async fn create_chat_thread(
 
 /// `GET /chat/threads` (all versions): the caller's threads, newest activity first. 200.
 pub async fn list_chat_threads(
+    res: Res,
     req: HttpRequest,
-    state: web::Data<AppState>,
     token: UserToken,
 ) -> Result<HttpResponse, ApiError> {
     let query = PageQuery::from_request(&req);
@@ -256,11 +259,10 @@ pub async fn list_chat_threads(
         .as_ref()
         .map(|s| thread_cursor(&s.cursor))
         .transpose()?;
-    let (items, next) =
-        state
-            .store
-            .chat
-            .list_threads(&token.user, start_time, cursor.as_ref(), max);
+    let (items, next) = res
+        .store
+        .chat
+        .list_threads(&token.user, start_time, cursor.as_ref(), max);
     let next_link = next.map(|c| {
         let mut params = vec![(
             "syncState",
@@ -301,14 +303,14 @@ fn thread_cursor(raw: &str) -> Result<ThreadCursor, ApiError> {
 
 /// `GET /chat/threads/{chatThreadId}` (all versions): thread properties. 200.
 pub async fn get_chat_thread_properties(
+    res: Res,
     req: HttpRequest,
-    state: web::Data<AppState>,
     token: UserToken,
 ) -> Result<HttpResponse, ApiError> {
     let version = api_version(&req, super::VERSIONS)?;
     require(&token, ChatRole::JoinLimited)?;
     let id = path_thread_id(&req)?;
-    let thread = state.store.chat.get_thread(&token.user, &id)?;
+    let thread = res.store.chat.get_thread(&token.user, &id)?;
     json_response(
         StatusCode::OK,
         &ChatThreadPropertiesDto::new(&thread, version),
@@ -318,6 +320,7 @@ pub async fn get_chat_thread_properties(
 /// `PATCH /chat/threads/{chatThreadId}` (all versions; merge-patch): topic, and in 2025-03-15
 /// metadata and retention policy. 204. A topic emits `topicUpdated`.
 pub async fn update_chat_thread_properties(
+    res: Res,
     req: HttpRequest,
     state: web::Data<AppState>,
     token: UserToken,
@@ -338,8 +341,7 @@ pub async fn update_chat_thread_properties(
             .map(|p| p.map(RetentionPolicyModel::parse).transpose())
             .transpose()?;
     }
-    state
-        .store
+    res.store
         .chat
         .update_thread(&token.user, &id, update, state.clock.now())?;
     Ok(HttpResponse::NoContent().finish())
@@ -348,6 +350,7 @@ pub async fn update_chat_thread_properties(
 /// `DELETE /chat/threads/{chatThreadId}` (all versions): delete for everyone. 204, also when
 /// already deleted.
 pub async fn delete_chat_thread(
+    res: Res,
     req: HttpRequest,
     state: web::Data<AppState>,
     token: UserToken,
@@ -355,8 +358,7 @@ pub async fn delete_chat_thread(
     api_version(&req, super::VERSIONS)?;
     require(&token, ChatRole::Full)?;
     let id = path_thread_id(&req)?;
-    state
-        .store
+    res.store
         .chat
         .delete_thread(&token.user, &id, state.clock.now())?;
     tracing::info!(thread_id = %id, "chat thread deleted");
