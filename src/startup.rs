@@ -106,7 +106,10 @@ impl Application {
             signing_key.as_deref(),
         )
         .context("cannot set up the Entra ID token authority")?;
-        let events = EventBus::new(BusOptions::from_settings(&settings), Arc::clone(&clock));
+        let events = EventBus::new(
+            BusOptions::from_settings(&settings, crate::resource::DEFAULT_RESOURCE),
+            Arc::clone(&clock),
+        );
         for subscription in &settings.event_subscriptions {
             events
                 .subscribe(subscription.clone())

@@ -14,8 +14,10 @@
 //!   `count` (default 1) records match, like `GET /_emulator/sms`.
 //! - `DELETE /_emulator/events` forgets every record (pending ones too) → `{"cleared": n}`.
 //! - `POST /_emulator/sms/inbound` `{"from","to","message"}` → 202 and an `SMSReceived` event:
-//!   `to` must be a number the resource owns, `from` an E.164 number.
+//!   `to` must be a number an emulated resource owns (that resource publishes the event),
+//!   `from` an E.164 number.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -23,7 +25,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::{json_body, json_response};
-use crate::domain::PhoneNumber;
+use crate::domain::{PhoneNumber, SmsMessageId};
 use crate::error::ApiError;
 use crate::events::{
     DeliveryState, EventFilter, EventRecord, EventType, SubscribeError, Subscription,
@@ -52,6 +54,9 @@ pub struct SubscriptionDto {
     pub max_events_per_batch: usize,
     /// Whether the handshake is skipped.
     pub skip_validation: bool,
+    /// The only resource whose events it takes; absent: every resource.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
     /// `startup` (flags, fixtures: kept by a reset) or `api`.
     pub source: &'static str,
     /// `pending`, `validated`, `failed` or `skipped`.
@@ -85,6 +90,7 @@ impl From<SubscriptionInfo> for SubscriptionDto {
             schema: sub.schema().as_str(),
             max_events_per_batch: sub.max_events_per_batch(),
             skip_validation: sub.skip_validation(),
+            resource: sub.resource().map(str::to_string),
             source: match info.source {
                 SubscriptionSource::Startup => "startup",
                 SubscriptionSource::ControlApi => "api",
@@ -192,6 +198,14 @@ pub async fn create_subscription(
             "subscription",
         )
     })?;
+    if let Some(name) = subscription.resource()
+        && state.resources.by_name(name).is_none()
+    {
+        return Err(ApiError::validation(
+            format!("There is no resource named '{name}'."),
+            "resource",
+        ));
+    }
     let name = state.events.subscribe_until_reset(subscription)?;
     let info = state
         .events
@@ -400,20 +414,27 @@ pub async fn receive_inbound_sms(
     let raw_to = request
         .to
         .ok_or_else(|| ApiError::validation("The to field is required.", "to"))?;
-    let owned = &state.settings.phone_numbers;
-    let to = PhoneNumber::parse(raw_to.trim())
-        .ok()
-        .filter(|n| owned.contains(n))
-        .ok_or_else(|| {
-            let numbers: Vec<&str> = owned.iter().map(PhoneNumber::as_str).collect();
-            ApiError::validation(
-                format!(
-                    "to '{raw_to}' is not a phone number this resource owns; it owns {} (--phone-number).",
-                    numbers.join(", ")
-                ),
-                "to",
-            )
-        })?;
+    // The number picks the resource, as a carrier routes a message to whoever owns it.
+    let resources = state.resources.all();
+    let owner = PhoneNumber::parse(raw_to.trim()).ok().and_then(|to| {
+        resources
+            .iter()
+            .find(|r| r.owns(&to))
+            .map(|r| (to, Arc::clone(r)))
+    });
+    let Some((to, resource)) = owner else {
+        let numbers: Vec<&str> = resources
+            .iter()
+            .flat_map(|r| r.phone_numbers.iter().map(PhoneNumber::as_str))
+            .collect();
+        return Err(ApiError::validation(
+            format!(
+                "to '{raw_to}' is not a phone number an emulated resource owns; they own {} (--phone-number).",
+                numbers.join(", ")
+            ),
+            "to",
+        ));
+    };
     let message = request
         .message
         .ok_or_else(|| ApiError::validation("The message field is required.", "message"))?;
@@ -423,8 +444,11 @@ pub async fn receive_inbound_sms(
             "message",
         ));
     }
-    let id = state.events.sms_received(&from, &to, &message);
-    tracing::info!(message_id = %id, from = %from, to = %to, "inbound sms received");
+    let id = SmsMessageId::incoming(state.clock.now(), resource.store.ids.uuid());
+    state
+        .events
+        .sms_received(&resource.name, &id, &from, &to, &message);
+    tracing::info!(message_id = %id, from = %from, to = %to, resource = %resource.name, "inbound sms received");
     json_response(
         StatusCode::ACCEPTED,
         &InboundSmsResponse {

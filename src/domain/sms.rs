@@ -24,13 +24,9 @@ impl SmsMessageId {
     }
 
     /// A new id for an inbound message (`Incoming_<yyyyMMddHHmmss><guid>`, the shape of the
-    /// service's `SMSReceived` examples).
-    pub fn incoming(now: DateTime<Utc>) -> Self {
-        Self(format!(
-            "Incoming_{}{}",
-            now.format("%Y%m%d%H%M%S"),
-            Uuid::new_v4()
-        ))
+    /// service's `SMSReceived` examples); `id` makes it unique (a resource's id source, so that `--seed` reproduces it).
+    pub fn incoming(now: DateTime<Utc>, id: Uuid) -> Self {
+        Self(format!("Incoming_{}{id}", now.format("%Y%m%d%H%M%S")))
     }
 
     /// Accepts an id from a request path; `None` when it cannot be an id at all.

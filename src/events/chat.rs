@@ -668,24 +668,28 @@ pub fn typing_event(
 pub struct ChatEvents<'a> {
     bus: &'a EventBus,
     store: &'a ChatStore,
-    topic: &'a str,
+    topic: String,
 }
 
 impl EventBus {
-    /// The chat hooks over `store`, publishing under the default topic.
-    pub fn chat<'a>(&'a self, store: &'a ChatStore) -> ChatEvents<'a> {
+    /// The chat hooks of the resource called `resource`, whose chat state is `store`; events go
+    /// out under the resource's topic ([`EventBus::topic_for`]).
+    pub fn chat<'a>(&'a self, resource: &str, store: &'a ChatStore) -> ChatEvents<'a> {
         ChatEvents {
             bus: self,
             store,
-            topic: self.topic(),
+            topic: self.topic_for(resource),
         }
     }
 }
 
-impl<'a> ChatEvents<'a> {
-    /// Publishes under `topic` (another resource's ARM id) instead of the default.
-    pub fn with_topic(self, topic: &'a str) -> Self {
-        Self { topic, ..self }
+impl ChatEvents<'_> {
+    /// Publishes under `topic` (an ARM id) instead of the resource's derived one.
+    pub fn with_topic(self, topic: impl Into<String>) -> Self {
+        Self {
+            topic: topic.into(),
+            ..self
+        }
     }
 
     fn levels(&self, per_user: EventType, per_thread: EventType) -> Option<Levels> {
@@ -697,7 +701,7 @@ impl<'a> ChatEvents<'a> {
     }
 
     fn publish(&self, events: Vec<NewEvent>) {
-        self.bus.publish(self.topic, events);
+        self.bus.publish(&self.topic, events);
     }
 
     fn now(&self) -> DateTime<Utc> {

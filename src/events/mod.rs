@@ -52,15 +52,24 @@ use crate::config::Settings;
 /// its events.
 pub fn resource_topic(subscription_id: &str, resource_group: &str, name: &str) -> String {
     format!(
-        "/subscriptions/{subscription_id}/resourceGroups/{resource_group}/providers/Microsoft.Communication/communicationServices/{name}"
+        "/subscriptions/{subscription_id}/resourceGroups/{resource_group}{}",
+        provider_path(name)
     )
+}
+
+fn provider_path(name: &str) -> String {
+    format!("/providers/Microsoft.Communication/communicationServices/{name}")
 }
 
 /// Tuning of the bus (from the command line).
 #[derive(Debug, Clone)]
 pub struct BusOptions {
-    /// The default topic (the emulated resource's ARM id).
+    /// The default resource's topic (its ARM id, named by `--resource-name`).
     pub topic: String,
+    /// `/subscriptions/{id}/resourceGroups/{group}`: other resources' topics end in their name.
+    pub arm_prefix: String,
+    /// The name of the default resource (the one the flags describe).
+    pub default_resource: String,
     /// Retries, backoff and timeouts.
     pub policy: DeliveryPolicy,
     /// Most events waiting per subscription.
@@ -72,11 +81,18 @@ pub struct BusOptions {
 }
 
 impl BusOptions {
-    /// The options the flags describe.
-    pub fn from_settings(settings: &Settings) -> Self {
+    /// The options the flags describe; `default_resource` is the name of the resource they
+    /// describe.
+    pub fn from_settings(settings: &Settings, default_resource: &str) -> Self {
         let c = &settings.config;
         Self {
             topic: settings.event_topic.clone(),
+            arm_prefix: format!(
+                "/subscriptions/{}/resourceGroups/{}",
+                c.azure_subscription_id.to_ascii_lowercase(),
+                c.resource_group
+            ),
+            default_resource: default_resource.to_string(),
             policy: DeliveryPolicy {
                 max_attempts: c.event_max_attempts,
                 retry_initial: c.event_retry_initial,
@@ -256,6 +272,8 @@ pub enum SubscribeError {
 struct Slot {
     sub: Subscription,
     name: String,
+    /// The topic of the resource the subscription is limited to.
+    topic: Option<String>,
     source: SubscriptionSource,
     state: Mutex<SlotState>,
     /// Wakes the slot's worker: new events, removal, a clear.
@@ -340,9 +358,20 @@ impl EventBus {
         }
     }
 
-    /// The default topic: the emulated resource's ARM id.
+    /// The default topic: the default resource's ARM id.
     pub fn topic(&self) -> &str {
         &self.inner.options.topic
+    }
+
+    /// The topic (ARM id) of the resource called `resource`: the flags' subscription and group,
+    /// and `--resource-name` for the default resource or the resource's own name for the others.
+    pub fn topic_for(&self, resource: &str) -> String {
+        let options = &self.inner.options;
+        if resource == options.default_resource {
+            options.topic.clone()
+        } else {
+            format!("{}{}", options.arm_prefix, provider_path(resource))
+        }
     }
 
     /// Adds a subscription that lives until the emulator stops (kept by `POST /_emulator/reset`):
@@ -388,7 +417,9 @@ impl EventBus {
             Validation::Pending
         };
         tracing::info!(subscription = %name, endpoint = %sub.endpoint(), schema = sub.schema().as_str(), "event subscription added");
+        let topic = sub.resource().map(|r| self.topic_for(r));
         subs.push(Arc::new(Slot {
+            topic,
             name: name.clone(),
             sub,
             source,
@@ -501,7 +532,9 @@ impl EventBus {
         for new in events {
             let targets: Vec<&Arc<Slot>> = subs
                 .iter()
-                .filter(|s| s.sub.wants(new.event_type))
+                .filter(|s| {
+                    s.sub.wants(new.event_type) && s.topic.as_deref().is_none_or(|t| t == topic)
+                })
                 .collect();
             if targets.is_empty() {
                 continue;
@@ -700,6 +733,8 @@ mod tests {
         EventBus::new(
             BusOptions {
                 topic: resource_topic("s", "g", "n"),
+                arm_prefix: "/subscriptions/s/resourceGroups/g".into(),
+                default_resource: "default".into(),
                 policy: DeliveryPolicy::default(),
                 queue_capacity: capacity,
                 history_capacity: 10,
@@ -747,6 +782,38 @@ mod tests {
         assert_eq!(pending[0].subscription, "sms");
         assert_eq!(pending[0].state, DeliveryState::Pending);
         assert_eq!(pending[0].event.topic, bus.topic());
+    }
+
+    #[test]
+    fn each_resource_has_its_topic_and_subscriptions_may_keep_to_one() {
+        let bus = bus(100);
+        assert_eq!(bus.topic_for("default"), bus.topic());
+        let other = bus.topic_for("contoso");
+        assert_eq!(
+            other,
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.Communication/communicationServices/contoso"
+        );
+        bus.subscribe(sub("http://127.0.0.1:1/#name=all"))
+            .expect("added");
+        bus.subscribe(sub(
+            "http://127.0.0.1:1/#name=contoso-only&resource=contoso",
+        ))
+        .expect("added");
+        bus.publish_default(vec![sms_event(1)]);
+        bus.publish(&other, vec![sms_event(2)]);
+        let got: Vec<(String, String)> = bus
+            .records(&EventFilter::default())
+            .into_iter()
+            .map(|r| (r.subscription, r.event.subject.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("all".to_string(), "/phonenumber/1".to_string()),
+                ("all".to_string(), "/phonenumber/2".to_string()),
+                ("contoso-only".to_string(), "/phonenumber/2".to_string()),
+            ]
+        );
     }
 
     #[test]

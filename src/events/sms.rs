@@ -163,30 +163,31 @@ impl ReportSchedule {
 }
 
 impl EventBus {
-    /// After an SMS send recorded message `id`: schedules its delivery report, if one was asked
-    /// for, to be published as `SMSDeliveryReportReceived` when it falls due.
-    pub fn sms_delivery_report_scheduled(&self, sms: &SmsStore, id: &SmsMessageId) {
+    /// After an SMS send of `resource` recorded message `id` in its store `sms`: schedules the
+    /// delivery report, if one was asked for, to be published as `SMSDeliveryReportReceived` when
+    /// it falls due.
+    pub fn sms_delivery_report_scheduled(&self, resource: &str, sms: &SmsStore, id: &SmsMessageId) {
         let Some(report) = sms.delivery_report(id, DateTime::<Utc>::MAX_UTC) else {
             return;
         };
-        lock(&self.inner.reports).add(self.topic().to_string(), report);
+        lock(&self.inner.reports).add(self.topic_for(resource), report);
         self.inner.reports_changed.notify_one();
     }
 
-    /// An inbound SMS from `from` to the resource's number `to`: publishes `SMSReceived` and
-    /// returns the message id (`Incoming_…`).
+    /// An inbound SMS `id` from `from` to `to`, a number of `resource`: publishes `SMSReceived`.
     pub fn sms_received(
         &self,
+        resource: &str,
+        id: &SmsMessageId,
         from: &PhoneNumber,
         to: &PhoneNumber,
         message: &str,
-    ) -> SmsMessageId {
-        let now = self.inner.clock.now();
-        let id = SmsMessageId::incoming(now);
+    ) {
         if self.wants(EventType::SmsReceived) {
-            self.publish_default(vec![sms_received(&id, from, to, message, now)]);
+            let now = self.inner.clock.now();
+            let event = sms_received(id, from, to, message, now);
+            self.publish(&self.topic_for(resource), vec![event]);
         }
-        id
     }
 
     /// The emulator clock was moved: look for reports that fell due now rather than at the next

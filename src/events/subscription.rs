@@ -78,6 +78,10 @@ pub struct SubscriptionSpec {
     /// not implement it; real Event Grid always validates webhooks).
     #[serde(default)]
     pub skip_validation: bool,
+    /// Only events of this emulated resource (by name, e.g. `default`); absent: every resource.
+    /// A real Event Grid system topic belongs to one resource.
+    #[serde(default)]
+    pub resource: Option<String>,
 }
 
 /// Why a subscription spec is not usable.
@@ -102,7 +106,7 @@ pub enum SubscriptionError {
     InvalidBatchSize(String),
     /// An option the `--event-webhook` syntax does not know, or a malformed one.
     #[error(
-        "unknown or malformed option '{0}' (known: name, types, schema, maxEventsPerBatch, skipValidation)"
+        "unknown or malformed option '{0}' (known: name, types, schema, maxEventsPerBatch, skipValidation, resource)"
     )]
     UnknownOption(String),
 }
@@ -116,6 +120,7 @@ pub struct Subscription {
     schema: EventSchema,
     max_events_per_batch: usize,
     skip_validation: bool,
+    resource: Option<String>,
 }
 
 impl Subscription {
@@ -158,6 +163,10 @@ impl Subscription {
             schema: spec.schema.unwrap_or_default(),
             max_events_per_batch,
             skip_validation: spec.skip_validation,
+            resource: spec
+                .resource
+                .map(|r| r.trim().to_string())
+                .filter(|r| !r.is_empty()),
         })
     }
 
@@ -177,6 +186,7 @@ impl Subscription {
             let value = value.trim();
             match key.trim().to_ascii_lowercase().as_str() {
                 "name" => spec.name = Some(value.to_string()),
+                "resource" => spec.resource = Some(value.to_string()),
                 "types" | "eventtypes" => {
                     spec.event_types = value
                         .split(',')
@@ -248,6 +258,11 @@ impl Subscription {
     /// Whether the validation handshake is skipped.
     pub fn skip_validation(&self) -> bool {
         self.skip_validation
+    }
+
+    /// The resource whose events it takes (`None`: every resource).
+    pub fn resource(&self) -> Option<&str> {
+        self.resource.as_deref()
     }
 }
 
