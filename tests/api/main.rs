@@ -8,6 +8,7 @@ mod chat_threads;
 mod concurrency;
 mod entra;
 mod events;
+mod events_chat;
 mod helpers;
 mod hmac_auth;
 mod hostile;
