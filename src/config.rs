@@ -237,7 +237,8 @@ pub struct Config {
     /// Push events to this webhook, as an Event Grid subscription would (repeatable; in the
     /// environment variable, separate webhooks with spaces). Options go after a '#', joined by
     /// '&': types=SMSReceived,ChatMessageReceived (default: every type), schema=EventGridSchema or
-    /// CloudEventSchemaV1_0, maxEventsPerBatch=N, name=NAME, skipValidation=true. Example:
+    /// CloudEventSchemaV1_0, maxEventsPerBatch=N, name=NAME, skipValidation=true, resource=NAME
+    /// (only that resource's events). Example:
     /// 'http://localhost:7071/api/events#types=SMSReceived&schema=CloudEventSchemaV1_0'.
     #[arg(long = "event-webhook", env = "ACS_EMULATOR_EVENT_WEBHOOK")]
     pub event_webhooks: Vec<String>,
