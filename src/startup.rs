@@ -2,7 +2,7 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
@@ -17,13 +17,17 @@ use crate::clock::Clock;
 use crate::config::{Settings, default_cert_path};
 use crate::error::ApiError;
 use crate::events::{BusOptions, EventBus};
+use crate::fixtures;
 use crate::resource::{Resource, Resources};
+use crate::scenario::{Engine, Journal};
 use crate::store::Store;
 
 /// Everything a request handler can reach, shared by all workers.
 pub struct AppState {
     /// Checked configuration.
     pub settings: Arc<Settings>,
+    /// The bound HTTPS address (connection strings in the control API).
+    pub https_addr: SocketAddr,
     /// The emulated resources and their state (`default` first).
     pub resources: Resources,
     /// The emulator's clock.
@@ -34,6 +38,14 @@ pub struct AppState {
     pub tls_cert_pem: Arc<String>,
     /// The built-in Entra ID token authority.
     pub entra: Arc<EntraAuthority>,
+    /// Scenario rules and their scenarios' states.
+    pub engine: Engine,
+    /// The request journal.
+    pub journal: Journal,
+    /// Every fixture loaded so far (start-up and runtime), re-seeded by a reset.
+    pub fixtures: Mutex<Vec<fixtures::Loaded>>,
+    /// The secret user access tokens are signed with (shared by all resources).
+    pub token_secret: [u8; 32],
     /// Set once the listeners serve and the start-up state is loaded (`/_emulator/ready`).
     pub ready: std::sync::atomic::AtomicBool,
 }
@@ -58,6 +70,31 @@ impl Application {
     /// Prepares TLS, binds both listeners and builds the server.
     pub fn build(settings: Settings, clock: Arc<Clock>) -> anyhow::Result<Self> {
         let config = &settings.config;
+        // Fixtures first: a broken one stops the start before any listener binds.
+        let mut token_secret = [0u8; 32];
+        getrandom::fill(&mut token_secret)
+            .map_err(|e| anyhow::anyhow!("the OS random number generator failed: {e}"))?;
+        let resources = Resources::new(Resource::from_settings(
+            &settings,
+            &token_secret,
+            config.seed,
+        ));
+        let engine = Engine::new(config.seed);
+        let mut loaded = Vec::new();
+        for path in &config.fixtures {
+            let fixture = load_fixture_file(path, &resources, &engine)?;
+            fixtures::apply(
+                &fixture,
+                &resources,
+                &engine,
+                &token_secret,
+                config.seed,
+                clock.now(),
+            )
+            .map_err(|reason| anyhow::anyhow!("{}: {reason}", path.display()))?;
+            tracing::info!(fixture = %path.display(), summary = %fixture.summary(), "fixture loaded");
+            loaded.push(fixture);
+        }
         let (tls_config, cert_pem) = tls_material(&settings)?;
         let https_listener = TcpListener::bind((config.host, config.port)).with_context(|| {
             format!("cannot bind the HTTPS port {}:{}", config.host, config.port)
@@ -115,13 +152,14 @@ impl Application {
                 .subscribe(subscription.clone())
                 .map_err(|e| anyhow::anyhow!("--event-webhook: {e}"))?;
         }
-        let mut token_secret = [0u8; 32];
-        getrandom::fill(&mut token_secret)
-            .map_err(|e| anyhow::anyhow!("the OS random number generator failed: {e}"))?;
-        let default_resource = Resource::from_settings(&settings, &token_secret, config.seed);
         let state = web::Data::new(AppState {
             entra: Arc::new(entra),
-            resources: Resources::new(default_resource),
+            https_addr,
+            resources,
+            engine,
+            journal: Journal::new(config.journal_size),
+            fixtures: Mutex::new(loaded),
+            token_secret,
             settings: Arc::new(settings.clone()),
             clock,
             events,
@@ -140,6 +178,7 @@ impl Application {
                 .configure(api::configure)
                 .default_service(web::to(api::not_found))
                 .wrap(actix_web::middleware::from_fn(api::limits))
+                .wrap(actix_web::middleware::from_fn(api::scenario_mw::journal))
                 .wrap(actix_web::middleware::from_fn(api::standard_headers))
                 .wrap(actix_web::middleware::Condition::new(
                     log_requests,
@@ -155,6 +194,8 @@ impl Application {
         // Small responses go out at once: without TCP_NODELAY, HTTP/2 clients that wait for an
         // ACK before sending more stall on Nagle's algorithm (about 40 ms per request).
         .tcp_nodelay(true)
+        // Scripted transport faults reach the socket through this (see `api::faults`).
+        .on_connect(api::faults::on_connect)
         .listen_rustls_0_23(https_listener, tls_config)?
         .listen(http_listener)?;
         if let Some(workers) = config.workers {
@@ -346,4 +387,22 @@ impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {
         ApiError::Internal(e.into())
     }
+}
+
+/// Reads and checks one fixture file against what is loaded so far.
+fn load_fixture_file(
+    path: &std::path::Path,
+    resources: &Resources,
+    engine: &Engine,
+) -> anyhow::Result<fixtures::Loaded> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the fixture file {name}"))?;
+    let json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let fixture =
+        fixtures::parse(&name, &text, json).map_err(|e| anyhow::anyhow!("fixture error: {e}"))?;
+    fixtures::check(&name, &text, fixture, resources, engine)
+        .map_err(|e| anyhow::anyhow!("fixture error: {e}"))
 }

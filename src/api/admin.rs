@@ -16,9 +16,10 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::{admin_clock, admin_events, admin_sms, json_response, resource};
+use super::{admin_clock, admin_events, admin_scenarios, admin_sms, json_response, resource};
 use crate::auth::user_token::UserToken;
 use crate::error::ApiError;
+use crate::fixtures;
 use crate::resource::Resource;
 use crate::startup::AppState;
 
@@ -36,6 +37,34 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(admin_clock::get_clock))
                     .route(web::post().to(admin_clock::change_clock)),
             )
+            .service(resource("/scenarios").route(web::get().to(admin_scenarios::list_scenarios)))
+            .service(
+                resource("/scenarios/{name}")
+                    .route(web::put().to(admin_scenarios::set_scenario_state)),
+            )
+            .service(
+                resource("/scenarios/{name}/reset")
+                    .route(web::post().to(admin_scenarios::reset_scenario)),
+            )
+            .service(
+                resource("/rules/{name}").route(web::delete().to(admin_scenarios::delete_rule)),
+            )
+            .service(resource("/verify").route(web::get().to(admin_scenarios::verify)))
+            .service(
+                resource("/journal")
+                    .route(web::get().to(admin_scenarios::list_journal))
+                    .route(web::delete().to(admin_scenarios::clear_journal)),
+            )
+            .service(
+                resource("/journal/count").route(web::get().to(admin_scenarios::count_journal)),
+            )
+            .service(
+                resource("/fixtures")
+                    .route(web::get().to(admin_scenarios::list_fixtures))
+                    .route(web::post().to(admin_scenarios::load_fixture)),
+            )
+            .service(resource("/resources").route(web::get().to(admin_scenarios::list_resources)))
+            .service(resource("/operations").route(web::get().to(admin_scenarios::list_operations)))
             .service(
                 resource("/sms")
                     .route(web::get().to(admin_sms::list_sent_sms))
@@ -118,14 +147,28 @@ async fn reset(
     state: web::Data<AppState>,
     _body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    // Back to the world the fixtures describe: stores emptied, fixture data put back.
+    let loaded = state.fixtures.lock().unwrap_or_else(|p| p.into_inner());
+    let now = state.clock.now();
     match resource_param(&state, &req)? {
-        Some(resource) => resource.store.reset(),
+        Some(resource) => {
+            resource.store.reset();
+            for fixture in loaded.iter() {
+                fixtures::seed_data(fixture, &state.resources, Some(&resource.name), now);
+            }
+            tracing::info!(resource = %resource.name, "resource reset");
+        }
         None => {
             state.resources.all().iter().for_each(|r| r.store.reset());
+            state.engine.reset();
+            state.journal.clear();
             state.events.reset();
+            for fixture in loaded.iter() {
+                fixtures::seed_data(fixture, &state.resources, None, now);
+            }
+            tracing::info!("state reset");
         }
     }
-    tracing::info!("state reset");
     json_response(StatusCode::OK, &ResetResult { reset: true })
 }
 

@@ -53,8 +53,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .add(("api-supported-versions", supported.clone()))
     };
     let auth = || actix_web::middleware::from_fn(require_service_auth);
+    let scenarios = || actix_web::middleware::from_fn(super::scenario_mw::scenarios);
     cfg.service(
         web::scope("/identities")
+            .wrap(scenarios())
             .wrap(auth())
             .wrap(headers())
             .service(resource("").route(web::post().to(create_user)))
@@ -66,6 +68,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::scope("/teamsUser")
+            .wrap(scenarios())
             .wrap(auth())
             .wrap(headers())
             .service(
@@ -75,6 +78,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::scope("/access/teamsExtension")
+            .wrap(scenarios())
             .wrap(auth())
             .wrap(headers())
             .service(

@@ -6,10 +6,13 @@
 pub mod admin;
 pub mod admin_clock;
 pub mod admin_events;
+pub mod admin_scenarios;
 pub mod admin_sms;
 pub mod chat;
 pub mod entra;
+pub mod faults;
 pub mod identity;
+pub mod scenario_mw;
 pub mod sms;
 pub mod sms_extras;
 pub mod validation;

@@ -7,16 +7,18 @@
 //! details, before anything else) and a sender the resource does not own (401, empty message).
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::scenario_mw::SmsOverride;
 use super::validation::{Problems, problem_json};
 use super::{api_version, json_response, resource, sms_extras};
 use crate::auth::hmac_mw::require_service_auth;
 use crate::domain::{PhoneNumber, PhoneNumberError, SmsMessageId, segments};
 use crate::error::ApiError;
 use crate::resource::{Res, Resource};
+use crate::scenario::rules::{ReportStatus, SmsOutcome};
 use crate::startup::AppState;
 use crate::store::{SendOutcome, SentSms};
 
@@ -49,8 +51,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .add(("api-supported-versions", versions.join(", ")))
     };
     let auth = || actix_web::middleware::from_fn(require_service_auth);
+    let scenarios = || actix_web::middleware::from_fn(super::scenario_mw::scenarios);
     cfg.service(
         web::scope("/sms")
+            .wrap(scenarios())
             .wrap(auth())
             .wrap(headers(SEND_VERSIONS))
             .service(resource("").route(web::post().to(send_sms)))
@@ -60,6 +64,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::scope("/deliveryReports")
+            .wrap(scenarios())
             .wrap(auth())
             .wrap(headers(sms_extras::DELIVERY_REPORT_VERSIONS))
             .service(resource("/{id}").route(web::get().to(sms_extras::get_delivery_report))),
@@ -146,6 +151,9 @@ pub struct SmsSendResponse {
     pub value: Vec<SmsSendResponseItem>,
 }
 
+/// The delivery report details of a failure a scenario rule scripts without giving details.
+const FAILED_DELIVERY_DETAILS: &str = "Carrier rejected the message (scripted by the emulator).";
+
 /// The real service's per-recipient messages.
 const INVALID_TO: &str = "Invalid To phone number format.";
 const UNKNOWN_COUNTRY_CODE: &str = "Unknown country code.";
@@ -169,6 +177,7 @@ pub async fn send_sms(
         options,
     } = validate_send(request)?;
     let from = owned_sender(&res, &from)?;
+    let scripted = req.extensions().get::<SmsOverride>().cloned();
 
     let now = state.clock.now();
     let enable_report = options.enable_delivery_report.unwrap_or(false);
@@ -210,6 +219,42 @@ pub async fn send_sms(
             value.push(SmsSendResponseItem::failed(&raw_to, 403, OPTED_OUT, None));
             continue;
         }
+        let scripted = scripted
+            .as_ref()
+            .and_then(|o| o.for_recipient(&to).map(|outcome| (o, outcome)));
+        if let Some((
+            o,
+            SmsOutcome {
+                result: Some(result),
+                ..
+            },
+        )) = scripted
+        {
+            tracing::info!(to = %to, rule = %o.rule, status = result.status, "sms recipient failed by a scenario rule");
+            let message = result
+                .error_message
+                .as_deref()
+                .unwrap_or("The message could not be sent to this recipient.");
+            value.push(SmsSendResponseItem::failed(
+                &raw_to,
+                result.status,
+                message,
+                None,
+            ));
+            continue;
+        }
+        let report = scripted.and_then(|(_, outcome)| outcome.delivery_report.as_ref());
+        let report_delay = report
+            .and_then(|r| r.after)
+            .and_then(|after| TimeDelta::from_std(after).ok())
+            .unwrap_or(report_delay);
+        let delivery_failure = report
+            .filter(|r| r.status == ReportStatus::Failed)
+            .map(|r| {
+                r.details
+                    .clone()
+                    .unwrap_or_else(|| FAILED_DELIVERY_DETAILS.to_string())
+            });
         let with_repeat = repeat_id.is_some();
         let outcome = res.store.sms.record(
             SentSms {
@@ -229,6 +274,7 @@ pub async fn send_sms(
                     now.checked_add_signed(report_delay)
                         .unwrap_or(DateTime::<Utc>::MAX_UTC)
                 }),
+                delivery_failure,
             },
             state.settings.config.max_sms_outbox,
         );

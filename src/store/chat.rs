@@ -1030,6 +1030,11 @@ impl ChatStore {
         Some((state.props(), state.participants.clone()))
     }
 
+    /// Whether a thread with this id exists (deleted or not).
+    pub fn contains(&self, id: &ThreadId) -> bool {
+        self.threads.contains_key(id)
+    }
+
     /// Number of threads, tombstones included.
     pub fn len(&self) -> usize {
         self.threads.len()

@@ -51,6 +51,8 @@ pub struct SentSms {
     pub segments: u32,
     /// When its delivery report becomes available, if one was asked for.
     pub delivery_report_at: Option<DateTime<Utc>>,
+    /// A failed delivery scripted by a scenario rule: the report's status details.
+    pub delivery_failure: Option<String>,
 }
 
 /// `Delivered` or `Failed`.
@@ -173,8 +175,15 @@ impl SmsStore {
                     message_id: sms.message_id.clone(),
                     from: sms.from.clone(),
                     to: sms.to.clone(),
-                    status: DeliveryStatus::Delivered,
-                    status_details: "2000: No Error".into(),
+                    status: if sms.delivery_failure.is_some() {
+                        DeliveryStatus::Failed
+                    } else {
+                        DeliveryStatus::Delivered
+                    },
+                    status_details: sms
+                        .delivery_failure
+                        .clone()
+                        .unwrap_or_else(|| "2000: No Error".into()),
                     tag: sms.tag.clone(),
                     segments: sms.segments,
                     received_at,
@@ -276,6 +285,7 @@ mod tests {
             encoding: SmsEncoding::Gsm7,
             segments: 1,
             delivery_report_at: None,
+            delivery_failure: None,
         }
     }
 

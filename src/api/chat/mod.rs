@@ -50,6 +50,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .add(("api-supported-versions", VERSIONS.join(", ")));
     cfg.service(
         web::scope("/chat/threads")
+            .wrap(actix_web::middleware::from_fn(
+                super::scenario_mw::scenarios,
+            ))
             .wrap(actix_web::middleware::from_fn(require_user_token))
             .wrap(headers)
             .service(

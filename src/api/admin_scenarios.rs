@@ -1,0 +1,315 @@
+//! The control API of scripted scenarios, fixtures and the request journal (no authentication).
+//!
+//! - `GET  /_emulator/scenarios`: every scenario's state and every rule with its counter.
+//! - `PUT  /_emulator/scenarios/{name}` `{"state": "…"}`: put a scenario in a state.
+//! - `POST /_emulator/scenarios/{name}/reset`: back to `Started`, its rules' counters to 0.
+//! - `DELETE /_emulator/rules/{name}`: remove a rule.
+//! - `GET  /_emulator/verify`: rules whose `expect` is not met (`ok` is false if any).
+//! - `GET  /_emulator/journal?operation=&resource=&status=&rule=&after=&limit=`: journaled
+//!   requests, oldest first; `GET /_emulator/journal/count?…` counts them; `DELETE` clears.
+//! - `GET|POST /_emulator/fixtures`: what is loaded; load a fixture (JSON or YAML body) at
+//!   runtime, all or nothing, with the same checks as `--fixtures`.
+//! - `GET  /_emulator/resources`: the resources and their connection strings.
+//! - `GET  /_emulator/operations`: the operation names rules can match.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::json_response;
+use crate::error::ApiError;
+use crate::fixtures;
+use crate::scenario::Operation;
+use crate::scenario::journal::Filter;
+use crate::startup::AppState;
+
+/// Most journal entries one listing returns.
+const MAX_LIMIT: usize = 10_000;
+
+/// `GET /_emulator/scenarios`.
+pub async fn list_scenarios(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({
+            "scenarios": state.engine.scenarios(),
+            "rules": state.engine.rules(),
+        }),
+    )
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SetState {
+    state: String,
+}
+
+/// `PUT /_emulator/scenarios/{name}`.
+pub async fn set_scenario_state(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let name = req.match_info().get("name").unwrap_or_default().to_string();
+    let wanted: SetState = super::json_body(&req, &body, false)?;
+    if wanted.state.trim().is_empty() {
+        return Err(ApiError::validation("state must not be empty.", "state"));
+    }
+    if !state.engine.set_state(&name, wanted.state.trim()) {
+        return Err(unknown_scenario(&name));
+    }
+    tracing::info!(scenario = %name, state = %wanted.state, "scenario state set");
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({"name": name, "state": wanted.state.trim()}),
+    )
+}
+
+/// `POST /_emulator/scenarios/{name}/reset`.
+pub async fn reset_scenario(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    _body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let name = req.match_info().get("name").unwrap_or_default().to_string();
+    if !state.engine.reset_scenario(&name) {
+        return Err(unknown_scenario(&name));
+    }
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({"name": name, "state": crate::scenario::rules::STARTED}),
+    )
+}
+
+fn unknown_scenario(name: &str) -> ApiError {
+    ApiError::NotFound(format!("No rule belongs to a scenario named '{name}'."))
+}
+
+/// `DELETE /_emulator/rules/{name}`.
+pub async fn delete_rule(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let name = req.match_info().get("name").unwrap_or_default();
+    if !state.engine.remove(name) {
+        return Err(ApiError::NotFound(format!(
+            "There is no rule named '{name}'."
+        )));
+    }
+    // A reset must not bring it back.
+    for loaded in state
+        .fixtures
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter_mut()
+    {
+        loaded.forget_rule(name);
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /_emulator/verify`.
+pub async fn verify(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let unmet = state.engine.unmet();
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({"ok": unmet.is_empty(), "unmet": unmet}),
+    )
+}
+
+/// `GET /_emulator/journal`.
+pub async fn list_journal(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (filter, limit) = journal_query(req.uri().query().unwrap_or(""))?;
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({
+            "value": state.journal.list(&filter, limit),
+            "dropped": state.journal.dropped(),
+        }),
+    )
+}
+
+/// `GET /_emulator/journal/count`.
+pub async fn count_journal(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (filter, _) = journal_query(req.uri().query().unwrap_or(""))?;
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({"count": state.journal.count(&filter)}),
+    )
+}
+
+/// `DELETE /_emulator/journal`.
+pub async fn clear_journal(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.journal.clear();
+    json_response(StatusCode::OK, &serde_json::json!({"cleared": true}))
+}
+
+fn journal_query(query: &str) -> Result<(Filter, usize), ApiError> {
+    let bad = |name: &str, value: &str, expected: &str| ApiError::BadRequest {
+        code: "InvalidQueryParameter",
+        message: format!(
+            "Query parameter '{name}' has the invalid value '{value}'; expected {expected}."
+        ),
+    };
+    let mut filter = Filter::default();
+    let mut limit = 1000;
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        let value = value.trim();
+        match name.as_ref() {
+            "operation" => {
+                if Operation::from_name(value).is_none() {
+                    return Err(bad(&name, value, "an operation name such as Sms.Send"));
+                }
+                filter.operation = Some(value.to_string());
+            }
+            "resource" => filter.resource = Some(value.to_string()),
+            "rule" => filter.rule = Some(value.to_string()),
+            "status" => {
+                filter.status = Some(
+                    value
+                        .parse()
+                        .map_err(|_| bad(&name, value, "an HTTP status code"))?,
+                )
+            }
+            "after" => {
+                filter.after = Some(
+                    value
+                        .parse()
+                        .map_err(|_| bad(&name, value, "a journal sequence number"))?,
+                )
+            }
+            "limit" => {
+                limit = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|l| (1..=MAX_LIMIT).contains(l))
+                    .ok_or_else(|| bad(&name, value, "a number from 1 to 10000"))?
+            }
+            other => {
+                return Err(bad(
+                    other,
+                    value,
+                    "no such parameter (operation, resource, status, rule, after, limit)",
+                ));
+            }
+        }
+    }
+    Ok((filter, limit))
+}
+
+/// `GET /_emulator/fixtures`: what each loaded fixture declared.
+pub async fn list_fixtures(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let loaded = state.fixtures.lock().unwrap_or_else(|p| p.into_inner());
+    let value: Vec<serde_json::Value> = loaded.iter().map(fixtures::Loaded::summary).collect();
+    json_response(StatusCode::OK, &serde_json::json!({ "value": value }))
+}
+
+/// `POST /_emulator/fixtures`: load a fixture at runtime. A YAML body needs a YAML content type
+/// (`application/yaml`, `text/yaml`) or `?format=yaml`; anything else is read as JSON.
+pub async fn load_fixture(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| invalid_fixture("the request body is not UTF-8".into()))?;
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let yaml = content_type.contains("yaml")
+        || req.uri().query().is_some_and(|q| q.contains("format=yaml"));
+    let source = "request body";
+    let fixture =
+        fixtures::parse(source, text, !yaml).map_err(|e| invalid_fixture(e.to_string()))?;
+    // One load at a time: the checks and the change happen under the same lock.
+    let mut all = state.fixtures.lock().unwrap_or_else(|p| p.into_inner());
+    let loaded = fixtures::check(source, text, fixture, &state.resources, &state.engine)
+        .map_err(|e| invalid_fixture(e.to_string()))?;
+    fixtures::apply(
+        &loaded,
+        &state.resources,
+        &state.engine,
+        &state.token_secret,
+        state.settings.config.seed,
+        state.clock.now(),
+    )
+    .map_err(invalid_fixture)?;
+    let summary = loaded.summary();
+    tracing::info!(summary = %summary, "fixture loaded at runtime");
+    all.push(loaded);
+    json_response(StatusCode::CREATED, &summary)
+}
+
+fn invalid_fixture(message: String) -> ApiError {
+    ApiError::BadRequest {
+        code: "InvalidFixture",
+        message,
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceView {
+    name: String,
+    resource_id: String,
+    location: String,
+    hosts: Vec<String>,
+    phone_numbers: Vec<String>,
+    connection_string: String,
+    entra_clients: Option<Vec<String>>,
+    identities: usize,
+    threads: usize,
+}
+
+/// `GET /_emulator/resources`: each resource, with a connection string for the caller's host.
+pub async fn list_resources(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let https = state.https_addr.port();
+    let info = req.connection_info();
+    let host = info
+        .host()
+        .split(':')
+        .next()
+        .unwrap_or("localhost")
+        .to_string();
+    let value: Vec<ResourceView> = state
+        .resources
+        .all()
+        .iter()
+        .map(|r| {
+            let endpoint_host = r.hosts.first().cloned().unwrap_or_else(|| host.clone());
+            ResourceView {
+                name: r.name.clone(),
+                resource_id: r.resource_id.to_string(),
+                location: r.location.clone(),
+                hosts: r.hosts.clone(),
+                phone_numbers: r.phone_numbers.iter().map(|n| n.to_string()).collect(),
+                connection_string: format!(
+                    "endpoint=https://{endpoint_host}:{https}/;accesskey={}",
+                    r.access_key_b64
+                ),
+                entra_clients: r.entra_clients.clone(),
+                identities: r.store.identities.len(),
+                threads: r.store.chat.len(),
+            }
+        })
+        .collect();
+    json_response(StatusCode::OK, &serde_json::json!({ "value": value }))
+}
+
+/// `GET /_emulator/operations`: every operation name.
+pub async fn list_operations() -> Result<HttpResponse, ApiError> {
+    let value: Vec<&str> = Operation::ALL.iter().map(|op| op.name()).collect();
+    json_response(StatusCode::OK, &serde_json::json!({ "value": value }))
+}

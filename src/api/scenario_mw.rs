@@ -1,0 +1,307 @@
+//! The two middlewares of scripted scenarios.
+//!
+//! - [`journal`] wraps the whole app: it names each data-plane request's operation and, once the
+//!   response is built, records it in the journal with what auth and the rules made of it.
+//! - [`scenarios`] sits behind each service's auth middleware (so the resource and caller are
+//!   known): it asks the engine for a rule and carries the rule's action out — a scripted
+//!   response, a delay, a transport fault, or per-recipient SMS outcomes handed to the handler.
+
+use std::time::Instant;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, HttpResponse, web};
+use serde_json::Value;
+
+use super::faults;
+use crate::auth::Caller;
+use crate::auth::user_token::UserToken;
+use crate::domain::{PhoneNumber, ThreadId};
+use crate::resource::Res;
+use crate::scenario::journal::{Entry, timestamp};
+use crate::scenario::rules::{Fault, Respond, Rule};
+use crate::scenario::{Facts, Operation};
+use crate::startup::AppState;
+
+/// The rule that applied to a request (request extensions; the journal reads it).
+#[derive(Debug, Clone)]
+pub struct AppliedRule(pub String);
+
+/// A scripted transport fault happened (the client got no status).
+#[derive(Debug, Clone, Copy)]
+struct FaultInjected;
+
+/// `Sms.Send` outcomes a rule scripted, for the handler (request extensions).
+#[derive(Debug, Clone)]
+pub struct SmsOverride {
+    /// The recipients it applies to (`None`: all).
+    pub recipients: Option<Vec<PhoneNumber>>,
+    /// What happens to them.
+    pub outcome: crate::scenario::rules::SmsOutcome,
+    /// The rule, for logs.
+    pub rule: String,
+}
+
+impl SmsOverride {
+    /// The outcome for `to`, if the rule covers it.
+    pub fn for_recipient(&self, to: &PhoneNumber) -> Option<&crate::scenario::rules::SmsOutcome> {
+        match &self.recipients {
+            None => Some(&self.outcome),
+            Some(list) => list.contains(to).then_some(&self.outcome),
+        }
+    }
+}
+
+/// Journals every request outside `/_emulator/`.
+pub async fn journal(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return next.call(req).await;
+    };
+    if !state.journal.enabled() || req.path().starts_with("/_emulator") {
+        return next.call(req).await;
+    }
+    let started = Instant::now();
+    let time = state.clock.now();
+    let method = req.method().to_string();
+    let path = req.path().to_string();
+    let operation = Operation::classify(&method, &path).map(|(op, _)| op.name());
+    let api_version = query_param(req.uri().query(), "api-version");
+    let res = next.call(req).await?;
+    let (resource, auth, rule, faulted) = {
+        let ext = res.request().extensions();
+        let resource = ext.get::<Res>().map(|r| r.name.clone());
+        let auth = match (ext.get::<Caller>(), ext.get::<UserToken>()) {
+            (Some(Caller::AccessKey(_)), _) => "accessKey",
+            (Some(Caller::Entra(_)), _) => "entraId",
+            (None, Some(_)) => "userToken",
+            (None, None) if matches!(res.status().as_u16(), 401 | 403) => "denied",
+            (None, None) => "none",
+        };
+        let rule = ext.get::<AppliedRule>().map(|r| r.0.clone());
+        (resource, auth, rule, ext.get::<FaultInjected>().is_some())
+    };
+    state.journal.record(Entry {
+        seq: 0,
+        time: timestamp(time),
+        method,
+        path,
+        operation,
+        resource,
+        api_version,
+        auth,
+        rule,
+        status: if faulted { 0 } else { res.status().as_u16() },
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+    });
+    Ok(res)
+}
+
+/// Applies scenario rules (see the module docs).
+pub async fn scenarios(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let state = match req.app_data::<web::Data<AppState>>() {
+        Some(state) if !state.engine.is_empty() => state.clone(),
+        _ => {
+            return next
+                .call(req)
+                .await
+                .map(ServiceResponse::map_into_left_body);
+        }
+    };
+    let Some((op, ids)) =
+        Operation::classify(req.method().as_str(), req.path()).map(|(op, ids)| {
+            (
+                op,
+                (ids.thread.map(str::to_string), ids.user.map(str::to_string)),
+            )
+        })
+    else {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    };
+    if !state.engine.covers(op) {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    }
+
+    // The body was buffered by `limits`; read it for the facts and put it back for the handler.
+    let body = req.extract::<web::Bytes>().await.unwrap_or_default();
+    req.set_payload(actix_web::dev::Payload::from(body.clone()));
+    let json: Option<Value> = if body.is_empty() {
+        None
+    } else {
+        serde_json::from_slice(&body).ok()
+    };
+    let resource = req
+        .extensions()
+        .get::<Res>()
+        .map(|r| r.name.clone())
+        .unwrap_or_else(|| crate::resource::DEFAULT_RESOURCE.to_string());
+    let api_version = query_param(req.uri().query(), "api-version");
+    let user = req
+        .extensions()
+        .get::<UserToken>()
+        .map(|t| t.user.to_string())
+        .or_else(|| {
+            ids.1.as_deref().map(|raw| {
+                percent_encoding::percent_decode_str(raw)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+        });
+    let (sms_to, sms_from) = match (&json, op) {
+        (Some(json), Operation::SmsSend) => (
+            json.get("smsRecipients")
+                .and_then(Value::as_array)
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|r| r.get("to").and_then(Value::as_str))
+                        .filter_map(|to| PhoneNumber::parse(to).ok())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            json.get("from")
+                .and_then(Value::as_str)
+                .and_then(|f| PhoneNumber::parse(f).ok()),
+        ),
+        _ => (Vec::new(), None),
+    };
+    let facts = Facts {
+        resource: &resource,
+        api_version: api_version.as_deref(),
+        thread: ids.0.as_deref().and_then(|t| ThreadId::parse(t).ok()),
+        user,
+        body: json.as_ref(),
+        sms_to,
+        sms_from,
+    };
+    let Some(applied) = state.engine.decide(op, &facts) else {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    };
+    let rule = applied.rule;
+    tracing::info!(rule = %rule.name, operation = %op, resource = %resource, "scenario rule applied");
+    req.extensions_mut().insert(AppliedRule(rule.name.clone()));
+    if let Some(delay) = rule.action.delay {
+        tokio::time::sleep(delay).await;
+    }
+    if let Some(respond) = &rule.action.respond {
+        let res = scripted_response(&rule, respond);
+        return Ok(req.into_response(res).map_into_right_body());
+    }
+    if let Some(fault) = rule.action.fault {
+        req.extensions_mut().insert(FaultInjected);
+        let res = faults::respond(req.request(), fault);
+        if fault != Fault::TruncatedBody {
+            tracing::info!(rule = %rule.name, fault = ?fault, "connection broken by a scenario rule");
+        }
+        return Ok(req.into_response(res).map_into_right_body());
+    }
+    if let Some(outcome) = &rule.action.sms {
+        req.extensions_mut().insert(SmsOverride {
+            recipients: applied.recipients,
+            outcome: outcome.clone(),
+            rule: rule.name.clone(),
+        });
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+/// The response a `respond` action describes: its body, or the ACS error envelope.
+fn scripted_response(rule: &Rule, respond: &Respond) -> HttpResponse {
+    let status = StatusCode::from_u16(respond.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut builder = HttpResponse::build(status);
+    for (name, value) in &respond.headers {
+        match (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            (Ok(name), Ok(value)) => {
+                builder.insert_header((name, value));
+            }
+            _ => {
+                tracing::warn!(rule = %rule.name, header = %name, "scripted header is not a valid HTTP header")
+            }
+        }
+    }
+    if status == StatusCode::NO_CONTENT || status.is_informational() {
+        return builder.finish();
+    }
+    let body = match &respond.body {
+        Some(body) => body.clone(),
+        None if status.is_success() => return builder.finish(),
+        None => serde_json::json!({
+            "error": {
+                "code": respond.code.clone().unwrap_or_else(|| default_code(status)),
+                "message": respond.message.clone().unwrap_or_else(|| {
+                    format!("Scripted by the emulator's scenario rule '{}'.", rule.name)
+                }),
+            }
+        }),
+    };
+    builder
+        .insert_header((
+            actix_web::http::header::CONTENT_TYPE,
+            "application/json; charset=utf-8",
+        ))
+        .body(body.to_string())
+}
+
+/// An ACS-style error code for a status: `TooManyRequests`, `ServiceUnavailable`, …
+fn default_code(status: StatusCode) -> String {
+    status
+        .canonical_reason()
+        .unwrap_or("Error")
+        .split([' ', '-'])
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_read_like_acs_codes() {
+        assert_eq!(
+            default_code(StatusCode::TOO_MANY_REQUESTS),
+            "TooManyRequests"
+        );
+        assert_eq!(
+            default_code(StatusCode::SERVICE_UNAVAILABLE),
+            "ServiceUnavailable"
+        );
+        assert_eq!(
+            default_code(StatusCode::INTERNAL_SERVER_ERROR),
+            "InternalServerError"
+        );
+    }
+}

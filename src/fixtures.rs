@@ -1,0 +1,683 @@
+//! Fixture files: the world a test suite needs, in one JSON or YAML file.
+//!
+//! A fixture declares resources, identities, chat threads (with participants and messages), SMS
+//! opt-outs and scenario rules (schema: `schemas/fixtures.schema.json`). Loading is all or
+//! nothing: the file is parsed and every reference checked before anything changes, and any
+//! error names the file, the line and the reason. Loaded fixtures are kept, so that a reset
+//! (`POST /_emulator/reset`) can put their data back.
+//!
+//! Identities may give a full raw id, or only a `name`: the id is then derived from the
+//! resource id and the name (UUID v5), the same on every run, so tests can know it in advance.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::domain::{CommunicationIdentifier, CommunicationUserId, PhoneNumber, ThreadId};
+use crate::resource::{DEFAULT_RESOURCE, Resource, Resources, conflict};
+use crate::scenario::engine::Engine;
+use crate::scenario::rules::Rule;
+use crate::store::{MessageType, NewMessage, NewThread, Participant, Store};
+
+/// The namespace of name-derived identity ids (UUID v5).
+const IDENTITY_NAMESPACE: Uuid = Uuid::from_u128(0x6acf_5e1e_0000_4000_8000_0000_0000_0001);
+
+/// A fixture file as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Fixture {
+    /// Editors' schema reference; ignored.
+    #[serde(default, rename = "$schema")]
+    pub schema: Option<String>,
+    /// What the file is for; ignored.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Resources besides `default`.
+    #[serde(default)]
+    pub resources: Vec<ResourceSpec>,
+    /// Identities.
+    #[serde(default)]
+    pub identities: Vec<IdentitySpec>,
+    /// Chat threads.
+    #[serde(default)]
+    pub threads: Vec<ThreadSpec>,
+    /// SMS opt-outs.
+    #[serde(default)]
+    pub opt_outs: Vec<OptOutSpec>,
+    /// Scenario rules.
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+}
+
+/// An extra resource.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ResourceSpec {
+    /// Its name (not `default`, which the flags describe).
+    pub name: String,
+    /// Endpoint URLs or host names that route Entra ID requests to it.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    /// Primary access key (base64).
+    pub access_key: String,
+    /// Secondary access key (base64).
+    #[serde(default)]
+    pub secondary_access_key: Option<String>,
+    /// Resource id (default: derived from the name).
+    #[serde(default)]
+    pub resource_id: Option<Uuid>,
+    /// Data location.
+    #[serde(default)]
+    pub location: Option<String>,
+    /// Owned phone numbers.
+    #[serde(default)]
+    pub phone_numbers: Vec<String>,
+    /// Entra ID client ids allowed to call it (default: any the authority trusts).
+    #[serde(default)]
+    pub entra_clients: Option<Vec<String>>,
+}
+
+/// An identity.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IdentitySpec {
+    /// A handle for threads in this file (and the id's source when `id` is absent).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Full raw id, `8:acs:<resource id>_<uuid>`.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Its resource (default `default`).
+    #[serde(default)]
+    pub resource: Option<String>,
+}
+
+/// A chat thread.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ThreadSpec {
+    /// `19:…@thread.v2` (default: a new id).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Its resource (default `default`).
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// Topic.
+    pub topic: String,
+    /// The creator: an identity name or raw id (default: the first participant).
+    #[serde(default)]
+    pub created_by: Option<String>,
+    /// Participants: identity names or raw ids, or `{user, displayName}`.
+    pub participants: Vec<ParticipantSpec>,
+    /// Messages, oldest first.
+    #[serde(default)]
+    pub messages: Vec<MessageSpec>,
+}
+
+/// A participant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ParticipantSpec {
+    /// A name or raw id.
+    User(String),
+    /// With a display name.
+    Detailed {
+        /// A name or raw id.
+        user: String,
+        /// Display name.
+        #[serde(rename = "displayName")]
+        display_name: Option<String>,
+    },
+}
+
+/// A message.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MessageSpec {
+    /// The sender: an identity name or raw id (a participant).
+    pub from: String,
+    /// The text.
+    pub content: String,
+    /// `text` (default) or `html`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// Sender display name.
+    #[serde(default)]
+    pub sender_display_name: Option<String>,
+}
+
+/// An opt-out: `to` no longer receives messages from `from`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OptOutSpec {
+    /// Its resource (default `default`).
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// The sender (a number the resource owns).
+    pub from: String,
+    /// The recipient.
+    pub to: String,
+}
+
+/// Why a fixture did not load.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{source_name}{}: {reason}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct FixtureError {
+    /// File name (or `request body`).
+    pub source_name: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// A fixture checked against the running emulator, ready to apply.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// Where it came from.
+    pub source_name: String,
+    resources: Vec<ResourceSpec>,
+    identities: Vec<(String, CommunicationUserId, Option<String>)>,
+    threads: Vec<PlannedThread>,
+    opt_outs: Vec<(String, PhoneNumber, PhoneNumber)>,
+    rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone)]
+struct PlannedThread {
+    resource: String,
+    id: ThreadId,
+    topic: String,
+    creator: CommunicationUserId,
+    participants: Vec<Participant>,
+    messages: Vec<(CommunicationUserId, NewMessage)>,
+}
+
+impl Loaded {
+    /// How many of each thing it declares.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "source": self.source_name,
+            "resources": self.resources.len(),
+            "identities": self.identities.len(),
+            "threads": self.threads.len(),
+            "messages": self.threads.iter().map(|t| t.messages.len()).sum::<usize>(),
+            "optOuts": self.opt_outs.len(),
+            "rules": self.rules.len(),
+        })
+    }
+
+    /// Drops a rule removed at runtime, so that a reset does not bring it back.
+    pub fn forget_rule(&mut self, name: &str) {
+        self.rules.retain(|r| r.name != name);
+    }
+
+    /// The identity names it declares, with their resource and raw id.
+    pub fn identities(&self) -> impl Iterator<Item = (&str, &CommunicationUserId, Option<&str>)> {
+        self.identities
+            .iter()
+            .map(|(r, id, name)| (r.as_str(), id, name.as_deref()))
+    }
+}
+
+/// Parses fixture text: JSON, or YAML (which also reads JSON).
+pub fn parse(source_name: &str, text: &str, json: bool) -> Result<Fixture, FixtureError> {
+    let fail = |line: Option<usize>, reason: String| FixtureError {
+        source_name: source_name.to_string(),
+        line,
+        reason,
+    };
+    if json {
+        serde_json::from_str(text).map_err(|e| {
+            let line = (e.line() > 0).then_some(e.line());
+            fail(line, strip_position(&e.to_string()))
+        })
+    } else {
+        serde_yaml_ng::from_str(text).map_err(|e| {
+            let line = e.location().map(|l| l.line());
+            fail(line, strip_position(&e.to_string()))
+        })
+    }
+}
+
+/// Drops the parser's own " at line L column C" (the error shows the line once, up front).
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// Checks a parsed fixture against the running emulator (its resources and rules), without
+/// changing anything. `text` is the source, to point at lines.
+pub fn check(
+    source_name: &str,
+    text: &str,
+    fixture: Fixture,
+    resources: &Resources,
+    engine: &Engine,
+) -> Result<Loaded, FixtureError> {
+    let fail = |needle: &str, reason: String| FixtureError {
+        source_name: source_name.to_string(),
+        line: line_of(text, needle),
+        reason,
+    };
+
+    // Resources: new ones must not clash with each other or with those running.
+    let mut known: Vec<Arc<Resource>> = resources.all().as_ref().clone();
+    for spec in &fixture.resources {
+        let resource = build_resource(spec, None).map_err(|r| fail(&spec.name, r))?;
+        if spec.name == DEFAULT_RESOURCE {
+            return Err(fail(
+                &spec.name,
+                "the resource 'default' is described by the command-line flags; give this one another name".into(),
+            ));
+        }
+        conflict(&known, &resource).map_err(|r| fail(&spec.name, r))?;
+        known.push(Arc::new(resource));
+    }
+    let resource_id = |name: &Option<String>, needle: &str| {
+        let name = name.as_deref().unwrap_or(DEFAULT_RESOURCE);
+        known
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| (r.name.clone(), r.resource_id, r.phone_numbers.clone()))
+            .ok_or_else(|| {
+                fail(
+                    needle,
+                    format!("unknown resource '{name}' (declare it under resources)"),
+                )
+            })
+    };
+
+    // Identities.
+    let mut identities: Vec<(String, CommunicationUserId, Option<String>)> = Vec::new();
+    for spec in &fixture.identities {
+        let needle = spec.id.as_deref().or(spec.name.as_deref()).unwrap_or("");
+        let (resource, rid, _) = resource_id(&spec.resource, needle)?;
+        let id = match (&spec.id, &spec.name) {
+            (Some(raw), _) => {
+                let id = CommunicationUserId::parse(raw).map_err(|e| fail(raw, e.to_string()))?;
+                if id.resource_id() != Some(rid) {
+                    return Err(fail(
+                        raw,
+                        format!(
+                            "identity '{raw}' does not belong to resource '{resource}' (its id must start with 8:acs:{rid}_)"
+                        ),
+                    ));
+                }
+                id
+            }
+            (None, Some(name)) => CommunicationUserId::new(
+                rid,
+                Uuid::new_v5(&IDENTITY_NAMESPACE, format!("{rid}/{name}").as_bytes()),
+            ),
+            (None, None) => {
+                return Err(fail(
+                    "identities",
+                    "an identity needs a name or an id".into(),
+                ));
+            }
+        };
+        if let Some(name) = &spec.name
+            && identities
+                .iter()
+                .any(|(_, _, n)| n.as_deref() == Some(name.as_str()))
+        {
+            return Err(fail(
+                name,
+                format!("the identity name '{name}' is used twice"),
+            ));
+        }
+        if identities.iter().any(|(_, other, _)| *other == id) {
+            return Err(fail(needle, format!("the identity {id} is declared twice")));
+        }
+        identities.push((resource, id, spec.name.clone()));
+    }
+    let user = |reference: &str, resource: &str| -> Result<CommunicationUserId, FixtureError> {
+        let found = identities.iter().find(|(r, id, name)| {
+            r == resource && (name.as_deref() == Some(reference) || id.as_str() == reference)
+        });
+        match found {
+            Some((_, id, _)) => Ok(id.clone()),
+            None => Err(fail(
+                reference,
+                format!(
+                    "'{reference}' is not an identity of resource '{resource}' declared in this file"
+                ),
+            )),
+        }
+    };
+
+    // Threads.
+    let mut threads = Vec::new();
+    let mut thread_ids = HashSet::new();
+    for spec in &fixture.threads {
+        let (resource, _, _) = resource_id(&spec.resource, &spec.topic)?;
+        let id = match &spec.id {
+            Some(raw) => ThreadId::parse(raw).map_err(|e| fail(raw, e.to_string()))?,
+            None => ThreadId::from_uuid(Uuid::new_v5(
+                &IDENTITY_NAMESPACE,
+                format!("{resource}/thread/{}", threads.len()).as_bytes(),
+            )),
+        };
+        let running = resources
+            .by_name(&resource)
+            .is_some_and(|r| r.store.chat.contains(&id));
+        if !thread_ids.insert((resource.clone(), id.clone())) || running {
+            return Err(fail(
+                spec.id.as_deref().unwrap_or(&spec.topic),
+                format!("the thread {id} already exists"),
+            ));
+        }
+        if spec.participants.is_empty() {
+            return Err(fail(&spec.topic, "a thread needs participants".into()));
+        }
+        let mut participants = Vec::new();
+        for p in &spec.participants {
+            let (reference, display_name) = match p {
+                ParticipantSpec::User(r) => (r, None),
+                ParticipantSpec::Detailed { user, display_name } => (user, display_name.clone()),
+            };
+            participants.push(Participant {
+                id: CommunicationIdentifier::User(user(reference, &resource)?),
+                display_name,
+                share_history_time: None,
+                metadata: None,
+            });
+        }
+        let creator = match (&spec.created_by, &spec.participants[0]) {
+            (Some(r), _) => user(r, &resource)?,
+            (None, ParticipantSpec::User(r) | ParticipantSpec::Detailed { user: r, .. }) => {
+                user(r, &resource)?
+            }
+        };
+        let is_member = |u: &CommunicationUserId| {
+            participants
+                .iter()
+                .any(|p| p.id == CommunicationIdentifier::User(u.clone()))
+        };
+        if !is_member(&creator) {
+            return Err(fail(
+                spec.created_by.as_deref().unwrap_or(&spec.topic),
+                "createdBy must be one of the participants".into(),
+            ));
+        }
+        let mut messages = Vec::new();
+        for m in &spec.messages {
+            let sender = user(&m.from, &resource)?;
+            if !is_member(&sender) {
+                return Err(fail(
+                    &m.content,
+                    format!("the sender '{}' is not a participant of the thread", m.from),
+                ));
+            }
+            let kind = match m.kind.as_deref().map(str::to_ascii_lowercase).as_deref() {
+                None | Some("text") => MessageType::Text,
+                Some("html") => MessageType::Html,
+                Some(other) => {
+                    return Err(fail(
+                        &m.content,
+                        format!("message type '{other}' must be text or html"),
+                    ));
+                }
+            };
+            messages.push((
+                sender,
+                NewMessage {
+                    content: m.content.clone(),
+                    kind,
+                    sender_display_name: m.sender_display_name.clone(),
+                    metadata: None,
+                },
+            ));
+        }
+        threads.push(PlannedThread {
+            resource,
+            id,
+            topic: spec.topic.clone(),
+            creator,
+            participants,
+            messages,
+        });
+    }
+
+    // Opt-outs.
+    let mut opt_outs = Vec::new();
+    for spec in &fixture.opt_outs {
+        let (resource, _, numbers) = resource_id(&spec.resource, &spec.to)?;
+        let from = PhoneNumber::parse(&spec.from)
+            .map_err(|e| fail(&spec.from, format!("'{}' is not usable: {e}", spec.from)))?;
+        if !numbers.contains(&from) {
+            return Err(fail(
+                &spec.from,
+                format!("{from} is not a phone number of resource '{resource}'"),
+            ));
+        }
+        let to = PhoneNumber::parse(&spec.to)
+            .map_err(|e| fail(&spec.to, format!("'{}' is not usable: {e}", spec.to)))?;
+        opt_outs.push((resource, from, to));
+    }
+
+    // Rules: unique names here and among those loaded; resources they name must exist.
+    let mut names: HashSet<String> = engine.names().into_iter().collect();
+    for rule in &fixture.rules {
+        if !names.insert(rule.name.clone()) {
+            return Err(FixtureError {
+                source_name: source_name.to_string(),
+                line: nth_line_of(text, &rule.name, 2).or_else(|| line_of(text, &rule.name)),
+                reason: format!("the rule name '{}' is used twice", rule.name),
+            });
+        }
+        if let Some(r) = &rule.matcher.resource
+            && !known.iter().any(|k| k.name == *r)
+        {
+            return Err(fail(
+                &rule.name,
+                format!("rule '{}': unknown resource '{r}'", rule.name),
+            ));
+        }
+    }
+
+    Ok(Loaded {
+        source_name: source_name.to_string(),
+        resources: fixture.resources,
+        identities,
+        threads,
+        opt_outs,
+        rules: fixture.rules,
+    })
+}
+
+/// Builds a resource from its spec (a fresh, empty store).
+fn build_resource(spec: &ResourceSpec, seed: Option<u64>) -> Result<Resource, String> {
+    let name = spec.name.trim();
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(format!(
+            "resource name '{}' must be letters, digits, '-' or '_'",
+            spec.name
+        ));
+    }
+    let decode = |field: &str, value: &str| {
+        let bytes = STANDARD
+            .decode(value.trim())
+            .map_err(|e| format!("resource '{name}': {field} is not valid base64 ({e})"))?;
+        if bytes.is_empty() {
+            return Err(format!("resource '{name}': {field} must not be empty"));
+        }
+        Ok(bytes)
+    };
+    let mut access_keys = vec![decode("accessKey", &spec.access_key)?];
+    if let Some(secondary) = &spec.secondary_access_key {
+        access_keys.push(decode("secondaryAccessKey", secondary)?);
+    }
+    let resource_id = spec.resource_id.unwrap_or_else(|| {
+        Uuid::new_v5(&IDENTITY_NAMESPACE, format!("resource/{name}").as_bytes())
+    });
+    let location = spec
+        .location
+        .clone()
+        .unwrap_or_else(|| "unitedstates".to_string());
+    let mut phone_numbers = Vec::new();
+    for raw in &spec.phone_numbers {
+        let number = PhoneNumber::parse(raw.trim())
+            .map_err(|e| format!("resource '{name}': phone number '{raw}' is not usable: {e}"))?;
+        if !phone_numbers.contains(&number) {
+            phone_numbers.push(number);
+        }
+    }
+    let hosts = spec
+        .endpoints
+        .iter()
+        .map(|e| {
+            let without_scheme = e.split_once("://").map_or(e.as_str(), |(_, rest)| rest);
+            let authority = without_scheme.split('/').next().unwrap_or("");
+            crate::resource::host_name(authority)
+        })
+        .filter(|h| !h.is_empty())
+        .collect();
+    Ok(Resource {
+        name: name.to_string(),
+        hosts,
+        access_keys,
+        access_key_b64: spec.access_key.trim().to_string(),
+        resource_id,
+        location: location.clone(),
+        phone_numbers,
+        entra_clients: spec
+            .entra_clients
+            .as_ref()
+            .map(|c| c.iter().map(|id| id.trim().to_ascii_lowercase()).collect()),
+        tokens: crate::auth::user_token::TokenIssuer::with_secret(&[], resource_id, &location),
+        store: Store::with_seed(seed),
+    })
+}
+
+/// Adds a checked fixture's resources and rules to the running emulator, then its data.
+pub fn apply(
+    loaded: &Loaded,
+    resources: &Resources,
+    engine: &Engine,
+    token_secret: &[u8],
+    seed: Option<u64>,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
+    let mut new = Vec::new();
+    for spec in &loaded.resources {
+        let mut resource = build_resource(spec, seed)?;
+        resource.tokens = crate::auth::user_token::TokenIssuer::with_secret(
+            token_secret,
+            resource.resource_id,
+            &resource.location,
+        );
+        new.push(resource);
+    }
+    resources.add(new)?;
+    engine.add(loaded.rules.clone());
+    seed_data(loaded, resources, None, now);
+    Ok(())
+}
+
+/// Puts a fixture's identities, threads and opt-outs into the stores (again, after a reset).
+pub fn seed_data(loaded: &Loaded, resources: &Resources, only: Option<&str>, now: DateTime<Utc>) {
+    let store = |name: &str| {
+        if only.is_some_and(|only| only != name) {
+            return None;
+        }
+        resources.by_name(name).map(|r| r.store.clone())
+    };
+    for (resource, id, _) in &loaded.identities {
+        if let Some(store) = store(resource) {
+            store.identities.create(id.clone(), now);
+        }
+    }
+    for t in &loaded.threads {
+        let Some(store) = store(&t.resource) else {
+            continue;
+        };
+        let (props, _) = store.chat.create_thread(
+            &t.creator,
+            NewThread {
+                id: Some(t.id.clone()),
+                topic: t.topic.clone(),
+                participants: t.participants.clone(),
+                metadata: None,
+                retention_policy: None,
+            },
+            None,
+            now,
+        );
+        for (sender, message) in &t.messages {
+            if let Err(e) = store
+                .chat
+                .send_message(sender, &props.id, message.clone(), now)
+            {
+                tracing::warn!(thread = %props.id, error = %e, "fixture message not stored");
+            }
+        }
+    }
+    for (resource, from, to) in &loaded.opt_outs {
+        if let Some(store) = store(resource) {
+            store.sms.opt_out(from, to);
+        }
+    }
+}
+
+/// The 1-based line of the first occurrence of `needle` in `text`.
+fn line_of(text: &str, needle: &str) -> Option<usize> {
+    nth_line_of(text, needle, 1)
+}
+
+/// The 1-based line of the `n`th occurrence of `needle` in `text`.
+fn nth_line_of(text: &str, needle: &str, n: usize) -> Option<usize> {
+    if needle.is_empty() {
+        return None;
+    }
+    let (offset, _) = text.match_indices(needle).nth(n.saturating_sub(1))?;
+    Some(text[..offset].matches('\n').count() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_errors_point_at_the_line() {
+        let text = "identities:\n  - name: alice\nthreads: []\nrules:\n  - name: x\n    match: {operation: Sms.Sent}\n    respond: {status: 429}\n";
+        let err = parse("f.yaml", text, false).expect_err("bad operation");
+        assert!(err.reason.contains("unknown operation 'Sms.Sent'"), "{err}");
+        assert!(matches!(err.line, Some(5..=7)), "{err:?}");
+        let err = parse("f.yaml", "identities:\n  - nam: alice\n", false).expect_err("field");
+        assert_eq!(err.line, Some(2), "{err:?}");
+        assert!(err.reason.contains("unknown field `nam`"), "{err}");
+        assert!(err.to_string().starts_with("f.yaml:2: "), "{err}");
+    }
+
+    #[test]
+    fn json_errors_point_at_the_line() {
+        let err = parse(
+            "f.json",
+            "{\n  \"rules\": [\n    {\"name\": 1}\n  ]\n}",
+            true,
+        )
+        .expect_err("bad");
+        assert_eq!(err.line, Some(3), "{err:?}");
+    }
+
+    #[test]
+    fn lines_are_found() {
+        let text = "a\nb: x\nc: x\n";
+        assert_eq!(line_of(text, "x"), Some(2));
+        assert_eq!(nth_line_of(text, "x", 2), Some(3));
+        assert_eq!(line_of(text, "zz"), None);
+    }
+}
