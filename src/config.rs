@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use uuid::Uuid;
 
 use crate::domain::PhoneNumber;
+use crate::events::{Subscription, resource_topic};
 use crate::store::{ChatLimits, StoreLimits};
 
 /// The well-known development access key (base64), used when `--access-key` is not given.
@@ -46,6 +47,16 @@ pub const DEFAULT_MANAGED_IDENTITY_CLIENT_ID: &str = "acacacac-0000-4000-8000-00
 
 /// The default `IDENTITY_HEADER` secret of the emulated managed identity endpoint.
 pub const DEFAULT_MANAGED_IDENTITY_HEADER: &str = "acs-emulator-identity-header";
+
+/// The Azure subscription id in the resource's ARM id (the `topic`/`source` of its events), used
+/// when `--azure-subscription-id` is not given.
+pub const DEFAULT_AZURE_SUBSCRIPTION_ID: &str = "acacacac-0000-4000-8000-00000000000b";
+
+/// The resource group in the resource's ARM id, used when `--resource-group` is not given.
+pub const DEFAULT_RESOURCE_GROUP: &str = "acs-emulator-rg";
+
+/// The resource name in the resource's ARM id, used when `--resource-name` is not given.
+pub const DEFAULT_RESOURCE_NAME: &str = "acs-emulator";
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -257,6 +268,58 @@ pub struct Config {
     )]
     pub max_teams_extension_assignments: usize,
 
+    /// Azure subscription id (GUID) in the resource's ARM id, which is the `topic` (Event Grid
+    /// schema) or `source` (CloudEvents) of every event.
+    #[arg(long, env = "ACS_EMULATOR_AZURE_SUBSCRIPTION_ID", default_value = DEFAULT_AZURE_SUBSCRIPTION_ID)]
+    pub azure_subscription_id: String,
+
+    /// Resource group in the resource's ARM id.
+    #[arg(long, env = "ACS_EMULATOR_RESOURCE_GROUP", default_value = DEFAULT_RESOURCE_GROUP)]
+    pub resource_group: String,
+
+    /// Resource name in the resource's ARM id (the ACS resource's name).
+    #[arg(long, env = "ACS_EMULATOR_RESOURCE_NAME", default_value = DEFAULT_RESOURCE_NAME)]
+    pub resource_name: String,
+
+    /// Push events to this webhook, as an Event Grid subscription would (repeatable; in the
+    /// environment variable, separate webhooks with spaces). Options go after a '#', joined by
+    /// '&': types=SMSReceived,ChatMessageReceived (default: every type), schema=EventGridSchema or
+    /// CloudEventSchemaV1_0, maxEventsPerBatch=N, name=NAME, skipValidation=true, resource=NAME
+    /// (only that resource's events). Example:
+    /// 'http://localhost:7071/api/events#types=SMSReceived&schema=CloudEventSchemaV1_0'.
+    #[arg(long = "event-webhook", env = "ACS_EMULATOR_EVENT_WEBHOOK")]
+    pub event_webhooks: Vec<String>,
+
+    /// Delivery attempts per event (the first included) before it is dead-lettered.
+    #[arg(long, env = "ACS_EMULATOR_EVENT_MAX_ATTEMPTS", default_value_t = 5)]
+    pub event_max_attempts: u32,
+
+    /// Wait before the first retry of a failed delivery; it doubles with each further retry,
+    /// up to --event-retry-max (e.g. 100ms, 1s).
+    #[arg(long, env = "ACS_EMULATOR_EVENT_RETRY_INITIAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub event_retry_initial: Duration,
+
+    /// Longest wait between two delivery attempts.
+    #[arg(long, env = "ACS_EMULATOR_EVENT_RETRY_MAX", default_value = "1m", value_parser = humantime::parse_duration)]
+    pub event_retry_max: Duration,
+
+    /// How long a webhook may take to answer one delivery (Event Grid waits 30s).
+    #[arg(long, env = "ACS_EMULATOR_EVENT_DELIVERY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub event_delivery_timeout: Duration,
+
+    /// Most events waiting for delivery per subscription; when full, the oldest waiting event is
+    /// dropped (counted and logged).
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_EVENT_QUEUE_CAPACITY",
+        default_value_t = 10_000
+    )]
+    pub event_queue_capacity: usize,
+
+    /// Most delivered and most dead-lettered events kept for /_emulator/events (each list; the
+    /// oldest are forgotten first).
+    #[arg(long, env = "ACS_EMULATOR_EVENT_HISTORY", default_value_t = 10_000)]
+    pub event_history: usize,
     /// Fixture file to load at start-up (JSON or YAML; repeatable, or comma-separated in the
     /// environment variable): resources, identities, chat threads, opt-outs and scenario rules.
     /// Any error exits with the file, line and reason before the listeners bind.
@@ -338,6 +401,10 @@ pub struct Settings {
     pub entra_tenant: Uuid,
     /// Registered Entra clients: (client id, secret).
     pub entra_clients: Vec<(String, String)>,
+    /// The resource's ARM id: the `topic`/`source` of its events.
+    pub event_topic: String,
+    /// Event subscriptions from `--event-webhook`.
+    pub event_subscriptions: Vec<Subscription>,
 }
 
 impl Config {
@@ -488,6 +555,73 @@ impl Config {
                 )));
             }
         }
+        let azure_subscription_id = Uuid::parse_str(&self.azure_subscription_id).map_err(|_| {
+            ConfigError(format!(
+                "--azure-subscription-id '{}' is not a GUID (expected e.g. {DEFAULT_AZURE_SUBSCRIPTION_ID})",
+                self.azure_subscription_id
+            ))
+        })?;
+        // Azure's rules: resource groups 1-90 of letters, digits, '-', '_', '.', '(' and ')',
+        // not ending in '.'; ACS resource names 1-63 of letters, digits and '-'.
+        let group_ok = (1..=90).contains(&self.resource_group.len())
+            && !self.resource_group.ends_with('.')
+            && self
+                .resource_group
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')'));
+        if !group_ok {
+            return Err(ConfigError(format!(
+                "--resource-group '{}' must be 1 to 90 letters, digits, '-', '_', '.', '(' or ')', not ending in '.'",
+                self.resource_group
+            )));
+        }
+        let name_ok = (1..=63).contains(&self.resource_name.len())
+            && self
+                .resource_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !name_ok {
+            return Err(ConfigError(format!(
+                "--resource-name '{}' must be 1 to 63 letters, digits or '-'",
+                self.resource_name
+            )));
+        }
+        let event_topic = resource_topic(
+            &azure_subscription_id.to_string(),
+            &self.resource_group,
+            &self.resource_name,
+        );
+        let mut event_subscriptions = Vec::new();
+        // The environment variable holds several webhooks separated by spaces.
+        for raw in self
+            .event_webhooks
+            .iter()
+            .flat_map(|v| v.split_whitespace())
+        {
+            let subscription = Subscription::parse_cli(raw)
+                .map_err(|e| ConfigError(format!("--event-webhook '{raw}': {e}")))?;
+            event_subscriptions.push(subscription);
+        }
+        if self.event_max_attempts == 0 {
+            return Err(ConfigError(
+                "--event-max-attempts must be at least 1".into(),
+            ));
+        }
+        if self.event_retry_initial.is_zero() || self.event_retry_max < self.event_retry_initial {
+            return Err(ConfigError(
+                "--event-retry-initial must be more than 0s and at most --event-retry-max".into(),
+            ));
+        }
+        if self.event_delivery_timeout < Duration::from_millis(100) {
+            return Err(ConfigError(
+                "--event-delivery-timeout must be at least 100ms".into(),
+            ));
+        }
+        if self.event_queue_capacity == 0 || self.event_history == 0 {
+            return Err(ConfigError(
+                "--event-queue-capacity and --event-history must be at least 1".into(),
+            ));
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
             return Err(ConfigError(format!(
                 "--log-level '{}' is not valid ({e})",
@@ -501,6 +635,8 @@ impl Config {
             phone_numbers,
             entra_tenant,
             entra_clients,
+            event_topic,
+            event_subscriptions,
         })
     }
 
@@ -559,6 +695,16 @@ impl Config {
             max_chat_messages_per_thread: 100_000,
             max_chat_participants_per_thread: 250,
             max_teams_extension_assignments: 100_000,
+            azure_subscription_id: DEFAULT_AZURE_SUBSCRIPTION_ID.into(),
+            resource_group: DEFAULT_RESOURCE_GROUP.into(),
+            resource_name: DEFAULT_RESOURCE_NAME.into(),
+            event_webhooks: Vec::new(),
+            event_max_attempts: 5,
+            event_retry_initial: Duration::from_secs(1),
+            event_retry_max: Duration::from_secs(60),
+            event_delivery_timeout: Duration::from_secs(30),
+            event_queue_capacity: 10_000,
+            event_history: 10_000,
             fixtures: Vec::new(),
             seed: None,
             journal_size: 10_000,

@@ -78,6 +78,9 @@ pub enum ApiError {
     /// 404 `NotFound`.
     #[error("{0}")]
     NotFound(String),
+    /// 409 `Conflict`: the resource exists already (an event subscription's name).
+    #[error("{0}")]
+    Conflict(String),
     /// 405 `MethodNotAllowed`.
     #[error("The HTTP method '{0}' is not supported by this resource.")]
     MethodNotAllowed(String),
@@ -138,6 +141,7 @@ impl ApiError {
             ApiError::ApiVersionUnspecified => "ApiVersionUnspecified",
             ApiError::InvalidApiVersion { .. } => "InvalidApiVersion",
             ApiError::NotFound(_) => "NotFound",
+            ApiError::Conflict(_) => "Conflict",
             ApiError::MethodNotAllowed(_) => "MethodNotAllowed",
             ApiError::PayloadTooLarge(_) => "RequestEntityTooLarge",
             ApiError::HeadersTooLarge { .. } => "RequestHeaderFieldsTooLarge",
@@ -276,6 +280,7 @@ impl ResponseError for ApiError {
             | ApiError::ApiVersionUnspecified
             | ApiError::InvalidApiVersion { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) | ApiError::ProblemNotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,

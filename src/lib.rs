@@ -9,11 +9,14 @@
 //! - [`domain`]: typed identifiers (users, chat threads and messages, participants), scopes, phone
 //!   numbers and SMS segments; no actix, no serde_json.
 //! - [`store`]: in-memory state; no actix.
+//! - [`events`]: Event Grid emulation: events built from store views, subscriptions, delivery
+//!   to webhooks with handshakes, retries and a dead-letter list; no actix.
 //! - [`error`]: the one error type and the ACS error envelope.
 //! - [`healthcheck`]: the `healthcheck` subcommand's tiny HTTP probe.
 //! - [`clock`]: the emulator's adjustable clock; nothing else reads the system time.
 //!
-//! Dependencies point one way: `api` → `auth`, `domain`, `store`, `error`.
+//! Dependencies point one way: `api` → `auth`, `domain`, `events`, `store`, `error`;
+//! `events` → `store`, `domain`.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
@@ -23,6 +26,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod fixtures;
 pub mod healthcheck;
 pub mod resource;

@@ -16,6 +16,7 @@ use crate::auth::entra::EntraAuthority;
 use crate::clock::Clock;
 use crate::config::{Settings, default_cert_path};
 use crate::error::ApiError;
+use crate::events::{BusOptions, EventBus};
 use crate::fixtures;
 use crate::resource::{Resource, Resources};
 use crate::scenario::{Engine, Journal};
@@ -31,6 +32,8 @@ pub struct AppState {
     pub resources: Resources,
     /// The emulator's clock.
     pub clock: Arc<Clock>,
+    /// Event Grid emulation: subscriptions, delivery, history.
+    pub events: EventBus,
     /// The HTTPS certificate (PEM).
     pub tls_cert_pem: Arc<String>,
     /// The built-in Entra ID token authority.
@@ -150,6 +153,15 @@ impl Application {
             signing_key.as_deref(),
         )
         .context("cannot set up the Entra ID token authority")?;
+        let events = EventBus::new(
+            BusOptions::from_settings(&settings, crate::resource::DEFAULT_RESOURCE),
+            Arc::clone(&clock),
+        );
+        for subscription in &settings.event_subscriptions {
+            events
+                .subscribe(subscription.clone())
+                .map_err(|e| anyhow::anyhow!("--event-webhook: {e}"))?;
+        }
         let state = web::Data::new(AppState {
             entra: Arc::new(entra),
             https_addr,
@@ -160,6 +172,7 @@ impl Application {
             token_secret,
             settings: Arc::new(settings.clone()),
             clock,
+            events,
             tls_cert_pem: Arc::new(cert_pem),
             ready: std::sync::atomic::AtomicBool::new(false),
         });
@@ -258,8 +271,10 @@ impl Application {
              \x20 Token lifetime     {lifetime}\n\
              \x20 SMS senders        {senders}\n\
              \x20 SMS outbox         {http}_emulator/sms\n\
+             \x20 Event webhooks     {webhooks}\n\
              \x20 Stop with Ctrl+C.",
             version = env!("CARGO_PKG_VERSION"),
+            webhooks = webhooks(&self.state.events),
             key = config.access_key,
             resource = self.state.settings.resource_id,
             senders = self
@@ -300,29 +315,48 @@ impl Application {
         let banner = self.ready_banner();
         let addr = loopback(self.http_addr);
         let state = self.state.clone();
+        let events = state.events.start();
         let server = actix_web::rt::spawn(self.server);
         wait_until_serving(addr, std::time::Duration::from_secs(30)).await?;
         state
             .ready
             .store(true, std::sync::atomic::Ordering::Release);
         println!("{banner}");
-        server.await??;
+        let result = server.await;
+        events.shutdown(std::time::Duration::from_secs(2)).await;
+        result??;
         Ok(())
     }
 
-    /// Serves until the server is stopped (see [`Application::stop_on_signals`]).
+    /// Serves until the server is stopped (see [`Application::stop_on_signals`]); event
+    /// delivery runs alongside and stops with the server.
     pub async fn run(self) -> std::io::Result<()> {
+        let events = self.state.events.start();
         // The listeners were bound in `build`, and everything loaded at start-up is in place.
         self.state
             .ready
             .store(true, std::sync::atomic::Ordering::Release);
-        self.server.await
+        let result = self.server.await;
+        events.shutdown(std::time::Duration::from_secs(2)).await;
+        result
     }
 
     /// A handle to stop the server.
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
+}
+
+/// The ready banner's list of event subscriptions.
+fn webhooks(events: &EventBus) -> String {
+    let subs = events.subscriptions();
+    if subs.is_empty() {
+        return "none (--event-webhook, or POST /_emulator/events/subscriptions)".into();
+    }
+    subs.iter()
+        .map(|s| s.subscription.to_string())
+        .collect::<Vec<_>>()
+        .join("\n                     ")
 }
 
 /// `--keep-alive 0s` turns keep-alive off; anything else is an idle timeout.

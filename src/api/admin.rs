@@ -5,6 +5,8 @@
 //! - `GET  /_emulator/tls-cert`: the HTTPS certificate (PEM), for clients to trust.
 //! - `POST /_emulator/reset`: forget all state (identities, tokens' identities, assignments, SMS).
 //! - `GET|DELETE /_emulator/sms`: the SMS outbox (see [`super::admin_sms`]).
+//! - `/_emulator/events…`, `POST /_emulator/sms/inbound`: Event Grid subscriptions, the event
+//!   history and inbound SMS (see [`super::admin_events`]).
 //! - `GET  /_emulator/token`: who a `Bearer` user access token belongs to, or why it is refused
 //!   (the same check Chat applies), to debug token handling.
 
@@ -14,7 +16,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::{admin_clock, admin_inspect, admin_scenarios, admin_sms, json_response, resource};
+use super::{
+    admin_clock, admin_events, admin_inspect, admin_scenarios, admin_sms, json_response, resource,
+};
 use crate::auth::user_token::UserToken;
 use crate::error::ApiError;
 use crate::fixtures;
@@ -73,6 +77,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 resource("/sms")
                     .route(web::get().to(admin_sms::list_sent_sms))
                     .route(web::delete().to(admin_sms::clear_sent_sms)),
+            )
+            .service(
+                resource("/sms/inbound").route(web::post().to(admin_events::receive_inbound_sms)),
+            )
+            .service(
+                resource("/events")
+                    .route(web::get().to(admin_events::list_events))
+                    .route(web::delete().to(admin_events::clear_events)),
+            )
+            .service(
+                resource("/events/subscriptions")
+                    .route(web::post().to(admin_events::create_subscription))
+                    .route(web::get().to(admin_events::list_subscriptions))
+                    .route(web::delete().to(admin_events::delete_subscriptions)),
+            )
+            .service(
+                resource("/events/subscriptions/{name}")
+                    .route(web::get().to(admin_events::get_subscription))
+                    .route(web::delete().to(admin_events::delete_subscription)),
             ),
     );
 }
@@ -125,6 +148,8 @@ struct ResetResult {
 }
 
 /// `POST /_emulator/reset[?resource=NAME]`: clears every table of every resource, or of one.
+/// A full reset also clears the event records and removes the control API's event
+/// subscriptions (start-up ones stay).
 async fn reset(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -145,6 +170,7 @@ async fn reset(
             state.resources.all().iter().for_each(|r| r.store.reset());
             state.engine.reset();
             state.journal.clear();
+            state.events.reset();
             for fixture in loaded.iter() {
                 fixtures::seed_data(fixture, &state.resources, None, now);
             }

@@ -135,6 +135,7 @@ pub async fn change_clock(
     if let Some(delta) = advance {
         state.clock.advance(delta);
     }
+    state.events.clock_changed();
     let now = state_of(&state);
     tracing::info!(now = %now.now, frozen = now.frozen, "clock changed");
     json_response(StatusCode::OK, &now)

@@ -281,6 +281,11 @@ pub async fn send_sms(
             SendOutcome::Repeated(id) => (id, true),
         };
         tracing::info!(message_id = %id, from = %from, repeated, "sms accepted");
+        if !repeated {
+            state
+                .events
+                .sms_delivery_report_scheduled(&res.name, &res.store.sms, &id);
+        }
         value.push(SmsSendResponseItem {
             to: raw_to,
             message_id: Some(id.to_string()),

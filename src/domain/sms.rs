@@ -23,6 +23,12 @@ impl SmsMessageId {
         Self(format!("Outgoing_{}{id}", now.format("%Y%m%d%H%M%S")))
     }
 
+    /// A new id for an inbound message (`Incoming_<yyyyMMddHHmmss><guid>`, the shape of the
+    /// service's `SMSReceived` examples); `id` makes it unique (a resource's id source, so that `--seed` reproduces it).
+    pub fn incoming(now: DateTime<Utc>, id: Uuid) -> Self {
+        Self(format!("Incoming_{}{id}", now.format("%Y%m%d%H%M%S")))
+    }
+
     /// Accepts an id from a request path; `None` when it cannot be an id at all.
     pub fn parse(raw: &str) -> Option<Self> {
         (!raw.is_empty() && raw.len() <= 256 && !raw.contains('/')).then(|| Self(raw.to_string()))

@@ -818,13 +818,14 @@ impl ChatStore {
         })
     }
 
-    /// `DELETE /chat/threads/{id}`: idempotent for anyone who was a participant when it was deleted.
+    /// `DELETE /chat/threads/{id}`: idempotent for anyone who was a participant when it was
+    /// deleted. `true` when this call deleted it, `false` when it was deleted already.
     pub fn delete_thread(
         &self,
         caller: &CommunicationUserId,
         id: &ThreadId,
         now: DateTime<Utc>,
-    ) -> Result<(), ChatError> {
+    ) -> Result<bool, ChatError> {
         let thread = self.thread(id)?;
         let mut state = lock(&thread);
         if state.detached {
@@ -834,7 +835,7 @@ impl ChatStore {
             return Err(ChatError::NotParticipant);
         }
         if state.deleted_on.is_some() {
-            return Ok(());
+            return Ok(false);
         }
         state.deleted_on = Some(now);
         self.tombstones.fetch_add(1, Ordering::AcqRel);
@@ -846,7 +847,7 @@ impl ChatStore {
         for user in state.participants.iter().filter_map(|p| p.id.as_user()) {
             self.unindex_user(user, id);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// `GET /chat/threads`: the caller's live threads, newest activity first (ties by id,
@@ -1017,14 +1018,15 @@ impl ChatStore {
         })
     }
 
-    /// `DELETE …/messages/{messageId}`: only the sender; idempotent.
+    /// `DELETE …/messages/{messageId}`: only the sender; idempotent. `true` when this call
+    /// deleted it.
     pub fn delete_message(
         &self,
         caller: &CommunicationUserId,
         id: &ThreadId,
         message: ChatMessageId,
         now: DateTime<Utc>,
-    ) -> Result<(), ChatError> {
+    ) -> Result<bool, ChatError> {
         self.with_member(id, caller, |t| {
             let seq = t.visible_seq(caller, message)?;
             let idx = (seq - 1) as usize;
@@ -1033,10 +1035,11 @@ impl ChatStore {
                 _ => return Err(ChatError::NotSender),
             }
             let m = &mut t.messages[idx];
-            if m.deleted_on.is_none() {
-                m.deleted_on = Some(now);
+            if m.deleted_on.is_some() {
+                return Ok(false);
             }
-            Ok(())
+            m.deleted_on = Some(now);
+            Ok(true)
         })
     }
 
@@ -1063,14 +1066,14 @@ impl ChatStore {
     }
 
     /// `POST …/participants/:add`: adds the ones not already there (others are a no-op) and
-    /// emits one `participantAdded` listing the new ones.
+    /// emits one `participantAdded` listing the new ones, which it returns.
     pub fn add_participants(
         &self,
         caller: &CommunicationUserId,
         id: &ThreadId,
         participants: Vec<Participant>,
         now: DateTime<Utc>,
-    ) -> Result<(), ChatError> {
+    ) -> Result<Vec<Participant>, ChatError> {
         self.with_member(id, caller, |t| {
             let mut added = Vec::new();
             for p in participants {
@@ -1081,7 +1084,7 @@ impl ChatStore {
                 }
             }
             if added.is_empty() {
-                return Ok(());
+                return Ok(added);
             }
             let max = self.limits.participants_per_thread;
             if t.participants.len() + added.len() > max {
@@ -1101,22 +1104,23 @@ impl ChatStore {
             for user in added.iter().filter_map(|p| p.id.as_user()) {
                 self.index_user(user, id);
             }
-            Ok(())
+            Ok(added)
         })
     }
 
     /// `POST …/participants/:remove`: removes `target` (a no-op if absent) and emits
-    /// `participantRemoved`. The removed user loses access at once.
+    /// `participantRemoved`. The removed user loses access at once. Returns the removed
+    /// participant (`None` if it was not there).
     pub fn remove_participant(
         &self,
         caller: &CommunicationUserId,
         id: &ThreadId,
         target: &CommunicationIdentifier,
         now: DateTime<Utc>,
-    ) -> Result<(), ChatError> {
+    ) -> Result<Option<Participant>, ChatError> {
         self.with_member(id, caller, |t| {
             let Some(idx) = t.participant_index(target) else {
-                return Ok(());
+                return Ok(None);
             };
             // The system message goes first: when the thread is full nothing changes.
             self.append(
@@ -1134,7 +1138,7 @@ impl ChatStore {
             if let Some(user) = removed.id.as_user() {
                 self.unindex_user(user, id);
             }
-            Ok(())
+            Ok(Some(removed))
         })
     }
 
@@ -1223,6 +1227,14 @@ impl ChatStore {
         let newest = t.messages.len() as u64;
         let first = newest.saturating_sub(limit as u64) + 1;
         Ok((first..=newest).map(|seq| t.view(seq)).collect())
+    }
+
+    /// A thread's properties and participants, whoever asks and deleted threads included (a
+    /// tombstone keeps its participants): what events need after an operation.
+    pub fn snapshot(&self, id: &ThreadId) -> Option<(ThreadProps, Vec<Participant>)> {
+        let thread = self.thread(id).ok()?;
+        let state = lock(&thread);
+        Some((state.props(), state.participants.clone()))
     }
 
     /// Whether a thread with this id exists (deleted or not).
@@ -1405,7 +1417,7 @@ mod tests {
             store.get_thread(&a, &t.id),
             Err(ChatError::ThreadNotFound(t.id.clone()))
         );
-        assert_eq!(store.delete_thread(&a, &t.id, Utc::now()), Ok(()));
+        assert_eq!(store.delete_thread(&a, &t.id, Utc::now()), Ok(false));
         assert!(store.list_threads(&a, None, None, 10).0.is_empty());
     }
 

@@ -33,7 +33,34 @@ fn start(extra: &[&str]) -> (Child, String) {
     }
     // Keep draining stdout so that the child never blocks on a full pipe.
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    (child, http.expect("http endpoint"))
+    let http = http.expect("http endpoint");
+    wait_until_serving(&http);
+    (child, http)
+}
+
+/// Waits until the emulator answers a request. The banner is printed before the workers start,
+/// and actix-web installs its SIGTERM handler only once they run: on a loaded machine that can
+/// take half a second, and a SIGTERM before it kills the process instead of stopping it.
+fn wait_until_serving(http: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answered = TcpStream::connect(http)
+            .and_then(|mut s| {
+                s.set_read_timeout(Some(Duration::from_secs(2)))?;
+                s.write_all(
+                    b"GET /_emulator/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                )?;
+                let mut response = String::new();
+                s.read_to_string(&mut response)?;
+                Ok(response.starts_with("HTTP/1.1 200"))
+            })
+            .unwrap_or(false);
+        if answered {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the emulator never answered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn sigterm(child: &Child) {

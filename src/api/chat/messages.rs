@@ -246,6 +246,10 @@ pub async fn send_chat_message(
         state.clock.now(),
     )?;
     tracing::debug!(thread_id = %id, message_id = %message_id, sequence_id, "chat message sent");
+    state
+        .events
+        .chat(&res.name, &res.store.chat)
+        .message_sent(&id, &token.user, message_id);
     let location = absolute_link(
         &req,
         &format!(
@@ -350,6 +354,10 @@ pub async fn update_chat_message(
         request.metadata,
         state.clock.now(),
     )?;
+    state
+        .events
+        .chat(&res.name, &res.store.chat)
+        .message_edited(&id, &token.user, message_id);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -365,9 +373,16 @@ pub async fn delete_chat_message(
     require(&token, ChatRole::JoinLimited)?;
     let id = path_thread_id(&req)?;
     let message_id = path_message_id(&req)?;
-    res.store
+    let deleted = res
+        .store
         .chat
         .delete_message(&token.user, &id, message_id, state.clock.now())?;
+    if deleted {
+        state
+            .events
+            .chat(&res.name, &res.store.chat)
+            .message_deleted(&id, &token.user, message_id);
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -428,13 +443,19 @@ pub async fn list_chat_read_receipts(
 pub async fn send_typing_notification(
     res: Res,
     req: HttpRequest,
+    state: web::Data<AppState>,
     token: UserToken,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     api_version(&req, super::VERSIONS)?;
     require(&token, ChatRole::JoinLimited)?;
     let id = path_thread_id(&req)?;
-    let _request: SendTypingNotificationRequest = json_body(&req, &body, true)?;
+    let request: SendTypingNotificationRequest = json_body(&req, &body, true)?;
     res.store.chat.check_participant(&token.user, &id)?;
+    let name = request.sender_display_name.as_deref();
+    state
+        .events
+        .chat(&res.name, &res.store.chat)
+        .typing(&id, &token.user, name);
     Ok(HttpResponse::Ok().finish())
 }

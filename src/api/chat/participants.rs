@@ -79,9 +79,14 @@ pub async fn add_chat_participants(
         ApiError::validation("The Participants field is required.", "participants")
     })?;
     let (valid, invalid) = validate_participants(&res, version, participants)?;
-    res.store
+    let added = res
+        .store
         .chat
         .add_participants(&token.user, &id, valid, state.clock.now())?;
+    state
+        .events
+        .chat(&res.name, &res.store.chat)
+        .participants_added(&id, &token.user, &added);
     json_response(
         StatusCode::CREATED,
         &AddChatParticipantsResponse {
@@ -109,8 +114,13 @@ pub async fn remove_chat_participant(
             "rawId",
         )
     })?;
-    res.store
-        .chat
-        .remove_participant(&token.user, &id, &target, state.clock.now())?;
+    let removed =
+        res.store
+            .chat
+            .remove_participant(&token.user, &id, &target, state.clock.now())?;
+    state
+        .events
+        .chat(&res.name, &res.store.chat)
+        .participant_removed(&id, &token.user, removed.as_ref());
     Ok(HttpResponse::NoContent().finish())
 }

@@ -225,6 +225,12 @@ pub async fn create_chat_thread(
         state.clock.now(),
     )?;
     tracing::info!(thread_id = %thread.id, created, "chat thread created");
+    if created {
+        state
+            .events
+            .chat(&res.name, &res.store.chat)
+            .thread_created(&thread.id);
+    }
     let location = absolute_link(
         &req,
         &format!("/chat/threads/{}", thread.id.location_segment()),
@@ -344,6 +350,10 @@ pub async fn update_chat_thread_properties(
     res.store
         .chat
         .update_thread(&token.user, &id, update, state.clock.now())?;
+    state
+        .events
+        .chat(&res.name, &res.store.chat)
+        .thread_updated(&id, &token.user);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -358,9 +368,16 @@ pub async fn delete_chat_thread(
     api_version(&req, super::VERSIONS)?;
     require(&token, ChatRole::Full)?;
     let id = path_thread_id(&req)?;
-    res.store
+    let deleted = res
+        .store
         .chat
         .delete_thread(&token.user, &id, state.clock.now())?;
     tracing::info!(thread_id = %id, "chat thread deleted");
+    if deleted {
+        state
+            .events
+            .chat(&res.name, &res.store.chat)
+            .thread_deleted(&id, &token.user);
+    }
     Ok(HttpResponse::NoContent().finish())
 }

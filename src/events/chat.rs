@@ -1,0 +1,1213 @@
+//! Chat events, built from the chat store's views after an operation succeeded.
+//!
+//! Two levels, as the service emits them (Event Grid "Azure Communication Services - Chat
+//! events"; shapes from acs-api.md §9 and the spec's examples):
+//! - **per thread**, one event per operation: `ChatMessageReceivedInThread`,
+//!   `ChatMessageEditedInThread`, `ChatMessageDeletedInThread`, `ChatThreadCreated`,
+//!   `ChatThreadDeleted`, `ChatThreadPropertiesUpdated`, `ChatThreadParticipantAdded`,
+//!   `ChatThreadParticipantRemoved` (one per participant), `ChatTypingIndicatorReceivedInThread`;
+//! - **per user**, one event per recipient, the participant who acted excluded:
+//!   `ChatMessageReceived`, `ChatMessageEdited`, `ChatMessageDeleted`,
+//!   `ChatThreadCreatedWithUser`, `ChatThreadWithUserDeleted`,
+//!   `ChatThreadPropertiesUpdatedPerUser`, `ChatParticipantAddedToThreadWithUser` (the thread's
+//!   participants after the addition, the new ones included),
+//!   `ChatParticipantRemovedFromThreadWithUser` (the remaining participants and the removed one).
+//!
+//! Data is camelCase with a capitalised message `type` (`Text`, `Html`); identifiers are
+//! `{rawId, communicationUser: {id}}` (or the phone / Teams sub-object) without `kind`, as in
+//! the examples. Per-user events also carry the legacy raw-id fields the examples show
+//! (`senderId`, `recipientId`, `createdBy`, `members`, `deletedBy`, `editedBy`). The message
+//! `version` is a number in per-user events and a string in per-thread message events, again
+//! as in the examples. System messages (`topicUpdated`, `participantAdded`, …) produce no
+//! message events. All events of one operation share a `transactionId`.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::EventBus;
+use super::event::{EventType, NewEvent, fmt_time};
+use crate::domain::{ChatMessageId, CommunicationIdentifier, CommunicationUserId, ThreadId};
+use crate::store::{ChatStore, MessageType, MessageView, Metadata, Participant, ThreadProps};
+
+/// `CommunicationIdentifierModel` as events carry it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Identifier {
+    raw_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    communication_user: Option<UserModel>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phone_number: Option<PhoneModel>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    microsoft_teams_user: Option<TeamsUserModel>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    microsoft_teams_app: Option<TeamsAppModel>,
+}
+
+#[derive(Debug, Serialize)]
+struct UserModel {
+    id: String,
+}
+
+#[derive(Debug, Serialize)]
+struct PhoneModel {
+    value: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TeamsUserModel {
+    user_id: String,
+    is_anonymous: bool,
+    cloud: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TeamsAppModel {
+    app_id: String,
+    cloud: &'static str,
+}
+
+impl From<&CommunicationIdentifier> for Identifier {
+    fn from(id: &CommunicationIdentifier) -> Self {
+        let mut out = Identifier {
+            raw_id: id.raw_id(),
+            communication_user: None,
+            phone_number: None,
+            microsoft_teams_user: None,
+            microsoft_teams_app: None,
+        };
+        match id {
+            CommunicationIdentifier::User(user) => {
+                out.communication_user = Some(UserModel {
+                    id: user.to_string(),
+                });
+            }
+            CommunicationIdentifier::PhoneNumber { value } => {
+                out.phone_number = Some(PhoneModel {
+                    value: value.clone(),
+                });
+            }
+            CommunicationIdentifier::TeamsUser {
+                user_id,
+                is_anonymous,
+                cloud,
+            } => {
+                out.microsoft_teams_user = Some(TeamsUserModel {
+                    user_id: user_id.clone(),
+                    is_anonymous: *is_anonymous,
+                    cloud: cloud.as_str(),
+                });
+            }
+            CommunicationIdentifier::TeamsApp { app_id, cloud } => {
+                out.microsoft_teams_app = Some(TeamsAppModel {
+                    app_id: app_id.clone(),
+                    cloud: cloud.as_str(),
+                });
+            }
+        }
+        out
+    }
+}
+
+fn user(id: &CommunicationUserId) -> CommunicationIdentifier {
+    CommunicationIdentifier::User(id.clone())
+}
+
+/// `AcsChatThreadParticipantProperties`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ParticipantProps<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display_name: Option<&'a str>,
+    participant_communication_identifier: Identifier,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<&'a Metadata>,
+}
+
+impl<'a> From<&'a Participant> for ParticipantProps<'a> {
+    fn from(p: &'a Participant) -> Self {
+        Self {
+            display_name: p.display_name.as_deref(),
+            participant_communication_identifier: (&p.id).into(),
+            metadata: p.metadata.as_ref(),
+        }
+    }
+}
+
+/// The legacy `members` item of `ChatThreadCreatedWithUser`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Member<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display_name: Option<&'a str>,
+    member_id: String,
+}
+
+/// `properties` of thread events.
+#[derive(Debug, Serialize)]
+struct Properties<'a> {
+    topic: &'a str,
+}
+
+/// A message `version`: a number in per-user events, a string in per-thread ones.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Version {
+    Number(u64),
+    Text(String),
+}
+
+/// The data of every message event.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageData<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_body: Option<&'a str>,
+    message_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<&'a Metadata>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sender_id: Option<String>,
+    sender_communication_identifier: Identifier,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sender_display_name: Option<&'a str>,
+    compose_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    edit_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delete_time: Option<String>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    version: Version,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient_communication_identifier: Option<Identifier>,
+    transaction_id: &'a str,
+    thread_id: &'a str,
+}
+
+/// The data of thread created / deleted / updated events.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ThreadData<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created_by_communication_identifier: Option<Identifier>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deleted_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deleted_by_communication_identifier: Option<Identifier>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    edited_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    edited_by_communication_identifier: Option<Identifier>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delete_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    edit_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    properties: Option<Properties<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    members: Option<Vec<Member<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    participants: Option<Vec<ParticipantProps<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<Metadata>,
+    create_time: String,
+    version: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient_communication_identifier: Option<Identifier>,
+    transaction_id: &'a str,
+    thread_id: &'a str,
+}
+
+/// The data of participant added / removed events.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ParticipantData<'a> {
+    time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    added_by_communication_identifier: Option<Identifier>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    participant_added: Option<ParticipantProps<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    removed_by_communication_identifier: Option<Identifier>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    participant_removed: Option<ParticipantProps<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient_communication_identifier: Option<Identifier>,
+    create_time: String,
+    version: u64,
+    transaction_id: &'a str,
+    thread_id: &'a str,
+}
+
+/// The data of `ChatTypingIndicatorReceivedInThread`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TypingData<'a> {
+    sender_communication_identifier: Identifier,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sender_display_name: Option<&'a str>,
+    transaction_id: &'a str,
+    thread_id: &'a str,
+}
+
+fn event(event_type: EventType, subject: String, data: impl Serialize) -> NewEvent {
+    NewEvent {
+        event_type,
+        subject,
+        data: serde_json::to_value(data).unwrap_or_default(),
+        id: None,
+    }
+}
+
+fn ms(t: DateTime<Utc>) -> u64 {
+    u64::try_from(t.timestamp_millis()).unwrap_or(0)
+}
+
+/// A correlation id shared by the events of one operation, shaped like the service's
+/// (`<base64 of 16 bytes>.1.1.1.1.<number>.1`).
+pub fn transaction_id() -> String {
+    use base64::Engine;
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let id = base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes);
+    format!(
+        "{id}.1.1.1.1.{}.1",
+        u32::from_le_bytes([bytes[0], bytes[3], bytes[5], bytes[9]]) >> 1
+    )
+}
+
+/// Which levels of an operation's events anyone subscribes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Levels {
+    /// Build the per-user events.
+    pub per_user: bool,
+    /// Build the per-thread event(s).
+    pub per_thread: bool,
+}
+
+impl Levels {
+    /// Both levels.
+    pub const ALL: Levels = Levels {
+        per_user: true,
+        per_thread: true,
+    };
+}
+
+/// The context of one operation: which levels to build, its correlation id and its time.
+#[derive(Debug, Clone, Copy)]
+pub struct Operation<'a> {
+    /// Which levels to build.
+    pub levels: Levels,
+    /// The `transactionId` all its events share.
+    pub txn: &'a str,
+    /// When it happened (edit time, participant change time).
+    pub at: DateTime<Utc>,
+}
+
+/// What happened to a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageChange {
+    /// Sent.
+    Received,
+    /// Edited.
+    Edited,
+    /// Deleted.
+    Deleted,
+}
+
+impl MessageChange {
+    /// (per-user type, per-thread type).
+    pub fn types(self) -> (EventType, EventType) {
+        match self {
+            MessageChange::Received => (
+                EventType::ChatMessageReceived,
+                EventType::ChatMessageReceivedInThread,
+            ),
+            MessageChange::Edited => (
+                EventType::ChatMessageEdited,
+                EventType::ChatMessageEditedInThread,
+            ),
+            MessageChange::Deleted => (
+                EventType::ChatMessageDeleted,
+                EventType::ChatMessageDeletedInThread,
+            ),
+        }
+    }
+}
+
+/// The events of a message change: one per participant but the sender, then one for the thread.
+/// System messages have none.
+pub fn message_events(
+    change: MessageChange,
+    thread: &ThreadId,
+    participants: &[Participant],
+    message: &MessageView,
+    op: Operation<'_>,
+) -> Vec<NewEvent> {
+    let Operation { levels, txn, .. } = op;
+    let kind = match message.kind {
+        MessageType::Text => "Text",
+        MessageType::Html => "Html",
+        _ => return Vec::new(),
+    };
+    let Some(sender) = message.sender.as_ref() else {
+        return Vec::new();
+    };
+    let sender_id = user(sender);
+    let sender_raw = sender_id.raw_id();
+    let (user_type, thread_type) = change.types();
+    let data = |recipient: Option<&CommunicationIdentifier>| MessageData {
+        message_body: (change != MessageChange::Deleted)
+            .then_some(message.content.as_deref().unwrap_or("")),
+        message_id: message.id.to_string(),
+        metadata: (change != MessageChange::Deleted)
+            .then_some(message.metadata.as_ref())
+            .flatten(),
+        sender_id: recipient.map(|_| sender_raw.clone()),
+        sender_communication_identifier: (&sender_id).into(),
+        sender_display_name: message.sender_display_name.as_deref(),
+        compose_time: fmt_time(message.created_on),
+        edit_time: (change == MessageChange::Edited)
+            .then_some(message.edited_on)
+            .flatten()
+            .map(fmt_time),
+        delete_time: (change == MessageChange::Deleted)
+            .then_some(message.deleted_on)
+            .flatten()
+            .map(fmt_time),
+        kind,
+        version: match recipient {
+            Some(_) => Version::Number(message.version),
+            None => Version::Text(message.version.to_string()),
+        },
+        recipient_id: recipient.map(CommunicationIdentifier::raw_id),
+        recipient_communication_identifier: recipient.map(Into::into),
+        transaction_id: txn,
+        thread_id: thread.as_str(),
+    };
+    let mut events = Vec::new();
+    if levels.per_user {
+        for p in participants.iter().filter(|p| p.id != sender_id) {
+            events.push(event(
+                user_type,
+                format!(
+                    "thread/{thread}/sender/{sender_raw}/recipient/{}",
+                    p.id.raw_id()
+                ),
+                data(Some(&p.id)),
+            ));
+        }
+    }
+    if levels.per_thread {
+        events.push(event(
+            thread_type,
+            format!("thread/{thread}/sender/{sender_raw}"),
+            data(None),
+        ));
+    }
+    events
+}
+
+/// `ChatThreadCreatedWithUser` for every participant but the creator, then `ChatThreadCreated`.
+pub fn thread_created_events(
+    thread: &ThreadProps,
+    participants: &[Participant],
+    op: Operation<'_>,
+) -> Vec<NewEvent> {
+    let Operation { levels, txn, .. } = op;
+    let creator = user(&thread.created_by);
+    let creator_raw = creator.raw_id();
+    let id = thread.id.as_str();
+    let data = |recipient: Option<&CommunicationIdentifier>| ThreadData {
+        created_by: recipient.map(|_| creator_raw.clone()),
+        created_by_communication_identifier: Some((&creator).into()),
+        properties: Some(Properties {
+            topic: &thread.topic,
+        }),
+        members: recipient.map(|_| {
+            participants
+                .iter()
+                .map(|p| Member {
+                    display_name: p.display_name.as_deref(),
+                    member_id: p.id.raw_id(),
+                })
+                .collect()
+        }),
+        participants: Some(participants.iter().map(Into::into).collect()),
+        metadata: thread.metadata.clone(),
+        create_time: fmt_time(thread.created_on),
+        version: ms(thread.created_on),
+        recipient_id: recipient.map(CommunicationIdentifier::raw_id),
+        recipient_communication_identifier: recipient.map(Into::into),
+        transaction_id: txn,
+        thread_id: id,
+        ..ThreadData::default()
+    };
+    let mut events = Vec::new();
+    if levels.per_user {
+        for p in participants.iter().filter(|p| p.id != creator) {
+            events.push(event(
+                EventType::ChatThreadCreatedWithUser,
+                format!(
+                    "thread/{id}/createdBy/{creator_raw}/recipient/{}",
+                    p.id.raw_id()
+                ),
+                data(Some(&p.id)),
+            ));
+        }
+    }
+    if levels.per_thread {
+        events.push(event(
+            EventType::ChatThreadCreated,
+            format!("thread/{id}/createdBy/{creator_raw}"),
+            data(None),
+        ));
+    }
+    events
+}
+
+/// `ChatThreadWithUserDeleted` for every participant but the deleter, then `ChatThreadDeleted`.
+pub fn thread_deleted_events(
+    thread: &ThreadProps,
+    participants: &[Participant],
+    deleter: &CommunicationUserId,
+    op: Operation<'_>,
+) -> Vec<NewEvent> {
+    let Operation { levels, txn, .. } = op;
+    let by = user(deleter);
+    let by_raw = by.raw_id();
+    let id = thread.id.as_str();
+    let deleted_on = thread.deleted_on.unwrap_or(thread.created_on);
+    let data = |recipient: Option<&CommunicationIdentifier>| ThreadData {
+        deleted_by: recipient.map(|_| by_raw.clone()),
+        deleted_by_communication_identifier: Some((&by).into()),
+        delete_time: Some(fmt_time(deleted_on)),
+        create_time: fmt_time(thread.created_on),
+        version: ms(deleted_on),
+        recipient_id: recipient.map(CommunicationIdentifier::raw_id),
+        recipient_communication_identifier: recipient.map(Into::into),
+        transaction_id: txn,
+        thread_id: id,
+        ..ThreadData::default()
+    };
+    let mut events = Vec::new();
+    if levels.per_user {
+        for p in participants.iter().filter(|p| p.id != by) {
+            events.push(event(
+                EventType::ChatThreadWithUserDeleted,
+                format!("thread/{id}/deletedBy/{by_raw}/recipient/{}", p.id.raw_id()),
+                data(Some(&p.id)),
+            ));
+        }
+    }
+    if levels.per_thread {
+        events.push(event(
+            EventType::ChatThreadDeleted,
+            format!("thread/{id}/deletedBy/{by_raw}"),
+            data(None),
+        ));
+    }
+    events
+}
+
+/// `ChatThreadPropertiesUpdatedPerUser` for every participant but the editor, then
+/// `ChatThreadPropertiesUpdated`.
+pub fn thread_updated_events(
+    thread: &ThreadProps,
+    participants: &[Participant],
+    editor: &CommunicationUserId,
+    op: Operation<'_>,
+) -> Vec<NewEvent> {
+    let Operation {
+        levels,
+        txn,
+        at: edited_on,
+    } = op;
+    let by = user(editor);
+    let by_raw = by.raw_id();
+    let id = thread.id.as_str();
+    let data = |recipient: Option<&CommunicationIdentifier>| ThreadData {
+        edited_by: recipient.map(|_| by_raw.clone()),
+        edited_by_communication_identifier: Some((&by).into()),
+        edit_time: Some(fmt_time(edited_on)),
+        properties: Some(Properties {
+            topic: &thread.topic,
+        }),
+        metadata: Some(thread.metadata.clone().unwrap_or_default()),
+        create_time: fmt_time(thread.created_on),
+        version: ms(edited_on),
+        recipient_id: recipient.map(CommunicationIdentifier::raw_id),
+        recipient_communication_identifier: recipient.map(Into::into),
+        transaction_id: txn,
+        thread_id: id,
+        ..ThreadData::default()
+    };
+    let mut events = Vec::new();
+    if levels.per_user {
+        for p in participants.iter().filter(|p| p.id != by) {
+            events.push(event(
+                EventType::ChatThreadPropertiesUpdatedPerUser,
+                format!("thread/{id}/editedBy/{by_raw}/recipient/{}", p.id.raw_id()),
+                data(Some(&p.id)),
+            ));
+        }
+    }
+    if levels.per_thread {
+        events.push(event(
+            EventType::ChatThreadPropertiesUpdated,
+            format!("thread/{id}/editedBy/{by_raw}"),
+            data(None),
+        ));
+    }
+    events
+}
+
+/// Whether a participant joined or left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParticipantChange {
+    /// Joined.
+    Added,
+    /// Left (or was removed).
+    Removed,
+}
+
+/// For each changed participant: the per-user event for every `recipients` member but the one
+/// who acted, then the per-thread event.
+pub fn participant_events(
+    change: ParticipantChange,
+    thread: &ThreadProps,
+    recipients: &[Participant],
+    by: &CommunicationUserId,
+    changed: &[Participant],
+    op: Operation<'_>,
+) -> Vec<NewEvent> {
+    let Operation { levels, txn, at } = op;
+    let actor = user(by);
+    let id = thread.id.as_str();
+    let (user_type, thread_type, verb) = match change {
+        ParticipantChange::Added => (
+            EventType::ChatParticipantAddedToThreadWithUser,
+            EventType::ChatThreadParticipantAdded,
+            "participantAdded",
+        ),
+        ParticipantChange::Removed => (
+            EventType::ChatParticipantRemovedFromThreadWithUser,
+            EventType::ChatThreadParticipantRemoved,
+            "participantRemoved",
+        ),
+    };
+    let mut events = Vec::new();
+    for participant in changed {
+        let raw = participant.id.raw_id();
+        let data = |recipient: Option<&CommunicationIdentifier>| {
+            let added = change == ParticipantChange::Added;
+            ParticipantData {
+                time: fmt_time(at),
+                added_by_communication_identifier: added.then(|| (&actor).into()),
+                participant_added: added.then(|| participant.into()),
+                removed_by_communication_identifier: (!added).then(|| (&actor).into()),
+                participant_removed: (!added).then(|| participant.into()),
+                recipient_communication_identifier: recipient.map(Into::into),
+                create_time: fmt_time(thread.created_on),
+                version: ms(at),
+                transaction_id: txn,
+                thread_id: id,
+            }
+        };
+        if levels.per_user {
+            for p in recipients.iter().filter(|p| p.id != actor) {
+                events.push(event(
+                    user_type,
+                    format!("thread/{id}/{verb}/{raw}/recipient/{}", p.id.raw_id()),
+                    data(Some(&p.id)),
+                ));
+            }
+        }
+        if levels.per_thread {
+            // The per-thread subjects are lower-case in the service's examples.
+            events.push(event(
+                thread_type,
+                format!("thread/{id}/{}/{raw}", verb.to_ascii_lowercase()),
+                data(None),
+            ));
+        }
+    }
+    events
+}
+
+/// `ChatTypingIndicatorReceivedInThread`.
+pub fn typing_event(
+    thread: &ThreadId,
+    sender: &CommunicationUserId,
+    display_name: Option<&str>,
+    txn: &str,
+) -> NewEvent {
+    let sender = user(sender);
+    event(
+        EventType::ChatTypingIndicatorReceivedInThread,
+        format!("thread/{thread}/sender/{}", sender.raw_id()),
+        TypingData {
+            sender_communication_identifier: (&sender).into(),
+            sender_display_name: display_name,
+            transaction_id: txn,
+            thread_id: thread.as_str(),
+        },
+    )
+}
+
+/// The chat hooks: one call per successful chat operation, from its handler. Each looks up what
+/// it needs in the store, builds the events only if a subscription wants them, and publishes.
+pub struct ChatEvents<'a> {
+    bus: &'a EventBus,
+    store: &'a ChatStore,
+    topic: String,
+}
+
+impl EventBus {
+    /// The chat hooks of the resource called `resource`, whose chat state is `store`; events go
+    /// out under the resource's topic ([`EventBus::topic_for`]).
+    pub fn chat<'a>(&'a self, resource: &str, store: &'a ChatStore) -> ChatEvents<'a> {
+        ChatEvents {
+            bus: self,
+            store,
+            topic: self.topic_for(resource),
+        }
+    }
+}
+
+impl ChatEvents<'_> {
+    /// Publishes under `topic` (an ARM id) instead of the resource's derived one.
+    pub fn with_topic(self, topic: impl Into<String>) -> Self {
+        Self {
+            topic: topic.into(),
+            ..self
+        }
+    }
+
+    fn levels(&self, per_user: EventType, per_thread: EventType) -> Option<Levels> {
+        let levels = Levels {
+            per_user: self.bus.wants(per_user),
+            per_thread: self.bus.wants(per_thread),
+        };
+        (levels.per_user || levels.per_thread).then_some(levels)
+    }
+
+    fn publish(&self, events: Vec<NewEvent>) {
+        self.bus.publish(&self.topic, events);
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.bus.inner.clock.now()
+    }
+
+    /// A thread was created (not a repeated create).
+    pub fn thread_created(&self, thread: &ThreadId) {
+        let Some(levels) = self.levels(
+            EventType::ChatThreadCreatedWithUser,
+            EventType::ChatThreadCreated,
+        ) else {
+            return;
+        };
+        if let Some((props, participants)) = self.store.snapshot(thread) {
+            let txn = transaction_id();
+            let op = Operation {
+                levels,
+                txn: &txn,
+                at: self.now(),
+            };
+            self.publish(thread_created_events(&props, &participants, op));
+        }
+    }
+
+    /// `editor` updated the thread's properties.
+    pub fn thread_updated(&self, thread: &ThreadId, editor: &CommunicationUserId) {
+        let Some(levels) = self.levels(
+            EventType::ChatThreadPropertiesUpdatedPerUser,
+            EventType::ChatThreadPropertiesUpdated,
+        ) else {
+            return;
+        };
+        if let Some((props, participants)) = self.store.snapshot(thread) {
+            let txn = transaction_id();
+            let op = Operation {
+                levels,
+                txn: &txn,
+                at: self.now(),
+            };
+            self.publish(thread_updated_events(&props, &participants, editor, op));
+        }
+    }
+
+    /// `deleter` deleted the thread (the first time).
+    pub fn thread_deleted(&self, thread: &ThreadId, deleter: &CommunicationUserId) {
+        let Some(levels) = self.levels(
+            EventType::ChatThreadWithUserDeleted,
+            EventType::ChatThreadDeleted,
+        ) else {
+            return;
+        };
+        if let Some((props, participants)) = self.store.snapshot(thread) {
+            let txn = transaction_id();
+            let op = Operation {
+                levels,
+                txn: &txn,
+                at: self.now(),
+            };
+            self.publish(thread_deleted_events(&props, &participants, deleter, op));
+        }
+    }
+
+    fn message(
+        &self,
+        change: MessageChange,
+        thread: &ThreadId,
+        sender: &CommunicationUserId,
+        message: ChatMessageId,
+    ) {
+        let (per_user, per_thread) = change.types();
+        let Some(levels) = self.levels(per_user, per_thread) else {
+            return;
+        };
+        let (Ok(view), Some((_, participants))) = (
+            self.store.get_message(sender, thread, message),
+            self.store.snapshot(thread),
+        ) else {
+            return;
+        };
+        let txn = transaction_id();
+        let op = Operation {
+            levels,
+            txn: &txn,
+            at: self.now(),
+        };
+        self.publish(message_events(change, thread, &participants, &view, op));
+    }
+
+    /// `sender` sent `message`.
+    pub fn message_sent(
+        &self,
+        thread: &ThreadId,
+        sender: &CommunicationUserId,
+        message: ChatMessageId,
+    ) {
+        self.message(MessageChange::Received, thread, sender, message);
+    }
+
+    /// `sender` edited `message`.
+    pub fn message_edited(
+        &self,
+        thread: &ThreadId,
+        sender: &CommunicationUserId,
+        message: ChatMessageId,
+    ) {
+        self.message(MessageChange::Edited, thread, sender, message);
+    }
+
+    /// `sender` deleted `message` (the first time).
+    pub fn message_deleted(
+        &self,
+        thread: &ThreadId,
+        sender: &CommunicationUserId,
+        message: ChatMessageId,
+    ) {
+        self.message(MessageChange::Deleted, thread, sender, message);
+    }
+
+    /// `by` added `added` (only those who were not participants yet).
+    pub fn participants_added(
+        &self,
+        thread: &ThreadId,
+        by: &CommunicationUserId,
+        added: &[Participant],
+    ) {
+        if added.is_empty() {
+            return;
+        }
+        let Some(levels) = self.levels(
+            EventType::ChatParticipantAddedToThreadWithUser,
+            EventType::ChatThreadParticipantAdded,
+        ) else {
+            return;
+        };
+        if let Some((props, participants)) = self.store.snapshot(thread) {
+            let txn = transaction_id();
+            let op = Operation {
+                levels,
+                txn: &txn,
+                at: self.now(),
+            };
+            self.publish(participant_events(
+                ParticipantChange::Added,
+                &props,
+                &participants,
+                by,
+                added,
+                op,
+            ));
+        }
+    }
+
+    /// `by` removed `removed` (`None`: it was not a participant, nothing happened).
+    pub fn participant_removed(
+        &self,
+        thread: &ThreadId,
+        by: &CommunicationUserId,
+        removed: Option<&Participant>,
+    ) {
+        let Some(removed) = removed else {
+            return;
+        };
+        let Some(levels) = self.levels(
+            EventType::ChatParticipantRemovedFromThreadWithUser,
+            EventType::ChatThreadParticipantRemoved,
+        ) else {
+            return;
+        };
+        if let Some((props, mut recipients)) = self.store.snapshot(thread) {
+            recipients.push(removed.clone());
+            let txn = transaction_id();
+            let op = Operation {
+                levels,
+                txn: &txn,
+                at: self.now(),
+            };
+            self.publish(participant_events(
+                ParticipantChange::Removed,
+                &props,
+                &recipients,
+                by,
+                std::slice::from_ref(removed),
+                op,
+            ));
+        }
+    }
+
+    /// `sender` is typing.
+    pub fn typing(
+        &self,
+        thread: &ThreadId,
+        sender: &CommunicationUserId,
+        display_name: Option<&str>,
+    ) {
+        if self
+            .bus
+            .wants(EventType::ChatTypingIndicatorReceivedInThread)
+        {
+            self.publish(vec![typing_event(
+                thread,
+                sender,
+                display_name,
+                &transaction_id(),
+            )]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const A: &str =
+        "8:acs:acacacac-0000-4000-8000-000000000001_00000000-0000-0000-0000-00000000000a";
+    const B: &str =
+        "8:acs:acacacac-0000-4000-8000-000000000001_00000000-0000-0000-0000-00000000000b";
+    const C: &str =
+        "8:acs:acacacac-0000-4000-8000-000000000001_00000000-0000-0000-0000-00000000000c";
+    const T: &str = "19:acsemu_0123456789abcdef0123456789abcdef@thread.v2";
+
+    fn uid(raw: &str) -> CommunicationUserId {
+        match CommunicationIdentifier::parse_raw(raw).expect("valid") {
+            CommunicationIdentifier::User(u) => u,
+            other => panic!("not a user: {other:?}"),
+        }
+    }
+
+    fn participant(raw: &str, name: Option<&str>) -> Participant {
+        Participant {
+            id: CommunicationIdentifier::parse_raw(raw).expect("valid"),
+            display_name: name.map(str::to_string),
+            share_history_time: None,
+            metadata: None,
+        }
+    }
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(ms).expect("valid")
+    }
+
+    fn op(levels: Levels, txn: &str, at_ms: i64) -> Operation<'_> {
+        Operation {
+            levels,
+            txn,
+            at: at(at_ms),
+        }
+    }
+
+    fn thread() -> ThreadProps {
+        ThreadProps {
+            id: ThreadId::parse(T).expect("valid"),
+            topic: "support".into(),
+            created_on: at(1_800_000_000_000),
+            created_by: uid(A),
+            deleted_on: None,
+            metadata: None,
+            retention_policy: None,
+        }
+    }
+
+    fn message(kind: MessageType) -> MessageView {
+        MessageView {
+            id: ChatMessageId(1_800_000_000_123),
+            sequence_id: 3,
+            version: 1_800_000_000_123,
+            kind,
+            created_on: at(1_800_000_000_123),
+            edited_on: None,
+            deleted_on: None,
+            content: Some("hello".into()),
+            sender: Some(uid(A)),
+            sender_display_name: Some("Alice".into()),
+            metadata: Some([("k".to_string(), "v".to_string())].into()),
+            system: None,
+        }
+    }
+
+    fn ident(raw: &str) -> serde_json::Value {
+        json!({"rawId": raw, "communicationUser": {"id": raw}})
+    }
+
+    #[test]
+    fn a_message_goes_to_every_participant_but_the_sender_and_to_the_thread() {
+        let participants = [participant(A, Some("Alice")), participant(B, None)];
+        let events = message_events(
+            MessageChange::Received,
+            &thread().id,
+            &participants,
+            &message(MessageType::Text),
+            op(Levels::ALL, "txn", 0),
+        );
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].event_type, EventType::ChatMessageReceived);
+        assert_eq!(
+            events[0].subject,
+            format!("thread/{T}/sender/{A}/recipient/{B}")
+        );
+        assert_eq!(
+            events[0].data,
+            json!({"messageBody": "hello", "messageId": "1800000000123", "metadata": {"k": "v"},
+                "senderId": A, "senderCommunicationIdentifier": ident(A), "senderDisplayName": "Alice",
+                "composeTime": "2027-01-15T08:00:00.123Z", "type": "Text", "version": 1_800_000_000_123u64,
+                "recipientId": B, "recipientCommunicationIdentifier": ident(B),
+                "transactionId": "txn", "threadId": T})
+        );
+        assert_eq!(events[1].event_type, EventType::ChatMessageReceivedInThread);
+        assert_eq!(events[1].subject, format!("thread/{T}/sender/{A}"));
+        assert_eq!(
+            events[1].data,
+            json!({"messageBody": "hello", "messageId": "1800000000123", "metadata": {"k": "v"},
+                "senderCommunicationIdentifier": ident(A), "senderDisplayName": "Alice",
+                "composeTime": "2027-01-15T08:00:00.123Z", "type": "Text", "version": "1800000000123",
+                "transactionId": "txn", "threadId": T})
+        );
+    }
+
+    #[test]
+    fn deleted_messages_carry_no_body_and_edits_carry_their_time() {
+        let participants = [participant(A, None), participant(B, None)];
+        let mut m = message(MessageType::Html);
+        m.deleted_on = Some(at(1_800_000_001_000));
+        m.edited_on = Some(at(1_800_000_000_500));
+        let deleted = message_events(
+            MessageChange::Deleted,
+            &thread().id,
+            &participants,
+            &m,
+            op(Levels::ALL, "t", 0),
+        );
+        let data = &deleted[0].data;
+        assert!(data.get("messageBody").is_none() && data.get("metadata").is_none());
+        assert_eq!(data["deleteTime"], "2027-01-15T08:00:01.000Z");
+        assert!(data.get("editTime").is_none());
+        assert_eq!(data["type"], "Html");
+        let edited = message_events(
+            MessageChange::Edited,
+            &thread().id,
+            &participants,
+            &m,
+            op(
+                Levels {
+                    per_user: false,
+                    per_thread: true,
+                },
+                "t",
+                0,
+            ),
+        );
+        assert_eq!(edited.len(), 1);
+        assert_eq!(edited[0].event_type, EventType::ChatMessageEditedInThread);
+        assert_eq!(edited[0].data["editTime"], "2027-01-15T08:00:00.500Z");
+        assert!(edited[0].data.get("deleteTime").is_none());
+    }
+
+    #[test]
+    fn system_messages_have_no_events() {
+        let events = message_events(
+            MessageChange::Received,
+            &thread().id,
+            &[participant(A, None), participant(B, None)],
+            &message(MessageType::TopicUpdated),
+            op(Levels::ALL, "t", 0),
+        );
+        assert!(events.is_empty());
+    }
+
+    #[test]
+    fn thread_creation_lists_participants_and_skips_the_creator() {
+        let participants = [participant(A, Some("Alice")), participant(B, Some("Bob"))];
+        let events = thread_created_events(&thread(), &participants, op(Levels::ALL, "t", 0));
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].event_type, EventType::ChatThreadCreatedWithUser);
+        assert_eq!(
+            events[0].subject,
+            format!("thread/{T}/createdBy/{A}/recipient/{B}")
+        );
+        assert_eq!(
+            events[0].data,
+            json!({"createdBy": A, "createdByCommunicationIdentifier": ident(A),
+                "properties": {"topic": "support"},
+                "members": [{"displayName": "Alice", "memberId": A}, {"displayName": "Bob", "memberId": B}],
+                "participants": [
+                    {"displayName": "Alice", "participantCommunicationIdentifier": ident(A)},
+                    {"displayName": "Bob", "participantCommunicationIdentifier": ident(B)}],
+                "createTime": "2027-01-15T08:00:00.000Z", "version": 1_800_000_000_000u64,
+                "recipientId": B, "recipientCommunicationIdentifier": ident(B),
+                "transactionId": "t", "threadId": T})
+        );
+        assert_eq!(events[1].event_type, EventType::ChatThreadCreated);
+        assert_eq!(events[1].subject, format!("thread/{T}/createdBy/{A}"));
+        assert!(events[1].data.get("members").is_none());
+        assert!(events[1].data.get("recipientId").is_none());
+    }
+
+    #[test]
+    fn participant_events_name_who_acted_and_who_changed() {
+        let recipients = [
+            participant(A, None),
+            participant(B, None),
+            participant(C, Some("Carol")),
+        ];
+        let events = participant_events(
+            ParticipantChange::Added,
+            &thread(),
+            &recipients,
+            &uid(A),
+            &[participant(C, Some("Carol"))],
+            op(Levels::ALL, "t", 1_800_000_002_000),
+        );
+        let subjects: Vec<&str> = events.iter().map(|e| e.subject.as_str()).collect();
+        assert_eq!(
+            subjects,
+            [
+                format!("thread/{T}/participantAdded/{C}/recipient/{B}"),
+                format!("thread/{T}/participantAdded/{C}/recipient/{C}"),
+                format!("thread/{T}/participantadded/{C}"),
+            ]
+        );
+        assert_eq!(
+            events[2].data,
+            json!({"time": "2027-01-15T08:00:02.000Z", "addedByCommunicationIdentifier": ident(A),
+                "participantAdded": {"displayName": "Carol", "participantCommunicationIdentifier": ident(C)},
+                "createTime": "2027-01-15T08:00:00.000Z", "version": 1_800_000_002_000u64,
+                "transactionId": "t", "threadId": T})
+        );
+        let removed = participant_events(
+            ParticipantChange::Removed,
+            &thread(),
+            &recipients,
+            &uid(A),
+            &[participant(C, None)],
+            op(Levels::ALL, "t", 1),
+        );
+        assert_eq!(
+            removed[0].event_type,
+            EventType::ChatParticipantRemovedFromThreadWithUser
+        );
+        assert_eq!(
+            removed[0].data["removedByCommunicationIdentifier"],
+            ident(A)
+        );
+        assert_eq!(
+            removed[0].data["participantRemoved"]["participantCommunicationIdentifier"],
+            ident(C)
+        );
+        assert_eq!(
+            removed[0].data["recipientCommunicationIdentifier"],
+            ident(B)
+        );
+        assert_eq!(
+            removed.last().expect("thread event").subject,
+            format!("thread/{T}/participantremoved/{C}")
+        );
+    }
+
+    #[test]
+    fn deletion_and_updates_name_the_actor() {
+        let mut t = thread();
+        t.deleted_on = Some(at(1_800_000_009_000));
+        let participants = [participant(A, None), participant(B, None)];
+        let deleted = thread_deleted_events(&t, &participants, &uid(B), op(Levels::ALL, "t", 0));
+        assert_eq!(
+            deleted[0].subject,
+            format!("thread/{T}/deletedBy/{B}/recipient/{A}")
+        );
+        assert_eq!(
+            deleted[0].data,
+            json!({"deletedBy": B, "deletedByCommunicationIdentifier": ident(B),
+                "deleteTime": "2027-01-15T08:00:09.000Z", "createTime": "2027-01-15T08:00:00.000Z",
+                "version": 1_800_000_009_000u64, "recipientId": A, "recipientCommunicationIdentifier": ident(A),
+                "transactionId": "t", "threadId": T})
+        );
+        assert_eq!(deleted[1].event_type, EventType::ChatThreadDeleted);
+        let updated = thread_updated_events(
+            &t,
+            &participants,
+            &uid(A),
+            op(Levels::ALL, "t", 1_800_000_003_000),
+        );
+        assert_eq!(updated.len(), 2);
+        assert_eq!(updated[0].data["editedBy"], A);
+        assert_eq!(updated[0].data["properties"], json!({"topic": "support"}));
+        assert_eq!(updated[1].subject, format!("thread/{T}/editedBy/{A}"));
+        assert_eq!(updated[1].data["metadata"], json!({}));
+        assert_eq!(updated[1].data["editTime"], "2027-01-15T08:00:03.000Z");
+    }
+
+    #[test]
+    fn typing_names_the_sender() {
+        let e = typing_event(&thread().id, &uid(B), Some("Bob"), "t");
+        assert_eq!(e.subject, format!("thread/{T}/sender/{B}"));
+        assert_eq!(
+            e.data,
+            json!({"senderCommunicationIdentifier": ident(B), "senderDisplayName": "Bob",
+                "transactionId": "t", "threadId": T})
+        );
+    }
+
+    #[test]
+    fn transaction_ids_look_like_the_services() {
+        let id = transaction_id();
+        let parts: Vec<&str> = id.split('.').collect();
+        assert_eq!(parts.len(), 7, "{id}");
+        assert_eq!(parts[0].len(), 22, "{id}");
+        assert_ne!(transaction_id(), id);
+    }
+}

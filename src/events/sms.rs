@@ -1,0 +1,329 @@
+//! SMS events: `SMSReceived` (inbound messages injected through the control API) and
+//! `SMSDeliveryReportReceived` (a sent message's delivery report, when it falls due).
+//!
+//! Data keys are PascalCase, as the service sends them (acs-api.md §9): `MessageId`, `From`,
+//! `To`, `Message`, `ReceivedTimestamp`, `SegmentCount`; `DeliveryStatus`,
+//! `DeliveryStatusDetails`, `DeliveryAttempts[{Timestamp, SegmentsSucceeded, SegmentsFailed}]`,
+//! `Tag`. The subject is `/phonenumber/<digits>` of the resource's own number (the recipient of
+//! an inbound message, the sender of a report); the event id is the message id, as in the
+//! service's examples. Numbers keep their `+` (the service's examples show both forms).
+//!
+//! Delivery reports are timed by the emulator clock: each report the SMS store records is
+//! scheduled here for its `received_at`, and a timer task publishes it once the clock reaches
+//! that time, whether the clock ran there or was moved (`POST /_emulator/clock` wakes the timer;
+//! otherwise it looks at least once a second).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::watch;
+
+use super::event::{EventType, NewEvent, fmt_time};
+use super::{EventBus, lock};
+use crate::domain::{PhoneNumber, SmsMessageId, segments};
+use crate::store::{DeliveryReport, DeliveryStatus, SmsStore};
+
+/// The longest the timer sleeps without looking at the clock.
+const TICK: Duration = Duration::from_secs(1);
+
+/// `/phonenumber/<digits>`.
+fn subject(number: &PhoneNumber) -> String {
+    format!("/phonenumber/{}", number.as_str().trim_start_matches('+'))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SmsReceivedData<'a> {
+    message_id: &'a str,
+    from: &'a str,
+    to: &'a str,
+    message: &'a str,
+    received_timestamp: String,
+    segment_count: u32,
+}
+
+/// `Microsoft.Communication.SMSReceived` for a message from `from` to the resource's `to`.
+pub fn sms_received(
+    id: &SmsMessageId,
+    from: &PhoneNumber,
+    to: &PhoneNumber,
+    message: &str,
+    received_at: DateTime<Utc>,
+) -> NewEvent {
+    let data = SmsReceivedData {
+        message_id: id.as_str(),
+        from: from.as_str(),
+        to: to.as_str(),
+        message,
+        received_timestamp: fmt_time(received_at),
+        segment_count: segments(message).1,
+    };
+    NewEvent {
+        event_type: EventType::SmsReceived,
+        subject: subject(to),
+        data: serde_json::to_value(data).unwrap_or_default(),
+        id: Some(id.to_string()),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeliveryReportData<'a> {
+    message_id: &'a str,
+    from: &'a str,
+    to: &'a str,
+    delivery_status: &'static str,
+    delivery_status_details: &'a str,
+    delivery_attempts: [DeliveryAttempt; 1],
+    received_timestamp: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tag: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeliveryAttempt {
+    timestamp: String,
+    segments_succeeded: u32,
+    segments_failed: u32,
+}
+
+/// `Microsoft.Communication.SMSDeliveryReportReceived` for a report of the SMS store.
+pub fn delivery_report_received(report: &DeliveryReport) -> NewEvent {
+    let (status, succeeded, failed) = match report.status {
+        DeliveryStatus::Delivered => ("Delivered", report.segments, 0),
+        DeliveryStatus::Failed => ("Failed", 0, report.segments),
+    };
+    let received = fmt_time(report.received_at);
+    let data = DeliveryReportData {
+        message_id: report.message_id.as_str(),
+        from: report.from.as_str(),
+        to: report.to.as_str(),
+        delivery_status: status,
+        delivery_status_details: &report.status_details,
+        delivery_attempts: [DeliveryAttempt {
+            timestamp: received.clone(),
+            segments_succeeded: succeeded,
+            segments_failed: failed,
+        }],
+        received_timestamp: received,
+        tag: report.tag.as_deref(),
+    };
+    NewEvent {
+        event_type: EventType::SmsDeliveryReportReceived,
+        subject: subject(&report.from),
+        data: serde_json::to_value(data).unwrap_or_default(),
+        id: Some(report.message_id.to_string()),
+    }
+}
+
+/// Delivery reports waiting for their time, with the topic to publish them under.
+pub(super) struct ReportSchedule {
+    due: BTreeMap<(DateTime<Utc>, u64), (String, DeliveryReport)>,
+    next: u64,
+    capacity: usize,
+}
+
+impl ReportSchedule {
+    pub(super) fn new(capacity: usize) -> Self {
+        Self {
+            due: BTreeMap::new(),
+            next: 0,
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn add(&mut self, topic: String, report: DeliveryReport) {
+        if self.due.len() >= self.capacity {
+            // The outbox evicted the oldest messages' reports too: forget the latest-due one.
+            self.due.pop_last();
+        }
+        self.next += 1;
+        self.due
+            .insert((report.received_at, self.next), (topic, report));
+    }
+
+    /// Removes and returns the reports due at `now`, earliest first.
+    fn take_due(&mut self, now: DateTime<Utc>) -> Vec<(String, DeliveryReport)> {
+        let later = self.due.split_off(&(now, u64::MAX));
+        std::mem::replace(&mut self.due, later)
+            .into_values()
+            .collect()
+    }
+
+    fn next_due(&self) -> Option<DateTime<Utc>> {
+        self.due.keys().next().map(|(t, _)| *t)
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.due.clear();
+    }
+}
+
+impl EventBus {
+    /// After an SMS send of `resource` recorded message `id` in its store `sms`: schedules the
+    /// delivery report, if one was asked for, to be published as `SMSDeliveryReportReceived` when
+    /// it falls due.
+    pub fn sms_delivery_report_scheduled(&self, resource: &str, sms: &SmsStore, id: &SmsMessageId) {
+        let Some(report) = sms.delivery_report(id, DateTime::<Utc>::MAX_UTC) else {
+            return;
+        };
+        lock(&self.inner.reports).add(self.topic_for(resource), report);
+        self.inner.reports_changed.notify_one();
+    }
+
+    /// An inbound SMS `id` from `from` to `to`, a number of `resource`: publishes `SMSReceived`.
+    pub fn sms_received(
+        &self,
+        resource: &str,
+        id: &SmsMessageId,
+        from: &PhoneNumber,
+        to: &PhoneNumber,
+        message: &str,
+    ) {
+        if self.wants(EventType::SmsReceived) {
+            let now = self.inner.clock.now();
+            let event = sms_received(id, from, to, message, now);
+            self.publish(&self.topic_for(resource), vec![event]);
+        }
+    }
+
+    /// The emulator clock was moved: look for reports that fell due now rather than at the next
+    /// tick.
+    pub fn clock_changed(&self) {
+        self.inner.reports_changed.notify_one();
+    }
+
+    /// Publishes the reports due at the emulator clock's `now`; returns when the next one is due.
+    fn publish_due_reports(&self) -> Option<DateTime<Utc>> {
+        let now = self.inner.clock.now();
+        let (due, next) = {
+            let mut schedule = lock(&self.inner.reports);
+            (schedule.take_due(now), schedule.next_due())
+        };
+        for (topic, report) in due {
+            if self.wants(EventType::SmsDeliveryReportReceived) {
+                self.publish(&topic, vec![delivery_report_received(&report)]);
+            }
+        }
+        next
+    }
+}
+
+/// Publishes delivery reports as they fall due, until `stop`.
+pub(super) async fn run_report_timer(bus: EventBus, mut stop: watch::Receiver<bool>) {
+    loop {
+        let changed = bus.inner.reports_changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        if *stop.borrow() {
+            return;
+        }
+        let next = bus.publish_due_reports();
+        let wait = next
+            .and_then(|t| (t - bus.inner.clock.now()).to_std().ok())
+            .map_or(TICK, |d| d.min(TICK));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = &mut changed => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn number(raw: &str) -> PhoneNumber {
+        PhoneNumber::parse(raw).expect("valid")
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(secs, 0).expect("valid")
+    }
+
+    fn report(id: &str, received: i64, tag: Option<&str>) -> DeliveryReport {
+        DeliveryReport {
+            message_id: SmsMessageId::parse(id).expect("id"),
+            from: number("+18005550100"),
+            to: number("+14255550123"),
+            status: DeliveryStatus::Delivered,
+            status_details: "2000: No Error".into(),
+            tag: tag.map(str::to_string),
+            segments: 2,
+            received_at: at(received),
+        }
+    }
+
+    #[test]
+    fn sms_received_has_pascal_case_data_and_the_message_id_as_event_id() {
+        let id = SmsMessageId::parse("Incoming_x").expect("id");
+        let e = sms_received(
+            &id,
+            &number("+14255550123"),
+            &number("+18005550100"),
+            "hi",
+            at(1_800_000_000),
+        );
+        assert_eq!(e.event_type, EventType::SmsReceived);
+        assert_eq!(e.subject, "/phonenumber/18005550100");
+        assert_eq!(e.id.as_deref(), Some("Incoming_x"));
+        assert_eq!(
+            e.data,
+            json!({"MessageId": "Incoming_x", "From": "+14255550123", "To": "+18005550100",
+                "Message": "hi", "ReceivedTimestamp": "2027-01-15T08:00:00.000Z", "SegmentCount": 1})
+        );
+    }
+
+    #[test]
+    fn delivery_reports_carry_status_attempts_and_tag() {
+        let e = delivery_report_received(&report("Outgoing_1", 1_800_000_000, Some("t")));
+        assert_eq!(e.event_type, EventType::SmsDeliveryReportReceived);
+        assert_eq!(e.subject, "/phonenumber/18005550100");
+        assert_eq!(
+            e.data,
+            json!({"MessageId": "Outgoing_1", "From": "+18005550100", "To": "+14255550123",
+                "DeliveryStatus": "Delivered", "DeliveryStatusDetails": "2000: No Error",
+                "DeliveryAttempts": [{"Timestamp": "2027-01-15T08:00:00.000Z",
+                    "SegmentsSucceeded": 2, "SegmentsFailed": 0}],
+                "ReceivedTimestamp": "2027-01-15T08:00:00.000Z", "Tag": "t"})
+        );
+        let untagged = delivery_report_received(&report("Outgoing_2", 1, None));
+        assert!(untagged.data.get("Tag").is_none());
+    }
+
+    #[test]
+    fn the_schedule_releases_reports_in_due_order_once_their_time_comes() {
+        let mut s = ReportSchedule::new(10);
+        s.add("t".into(), report("Outgoing_late", 30, None));
+        s.add("t".into(), report("Outgoing_early", 10, None));
+        s.add("t".into(), report("Outgoing_mid", 20, None));
+        assert!(s.take_due(at(9)).is_empty());
+        assert_eq!(s.next_due(), Some(at(10)));
+        let ids: Vec<String> = s
+            .take_due(at(20))
+            .into_iter()
+            .map(|(_, r)| r.message_id.to_string())
+            .collect();
+        assert_eq!(ids, ["Outgoing_early", "Outgoing_mid"]);
+        assert_eq!(s.next_due(), Some(at(30)));
+    }
+
+    #[test]
+    fn a_full_schedule_forgets_its_latest_report() {
+        let mut s = ReportSchedule::new(2);
+        s.add("t".into(), report("Outgoing_a", 10, None));
+        s.add("t".into(), report("Outgoing_b", 30, None));
+        s.add("t".into(), report("Outgoing_c", 20, None));
+        let ids: Vec<String> = s
+            .take_due(at(100))
+            .into_iter()
+            .map(|(_, r)| r.message_id.to_string())
+            .collect();
+        assert_eq!(ids, ["Outgoing_a", "Outgoing_c"]);
+    }
+}
