@@ -1,7 +1,7 @@
 //! Fixture files: the world a test suite needs, in one JSON or YAML file.
 //!
 //! A fixture declares resources, identities, chat threads (with participants and messages), SMS
-//! opt-outs and scenario rules (schema: `schemas/fixtures.schema.json`). Loading is all or
+//! opt-outs, scenario rules and Event Grid subscriptions (schema: `schemas/fixtures.schema.json`). Loading is all or
 //! nothing: the file is parsed and every reference checked before anything changes, and any
 //! error names the file, the line and the reason. Loaded fixtures are kept, so that a reset
 //! (`POST /_emulator/reset`) can put their data back.
@@ -19,6 +19,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::domain::{CommunicationIdentifier, CommunicationUserId, PhoneNumber, ThreadId};
+use crate::events::{EventBus, Subscription, SubscriptionSpec};
 use crate::resource::{DEFAULT_RESOURCE, Resource, Resources, conflict};
 use crate::scenario::engine::Engine;
 use crate::scenario::rules::Rule;
@@ -52,6 +53,9 @@ pub struct Fixture {
     /// Scenario rules.
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// Event Grid subscriptions (webhooks the emulator pushes events to).
+    #[serde(default)]
+    pub subscriptions: Vec<SubscriptionSpec>,
 }
 
 /// An extra resource.
@@ -192,6 +196,7 @@ pub struct Loaded {
     threads: Vec<PlannedThread>,
     opt_outs: Vec<(String, PhoneNumber, PhoneNumber)>,
     rules: Vec<Rule>,
+    subscriptions: Vec<Subscription>,
 }
 
 #[derive(Debug, Clone)]
@@ -215,6 +220,7 @@ impl Loaded {
             "messages": self.threads.iter().map(|t| t.messages.len()).sum::<usize>(),
             "optOuts": self.opt_outs.len(),
             "rules": self.rules.len(),
+            "subscriptions": self.subscriptions.len(),
         })
     }
 
@@ -267,6 +273,7 @@ pub fn check(
     fixture: Fixture,
     resources: &Resources,
     engine: &Engine,
+    events: &EventBus,
 ) -> Result<Loaded, FixtureError> {
     let fail = |needle: &str, reason: String| FixtureError {
         source_name: source_name.to_string(),
@@ -495,8 +502,40 @@ pub fn check(
         }
     }
 
+    // Event subscriptions: valid, named uniquely, for a known resource.
+    let mut taken: HashSet<String> = events
+        .subscriptions()
+        .into_iter()
+        .filter_map(|s| s.subscription.name().map(str::to_string))
+        .collect();
+    let mut subscriptions = Vec::new();
+    for spec in fixture.subscriptions {
+        let needle = spec.name.clone().unwrap_or_else(|| spec.endpoint.clone());
+        if let Some(r) = &spec.resource
+            && !known.iter().any(|k| k.name == *r)
+        {
+            return Err(fail(
+                &needle,
+                format!("subscription: unknown resource '{r}'"),
+            ));
+        }
+        if let Some(name) = &spec.name
+            && !taken.insert(name.clone())
+        {
+            return Err(FixtureError {
+                source_name: source_name.to_string(),
+                line: nth_line_of(text, name, 2).or_else(|| line_of(text, name)),
+                reason: format!("the subscription name '{name}' is used twice"),
+            });
+        }
+        let subscription = Subscription::from_spec(spec)
+            .map_err(|e| fail(&needle, format!("subscription: {e}")))?;
+        subscriptions.push(subscription);
+    }
+
     Ok(Loaded {
         source_name: source_name.to_string(),
+        subscriptions,
         resources: fixture.resources,
         identities,
         threads,
@@ -578,6 +617,7 @@ pub fn apply(
     loaded: &Loaded,
     resources: &Resources,
     engine: &Engine,
+    events: &EventBus,
     token_secret: &[u8],
     seed: Option<u64>,
     now: DateTime<Utc>,
@@ -597,6 +637,12 @@ pub fn apply(
     }
     resources.add(new)?;
     engine.add(loaded.rules.clone());
+    for subscription in &loaded.subscriptions {
+        // Like rules, they stay through resets.
+        events
+            .subscribe(subscription.clone())
+            .map_err(|e| e.to_string())?;
+    }
     seed_data(loaded, resources, None, now);
     Ok(())
 }

@@ -80,13 +80,23 @@ impl Application {
             config.seed,
         ));
         let engine = Engine::new(config.seed);
+        let events = EventBus::new(
+            BusOptions::from_settings(&settings, crate::resource::DEFAULT_RESOURCE),
+            Arc::clone(&clock),
+        );
+        for subscription in &settings.event_subscriptions {
+            events
+                .subscribe(subscription.clone())
+                .map_err(|e| anyhow::anyhow!("--event-webhook: {e}"))?;
+        }
         let mut loaded = Vec::new();
         for path in &config.fixtures {
-            let fixture = load_fixture_file(path, &resources, &engine)?;
+            let fixture = load_fixture_file(path, &resources, &engine, &events)?;
             fixtures::apply(
                 &fixture,
                 &resources,
                 &engine,
+                &events,
                 &token_secret,
                 config.seed,
                 clock.now(),
@@ -153,15 +163,6 @@ impl Application {
             signing_key.as_deref(),
         )
         .context("cannot set up the Entra ID token authority")?;
-        let events = EventBus::new(
-            BusOptions::from_settings(&settings, crate::resource::DEFAULT_RESOURCE),
-            Arc::clone(&clock),
-        );
-        for subscription in &settings.event_subscriptions {
-            events
-                .subscribe(subscription.clone())
-                .map_err(|e| anyhow::anyhow!("--event-webhook: {e}"))?;
-        }
         let state = web::Data::new(AppState {
             entra: Arc::new(entra),
             https_addr,
@@ -447,6 +448,7 @@ fn load_fixture_file(
     path: &std::path::Path,
     resources: &Resources,
     engine: &Engine,
+    events: &EventBus,
 ) -> anyhow::Result<fixtures::Loaded> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path)
@@ -456,7 +458,7 @@ fn load_fixture_file(
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
     let fixture =
         fixtures::parse(&name, &text, json).map_err(|e| anyhow::anyhow!("fixture error: {e}"))?;
-    fixtures::check(&name, &text, fixture, resources, engine)
+    fixtures::check(&name, &text, fixture, resources, engine, events)
         .map_err(|e| anyhow::anyhow!("fixture error: {e}"))
 }
 

@@ -232,12 +232,20 @@ pub async fn load_fixture(
         fixtures::parse(source, text, !yaml).map_err(|e| invalid_fixture(e.to_string()))?;
     // One load at a time: the checks and the change happen under the same lock.
     let mut all = state.fixtures.lock().unwrap_or_else(|p| p.into_inner());
-    let loaded = fixtures::check(source, text, fixture, &state.resources, &state.engine)
-        .map_err(|e| invalid_fixture(e.to_string()))?;
+    let loaded = fixtures::check(
+        source,
+        text,
+        fixture,
+        &state.resources,
+        &state.engine,
+        &state.events,
+    )
+    .map_err(|e| invalid_fixture(e.to_string()))?;
     fixtures::apply(
         &loaded,
         &state.resources,
         &state.engine,
+        &state.events,
         &state.token_secret,
         state.settings.config.seed,
         state.clock.now(),

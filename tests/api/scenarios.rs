@@ -186,6 +186,7 @@ mod loading {
             "sms-carrier-outage.yaml",
             "token-expiry.yaml",
             "multi-resource.yaml",
+            "events-webhook.yaml",
         ] {
             let app = with_fixtures(&[name]).await;
             let loaded = app.get_admin("fixtures").await;
@@ -1009,5 +1010,61 @@ mod entra_routing {
         let res = create_user(&app, &other, &format!("fabrikam.localhost:{port}")).await;
         let message = assert_error(res, 401, "InvalidAuthenticationToken").await;
         assert!(message.contains("fabrikam"), "{message}");
+    }
+}
+
+mod fixture_subscriptions {
+    use super::*;
+    use crate::webhook::Webhook;
+
+    #[tokio::test]
+    async fn the_events_example_loads_and_a_fixture_subscription_gets_events() {
+        let app = with_fixtures(&["events-webhook.yaml"]).await;
+        let hook = Webhook::start().await;
+        app.load_ok(&json!({"subscriptions": [{
+            "name": "from-a-fixture", "endpoint": hook.url, "eventTypes": ["SMSReceived"]
+        }]}))
+        .await;
+        let res = app
+            .client
+            .post(format!("{}/_emulator/sms/inbound", app.http))
+            .json(&json!({"from": "+14255550123", "to": "+18005550100", "message": "STOP"}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(res.status(), 202);
+        let delivered = app
+            .get_admin("events?state=delivered&subscription=from-a-fixture&wait=10s&count=1")
+            .await;
+        assert_eq!(
+            delivered["value"].as_array().expect("list").len(),
+            1,
+            "{delivered}"
+        );
+        let events = hook.events();
+        assert_eq!(
+            events[0]["eventType"],
+            "Microsoft.Communication.SMSReceived"
+        );
+        assert_eq!(events[0]["data"]["Message"], "STOP");
+        // Duplicate names and unknown resources are refused with the line.
+        let again = app
+            .load(&json!({"subscriptions": [{"name": "from-a-fixture", "endpoint": hook.url}]}))
+            .await;
+        let message = assert_error(again, 400, "InvalidFixture").await;
+        assert!(message.contains("used twice"), "{message}");
+        let nowhere = app
+            .load(&json!({"subscriptions": [{"endpoint": hook.url, "resource": "nowhere"}]}))
+            .await;
+        let message = assert_error(nowhere, 400, "InvalidFixture").await;
+        assert!(message.contains("unknown resource 'nowhere'"), "{message}");
+        // They stay through a reset, like rules.
+        app.client
+            .post(format!("{}/_emulator/reset", app.http))
+            .send()
+            .await
+            .expect("sent");
+        let subs = app.get_admin("events/subscriptions").await;
+        assert!(subs.to_string().contains("from-a-fixture"), "{subs}");
     }
 }
