@@ -6,6 +6,8 @@
 # Inside the container the emulator listens on 0.0.0.0 (HTTPS 8443, HTTP 8080) and writes its
 # generated certificate to /certs/cert.pem, so other containers can mount /certs and trust it.
 # Add the host name other containers use with ACS_EMULATOR_TLS_HOSTNAME (e.g. "acs-emulator").
+# Fixture files live in /fixtures (the examples are there; mount yours) and are chosen with
+# ACS_EMULATOR_FIXTURES.
 # The base images are build arguments so that mirrors or locally imported images can stand in.
 ARG RUST_IMAGE=rust:1.95.0-bookworm
 ARG RUNTIME_IMAGE=debian:12.12-slim
@@ -18,8 +20,11 @@ RUN cargo build --release --locked --bin acs-emulator \
 
 FROM ${RUNTIME_IMAGE}
 COPY --from=build /usr/local/bin/acs-emulator /usr/local/bin/acs-emulator
+# The example fixtures ship in the image; mount your own over /fixtures (read-only is fine) and
+# pick them with ACS_EMULATOR_FIXTURES=/fixtures/a.yaml,/fixtures/b.yaml.
+COPY fixtures/ /fixtures/
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin acs \
-    && mkdir -p /certs /fixtures \
+    && mkdir -p /certs \
     && chown 10001:10001 /certs
 USER 10001
 ENV ACS_EMULATOR_HOST=0.0.0.0 \

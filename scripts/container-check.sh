@@ -91,6 +91,7 @@ certs="$WORK/certs"; rm -rf "$certs"; mkdir -p "$certs"; chmod 777 "$certs"
 podman run -d --name "$NAME" \
   -p "127.0.0.1:$PORT_HTTPS:8443" -p "127.0.0.1:$PORT_HTTP:8080" \
   -v "$certs:/certs" -e ACS_EMULATOR_TLS_HOSTNAME=acs-emulator \
+  -e ACS_EMULATOR_FIXTURES=/fixtures/ci-starter.yaml \
   "$IMAGE" 2>/dev/null
 cleanup() { [[ -n "${KEEP:-}" ]] || podman rm -f -t0 "$NAME" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
@@ -132,6 +133,13 @@ with urllib.request.urlopen(request, context=context, timeout=10) as response:
 assert created["identity"]["id"].startswith("8:acs:"), created
 assert created["accessToken"]["token"].count(".") == 2, created
 print("201 Created:", created["identity"]["id"])
+PY
+python3 - "$PORT_HTTP" <<'PY'
+import json, sys, urllib.request
+listed = json.load(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/_emulator/identities", timeout=10))
+names = sorted(i.get("name") for i in listed["value"] if i.get("name"))
+assert names == ["alice", "bob"], listed
+print("fixture loaded from ACS_EMULATOR_FIXTURES:", names)
 PY
 openssl x509 -in "$certs/cert.pem" -noout -ext subjectAltName 2>/dev/null | grep -q 'DNS:acs-emulator' \
   && echo "certificate names acs-emulator (from ACS_EMULATOR_TLS_HOSTNAME)"
