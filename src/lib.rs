@@ -8,15 +8,18 @@
 //! - [`auth`]: access-key signatures (pure functions + middleware) and user access tokens.
 //! - [`domain`]: typed identifiers (users, chat threads and messages, participants), scopes, phone
 //!   numbers and SMS segments; no actix, no serde_json.
-//! - [`store`]: in-memory state; no actix.
+//! - [`resource`]: the emulated ACS resources (keys, id, numbers, state) and request routing.
+//! - [`store`]: in-memory state of one resource; no actix.
+//! - [`fixtures`]: fixture files: parsing, checking against the running emulator, seeding.
+//! - [`scenario`]: scripted-scenario rules, their engine and the request journal; no actix.
 //! - [`events`]: Event Grid emulation: events built from store views, subscriptions, delivery
 //!   to webhooks with handshakes, retries and a dead-letter list; no actix.
 //! - [`error`]: the one error type and the ACS error envelope.
 //! - [`healthcheck`]: the `healthcheck` subcommand's tiny HTTP probe.
 //! - [`clock`]: the emulator's adjustable clock; nothing else reads the system time.
 //!
-//! Dependencies point one way: `api` → `auth`, `domain`, `events`, `store`, `error`;
-//! `events` → `store`, `domain`.
+//! Dependencies point one way: `api` → `auth`, `domain`, `events`, `fixtures`, `scenario`,
+//! `resource`, `store`, `error`; `events` → `store`, `domain`.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 

@@ -3,7 +3,10 @@
 //! - `GET  /_emulator/health`: liveness.
 //! - `GET  /_emulator/ready`: readiness (listeners bound, start-up state loaded): 200 or 503.
 //! - `GET  /_emulator/tls-cert`: the HTTPS certificate (PEM), for clients to trust.
-//! - `POST /_emulator/reset`: forget all state (identities, tokens' identities, assignments, SMS).
+//! - `POST /_emulator/reset[?resource=NAME]`: every resource (or one) back to what the loaded
+//!   fixtures declare; scenarios back to `Started`, the journal emptied.
+//! - Scripted scenarios, the journal, fixtures, resources and inspection: see
+//!   [`super::admin_scenarios`] and [`super::admin_inspect`].
 //! - `GET|DELETE /_emulator/sms`: the SMS outbox (see [`super::admin_sms`]).
 //! - `/_emulator/events…`, `POST /_emulator/sms/inbound`: Event Grid subscriptions, the event
 //!   history and inbound SMS (see [`super::admin_events`]).

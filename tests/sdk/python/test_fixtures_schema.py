@@ -79,6 +79,7 @@ def declared_counts(document: dict) -> dict:
         "messages": sum(len(t.get("messages") or []) for t in threads),
         "optOuts": len(document.get("optOuts") or []),
         "rules": len(document.get("rules") or []),
+        "subscriptions": len(document.get("subscriptions") or []),
     }
 
 
@@ -151,6 +152,14 @@ CASES = [
     ("resource-unknown-field", {"resources": [{"name": "c", "accessKey": KEY, "key2": KEY}]}, False),
     ("resource-bad-number", {"resources": [{"name": "c", "accessKey": KEY, "phoneNumbers": ["18005550111"]}]}, False),
     ("resource-bad-id", {"resources": [{"name": "c", "accessKey": KEY, "resourceId": "c0c0"}]}, False),
+    # Event Grid subscriptions.
+    ("subscription", {"subscriptions": [{"endpoint": "http://localhost:7071/api/events",
+                                         "eventTypes": ["SMSReceived"], "schema": "CloudEventSchemaV1_0",
+                                         "maxEventsPerBatch": 10}]}, True),
+    ("subscription-unknown-field", {"subscriptions": [{"endpoint": "http://localhost:7071/", "colour": 1}]}, False),
+    ("subscription-bad-schema", {"subscriptions": [{"endpoint": "http://localhost:7071/", "schema": "Nope"}]}, False),
+    ("subscription-no-endpoint", {"subscriptions": [{"name": "abc"}]}, False),
+    ("subscription-bad-endpoint", {"subscriptions": [{"endpoint": "ftp://localhost/"}]}, False),
     # Identities.
     ("identity-name", {"identities": [{"name": "alice"}]}, True),
     ("identity-raw-id", {"identities": [{"id": f"8:acs:{RID}_0000-abc"}]}, True),
