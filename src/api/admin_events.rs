@@ -24,6 +24,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
+use super::admin_query::{self, invalid, long_poll};
 use super::{json_body, json_response};
 use crate::domain::{PhoneNumber, SmsMessageId};
 use crate::error::ApiError;
@@ -33,8 +34,6 @@ use crate::events::{
 };
 use crate::startup::AppState;
 
-/// Longest accepted `wait`.
-const MAX_WAIT: Duration = Duration::from_secs(60);
 /// Longest inbound message, in UTF-16 code units (as for sends).
 const MAX_MESSAGE_LENGTH: usize = 2048;
 
@@ -267,25 +266,13 @@ pub async fn list_events(
 ) -> Result<HttpResponse, ApiError> {
     let query = EventsQuery::parse(req.uri().query().unwrap_or(""))?;
     let events = &state.events;
-    let found = match query.wait {
-        None => events.records(&query.filter),
-        Some(wait) => {
-            let deadline = tokio::time::Instant::now() + wait;
-            loop {
-                // Register interest before looking, so a change in between still wakes us.
-                let changed = events.changed();
-                tokio::pin!(changed);
-                changed.as_mut().enable();
-                let found = events.records(&query.filter);
-                if found.len() >= query.count || tokio::time::Instant::now() >= deadline {
-                    break found;
-                }
-                if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                    break events.records(&query.filter);
-                }
-            }
-        }
-    };
+    let found = long_poll(
+        query.wait,
+        query.count,
+        || events.changed(),
+        || events.records(&query.filter),
+    )
+    .await;
     json_response(
         StatusCode::OK,
         &List {
@@ -313,12 +300,6 @@ struct EventsQuery {
 
 impl EventsQuery {
     fn parse(query: &str) -> Result<Self, ApiError> {
-        let bad = |name: &str, value: &str, expected: &str| ApiError::BadRequest {
-            code: "InvalidQueryParameter",
-            message: format!(
-                "Query parameter '{name}' has the invalid value '{value}'; expected {expected}."
-            ),
-        };
         let mut filter = EventFilter::default();
         let mut wait = None;
         let mut count = None;
@@ -326,14 +307,13 @@ impl EventsQuery {
             let value = value.trim();
             match name.as_ref() {
                 "state" => {
-                    filter.state =
-                        Some(DeliveryState::parse(value).ok_or_else(|| {
-                            bad(&name, value, "pending, delivered or deadlettered")
-                        })?);
+                    filter.state = Some(DeliveryState::parse(value).ok_or_else(|| {
+                        invalid(&name, value, "pending, delivered or deadlettered")
+                    })?);
                 }
                 "type" => {
                     filter.event_type = Some(EventType::parse(value).ok_or_else(|| {
-                        bad(
+                        invalid(
                             &name,
                             value,
                             "an event type such as Microsoft.Communication.SMSReceived",
@@ -341,22 +321,8 @@ impl EventsQuery {
                     })?);
                 }
                 "subscription" => filter.subscription = Some(value.to_string()),
-                "wait" => {
-                    let parsed = value
-                        .parse::<u64>()
-                        .map(Duration::from_secs)
-                        .or_else(|_| humantime::parse_duration(value))
-                        .map_err(|_| bad(&name, value, "a duration such as 5s or 500ms"))?;
-                    wait = Some(parsed.min(MAX_WAIT));
-                }
-                "count" => {
-                    let n = value
-                        .parse::<usize>()
-                        .ok()
-                        .filter(|n| *n >= 1)
-                        .ok_or_else(|| bad(&name, value, "a whole number of at least 1"))?;
-                    count = Some(n);
-                }
+                "wait" => wait = Some(admin_query::wait(&name, value)?),
+                "count" => count = Some(admin_query::count(&name, value)?),
                 _ => {}
             }
         }

@@ -14,6 +14,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use super::admin::resource_or_default;
+use super::admin_query::invalid;
 use super::chat::messages::ChatMessageDto;
 use super::chat::{ParticipantOut, fmt_time};
 use super::json_response;
@@ -155,11 +156,6 @@ fn limit(req: &HttpRequest) -> Result<usize, ApiError> {
             .parse::<usize>()
             .ok()
             .filter(|l| (1..=MAX_LIMIT).contains(l))
-            .ok_or_else(|| ApiError::BadRequest {
-                code: "InvalidQueryParameter",
-                message: format!(
-                    "Query parameter 'limit' has the invalid value '{v}'; expected a number from 1 to {MAX_LIMIT}."
-                ),
-            }),
+            .ok_or_else(|| invalid("limit", &v, &format!("a number from 1 to {MAX_LIMIT}"))),
     }
 }

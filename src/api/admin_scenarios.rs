@@ -17,6 +17,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
+use super::admin_query::invalid;
 use super::json_response;
 use crate::error::ApiError;
 use crate::fixtures;
@@ -151,12 +152,6 @@ pub async fn clear_journal(state: web::Data<AppState>) -> Result<HttpResponse, A
 }
 
 fn journal_query(query: &str) -> Result<(Filter, usize), ApiError> {
-    let bad = |name: &str, value: &str, expected: &str| ApiError::BadRequest {
-        code: "InvalidQueryParameter",
-        message: format!(
-            "Query parameter '{name}' has the invalid value '{value}'; expected {expected}."
-        ),
-    };
     let mut filter = Filter::default();
     let mut limit = 1000;
     for (name, value) in form_urlencoded::parse(query.as_bytes()) {
@@ -164,7 +159,7 @@ fn journal_query(query: &str) -> Result<(Filter, usize), ApiError> {
         match name.as_ref() {
             "operation" => {
                 if Operation::from_name(value).is_none() {
-                    return Err(bad(&name, value, "an operation name such as Sms.Send"));
+                    return Err(invalid(&name, value, "an operation name such as Sms.Send"));
                 }
                 filter.operation = Some(value.to_string());
             }
@@ -174,14 +169,14 @@ fn journal_query(query: &str) -> Result<(Filter, usize), ApiError> {
                 filter.status = Some(
                     value
                         .parse()
-                        .map_err(|_| bad(&name, value, "an HTTP status code"))?,
+                        .map_err(|_| invalid(&name, value, "an HTTP status code"))?,
                 )
             }
             "after" => {
                 filter.after = Some(
                     value
                         .parse()
-                        .map_err(|_| bad(&name, value, "a journal sequence number"))?,
+                        .map_err(|_| invalid(&name, value, "a journal sequence number"))?,
                 )
             }
             "limit" => {
@@ -189,10 +184,10 @@ fn journal_query(query: &str) -> Result<(Filter, usize), ApiError> {
                     .parse::<usize>()
                     .ok()
                     .filter(|l| (1..=MAX_LIMIT).contains(l))
-                    .ok_or_else(|| bad(&name, value, "a number from 1 to 10000"))?
+                    .ok_or_else(|| invalid(&name, value, "a number from 1 to 10000"))?
             }
             other => {
-                return Err(bad(
+                return Err(invalid(
                     other,
                     value,
                     "no such parameter (operation, resource, status, rule, after, limit)",

@@ -14,14 +14,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
+use super::admin_query::{self, invalid, long_poll};
 use super::json_response;
 use crate::domain::PhoneNumber;
 use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::store::{OutboxFilter, SentSms};
-
-/// Longest accepted `wait`.
-const MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// One outbox entry.
 #[derive(Debug, Serialize)]
@@ -96,25 +94,13 @@ pub async fn list_sent_sms(
     let query = OutboxQuery::parse(req.uri().query().unwrap_or(""))?;
     let resource = super::admin::resource_or_default(&state, &req)?;
     let sms = &resource.store.sms;
-    let found = match query.wait {
-        None => sms.sent(&query.filter),
-        Some(wait) => {
-            let deadline = tokio::time::Instant::now() + wait;
-            loop {
-                // Register interest before looking, so an append in between still wakes us.
-                let changed = sms.changed();
-                tokio::pin!(changed);
-                changed.as_mut().enable();
-                let found = sms.sent(&query.filter);
-                if found.len() >= query.count || tokio::time::Instant::now() >= deadline {
-                    break found;
-                }
-                if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                    break sms.sent(&query.filter);
-                }
-            }
-        }
-    };
+    let found = long_poll(
+        query.wait,
+        query.count,
+        || sms.changed(),
+        || sms.sent(&query.filter),
+    )
+    .await;
     json_response(
         StatusCode::OK,
         &OutboxResponse {
@@ -143,12 +129,6 @@ struct OutboxQuery {
 
 impl OutboxQuery {
     fn parse(query: &str) -> Result<Self, ApiError> {
-        let bad = |name: &str, value: &str, expected: &str| ApiError::BadRequest {
-            code: "InvalidQueryParameter",
-            message: format!(
-                "Query parameter '{name}' has the invalid value '{value}'; expected {expected}."
-            ),
-        };
         let mut filter = OutboxFilter::default();
         let mut wait = None;
         let mut count = None;
@@ -163,7 +143,7 @@ impl OutboxQuery {
                         format!("+{value}")
                     };
                     let number = PhoneNumber::parse(&number)
-                        .map_err(|_| bad(&name, value, "an E.164 phone number"))?;
+                        .map_err(|_| invalid(&name, value, "an E.164 phone number"))?;
                     if name == "to" {
                         filter.to = Some(number);
                     } else {
@@ -174,25 +154,11 @@ impl OutboxQuery {
                 "since" => {
                     // An unencoded `+02:00` offset arrives as ` 02:00` (form encoding).
                     let since = DateTime::parse_from_rfc3339(&value.replace(' ', "+"))
-                        .map_err(|_| bad(&name, value, "an RFC 3339 timestamp"))?;
+                        .map_err(|_| invalid(&name, value, "an RFC 3339 timestamp"))?;
                     filter.since = Some(since.with_timezone(&Utc));
                 }
-                "wait" => {
-                    let parsed = value
-                        .parse::<u64>()
-                        .map(Duration::from_secs)
-                        .or_else(|_| humantime::parse_duration(value))
-                        .map_err(|_| bad(&name, value, "a duration such as 5s or 500ms"))?;
-                    wait = Some(parsed.min(MAX_WAIT));
-                }
-                "count" => {
-                    let n = value
-                        .parse::<usize>()
-                        .ok()
-                        .filter(|n| *n >= 1)
-                        .ok_or_else(|| bad(&name, value, "a whole number of at least 1"))?;
-                    count = Some(n);
-                }
+                "wait" => wait = Some(admin_query::wait(&name, value)?),
+                "count" => count = Some(admin_query::count(&name, value)?),
                 _ => {}
             }
         }

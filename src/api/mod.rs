@@ -7,6 +7,7 @@ pub mod admin;
 pub mod admin_clock;
 pub mod admin_events;
 pub mod admin_inspect;
+pub mod admin_query;
 pub mod admin_scenarios;
 pub mod admin_sms;
 pub mod chat;
