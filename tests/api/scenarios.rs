@@ -1067,4 +1067,43 @@ mod fixture_subscriptions {
         let subs = app.get_admin("events/subscriptions").await;
         assert!(subs.to_string().contains("from-a-fixture"), "{subs}");
     }
+
+    #[tokio::test]
+    async fn a_scripted_delivery_failure_reaches_the_webhook_as_a_failed_report() {
+        let app = with_fixtures(&["sms-carrier-outage.yaml"]).await;
+        let hook = Webhook::start().await;
+        app.load_ok(&json!({"subscriptions": [{
+            "name": "reports", "endpoint": hook.url, "eventTypes": ["SMSDeliveryReportReceived"]
+        }]}))
+        .await;
+        let res = app.send_sms(&sms(&["+14255550181", "+14255550100"])).await;
+        assert_eq!(res.status(), 202);
+        // The healthy number's report is due at once; the failing one after 5 s of emulator time.
+        app.advance("5s").await;
+        let delivered = app
+            .get_admin("events?state=delivered&subscription=reports&wait=10s&count=2")
+            .await;
+        assert_eq!(
+            delivered["value"].as_array().expect("list").len(),
+            2,
+            "{delivered}"
+        );
+        let events = hook.events();
+        let status_of = |to: &str| {
+            events
+                .iter()
+                .find(|e| e["data"]["To"] == to)
+                .map(|e| e["data"]["DeliveryStatus"].clone())
+        };
+        assert_eq!(
+            status_of("+14255550181"),
+            Some(json!("Failed")),
+            "{events:?}"
+        );
+        assert_eq!(
+            status_of("+14255550100"),
+            Some(json!("Delivered")),
+            "{events:?}"
+        );
+    }
 }
