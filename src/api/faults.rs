@@ -42,6 +42,20 @@ pub fn on_connect(conn: &dyn std::any::Any, data: &mut Extensions) {
     }
 }
 
+impl ConnSocket {
+    /// Closes the connection (both directions) `after` the current response had time to leave:
+    /// for a request whose body will never be read to the end, so the socket is not left to
+    /// the client.
+    pub fn close_after(&self, after: std::time::Duration) {
+        let socket = self.0.clone();
+        actix_web::rt::spawn(async move {
+            tokio::time::sleep(after).await;
+            // The client may have closed it first: nothing to do then.
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        });
+    }
+}
+
 /// The response that carries out `fault` on `req`'s connection.
 pub fn respond(req: &HttpRequest, fault: Fault) -> HttpResponse {
     let socket = req.conn_data::<ConnSocket>().cloned();

@@ -196,6 +196,11 @@ pub async fn limits(
                 // The rest of the body may still be on its way: do not reuse this connection.
                 res.head_mut()
                     .set_connection_type(actix_web::http::ConnectionType::Close);
+                // actix-web closes it by itself only when the body had a Content-Length; a
+                // stalled chunked body would keep the socket open until the client gave up.
+                if let Some(socket) = req.conn_data::<faults::ConnSocket>() {
+                    socket.close_after(std::time::Duration::from_millis(200));
+                }
                 return Ok(req.into_response(res).map_into_right_body());
             }
         }
