@@ -1,0 +1,54 @@
+//! The fixture loader: any bytes as a YAML and as a JSON fixture file, and every fixture that
+//! parses checked against a running emulator's resources, rules and subscriptions (the check
+//! that `--fixtures` and `POST /_emulator/fixtures` run before changing anything).
+//!
+//! Property: never panics, whatever the text (deep nesting, YAML aliases, huge numbers, bad
+//! UTF-8 is rejected before parsing, as the control API does).
+#![no_main]
+
+use std::sync::{Arc, LazyLock};
+
+use acs_emulator::clock::Clock;
+use acs_emulator::config::Config;
+use acs_emulator::events::{BusOptions, EventBus};
+use acs_emulator::fixtures;
+use acs_emulator::resource::{DEFAULT_RESOURCE, Resource, Resources};
+use acs_emulator::scenario::Engine;
+use libfuzzer_sys::fuzz_target;
+
+struct World {
+    resources: Resources,
+    engine: Engine,
+    events: EventBus,
+}
+
+static WORLD: LazyLock<World> = LazyLock::new(|| {
+    let settings = Config::for_tests().validate().expect("test config");
+    World {
+        resources: Resources::new(Resource::from_settings(&settings, &[7; 32], None)),
+        engine: Engine::new(Some(1)),
+        events: EventBus::new(
+            BusOptions::from_settings(&settings, DEFAULT_RESOURCE),
+            Arc::new(Clock::system()),
+        ),
+    }
+});
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let world = &*WORLD;
+    for json in [false, true] {
+        if let Ok(fixture) = fixtures::parse("fuzz", text, json) {
+            let _ = fixtures::check(
+                "fuzz",
+                text,
+                fixture,
+                &world.resources,
+                &world.engine,
+                &world.events,
+            );
+        }
+    }
+});
