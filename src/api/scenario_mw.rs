@@ -21,7 +21,7 @@ use crate::auth::Caller;
 use crate::auth::user_token::UserToken;
 use crate::domain::{PhoneNumber, ThreadId};
 use crate::resource::Res;
-use crate::scenario::journal::{Entry, timestamp};
+use crate::scenario::journal::Record;
 use crate::scenario::rules::{Respond, Rule};
 use crate::scenario::{Facts, Operation};
 use crate::startup::AppState;
@@ -85,10 +85,8 @@ pub async fn journal(
     }
     let started = Instant::now();
     let time = state.clock.now();
-    let method = req.method().to_string();
-    let path = req.path().to_string();
-    let operation = Operation::classify(&method, &path).map(|(op, _)| op.name());
-    let api_version = query_param(req.uri().query(), "api-version");
+    let method = req.method().clone();
+    let uri = req.uri().clone();
     let res = next.call(req).await?;
     let (resource, auth, rule, faulted) = {
         let ext = res.request().extensions();
@@ -103,14 +101,11 @@ pub async fn journal(
         let rule = ext.get::<AppliedRule>().map(|r| r.0.clone());
         (resource, auth, rule, ext.get::<FaultInjected>().is_some())
     };
-    state.journal.record(Entry {
-        seq: 0,
-        time: timestamp(time),
+    state.journal.record(Record {
+        time,
         method,
-        path,
-        operation,
+        uri,
         resource,
-        api_version,
         auth,
         rule,
         status: if faulted { 0 } else { res.status().as_u16() },

@@ -2,12 +2,64 @@
 //!
 //! A bounded ring (`--journal-size`, oldest dropped first) behind one mutex, appended once per
 //! request after its response is built. `/_emulator/*` requests are not journaled.
+//!
+//! Recording sits on every request's path, so it only copies what it is given ([`Record`]: the
+//! method, the URI, which are reference-counted, and a few small values); the fields derived from
+//! them (operation, path, api-version, RFC 3339 time) are worked out when the journal is read.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
 
+use actix_web::http::{Method, Uri};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
+
+use super::Operation;
+
+/// What the journal keeps of one request (see [`Entry`] for what it reads as).
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// When it arrived (emulator clock).
+    pub time: DateTime<Utc>,
+    /// HTTP method.
+    pub method: Method,
+    /// The request target as received.
+    pub uri: Uri,
+    /// The resource it was routed to (after authentication).
+    pub resource: Option<String>,
+    /// `accessKey`, `entraId`, `userToken`, `denied` or `none`.
+    pub auth: &'static str,
+    /// The scenario rule that applied.
+    pub rule: Option<String>,
+    /// The response status (0 when a transport fault cut the connection).
+    pub status: u16,
+    /// Time spent in the emulator, milliseconds.
+    pub duration_ms: f64,
+}
+
+impl Record {
+    fn operation(&self) -> Option<&'static str> {
+        Operation::classify(self.method.as_str(), self.uri.path()).map(|(op, _)| op.name())
+    }
+
+    fn entry(&self, seq: u64) -> Entry {
+        Entry {
+            seq,
+            time: timestamp(self.time),
+            method: self.method.as_str().to_string(),
+            path: self.uri.path().to_string(),
+            operation: self.operation(),
+            resource: self.resource.clone(),
+            api_version: form_urlencoded::parse(self.uri.query().unwrap_or("").as_bytes())
+                .find(|(k, _)| k.eq_ignore_ascii_case("api-version"))
+                .map(|(_, v)| v.into_owned()),
+            auth: self.auth,
+            rule: self.rule.clone(),
+            status: self.status,
+            duration_ms: self.duration_ms,
+        }
+    }
+}
 
 /// One journaled request.
 #[derive(Debug, Clone, Serialize)]
@@ -53,25 +105,27 @@ pub struct Filter {
 }
 
 impl Filter {
-    fn matches(&self, e: &Entry) -> bool {
-        self.operation
-            .as_deref()
-            .is_none_or(|op| e.operation == Some(op))
+    fn matches(&self, seq: u64, e: &Record) -> bool {
+        self.after.is_none_or(|after| seq > after)
+            && self.status.is_none_or(|s| e.status == s)
             && self
                 .resource
                 .as_deref()
                 .is_none_or(|r| e.resource.as_deref() == Some(r))
-            && self.status.is_none_or(|s| e.status == s)
             && self.rule.as_deref().is_none_or(|r| match &e.rule {
                 Some(applied) => r == "*" || applied == r,
                 None => false,
             })
-            && self.after.is_none_or(|after| e.seq > after)
+            && self
+                .operation
+                .as_deref()
+                .is_none_or(|op| e.operation() == Some(op))
     }
 }
 
 struct Inner {
-    entries: VecDeque<Entry>,
+    /// (sequence number, record), oldest first.
+    entries: VecDeque<(u64, Record)>,
     next_seq: u64,
     dropped: u64,
 }
@@ -100,19 +154,24 @@ impl Journal {
         self.capacity > 0
     }
 
-    /// Appends an entry, giving it its sequence number.
-    pub fn record(&self, mut entry: Entry) {
+    /// Appends a record, giving it the next sequence number.
+    pub fn record(&self, record: Record) {
         if self.capacity == 0 {
             return;
         }
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        entry.seq = inner.next_seq;
+        let seq = inner.next_seq;
         inner.next_seq += 1;
-        if inner.entries.len() >= self.capacity {
-            inner.entries.pop_front();
+        // The oldest record is dropped after the lock is released (freeing takes time too).
+        let oldest = if inner.entries.len() >= self.capacity {
             inner.dropped += 1;
-        }
-        inner.entries.push_back(entry);
+            inner.entries.pop_front()
+        } else {
+            None
+        };
+        inner.entries.push_back((seq, record));
+        drop(inner);
+        drop(oldest);
     }
 
     /// Matching entries, oldest first, at most `limit` (the newest ones when cut).
@@ -122,9 +181,9 @@ impl Journal {
             .entries
             .iter()
             .rev()
-            .filter(|e| filter.matches(e))
+            .filter(|(seq, r)| filter.matches(*seq, r))
             .take(limit)
-            .cloned()
+            .map(|(seq, r)| r.entry(*seq))
             .collect();
         found.reverse();
         found
@@ -133,7 +192,11 @@ impl Journal {
     /// How many entries match.
     pub fn count(&self, filter: &Filter) -> usize {
         let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        inner.entries.iter().filter(|e| filter.matches(e)).count()
+        inner
+            .entries
+            .iter()
+            .filter(|(seq, r)| filter.matches(*seq, r))
+            .count()
     }
 
     /// Entries dropped to stay within the capacity since the last clear.
@@ -161,20 +224,36 @@ pub fn timestamp(t: DateTime<Utc>) -> String {
 mod tests {
     use super::*;
 
-    fn entry(op: &'static str, status: u16) -> Entry {
-        Entry {
-            seq: 0,
-            time: String::new(),
-            method: "POST".into(),
-            path: "/sms".into(),
-            operation: Some(op),
+    fn entry(op: &'static str, status: u16) -> Record {
+        assert_eq!(op, "Sms.Send");
+        Record {
+            time: DateTime::UNIX_EPOCH,
+            method: Method::POST,
+            uri: Uri::from_static("/sms?api-version=2021-03-07"),
             resource: Some("default".into()),
-            api_version: None,
             auth: "accessKey",
             rule: (status == 429).then(|| "throttle".to_string()),
             status,
             duration_ms: 0.0,
         }
+    }
+
+    #[test]
+    fn entries_read_as_the_request_was() {
+        let journal = Journal::new(3);
+        journal.record(entry("Sms.Send", 202));
+        let e = &journal.list(&Filter::default(), 1)[0];
+        assert_eq!(e.seq, 1);
+        assert_eq!(e.time, "1970-01-01T00:00:00.000Z");
+        assert_eq!((e.method.as_str(), e.path.as_str()), ("POST", "/sms"));
+        assert_eq!(e.operation, Some("Sms.Send"));
+        assert_eq!(e.api_version.as_deref(), Some("2021-03-07"));
+        let by_op = |op: &str| Filter {
+            operation: Some(op.into()),
+            ..Filter::default()
+        };
+        assert_eq!(journal.count(&by_op("Sms.Send")), 1);
+        assert_eq!(journal.count(&by_op("Chat.SendMessage")), 0);
     }
 
     #[test]
