@@ -23,7 +23,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, HttpResponse, Resource, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, Resource, web};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -177,7 +177,10 @@ pub async fn limits(
     if has_body(&req) {
         let timeout = config.request_body_timeout;
         match tokio::time::timeout(timeout, req.extract::<web::Bytes>()).await {
-            Ok(Ok(body)) => req.set_payload(actix_web::dev::Payload::from(body)),
+            Ok(Ok(body)) => {
+                req.extensions_mut().insert(BufferedBody(body.clone()));
+                req.set_payload(actix_web::dev::Payload::from(body));
+            }
             Ok(Err(e)) => {
                 let err = if e.as_response_error().status_code()
                     == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
@@ -209,6 +212,12 @@ pub async fn limits(
         .await
         .map(ServiceResponse::map_into_left_body)
 }
+
+/// The body [`limits`] buffered (request extensions): middleware that needs the bytes (access-key
+/// auth, scenario rules) reads them here and leaves the payload to the handler, instead of
+/// extracting and re-queueing another copy.
+#[derive(Debug, Clone)]
+pub struct BufferedBody(pub web::Bytes);
 
 /// Whether the request announces a body: any `Transfer-Encoding`, or a `Content-Length` other
 /// than 0.

@@ -148,9 +148,19 @@ pub async fn scenarios(
             .map(ServiceResponse::map_into_left_body);
     }
 
-    // The body was buffered by `limits`; read it for the facts and put it back for the handler.
-    let body = req.extract::<web::Bytes>().await.unwrap_or_default();
-    req.set_payload(actix_web::dev::Payload::from(body.clone()));
+    // The body was buffered by `limits` (a copy is in the extensions); read it for the facts.
+    let buffered = req
+        .extensions()
+        .get::<super::BufferedBody>()
+        .map(|b| b.0.clone());
+    let body = match buffered {
+        Some(body) => body,
+        None => {
+            let body = req.extract::<web::Bytes>().await.unwrap_or_default();
+            req.set_payload(actix_web::dev::Payload::from(body.clone()));
+            body
+        }
+    };
     let json: Option<Value> = if body.is_empty() {
         None
     } else {

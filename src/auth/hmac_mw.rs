@@ -29,8 +29,19 @@ pub async fn require_service_auth(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Err(ApiError::Internal(anyhow::anyhow!("AppState is not registered")).into());
     };
-    // `api::limits` has already buffered the body within --request-body-timeout.
-    let body = match req.extract::<web::Bytes>().await {
+    // `api::limits` has already buffered the body within --request-body-timeout and left a copy
+    // in the extensions; the payload stays queued for the handler. A body `limits` did not
+    // buffer (none announced) is read here and put back.
+    let buffered = req
+        .extensions()
+        .get::<crate::api::BufferedBody>()
+        .map(|b| b.0.clone());
+    let requeue = buffered.is_none();
+    let body = match buffered {
+        Some(body) => Ok(body),
+        None => req.extract::<web::Bytes>().await,
+    };
+    let body = match body {
         Ok(body) => body,
         Err(e) => {
             let err = if e.as_response_error().status_code()
@@ -84,7 +95,9 @@ pub async fn require_service_auth(
                 }
                 req.extensions_mut().insert(Res(resource));
                 req.extensions_mut().insert(Caller::Entra(principal));
-                req.set_payload(Payload::from(body));
+                if requeue {
+                    req.set_payload(Payload::from(body));
+                }
                 next.call(req)
                     .await
                     .map(ServiceResponse::map_into_left_body)
@@ -144,7 +157,9 @@ pub async fn require_service_auth(
             drop(headers);
             req.extensions_mut().insert(Res(resources[index].clone()));
             req.extensions_mut().insert(Caller::AccessKey(slot));
-            req.set_payload(Payload::from(body));
+            if requeue {
+                req.set_payload(Payload::from(body));
+            }
             next.call(req)
                 .await
                 .map(ServiceResponse::map_into_left_body)
