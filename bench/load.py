@@ -42,6 +42,11 @@ ACCESS_KEY = "mTisQgAEcpR1A3Gl/8Jun7D9tBErXplwaHvlwXR+9tclRej7ardRSiLRlN41Uwrpg6
 SENDER = "+18005550100"
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# The store caps (README "Limits") refuse more than 100,000 messages per thread and 1,000,000
+# messages or identities in all: the workloads here store more (a 1,000,000-message thread, a chat
+# send run of several seconds into one thread, a million identities for the memory figures).
+CAPS = ["--max-chat-messages-per-thread", "100000000", "--max-chat-messages", "100000000",
+        "--max-identities", "100000000"]
 
 
 @dataclass
@@ -242,7 +247,7 @@ def main() -> None:
 
 def run_load(args, conns: list[int], workdir: str, report: dict) -> None:
     print(f"load: {args.duration:g} s per run, connections {conns}, wrk threads {args.threads}")
-    emulator = Emulator(args.binary, [])
+    emulator = Emulator(args.binary, CAPS)
     results: list[Result] = []
     try:
         user, token = emulator.create_user(["chat", "voip"])
@@ -297,7 +302,7 @@ def run_memory(args, workdir: str, report: dict) -> None:
         return
     print(f"memory: RSS growth for {args.memory_items:,} identities and {args.memory_items:,} chat messages")
     for kind in ["identities", "chat messages"]:
-        emulator = Emulator(args.binary, [])
+        emulator = Emulator(args.binary, CAPS)
         try:
             if kind == "identities":
                 request = emulator.signed("POST", "/identities?api-version=2023-10-01", b"")
