@@ -131,10 +131,12 @@ mod tests {
 
     #[test]
     fn resuming_a_frozen_clock_continues_from_the_frozen_reading() {
-        let at = Utc::now() - TimeDelta::days(3);
-        let clock = Clock::fixed(at);
+        let clock = Clock::fixed(Utc::now() - TimeDelta::days(3));
+        // The frozen reading has millisecond precision, so compare with it, not with the
+        // nanosecond instant it was frozen at (that made this test fail now and then).
+        let frozen = clock.now();
         clock.resume(false);
-        let diff = clock.now() - at;
+        let diff = clock.now() - frozen;
         assert!(diff >= TimeDelta::zero() && diff < TimeDelta::seconds(5));
     }
 }
