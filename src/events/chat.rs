@@ -268,6 +268,33 @@ fn event(event_type: EventType, subject: String, data: impl Serialize) -> NewEve
     }
 }
 
+/// An operation's events: a per-user event for every participant but `actor` (subject
+/// `{user_subject}/recipient/{raw id}`), then the per-thread event (subject `thread_subject`);
+/// each level only when someone subscribes to it.
+fn fan_out<D: Serialize>(
+    levels: Levels,
+    participants: &[Participant],
+    actor: &CommunicationIdentifier,
+    (user_type, thread_type): (EventType, EventType),
+    (user_subject, thread_subject): (&str, &str),
+    data: impl Fn(Option<&CommunicationIdentifier>) -> D,
+) -> Vec<NewEvent> {
+    let mut events = Vec::new();
+    if levels.per_user {
+        for p in participants.iter().filter(|p| p.id != *actor) {
+            events.push(event(
+                user_type,
+                format!("{user_subject}/recipient/{}", p.id.raw_id()),
+                data(Some(&p.id)),
+            ));
+        }
+    }
+    if levels.per_thread {
+        events.push(event(thread_type, thread_subject.to_string(), data(None)));
+    }
+    events
+}
+
 fn ms(t: DateTime<Utc>) -> u64 {
     u64::try_from(t.timestamp_millis()).unwrap_or(0)
 }
@@ -393,27 +420,17 @@ pub fn message_events(
         transaction_id: txn,
         thread_id: thread.as_str(),
     };
-    let mut events = Vec::new();
-    if levels.per_user {
-        for p in participants.iter().filter(|p| p.id != sender_id) {
-            events.push(event(
-                user_type,
-                format!(
-                    "thread/{thread}/sender/{sender_raw}/recipient/{}",
-                    p.id.raw_id()
-                ),
-                data(Some(&p.id)),
-            ));
-        }
-    }
-    if levels.per_thread {
-        events.push(event(
-            thread_type,
-            format!("thread/{thread}/sender/{sender_raw}"),
-            data(None),
-        ));
-    }
-    events
+    fan_out(
+        levels,
+        participants,
+        &sender_id,
+        (user_type, thread_type),
+        (
+            &format!("thread/{thread}/sender/{sender_raw}"),
+            &format!("thread/{thread}/sender/{sender_raw}"),
+        ),
+        data,
+    )
 }
 
 /// `ChatThreadCreatedWithUser` for every participant but the creator, then `ChatThreadCreated`.
@@ -451,27 +468,20 @@ pub fn thread_created_events(
         thread_id: id,
         ..ThreadData::default()
     };
-    let mut events = Vec::new();
-    if levels.per_user {
-        for p in participants.iter().filter(|p| p.id != creator) {
-            events.push(event(
-                EventType::ChatThreadCreatedWithUser,
-                format!(
-                    "thread/{id}/createdBy/{creator_raw}/recipient/{}",
-                    p.id.raw_id()
-                ),
-                data(Some(&p.id)),
-            ));
-        }
-    }
-    if levels.per_thread {
-        events.push(event(
+    fan_out(
+        levels,
+        participants,
+        &creator,
+        (
+            EventType::ChatThreadCreatedWithUser,
             EventType::ChatThreadCreated,
-            format!("thread/{id}/createdBy/{creator_raw}"),
-            data(None),
-        ));
-    }
-    events
+        ),
+        (
+            &format!("thread/{id}/createdBy/{creator_raw}"),
+            &format!("thread/{id}/createdBy/{creator_raw}"),
+        ),
+        data,
+    )
 }
 
 /// `ChatThreadWithUserDeleted` for every participant but the deleter, then `ChatThreadDeleted`.
@@ -498,24 +508,20 @@ pub fn thread_deleted_events(
         thread_id: id,
         ..ThreadData::default()
     };
-    let mut events = Vec::new();
-    if levels.per_user {
-        for p in participants.iter().filter(|p| p.id != by) {
-            events.push(event(
-                EventType::ChatThreadWithUserDeleted,
-                format!("thread/{id}/deletedBy/{by_raw}/recipient/{}", p.id.raw_id()),
-                data(Some(&p.id)),
-            ));
-        }
-    }
-    if levels.per_thread {
-        events.push(event(
+    fan_out(
+        levels,
+        participants,
+        &by,
+        (
+            EventType::ChatThreadWithUserDeleted,
             EventType::ChatThreadDeleted,
-            format!("thread/{id}/deletedBy/{by_raw}"),
-            data(None),
-        ));
-    }
-    events
+        ),
+        (
+            &format!("thread/{id}/deletedBy/{by_raw}"),
+            &format!("thread/{id}/deletedBy/{by_raw}"),
+        ),
+        data,
+    )
 }
 
 /// `ChatThreadPropertiesUpdatedPerUser` for every participant but the editor, then
@@ -550,24 +556,20 @@ pub fn thread_updated_events(
         thread_id: id,
         ..ThreadData::default()
     };
-    let mut events = Vec::new();
-    if levels.per_user {
-        for p in participants.iter().filter(|p| p.id != by) {
-            events.push(event(
-                EventType::ChatThreadPropertiesUpdatedPerUser,
-                format!("thread/{id}/editedBy/{by_raw}/recipient/{}", p.id.raw_id()),
-                data(Some(&p.id)),
-            ));
-        }
-    }
-    if levels.per_thread {
-        events.push(event(
+    fan_out(
+        levels,
+        participants,
+        &by,
+        (
+            EventType::ChatThreadPropertiesUpdatedPerUser,
             EventType::ChatThreadPropertiesUpdated,
-            format!("thread/{id}/editedBy/{by_raw}"),
-            data(None),
-        ));
-    }
-    events
+        ),
+        (
+            &format!("thread/{id}/editedBy/{by_raw}"),
+            &format!("thread/{id}/editedBy/{by_raw}"),
+        ),
+        data,
+    )
 }
 
 /// Whether a participant joined or left.
@@ -622,23 +624,18 @@ pub fn participant_events(
                 thread_id: id,
             }
         };
-        if levels.per_user {
-            for p in recipients.iter().filter(|p| p.id != actor) {
-                events.push(event(
-                    user_type,
-                    format!("thread/{id}/{verb}/{raw}/recipient/{}", p.id.raw_id()),
-                    data(Some(&p.id)),
-                ));
-            }
-        }
-        if levels.per_thread {
-            // The per-thread subjects are lower-case in the service's examples.
-            events.push(event(
-                thread_type,
-                format!("thread/{id}/{}/{raw}", verb.to_ascii_lowercase()),
-                data(None),
-            ));
-        }
+        // The per-thread subjects are lower-case in the service's examples.
+        events.extend(fan_out(
+            levels,
+            recipients,
+            &actor,
+            (user_type, thread_type),
+            (
+                &format!("thread/{id}/{verb}/{raw}"),
+                &format!("thread/{id}/{}/{raw}", verb.to_ascii_lowercase()),
+            ),
+            data,
+        ));
     }
     events
 }
