@@ -409,17 +409,21 @@ async fn parallel_creates_with_one_repeatability_id_make_one_thread() {
         );
     }
     assert_eq!(ids.len(), 1, "{ids:?}");
-    let list = body(
-        app.chat(
+    let res = app
+        .chat(
             "GET",
             &token,
             &format!("/chat/threads?api-version={CHAT_V}"),
             None,
         )
-        .await,
-    )
-    .await;
-    assert_eq!(list["value"].as_array().map(Vec::len), Some(1));
+        .await;
+    let status = res.status();
+    let list = body(res).await;
+    assert_eq!(
+        list["value"].as_array().map(Vec::len),
+        Some(1),
+        "{status} {list}"
+    );
 }
 
 #[tokio::test]
@@ -500,15 +504,19 @@ async fn reset_during_chat_load_fails_nothing_with_a_5xx_and_leaves_a_working_em
     let (_, token) = app.create_user_and_token(&["chat"]).await;
     let thread = app.thread_with(&token, "after", &[]).await;
     app.send_text(&token, &thread, "still works").await;
-    let list = body(
-        app.chat(
+    let res = app
+        .chat(
             "GET",
             &token,
             &format!("/chat/threads?api-version={CHAT_V}"),
             None,
         )
-        .await,
-    )
-    .await;
-    assert_eq!(list["value"].as_array().map(Vec::len), Some(1));
+        .await;
+    let status = res.status();
+    let list = body(res).await;
+    assert_eq!(
+        list["value"].as_array().map(Vec::len),
+        Some(1),
+        "{status} {list}"
+    );
 }
