@@ -330,8 +330,8 @@ pub struct Config {
     )]
     pub fixtures: Vec<PathBuf>,
 
-    /// Seed for reproducible runs: ids (users, threads, SMS messages) and scenario rules with a
-    /// `probability` follow the same sequence on every run (and again after a reset).
+    /// Seed for reproducible runs: ids (users, threads, SMS messages, events) and scenario rules
+    /// with a `probability` follow the same sequence on every run (and again after a reset).
     #[arg(long, env = "ACS_EMULATOR_SEED")]
     pub seed: Option<u64>,
 

@@ -301,9 +301,9 @@ fn ms(t: DateTime<Utc>) -> u64 {
 
 /// A correlation id shared by the events of one operation, shaped like the service's
 /// (`<base64 of 16 bytes>.1.1.1.1.<number>.1`).
-pub fn transaction_id() -> String {
+pub fn transaction_id(random: uuid::Uuid) -> String {
     use base64::Engine;
-    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let bytes = random.into_bytes();
     let id = base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes);
     format!(
         "{id}.1.1.1.1.{}.1",
@@ -714,7 +714,7 @@ impl ChatEvents<'_> {
             return;
         };
         if let Some((props, participants)) = self.store.snapshot(thread) {
-            let txn = transaction_id();
+            let txn = transaction_id(self.bus.next_uuid());
             let op = Operation {
                 levels,
                 txn: &txn,
@@ -733,7 +733,7 @@ impl ChatEvents<'_> {
             return;
         };
         if let Some((props, participants)) = self.store.snapshot(thread) {
-            let txn = transaction_id();
+            let txn = transaction_id(self.bus.next_uuid());
             let op = Operation {
                 levels,
                 txn: &txn,
@@ -752,7 +752,7 @@ impl ChatEvents<'_> {
             return;
         };
         if let Some((props, participants)) = self.store.snapshot(thread) {
-            let txn = transaction_id();
+            let txn = transaction_id(self.bus.next_uuid());
             let op = Operation {
                 levels,
                 txn: &txn,
@@ -779,7 +779,7 @@ impl ChatEvents<'_> {
         ) else {
             return;
         };
-        let txn = transaction_id();
+        let txn = transaction_id(self.bus.next_uuid());
         let op = Operation {
             levels,
             txn: &txn,
@@ -835,7 +835,7 @@ impl ChatEvents<'_> {
             return;
         };
         if let Some((props, participants)) = self.store.snapshot(thread) {
-            let txn = transaction_id();
+            let txn = transaction_id(self.bus.next_uuid());
             let op = Operation {
                 levels,
                 txn: &txn,
@@ -870,7 +870,7 @@ impl ChatEvents<'_> {
         };
         if let Some((props, mut recipients)) = self.store.snapshot(thread) {
             recipients.push(removed.clone());
-            let txn = transaction_id();
+            let txn = transaction_id(self.bus.next_uuid());
             let op = Operation {
                 levels,
                 txn: &txn,
@@ -902,7 +902,7 @@ impl ChatEvents<'_> {
                 thread,
                 sender,
                 display_name,
-                &transaction_id(),
+                &transaction_id(self.bus.next_uuid()),
             )]);
         }
     }
@@ -1201,10 +1201,10 @@ mod tests {
 
     #[test]
     fn transaction_ids_look_like_the_services() {
-        let id = transaction_id();
+        let id = transaction_id(uuid::Uuid::new_v4());
         let parts: Vec<&str> = id.split('.').collect();
         assert_eq!(parts.len(), 7, "{id}");
         assert_eq!(parts[0].len(), 22, "{id}");
-        assert_ne!(transaction_id(), id);
+        assert_ne!(transaction_id(uuid::Uuid::new_v4()), id);
     }
 }

@@ -47,6 +47,7 @@ pub use subscription::{
 
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::store::IdSource;
 
 /// The ARM id of an ACS resource: the `topic` (Event Grid schema) or `source` (CloudEvents) of
 /// its events.
@@ -78,6 +79,9 @@ pub struct BusOptions {
     pub history_capacity: usize,
     /// Most SMS delivery reports waiting for their time.
     pub report_capacity: usize,
+    /// `--seed`: event ids and chat transaction ids come from this reproducible sequence
+    /// (random when `None`); a reset starts it over.
+    pub seed: Option<u64>,
 }
 
 impl BusOptions {
@@ -102,6 +106,7 @@ impl BusOptions {
             queue_capacity: c.event_queue_capacity,
             history_capacity: c.event_history,
             report_capacity: c.max_sms_outbox,
+            seed: c.seed,
         }
     }
 }
@@ -313,6 +318,8 @@ struct Inner {
     epoch: AtomicU64,
     next_seq: AtomicU64,
     next_name: AtomicU64,
+    /// Event ids and chat transaction ids.
+    ids: IdSource,
     reports: Mutex<sms::ReportSchedule>,
     reports_changed: Notify,
     stop: watch::Sender<bool>,
@@ -338,6 +345,7 @@ impl EventBus {
             .build()
             .unwrap_or_default();
         let report_capacity = options.report_capacity;
+        let ids = IdSource::new(options.seed);
         Self {
             inner: Arc::new(Inner {
                 clock,
@@ -350,6 +358,7 @@ impl EventBus {
                 epoch: AtomicU64::new(0),
                 next_seq: AtomicU64::new(1),
                 next_name: AtomicU64::new(1),
+                ids,
                 reports: Mutex::new(sms::ReportSchedule::new(report_capacity)),
                 reports_changed: Notify::new(),
                 stop: watch::channel(false).0,
@@ -542,7 +551,7 @@ impl EventBus {
             let event = Arc::new(Event {
                 id: new
                     .id
-                    .unwrap_or_else(|| uuid::Uuid::new_v4().hyphenated().to_string()),
+                    .unwrap_or_else(|| self.inner.ids.uuid().hyphenated().to_string()),
                 event_type: new.event_type,
                 subject: new.subject,
                 topic: topic.to_string(),
@@ -644,10 +653,16 @@ impl EventBus {
         cleared
     }
 
+    /// A new id for an event or a chat transaction: the `--seed` sequence, or random.
+    pub(crate) fn next_uuid(&self) -> uuid::Uuid {
+        self.inner.ids.uuid()
+    }
+
     /// `POST /_emulator/reset`: clears the records and the SMS delivery reports waiting for their
     /// time, and removes the control API's subscriptions (start-up ones stay).
     pub fn reset(&self) {
         self.clear();
+        self.inner.ids.restart();
         lock(&self.inner.reports).clear();
         self.unsubscribe_all(Some(SubscriptionSource::ControlApi));
     }
@@ -739,6 +754,7 @@ mod tests {
                 queue_capacity: capacity,
                 history_capacity: 10,
                 report_capacity: 10,
+                seed: None,
             },
             Arc::new(Clock::system()),
         )
@@ -843,6 +859,36 @@ mod tests {
             bus.unsubscribe("nope"),
             Err(SubscribeError::NotFound("nope".into()))
         );
+    }
+
+    #[test]
+    fn a_seed_makes_event_ids_reproducible_and_a_reset_starts_them_over() {
+        let seeded = |seed| {
+            let mut b = bus(10);
+            Arc::get_mut(&mut b.inner).expect("sole owner").ids = IdSource::new(seed);
+            b.subscribe(sub("http://127.0.0.1:1/#name=cli"))
+                .expect("added");
+            b
+        };
+        let ids = |b: &EventBus| -> Vec<String> {
+            let mut records = b.records(&EventFilter::default());
+            records.sort_by_key(|r| r.seq);
+            records.iter().map(|r| r.event.id.clone()).collect()
+        };
+        let (a, b) = (seeded(Some(9)), seeded(Some(9)));
+        for bus in [&a, &b] {
+            bus.publish_default(vec![sms_event(1), sms_event(2)]);
+        }
+        let first = ids(&a);
+        assert_eq!(first.len(), 2);
+        assert_ne!(first[0], first[1]);
+        assert_eq!(ids(&b), first);
+        a.reset();
+        a.publish_default(vec![sms_event(1), sms_event(2)]);
+        assert_eq!(ids(&a), first);
+        let random = seeded(None);
+        random.publish_default(vec![sms_event(1), sms_event(2)]);
+        assert_ne!(ids(&random), first);
     }
 
     #[test]

@@ -661,3 +661,57 @@ async fn a_delivery_report_is_published_when_the_emulator_clock_reaches_it() {
         "published once due"
     );
 }
+
+#[tokio::test]
+async fn with_a_seed_event_and_transaction_ids_repeat_on_every_run_and_after_a_reset() {
+    // The ids a run's events carry, in delivery order: one user creates a thread and posts.
+    async fn run(app: &crate::helpers::TestApp) -> Vec<(String, String)> {
+        let hook = Webhook::start().await;
+        app.subscribe(&json!({"name": "seeded", "endpoint": hook.url}))
+            .await;
+        let (_, token) = app.create_user_and_token(&["chat"]).await;
+        let thread = app.thread_with(&token, "seeded", &[]).await;
+        app.send_text(&token, &thread, "hello").await;
+        // ChatThreadCreated and ChatMessageReceivedInThread (a lone sender gets no per-user
+        // events).
+        let delivered = app.wait_events("state=delivered", 2).await;
+        assert_eq!(delivered.len(), 2);
+        hook.events()
+            .iter()
+            .map(|e| {
+                (
+                    e["id"].as_str().expect("id").to_string(),
+                    e["data"]["transactionId"]
+                        .as_str()
+                        .expect("transactionId")
+                        .to_string(),
+                )
+            })
+            .collect()
+    }
+    let seeded = || {
+        let mut config = events_config();
+        config.seed = Some(42);
+        config
+    };
+    let first = spawn_with(seeded()).await;
+    let ids = run(&first).await;
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1]);
+
+    // Another process with the same seed, and the first one after a reset, repeat them.
+    let second = spawn_with(seeded()).await;
+    assert_eq!(run(&second).await, ids);
+    let res = first
+        .client
+        .post(format!("{}/_emulator/reset", first.http))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    assert_eq!(run(&first).await, ids);
+
+    // Without a seed they differ.
+    let unseeded = spawn_events_app().await;
+    assert_ne!(run(&unseeded).await, ids);
+}
