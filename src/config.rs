@@ -640,10 +640,11 @@ impl Config {
         })
     }
 
-    /// The caps the store is built with (the `--max-*` flags other than `--max-identities` and
-    /// `--max-sms-outbox`, which are passed to each write).
+    /// The caps the store is built with (the `--max-*` flags other than `--max-sms-outbox`,
+    /// which is passed to each write).
     pub fn store_limits(&self) -> StoreLimits {
         StoreLimits {
+            identities: self.max_identities,
             chat: ChatLimits {
                 threads: self.max_chat_threads,
                 messages: self.max_chat_messages,

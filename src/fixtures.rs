@@ -353,6 +353,20 @@ pub fn check(
         }
         identities.push((resource, id, spec.name.clone()));
     }
+    // More identities than `--max-identities` could never all be stored.
+    let cap = resources.default_resource().store.limits().identities;
+    let mut per_resource: std::collections::HashMap<&str, usize> = Default::default();
+    for (resource, _, _) in &identities {
+        *per_resource.entry(resource).or_default() += 1;
+    }
+    if let Some((resource, _)) = per_resource.iter().find(|(_, n)| **n > cap) {
+        return Err(fail(
+            "identities",
+            format!(
+                "resource '{resource}' is given more identities than --max-identities allows ({cap})"
+            ),
+        ));
+    }
     let user = |reference: &str, resource: &str| -> Result<CommunicationUserId, FixtureError> {
         let found = identities.iter().find(|(r, id, name)| {
             r == resource && (name.as_deref() == Some(reference) || id.as_str() == reference)
@@ -656,8 +670,13 @@ pub fn seed_data(loaded: &Loaded, resources: &Resources, only: Option<&str>, now
         resources.by_name(name).map(|r| r.store.clone())
     };
     for (resource, id, _) in &loaded.identities {
-        if let Some(store) = store(resource) {
-            store.identities.create(id.clone(), now);
+        if let Some(store) = store(resource)
+            && let Err(e) =
+                store
+                    .identities
+                    .create_within(id.clone(), now, store.limits().identities)
+        {
+            tracing::warn!(identity = %id, error = %e, "fixture identity not stored");
         }
     }
     for t in &loaded.threads {

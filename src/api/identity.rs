@@ -330,7 +330,7 @@ pub async fn create_user(
         .create_within(
             user.clone(),
             state.clock.now(),
-            state.settings.config.max_identities,
+            res.store.limits().identities,
         )
         .map_err(store_error)?;
     let access_token = match token_request {

@@ -36,6 +36,8 @@ pub use sms::{
 /// `--max-teams-extension-assignments`). [`Default`] is unbounded, for unit tests and benches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreLimits {
+    /// Identities (live ones, and deleted ones until room is needed).
+    pub identities: usize,
     /// Chat threads, messages and participants.
     pub chat: ChatLimits,
     /// SMS opt-outs (sender, recipient pairs).
@@ -47,6 +49,7 @@ pub struct StoreLimits {
 impl Default for StoreLimits {
     fn default() -> Self {
         Self {
+            identities: usize::MAX,
             chat: ChatLimits::default(),
             sms_opt_outs: usize::MAX,
             teams_extension_assignments: usize::MAX,

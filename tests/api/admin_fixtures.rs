@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::spawn_with;
+use crate::helpers::{assert_error, spawn_with};
 
 #[tokio::test]
 async fn fixture_identities_are_listed_with_their_derived_ids() {
@@ -44,4 +44,55 @@ async fn fixture_identities_are_listed_with_their_derived_ids() {
             json!({"name": "dave", "id": derived("dave"), "resource": "default"}),
         ]
     );
+}
+
+#[tokio::test]
+async fn fixture_identities_count_against_the_identity_cap() {
+    // Arrange: room for two identities.
+    let mut config = acs_emulator::Config::for_tests();
+    config.max_identities = 2;
+    let app = spawn_with(config).await;
+    let load = |names: &[&str]| {
+        let identities: Vec<Value> = names.iter().map(|n| json!({"name": n})).collect();
+        app.client
+            .post(format!("{}/_emulator/fixtures", app.http))
+            .json(&json!({"identities": identities}))
+            .send()
+    };
+    let listed = || async {
+        let list: Value = app
+            .client
+            .get(format!("{}/_emulator/identities", app.http))
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("json");
+        list["value"].as_array().expect("value").len()
+    };
+
+    // Act + Assert: three never fit, so the fixture is refused whole.
+    let res = load(&["a", "b", "c"]).await.expect("sent");
+    let message = assert_error(res, 400, "InvalidFixture").await;
+    assert!(message.contains("--max-identities"), "{message}");
+    assert_eq!(listed().await, 0);
+
+    // Two fit, and then the API finds the table full.
+    assert_eq!(load(&["a", "b"]).await.expect("sent").status(), 201);
+    assert_eq!(listed().await, 2);
+    let res = app
+        .signed_json("POST", "/identities?api-version=2023-10-01", &json!({}))
+        .await;
+    assert_error(res, 403, "IdentityLimitReached").await;
+
+    // A reset puts the fixture's two back, still within the cap.
+    let res = app
+        .client
+        .post(format!("{}/_emulator/reset", app.http))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    assert_eq!(listed().await, 2);
 }
