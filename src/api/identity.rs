@@ -268,6 +268,17 @@ fn issue_for(
         .identities
         .next_token_seq(user)
         .map_err(store_error)?;
+    issue_with_seq(res, state, user, request, seq)
+}
+
+/// Signs token number `seq` of `user`.
+fn issue_with_seq(
+    res: &Resource,
+    state: &AppState,
+    user: &CommunicationUserId,
+    request: &TokenRequest,
+    seq: u64,
+) -> Result<IssuedToken, ApiError> {
     res.tokens.issue(
         user.skype_id(),
         &request.scopes,
@@ -325,17 +336,25 @@ pub async fn create_user(
         None => None,
     };
     let user = CommunicationUserId::new(res.resource_id, res.store.ids.uuid());
-    res.store
-        .identities
-        .create_within(
-            user.clone(),
-            state.clock.now(),
-            res.store.limits().identities,
-        )
-        .map_err(store_error)?;
+    let (identities, now, max) = (
+        &res.store.identities,
+        state.clock.now(),
+        res.store.limits().identities,
+    );
     let access_token = match token_request {
-        Some(t) => Some(issue_for(&res, &state, &user, &t)?.into()),
-        None => None,
+        // The identity and its first token number in one insert (see `create_with_token_within`).
+        Some(t) => {
+            let seq = identities
+                .create_with_token_within(user.clone(), now, max)
+                .map_err(store_error)?;
+            Some(issue_with_seq(&res, &state, &user, &t, seq)?.into())
+        }
+        None => {
+            identities
+                .create_within(user.clone(), now, max)
+                .map_err(store_error)?;
+            None
+        }
     };
     tracing::info!(user = %user, with_token = access_token.is_some(), "identity created");
     json_response(

@@ -106,13 +106,38 @@ impl IdentityStore {
         now: DateTime<Utc>,
         max: usize,
     ) -> Result<(), StoreError> {
+        self.insert_within(id, new_record(now), max)
+    }
+
+    /// [`Self::create_within`], reserving the new identity's first token sequence number in the
+    /// same insert and returning it: a reset racing the request cannot leave the identity created
+    /// and its token refused (the token then fails like any token from before the reset).
+    pub fn create_with_token_within(
+        &self,
+        id: CommunicationUserId,
+        now: DateTime<Utc>,
+        max: usize,
+    ) -> Result<u64, StoreError> {
+        let mut record = new_record(now);
+        let seq = record.next_token_seq;
+        record.next_token_seq += 1;
+        self.insert_within(id, record, max)?;
+        Ok(seq)
+    }
+
+    fn insert_within(
+        &self,
+        id: CommunicationUserId,
+        record: IdentityRecord,
+        max: usize,
+    ) -> Result<(), StoreError> {
         if !self.count.try_add(1, max) {
             self.drop_tombstones();
             if !self.count.try_add(1, max) {
                 return Err(StoreError::Full(max));
             }
         }
-        if self.identities.insert(id, new_record(now)).is_some() {
+        if self.identities.insert(id, record).is_some() {
             self.count.sub(1);
         }
         Ok(())
@@ -245,6 +270,28 @@ mod tests {
             store.delete(&id, Utc::now()),
             Err(StoreError::IdentityDeleted(id))
         );
+    }
+
+    #[test]
+    fn creating_with_a_token_reserves_its_number_in_the_same_insert() {
+        let store = IdentityStore::default();
+        let now = Utc::now();
+        let id = CommunicationUserId::generate(Uuid::new_v4());
+        let first = store
+            .create_with_token_within(id.clone(), now, 1)
+            .expect("room");
+        assert_eq!(store.token_status(&id, first), TokenStatus::Valid);
+        assert_eq!(store.next_token_seq(&id), Ok(first + 1));
+        store.revoke_tokens(&id).expect("live");
+        assert_eq!(store.token_status(&id, first), TokenStatus::Revoked);
+        let other = CommunicationUserId::generate(Uuid::new_v4());
+        assert_eq!(
+            store.create_with_token_within(other, now, 1),
+            Err(StoreError::Full(1))
+        );
+        // A reset after the create: the token fails like any token from before it.
+        store.clear();
+        assert_eq!(store.token_status(&id, first), TokenStatus::UnknownIdentity);
     }
 
     #[test]
