@@ -188,9 +188,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(max_body))
                 .configure(api::configure)
                 .default_service(web::to(api::not_found))
-                .wrap(actix_web::middleware::from_fn(api::limits))
-                .wrap(actix_web::middleware::from_fn(api::scenario_mw::journal))
-                .wrap(actix_web::middleware::from_fn(api::standard_headers))
+                .wrap(actix_web::middleware::from_fn(api::edge))
                 .wrap(actix_web::middleware::Condition::new(
                     log_requests,
                     TracingLogger::default(),

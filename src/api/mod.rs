@@ -123,14 +123,35 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     )))
 }
 
-/// Adds the headers the real service sends on every response: `MS-CV`, and the client's
-/// `x-ms-client-request-id` echoed back.
-pub async fn standard_headers(
+/// The one App-level middleware (one layer: each `from_fn` layer boxes a future per request).
+/// For every request, outermost first:
+/// - the headers the real service sends on every response: `MS-CV`, and the client's
+///   `x-ms-client-request-id` echoed back;
+/// - the journal entry of a data-plane request ([`scenario_mw::JournalEntry`]), recorded once the
+///   response is built, whatever answered it;
+/// - the per-request [`limits`].
+pub async fn edge(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
     let client_request_id = req.headers().get("x-ms-client-request-id").cloned();
-    let mut res = next.call(req).await?;
+    let Some(state) = req
+        .app_data::<web::Data<crate::startup::AppState>>()
+        .cloned()
+    else {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    };
+    let entry = scenario_mw::JournalEntry::begin(&state, &req);
+    let mut res = match limits(&state, req).await {
+        Ok(req) => next.call(req).await?.map_into_left_body(),
+        Err(refused) => refused.map_into_right_body(),
+    };
+    if let Some(entry) = entry {
+        entry.finish(&state, &res);
+    }
     let headers = res.headers_mut();
     if let Some(id) = client_request_id {
         headers.insert(HeaderName::from_static("x-ms-client-request-id"), id);
@@ -143,26 +164,18 @@ pub async fn standard_headers(
     Ok(res)
 }
 
-/// Per-request limits, for every route:
+/// Per-request limits, for every route; a request within them is handed back, with its body
+/// buffered, else the refusal:
 /// - a head (request line and headers) larger than `--max-header-bytes` answers 431 with the
 ///   envelope (actix-web itself closes connections whose head passes 128 KiB or 96 headers);
 /// - a body is read in full within `--request-body-timeout`, else 408 with the envelope and the
 ///   connection closed (slow clients); over `--max-body-bytes` it answers 413. Handlers and the
 ///   auth middleware then read the buffered body.
-pub async fn limits(
+async fn limits(
+    state: &crate::startup::AppState,
     mut req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
+) -> Result<ServiceRequest, ServiceResponse> {
     use actix_web::ResponseError;
-    let Some(state) = req
-        .app_data::<web::Data<crate::startup::AppState>>()
-        .cloned()
-    else {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
-    };
     let config = &state.settings.config;
     let size = head_size(&req);
     if size > config.max_header_bytes {
@@ -170,9 +183,7 @@ pub async fn limits(
             size,
             limit: config.max_header_bytes,
         };
-        return Ok(req
-            .into_response(err.error_response())
-            .map_into_right_body());
+        return Err(req.into_response(err.error_response()));
     }
     if has_body(&req) {
         let timeout = config.request_body_timeout;
@@ -189,9 +200,7 @@ pub async fn limits(
                 } else {
                     ApiError::invalid_body(format!("The request body could not be read: {e}"))
                 };
-                return Ok(req
-                    .into_response(err.error_response())
-                    .map_into_right_body());
+                return Err(req.into_response(err.error_response()));
             }
             Err(_elapsed) => {
                 let err = ApiError::RequestTimeout(timeout.as_secs());
@@ -204,13 +213,11 @@ pub async fn limits(
                 if let Some(socket) = req.conn_data::<faults::ConnSocket>() {
                     socket.close_after(std::time::Duration::from_millis(200));
                 }
-                return Ok(req.into_response(res).map_into_right_body());
+                return Err(req.into_response(res));
             }
         }
     }
-    next.call(req)
-        .await
-        .map(ServiceResponse::map_into_left_body)
+    Ok(req)
 }
 
 /// The body [`limits`] buffered (request extensions): middleware that needs the bytes (access-key

@@ -1,7 +1,8 @@
 //! The two middlewares of scripted scenarios.
 //!
-//! - [`journal`] wraps the whole app: it names each data-plane request's operation and, once the
-//!   response is built, records it in the journal with what auth and the rules made of it.
+//! - [`JournalEntry`] is used by [`super::edge`], which wraps the whole app: it notes each
+//!   data-plane request and, once the response is built, records it in the journal with what auth
+//!   and the rules made of it.
 //! - [`scenarios`] sits behind each service's auth middleware (so the resource and caller are
 //!   known): it asks the engine for a rule and carries the rule's action out — a scripted
 //!   response, a delay, a transport fault, or per-recipient SMS outcomes handed to the handler.
@@ -72,46 +73,55 @@ impl SmsOverride {
     }
 }
 
-/// Journals every request outside `/_emulator/`.
-pub async fn journal(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return next.call(req).await;
-    };
-    if !state.journal.enabled() || req.path().starts_with("/_emulator") {
-        return next.call(req).await;
+/// A request on its way to the journal: what is known before it is handled (see
+/// [`super::edge`], which journals every request outside `/_emulator/`).
+pub struct JournalEntry {
+    started: Instant,
+    time: chrono::DateTime<chrono::Utc>,
+    method: actix_web::http::Method,
+    uri: actix_web::http::Uri,
+}
+
+impl JournalEntry {
+    /// Starts an entry for `req`, unless the journal is off or the request is a control call.
+    pub fn begin(state: &AppState, req: &ServiceRequest) -> Option<Self> {
+        if !state.journal.enabled() || req.path().starts_with("/_emulator") {
+            return None;
+        }
+        Some(Self {
+            started: Instant::now(),
+            time: state.clock.now(),
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+        })
     }
-    let started = Instant::now();
-    let time = state.clock.now();
-    let method = req.method().clone();
-    let uri = req.uri().clone();
-    let res = next.call(req).await?;
-    let (resource, auth, rule, faulted) = {
-        let ext = res.request().extensions();
-        let resource = ext.get::<Res>().map(|r| r.name.clone());
-        let auth = match (ext.get::<Caller>(), ext.get::<UserToken>()) {
-            (Some(Caller::AccessKey(_)), _) => "accessKey",
-            (Some(Caller::Entra(_)), _) => "entraId",
-            (None, Some(_)) => "userToken",
-            (None, None) if matches!(res.status().as_u16(), 401 | 403) => "denied",
-            (None, None) => "none",
+
+    /// Records the entry with what auth, the rules and the handler made of the request.
+    pub fn finish<B>(self, state: &AppState, res: &ServiceResponse<B>) {
+        let (resource, auth, rule, faulted) = {
+            let ext = res.request().extensions();
+            let resource = ext.get::<Res>().map(|r| r.name.clone());
+            let auth = match (ext.get::<Caller>(), ext.get::<UserToken>()) {
+                (Some(Caller::AccessKey(_)), _) => "accessKey",
+                (Some(Caller::Entra(_)), _) => "entraId",
+                (None, Some(_)) => "userToken",
+                (None, None) if matches!(res.status().as_u16(), 401 | 403) => "denied",
+                (None, None) => "none",
+            };
+            let rule = ext.get::<AppliedRule>().map(|r| r.0.clone());
+            (resource, auth, rule, ext.get::<FaultInjected>().is_some())
         };
-        let rule = ext.get::<AppliedRule>().map(|r| r.0.clone());
-        (resource, auth, rule, ext.get::<FaultInjected>().is_some())
-    };
-    state.journal.record(Record {
-        time,
-        method,
-        uri,
-        resource,
-        auth,
-        rule,
-        status: if faulted { 0 } else { res.status().as_u16() },
-        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-    });
-    Ok(res)
+        state.journal.record(Record {
+            time: self.time,
+            method: self.method,
+            uri: self.uri,
+            resource,
+            auth,
+            rule,
+            status: if faulted { 0 } else { res.status().as_u16() },
+            duration_ms: self.started.elapsed().as_secs_f64() * 1000.0,
+        });
+    }
 }
 
 /// Applies scenario rules (see the module docs).

@@ -29,7 +29,7 @@ pub async fn require_service_auth(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Err(ApiError::Internal(anyhow::anyhow!("AppState is not registered")).into());
     };
-    // `api::limits` has already buffered the body within --request-body-timeout and left a copy
+    // `api::edge` (its limits) has already buffered the body within --request-body-timeout and left a copy
     // in the extensions; the payload stays queued for the handler. A body `limits` did not
     // buffer (none announced) is read here and put back.
     let buffered = req
