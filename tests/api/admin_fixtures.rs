@@ -60,15 +60,7 @@ async fn fixture_identities_count_against_the_identity_cap() {
             .send()
     };
     let listed = || async {
-        let list: Value = app
-            .client
-            .get(format!("{}/_emulator/identities", app.http))
-            .send()
-            .await
-            .expect("sent")
-            .json()
-            .await
-            .expect("json");
+        let list = app.admin_get("/_emulator/identities").await;
         list["value"].as_array().expect("value").len()
     };
 
@@ -87,12 +79,6 @@ async fn fixture_identities_count_against_the_identity_cap() {
     assert_error(res, 403, "IdentityLimitReached").await;
 
     // A reset puts the fixture's two back, still within the cap.
-    let res = app
-        .client
-        .post(format!("{}/_emulator/reset", app.http))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(res.status(), 200);
+    app.reset().await;
     assert_eq!(listed().await, 2);
 }

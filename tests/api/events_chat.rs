@@ -702,13 +702,7 @@ async fn with_a_seed_event_and_transaction_ids_repeat_on_every_run_and_after_a_r
     // Another process with the same seed, and the first one after a reset, repeat them.
     let second = spawn_with(seeded()).await;
     assert_eq!(run(&second).await, ids);
-    let res = first
-        .client
-        .post(format!("{}/_emulator/reset", first.http))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(res.status(), 200);
+    first.reset().await;
     assert_eq!(run(&first).await, ids);
 
     // Without a seed they differ.

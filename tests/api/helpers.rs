@@ -245,6 +245,17 @@ impl TestApp {
             .await
             .expect("request sent")
     }
+
+    /// `POST /_emulator/reset`; asserts 200.
+    pub async fn reset(&self) {
+        let res = self
+            .client
+            .post(format!("{}/_emulator/reset", self.http))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(res.status(), 200);
+    }
 }
 
 /// Percent-encodes an id as the SDKs put it in a path (`8%3Aacs%3A…`).
