@@ -72,10 +72,11 @@ class Result:
 class Emulator:
     """The release binary on free ports, and a few helpers to prepare state over HTTP."""
 
-    def __init__(self, binary: Path, extra: list[str]):
+    def __init__(self, binary: Path, extra: list[str], prefix: list[str] | None = None):
+        """`prefix`: a command the binary runs under (valgrind, in bench/instructions.py)."""
         self.dir = tempfile.mkdtemp(prefix="acs-bench-")
         self.proc = subprocess.Popen(
-            [str(binary), "--port", "0", "--http-port", "0", "--log-level", "error",
+            [*(prefix or []), str(binary), "--port", "0", "--http-port", "0", "--log-level", "error",
              "--tls-cert-out", os.path.join(self.dir, "cert.pem"), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )
@@ -256,27 +257,13 @@ def run_load(args, conns: list[int], workdir: str, report: dict) -> None:
             "POST", "/chat/threads?api-version=2024-03-07", token, json.dumps({"topic": "bench"}).encode()))
         assert status == 201, (status, thread)
         thread_id = thread["chatThread"]["id"].replace(":", "%3A").replace("@", "%40")
-        recipients10 = [{"to": f"+1425555{n:04d}"} for n in range(10)]
-        workloads: list[tuple[str, Request]] = [
-            ("health (baseline)", Request("GET", "/_emulator/health")),
-            ("identity create + token", emulator.signed(
-                "POST", "/identities?api-version=2023-10-01", b'{"createTokenWithScopes":["chat"]}')),
-            ("identity issueAccessToken", emulator.signed(
-                "POST", f"/identities/{encoded}/:issueAccessToken?api-version=2023-10-01", b'{"scopes":["chat"]}')),
-            ("sms send, 1 recipient", emulator.signed("POST", "/sms?api-version=2021-03-07", json.dumps(
-                {"from": SENDER, "smsRecipients": [{"to": "+14255550123"}], "message": "bench",
-                 "smsSendOptions": {"enableDeliveryReport": False}}).encode())),
-            ("sms send, 10 recipients", emulator.signed("POST", "/sms?api-version=2021-03-07", json.dumps(
-                {"from": SENDER, "smsRecipients": recipients10, "message": "bench",
-                 "smsSendOptions": {"enableDeliveryReport": False}}).encode())),
-            ("chat send message", emulator.bearer(
-                "POST", f"/chat/threads/{thread_id}/messages?api-version=2024-03-07", token,
-                b'{"content":"hello from the benchmark","senderDisplayName":"Bench"}')),
-        ]
-        for name, request in workloads:
+        for name, request in workloads(emulator, token, encoded, thread_id):
             results += measure(emulator, name, request, conns, args.duration, args.threads, workdir, args.warmup)
 
-        # Paging: the first page of 20 in threads of growing size.
+        # Paging: the first page of 20 in threads of growing size. Every thread is filled before
+        # any is measured, so that all are measured in the same process state (a heap grown by a
+        # million messages makes every request a little slower, whatever thread it reads).
+        listings = []
         for size in [int(s) for s in args.paging_sizes.split(",") if s]:
             status, thread, _ = emulator.call(emulator.bearer(
                 "POST", "/chat/threads?api-version=2024-03-07", token, json.dumps({"topic": f"{size}"}).encode()))
@@ -290,11 +277,34 @@ def run_load(args, conns: list[int], workdir: str, report: dict) -> None:
             listing = emulator.bearer("GET", f"/chat/threads/{tid}/messages?maxPageSize=20&api-version=2024-03-07", token)
             status, page, _ = emulator.call(listing)
             assert status == 200 and len(page["value"]) == 20 or size < 20, (status, len(page.get("value", [])))
+            listings.append((size, listing))
+        for size, listing in listings:
             results += measure(emulator, f"chat list messages, page of 20, {size:,}-message thread", listing,
                                conns, args.duration, args.threads, workdir, args.warmup)
     finally:
         emulator.stop()
     report["results"] = [r.__dict__ for r in results]
+
+
+def workloads(emulator: Emulator, token: str, user: str, thread: str) -> list[tuple[str, Request]]:
+    """The write workloads and the baseline, for `token` of `user` (percent-encoded) in `thread`."""
+    recipients10 = [{"to": f"+1425555{n:04d}"} for n in range(10)]
+    return [
+        ("health (baseline)", Request("GET", "/_emulator/health")),
+        ("identity create + token", emulator.signed(
+            "POST", "/identities?api-version=2023-10-01", b'{"createTokenWithScopes":["chat"]}')),
+        ("identity issueAccessToken", emulator.signed(
+            "POST", f"/identities/{user}/:issueAccessToken?api-version=2023-10-01", b'{"scopes":["chat"]}')),
+        ("sms send, 1 recipient", emulator.signed("POST", "/sms?api-version=2021-03-07", json.dumps(
+            {"from": SENDER, "smsRecipients": [{"to": "+14255550123"}], "message": "bench",
+             "smsSendOptions": {"enableDeliveryReport": False}}).encode())),
+        ("sms send, 10 recipients", emulator.signed("POST", "/sms?api-version=2021-03-07", json.dumps(
+            {"from": SENDER, "smsRecipients": recipients10, "message": "bench",
+             "smsSendOptions": {"enableDeliveryReport": False}}).encode())),
+        ("chat send message", emulator.bearer(
+            "POST", f"/chat/threads/{thread}/messages?api-version=2024-03-07", token,
+            b'{"content":"hello from the benchmark","senderDisplayName":"Bench"}')),
+    ]
 
 
 def run_memory(args, workdir: str, report: dict) -> None:
