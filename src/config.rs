@@ -303,6 +303,11 @@ pub struct Config {
     #[arg(long, env = "ACS_EMULATOR_EVENT_RETRY_MAX", default_value = "1m", value_parser = humantime::parse_duration)]
     pub event_retry_max: Duration,
 
+    /// PEM file of certificates to trust for HTTPS webhooks, besides the public roots: a local
+    /// development certificate (ASP.NET, mkcert) or a private CA.
+    #[arg(long = "event-webhook-ca", env = "ACS_EMULATOR_EVENT_WEBHOOK_CA")]
+    pub event_webhook_ca: Option<PathBuf>,
+
     /// How long a webhook may take to answer one delivery (Event Grid waits 30s).
     #[arg(long, env = "ACS_EMULATOR_EVENT_DELIVERY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub event_delivery_timeout: Duration,
@@ -381,6 +386,17 @@ pub enum Command {
     },
 }
 
+/// The certificates of a PEM file (at least one).
+fn webhook_roots(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem = std::fs::read(path).map_err(|e| e.to_string())?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("not a PEM certificate bundle ({e})"))?;
+    if certs.is_empty() {
+        return Err("no PEM certificate in it".into());
+    }
+    Ok(certs)
+}
+
 /// A configuration error, reported as one line before anything binds.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
@@ -405,6 +421,8 @@ pub struct Settings {
     pub event_topic: String,
     /// Event subscriptions from `--event-webhook`.
     pub event_subscriptions: Vec<Subscription>,
+    /// The certificates of `--event-webhook-ca`.
+    pub event_webhook_roots: Vec<reqwest::Certificate>,
 }
 
 impl Config {
@@ -622,6 +640,12 @@ impl Config {
                 "--event-queue-capacity and --event-history must be at least 1".into(),
             ));
         }
+        let event_webhook_roots = match &self.event_webhook_ca {
+            None => Vec::new(),
+            Some(path) => webhook_roots(path).map_err(|e| {
+                ConfigError(format!("--event-webhook-ca '{}': {e}", path.display()))
+            })?,
+        };
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
             return Err(ConfigError(format!(
                 "--log-level '{}' is not valid ({e})",
@@ -637,6 +661,7 @@ impl Config {
             entra_clients,
             event_topic,
             event_subscriptions,
+            event_webhook_roots,
         })
     }
 
@@ -704,6 +729,7 @@ impl Config {
             event_retry_initial: Duration::from_secs(1),
             event_retry_max: Duration::from_secs(60),
             event_delivery_timeout: Duration::from_secs(30),
+            event_webhook_ca: None,
             event_queue_capacity: 10_000,
             event_history: 10_000,
             fixtures: Vec::new(),

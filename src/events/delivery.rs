@@ -399,21 +399,26 @@ async fn post(inner: &Inner, slot: &Slot, body: &[u8], delivery_count: u32) -> A
     }
 }
 
-/// A short reason for a failed request (timeouts and refused connections are the usual ones).
+/// A short reason for a failed request (timeouts, refused connections and untrusted
+/// certificates are the usual ones).
 fn describe(e: &reqwest::Error) -> String {
+    let mut chain = String::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        chain.push_str(": ");
+        chain.push_str(&s.to_string());
+        source = s.source();
+    }
     if e.is_timeout() {
         "the webhook did not answer in time (--event-delivery-timeout)".into()
+    } else if chain.contains("certificate") {
+        format!(
+            "the webhook's TLS certificate is not trusted{chain} (trust it with --event-webhook-ca)"
+        )
     } else if e.is_connect() {
-        "cannot connect to the webhook".into()
+        format!("cannot connect to the webhook{chain}")
     } else {
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            source = s.source();
-        }
-        text
+        format!("{e}{chain}")
     }
 }
 

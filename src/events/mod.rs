@@ -82,6 +82,8 @@ pub struct BusOptions {
     /// `--seed`: event ids and chat transaction ids come from this reproducible sequence
     /// (random when `None`); a reset starts it over.
     pub seed: Option<u64>,
+    /// Certificates HTTPS webhooks may present besides the public roots (`--event-webhook-ca`).
+    pub extra_roots: Vec<reqwest::Certificate>,
 }
 
 impl BusOptions {
@@ -107,6 +109,7 @@ impl BusOptions {
             history_capacity: c.event_history,
             report_capacity: c.max_sms_outbox,
             seed: c.seed,
+            extra_roots: settings.event_webhook_roots.clone(),
         }
     }
 }
@@ -339,11 +342,19 @@ pub struct EventBus {
 impl EventBus {
     /// A bus with no subscriptions; nothing is delivered until [`EventBus::start`].
     pub fn new(options: BusOptions, clock: Arc<Clock>) -> Self {
-        let client = reqwest::Client::builder()
+        let client = options
+            .extra_roots
+            .iter()
+            .fold(reqwest::Client::builder(), |builder, cert| {
+                builder.add_root_certificate(cert.clone())
+            })
             .user_agent(concat!("acs-emulator/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .unwrap_or_default();
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "webhook client not built as configured; using the defaults");
+                reqwest::Client::default()
+            });
         let report_capacity = options.report_capacity;
         let ids = IdSource::new(options.seed);
         Self {
@@ -755,6 +766,7 @@ mod tests {
                 history_capacity: 10,
                 report_capacity: 10,
                 seed: None,
+                extra_roots: Vec::new(),
             },
             Arc::new(Clock::system()),
         )

@@ -674,3 +674,57 @@ async fn reset_clears_events_and_the_apis_subscriptions_but_keeps_startup_ones()
     assert_eq!(body(cleared).await, json!({"cleared": 1}));
     assert!(app.events_now("").await.is_empty());
 }
+
+#[tokio::test]
+async fn an_https_webhook_with_a_private_certificate_needs_event_webhook_ca() {
+    // Arrange: an HTTPS receiver whose self-signed certificate no public root vouches for.
+    let (hook, pem) = Webhook::start_tls().await;
+    let ca = std::env::temp_dir().join(format!("acs-webhook-ca-{}.pem", uuid::Uuid::new_v4()));
+    std::fs::write(&ca, &pem).expect("write the certificate");
+    let untrusting = spawn_events_app().await;
+    let mut config = events_config();
+    config.event_webhook_ca = Some(ca.clone());
+    let trusting = spawn_with(config).await;
+
+    // Act: both send it an inbound SMS.
+    for app in [&untrusting, &trusting] {
+        app.subscribe(&json!({"name": "local-tls", "endpoint": hook.url}))
+            .await;
+        assert_eq!(app.inbound_sms(&hi()).await.status(), 202);
+    }
+
+    // Assert: without the flag the handshake fails on the certificate; with it, delivered.
+    let dead = untrusting.wait_events("state=deadlettered", 1).await;
+    assert_eq!(dead[0]["deadLetterReason"], "ValidationFailed", "{dead:?}");
+    let sub = untrusting
+        .admin_get("/_emulator/events/subscriptions/local-tls")
+        .await;
+    assert_eq!(sub["validation"], "failed");
+    let why = sub["validationError"].as_str().expect("validationError");
+    assert!(why.contains("--event-webhook-ca"), "{why}");
+    let delivered = trusting.wait_events("state=delivered", 1).await;
+    assert_eq!(
+        delivered[0]["event"]["eventType"],
+        "Microsoft.Communication.SMSReceived"
+    );
+    assert_eq!(hook.notifications().len(), 1);
+    std::fs::remove_file(&ca).ok();
+}
+
+#[test]
+fn event_webhook_ca_must_name_a_pem_certificate_file() {
+    let mut config = events_config();
+    config.event_webhook_ca = Some("/nonexistent/ca.pem".into());
+    let err = config.validate().expect_err("missing file").to_string();
+    assert!(
+        err.contains("--event-webhook-ca '/nonexistent/ca.pem'"),
+        "{err}"
+    );
+    let not_pem = std::env::temp_dir().join(format!("acs-not-pem-{}.txt", uuid::Uuid::new_v4()));
+    std::fs::write(&not_pem, "hello").expect("write");
+    let mut config = events_config();
+    config.event_webhook_ca = Some(not_pem.clone());
+    let err = config.validate().expect_err("no certificate").to_string();
+    assert!(err.contains("--event-webhook-ca"), "{err}");
+    std::fs::remove_file(&not_pem).ok();
+}

@@ -85,6 +85,28 @@ impl Webhook {
 
     /// Starts a receiver with `behaviour`.
     pub async fn with(behaviour: Behaviour) -> Webhook {
+        Self::serve(behaviour, None).await
+    }
+
+    /// Starts an HTTPS receiver (`https://localhost:<port>/api/events`) with a self-signed
+    /// certificate for `localhost`; returns it with the certificate's PEM.
+    pub async fn start_tls() -> (Webhook, String) {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+            .expect("a self-signed certificate");
+        let pem = certified.cert.pem();
+        let key =
+            rustls_pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![certified.cert.der().clone()], key)
+            .expect("certificate and key");
+        (Self::serve(Behaviour::default(), Some(config)).await, pem)
+    }
+
+    async fn serve(behaviour: Behaviour, tls: Option<rustls::ServerConfig>) -> Webhook {
         let shared = Arc::new(Shared {
             behaviour,
             received: Mutex::new(Vec::new()),
@@ -97,15 +119,25 @@ impl Webhook {
                 .default_service(web::to(receive))
         })
         .workers(1)
-        .disable_signals()
-        .bind(("127.0.0.1", 0))
-        .expect("bind the webhook");
+        .disable_signals();
+        let (server, url) = match tls {
+            None => (
+                server.bind(("127.0.0.1", 0)).expect("bind the webhook"),
+                "http://127.0.0.1",
+            ),
+            Some(config) => (
+                server
+                    .bind_rustls_0_23(("127.0.0.1", 0), config)
+                    .expect("bind the webhook"),
+                "https://localhost",
+            ),
+        };
         let port = server.addrs()[0].port();
         let server = server.run();
         let handle = server.handle();
         tokio::spawn(server);
         Webhook {
-            url: format!("http://127.0.0.1:{port}/api/events"),
+            url: format!("{url}:{port}/api/events"),
             shared,
             handle,
         }
