@@ -303,8 +303,9 @@ pub struct Config {
     #[arg(long, env = "ACS_EMULATOR_EVENT_RETRY_MAX", default_value = "1m", value_parser = humantime::parse_duration)]
     pub event_retry_max: Duration,
 
-    /// PEM file of certificates to trust for HTTPS webhooks, besides the public roots: a local
-    /// development certificate (ASP.NET, mkcert) or a private CA.
+    /// PEM file of certificates to trust for HTTPS webhooks, besides the public roots: a private
+    /// CA (mkcert's root) vouches for the certificates it issued; a self-signed development
+    /// certificate (openssl req -x509, ASP.NET) is trusted for a webhook that presents exactly it.
     #[arg(long = "event-webhook-ca", env = "ACS_EMULATOR_EVENT_WEBHOOK_CA")]
     pub event_webhook_ca: Option<PathBuf>,
 
@@ -387,14 +388,11 @@ pub enum Command {
 }
 
 /// The certificates of a PEM file (at least one).
-fn webhook_roots(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
+fn webhook_roots(
+    path: &std::path::Path,
+) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, String> {
     let pem = std::fs::read(path).map_err(|e| e.to_string())?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem)
-        .map_err(|e| format!("not a PEM certificate bundle ({e})"))?;
-    if certs.is_empty() {
-        return Err("no PEM certificate in it".into());
-    }
-    Ok(certs)
+    crate::events::tls::read_pem_certificates(&pem)
 }
 
 /// A configuration error, reported as one line before anything binds.
@@ -422,7 +420,7 @@ pub struct Settings {
     /// Event subscriptions from `--event-webhook`.
     pub event_subscriptions: Vec<Subscription>,
     /// The certificates of `--event-webhook-ca`.
-    pub event_webhook_roots: Vec<reqwest::Certificate>,
+    pub event_webhook_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
 }
 
 impl Config {

@@ -27,6 +27,7 @@ mod delivery;
 mod event;
 pub mod sms;
 mod subscription;
+pub mod tls;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -82,8 +83,9 @@ pub struct BusOptions {
     /// `--seed`: event ids and chat transaction ids come from this reproducible sequence
     /// (random when `None`); a reset starts it over.
     pub seed: Option<u64>,
-    /// Certificates HTTPS webhooks may present besides the public roots (`--event-webhook-ca`).
-    pub extra_roots: Vec<reqwest::Certificate>,
+    /// Certificates HTTPS webhooks may present besides the public roots (`--event-webhook-ca`;
+    /// see [`tls`]).
+    pub extra_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
 }
 
 impl BusOptions {
@@ -342,12 +344,16 @@ pub struct EventBus {
 impl EventBus {
     /// A bus with no subscriptions; nothing is delivered until [`EventBus::start`].
     pub fn new(options: BusOptions, clock: Arc<Clock>) -> Self {
-        let client = options
-            .extra_roots
-            .iter()
-            .fold(reqwest::Client::builder(), |builder, cert| {
-                builder.add_root_certificate(cert.clone())
-            })
+        let mut builder = reqwest::Client::builder();
+        if !options.extra_roots.is_empty() {
+            match tls::client_config(&options.extra_roots) {
+                Ok(config) => builder = builder.use_preconfigured_tls(config),
+                Err(e) => {
+                    tracing::warn!(error = %e, "--event-webhook-ca not usable; public roots only")
+                }
+            }
+        }
+        let client = builder
             .user_agent(concat!("acs-emulator/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -30,6 +30,17 @@ impl Default for Behaviour {
     }
 }
 
+/// The certificate an HTTPS receiver presents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertKind {
+    /// Self-signed, an end-entity certificate (trust: the certificate itself).
+    SelfSigned,
+    /// Self-signed and marked as a CA, as `openssl req -x509` makes them (trust: itself).
+    SelfSignedCa,
+    /// Issued by a private CA, as mkcert does (trust: the CA).
+    IssuedByCa,
+}
+
 /// One request the receiver got.
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -88,22 +99,41 @@ impl Webhook {
         Self::serve(behaviour, None).await
     }
 
-    /// Starts an HTTPS receiver (`https://localhost:<port>/api/events`) with a self-signed
-    /// certificate for `localhost`; returns it with the certificate's PEM.
-    pub async fn start_tls() -> (Webhook, String) {
-        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
-            .expect("a self-signed certificate");
-        let pem = certified.cert.pem();
-        let key =
-            rustls_pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+    /// Starts an HTTPS receiver (`https://localhost:<port>/api/events`) whose certificate for
+    /// `localhost` is of the given kind; returns it with the PEM a client should trust.
+    pub async fn start_tls(kind: CertKind) -> (Webhook, String) {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let leaf_params = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+        let leaf_key = KeyPair::generate().expect("key");
+        let (leaf, trust) = match kind {
+            CertKind::SelfSigned | CertKind::SelfSignedCa => {
+                let mut params = leaf_params;
+                if kind == CertKind::SelfSignedCa {
+                    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+                }
+                let cert = params.self_signed(&leaf_key).expect("self-signed");
+                let pem = cert.pem();
+                (cert, pem)
+            }
+            CertKind::IssuedByCa => {
+                let mut ca_params = CertificateParams::new(Vec::new()).expect("params");
+                ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+                let ca_key = KeyPair::generate().expect("key");
+                let ca = ca_params.self_signed(&ca_key).expect("CA");
+                let issuer = Issuer::new(ca_params, ca_key);
+                let cert = leaf_params.signed_by(&leaf_key, &issuer).expect("issued");
+                (cert, ca.pem())
+            }
+        };
+        let key = rustls_pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .expect("protocol versions")
             .with_no_client_auth()
-            .with_single_cert(vec![certified.cert.der().clone()], key)
+            .with_single_cert(vec![leaf.der().clone()], key)
             .expect("certificate and key");
-        (Self::serve(Behaviour::default(), Some(config)).await, pem)
+        (Self::serve(Behaviour::default(), Some(config)).await, trust)
     }
 
     async fn serve(behaviour: Behaviour, tls: Option<rustls::ServerConfig>) -> Webhook {
