@@ -15,8 +15,9 @@ ARG RUNTIME_IMAGE=debian:12.12-slim
 FROM ${RUST_IMAGE} AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --bin acs-emulator \
-    && cp target/release/acs-emulator /usr/local/bin/acs-emulator
+# The `dist` profile is `release` with fat LTO (Cargo.toml): slower to build, faster to run.
+RUN cargo build --profile dist --locked --bin acs-emulator \
+    && cp target/dist/acs-emulator /usr/local/bin/acs-emulator
 
 FROM ${RUNTIME_IMAGE}
 COPY --from=build /usr/local/bin/acs-emulator /usr/local/bin/acs-emulator

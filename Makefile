@@ -18,8 +18,10 @@ release:
 
 test: lint test-rust test-sdk
 
+# Short panics (no backtrace): a CI log excerpt then shows the failed assertion and its values
+# instead of thirty frames. Run `cargo test` directly for backtraces.
 test-rust:
-	$(CARGO) test --all-targets
+	RUST_BACKTRACE=0 $(CARGO) test --all-targets
 
 # The SDK suites drive the real binary; run.sh installs the pinned SDKs locally on first use.
 test-sdk: build
