@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import glob
 import http.client
-import json
 import os
 import shutil
 import subprocess
@@ -31,7 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import CAPS, Emulator, Request, workloads  # noqa: E402  (bench/load.py)
+from load import CAPS, Emulator, Request, prepare, workloads  # noqa: E402  (bench/load.py)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -90,12 +89,7 @@ def main() -> None:
     emulator = Valgrinded(args.binary)
     results = []
     try:
-        user, token = emulator.create_user(["chat"])
-        encoded = user.replace(":", "%3A")
-        status, thread, _ = emulator.call(emulator.bearer(
-            "POST", "/chat/threads?api-version=2024-03-07", token, json.dumps({"topic": "bench"}).encode()))
-        assert status == 201, (status, thread)
-        thread_id = thread["chatThread"]["id"].replace(":", "%3A").replace("@", "%40")
+        token, encoded, thread_id = prepare(emulator, ["chat"])
         for name, request in workloads(emulator, token, encoded, thread_id):
             send(emulator.host, request, args.warmup)
             emulator.zero()

@@ -251,12 +251,7 @@ def run_load(args, conns: list[int], workdir: str, report: dict) -> None:
     emulator = Emulator(args.binary, CAPS)
     results: list[Result] = []
     try:
-        user, token = emulator.create_user(["chat", "voip"])
-        encoded = user.replace(":", "%3A")
-        status, thread, headers = emulator.call(emulator.bearer(
-            "POST", "/chat/threads?api-version=2024-03-07", token, json.dumps({"topic": "bench"}).encode()))
-        assert status == 201, (status, thread)
-        thread_id = thread["chatThread"]["id"].replace(":", "%3A").replace("@", "%40")
+        token, encoded, thread_id = prepare(emulator, ["chat", "voip"])
         for name, request in workloads(emulator, token, encoded, thread_id):
             results += measure(emulator, name, request, conns, args.duration, args.threads, workdir, args.warmup)
 
@@ -284,6 +279,17 @@ def run_load(args, conns: list[int], workdir: str, report: dict) -> None:
     finally:
         emulator.stop()
     report["results"] = [r.__dict__ for r in results]
+
+
+def prepare(emulator: Emulator, scopes: list[str]) -> tuple[str, str, str]:
+    """A user with a token for `scopes` and a thread of theirs: (token, percent-encoded user id,
+    percent-encoded thread id), as `workloads` takes them."""
+    user, token = emulator.create_user(scopes)
+    status, thread, _ = emulator.call(emulator.bearer(
+        "POST", "/chat/threads?api-version=2024-03-07", token, json.dumps({"topic": "bench"}).encode()))
+    assert status == 201, (status, thread)
+    thread_id = thread["chatThread"]["id"].replace(":", "%3A").replace("@", "%40")
+    return token, user.replace(":", "%3A"), thread_id
 
 
 def workloads(emulator: Emulator, token: str, user: str, thread: str) -> list[tuple[str, Request]]:

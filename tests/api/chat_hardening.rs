@@ -38,6 +38,25 @@ async fn bounded<F: std::future::Future>(f: F) -> F::Output {
         .expect("no answer within 30 s: deadlock?")
 }
 
+/// Asserts that `GET /chat/threads` shows the caller exactly one thread (printing what it got).
+async fn assert_lists_one_thread(app: &TestApp, token: &str) {
+    let res = app
+        .chat(
+            "GET",
+            token,
+            &format!("/chat/threads?api-version={CHAT_V}"),
+            None,
+        )
+        .await;
+    let status = res.status();
+    let list = body(res).await;
+    assert_eq!(
+        list["value"].as_array().map(Vec::len),
+        Some(1),
+        "{status} {list}"
+    );
+}
+
 /// Every message of a thread, newest first, checked to be gap-free from the newest down to 1.
 async fn all_messages(app: &TestApp, token: &str, thread: &str) -> Vec<Value> {
     let (all, _) = app
@@ -409,21 +428,7 @@ async fn parallel_creates_with_one_repeatability_id_make_one_thread() {
         );
     }
     assert_eq!(ids.len(), 1, "{ids:?}");
-    let res = app
-        .chat(
-            "GET",
-            &token,
-            &format!("/chat/threads?api-version={CHAT_V}"),
-            None,
-        )
-        .await;
-    let status = res.status();
-    let list = body(res).await;
-    assert_eq!(
-        list["value"].as_array().map(Vec::len),
-        Some(1),
-        "{status} {list}"
-    );
+    assert_lists_one_thread(&app, &token).await;
 }
 
 #[tokio::test]
@@ -504,19 +509,5 @@ async fn reset_during_chat_load_fails_nothing_with_a_5xx_and_leaves_a_working_em
     let (_, token) = app.create_user_and_token(&["chat"]).await;
     let thread = app.thread_with(&token, "after", &[]).await;
     app.send_text(&token, &thread, "still works").await;
-    let res = app
-        .chat(
-            "GET",
-            &token,
-            &format!("/chat/threads?api-version={CHAT_V}"),
-            None,
-        )
-        .await;
-    let status = res.status();
-    let list = body(res).await;
-    assert_eq!(
-        list["value"].as_array().map(Vec::len),
-        Some(1),
-        "{status} {list}"
-    );
+    assert_lists_one_thread(&app, &token).await;
 }
