@@ -93,9 +93,16 @@ pub struct Config {
     )]
     pub tls_hostnames: Vec<String>,
 
-    /// Write the certificate (PEM) to this path. Default: a file in the system temp directory, named after the HTTPS port.
+    /// Write the certificate (PEM) to this path. Default: a file in the system temp directory,
+    /// named after the HTTPS port, removed on exit.
     #[arg(long, env = "ACS_EMULATOR_TLS_CERT_OUT")]
     pub tls_cert_out: Option<PathBuf>,
+
+    /// Write the CA bundle (PEM) to this path: the certificate plus the machine's trusted roots,
+    /// for REQUESTS_CA_BUNDLE, SSL_CERT_FILE and NODE_EXTRA_CA_CERTS (other HTTPS keeps working).
+    /// Default: a file in the system temp directory, named after the HTTPS port, removed on exit.
+    #[arg(long, env = "ACS_EMULATOR_TLS_CA_BUNDLE_OUT")]
+    pub tls_ca_bundle_out: Option<PathBuf>,
 
     /// Use this certificate chain (PEM) instead of generating one. Requires --tls-key.
     #[arg(long, env = "ACS_EMULATOR_TLS_CERT", requires = "tls_key")]
@@ -687,6 +694,7 @@ impl Config {
             http_port: 0,
             tls_hostnames: Vec::new(),
             tls_cert_out: None,
+            tls_ca_bundle_out: None,
             tls_cert: None,
             tls_key: None,
             access_key: DEFAULT_ACCESS_KEY.into(),
@@ -742,9 +750,18 @@ impl Config {
 }
 
 /// Where a generated certificate is written when `--tls-cert-out` is not given:
-/// `<temp dir>/acs-emulator/cert-<bound https port>.pem`, so that several emulators never share a file.
+/// `<temp dir>/acs-emulator/cert-<bound https port>.pem`, so that several emulators never share a
+/// file. The emulator removes it when it stops.
 pub fn default_cert_path(https_port: u16) -> PathBuf {
     std::env::temp_dir()
         .join("acs-emulator")
         .join(format!("cert-{https_port}.pem"))
+}
+
+/// Where the CA bundle is written when `--tls-ca-bundle-out` is not given:
+/// `<temp dir>/acs-emulator/ca-bundle-<bound https port>.pem`, removed when the emulator stops.
+pub fn default_ca_bundle_path(https_port: u16) -> PathBuf {
+    std::env::temp_dir()
+        .join("acs-emulator")
+        .join(format!("ca-bundle-{https_port}.pem"))
 }

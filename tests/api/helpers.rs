@@ -51,11 +51,6 @@ pub async fn spawn_with(mut config: Config) -> TestApp {
     LazyLock::force(&TRACING);
     config.port = 0;
     config.http_port = 0;
-    if config.tls_cert_out.is_none() && config.tls_cert.is_none() {
-        config.tls_cert_out = Some(
-            std::env::temp_dir().join(format!("acs-emulator-test-{}.pem", uuid::Uuid::new_v4())),
-        );
-    }
     let key = STANDARD.decode(&config.access_key).expect("base64 key");
     let settings = config.validate().expect("valid test config");
     let app = Application::build(settings, Arc::new(Clock::system())).expect("app builds");

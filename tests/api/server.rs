@@ -144,16 +144,24 @@ fn the_binary_exits_non_zero_with_one_line_on_bad_flags() {
 }
 
 #[test]
-fn the_binary_reports_a_port_in_use() {
+fn the_binary_reports_a_port_in_use_with_the_flag_that_changes_it() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port().to_string();
-    let out = binary()
-        .args(["--port", &port, "--http-port", "0"])
-        .output()
-        .expect("runs");
-    assert_ne!(out.status.code(), Some(0));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("cannot bind the HTTPS port"), "{stderr}");
+    for (args, flag) in [
+        (["--port", &port, "--http-port", "0"], "--port"),
+        (["--port", "0", "--http-port", &port], "--http-port"),
+    ] {
+        let out = binary().args(args).output().expect("runs");
+        // Start-up failures exit 1; a command line that does not parse exits 2.
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("the port is in use"), "{stderr}");
+        assert!(
+            stderr.contains(&format!("choose another with {flag} ")),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]
@@ -201,14 +209,25 @@ fn the_binary_prints_a_ready_block_and_stops_gracefully_on_sigterm() {
         ";accesskey={}",
         acs_emulator::config::DEFAULT_ACCESS_KEY
     )));
+    let bundle = banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("CA bundle"))
+        .expect("CA bundle line")
+        .trim()
+        .to_string();
     for needle in [
-        "REQUESTS_CA_BUNDLE=",
-        "SSL_CERT_FILE=",
-        "NODE_EXTRA_CA_CERTS=",
-        cert.to_str().expect("utf8"),
+        format!("REQUESTS_CA_BUNDLE={bundle}"),
+        format!("SSL_CERT_FILE={bundle}"),
+        format!("NODE_EXTRA_CA_CERTS={bundle}"),
+        format!("TLS certificate    {}", cert.display()),
     ] {
-        assert!(banner.contains(needle), "missing {needle}: {banner}");
+        assert!(banner.contains(&needle), "missing {needle}: {banner}");
     }
+    assert!(
+        std::fs::read_to_string(&bundle)
+            .expect("bundle written")
+            .contains("BEGIN CERTIFICATE")
+    );
     assert!(
         std::fs::read_to_string(&cert)
             .expect("cert written")
@@ -275,6 +294,13 @@ fn the_binary_prints_a_ready_block_and_stops_gracefully_on_sigterm() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(exit.success(), "exit status {exit:?}");
+    // The certificate goes where it was asked to and stays; the bundle was in the temp
+    // directory under a name the emulator chose, and is removed.
+    assert!(cert.exists());
+    assert!(
+        !std::path::Path::new(&bundle).exists(),
+        "{bundle} left behind"
+    );
     eprintln!("exec to ready block: {ready_after:?}");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -8,6 +8,7 @@ itself on stdout with a block such as::
       HTTP endpoint      http://127.0.0.1:39877/
       Connection string  endpoint=https://127.0.0.1:43121/;accesskey=...
       TLS certificate    /tmp/x/cert.pem
+      CA bundle          /tmp/x/ca-bundle.pem
 
 This module only parses that block; it never talks TLS itself. The endpoints
 below are kept exactly as printed (with the trailing slash).
@@ -37,6 +38,8 @@ _READY_PATTERNS = {
     "http_endpoint": re.compile(r"HTTP endpoint\s+(\S+)"),
     "connection_string": re.compile(r"Connection string\s+(\S+)"),
     "cert_path": re.compile(r"TLS certificate\s+(\S+)"),
+    # The certificate plus the machine's trusted roots: what the tests trust, as a user would.
+    "bundle_path": re.compile(r"CA bundle\s+(\S+)"),
 }
 
 # Colour codes, in case the emulator ever decorates its banner.
@@ -68,7 +71,7 @@ class Emulator:
     """One running acs-emulator process.
 
     Attributes (available after :meth:`start`): ``https_endpoint``, ``http_endpoint``,
-    ``connection_string``, ``access_key``, ``cert_path``.
+    ``connection_string``, ``access_key``, ``cert_path``, ``bundle_path``.
     """
 
     def __init__(self, extra_args: tuple[str, ...] = (), start_timeout: float = 20.0):
@@ -76,7 +79,7 @@ class Emulator:
         self.extra_args = tuple(extra_args)
         self.start_timeout = start_timeout
         self.https_endpoint = self.http_endpoint = self.connection_string = ""
-        self.access_key = self.cert_path = ""
+        self.access_key = self.cert_path = self.bundle_path = ""
         self._proc: subprocess.Popen[str] | None = None
         self._tmpdir: str | None = None
         self._stdout: list[str] = []
@@ -96,6 +99,7 @@ class Emulator:
             "--port", "0",
             "--http-port", "0",
             "--tls-cert-out", os.path.join(self._tmpdir, "cert.pem"),
+            "--tls-ca-bundle-out", os.path.join(self._tmpdir, "ca-bundle.pem"),
             "--log-level", "warn",
             *self.extra_args,
         ]
