@@ -387,3 +387,49 @@ fn the_healthcheck_fails_when_nothing_answers() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
 }
+
+#[test]
+fn help_groups_the_options_under_headings_and_ends_with_examples() {
+    for flag in ["-h", "--help"] {
+        let out = binary().arg(flag).output().expect("runs");
+        assert!(out.status.success());
+        let help = String::from_utf8_lossy(&out.stdout);
+        let headings = help
+            .lines()
+            .filter(|l| !l.starts_with(' ') && l.ends_with(':'))
+            .collect::<Vec<_>>();
+        assert_eq!(
+            headings,
+            [
+                "Commands:",
+                "Options:",
+                "Listeners & TLS:",
+                "Access keys & resources:",
+                "Tokens & Entra ID:",
+                "SMS:",
+                "Events:",
+                "Fixtures & scenarios:",
+                "Limits:",
+                "Logging:",
+                "Examples:",
+            ],
+            "{help}"
+        );
+        // Only --help and --version stay outside the headings.
+        let options = help
+            .lines()
+            .skip_while(|l| *l != "Options:")
+            .skip(1)
+            .take_while(|l| l.is_empty() || l.starts_with(' '))
+            .filter(|l| l.trim_start().starts_with('-'))
+            .collect::<Vec<_>>();
+        assert_eq!(options.len(), 2, "an option without a heading: {options:?}");
+        for needle in [
+            "acs-emulator --fixtures fixtures/ci-starter.yaml",
+            "/_emulator/operations",
+            "Exit status: 0",
+        ] {
+            assert!(help.contains(needle), "{flag}: missing {needle}");
+        }
+    }
+}
