@@ -9,7 +9,6 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tracing_actix_web::TracingLogger;
 
 use crate::api;
 use crate::auth::entra::EntraAuthority;
@@ -252,9 +251,6 @@ impl Application {
         });
         let max_body = config.max_body_bytes;
         let app_state = state.clone();
-        // A span per request costs a few microseconds; skip it when request lines are not logged.
-        let log_requests = tracing::level_filters::LevelFilter::current()
-            >= tracing::level_filters::LevelFilter::INFO;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
@@ -262,10 +258,6 @@ impl Application {
                 .configure(api::configure)
                 .default_service(web::to(api::not_found))
                 .wrap(actix_web::middleware::from_fn(api::edge))
-                .wrap(actix_web::middleware::Condition::new(
-                    log_requests,
-                    TracingLogger::default(),
-                ))
         })
         // Explicit limits (README "Limits"); set before the listeners so they apply to both.
         .max_connections(config.max_connections)

@@ -15,7 +15,8 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var("TEST_LOG").is_ok() {
         let mut config = Config::for_tests();
         config.log_level = "debug".into();
-        acs_emulator::telemetry::init(&config);
+        // Kept for the whole test process (a static is never dropped).
+        std::mem::forget(acs_emulator::telemetry::init(&config));
     }
 });
 

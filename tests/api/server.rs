@@ -433,3 +433,125 @@ fn help_groups_the_options_under_headings_and_ends_with_examples() {
         }
     }
 }
+
+/// Starts the binary on free ports with `args`; returns it and its HTTP endpoint.
+fn start_binary(args: &[&str]) -> (std::process::Child, String) {
+    let mut child = binary()
+        .args(["--port", "0", "--http-port", "0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut http = None;
+    while http.is_none() {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).expect("read") > 0, "no banner");
+        http = line
+            .trim()
+            .strip_prefix("HTTP endpoint")
+            .map(|v| v.trim().trim_end_matches('/').to_string());
+    }
+    // Keep draining stdout so that the emulator never blocks on it.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    (child, http.expect("http endpoint"))
+}
+
+/// SIGTERM, then everything the process wrote to stderr.
+fn stop_binary(mut child: std::process::Child) -> String {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read");
+    assert!(child.wait().expect("wait").success(), "{stderr}");
+    stderr
+}
+
+#[tokio::test]
+async fn the_access_log_is_one_short_line_per_request_and_none_is_lost() {
+    let (child, http) = start_binary(&[]);
+    let client = reqwest::Client::new();
+    const REQUESTS: usize = 300;
+    for _ in 0..REQUESTS {
+        let res = client
+            .post(format!("{http}/identities?api-version=2023-10-01"))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(res.status(), 401);
+    }
+    let res = client
+        .get(format!("{http}/_emulator/health"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    // Stop at once: the lines still queued are written before the process exits.
+    let stderr = stop_binary(child);
+    let access = stderr
+        .lines()
+        .filter(|l| l.contains("/identities"))
+        .filter(|l| !l.contains("authentication failed"))
+        .collect::<Vec<_>>();
+    assert_eq!(access.len(), REQUESTS, "{stderr}");
+    let line = access[0];
+    assert!(line.len() < 100, "{line}");
+    assert!(
+        line.contains(" INFO POST /identities 401 ") && line.ends_with("ms Identity.CreateUser"),
+        "{line}"
+    );
+    // Health checks come every few seconds from container runtimes: DEBUG only.
+    assert!(!stderr.contains("/_emulator/health"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_json_access_log_has_fields_and_probes_appear_at_debug() {
+    let (child, http) = start_binary(&["--log-format", "json", "--log-level", "debug"]);
+    let client = reqwest::Client::new();
+    for path in ["/identities?api-version=2023-10-01", "/_emulator/health"] {
+        let method = if path.starts_with("/_") {
+            "GET"
+        } else {
+            "POST"
+        };
+        let res = client
+            .request(method.parse().expect("method"), format!("{http}{path}"))
+            .send()
+            .await
+            .expect("sent");
+        let cv = res.headers()["ms-cv"].to_str().expect("ascii").to_string();
+        assert!(!cv.is_empty());
+    }
+    let stderr = stop_binary(child);
+    let access = stderr
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON lines"))
+        .filter(|v| v["target"] == "acs_emulator::access")
+        .collect::<Vec<_>>();
+    let create = access
+        .iter()
+        .find(|v| v["fields"]["path"] == "/identities")
+        .expect("the create line");
+    assert_eq!(create["level"], "INFO");
+    let fields = &create["fields"];
+    assert_eq!(fields["method"], "POST");
+    assert_eq!(fields["status"], 401);
+    assert_eq!(fields["operation"], "Identity.CreateUser");
+    assert!(fields["duration_ms"].as_f64().expect("a number") > 0.0);
+    assert_eq!(fields["request_id"].as_str().expect("MS-CV").len(), 32);
+    let health = access
+        .iter()
+        .find(|v| v["fields"]["path"] == "/_emulator/health")
+        .expect("the health line, at debug");
+    assert_eq!(health["level"], "DEBUG");
+    assert!(health["fields"].get("operation").is_none(), "{health}");
+}
