@@ -74,9 +74,13 @@ class Emulator:
     ``connection_string``, ``access_key``, ``cert_path``, ``bundle_path``.
     """
 
-    def __init__(self, extra_args: tuple[str, ...] = (), start_timeout: float = 20.0):
+    def __init__(self, extra_args: tuple[str, ...] = (), start_timeout: float = 20.0, default_paths: bool = False):
+        """``default_paths``: let the emulator write its certificate and CA bundle where it does
+        by default (the temp folder, named after the port), as for a user, instead of a private
+        folder of this test run."""
         self.binary = emulator_binary()
         self.extra_args = tuple(extra_args)
+        self.default_paths = default_paths
         self.start_timeout = start_timeout
         self.https_endpoint = self.http_endpoint = self.connection_string = ""
         self.access_key = self.cert_path = self.bundle_path = ""
@@ -94,12 +98,15 @@ class Emulator:
                 "or point ACS_EMULATOR_BIN at it"
             )
         self._tmpdir = tempfile.mkdtemp(prefix="acs-emulator-sdk-")
+        paths = [] if self.default_paths else [
+            "--tls-cert-out", os.path.join(self._tmpdir, "cert.pem"),
+            "--tls-ca-bundle-out", os.path.join(self._tmpdir, "ca-bundle.pem"),
+        ]
         cmd = [
             str(self.binary),
             "--port", "0",
             "--http-port", "0",
-            "--tls-cert-out", os.path.join(self._tmpdir, "cert.pem"),
-            "--tls-ca-bundle-out", os.path.join(self._tmpdir, "ca-bundle.pem"),
+            *paths,
             "--log-level", "warn",
             *self.extra_args,
         ]
@@ -228,6 +235,10 @@ class Emulator:
         if status != 200:
             raise RuntimeError(f"POST /_emulator/clock answered {status}: {body}")
         return body
+
+    def stdout(self) -> str:
+        """Everything the emulator printed on stdout so far (its ready block)."""
+        return "".join(self._stdout)
 
     def output_tail(self, max_chars: int = 8000) -> str:
         out = "".join(self._stdout)[-max_chars:]
