@@ -31,7 +31,8 @@ test: lint test-rust test-sdk
 test-rust:
 	RUST_BACKTRACE=0 $(CARGO) test --all-targets
 
-# The SDK suites drive the real binary; run.sh installs the pinned SDKs locally on first use.
+# The SDK suites drive the real binary, then the README's snippets run as written (tests/sdk/readme);
+# run.sh installs the pinned SDKs locally on first use.
 test-sdk: build
 	ACS_EMULATOR_BIN=$(CURDIR)/target/debug/acs-emulator bash tests/sdk/run.sh
 
