@@ -504,10 +504,16 @@ async fn list_threads_shows_only_the_callers_threads_newest_activity_first() {
     let (alice_id, alice) = app.create_user_and_token(&["chat"]).await;
     let (_, bob) = app.create_user_and_token(&["chat"]).await;
     let first = app.thread_with(&alice, "first", &[]).await;
-    app.state.clock.advance(TimeDelta::seconds(10));
+    app.state
+        .clock
+        .advance(TimeDelta::seconds(10))
+        .expect("within the clock's range");
     let second = app.thread_with(&alice, "second", &[]).await;
     let _bobs = app.thread_with(&bob, "not alice's", &[]).await;
-    app.state.clock.advance(TimeDelta::seconds(10));
+    app.state
+        .clock
+        .advance(TimeDelta::seconds(10))
+        .expect("within the clock's range");
     app.send_text(&alice, &first, "bump").await;
     let _ = alice_id;
 
@@ -685,14 +691,20 @@ async fn bad_tokens_get_401_on_every_chat_route() {
     .await;
 
     // Expired: the emulator clock passes the token's lifetime (24 h).
-    app.state.clock.advance(TimeDelta::hours(25));
+    app.state
+        .clock
+        .advance(TimeDelta::hours(25))
+        .expect("within the clock's range");
     assert_error(
         app.chat("GET", &alice, &path, None).await,
         401,
         "Unauthorized",
     )
     .await;
-    app.state.clock.advance(TimeDelta::hours(-25));
+    app.state
+        .clock
+        .advance(TimeDelta::hours(-25))
+        .expect("within the clock's range");
     assert_eq!(app.chat("GET", &alice, &path, None).await.status(), 200);
 
     // Revoked.

@@ -356,7 +356,10 @@ async fn a_send_signed_by_the_js_sdk_verifies() {
     let app = spawn_with(config).await;
     let date = "Sat, 28 Nov 2026 00:52:40 GMT";
     let at: chrono::DateTime<chrono::Utc> = httpdate::parse_http_date(date).expect("date").into();
-    app.state.clock.freeze_at(at);
+    app.state
+        .clock
+        .freeze_at(at)
+        .expect("within the clock's range");
     let request = r#"{"from":"+18005551234","smsRecipients":[{"to":"+14255550123","repeatabilityRequestId":"44674e33-f2e1-467c-a1db-9e50165b239f","repeatabilityFirstSent":"Sat, 28 Nov 2026 00:52:40 GMT"}],"message":"hello single","smsSendOptions":{"enableDeliveryReport":false}}"#;
 
     let res = app
