@@ -344,7 +344,8 @@ async fn metadata_and_retention_policy_round_trip_in_2025_03_15_only() {
         }
     };
 
-    // Merge-patch: keys merge, null deletes a key; retention policy none, then null.
+    // Merge-patch: keys merge, null deletes a key; retention policy none, then back to a
+    // policy, then null (which leaves "none", as the service does).
     let patch = |body: Value| {
         let (app, token, id) = (&app, token.clone(), id.clone());
         async move {
@@ -358,9 +359,19 @@ async fn metadata_and_retention_policy_round_trip_in_2025_03_15_only() {
     let thread = get(CHAT_V).await;
     assert_eq!(thread["metadata"], json!({"a": "1", "c": "3"}));
     assert_eq!(thread["retentionPolicy"], json!({"kind": "none"}));
+    patch(json!({"retentionPolicy": {"kind": "threadCreationDate", "deleteThreadAfterDays": 7}}))
+        .await;
+    assert_eq!(
+        get(CHAT_V).await["retentionPolicy"],
+        json!({"kind": "threadCreationDate", "deleteThreadAfterDays": 7})
+    );
     patch(json!({"retentionPolicy": null})).await;
     let thread = get(CHAT_V).await;
-    assert!(thread.get("retentionPolicy").is_none(), "{thread}");
+    assert_eq!(
+        thread["retentionPolicy"],
+        json!({"kind": "none"}),
+        "{thread}"
+    );
     assert_eq!(thread["metadata"], json!({"a": "1", "c": "3"}));
     patch(json!({"metadata": null})).await;
     assert!(get(CHAT_V).await.get("metadata").is_none());
