@@ -16,7 +16,9 @@ use super::validation::{Problems, problem_json};
 use super::{api_version, json_response, resource, sms_extras};
 use crate::auth::hmac_mw::require_service_auth;
 use crate::clock;
-use crate::domain::{PhoneNumber, PhoneNumberError, SmsMessageId, segments};
+use crate::domain::{
+    PhoneNumber, PhoneNumberError, SmsMessageId, looks_like_a_phone_number, segments,
+};
 use crate::error::ApiError;
 use crate::resource::{Res, Resource};
 use crate::scenario::rules::{ReportStatus, SmsOutcome};
@@ -327,8 +329,15 @@ fn validate_send(request: SendSmsRequest) -> Result<ValidSend, ApiError> {
         Some(r) if r.len() > MAX_RECIPIENTS => errors.max_length("SmsRecipients", MAX_RECIPIENTS),
         Some(r) => {
             for (i, recipient) in r.iter().enumerate() {
-                if recipient.to.is_none() {
-                    errors.required_at(&format!("SmsRecipients[{i}].To"), "To");
+                match recipient.to.as_deref() {
+                    None => errors.required_at(&format!("SmsRecipients[{i}].To"), "To"),
+                    // Not a phone number at all (letters, other symbols): the whole send is
+                    // refused, as the service's live test expects (see `domain::phone_number`).
+                    // A malformed or impossible number only fails its own item, below.
+                    Some(to) if !looks_like_a_phone_number(to) => {
+                        errors.add(&format!("SmsRecipients[{i}].To"), INVALID_TO.into())
+                    }
+                    Some(_) => {}
                 }
             }
         }
