@@ -374,8 +374,9 @@ pub enum Command {
     /// Exit 0 when the emulator answers its health endpoint, 1 otherwise (for container
     /// HEALTHCHECKs: needs no shell or curl).
     Healthcheck {
-        /// Health URL to probe (plain HTTP). Default: the HTTP listener from --http-port /
-        /// ACS_EMULATOR_HTTP_PORT on 127.0.0.1.
+        /// URL to probe (plain HTTP): a full URL, or a base URL such as http://emulator:8080,
+        /// which probes /_emulator/health (/_emulator/ready with --ready). Default: the HTTP
+        /// listener from --http-port / ACS_EMULATOR_HTTP_PORT on 127.0.0.1.
         #[arg(long)]
         url: Option<String>,
         /// Give up after this long.

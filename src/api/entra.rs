@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use super::{json_response, resource};
 use crate::auth::entra::{EntraAuthority, OAuthError, TOKEN_LIFETIME};
+use crate::clock;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -303,7 +304,9 @@ async fn managed_identity_token(
             StatusCode::OK,
             &ManagedIdentityToken {
                 access_token,
-                expires_on: (now + TOKEN_LIFETIME).timestamp().to_string(),
+                expires_on: clock::saturating_add(now, TOKEN_LIFETIME)
+                    .timestamp()
+                    .to_string(),
                 resource,
                 token_type: "Bearer",
                 client_id: state.entra.managed_identity_client_id().to_string(),

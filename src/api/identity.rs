@@ -491,7 +491,11 @@ pub async fn exchange_teams_user_access_token(
             "userId",
         ));
     }
-    let mut lifetime = TimeDelta::seconds(exp - now.timestamp());
+    // `exp` comes from a token that cannot be verified offline (Microsoft's): any number.
+    let mut lifetime = exp
+        .checked_sub(now.timestamp())
+        .and_then(TimeDelta::try_seconds)
+        .unwrap_or(TimeDelta::MAX);
     if let Some(forced) = state.settings.config.token_lifetime {
         lifetime = lifetime.min(TimeDelta::from_std(forced).unwrap_or(TimeDelta::MAX));
     }

@@ -464,7 +464,8 @@ pub fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duratio
     let raw = Option::<Raw>::deserialize(d)?;
     match raw {
         None => Ok(None),
-        Some(Raw::Secs(s)) if s >= 0.0 && s.is_finite() => Ok(Some(Duration::from_secs_f64(s))),
+        // `try_`: a number of seconds too large for a `Duration` (1e30) is an error, not a panic.
+        Some(Raw::Secs(s)) if let Ok(d) = Duration::try_from_secs_f64(s) => Ok(Some(d)),
         Some(Raw::Secs(s)) => Err(serde::de::Error::custom(format!(
             "{s} is not a duration (expected e.g. 250ms, 5s or a number of seconds)"
         ))),
@@ -582,6 +583,19 @@ mod tests {
             ),
             (
                 serde_json::json!({"name": "x", "match": {"operation": "Sms.Send"}, "delay": "soon"}),
+                "not a duration",
+            ),
+            (
+                serde_json::json!({"name": "x", "match": {"operation": "Sms.Send"}, "delay": 1e30}),
+                "not a duration",
+            ),
+            (
+                serde_json::json!({"name": "x", "match": {"operation": "Sms.Send"}, "delay": -1}),
+                "not a duration",
+            ),
+            (
+                serde_json::json!({"name": "x", "match": {"operation": "Sms.Send"},
+                                   "sms": {"deliveryReport": {"status": "Delivered", "after": 1e300}}}),
                 "not a duration",
             ),
         ];

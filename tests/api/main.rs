@@ -7,6 +7,7 @@ mod chat_messages;
 mod chat_paging;
 mod chat_threads;
 mod concurrency;
+mod control_extremes;
 mod entra;
 mod events;
 mod events_chat;

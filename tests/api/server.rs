@@ -361,3 +361,33 @@ fn the_healthcheck_fails_when_nothing_answers() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
 }
+
+#[tokio::test]
+async fn the_healthcheck_takes_a_base_url_or_a_full_one() {
+    let app = spawn_app().await;
+    let run = |url: String, ready: bool| async move {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_acs-emulator"));
+        command.args(["healthcheck", "--timeout", "5s", "--url", &url]);
+        if ready {
+            command.arg("--ready");
+        }
+        let out = command.output().await.expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // A base URL, with or without the slash, probes /_emulator/health or /_emulator/ready.
+    for base in [app.http.clone(), format!("{}/", app.http)] {
+        for ready in [false, true] {
+            let (code, stderr) = run(base.clone(), ready).await;
+            assert_eq!(code, Some(0), "{base} (ready: {ready}): {stderr}");
+        }
+    }
+    // A full URL is probed as given: a path that answers 404 fails.
+    let (code, _) = run(format!("{}/_emulator/ready", app.http), false).await;
+    assert_eq!(code, Some(0));
+    let (code, stderr) = run(format!("{}/nothing/here", app.http), false).await;
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("answered 404"), "{stderr}");
+}

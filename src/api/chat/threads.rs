@@ -93,7 +93,8 @@ pub struct CreateChatThreadRequest {
     pub retention_policy: Option<RetentionPolicyModel>,
 }
 
-/// `UpdateChatThreadRequest` (merge-patch: absent = unchanged, `null` = cleared).
+/// `UpdateChatThreadRequest` (merge-patch: absent = unchanged, `null` = cleared; a cleared
+/// retention policy reads back as `{"kind": "none"}`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateChatThreadRequest {
@@ -342,9 +343,14 @@ pub async fn update_chat_thread_properties(
     };
     if has_metadata(version) {
         update.metadata = request.metadata;
+        // `"retentionPolicy": null` clears the policy, which leaves the thread with
+        // `{"kind": "none"}` (what a following GET returns), not without one.
         update.retention_policy = request
             .retention_policy
-            .map(|p| p.map(RetentionPolicyModel::parse).transpose())
+            .map(|p| {
+                p.map_or(Ok(RetentionPolicy::None), RetentionPolicyModel::parse)
+                    .map(Some)
+            })
             .transpose()?;
     }
     res.store
