@@ -386,6 +386,15 @@ impl TryFrom<RawRule> for Rule {
             0 | 1 => {}
             _ => return Err(at("respond, fault and sms exclude each other".into())),
         }
+        if let Some(delay) = raw.delay
+            && delay > MAX_DELAY
+        {
+            return Err(at(format!(
+                "delay {} is longer than the emulator's limit of {} (a scripted hang holds a worker's request slot)",
+                humantime::format_duration(delay),
+                humantime::format_duration(MAX_DELAY)
+            )));
+        }
         if let Some(respond) = &raw.respond
             && !(100..=599).contains(&respond.status)
         {
@@ -452,6 +461,10 @@ impl TryFrom<RawRule> for Rule {
         })
     }
 }
+
+/// The longest `delay` a rule may script: long enough for any client timeout worth testing,
+/// short enough that a forgotten rule cannot hold requests for days (README "Limits").
+pub const MAX_DELAY: Duration = Duration::from_secs(600);
 
 /// A duration written as `250ms`, `5s`, `1m` (humantime) or a number of seconds.
 pub fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -592,6 +605,10 @@ mod tests {
             (
                 serde_json::json!({"name": "x", "match": {"operation": "Sms.Send"}, "delay": -1}),
                 "not a duration",
+            ),
+            (
+                serde_json::json!({"name": "x", "match": {"operation": "Sms.Send"}, "delay": "1000000y"}),
+                "longer than the emulator's limit of 10m",
             ),
             (
                 serde_json::json!({"name": "x", "match": {"operation": "Sms.Send"},
