@@ -206,8 +206,12 @@ impl Application {
         // Signals are ours (see `stop_on_signals`): registered before the ready banner, so a
         // SIGTERM right after start-up is never lost while the workers are still starting.
         .disable_signals()
-        // Scripted transport faults reach the socket through this (see `api::faults`).
-        .on_connect(api::faults::on_connect)
+        // Scripted transport faults reach the socket through this (see `api::faults`); each
+        // connection's requests and body bytes in flight are counted (see `api::body`).
+        .on_connect(|conn, data| {
+            api::faults::on_connect(conn, data);
+            api::body::on_connect(data);
+        })
         .listen_rustls_0_23(https_listener, tls_config)?
         .listen(http_listener)?;
         if let Some(workers) = config.workers {
