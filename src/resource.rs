@@ -5,9 +5,9 @@
 //! resource through its credentials, as with the real service: the access key that signs it
 //! (HMAC), the `resourceId` claim of a user access token (Chat), or, for Entra ID bearer tokens,
 //! which carry no resource, the host the request addresses: the HTTP/2 `:authority` (or an
-//! absolute-form target's), else the `Host` header, falling back to `default`. The auth middlewares put
-//! the chosen [`Resource`] into the request extensions; handlers take it with the [`Res`]
-//! extractor and never look at another resource's state.
+//! absolute-form target's), else the `Host` header, falling back to `default`. The auth
+//! middlewares put the chosen [`Resource`] into the request extensions; handlers take it with
+//! the [`Res`] extractor and never look at another resource's state.
 
 use std::future::{Ready, ready};
 use std::ops::Deref;
