@@ -237,13 +237,27 @@ impl Loaded {
     }
 }
 
-/// Parses fixture text: JSON, or YAML (which also reads JSON).
+/// The deepest nesting of collections a fixture may have (JSON's limit in serde_json, and the
+/// YAML deserializer's).
+pub const MAX_NESTING: usize = 128;
+
+/// Parses fixture text: JSON, or YAML (which also reads JSON). YAML is first checked for flow
+/// collections (`[`, `{`) nested deeper than [`MAX_NESTING`]: the YAML parser reads a whole
+/// document before anything checks its depth, and deep flow nesting costs it quadratic time
+/// (100,000 levels in 200 KB took about a minute). Parsing is CPU work: call it off the async
+/// workers (`web::block`) for untrusted input.
 pub fn parse(source_name: &str, text: &str, json: bool) -> Result<Fixture, FixtureError> {
     let fail = |line: Option<usize>, reason: String| FixtureError {
         source_name: source_name.to_string(),
         line,
         reason,
     };
+    if !json && let Err(line) = yaml_flow_depth_within(text, MAX_NESTING) {
+        return Err(fail(
+            line,
+            format!("collections are nested deeper than {MAX_NESTING} levels"),
+        ));
+    }
     if json {
         serde_json::from_str(text).map_err(|e| {
             let line = (e.line() > 0).then_some(e.line());
@@ -254,6 +268,54 @@ pub fn parse(source_name: &str, text: &str, json: bool) -> Result<Fixture, Fixtu
             let line = e.location().map(|l| l.line());
             fail(line, strip_position(&e.to_string()))
         })
+    }
+}
+
+/// Scans `text` with the YAML parser's own scanner (libyaml's, the one `serde_yaml_ng` parses
+/// with, so that no trick of quoting can make the two disagree) and stops at the first flow
+/// collection nested deeper than `limit`: `Err` with its 1-based line. Scanning stops there, so
+/// the cost is linear. A scanner error ends the check with `Ok`: the parse reports it.
+fn yaml_flow_depth_within(text: &str, limit: usize) -> Result<(), Option<usize>> {
+    use std::mem::MaybeUninit;
+    use unsafe_libyaml as y;
+    // SAFETY: the parser is initialised before use and deleted exactly once; it reads from
+    // `text`, which outlives it; each token is deleted after use, exactly once (the scanner
+    // fills it completely on every call, also on failure, when it is YAML_NO_TOKEN).
+    unsafe {
+        let mut parser = MaybeUninit::<y::yaml_parser_t>::uninit();
+        if !y::yaml_parser_initialize(parser.as_mut_ptr()).ok {
+            return Ok(());
+        }
+        let parser = parser.as_mut_ptr();
+        y::yaml_parser_set_input_string(parser, text.as_ptr(), text.len() as u64);
+        let mut depth = 0usize;
+        let mut result = Ok(());
+        loop {
+            let mut token = MaybeUninit::<y::yaml_token_t>::uninit();
+            if !y::yaml_parser_scan(parser, token.as_mut_ptr()).ok {
+                break;
+            }
+            let token = token.as_mut_ptr();
+            let kind = (*token).type_;
+            let line = (*token).start_mark.line as usize + 1;
+            y::yaml_token_delete(token);
+            match kind {
+                y::YAML_FLOW_SEQUENCE_START_TOKEN | y::YAML_FLOW_MAPPING_START_TOKEN => {
+                    depth += 1;
+                    if depth > limit {
+                        result = Err(Some(line));
+                        break;
+                    }
+                }
+                y::YAML_FLOW_SEQUENCE_END_TOKEN | y::YAML_FLOW_MAPPING_END_TOKEN => {
+                    depth = depth.saturating_sub(1);
+                }
+                y::YAML_STREAM_END_TOKEN | y::YAML_NO_TOKEN => break,
+                _ => {}
+            }
+        }
+        y::yaml_parser_delete(parser);
+        result
     }
 }
 
@@ -772,6 +834,41 @@ mod tests {
         )
         .expect_err("bad");
         assert_eq!(err.line, Some(3), "{err:?}");
+    }
+
+    #[test]
+    fn deep_flow_nesting_is_refused_quickly_with_its_line() {
+        let deep = format!(
+            "rules:\n  - {}{}\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let started = std::time::Instant::now();
+        let err = parse("f.yaml", &deep, false).expect_err("too deep");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert_eq!(err.line, Some(2), "{err}");
+        assert!(err.reason.contains("nested deeper than 128"), "{err}");
+        // One level per line, and inside quotes that are not quotes to YAML.
+        let lines = format!("rules: {}", "[\n".repeat(200));
+        assert!(
+            parse("f.yaml", &lines, false)
+                .expect_err("deep")
+                .reason
+                .contains("128")
+        );
+        let tricky = format!("description: a 'b\nrules: [ 'c' , {}", "[".repeat(200));
+        assert!(
+            parse("f.yaml", &tricky, false)
+                .expect_err("deep")
+                .reason
+                .contains("128")
+        );
+        // Brackets in strings and 128 real levels are fine.
+        let quoted = format!("description: \"{}\"\n", "[".repeat(500));
+        assert!(parse("f.yaml", &quoted, false).is_ok());
+        let ok = format!("description: {}x{}\n", "[".repeat(120), "]".repeat(120));
+        let err = parse("f.yaml", &ok, false).expect_err("not a string");
+        assert!(!err.reason.contains("nested"), "{err}");
     }
 
     #[test]

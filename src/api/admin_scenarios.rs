@@ -212,8 +212,6 @@ pub async fn load_fixture(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| invalid_fixture("the request body is not UTF-8".into()))?;
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -222,6 +220,18 @@ pub async fn load_fixture(
         .to_ascii_lowercase();
     let yaml = content_type.contains("yaml")
         || req.uri().query().is_some_and(|q| q.contains("format=yaml"));
+    // Parsing and checking are CPU work that grows with the fixture: off the async workers, so
+    // that a large or hostile fixture cannot stall other requests (health checks included).
+    let summary = web::block(move || load_blocking(&state, &body, yaml))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("fixture load task failed: {e}")))??;
+    json_response(StatusCode::CREATED, &summary)
+}
+
+/// Parses, checks and applies a fixture (all or nothing).
+fn load_blocking(state: &AppState, body: &[u8], yaml: bool) -> Result<serde_json::Value, ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| invalid_fixture("the request body is not UTF-8".into()))?;
     let source = "request body";
     let fixture =
         fixtures::parse(source, text, !yaml).map_err(|e| invalid_fixture(e.to_string()))?;
@@ -249,7 +259,7 @@ pub async fn load_fixture(
     let summary = loaded.summary();
     tracing::info!(summary = %summary, "fixture loaded at runtime");
     all.push(loaded);
-    json_response(StatusCode::CREATED, &summary)
+    Ok(summary)
 }
 
 fn invalid_fixture(message: String) -> ApiError {
