@@ -277,44 +277,45 @@ pub fn parse(source_name: &str, text: &str, json: bool) -> Result<Fixture, Fixtu
 /// the cost is linear. A scanner error ends the check with `Ok`: the parse reports it.
 fn yaml_flow_depth_within(text: &str, limit: usize) -> Result<(), Option<usize>> {
     use std::mem::MaybeUninit;
-    use unsafe_libyaml as y;
+    use unsafe_libyaml as unsafe_y;
     // SAFETY: the parser is initialised before use and deleted exactly once; it reads from
     // `text`, which outlives it; each token is deleted after use, exactly once (the scanner
     // fills it completely on every call, also on failure, when it is YAML_NO_TOKEN).
     unsafe {
-        let mut parser = MaybeUninit::<y::yaml_parser_t>::uninit();
-        if !y::yaml_parser_initialize(parser.as_mut_ptr()).ok {
+        let mut parser = MaybeUninit::<unsafe_y::yaml_parser_t>::uninit();
+        if !unsafe_y::yaml_parser_initialize(parser.as_mut_ptr()).ok {
             return Ok(());
         }
         let parser = parser.as_mut_ptr();
-        y::yaml_parser_set_input_string(parser, text.as_ptr(), text.len() as u64);
+        unsafe_y::yaml_parser_set_input_string(parser, text.as_ptr(), text.len() as u64);
         let mut depth = 0usize;
         let mut result = Ok(());
         loop {
-            let mut token = MaybeUninit::<y::yaml_token_t>::uninit();
-            if !y::yaml_parser_scan(parser, token.as_mut_ptr()).ok {
+            let mut token = MaybeUninit::<unsafe_y::yaml_token_t>::uninit();
+            if !unsafe_y::yaml_parser_scan(parser, token.as_mut_ptr()).ok {
                 break;
             }
             let token = token.as_mut_ptr();
             let kind = (*token).type_;
             let line = (*token).start_mark.line as usize + 1;
-            y::yaml_token_delete(token);
+            unsafe_y::yaml_token_delete(token);
             match kind {
-                y::YAML_FLOW_SEQUENCE_START_TOKEN | y::YAML_FLOW_MAPPING_START_TOKEN => {
+                unsafe_y::YAML_FLOW_SEQUENCE_START_TOKEN
+                | unsafe_y::YAML_FLOW_MAPPING_START_TOKEN => {
                     depth += 1;
                     if depth > limit {
                         result = Err(Some(line));
                         break;
                     }
                 }
-                y::YAML_FLOW_SEQUENCE_END_TOKEN | y::YAML_FLOW_MAPPING_END_TOKEN => {
+                unsafe_y::YAML_FLOW_SEQUENCE_END_TOKEN | unsafe_y::YAML_FLOW_MAPPING_END_TOKEN => {
                     depth = depth.saturating_sub(1);
                 }
-                y::YAML_STREAM_END_TOKEN | y::YAML_NO_TOKEN => break,
+                unsafe_y::YAML_STREAM_END_TOKEN | unsafe_y::YAML_NO_TOKEN => break,
                 _ => {}
             }
         }
-        y::yaml_parser_delete(parser);
+        unsafe_y::yaml_parser_delete(parser);
         result
     }
 }
