@@ -184,6 +184,20 @@ pub struct FixtureError {
     pub line: Option<usize>,
     /// What is wrong.
     pub reason: String,
+    /// What kind of refusal it is.
+    pub kind: FixtureErrorKind,
+}
+
+/// The kinds of [`FixtureError`] (the control API answers them with different statuses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FixtureErrorKind {
+    /// The fixture itself is wrong (400).
+    #[default]
+    Invalid,
+    /// A resource clashes with a running one: its name, id, access key or a host name (409).
+    Conflict,
+    /// Its resources would pass `--max-resources` (403).
+    LimitReached,
 }
 
 /// A fixture checked against the running emulator, ready to apply.
@@ -251,6 +265,7 @@ pub fn parse(source_name: &str, text: &str, json: bool) -> Result<Fixture, Fixtu
         source_name: source_name.to_string(),
         line,
         reason,
+        kind: FixtureErrorKind::Invalid,
     };
     if !json && let Err(line) = yaml_flow_depth_within(text, MAX_NESTING) {
         return Err(fail(
@@ -342,9 +357,12 @@ pub fn check(
         source_name: source_name.to_string(),
         line: line_of(text, needle),
         reason,
+        kind: FixtureErrorKind::Invalid,
     };
 
-    // Resources: new ones must not clash with each other or with those running.
+    // Resources: new ones must not clash with those running (409) or with each other, and must
+    // fit within --max-resources (403).
+    let running = resources.all().len();
     let mut known: Vec<Arc<Resource>> = resources.all().as_ref().clone();
     for spec in &fixture.resources {
         let resource = build_resource(spec, None).map_err(|r| fail(&spec.name, r))?;
@@ -354,8 +372,18 @@ pub fn check(
                 "the resource 'default' is described by the command-line flags; give this one another name".into(),
             ));
         }
-        conflict(&known, &resource).map_err(|r| fail(&spec.name, r))?;
+        resources.conflict(&resource).map_err(|r| FixtureError {
+            kind: FixtureErrorKind::Conflict,
+            ..fail(&spec.name, r)
+        })?;
+        conflict(&known[running..], &resource).map_err(|r| fail(&spec.name, r))?;
         known.push(Arc::new(resource));
+    }
+    if known.len() > resources.max() {
+        return Err(FixtureError {
+            kind: FixtureErrorKind::LimitReached,
+            ..fail("resources", crate::resource::too_many(resources.max()))
+        });
     }
     let resource_id = |name: &Option<String>, needle: &str| {
         let name = name.as_deref().unwrap_or(DEFAULT_RESOURCE);
@@ -409,6 +437,7 @@ pub fn check(
                 source_name: source_name.to_string(),
                 line: nth_line_of(text, name, 2).or_else(|| line_of(text, name)),
                 reason: format!("the identity name '{name}' is used twice"),
+                kind: FixtureErrorKind::Invalid,
             });
         }
         if identities.iter().any(|(_, other, _)| *other == id) {
@@ -567,6 +596,7 @@ pub fn check(
                 source_name: source_name.to_string(),
                 line: nth_line_of(text, &rule.name, 2).or_else(|| line_of(text, &rule.name)),
                 reason: format!("the rule name '{}' is used twice", rule.name),
+                kind: FixtureErrorKind::Invalid,
             });
         }
         if let Some(r) = &rule.matcher.resource
@@ -603,6 +633,7 @@ pub fn check(
                 source_name: source_name.to_string(),
                 line: nth_line_of(text, name, 2).or_else(|| line_of(text, name)),
                 reason: format!("the subscription name '{name}' is used twice"),
+                kind: FixtureErrorKind::Invalid,
             });
         }
         let subscription = Subscription::from_spec(spec)

@@ -90,14 +90,59 @@ impl Resource {
 /// Every resource of the process; the first is `default`.
 pub struct Resources {
     all: RwLock<Arc<Vec<Arc<Resource>>>>,
+    max: usize,
+    reserved_hosts: Vec<String>,
+}
+
+/// The host names no fixture resource may claim: they address `default` (the loopback names
+/// the certificate always has, and the address the listeners bind to when it is a specific
+/// one).
+pub fn default_hosts(bind: std::net::IpAddr) -> Vec<String> {
+    let mut hosts = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "[::1]".to_string(),
+        "::1".to_string(),
+    ];
+    if !bind.is_unspecified() && !bind.is_loopback() {
+        hosts.push(match bind {
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        });
+    }
+    hosts
 }
 
 impl Resources {
-    /// A set holding only `default`.
-    pub fn new(default: Resource) -> Self {
+    /// A set holding only `default`, with room for `max` resources in all (`default`
+    /// included); `reserved_hosts` address `default` and no other resource may claim them.
+    pub fn new(default: Resource, max: usize, reserved_hosts: Vec<String>) -> Self {
         Self {
             all: RwLock::new(Arc::new(vec![Arc::new(default)])),
+            max,
+            reserved_hosts,
         }
+    }
+
+    /// The most resources there may be (`--max-resources`).
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Why `resource` cannot join the running ones, if it cannot: a name, id, access key or host
+    /// name another resource has, or a host name that addresses `default`.
+    pub fn conflict(&self, resource: &Resource) -> Result<(), String> {
+        if let Some(host) = resource
+            .hosts
+            .iter()
+            .find(|h| self.reserved_hosts.contains(h))
+        {
+            return Err(format!(
+                "resource '{}' claims the host name {host}, which addresses the default resource",
+                resource.name
+            ));
+        }
+        conflict(&self.all(), resource)
     }
 
     /// A snapshot of every resource, `default` first.
@@ -135,12 +180,16 @@ impl Resources {
         all[0].clone()
     }
 
-    /// Adds resources, all or none: a name, id or host already in use is refused.
+    /// Adds resources, all or none: a name, id or host already in use is refused, and so is
+    /// going past [`Resources::max`].
     pub fn add(&self, new: Vec<Resource>) -> Result<(), String> {
         let mut guard = match self.all.write() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
+        if guard.len() + new.len() > self.max {
+            return Err(too_many(self.max));
+        }
         let mut next: Vec<Arc<Resource>> = guard.as_ref().clone();
         for resource in new {
             conflict(&next, &resource)?;
@@ -149,6 +198,11 @@ impl Resources {
         *guard = Arc::new(next);
         Ok(())
     }
+}
+
+/// The refusal of a resource past `--max-resources`.
+pub fn too_many(max: usize) -> String {
+    format!("the emulator holds its limit of {max} resources, default included (--max-resources)")
 }
 
 /// Why `resource` cannot join `existing`, if it cannot.

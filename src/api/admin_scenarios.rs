@@ -233,8 +233,7 @@ fn load_blocking(state: &AppState, body: &[u8], yaml: bool) -> Result<serde_json
     let text = std::str::from_utf8(body)
         .map_err(|_| invalid_fixture("the request body is not UTF-8".into()))?;
     let source = "request body";
-    let fixture =
-        fixtures::parse(source, text, !yaml).map_err(|e| invalid_fixture(e.to_string()))?;
+    let fixture = fixtures::parse(source, text, !yaml).map_err(fixture_error)?;
     // One load at a time: the checks and the change happen under the same lock.
     let mut all = state.fixtures.lock().unwrap_or_else(|p| p.into_inner());
     let loaded = fixtures::check(
@@ -245,7 +244,7 @@ fn load_blocking(state: &AppState, body: &[u8], yaml: bool) -> Result<serde_json
         &state.engine,
         &state.events,
     )
-    .map_err(|e| invalid_fixture(e.to_string()))?;
+    .map_err(fixture_error)?;
     fixtures::apply(
         &loaded,
         &state.resources,
@@ -260,6 +259,19 @@ fn load_blocking(state: &AppState, body: &[u8], yaml: bool) -> Result<serde_json
     tracing::info!(summary = %summary, "fixture loaded at runtime");
     all.push(loaded);
     Ok(summary)
+}
+
+/// A refused fixture: 400 `InvalidFixture`, 409 `Conflict` for a resource that clashes with a
+/// running one, 403 `ResourceLimitReached` past `--max-resources`.
+fn fixture_error(e: fixtures::FixtureError) -> ApiError {
+    match e.kind {
+        fixtures::FixtureErrorKind::Invalid => invalid_fixture(e.to_string()),
+        fixtures::FixtureErrorKind::Conflict => ApiError::Conflict(e.to_string()),
+        fixtures::FixtureErrorKind::LimitReached => ApiError::LimitReached {
+            code: "ResourceLimitReached",
+            message: e.to_string(),
+        },
+    }
 }
 
 fn invalid_fixture(message: String) -> ApiError {
@@ -290,13 +302,8 @@ pub async fn list_resources(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let https = state.https_addr.port();
-    let info = req.connection_info();
-    let host = info
-        .host()
-        .split(':')
-        .next()
-        .unwrap_or("localhost")
-        .to_string();
+    let (_, host) = super::origin(&req);
+    let host = crate::resource::host_name(&host);
     let value: Vec<ResourceView> = state
         .resources
         .all()

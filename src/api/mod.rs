@@ -95,6 +95,31 @@ pub fn json_body<T: DeserializeOwned + Default>(
     })
 }
 
+/// The scheme and host (`host[:port]`) a client used to reach the emulator, for URLs the
+/// emulator hands out (the Entra ID authority's issuer and endpoints, Chat's `nextLink`, the
+/// control API's connection strings): the listener's scheme and the host the request addresses
+/// (HTTP/2 `:authority`, else `Host`). Only with `--trust-forwarded-headers` do a reverse
+/// proxy's `Forwarded` / `X-Forwarded-Host` / `X-Forwarded-Proto` headers count: anyone can send
+/// them, and a forged host would put the forger's URL into tokens' issuer and into links.
+pub fn origin(req: &HttpRequest) -> (String, String) {
+    let trust = req
+        .app_data::<web::Data<crate::startup::AppState>>()
+        .is_some_and(|s| s.settings.config.trust_forwarded_headers);
+    if trust {
+        let info = req.connection_info();
+        return (info.scheme().to_string(), info.host().to_string());
+    }
+    let scheme = if req.app_config().secure() {
+        "https"
+    } else {
+        "http"
+    };
+    let host = crate::resource::request_host(req.uri(), req.headers())
+        .map(str::to_string)
+        .unwrap_or_else(|| req.app_config().host().to_string());
+    (scheme.to_string(), host)
+}
+
 /// A JSON response with the real service's success content type.
 pub fn json_response(
     status: actix_web::http::StatusCode,

@@ -7,6 +7,7 @@ mod chat_messages;
 mod chat_paging;
 mod chat_threads;
 mod concurrency;
+mod control;
 mod encoding;
 mod entra;
 mod events;

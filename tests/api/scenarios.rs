@@ -929,11 +929,17 @@ mod resources {
         let clash = json!({"resources": [{
             "name": "copy", "accessKey": "Y29udG9zby1wcmltYXJ5LWtleS1mb3ItdGhlLWFjcy1lbXVsYXRvci0wMDAwMDAwMA=="
         }]});
-        let message = assert_error(app.load(&clash).await, 400, "InvalidFixture").await;
+        // A clash with a running resource is a conflict.
+        let message = assert_error(app.load(&clash).await, 409, "Conflict").await;
         assert!(
             message.contains("access key of resource 'contoso'"),
             "{message}"
         );
+        // Two resources of one fixture that clash make the fixture invalid.
+        let twice = json!({"resources": [
+            {"name": "copy", "accessKey": "eHl6"}, {"name": "copy", "accessKey": "YWJj"}]});
+        let message = assert_error(app.load(&twice).await, 400, "InvalidFixture").await;
+        assert!(message.contains("declared twice"), "{message}");
         let default = json!({"resources": [{"name": "default", "accessKey": "eHl6"}]});
         let message = assert_error(app.load(&default).await, 400, "InvalidFixture").await;
         assert!(message.contains("command-line flags"), "{message}");

@@ -664,8 +664,8 @@ pub fn list_version(req: &HttpRequest, sync: Option<&SyncState>) -> Result<&'sta
 /// An absolute link on this server, built from the request's own scheme and `Host`:
 /// `{scheme}://{host}{path}?{params}`.
 pub fn absolute_link(req: &HttpRequest, path: &str, params: &[(&str, String)]) -> String {
-    let info = req.connection_info();
-    let mut url = format!("{}://{}{}", info.scheme(), info.host(), path);
+    let (scheme, host) = crate::api::origin(req);
+    let mut url = format!("{scheme}://{host}{path}");
     if !params.is_empty() {
         let query = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())))
