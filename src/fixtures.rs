@@ -23,7 +23,10 @@ use crate::events::{EventBus, Subscription, SubscriptionSpec};
 use crate::resource::{DEFAULT_RESOURCE, Resource, Resources, conflict};
 use crate::scenario::engine::Engine;
 use crate::scenario::rules::Rule;
-use crate::store::{MessageType, NewMessage, NewThread, Participant, Store};
+use crate::store::{
+    CONTENT_LIMIT_BYTES, DISPLAY_NAME_LIMIT_BYTES, MessageType, NewMessage, NewThread, Participant,
+    Store, TOPIC_LIMIT_BYTES,
+};
 
 /// The namespace of name-derived identity ids (UUID v5).
 const IDENTITY_NAMESPACE: Uuid = Uuid::from_u128(0x6acf_5e1e_0000_4000_8000_0000_0000_0001);
@@ -498,6 +501,13 @@ pub fn check(
         if spec.participants.is_empty() {
             return Err(fail(&spec.topic, "a thread needs participants".into()));
         }
+        // The limits the Chat API applies (README "Limits").
+        if spec.topic.len() > TOPIC_LIMIT_BYTES {
+            return Err(fail(
+                &spec.topic,
+                format!("the topic is longer than {TOPIC_LIMIT_BYTES} bytes"),
+            ));
+        }
         let mut participants = Vec::new();
         for p in &spec.participants {
             let (reference, display_name) = match p {
@@ -506,6 +516,15 @@ pub fn check(
                     (user, display_name.clone())
                 }
             };
+            if let Some(name) = display_name
+                .as_ref()
+                .filter(|n| n.len() > DISPLAY_NAME_LIMIT_BYTES)
+            {
+                return Err(fail(
+                    name,
+                    format!("a displayName is longer than {DISPLAY_NAME_LIMIT_BYTES} bytes"),
+                ));
+            }
             participants.push(Participant {
                 id: CommunicationIdentifier::User(user(reference, &resource)?),
                 display_name,
@@ -539,6 +558,22 @@ pub fn check(
                 return Err(fail(
                     &m.content,
                     format!("the sender '{}' is not a participant of the thread", m.from),
+                ));
+            }
+            if m.content.len() > CONTENT_LIMIT_BYTES {
+                return Err(fail(
+                    &m.from,
+                    format!("a message's content is longer than {CONTENT_LIMIT_BYTES} bytes"),
+                ));
+            }
+            if let Some(name) = m
+                .sender_display_name
+                .as_ref()
+                .filter(|n| n.len() > DISPLAY_NAME_LIMIT_BYTES)
+            {
+                return Err(fail(
+                    name,
+                    format!("a senderDisplayName is longer than {DISPLAY_NAME_LIMIT_BYTES} bytes"),
                 ));
             }
             let kind = match m.kind.as_deref().map(str::to_ascii_lowercase).as_deref() {

@@ -12,6 +12,7 @@ mod encoding;
 mod entra;
 mod events;
 mod events_chat;
+mod field_limits;
 mod helpers;
 mod hmac_auth;
 mod hostile;
