@@ -142,7 +142,14 @@ impl Resources {
                 resource.name
             ));
         }
-        conflict(&self.all(), resource)
+        let all = self.all();
+        if all.iter().any(|r| r.name == resource.name) {
+            return Err(format!(
+                "a resource named '{}' is already loaded",
+                resource.name
+            ));
+        }
+        conflict(&all, resource)
     }
 
     /// A snapshot of every resource, `default` first.
