@@ -200,6 +200,27 @@ pub struct Config {
     #[arg(long, env = "ACS_EMULATOR_REQUEST_BODY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_body_timeout: Duration,
 
+    /// Most requests in flight on one connection (HTTP/2 multiplexes many): more get 503 with
+    /// Retry-After at once, before their bodies are read. actix-web does not advertise it as
+    /// SETTINGS_MAX_CONCURRENT_STREAMS, so it is enforced per request.
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_MAX_CONCURRENT_STREAMS",
+        default_value_t = 100,
+        help_heading = "Limits"
+    )]
+    pub max_concurrent_streams: usize,
+
+    /// Most request-body bytes held for one connection's requests in flight together (at least
+    /// --max-body-bytes); a body that would pass it gets 503 with Retry-After.
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_MAX_CONNECTION_BODY_BYTES",
+        default_value_t = 16 * 1024 * 1024,
+        help_heading = "Limits"
+    )]
+    pub max_connection_body_bytes: usize,
+
     /// How long an idle keep-alive connection stays open (0s: close after each response).
     #[arg(long, env = "ACS_EMULATOR_KEEP_ALIVE", default_value = "5s", value_parser = humantime::parse_duration)]
     pub keep_alive: Duration,
@@ -326,6 +347,37 @@ pub struct Config {
     /// oldest are forgotten first).
     #[arg(long, env = "ACS_EMULATOR_EVENT_HISTORY", default_value_t = 10_000)]
     pub event_history: usize,
+    /// Most resources, `default` included; a fixture (at start-up or through
+    /// POST /_emulator/fixtures) that would add more is refused.
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_MAX_RESOURCES",
+        default_value_t = 100,
+        help_heading = "Access keys & resources"
+    )]
+    pub max_resources: usize,
+
+    /// Require `Authorization: Bearer <TOKEN>` on the control API (/_emulator/*, except health,
+    /// ready, tls-cert and token); without it the control API is open to anyone who reaches a
+    /// listener. Set it whenever the emulator listens beyond loopback.
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_CONTROL_TOKEN",
+        hide_env_values = true,
+        help_heading = "Control API"
+    )]
+    pub control_token: Option<String>,
+
+    /// Build the Entra ID authority's URLs (issuer, token endpoint) and Chat's nextLink from the
+    /// Forwarded / X-Forwarded-Host / X-Forwarded-Proto headers of a reverse proxy in front of
+    /// the emulator. Off: from the request's own host and the listener's scheme.
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_TRUST_FORWARDED_HEADERS",
+        help_heading = "Tokens & Entra ID"
+    )]
+    pub trust_forwarded_headers: bool,
+
     /// Fixture file to load at start-up (JSON or YAML; repeatable, or comma-separated in the
     /// environment variable): resources, identities, chat threads, opt-outs and scenario rules.
     /// Any error exits with the file, line and reason before the listeners bind.
@@ -538,6 +590,29 @@ impl Config {
                 )));
             }
         }
+        if self.max_concurrent_streams == 0 {
+            return Err(ConfigError(
+                "--max-concurrent-streams must be at least 1".into(),
+            ));
+        }
+        if self.max_connection_body_bytes < self.max_body_bytes {
+            return Err(ConfigError(format!(
+                "--max-connection-body-bytes ({}) must be at least --max-body-bytes ({})",
+                self.max_connection_body_bytes, self.max_body_bytes
+            )));
+        }
+        if self.max_resources == 0 {
+            return Err(ConfigError("--max-resources must be at least 1".into()));
+        }
+        if self
+            .control_token
+            .as_ref()
+            .is_some_and(|t| t.trim().is_empty() || t.trim() != t)
+        {
+            return Err(ConfigError(
+                "--control-token must not be empty or start or end with spaces".into(),
+            ));
+        }
         if self.max_connections == 0 {
             return Err(ConfigError("--max-connections must be at least 1".into()));
         }
@@ -709,6 +784,8 @@ impl Config {
             max_connections: 10_000,
             client_request_timeout: Duration::from_secs(5),
             request_body_timeout: Duration::from_secs(30),
+            max_concurrent_streams: 100,
+            max_connection_body_bytes: 16 * 1024 * 1024,
             keep_alive: Duration::from_secs(5),
             tls_handshake_timeout: Duration::from_secs(3),
             shutdown_timeout: Duration::from_secs(5),
@@ -731,6 +808,9 @@ impl Config {
             event_webhook_ca: None,
             event_queue_capacity: 10_000,
             event_history: 10_000,
+            max_resources: 100,
+            control_token: None,
+            trust_forwarded_headers: false,
             fixtures: Vec::new(),
             seed: None,
             journal_size: 10_000,

@@ -32,10 +32,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/{tenant}/oauth2/v2.0/token").route(web::post().to(token)));
 }
 
-/// `scheme://host` of the request, as the client addressed the emulator.
+/// `scheme://host` of the request, as the client addressed the emulator (forwarded headers
+/// only with `--trust-forwarded-headers`, see [`super::origin`]).
 fn base_url(req: &HttpRequest) -> String {
-    let info = req.connection_info();
-    format!("{}://{}", info.scheme(), info.host())
+    let (scheme, host) = super::origin(req);
+    format!("{scheme}://{host}")
 }
 
 fn tenant(req: &HttpRequest, state: &AppState) -> String {

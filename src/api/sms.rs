@@ -43,6 +43,9 @@ pub const SEND_VERSIONS: &[&str] = &[
 const MAX_RECIPIENTS: usize = 100;
 /// Longest message, in UTF-16 code units (.NET string length).
 const MAX_MESSAGE_LENGTH: usize = 2048;
+/// The longest `smsSendOptions.tag` (bytes), kept with the outbox entry and its delivery
+/// report. The spec states no limit; this one is the emulator's (README "Limits").
+pub const MAX_TAG_BYTES: usize = 1024;
 /// Bounds of `smsSendOptions.deliveryReportTimeoutInSeconds`.
 const DELIVERY_REPORT_TIMEOUT: std::ops::RangeInclusive<i64> = 60..=43200;
 
@@ -346,6 +349,18 @@ fn validate_send(request: SendSmsRequest) -> Result<ValidSend, ApiError> {
         enable_delivery_report: Some(false),
         ..SmsSendOptions::default()
     });
+    if options
+        .tag
+        .as_ref()
+        .is_some_and(|t| t.len() > MAX_TAG_BYTES)
+    {
+        errors.add(
+            "SmsSendOptions.Tag",
+            format!(
+                "The field Tag must be a string or array type with a maximum length of '{MAX_TAG_BYTES}'."
+            ),
+        );
+    }
     if options.enable_delivery_report.is_none() {
         errors.required_at(
             "SmsSendOptions.EnableDeliveryReport",

@@ -195,6 +195,7 @@ pub async fn create_chat_thread(
     let topic = request
         .topic
         .ok_or_else(|| ApiError::validation("The Topic field is required.", "topic"))?;
+    super::check_topic(&topic)?;
     let (participants, invalid) =
         validate_participants(&res, version, request.participants.unwrap_or_default())?;
     let (metadata, retention_policy) = if has_metadata(version) {
@@ -337,6 +338,9 @@ pub async fn update_chat_thread_properties(
     require(&token, ChatRole::Full)?;
     let id = path_thread_id(&req)?;
     let request: UpdateChatThreadRequest = json_body(&req, &body, true)?;
+    if let Some(topic) = &request.topic {
+        super::check_topic(topic)?;
+    }
     let mut update = ThreadUpdate {
         topic: request.topic,
         ..ThreadUpdate::default()
