@@ -14,8 +14,8 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WORK="${WORK:-/var/tmp/acs-emulator-container}"
 PORT_HTTPS="${PORT_HTTPS:-18443}"
 PORT_HTTP="${PORT_HTTP:-18080}"
-NAME=acs-emulator-check
-IMAGE=localhost/acs-emulator:check
+NAME="${NAME:-acs-emulator-check}"
+IMAGE="${IMAGE:-localhost/acs-emulator:check}"
 RUST_IMAGE=$(sed -n 's/^ARG RUST_IMAGE=//p' "$REPO/Dockerfile")
 RUNTIME_IMAGE=$(sed -n 's/^ARG RUNTIME_IMAGE=//p' "$REPO/Dockerfile")
 t0=$SECONDS

@@ -69,6 +69,7 @@ pub enum LogFormat {
 
 // `--help` headings, in the order they are shown (clap orders headings by their first option).
 const LISTENERS: &str = "Listeners & TLS";
+const CONTROL: &str = "Control API";
 const KEYS: &str = "Access keys & resources";
 const TOKENS: &str = "Tokens & Entra ID";
 const SMS: &str = "SMS";
@@ -88,7 +89,7 @@ Examples:
   acs-emulator healthcheck --ready                  exit 0 once the emulator is ready
 
 Every option is also an environment variable (shown as [env: ...]).
-Control API, without authentication, on both ports: http://127.0.0.1:8080/_emulator/...
+Control API on both ports, open unless --control-token is set: http://127.0.0.1:8080/_emulator/...
 (reset, clock, SMS outbox, events, scenarios, journal, verify); GET /_emulator/operations lists
 the operation names scenario rules match on. Docs: docs/ in the repository.
 Exit status: 0 stopped by SIGINT/SIGTERM; 1 start-up failed (a port in use, an unreadable
@@ -139,6 +140,17 @@ pub struct Config {
     /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) for --tls-cert.
     #[arg(help_heading = LISTENERS, long, env = "ACS_EMULATOR_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+
+    /// Require `Authorization: Bearer <TOKEN>` on the control API (/_emulator/*, except health,
+    /// ready, tls-cert, tls-ca-bundle and token); without it the control API is open to anyone who reaches a
+    /// listener. Set it whenever the emulator listens beyond loopback.
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_CONTROL_TOKEN",
+        hide_env_values = true,
+        help_heading = CONTROL
+    )]
+    pub control_token: Option<String>,
 
     /// Primary access key (base64), used in the connection string and to verify HMAC signatures.
     /// Default: the well-known development key printed at start-up (see the README).
@@ -212,6 +224,16 @@ pub struct Config {
     /// (set the app's IDENTITY_HEADER to it).
     #[arg(help_heading = TOKENS, long, env = "ACS_EMULATOR_MANAGED_IDENTITY_HEADER", default_value = DEFAULT_MANAGED_IDENTITY_HEADER)]
     pub managed_identity_header: String,
+
+    /// Build the Entra ID authority's URLs (issuer, token endpoint) and Chat's nextLink from the
+    /// Forwarded / X-Forwarded-Host / X-Forwarded-Proto headers of a reverse proxy in front of
+    /// the emulator. Off: from the request's own host and the listener's scheme.
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_TRUST_FORWARDED_HEADERS",
+        help_heading = TOKENS
+    )]
+    pub trust_forwarded_headers: bool,
 
     /// Push events to this webhook, as an Event Grid subscription would (repeatable; in the
     /// environment variable, separate webhooks with spaces). Options go after a '#', joined by
@@ -305,6 +327,27 @@ pub struct Config {
     #[arg(help_heading = LIMITS, long, env = "ACS_EMULATOR_REQUEST_BODY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_body_timeout: Duration,
 
+    /// Most requests in flight on one connection (HTTP/2 multiplexes many): more get 503 with
+    /// Retry-After at once, before their bodies are read. actix-web does not advertise it as
+    /// SETTINGS_MAX_CONCURRENT_STREAMS, so it is enforced per request.
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_MAX_CONCURRENT_STREAMS",
+        default_value_t = 100,
+        help_heading = LIMITS
+    )]
+    pub max_concurrent_streams: usize,
+
+    /// Most request-body bytes held for one connection's requests in flight together (at least
+    /// --max-body-bytes); a body that would pass it gets 503 with Retry-After.
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_MAX_CONNECTION_BODY_BYTES",
+        default_value_t = 16 * 1024 * 1024,
+        help_heading = LIMITS
+    )]
+    pub max_connection_body_bytes: usize,
+
     /// How long an idle keep-alive connection stays open (0s: close after each response).
     #[arg(help_heading = LIMITS, long, env = "ACS_EMULATOR_KEEP_ALIVE", default_value = "5s", value_parser = humantime::parse_duration)]
     pub keep_alive: Duration,
@@ -390,6 +433,16 @@ pub struct Config {
     #[arg(help_heading = KEYS, long, env = "ACS_EMULATOR_RESOURCE_NAME", default_value = DEFAULT_RESOURCE_NAME)]
     pub resource_name: String,
 
+    /// Most resources, `default` included; a fixture (at start-up or through
+    /// POST /_emulator/fixtures) that would add more is refused.
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_MAX_RESOURCES",
+        default_value_t = 100,
+        help_heading = KEYS
+    )]
+    pub max_resources: usize,
+
     /// Worker threads (default: one per CPU core).
     #[arg(help_heading = LIMITS, long, env = "ACS_EMULATOR_WORKERS")]
     pub workers: Option<usize>,
@@ -419,8 +472,9 @@ pub enum Command {
     /// Exit 0 when the emulator answers its health endpoint, 1 otherwise (for container
     /// HEALTHCHECKs: needs no shell or curl).
     Healthcheck {
-        /// Health URL to probe (plain HTTP). Default: the HTTP listener from --http-port /
-        /// ACS_EMULATOR_HTTP_PORT on 127.0.0.1.
+        /// URL to probe (plain HTTP): a full URL, or a base URL such as http://emulator:8080,
+        /// which probes /_emulator/health (/_emulator/ready with --ready). Default: the HTTP
+        /// listener from --http-port / ACS_EMULATOR_HTTP_PORT on 127.0.0.1.
         #[arg(long)]
         url: Option<String>,
         /// Give up after this long.
@@ -581,6 +635,29 @@ impl Config {
                     path.display()
                 )));
             }
+        }
+        if self.max_concurrent_streams == 0 {
+            return Err(ConfigError(
+                "--max-concurrent-streams must be at least 1".into(),
+            ));
+        }
+        if self.max_connection_body_bytes < self.max_body_bytes {
+            return Err(ConfigError(format!(
+                "--max-connection-body-bytes ({}) must be at least --max-body-bytes ({})",
+                self.max_connection_body_bytes, self.max_body_bytes
+            )));
+        }
+        if self.max_resources == 0 {
+            return Err(ConfigError("--max-resources must be at least 1".into()));
+        }
+        if self
+            .control_token
+            .as_ref()
+            .is_some_and(|t| t.trim().is_empty() || t.trim() != t)
+        {
+            return Err(ConfigError(
+                "--control-token must not be empty or start or end with spaces".into(),
+            ));
         }
         if self.max_connections == 0 {
             return Err(ConfigError("--max-connections must be at least 1".into()));
@@ -754,6 +831,8 @@ impl Config {
             max_connections: 10_000,
             client_request_timeout: Duration::from_secs(5),
             request_body_timeout: Duration::from_secs(30),
+            max_concurrent_streams: 100,
+            max_connection_body_bytes: 16 * 1024 * 1024,
             keep_alive: Duration::from_secs(5),
             tls_handshake_timeout: Duration::from_secs(3),
             shutdown_timeout: Duration::from_secs(5),
@@ -776,6 +855,9 @@ impl Config {
             event_webhook_ca: None,
             event_queue_capacity: 10_000,
             event_history: 10_000,
+            max_resources: 100,
+            control_token: None,
+            trust_forwarded_headers: false,
             fixtures: Vec::new(),
             seed: None,
             journal_size: 10_000,

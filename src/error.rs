@@ -120,6 +120,17 @@ pub enum ApiError {
     /// 415 `UnsupportedMediaType`.
     #[error("Content-Type '{0}' is not supported; send application/json.")]
     UnsupportedMediaType(String),
+    /// 415 `UnsupportedMediaType`: a `Content-Encoding` other than gzip or deflate, or several.
+    #[error(
+        "Content-Encoding '{0}' is not supported; send the body as it is, or with one of gzip or deflate."
+    )]
+    UnsupportedEncoding(String),
+    /// 503 `ServiceUnavailable` with `Retry-After`: the connection has as many requests or body
+    /// bytes in flight as the emulator allows for one connection (`--max-concurrent-streams`,
+    /// `--max-connection-body-bytes`). Unlike the store caps this passes once the connection's
+    /// other requests are answered, so a status the SDKs retry is the right one.
+    #[error("{0}")]
+    ConnectionBusy(String),
     /// 500 `InternalError`: a bug in the emulator. Logged with its cause; the response stays generic.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -148,7 +159,10 @@ impl ApiError {
             ApiError::RequestTimeout(_) => "RequestTimeout",
             ApiError::IdentityLimitReached(_) => "IdentityLimitReached",
             ApiError::LimitReached { code, .. } => code,
-            ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
+            ApiError::UnsupportedMediaType(_) | ApiError::UnsupportedEncoding(_) => {
+                "UnsupportedMediaType"
+            }
+            ApiError::ConnectionBusy(_) => "ServiceUnavailable",
             ApiError::Internal(_) => "InternalError",
         }
     }
@@ -288,7 +302,10 @@ impl ResponseError for ApiError {
             ApiError::IdentityLimitReached(_) | ApiError::LimitReached { .. } => {
                 StatusCode::FORBIDDEN
             }
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType(_) | ApiError::UnsupportedEncoding(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            ApiError::ConnectionBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -320,6 +337,9 @@ impl ResponseError for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer error=\"invalid_token\""),
             ));
+        }
+        if matches!(self, ApiError::ConnectionBusy(_)) {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
         }
         response.body(body)
     }

@@ -23,7 +23,10 @@ use crate::events::{EventBus, Subscription, SubscriptionSpec};
 use crate::resource::{DEFAULT_RESOURCE, Resource, Resources, conflict};
 use crate::scenario::engine::Engine;
 use crate::scenario::rules::Rule;
-use crate::store::{MessageType, NewMessage, NewThread, Participant, Store};
+use crate::store::{
+    CONTENT_LIMIT_BYTES, DISPLAY_NAME_LIMIT_BYTES, MessageType, NewMessage, NewThread, Participant,
+    Store, TOPIC_LIMIT_BYTES,
+};
 
 /// The namespace of name-derived identity ids (UUID v5).
 const IDENTITY_NAMESPACE: Uuid = Uuid::from_u128(0x6acf_5e1e_0000_4000_8000_0000_0000_0001);
@@ -184,6 +187,20 @@ pub struct FixtureError {
     pub line: Option<usize>,
     /// What is wrong.
     pub reason: String,
+    /// What kind of refusal it is.
+    pub kind: FixtureErrorKind,
+}
+
+/// The kinds of [`FixtureError`] (the control API answers them with different statuses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FixtureErrorKind {
+    /// The fixture itself is wrong (400).
+    #[default]
+    Invalid,
+    /// A resource clashes with a running one: its name, id, access key or a host name (409).
+    Conflict,
+    /// Its resources would pass `--max-resources` (403).
+    LimitReached,
 }
 
 /// A fixture checked against the running emulator, ready to apply.
@@ -237,13 +254,28 @@ impl Loaded {
     }
 }
 
-/// Parses fixture text: JSON, or YAML (which also reads JSON).
+/// The deepest nesting of collections a fixture may have (JSON's limit in serde_json, and the
+/// YAML deserializer's).
+pub const MAX_NESTING: usize = 128;
+
+/// Parses fixture text: JSON, or YAML (which also reads JSON). YAML is first checked for flow
+/// collections (`[`, `{`) nested deeper than [`MAX_NESTING`]: the YAML parser reads a whole
+/// document before anything checks its depth, and deep flow nesting costs it quadratic time
+/// (100,000 levels in 200 KB took about a minute). Parsing is CPU work: call it off the async
+/// workers (`web::block`) for untrusted input.
 pub fn parse(source_name: &str, text: &str, json: bool) -> Result<Fixture, FixtureError> {
     let fail = |line: Option<usize>, reason: String| FixtureError {
         source_name: source_name.to_string(),
         line,
         reason,
+        kind: FixtureErrorKind::Invalid,
     };
+    if !json && let Err(line) = yaml_flow_depth_within(text, MAX_NESTING) {
+        return Err(fail(
+            line,
+            format!("collections are nested deeper than {MAX_NESTING} levels"),
+        ));
+    }
     if json {
         serde_json::from_str(text).map_err(|e| {
             let line = (e.line() > 0).then_some(e.line());
@@ -254,6 +286,55 @@ pub fn parse(source_name: &str, text: &str, json: bool) -> Result<Fixture, Fixtu
             let line = e.location().map(|l| l.line());
             fail(line, strip_position(&e.to_string()))
         })
+    }
+}
+
+/// Scans `text` with the YAML parser's own scanner (libyaml's, the one `serde_yaml_ng` parses
+/// with, so that no trick of quoting can make the two disagree) and stops at the first flow
+/// collection nested deeper than `limit`: `Err` with its 1-based line. Scanning stops there, so
+/// the cost is linear. A scanner error ends the check with `Ok`: the parse reports it.
+fn yaml_flow_depth_within(text: &str, limit: usize) -> Result<(), Option<usize>> {
+    use std::mem::MaybeUninit;
+    use unsafe_libyaml as unsafe_y;
+    // SAFETY: the parser is initialised before use and deleted exactly once; it reads from
+    // `text`, which outlives it; each token is deleted after use, exactly once (the scanner
+    // fills it completely on every call, also on failure, when it is YAML_NO_TOKEN).
+    unsafe {
+        let mut parser = MaybeUninit::<unsafe_y::yaml_parser_t>::uninit();
+        if !unsafe_y::yaml_parser_initialize(parser.as_mut_ptr()).ok {
+            return Ok(());
+        }
+        let parser = parser.as_mut_ptr();
+        unsafe_y::yaml_parser_set_input_string(parser, text.as_ptr(), text.len() as u64);
+        let mut depth = 0usize;
+        let mut result = Ok(());
+        loop {
+            let mut token = MaybeUninit::<unsafe_y::yaml_token_t>::uninit();
+            if !unsafe_y::yaml_parser_scan(parser, token.as_mut_ptr()).ok {
+                break;
+            }
+            let token = token.as_mut_ptr();
+            let kind = (*token).type_;
+            let line = (*token).start_mark.line as usize + 1;
+            unsafe_y::yaml_token_delete(token);
+            match kind {
+                unsafe_y::YAML_FLOW_SEQUENCE_START_TOKEN
+                | unsafe_y::YAML_FLOW_MAPPING_START_TOKEN => {
+                    depth += 1;
+                    if depth > limit {
+                        result = Err(Some(line));
+                        break;
+                    }
+                }
+                unsafe_y::YAML_FLOW_SEQUENCE_END_TOKEN | unsafe_y::YAML_FLOW_MAPPING_END_TOKEN => {
+                    depth = depth.saturating_sub(1);
+                }
+                unsafe_y::YAML_STREAM_END_TOKEN | unsafe_y::YAML_NO_TOKEN => break,
+                _ => {}
+            }
+        }
+        unsafe_y::yaml_parser_delete(parser);
+        result
     }
 }
 
@@ -279,9 +360,12 @@ pub fn check(
         source_name: source_name.to_string(),
         line: line_of(text, needle),
         reason,
+        kind: FixtureErrorKind::Invalid,
     };
 
-    // Resources: new ones must not clash with each other or with those running.
+    // Resources: new ones must not clash with those running (409) or with each other, and must
+    // fit within --max-resources (403).
+    let running = resources.all().len();
     let mut known: Vec<Arc<Resource>> = resources.all().as_ref().clone();
     for spec in &fixture.resources {
         let resource = build_resource(spec, None).map_err(|r| fail(&spec.name, r))?;
@@ -291,8 +375,18 @@ pub fn check(
                 "the resource 'default' is described by the command-line flags; give this one another name".into(),
             ));
         }
-        conflict(&known, &resource).map_err(|r| fail(&spec.name, r))?;
+        resources.conflict(&resource).map_err(|r| FixtureError {
+            kind: FixtureErrorKind::Conflict,
+            ..fail(&spec.name, r)
+        })?;
+        conflict(&known[running..], &resource).map_err(|r| fail(&spec.name, r))?;
         known.push(Arc::new(resource));
+    }
+    if known.len() > resources.max() {
+        return Err(FixtureError {
+            kind: FixtureErrorKind::LimitReached,
+            ..fail("resources", crate::resource::too_many(resources.max()))
+        });
     }
     let resource_id = |name: &Option<String>, needle: &str| {
         let name = name.as_deref().unwrap_or(DEFAULT_RESOURCE);
@@ -346,6 +440,7 @@ pub fn check(
                 source_name: source_name.to_string(),
                 line: nth_line_of(text, name, 2).or_else(|| line_of(text, name)),
                 reason: format!("the identity name '{name}' is used twice"),
+                kind: FixtureErrorKind::Invalid,
             });
         }
         if identities.iter().any(|(_, other, _)| *other == id) {
@@ -406,6 +501,13 @@ pub fn check(
         if spec.participants.is_empty() {
             return Err(fail(&spec.topic, "a thread needs participants".into()));
         }
+        // The limits the Chat API applies (README "Limits").
+        if spec.topic.len() > TOPIC_LIMIT_BYTES {
+            return Err(fail(
+                &spec.topic,
+                format!("the topic is longer than {TOPIC_LIMIT_BYTES} bytes"),
+            ));
+        }
         let mut participants = Vec::new();
         for p in &spec.participants {
             let (reference, display_name) = match p {
@@ -414,6 +516,15 @@ pub fn check(
                     (user, display_name.clone())
                 }
             };
+            if let Some(name) = display_name
+                .as_ref()
+                .filter(|n| n.len() > DISPLAY_NAME_LIMIT_BYTES)
+            {
+                return Err(fail(
+                    name,
+                    format!("a displayName is longer than {DISPLAY_NAME_LIMIT_BYTES} bytes"),
+                ));
+            }
             participants.push(Participant {
                 id: CommunicationIdentifier::User(user(reference, &resource)?),
                 display_name,
@@ -447,6 +558,22 @@ pub fn check(
                 return Err(fail(
                     &m.content,
                     format!("the sender '{}' is not a participant of the thread", m.from),
+                ));
+            }
+            if m.content.len() > CONTENT_LIMIT_BYTES {
+                return Err(fail(
+                    &m.from,
+                    format!("a message's content is longer than {CONTENT_LIMIT_BYTES} bytes"),
+                ));
+            }
+            if let Some(name) = m
+                .sender_display_name
+                .as_ref()
+                .filter(|n| n.len() > DISPLAY_NAME_LIMIT_BYTES)
+            {
+                return Err(fail(
+                    name,
+                    format!("a senderDisplayName is longer than {DISPLAY_NAME_LIMIT_BYTES} bytes"),
                 ));
             }
             let kind = match m.kind.as_deref().map(str::to_ascii_lowercase).as_deref() {
@@ -504,6 +631,7 @@ pub fn check(
                 source_name: source_name.to_string(),
                 line: nth_line_of(text, &rule.name, 2).or_else(|| line_of(text, &rule.name)),
                 reason: format!("the rule name '{}' is used twice", rule.name),
+                kind: FixtureErrorKind::Invalid,
             });
         }
         if let Some(r) = &rule.matcher.resource
@@ -540,6 +668,7 @@ pub fn check(
                 source_name: source_name.to_string(),
                 line: nth_line_of(text, name, 2).or_else(|| line_of(text, name)),
                 reason: format!("the subscription name '{name}' is used twice"),
+                kind: FixtureErrorKind::Invalid,
             });
         }
         let subscription = Subscription::from_spec(spec)
@@ -772,6 +901,41 @@ mod tests {
         )
         .expect_err("bad");
         assert_eq!(err.line, Some(3), "{err:?}");
+    }
+
+    #[test]
+    fn deep_flow_nesting_is_refused_quickly_with_its_line() {
+        let deep = format!(
+            "rules:\n  - {}{}\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let started = std::time::Instant::now();
+        let err = parse("f.yaml", &deep, false).expect_err("too deep");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert_eq!(err.line, Some(2), "{err}");
+        assert!(err.reason.contains("nested deeper than 128"), "{err}");
+        // One level per line, and inside quotes that are not quotes to YAML.
+        let lines = format!("rules: {}", "[\n".repeat(200));
+        assert!(
+            parse("f.yaml", &lines, false)
+                .expect_err("deep")
+                .reason
+                .contains("128")
+        );
+        let tricky = format!("description: a 'b\nrules: [ 'c' , {}", "[".repeat(200));
+        assert!(
+            parse("f.yaml", &tricky, false)
+                .expect_err("deep")
+                .reason
+                .contains("128")
+        );
+        // Brackets in strings and 128 real levels are fine.
+        let quoted = format!("description: \"{}\"\n", "[".repeat(500));
+        assert!(parse("f.yaml", &quoted, false).is_ok());
+        let ok = format!("description: {}x{}\n", "[".repeat(120), "]".repeat(120));
+        let err = parse("f.yaml", &ok, false).expect_err("not a string");
+        assert!(!err.reason.contains("nested"), "{err}");
     }
 
     #[test]

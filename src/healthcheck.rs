@@ -45,6 +45,22 @@ impl ProbeUrl {
     }
 }
 
+impl ProbeUrl {
+    /// The same URL with `path` in place of an empty one (`http://host:8080` or
+    /// `http://host:8080/`, a base URL); a URL with a path keeps it.
+    pub fn or_path(mut self, path: &str) -> Self {
+        if self.path == "/" {
+            self.path = path.to_string();
+        }
+        self
+    }
+
+    /// The path probed.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
 /// Sends `GET path` and returns the HTTP status code.
 pub fn probe(url: &ProbeUrl, timeout: Duration) -> Result<u16, String> {
     let addrs: Vec<SocketAddr> = (url.host.as_str(), url.port)
@@ -119,6 +135,20 @@ mod tests {
         assert!(ProbeUrl::parse("https://127.0.0.1:8443/").is_err());
         assert!(ProbeUrl::parse("http://:80/").is_err());
         assert!(ProbeUrl::parse("http://h:port/").is_err());
+    }
+
+    #[test]
+    fn a_base_url_gets_the_default_path_and_a_full_url_keeps_its_own() {
+        for base in ["http://127.0.0.1:8080", "http://127.0.0.1:8080/"] {
+            let url = ProbeUrl::parse(base)
+                .expect("url")
+                .or_path("/_emulator/ready");
+            assert_eq!(url.path(), "/_emulator/ready", "{base}");
+        }
+        let url = ProbeUrl::parse("http://127.0.0.1:8080/_emulator/health")
+            .expect("url")
+            .or_path("/_emulator/ready");
+        assert_eq!(url.path(), "/_emulator/health");
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //! The flags describe the `default` resource; fixture files add more. A request reaches a
 //! resource through its credentials, as with the real service: the access key that signs it
 //! (HMAC), the `resourceId` claim of a user access token (Chat), or, for Entra ID bearer tokens,
-//! which carry no resource, the `Host` header (falling back to `default`). The auth middlewares put
-//! the chosen [`Resource`] into the request extensions; handlers take it with the [`Res`]
-//! extractor and never look at another resource's state.
+//! which carry no resource, the host the request addresses: the HTTP/2 `:authority` (or an
+//! absolute-form target's), else the `Host` header, falling back to `default`. The auth
+//! middlewares put the chosen [`Resource`] into the request extensions; handlers take it with
+//! the [`Res`] extractor and never look at another resource's state.
 
 use std::future::{Ready, ready};
 use std::ops::Deref;
@@ -89,14 +90,66 @@ impl Resource {
 /// Every resource of the process; the first is `default`.
 pub struct Resources {
     all: RwLock<Arc<Vec<Arc<Resource>>>>,
+    max: usize,
+    reserved_hosts: Vec<String>,
+}
+
+/// The host names no fixture resource may claim: they address `default` (the loopback names
+/// the certificate always has, and the address the listeners bind to when it is a specific
+/// one).
+pub fn default_hosts(bind: std::net::IpAddr) -> Vec<String> {
+    let mut hosts = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "[::1]".to_string(),
+        "::1".to_string(),
+    ];
+    if !bind.is_unspecified() && !bind.is_loopback() {
+        hosts.push(match bind {
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        });
+    }
+    hosts
 }
 
 impl Resources {
-    /// A set holding only `default`.
-    pub fn new(default: Resource) -> Self {
+    /// A set holding only `default`, with room for `max` resources in all (`default`
+    /// included); `reserved_hosts` address `default` and no other resource may claim them.
+    pub fn new(default: Resource, max: usize, reserved_hosts: Vec<String>) -> Self {
         Self {
             all: RwLock::new(Arc::new(vec![Arc::new(default)])),
+            max,
+            reserved_hosts,
         }
+    }
+
+    /// The most resources there may be (`--max-resources`).
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Why `resource` cannot join the running ones, if it cannot: a name, id, access key or host
+    /// name another resource has, or a host name that addresses `default`.
+    pub fn conflict(&self, resource: &Resource) -> Result<(), String> {
+        if let Some(host) = resource
+            .hosts
+            .iter()
+            .find(|h| self.reserved_hosts.contains(h))
+        {
+            return Err(format!(
+                "resource '{}' claims the host name {host}, which addresses the default resource",
+                resource.name
+            ));
+        }
+        let all = self.all();
+        if all.iter().any(|r| r.name == resource.name) {
+            return Err(format!(
+                "a resource named '{}' is already loaded",
+                resource.name
+            ));
+        }
+        conflict(&all, resource)
     }
 
     /// A snapshot of every resource, `default` first.
@@ -134,12 +187,16 @@ impl Resources {
         all[0].clone()
     }
 
-    /// Adds resources, all or none: a name, id or host already in use is refused.
+    /// Adds resources, all or none: a name, id or host already in use is refused, and so is
+    /// going past [`Resources::max`].
     pub fn add(&self, new: Vec<Resource>) -> Result<(), String> {
         let mut guard = match self.all.write() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
+        if guard.len() + new.len() > self.max {
+            return Err(too_many(self.max));
+        }
         let mut next: Vec<Arc<Resource>> = guard.as_ref().clone();
         for resource in new {
             conflict(&next, &resource)?;
@@ -148,6 +205,11 @@ impl Resources {
         *guard = Arc::new(next);
         Ok(())
     }
+}
+
+/// The refusal of a resource past `--max-resources`.
+pub fn too_many(max: usize) -> String {
+    format!("the emulator holds its limit of {max} resources, default included (--max-resources)")
 }
 
 /// Why `resource` cannot join `existing`, if it cannot.
@@ -194,6 +256,56 @@ pub fn host_name(host: &str) -> String {
     without_port.trim_end_matches('.').to_ascii_lowercase()
 }
 
+/// The host a request addresses: the URI's authority when it has one (HTTP/2 `:authority`, an
+/// HTTP/1.1 absolute-form target), else the `Host` header; `None` when neither is there.
+pub fn request_host<'a>(
+    uri: &'a actix_web::http::Uri,
+    headers: &'a actix_web::http::header::HeaderMap,
+) -> Option<&'a str> {
+    uri.authority().map(|a| a.as_str()).or_else(|| {
+        headers
+            .get(actix_web::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+    })
+}
+
+/// Whether a `Host` header disagrees with the URI's authority (RFC 9113 §8.3.1: such a request
+/// is malformed): a different host name, or a different port (a missing port is the scheme's
+/// default). Nothing to compare (one of them absent) is no disagreement.
+pub fn host_disagrees(
+    uri: &actix_web::http::Uri,
+    headers: &actix_web::http::header::HeaderMap,
+    secure: bool,
+) -> Option<(String, String)> {
+    let authority = uri.authority()?;
+    let host = headers.get(actix_web::http::header::HOST)?;
+    let host = String::from_utf8_lossy(host.as_bytes()).into_owned();
+    let default_port = match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("http") => 80,
+        Some(_) => 443,
+        None if secure => 443,
+        None => 80,
+    };
+    let port_of = |value: &str| -> Option<u16> {
+        let value = value.trim();
+        let after_host = if value.starts_with('[') {
+            value.split_once(']').map_or("", |(_, rest)| rest)
+        } else {
+            value.rsplit_once(':').map_or("", |(_, port)| port)
+        };
+        let port = after_host.trim_start_matches(':');
+        if port.is_empty() {
+            Some(default_port)
+        } else {
+            port.parse().ok()
+        }
+    };
+    let same = host_name(authority.as_str()) == host_name(&host)
+        && port_of(authority.as_str()) == port_of(&host)
+        && port_of(&host).is_some();
+    (!same).then(|| (host, authority.as_str().to_string()))
+}
+
 /// The resource a request was routed to, as an extractor (set by the auth middlewares).
 #[derive(Clone)]
 pub struct Res(pub Arc<Resource>);
@@ -229,5 +341,33 @@ mod tests {
         assert_eq!(host_name("localhost"), "localhost");
         assert_eq!(host_name("[::1]:8443"), "[::1]");
         assert_eq!(host_name("example.com."), "example.com");
+    }
+
+    #[test]
+    fn a_host_header_must_name_the_authority() {
+        use actix_web::http::header::{HOST, HeaderMap, HeaderValue};
+        let check = |uri: &str, host: Option<&str>| {
+            let uri: actix_web::http::Uri = uri.parse().expect("uri");
+            let mut headers = HeaderMap::new();
+            if let Some(host) = host {
+                headers.insert(HOST, HeaderValue::from_str(host).expect("value"));
+            }
+            host_disagrees(&uri, &headers, true).is_none()
+        };
+        assert!(check("https://contoso.localhost:8443/x", None));
+        assert!(check("/x", Some("anything")));
+        assert!(check(
+            "https://contoso.localhost:8443/x",
+            Some("Contoso.LOCALHOST:8443")
+        ));
+        assert!(check("https://localhost/x", Some("localhost:443")));
+        assert!(check("https://[::1]:8443/x", Some("[::1]:8443")));
+        assert!(!check(
+            "https://localhost:8443/x",
+            Some("contoso.localhost:8443")
+        ));
+        assert!(!check("https://localhost:8443/x", Some("localhost:9443")));
+        assert!(!check("https://localhost:8443/x", Some("localhost")));
+        assert!(!check("https://localhost:8443/x", Some("localhost:x")));
     }
 }

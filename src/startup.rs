@@ -129,11 +129,11 @@ impl Application {
         let mut token_secret = [0u8; 32];
         getrandom::fill(&mut token_secret)
             .map_err(|e| anyhow::anyhow!("the OS random number generator failed: {e}"))?;
-        let resources = Resources::new(Resource::from_settings(
-            &settings,
-            &token_secret,
-            config.seed,
-        ));
+        let resources = Resources::new(
+            Resource::from_settings(&settings, &token_secret, config.seed),
+            config.max_resources,
+            crate::resource::default_hosts(config.host),
+        );
         let engine = Engine::new(config.seed);
         let events = EventBus::new(
             BusOptions::from_settings(&settings, crate::resource::DEFAULT_RESOURCE),
@@ -170,6 +170,13 @@ impl Application {
             }
         }
         let config = &settings.config;
+        if config.control_token.is_none() && !config.host.is_loopback() {
+            tracing::warn!(
+                host = %config.host,
+                "the control API (/_emulator/*) answers anyone who reaches the listeners: it shows \
+                 every resource's keys and can reset state or add webhooks; set --control-token"
+            );
+        }
         let (tls_config, cert_pem, chain) = tls_material(&settings)?;
         let https_listener = bind(
             config.host,
@@ -271,8 +278,12 @@ impl Application {
         // Signals are ours (see `stop_on_signals`): registered before the ready banner, so a
         // SIGTERM right after start-up is never lost while the workers are still starting.
         .disable_signals()
-        // Scripted transport faults reach the socket through this (see `api::faults`).
-        .on_connect(api::faults::on_connect)
+        // Scripted transport faults reach the socket through this (see `api::faults`); each
+        // connection's requests and body bytes in flight are counted (see `api::body`).
+        .on_connect(|conn, data| {
+            api::faults::on_connect(conn, data);
+            api::body::on_connect(data);
+        })
         .listen_rustls_0_23(https_listener, tls_config)?
         .listen(http_listener)?;
         if let Some(workers) = config.workers {
@@ -346,9 +357,15 @@ impl Application {
              \x20 SMS senders        {senders}\n\
              \x20 SMS outbox         {http}_emulator/sms\n\
              \x20 Event webhooks     {webhooks}\n\
+             \x20 Control API        {control}\n\
              \x20 Stop with Ctrl+C.",
             version = env!("CARGO_PKG_VERSION"),
             webhooks = webhooks(&self.state.events),
+            control = if config.control_token.is_some() {
+                "needs Authorization: Bearer <--control-token> (health, ready, tls-cert, tls-ca-bundle open)"
+            } else {
+                "open to anyone who reaches a listener (--control-token closes it)"
+            },
             key = config.access_key,
             resource = self.state.settings.resource_id,
             senders = self

@@ -1,4 +1,7 @@
-//! The emulator's own endpoints under `/_emulator/` (no authentication, both listeners).
+//! The emulator's own endpoints under `/_emulator/`, on both listeners. Open by default (for
+//! loopback use); with `--control-token` every one of them needs `Authorization: Bearer <token>`
+//! except health, ready, tls-cert (public material) and token (it only reads the caller's own
+//! user token), see [`require_control_token`].
 //!
 //! - `GET  /_emulator/health`: liveness.
 //! - `GET  /_emulator/ready`: readiness (listeners bound, start-up state loaded): 200 or 503.
@@ -17,7 +20,11 @@
 
 use std::sync::Arc;
 
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
@@ -34,6 +41,7 @@ use crate::startup::AppState;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/_emulator")
+            .wrap(actix_web::middleware::from_fn(require_control_token))
             .service(resource("/health").route(web::get().to(health)))
             .service(resource("/ready").route(web::get().to(ready)))
             .service(resource("/tls-cert").route(web::get().to(tls_cert)))
@@ -104,6 +112,72 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::delete().to(admin_events::delete_subscription)),
             ),
     );
+}
+
+/// The control paths that stay open with `--control-token`: liveness and readiness probes
+/// (the `healthcheck` subcommand and container orchestrators), the certificate (public: every
+/// TLS handshake presents it) and the CA bundle (that certificate plus public roots), and the
+/// token check (it reads the caller's own user token).
+const PUBLIC: [&str; 5] = [
+    "/_emulator/health",
+    "/_emulator/ready",
+    "/_emulator/tls-cert",
+    "/_emulator/tls-ca-bundle",
+    "/_emulator/token",
+];
+
+/// With `--control-token`, refuses control requests without `Authorization: Bearer <token>`:
+/// 401 with the envelope. The comparison takes the same time whatever the token sent.
+async fn require_control_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let expected = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|state| state.settings.config.control_token.clone());
+    let Some(expected) = expected else {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    };
+    if PUBLIC.contains(&req.path()) {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    }
+    let mut given = req.headers().get_all(header::AUTHORIZATION);
+    let token = match (given.next(), given.next()) {
+        (Some(value), None) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim().to_string()),
+        _ => None,
+    };
+    let matches = token.is_some_and(|token| {
+        use sha2::Digest;
+        use subtle::ConstantTimeEq;
+        // Equal-length digests: neither the content nor the length of the token leaks.
+        let a = sha2::Sha256::digest(token.as_bytes());
+        let b = sha2::Sha256::digest(expected.as_bytes());
+        bool::from(a.ct_eq(&b))
+    });
+    if matches {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    }
+    tracing::info!(method = %req.method(), path = %req.path(), "control request without the control token");
+    let err = ApiError::Unauthorized(
+        "The control API needs Authorization: Bearer <the emulator's --control-token>.".into(),
+    );
+    Ok(req
+        .into_response(actix_web::ResponseError::error_response(&err))
+        .map_into_right_body())
 }
 
 #[derive(Serialize)]

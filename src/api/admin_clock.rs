@@ -11,6 +11,10 @@
 //! - `POST /_emulator/clock` with one of: `{"advance": "90s"}` (also `"-5m"`), `{"set": "<RFC 3339>"}`,
 //!   `{"freeze": true}` / `{"freeze": false}`, `{"real": true}` (back to the system time, running).
 //!   `set` and `freeze` may be combined (`{"set": "…", "freeze": true}`).
+//!
+//! The clock shows times from 1970-01-01T00:00:00Z to 9998-12-31T23:59:59.999Z (see
+//! [`crate::clock`]); a `set` or `advance` that would leave that range is a 400 and changes
+//! nothing.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -18,6 +22,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{json_body, json_response};
+use crate::clock;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -79,6 +84,16 @@ fn parse_advance(text: &str) -> Result<TimeDelta, ApiError> {
     Ok(if negative { -delta } else { delta })
 }
 
+/// 400 for a change that would take the clock outside the range it can show.
+fn out_of_range(field: &str, text: &str) -> ApiError {
+    ApiError::validation(
+        format!(
+            "{field} '{text}' would take the clock outside the times it can show (1970-01-01T00:00:00Z to 9998-12-31T23:59:59.999Z)."
+        ),
+        field,
+    )
+}
+
 /// `POST /_emulator/clock`: change the clock, answer its new state.
 pub async fn change_clock(
     req: HttpRequest,
@@ -99,14 +114,18 @@ pub async fn change_clock(
         .set
         .as_deref()
         .map(|text| {
-            DateTime::parse_from_rfc3339(text)
+            let at = DateTime::parse_from_rfc3339(text)
                 .map(|t| t.with_timezone(&Utc))
                 .map_err(|e| {
                     ApiError::validation(
                         format!("set '{text}' is not an RFC 3339 time ({e})."),
                         "set",
                     )
-                })
+                })?;
+            if !(clock::EARLIEST..=clock::LATEST).contains(&at) {
+                return Err(out_of_range("set", text));
+            }
+            Ok(at)
         })
         .transpose()?;
     let advance = change.advance.as_deref().map(parse_advance).transpose()?;
@@ -116,24 +135,47 @@ pub async fn change_clock(
             "advance",
         ));
     }
-    match change.freeze {
-        Some(true) => state
+    // Checked before anything changes, so that a refused request leaves the clock as it was.
+    if let (Some(delta), Some(text)) = (advance, change.advance.as_deref())
+        && !state
             .clock
-            .freeze_at(set.unwrap_or_else(|| state.clock.now())),
+            .now()
+            .checked_add_signed(delta)
+            .is_some_and(|t| (clock::EARLIEST..=clock::LATEST).contains(&t))
+    {
+        return Err(out_of_range("advance", text));
+    }
+    match change.freeze {
+        Some(true) => {
+            let at = set.unwrap_or_else(|| state.clock.now());
+            state
+                .clock
+                .freeze_at(at)
+                .map_err(|_| out_of_range("set", &at.to_rfc3339()))?;
+        }
         Some(false) => {
             if let Some(at) = set {
-                state.clock.set(at);
+                state
+                    .clock
+                    .set(at)
+                    .map_err(|_| out_of_range("set", &at.to_rfc3339()))?;
             }
             state.clock.resume(false);
         }
         None => {
             if let Some(at) = set {
-                state.clock.set(at);
+                state
+                    .clock
+                    .set(at)
+                    .map_err(|_| out_of_range("set", &at.to_rfc3339()))?;
             }
         }
     }
-    if let Some(delta) = advance {
-        state.clock.advance(delta);
+    if let (Some(delta), Some(text)) = (advance, change.advance.as_deref()) {
+        state
+            .clock
+            .advance(delta)
+            .map_err(|_| out_of_range("advance", text))?;
     }
     state.events.clock_changed();
     let now = state_of(&state);

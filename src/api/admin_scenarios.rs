@@ -264,8 +264,6 @@ pub async fn load_fixture(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| invalid_fixture("the request body is not UTF-8".into()))?;
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -274,9 +272,20 @@ pub async fn load_fixture(
         .to_ascii_lowercase();
     let yaml = content_type.contains("yaml")
         || req.uri().query().is_some_and(|q| q.contains("format=yaml"));
+    // Parsing and checking are CPU work that grows with the fixture: off the async workers, so
+    // that a large or hostile fixture cannot stall other requests (health checks included).
+    let summary = web::block(move || load_blocking(&state, &body, yaml))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("fixture load task failed: {e}")))??;
+    json_response(StatusCode::CREATED, &summary)
+}
+
+/// Parses, checks and applies a fixture (all or nothing).
+fn load_blocking(state: &AppState, body: &[u8], yaml: bool) -> Result<serde_json::Value, ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| invalid_fixture("the request body is not UTF-8".into()))?;
     let source = "request body";
-    let fixture =
-        fixtures::parse(source, text, !yaml).map_err(|e| invalid_fixture(e.to_string()))?;
+    let fixture = fixtures::parse(source, text, !yaml).map_err(fixture_error)?;
     // One load at a time: the checks and the change happen under the same lock.
     let mut all = state.fixtures.lock().unwrap_or_else(|p| p.into_inner());
     let loaded = fixtures::check(
@@ -287,7 +296,7 @@ pub async fn load_fixture(
         &state.engine,
         &state.events,
     )
-    .map_err(|e| invalid_fixture(e.to_string()))?;
+    .map_err(fixture_error)?;
     fixtures::apply(
         &loaded,
         &state.resources,
@@ -301,7 +310,20 @@ pub async fn load_fixture(
     let summary = loaded.summary();
     tracing::info!(summary = %summary, "fixture loaded at runtime");
     all.push(loaded);
-    json_response(StatusCode::CREATED, &summary)
+    Ok(summary)
+}
+
+/// A refused fixture: 400 `InvalidFixture`, 409 `Conflict` for a resource that clashes with a
+/// running one, 403 `ResourceLimitReached` past `--max-resources`.
+fn fixture_error(e: fixtures::FixtureError) -> ApiError {
+    match e.kind {
+        fixtures::FixtureErrorKind::Invalid => invalid_fixture(e.to_string()),
+        fixtures::FixtureErrorKind::Conflict => ApiError::Conflict(e.to_string()),
+        fixtures::FixtureErrorKind::LimitReached => ApiError::LimitReached {
+            code: "ResourceLimitReached",
+            message: e.to_string(),
+        },
+    }
 }
 
 fn invalid_fixture(message: String) -> ApiError {
@@ -332,13 +354,8 @@ pub async fn list_resources(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let https = state.https_addr.port();
-    let info = req.connection_info();
-    let host = info
-        .host()
-        .split(':')
-        .next()
-        .unwrap_or("localhost")
-        .to_string();
+    let (_, host) = super::origin(&req);
+    let host = crate::resource::host_name(&host);
     let value: Vec<ResourceView> = state
         .resources
         .all()

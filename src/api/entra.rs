@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use super::{json_response, resource};
 use crate::auth::entra::{EntraAuthority, OAuthError, TOKEN_LIFETIME};
+use crate::clock;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -31,10 +32,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/{tenant}/oauth2/v2.0/token").route(web::post().to(token)));
 }
 
-/// `scheme://host` of the request, as the client addressed the emulator.
+/// `scheme://host` of the request, as the client addressed the emulator (forwarded headers
+/// only with `--trust-forwarded-headers`, see [`super::origin`]).
 fn base_url(req: &HttpRequest) -> String {
-    let info = req.connection_info();
-    format!("{}://{}", info.scheme(), info.host())
+    let (scheme, host) = super::origin(req);
+    format!("{scheme}://{host}")
 }
 
 fn tenant(req: &HttpRequest, state: &AppState) -> String {
@@ -303,7 +305,9 @@ async fn managed_identity_token(
             StatusCode::OK,
             &ManagedIdentityToken {
                 access_token,
-                expires_on: (now + TOKEN_LIFETIME).timestamp().to_string(),
+                expires_on: clock::saturating_add(now, TOKEN_LIFETIME)
+                    .timestamp()
+                    .to_string(),
                 resource,
                 token_type: "Bearer",
                 client_id: state.entra.managed_identity_client_id().to_string(),

@@ -491,7 +491,11 @@ pub async fn exchange_teams_user_access_token(
             "userId",
         ));
     }
-    let mut lifetime = TimeDelta::seconds(exp - now.timestamp());
+    // `exp` comes from a token that cannot be verified offline (Microsoft's): any number.
+    let mut lifetime = exp
+        .checked_sub(now.timestamp())
+        .and_then(TimeDelta::try_seconds)
+        .unwrap_or(TimeDelta::MAX);
     if let Some(forced) = state.settings.config.token_lifetime {
         lifetime = lifetime.min(TimeDelta::from_std(forced).unwrap_or(TimeDelta::MAX));
     }
@@ -640,6 +644,7 @@ pub async fn upsert_assignment(
             "principalType",
         ));
     }
+    check_assignment(&tenant_id, &object_id, request.client_ids.as_deref())?;
     let assignment = TeamsExtensionAssignment {
         principal_type,
         client_ids: request.client_ids,
@@ -658,6 +663,40 @@ pub async fn upsert_assignment(
         status,
         &assignment_response(tenant_id, object_id, assignment),
     )
+}
+
+/// The most client ids one Teams extension assignment keeps, and the longest id (a tenant,
+/// object or client id; Entra ids are 36-character GUIDs). The spec states no limits; these
+/// bound what an assignment stores (README "Limits").
+const MAX_ASSIGNMENT_CLIENT_IDS: usize = 100;
+const MAX_ASSIGNMENT_ID_BYTES: usize = 256;
+
+/// Rejects an assignment whose ids are too long or too many (400 `ValidationError`).
+fn check_assignment(
+    tenant_id: &str,
+    object_id: &str,
+    client_ids: Option<&[String]>,
+) -> Result<(), ApiError> {
+    for (value, target) in [(tenant_id, "tenantId"), (object_id, "objectId")] {
+        if value.len() > MAX_ASSIGNMENT_ID_BYTES {
+            return Err(ApiError::validation(
+                format!("{target} cannot exceed {MAX_ASSIGNMENT_ID_BYTES} bytes."),
+                target,
+            ));
+        }
+    }
+    let client_ids = client_ids.unwrap_or_default();
+    if client_ids.len() > MAX_ASSIGNMENT_CLIENT_IDS
+        || client_ids.iter().any(|c| c.len() > MAX_ASSIGNMENT_ID_BYTES)
+    {
+        return Err(ApiError::validation(
+            format!(
+                "ClientIds can hold at most {MAX_ASSIGNMENT_CLIENT_IDS} ids of at most {MAX_ASSIGNMENT_ID_BYTES} bytes each."
+            ),
+            "clientIds",
+        ));
+    }
+    Ok(())
 }
 
 /// `DELETE /access/teamsExtension/tenants/{tenantId}/assignments/{objectId}` (2025-06-30+). 204.

@@ -10,6 +10,7 @@ pub mod admin_inspect;
 pub mod admin_query;
 pub mod admin_scenarios;
 pub mod admin_sms;
+pub mod body;
 pub mod chat;
 pub mod entra;
 pub mod faults;
@@ -94,6 +95,31 @@ pub fn json_body<T: DeserializeOwned + Default>(
     })
 }
 
+/// The scheme and host (`host[:port]`) a client used to reach the emulator, for URLs the
+/// emulator hands out (the Entra ID authority's issuer and endpoints, Chat's `nextLink`, the
+/// control API's connection strings): the listener's scheme and the host the request addresses
+/// (HTTP/2 `:authority`, else `Host`). Only with `--trust-forwarded-headers` do a reverse
+/// proxy's `Forwarded` / `X-Forwarded-Host` / `X-Forwarded-Proto` headers count: anyone can send
+/// them, and a forged host would put the forger's URL into tokens' issuer and into links.
+pub fn origin(req: &HttpRequest) -> (String, String) {
+    let trust = req
+        .app_data::<web::Data<crate::startup::AppState>>()
+        .is_some_and(|s| s.settings.config.trust_forwarded_headers);
+    if trust {
+        let info = req.connection_info();
+        return (info.scheme().to_string(), info.host().to_string());
+    }
+    let scheme = if req.app_config().secure() {
+        "https"
+    } else {
+        "http"
+    };
+    let host = crate::resource::request_host(req.uri(), req.headers())
+        .map(str::to_string)
+        .unwrap_or_else(|| req.app_config().host().to_string());
+    (scheme.to_string(), host)
+}
+
 /// A JSON response with the real service's success content type.
 pub fn json_response(
     status: actix_web::http::StatusCode,
@@ -148,7 +174,11 @@ pub async fn edge(
     };
     let entry = scenario_mw::JournalEntry::begin(&state, &req);
     let mut res = match limits(&state, req).await {
-        Ok(req) => next.call(req).await?.map_into_left_body(),
+        Ok((req, held)) => {
+            let res = next.call(req).await?.map_into_left_body();
+            drop(held);
+            res
+        }
         Err(refused) => refused.map_into_right_body(),
     };
     if let Some(entry) = entry {
@@ -180,13 +210,19 @@ pub async fn edge(
 /// buffered, else the refusal:
 /// - a head (request line and headers) larger than `--max-header-bytes` answers 431 with the
 ///   envelope (actix-web itself closes connections whose head passes 128 KiB or 96 headers);
-/// - a body is read in full within `--request-body-timeout`, else 408 with the envelope and the
-///   connection closed (slow clients); over `--max-body-bytes` it answers 413. Handlers and the
-///   auth middleware then read the buffered body.
+/// - a `Host` header that names another host than the URI's authority (HTTP/2 `:authority`)
+///   answers 400 (RFC 9113 §8.3.1 calls such a request malformed);
+/// - more than `--max-concurrent-streams` requests in flight on one connection answer 503;
+/// - a body is read in full within `--request-body-timeout`, else 408 with the envelope (over
+///   HTTP/1 the connection is closed; over HTTP/2 the stream is reset), within the size and
+///   per-connection limits of [`body::read`], and decoded once. Handlers and the auth middleware
+///   then read the buffered body.
+///
+/// The returned guards hold the request's place on its connection until it is answered.
 async fn limits(
     state: &crate::startup::AppState,
     mut req: ServiceRequest,
-) -> Result<ServiceRequest, ServiceResponse> {
+) -> Result<(ServiceRequest, Held), ServiceResponse> {
     use actix_web::ResponseError;
     let config = &state.settings.config;
     let size = head_size(&req);
@@ -197,56 +233,80 @@ async fn limits(
         };
         return Err(req.into_response(err.error_response()));
     }
-    if has_body(&req) {
+    if let Some((host, authority)) =
+        crate::resource::host_disagrees(req.uri(), req.headers(), req.app_config().secure())
+    {
+        let err = ApiError::BadRequest {
+            code: "InvalidHeaderValue",
+            message: format!(
+                "The Host header '{host}' names another host than the request's authority '{authority}'."
+            ),
+        };
+        return Err(req.into_response(err.error_response()));
+    }
+    let in_flight = match body::enter(&req, config.max_concurrent_streams) {
+        Ok(guard) => guard,
+        Err(err) => return Err(req.into_response(err.error_response())),
+    };
+    let mut held = Held {
+        _in_flight: in_flight,
+        _body: body::Reservation::default(),
+    };
+    if body::may_have_body(&req) {
         let timeout = config.request_body_timeout;
-        match tokio::time::timeout(timeout, req.extract::<web::Bytes>()).await {
-            Ok(Ok(body)) => {
-                req.extensions_mut().insert(BufferedBody(body.clone()));
-                req.set_payload(actix_web::dev::Payload::from(body));
+        let limits = body::Limits {
+            max_body: config.max_body_bytes,
+            connection_budget: config.max_connection_body_bytes,
+        };
+        match tokio::time::timeout(timeout, body::read(&mut req, &limits)).await {
+            Ok(Ok((body, reservation))) => {
+                req.extensions_mut().insert(BufferedBody(body));
+                held._body = reservation;
             }
-            Ok(Err(e)) => {
-                let err = if e.as_response_error().status_code()
-                    == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
+            Ok(Err(err)) => {
+                let mut res = err.error_response();
+                if req.version() != actix_web::http::Version::HTTP_2
+                    && req.headers().contains_key(header::TRANSFER_ENCODING)
                 {
-                    ApiError::PayloadTooLarge(config.max_body_bytes)
-                } else {
-                    ApiError::invalid_body(format!("The request body could not be read: {e}"))
-                };
-                return Err(req.into_response(err.error_response()));
+                    // The rest of a chunked body may still be on its way.
+                    res.head_mut()
+                        .set_connection_type(actix_web::http::ConnectionType::Close);
+                }
+                return Err(req.into_response(res));
             }
             Err(_elapsed) => {
                 let err = ApiError::RequestTimeout(timeout.as_secs());
                 let mut res = err.error_response();
-                // The rest of the body may still be on its way: do not reuse this connection.
-                res.head_mut()
-                    .set_connection_type(actix_web::http::ConnectionType::Close);
-                // actix-web closes it by itself only when the body had a Content-Length; a
-                // stalled chunked body would keep the socket open until the client gave up.
-                if let Some(socket) = req.conn_data::<faults::ConnSocket>() {
-                    socket.close_after(std::time::Duration::from_millis(200));
+                // Over HTTP/2, answering the stream before its body ended resets it; the
+                // connection's other streams go on.
+                if req.version() != actix_web::http::Version::HTTP_2 {
+                    // The rest of the body may still be on its way: do not reuse this connection.
+                    res.head_mut()
+                        .set_connection_type(actix_web::http::ConnectionType::Close);
+                    // actix-web closes it by itself only when the body had a Content-Length; a
+                    // stalled chunked body would keep the socket open until the client gave up.
+                    if let Some(socket) = req.conn_data::<faults::ConnSocket>() {
+                        socket.close_after(std::time::Duration::from_millis(200));
+                    }
                 }
                 return Err(req.into_response(res));
             }
         }
     }
-    Ok(req)
+    Ok((req, held))
 }
 
-/// The body [`limits`] buffered (request extensions): middleware that needs the bytes (access-key
-/// auth, scenario rules) reads them here and leaves the payload to the handler, instead of
-/// extracting and re-queueing another copy.
+/// What a request holds on its connection until it is answered (see [`limits`]).
+struct Held {
+    _in_flight: Option<body::InFlight>,
+    _body: body::Reservation,
+}
+
+/// The body [`limits`] buffered (request extensions), decoded: middleware that needs the bytes
+/// (access-key auth, scenario rules) reads them here and leaves the payload to the handler,
+/// instead of extracting and re-queueing another copy.
 #[derive(Debug, Clone)]
 pub struct BufferedBody(pub web::Bytes);
-
-/// Whether the request announces a body: any `Transfer-Encoding`, or a `Content-Length` other
-/// than 0.
-fn has_body(req: &ServiceRequest) -> bool {
-    let headers = req.headers();
-    headers.contains_key(header::TRANSFER_ENCODING)
-        || headers
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes().trim_ascii() != b"0")
-}
 
 /// The size of a request head as HTTP/1.1 writes it: request line, `name: value\r\n` per header.
 fn head_size(req: &ServiceRequest) -> usize {

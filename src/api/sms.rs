@@ -15,7 +15,10 @@ use super::scenario_mw::SmsOverrides;
 use super::validation::{Problems, problem_json};
 use super::{api_version, json_response, resource, sms_extras};
 use crate::auth::hmac_mw::require_service_auth;
-use crate::domain::{PhoneNumber, PhoneNumberError, SmsMessageId, segments};
+use crate::clock;
+use crate::domain::{
+    PhoneNumber, PhoneNumberError, SmsMessageId, looks_like_a_phone_number, segments,
+};
 use crate::error::ApiError;
 use crate::resource::{Res, Resource};
 use crate::scenario::rules::{ReportStatus, SmsOutcome};
@@ -40,6 +43,9 @@ pub const SEND_VERSIONS: &[&str] = &[
 const MAX_RECIPIENTS: usize = 100;
 /// Longest message, in UTF-16 code units (.NET string length).
 const MAX_MESSAGE_LENGTH: usize = 2048;
+/// The longest `smsSendOptions.tag` (bytes), kept with the outbox entry and its delivery
+/// report. The spec states no limit; this one is the emulator's (README "Limits").
+pub const MAX_TAG_BYTES: usize = 1024;
 /// Bounds of `smsSendOptions.deliveryReportTimeoutInSeconds`.
 const DELIVERY_REPORT_TIMEOUT: std::ops::RangeInclusive<i64> = 60..=43200;
 
@@ -244,7 +250,7 @@ pub async fn send_sms(
         let report = scripted.and_then(|(_, outcome)| outcome.delivery_report.as_ref());
         let report_delay = report
             .and_then(|r| r.after)
-            .and_then(|after| TimeDelta::from_std(after).ok())
+            .map(|after| TimeDelta::from_std(after).unwrap_or(TimeDelta::MAX))
             .unwrap_or(report_delay);
         let delivery_failure = report
             .filter(|r| r.status == ReportStatus::Failed)
@@ -268,10 +274,7 @@ pub async fn send_sms(
                 sent_at: now,
                 encoding,
                 segments: segment_count,
-                delivery_report_at: enable_report.then(|| {
-                    now.checked_add_signed(report_delay)
-                        .unwrap_or(DateTime::<Utc>::MAX_UTC)
-                }),
+                delivery_report_at: enable_report.then(|| clock::saturating_add(now, report_delay)),
                 delivery_failure,
             },
             state.settings.config.max_sms_outbox,
@@ -329,8 +332,15 @@ fn validate_send(request: SendSmsRequest) -> Result<ValidSend, ApiError> {
         Some(r) if r.len() > MAX_RECIPIENTS => errors.max_length("SmsRecipients", MAX_RECIPIENTS),
         Some(r) => {
             for (i, recipient) in r.iter().enumerate() {
-                if recipient.to.is_none() {
-                    errors.required_at(&format!("SmsRecipients[{i}].To"), "To");
+                match recipient.to.as_deref() {
+                    None => errors.required_at(&format!("SmsRecipients[{i}].To"), "To"),
+                    // Not a phone number at all (letters, other symbols): the whole send is
+                    // refused, as the service's live test expects (see `domain::phone_number`).
+                    // A malformed or impossible number only fails its own item, below.
+                    Some(to) if !looks_like_a_phone_number(to) => {
+                        errors.add(&format!("SmsRecipients[{i}].To"), INVALID_TO.into())
+                    }
+                    Some(_) => {}
                 }
             }
         }
@@ -339,6 +349,18 @@ fn validate_send(request: SendSmsRequest) -> Result<ValidSend, ApiError> {
         enable_delivery_report: Some(false),
         ..SmsSendOptions::default()
     });
+    if options
+        .tag
+        .as_ref()
+        .is_some_and(|t| t.len() > MAX_TAG_BYTES)
+    {
+        errors.add(
+            "SmsSendOptions.Tag",
+            format!(
+                "The field Tag must be a string or array type with a maximum length of '{MAX_TAG_BYTES}'."
+            ),
+        );
+    }
     if options.enable_delivery_report.is_none() {
         errors.required_at(
             "SmsSendOptions.EnableDeliveryReport",
@@ -386,5 +408,6 @@ fn owned_sender(res: &Resource, raw: &str) -> Result<PhoneNumber, ApiError> {
 /// Whether `value` is an RFC 1123 date exactly as .NET's `"R"` format writes it
 /// (`Tue, 26 Mar 2019 16:06:51 GMT`), weekday included.
 fn is_rfc1123(value: &str) -> bool {
-    httpdate::parse_http_date(value).is_ok_and(|t| httpdate::fmt_http_date(t) == value)
+    httpdate::parse_http_date(value)
+        .is_ok_and(|t| crate::auth::hmac::http_date(DateTime::<Utc>::from(t)) == value)
 }

@@ -122,8 +122,11 @@ pub fn content_hash(body: &[u8]) -> String {
 }
 
 /// Formats a time as an RFC 1123 date (`Sat, 28 Nov 2026 00:50:46 GMT`), as `x-ms-date` carries it.
+///
+/// Written with chrono rather than `httpdate::fmt_http_date`, which panics before 1970 and after
+/// 9999: this formats any instant (the emulator's clock stays within 1970..=9998 anyway).
 pub fn http_date(at: DateTime<Utc>) -> String {
-    httpdate::fmt_http_date(std::time::SystemTime::from(at))
+    at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
 
 /// The string to sign for the SDKs' header set `x-ms-date;host;x-ms-content-sha256`.

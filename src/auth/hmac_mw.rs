@@ -77,11 +77,9 @@ pub async fn require_service_auth(
     if let Some(token) = authorization.as_deref().and_then(bearer_token) {
         return match state.entra.verify(token, state.clock.now()) {
             Ok(principal) => {
-                // An Entra ID token names no resource: the Host header does (else `default`).
-                let host = req
-                    .headers()
-                    .get(header::HOST)
-                    .and_then(|h| h.to_str().ok());
+                // An Entra ID token names no resource: the host the request addresses does
+                // (the HTTP/2 `:authority` or the Host header; else `default`).
+                let host = crate::resource::request_host(req.uri(), req.headers());
                 let resource = state.resources.by_host(host);
                 if !resource.allows_entra_client(&principal.app_id) {
                     tracing::info!(client = %principal.app_id, resource = %resource.name, "Entra ID client not allowed on this resource");
@@ -124,12 +122,12 @@ pub async fn require_service_auth(
             )
         })
         .collect();
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()));
+    let host = crate::resource::request_host(req.uri(), req.headers()).map(str::to_string);
+    // The content hash covers the body as sent: before any Content-Encoding was undone.
+    let signed_body = req
+        .extensions()
+        .get::<crate::api::body::SignedBody>()
+        .map(|b| b.0.clone());
     let path_and_query = req
         .uri()
         .path_and_query()
@@ -140,7 +138,7 @@ pub async fn require_service_auth(
         path_and_query: &path_and_query,
         host: host.as_deref(),
         headers: &headers,
-        body: &body,
+        body: signed_body.as_deref().unwrap_or(&body),
     };
     let config = &state.settings.config;
     // The key that signed the request picks the resource.

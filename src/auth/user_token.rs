@@ -25,6 +25,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::clock;
 use crate::domain::{CommunicationUserId, ScopeSet};
 use crate::error::ApiError;
 use crate::resource::{Res, Resource};
@@ -165,7 +166,11 @@ impl TokenIssuer {
         lifetime: TimeDelta,
     ) -> Result<IssuedToken, ApiError> {
         let iat = now.timestamp();
-        let exp = iat + lifetime.num_seconds().max(1);
+        // A lifetime reaching past year 9999 (`--token-lifetime 1000000y`, a far-future Entra
+        // token's expiry) ends the token there, where every client can still read the date.
+        let whole_seconds =
+            TimeDelta::try_seconds(lifetime.num_seconds().max(1)).unwrap_or(TimeDelta::MAX);
+        let exp = clock::saturating_add(now, whole_seconds).timestamp();
         let mut claims = UserTokenClaims {
             skypeid: skype_id.to_string(),
             scp: scopes.scp(),

@@ -13,7 +13,7 @@ pub use chat::{
     ChatMessageId, Cloud, CommunicationIdentifier, InvalidIdentifier, InvalidMessageId,
     InvalidThreadId, ThreadId,
 };
-pub use phone_number::{PhoneNumber, PhoneNumberError};
+pub use phone_number::{PhoneNumber, PhoneNumberError, looks_like_a_phone_number};
 pub use scope::{Scope, ScopeSet};
 pub use sms::{SmsEncoding, SmsMessageId, segments};
 pub use user_id::{CommunicationUserId, InvalidUserId};

@@ -7,6 +7,15 @@
 //!   national number has an impossible length for that country (the live SDK tests get this for
 //!   `+1425555012345`, a North American number with two digits too many).
 //!
+//! A third kind is not a phone number at all: a recipient with a character no written phone
+//! number has (a letter, as in `Ad155500000000000`, other symbols, anything outside ASCII). The
+//! service's current live test expects such a send to fail as a whole (`HttpResponseError`), so
+//! the SMS API answers it with a 400 problem-details body ([`looks_like_a_phone_number`]); only
+//! digits, `+` and the separators people write (space, `-`, `.`, `(`, `)`) stay per-recipient
+//! `Invalid To phone number format.` (`+123`, `14255550123`, `+1 425 555 0123`, the empty
+//! string). Where exactly the service draws that line is not documented: this is the emulator's
+//! reading of the evidence.
+//!
 //! The country table below is compact and written for the emulator: every assigned
 //! geographic calling code, with exact national-number lengths for the countries where they are
 //! well known and a permissive range elsewhere. It does not know numbering plans beyond length.
@@ -60,6 +69,15 @@ impl PhoneNumber {
         let digits = &self.0[1..];
         country_code(digits).map(|(code, _)| code).unwrap_or("")
     }
+}
+
+/// Whether `raw` is written only with what phone numbers are written with: ASCII digits, `+`
+/// and the separators space, `-`, `.`, `(`, `)`. Such a string may still be malformed
+/// ([`PhoneNumberError::InvalidFormat`]); one with any other character is not a phone number at
+/// all.
+pub fn looks_like_a_phone_number(raw: &str) -> bool {
+    raw.bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b' ' | b'-' | b'.' | b'(' | b')'))
 }
 
 impl fmt::Display for PhoneNumber {
@@ -175,6 +193,35 @@ mod tests {
                 Err(PhoneNumberError::InvalidFormat),
                 "{n}"
             );
+        }
+    }
+
+    #[test]
+    fn only_strings_with_other_characters_than_phone_notation_are_not_phone_numbers_at_all() {
+        for n in [
+            "",
+            "+",
+            "+123",
+            "14255550123",
+            "+1 425 555 0123",
+            "+1 (425) 555-0123",
+            "+1.425.555.0123",
+            "++14255550123",
+            "+1425555012345",
+        ] {
+            assert!(looks_like_a_phone_number(n), "{n}");
+        }
+        for n in [
+            "Ad155500000000000",
+            "+1425555012a",
+            "+1-800-FLOWERS",
+            "tel:+14255550123",
+            "+14255550123\n",
+            "+1425555\u{0661}23",
+            "+1425555_0123",
+            "null",
+        ] {
+            assert!(!looks_like_a_phone_number(n), "{n}");
         }
     }
 

@@ -92,9 +92,14 @@ fn classify(status: u16) -> Attempt {
     }
 }
 
-/// Runs one worker per subscription until `stop`.
+/// Runs one worker per subscription until `stop`. A worker that panics is restarted (see
+/// [`super::restart`]); so is this task, which then starts every subscription's worker again
+/// (the old ones went with its `JoinSet`).
 pub(super) async fn supervise(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     let mut workers = JoinSet::new();
+    for slot in lock(&inner.subs).iter() {
+        lock(&slot.state).worker_started = false;
+    }
     loop {
         let added = inner.subs_changed.notified();
         tokio::pin!(added);
@@ -108,10 +113,10 @@ pub(super) async fn supervise(inner: Arc<Inner>, mut stop: watch::Receiver<bool>
             if !state.worker_started && !state.removed {
                 state.worker_started = true;
                 drop(state);
-                workers.spawn(run_slot(
-                    Arc::clone(&inner),
-                    Arc::clone(&slot),
-                    stop.clone(),
+                let (inner, stop) = (Arc::clone(&inner), stop.clone());
+                workers.spawn(super::restart::restart_on_panic(
+                    "event delivery to a webhook",
+                    move || run_slot(Arc::clone(&inner), Arc::clone(&slot), stop.clone()),
                 ));
             }
         }

@@ -25,6 +25,7 @@
 pub mod chat;
 mod delivery;
 mod event;
+mod restart;
 pub mod sms;
 mod subscription;
 pub mod tls;
@@ -693,13 +694,16 @@ impl EventBus {
                 tasks: Vec::new(),
             };
         }
-        let supervisor = tokio::spawn(delivery::supervise(
-            Arc::clone(&self.inner),
-            self.inner.stop.subscribe(),
-        ));
-        let reports = tokio::spawn(sms::run_report_timer(
-            self.clone(),
-            self.inner.stop.subscribe(),
+        // A panic must not end event delivery or the delivery reports for good: each task is
+        // restarted (and the panic logged) instead.
+        let inner = Arc::clone(&self.inner);
+        let supervisor = tokio::spawn(restart::restart_on_panic("event delivery", move || {
+            delivery::supervise(Arc::clone(&inner), inner.stop.subscribe())
+        }));
+        let bus = self.clone();
+        let reports = tokio::spawn(restart::restart_on_panic(
+            "SMS delivery reports",
+            move || sms::run_report_timer(bus.clone(), bus.inner.stop.subscribe()),
         ));
         EventsHandle {
             bus: self.clone(),

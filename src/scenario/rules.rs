@@ -386,6 +386,15 @@ impl TryFrom<RawRule> for Rule {
             0 | 1 => {}
             _ => return Err(at("respond, fault and sms exclude each other".into())),
         }
+        if let Some(delay) = raw.delay
+            && delay > MAX_DELAY
+        {
+            return Err(at(format!(
+                "delay {} is longer than the emulator's limit of {} (a scripted hang holds a worker's request slot)",
+                humantime::format_duration(delay),
+                humantime::format_duration(MAX_DELAY)
+            )));
+        }
         if let Some(respond) = &raw.respond
             && !(100..=599).contains(&respond.status)
         {
@@ -453,6 +462,10 @@ impl TryFrom<RawRule> for Rule {
     }
 }
 
+/// The longest `delay` a rule may script: long enough for any client timeout worth testing,
+/// short enough that a forgotten rule cannot hold requests for days (README "Limits").
+pub const MAX_DELAY: Duration = Duration::from_secs(600);
+
 /// A duration written as `250ms`, `5s`, `1m` (humantime) or a number of seconds.
 pub fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     #[derive(Deserialize)]
@@ -464,7 +477,8 @@ pub fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duratio
     let raw = Option::<Raw>::deserialize(d)?;
     match raw {
         None => Ok(None),
-        Some(Raw::Secs(s)) if s >= 0.0 && s.is_finite() => Ok(Some(Duration::from_secs_f64(s))),
+        // `try_`: a number of seconds too large for a `Duration` (1e30) is an error, not a panic.
+        Some(Raw::Secs(s)) if let Ok(d) = Duration::try_from_secs_f64(s) => Ok(Some(d)),
         Some(Raw::Secs(s)) => Err(serde::de::Error::custom(format!(
             "{s} is not a duration (expected e.g. 250ms, 5s or a number of seconds)"
         ))),
@@ -582,6 +596,23 @@ mod tests {
             ),
             (
                 serde_json::json!({"name": "x", "match": {"operation": "Sms.Send"}, "delay": "soon"}),
+                "not a duration",
+            ),
+            (
+                serde_json::json!({"name": "x", "match": {"operation": "Sms.Send"}, "delay": 1e30}),
+                "not a duration",
+            ),
+            (
+                serde_json::json!({"name": "x", "match": {"operation": "Sms.Send"}, "delay": -1}),
+                "not a duration",
+            ),
+            (
+                serde_json::json!({"name": "x", "match": {"operation": "Sms.Send"}, "delay": "1000000y"}),
+                "longer than the emulator's limit of 10m",
+            ),
+            (
+                serde_json::json!({"name": "x", "match": {"operation": "Sms.Send"},
+                                   "sms": {"deliveryReport": {"status": "Delivered", "after": 1e300}}}),
                 "not a duration",
             ),
         ];

@@ -48,8 +48,20 @@ pub type Metadata = BTreeMap<String, String>;
 pub type MetadataPatch = BTreeMap<String, Option<String>>;
 
 /// Thread and participant metadata may hold at most this many bytes (keys plus values), as the
-/// spec states ("up to 1KB").
+/// spec states ("up to 1KB"). Message metadata has the same limit here: the spec states none,
+/// and without one a message could store a whole request body of it.
 pub const METADATA_LIMIT_BYTES: usize = 1024;
+
+/// The most bytes of a message's content (the real service's 28 KB message limit).
+pub const CONTENT_LIMIT_BYTES: usize = 28 * 1024;
+
+/// The most bytes of a thread topic. The real service documents no limit; this one bounds what
+/// a thread stores.
+pub const TOPIC_LIMIT_BYTES: usize = 1024;
+
+/// The most bytes of a display name (participant `displayName`, message `senderDisplayName`).
+/// Not documented for the real service; chosen here.
+pub const DISPLAY_NAME_LIMIT_BYTES: usize = 256;
 
 /// The size that counts against [`METADATA_LIMIT_BYTES`].
 pub fn metadata_size(metadata: &Metadata) -> usize {
@@ -91,7 +103,7 @@ pub enum ChatError {
     /// The caller may not change this message (not the sender, or a system message).
     #[error("only the sender can change a chat message")]
     NotSender,
-    /// Thread metadata over [`METADATA_LIMIT_BYTES`] after applying a patch.
+    /// Thread or message metadata over [`METADATA_LIMIT_BYTES`] after applying a patch.
     #[error("metadata is limited to {METADATA_LIMIT_BYTES} bytes in total")]
     MetadataTooLarge,
     /// [`ChatLimits::threads`] threads exist, none of them a tombstone that could be dropped.
@@ -997,6 +1009,20 @@ impl ChatStore {
             if t.messages[idx].deleted_on.is_some() {
                 return Err(ChatError::MessageNotFound(message));
             }
+            // The merged metadata must fit before anything changes.
+            let merged = match (&t.messages[idx].body, metadata) {
+                (Body::User { metadata: md, .. }, Some(patch)) => {
+                    let merged = merge_metadata(md.as_ref(), patch);
+                    if merged
+                        .as_ref()
+                        .is_some_and(|m| metadata_size(m) > METADATA_LIMIT_BYTES)
+                    {
+                        return Err(ChatError::MetadataTooLarge);
+                    }
+                    Some(merged)
+                }
+                _ => None,
+            };
             let version = self.next_id(now);
             let m = &mut t.messages[idx];
             if let Body::User {
@@ -1008,8 +1034,8 @@ impl ChatStore {
                 if let Some(new) = content {
                     *c = new;
                 }
-                if let Some(patch) = metadata {
-                    *md = merge_metadata(md.as_ref(), patch);
+                if let Some(merged) = merged {
+                    *md = merged;
                 }
             }
             m.version = version;

@@ -21,9 +21,10 @@ use rand::{RngExt, SeedableRng};
 use uuid::Uuid;
 
 pub use chat::{
-    ChatError, ChatLimits, ChatStore, METADATA_LIMIT_BYTES, MessageType, MessageView, Metadata,
-    MetadataPatch, NewMessage, NewThread, Participant, ReadReceipt, RetentionPolicy, SystemContent,
-    ThreadCursor, ThreadItem, ThreadProps, ThreadUpdate, merge_metadata, metadata_size,
+    CONTENT_LIMIT_BYTES, ChatError, ChatLimits, ChatStore, DISPLAY_NAME_LIMIT_BYTES,
+    METADATA_LIMIT_BYTES, MessageType, MessageView, Metadata, MetadataPatch, NewMessage, NewThread,
+    Participant, ReadReceipt, RetentionPolicy, SystemContent, TOPIC_LIMIT_BYTES, ThreadCursor,
+    ThreadItem, ThreadProps, ThreadUpdate, merge_metadata, metadata_size,
 };
 pub use identity::{
     AssignmentStore, IdentityStore, StoreError, TeamsExtensionAssignment, TokenStatus,

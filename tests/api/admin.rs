@@ -226,4 +226,86 @@ mod clock {
         )
         .await;
     }
+
+    /// `GET /_emulator/clock`.
+    async fn read(app: &crate::helpers::TestApp) -> Value {
+        let res = app
+            .client
+            .get(format!("{}/_emulator/clock", app.http))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(res.status(), 200);
+        body(res).await
+    }
+
+    #[tokio::test]
+    async fn changes_outside_the_clocks_range_are_refused_and_change_nothing() {
+        let app = spawn_app().await;
+        let (_, token) = app.create_user_and_token(&["chat"]).await;
+        for change in [
+            json!({"advance": "1000000y"}),
+            json!({"advance": "-1000000y"}),
+            json!({"advance": "-100y"}),
+            json!({"advance": "8000y"}),
+            json!({"advance": "100000000000000000000y"}),
+            json!({"set": "1969-06-01T00:00:00Z"}),
+            json!({"set": "9999-12-31T00:00:00Z"}),
+            json!({"set": "9999-01-01T00:00:00Z", "freeze": true}),
+            json!({"set": "0000-01-01T00:00:00Z", "freeze": false}),
+            json!({"freeze": true, "advance": "1000000y"}),
+        ] {
+            let message =
+                assert_error(post(&app, change.clone()).await, 400, "ValidationError").await;
+            assert!(
+                message.contains("1970-01-01T00:00:00Z to 9998-12-31T23:59:59.999Z")
+                    || message.contains("too large"),
+                "{change}: {message}"
+            );
+            let state = read(&app).await;
+            assert!(
+                state["offsetMs"].as_i64().expect("offset").abs() < 5000,
+                "{change} moved the clock: {state}"
+            );
+            assert_eq!(state["frozen"], false, "{change} froze the clock");
+        }
+        // Signed and chat requests are served as before.
+        app.create_identity().await;
+        assert_eq!(app.check_token(&token).await.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn the_ends_of_the_range_can_be_reached_but_not_passed() {
+        let app = spawn_app().await;
+        let state =
+            body(post(&app, json!({"set": "1970-01-01T00:00:00Z", "freeze": true})).await).await;
+        assert_eq!(state["now"], "1970-01-01T00:00:00.000Z");
+        assert_error(
+            post(&app, json!({"advance": "-1ms"})).await,
+            400,
+            "ValidationError",
+        )
+        .await;
+        let state = body(post(&app, json!({"set": "9998-12-31T23:59:59.999Z"})).await).await;
+        assert_eq!(state["now"], "9998-12-31T23:59:59.999Z");
+        assert_error(
+            post(&app, json!({"advance": "2d"})).await,
+            400,
+            "ValidationError",
+        )
+        .await;
+        assert_eq!(read(&app).await["now"], "9998-12-31T23:59:59.999Z");
+        // A user token issued there expires within year 9999, and reads back.
+        let (_, token) = app.create_user_and_token(&["chat"]).await;
+        let info = body(app.check_token(&token).await).await;
+        assert!(
+            info["expiresOn"]
+                .as_str()
+                .expect("expiresOn")
+                .starts_with("9999-"),
+            "{info}"
+        );
+        let state = body(post(&app, json!({"real": true})).await).await;
+        assert!(state["offsetMs"].as_i64().expect("offset").abs() < 5000);
+    }
 }

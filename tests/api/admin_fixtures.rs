@@ -82,3 +82,41 @@ async fn fixture_identities_count_against_the_identity_cap() {
     app.reset().await;
     assert_eq!(listed().await, 2);
 }
+
+#[tokio::test]
+async fn deeply_nested_yaml_is_refused_at_once_and_health_checks_go_on() {
+    // Arrange: one worker; two 200 KB fixtures nested 100,000 levels deep.
+    let app = crate::helpers::spawn_app().await;
+    let deep = format!("x: {}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let post = || {
+        app.client
+            .post(format!("{}/_emulator/fixtures", app.http))
+            .header("content-type", "application/yaml")
+            .body(deep.clone())
+            .send()
+    };
+    let started = std::time::Instant::now();
+
+    // Act: both loads and a health check at once.
+    let health = async {
+        app.client
+            .get(format!("{}/_emulator/health", app.http))
+            .send()
+            .await
+            .expect("sent")
+            .status()
+    };
+    let (a, b, health) = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        tokio::join!(post(), post(), health)
+    })
+    .await
+    .expect("answered in bounded time");
+
+    // Assert
+    assert_eq!(health, 200);
+    for res in [a, b] {
+        let message = assert_error(res.expect("sent"), 400, "InvalidFixture").await;
+        assert!(message.contains("nested deeper than 128"), "{message}");
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

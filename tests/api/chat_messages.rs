@@ -136,7 +136,10 @@ async fn message_ids_are_unique_even_within_one_millisecond() {
     let (_, token) = app.create_user_and_token(&["chat"]).await;
     let id = app.thread_with(&token, "T", &[]).await;
     // Freeze the clock: every message lands in the same emulated millisecond.
-    app.state.clock.freeze_at(Utc::now());
+    app.state
+        .clock
+        .freeze_at(Utc::now())
+        .expect("within the clock's range");
     let mut ids = Vec::new();
     for i in 0..20 {
         ids.push(
@@ -170,7 +173,10 @@ async fn only_the_sender_edits_a_message_and_editing_changes_its_version() {
         .chat("PATCH", &bob, &path, Some(&json!({"content": "hijack"})))
         .await;
     assert_eq!(assert_error(res, 403, "Forbidden").await, FORBIDDEN);
-    app.state.clock.advance(TimeDelta::milliseconds(50));
+    app.state
+        .clock
+        .advance(TimeDelta::milliseconds(50))
+        .expect("within the clock's range");
     let res = app
         .chat(
             "PATCH",
@@ -381,9 +387,15 @@ async fn share_history_time_hides_older_messages() {
     let (bob_id, bob) = app.create_user_and_token(&["chat"]).await;
     let id = app.thread_with(&alice, "T", &[]).await;
     let old = app.send_text(&alice, &id, "before").await;
-    app.state.clock.advance(TimeDelta::seconds(5));
+    app.state
+        .clock
+        .advance(TimeDelta::seconds(5))
+        .expect("within the clock's range");
     let share = app.state.clock.now();
-    app.state.clock.advance(TimeDelta::seconds(5));
+    app.state
+        .clock
+        .advance(TimeDelta::seconds(5))
+        .expect("within the clock's range");
     let mut p = participant(&bob_id);
     p["shareHistoryTime"] = json!(share.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     let res = app

@@ -182,7 +182,10 @@ async fn start_time_returns_messages_created_at_or_after_it() {
     let (_, token) = app.create_user_and_token(&["chat"]).await;
     let id = app.thread_with(&token, "T", &[]).await;
     app.send_text(&token, &id, "old").await;
-    app.state.clock.advance(TimeDelta::seconds(30));
+    app.state
+        .clock
+        .advance(TimeDelta::seconds(30))
+        .expect("within the clock's range");
     let start = app.state.clock.now();
     let new1 = app.send_text(&token, &id, "new1").await;
     let new2 = app.send_text(&token, &id, "new2").await;

@@ -344,7 +344,8 @@ async fn metadata_and_retention_policy_round_trip_in_2025_03_15_only() {
         }
     };
 
-    // Merge-patch: keys merge, null deletes a key; retention policy none, then null.
+    // Merge-patch: keys merge, null deletes a key; retention policy none, then back to a
+    // policy, then null (which leaves "none", as the service does).
     let patch = |body: Value| {
         let (app, token, id) = (&app, token.clone(), id.clone());
         async move {
@@ -358,9 +359,19 @@ async fn metadata_and_retention_policy_round_trip_in_2025_03_15_only() {
     let thread = get(CHAT_V).await;
     assert_eq!(thread["metadata"], json!({"a": "1", "c": "3"}));
     assert_eq!(thread["retentionPolicy"], json!({"kind": "none"}));
+    patch(json!({"retentionPolicy": {"kind": "threadCreationDate", "deleteThreadAfterDays": 7}}))
+        .await;
+    assert_eq!(
+        get(CHAT_V).await["retentionPolicy"],
+        json!({"kind": "threadCreationDate", "deleteThreadAfterDays": 7})
+    );
     patch(json!({"retentionPolicy": null})).await;
     let thread = get(CHAT_V).await;
-    assert!(thread.get("retentionPolicy").is_none(), "{thread}");
+    assert_eq!(
+        thread["retentionPolicy"],
+        json!({"kind": "none"}),
+        "{thread}"
+    );
     assert_eq!(thread["metadata"], json!({"a": "1", "c": "3"}));
     patch(json!({"metadata": null})).await;
     assert!(get(CHAT_V).await.get("metadata").is_none());
@@ -504,10 +515,16 @@ async fn list_threads_shows_only_the_callers_threads_newest_activity_first() {
     let (alice_id, alice) = app.create_user_and_token(&["chat"]).await;
     let (_, bob) = app.create_user_and_token(&["chat"]).await;
     let first = app.thread_with(&alice, "first", &[]).await;
-    app.state.clock.advance(TimeDelta::seconds(10));
+    app.state
+        .clock
+        .advance(TimeDelta::seconds(10))
+        .expect("within the clock's range");
     let second = app.thread_with(&alice, "second", &[]).await;
     let _bobs = app.thread_with(&bob, "not alice's", &[]).await;
-    app.state.clock.advance(TimeDelta::seconds(10));
+    app.state
+        .clock
+        .advance(TimeDelta::seconds(10))
+        .expect("within the clock's range");
     app.send_text(&alice, &first, "bump").await;
     let _ = alice_id;
 
@@ -685,14 +702,20 @@ async fn bad_tokens_get_401_on_every_chat_route() {
     .await;
 
     // Expired: the emulator clock passes the token's lifetime (24 h).
-    app.state.clock.advance(TimeDelta::hours(25));
+    app.state
+        .clock
+        .advance(TimeDelta::hours(25))
+        .expect("within the clock's range");
     assert_error(
         app.chat("GET", &alice, &path, None).await,
         401,
         "Unauthorized",
     )
     .await;
-    app.state.clock.advance(TimeDelta::hours(-25));
+    app.state
+        .clock
+        .advance(TimeDelta::hours(-25))
+        .expect("within the clock's range");
     assert_eq!(app.chat("GET", &alice, &path, None).await.status(), 200);
 
     // Revoked.

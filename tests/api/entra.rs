@@ -220,7 +220,10 @@ async fn every_bad_bearer_token_is_rejected_and_changes_nothing() {
         .await;
         assert!(message.contains(reason), "{reason}: {message}");
     }
-    app.state.clock.advance(TimeDelta::seconds(3600));
+    app.state
+        .clock
+        .advance(TimeDelta::seconds(3600))
+        .expect("within the clock's range");
     let message = assert_error(
         create_user_with_bearer(&app, &good).await,
         401,

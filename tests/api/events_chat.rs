@@ -663,6 +663,53 @@ async fn a_delivery_report_is_published_when_the_emulator_clock_reaches_it() {
 }
 
 #[tokio::test]
+async fn delivery_reports_keep_arriving_after_a_refused_clock_change() {
+    // Arrange: a report subscription, then a clock change far past the clock's range (once,
+    // this made the clock panic on every read and killed the delivery-report timer for good).
+    let mut config = events_config();
+    config.clock_skew = Duration::from_secs(24 * 3600);
+    let app = spawn_with(config).await;
+    let hook = Webhook::start().await;
+    app.subscribe(&json!({"name": "reports", "endpoint": hook.url,
+        "eventTypes": ["SMSDeliveryReportReceived"]}))
+        .await;
+    let clock = |change: Value| {
+        app.client
+            .post(format!("{}/_emulator/clock", app.http))
+            .json(&change)
+            .send()
+    };
+    let refused = clock(json!({"advance": "1000000y"})).await.expect("sent");
+    assert_eq!(refused.status(), 400);
+    // Give the timer a tick to look at the clock.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    // Act: a send with a report, then back to real time and a second one.
+    let request = json!({
+        "from": "+18005550100",
+        "smsRecipients": [{"to": "+14255550123"}],
+        "message": "hi",
+        "smsSendOptions": {"enableDeliveryReport": true},
+    });
+    let send = || app.send_sms(&request);
+    let res = send().await;
+    assert_eq!(res.status(), 202);
+    let first = body(res).await["value"][0]["messageId"].clone();
+    assert_eq!(app.wait_events("state=delivered", 1).await[0]["id"], first);
+    let real = clock(json!({"real": true})).await.expect("sent");
+    assert_eq!(real.status(), 200);
+    let res = send().await;
+    assert_eq!(res.status(), 202);
+    let second = body(res).await["value"][0]["messageId"].clone();
+
+    // Assert
+    let delivered = app.wait_events("state=delivered", 2).await;
+    let ids: Vec<&Value> = delivered.iter().map(|r| &r["id"]).collect();
+    assert!(ids.contains(&&first) && ids.contains(&&second), "{ids:?}");
+    assert_eq!(hook.events().len(), 2);
+}
+
+#[tokio::test]
 async fn with_a_seed_event_and_transaction_ids_repeat_on_every_run_and_after_a_reset() {
     // The ids a run's events carry, in delivery order: one user creates a thread and posts.
     async fn run(app: &crate::helpers::TestApp) -> Vec<(String, String)> {

@@ -19,7 +19,10 @@ async fn requests_signed_by_the_official_sdks_verify() {
         config.access_key = s("key");
         let app = spawn_with(config).await;
         let date: DateTime<Utc> = httpdate::parse_http_date(&s("date")).expect("date").into();
-        app.state.clock.freeze_at(date);
+        app.state
+            .clock
+            .freeze_at(date)
+            .expect("within the clock's range");
         let authorization = format!(
             "HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature={}",
             s("signature")
@@ -139,6 +142,85 @@ async fn stale_and_future_dates_are_rejected_and_say_why() {
     let s = app.sign_with(&app.key, "POST", CREATE, &date, &app.http_host(), b"");
     let res = app.send("POST", CREATE, &s.headers(), b"").await;
     assert_eq!(res.status(), 201);
+}
+
+#[tokio::test]
+async fn dates_outside_the_window_are_refused_with_the_clock_at_either_end_of_its_range() {
+    let app = spawn_app().await;
+    let clock = |change: Value| {
+        app.client
+            .post(format!("{}/_emulator/clock", app.http))
+            .json(&change)
+            .send()
+    };
+    // Before 1970 and after 9998 the clock cannot go (once, either made the "date out of range"
+    // message panic while formatting the emulator's time).
+    for change in [
+        json!({"set": "1969-06-01T00:00:00Z"}),
+        json!({"set": "9999-12-31T00:00:00Z"}),
+    ] {
+        let res = clock(change).await.expect("sent");
+        assert_error(res, 400, "ValidationError").await;
+    }
+    // At the ends of the range, a request signed with the real time is refused, and says why.
+    for (set, two_days_on, direction, shown) in [
+        (
+            "1970-01-01T00:00:00Z",
+            200,
+            "further in the future",
+            "Thu, 01 Jan 1970 00:00:00 GMT",
+        ),
+        (
+            "9998-12-31T23:59:59Z",
+            400,
+            "older",
+            "Thu, 31 Dec 9998 23:59:59 GMT",
+        ),
+    ] {
+        let res = clock(json!({"set": set, "freeze": true}))
+            .await
+            .expect("sent");
+        assert_eq!(res.status(), 200);
+        let res = clock(json!({"advance": "2d"})).await.expect("sent");
+        assert_eq!(res.status(), two_days_on, "{set} + 2d");
+        let res = clock(json!({"set": set})).await.expect("sent");
+        assert_eq!(res.status(), 200);
+        let date = acs_emulator::auth::hmac::http_date(Utc::now());
+        let s = app.sign_with(&app.key, "POST", CREATE, &date, &app.http_host(), b"");
+        let message = denied(&app, CREATE, &s.headers(), b"").await;
+        assert!(
+            message.contains(direction) && message.contains(shown),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn http_dates_are_formatted_for_any_instant() {
+    use acs_emulator::auth::hmac::http_date;
+    let at = |s: &str| -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("valid")
+            .with_timezone(&Utc)
+    };
+    assert_eq!(
+        http_date(at("2026-11-28T00:50:46Z")),
+        "Sat, 28 Nov 2026 00:50:46 GMT"
+    );
+    assert_eq!(
+        http_date(at("1994-11-06T08:49:37.999Z")),
+        httpdate::fmt_http_date(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(784_111_777)
+        )
+    );
+    // Outside what HTTP dates can say, still no panic.
+    for t in [
+        DateTime::<Utc>::MIN_UTC,
+        DateTime::<Utc>::MAX_UTC,
+        at("1969-06-01T00:00:00Z"),
+    ] {
+        assert!(http_date(t).ends_with(" GMT"));
+    }
 }
 
 #[tokio::test]

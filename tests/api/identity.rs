@@ -418,6 +418,20 @@ async fn token_lifetime_flag_overrides_every_lifetime() {
     assert_error(res, 400, "ValidationError").await;
 }
 
+#[tokio::test]
+async fn a_token_lifetime_past_year_9999_ends_the_tokens_there() {
+    let mut config = acs_emulator::Config::for_tests();
+    config.token_lifetime = Some(std::time::Duration::MAX);
+    let app = spawn_with(config).await;
+    let id = app.create_identity().await;
+    let res = app.issue_token(&id, &json!({"scopes": ["chat"]})).await;
+    assert_eq!(res.status(), 200);
+    let body = body(res).await;
+    assert_eq!(body["expiresOn"], "9999-12-31T23:59:59Z");
+    let token = body["token"].as_str().expect("token");
+    assert_eq!(app.check_token(token).await.status(), 200);
+}
+
 mod teams {
     use super::*;
     use base64::Engine;
@@ -456,6 +470,27 @@ mod teams {
         let claims = jwt_payload(body["token"].as_str().expect("token"));
         assert_eq!(claims["skypeid"], format!("orgid:{USER_ID}"));
         assert_eq!(claims["exp"], exp);
+    }
+
+    #[tokio::test]
+    async fn a_teams_token_expiring_in_the_far_future_gives_a_token_that_ends_in_year_9999() {
+        let app = spawn_app().await;
+        // `exp` is read unverified from Microsoft's tokens: any number can arrive.
+        for exp in [i64::MAX, 1i64 << 60, 253_402_300_800] {
+            let request = json!({"token": entra_token(valid_claims(exp)), "appId": APP_ID, "userId": USER_ID});
+            let res = app
+                .signed_json(
+                    "POST",
+                    "/teamsUser/:exchangeAccessToken?api-version=2023-10-01",
+                    &request,
+                )
+                .await;
+            assert_eq!(res.status(), 200, "exp {exp}");
+            let body = body(res).await;
+            assert_eq!(body["expiresOn"], "9999-12-31T23:59:59Z", "exp {exp}");
+            let claims = jwt_payload(body["token"].as_str().expect("token"));
+            assert_eq!(claims["exp"], 253_402_300_799i64);
+        }
     }
 
     #[tokio::test]

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, assert_error, body, encode, spawn_with};
 
-fn example(name: &str) -> PathBuf {
+pub fn example(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
         .join(name)
@@ -982,11 +982,17 @@ mod resources {
         let clash = json!({"resources": [{
             "name": "copy", "accessKey": "Y29udG9zby1wcmltYXJ5LWtleS1mb3ItdGhlLWFjcy1lbXVsYXRvci0wMDAwMDAwMA=="
         }]});
-        let message = assert_error(app.load(&clash).await, 400, "InvalidFixture").await;
+        // A clash with a running resource is a conflict.
+        let message = assert_error(app.load(&clash).await, 409, "Conflict").await;
         assert!(
             message.contains("access key of resource 'contoso'"),
             "{message}"
         );
+        // Two resources of one fixture that clash make the fixture invalid.
+        let twice = json!({"resources": [
+            {"name": "copy", "accessKey": "eHl6"}, {"name": "copy", "accessKey": "YWJj"}]});
+        let message = assert_error(app.load(&twice).await, 400, "InvalidFixture").await;
+        assert!(message.contains("declared twice"), "{message}");
         let default = json!({"resources": [{"name": "default", "accessKey": "eHl6"}]});
         let message = assert_error(app.load(&default).await, 400, "InvalidFixture").await;
         assert!(message.contains("command-line flags"), "{message}");
@@ -996,11 +1002,25 @@ mod resources {
 mod entra_routing {
     use super::*;
 
+    /// Creates a user at `https://{host}` (the name resolved to the emulator), as a client
+    /// configured with that endpoint does: over HTTP/2 the host is the `:authority`.
     async fn create_user(app: &TestApp, token: &str, host: &str) -> reqwest::Response {
-        app.client
-            .post(format!("{}/identities?api-version=2023-10-01", app.https))
+        let addr: std::net::SocketAddr = app
+            .https
+            .trim_start_matches("https://")
+            .parse()
+            .expect("address");
+        let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+        let cert = reqwest::Certificate::from_pem(app.state.tls_cert_pem.as_bytes()).expect("pem");
+        let client = reqwest::Client::builder()
+            .add_root_certificate(cert)
+            .tls_built_in_root_certs(false)
+            .resolve(name, addr)
+            .build()
+            .expect("client");
+        client
+            .post(format!("https://{host}/identities?api-version=2023-10-01"))
             .bearer_auth(token)
-            .header("host", host)
             .header("content-type", "application/json")
             .body("{}")
             .send()

@@ -404,6 +404,7 @@ fn help_groups_the_options_under_headings_and_ends_with_examples() {
                 "Commands:",
                 "Options:",
                 "Listeners & TLS:",
+                "Control API:",
                 "Access keys & resources:",
                 "Tokens & Entra ID:",
                 "SMS:",
@@ -554,4 +555,34 @@ async fn the_json_access_log_has_fields_and_probes_appear_at_debug() {
         .expect("the health line, at debug");
     assert_eq!(health["level"], "DEBUG");
     assert!(health["fields"].get("operation").is_none(), "{health}");
+}
+
+#[tokio::test]
+async fn the_healthcheck_takes_a_base_url_or_a_full_one() {
+    let app = spawn_app().await;
+    let run = |url: String, ready: bool| async move {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_acs-emulator"));
+        command.args(["healthcheck", "--timeout", "5s", "--url", &url]);
+        if ready {
+            command.arg("--ready");
+        }
+        let out = command.output().await.expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // A base URL, with or without the slash, probes /_emulator/health or /_emulator/ready.
+    for base in [app.http.clone(), format!("{}/", app.http)] {
+        for ready in [false, true] {
+            let (code, stderr) = run(base.clone(), ready).await;
+            assert_eq!(code, Some(0), "{base} (ready: {ready}): {stderr}");
+        }
+    }
+    // A full URL is probed as given: a path that answers 404 fails.
+    let (code, _) = run(format!("{}/_emulator/ready", app.http), false).await;
+    assert_eq!(code, Some(0));
+    let (code, stderr) = run(format!("{}/nothing/here", app.http), false).await;
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("answered 404"), "{stderr}");
 }

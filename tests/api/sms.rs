@@ -67,7 +67,7 @@ async fn bad_recipients_fail_alone_in_request_order_with_the_real_messages() {
     let app = spawn_app().await;
     let to = [
         "+14255550123",
-        "Ad155500000000000",
+        "1425555012",
         "+1425555012345",
         "+123",
         "",
@@ -84,7 +84,7 @@ async fn bad_recipients_fail_alone_in_request_order_with_the_real_messages() {
     let failed = |to: &str, message: &str| json!({"to": to, "httpStatusCode": 400, "errorMessage": message, "successful": false});
     assert_eq!(
         items[1],
-        failed("Ad155500000000000", "Invalid To phone number format.")
+        failed("1425555012", "Invalid To phone number format.")
     );
     assert_eq!(items[2], failed("+1425555012345", "Unknown country code."));
     assert_eq!(items[3], failed("+123", "Invalid To phone number format."));
@@ -96,6 +96,30 @@ async fn bad_recipients_fail_alone_in_request_order_with_the_real_messages() {
         .map(|m| m["to"].as_str().expect("to"))
         .collect();
     assert_eq!(sent, ["+14255550123", "+447911123456"]);
+}
+
+#[tokio::test]
+async fn a_recipient_that_is_not_a_phone_number_at_all_fails_the_whole_send() {
+    let app = spawn_app().await;
+    for bad in [
+        "Ad155500000000000",
+        "+1-800-FLOWERS",
+        "tel:+14255550123",
+        "+1425555\u{0661}23",
+    ] {
+        let res = app
+            .send_sms(&send_body(&["+14255550123", bad, "+123"], "hello"))
+            .await;
+
+        let errors = assert_problem(res, 400).await;
+        assert_eq!(
+            errors,
+            json!({"SmsRecipients[1].To": ["Invalid To phone number format."]}),
+            "{bad}"
+        );
+    }
+    // Nothing was sent, not even to the good recipient.
+    assert!(app.outbox("").await.is_empty());
 }
 
 #[tokio::test]
@@ -356,7 +380,10 @@ async fn a_send_signed_by_the_js_sdk_verifies() {
     let app = spawn_with(config).await;
     let date = "Sat, 28 Nov 2026 00:52:40 GMT";
     let at: chrono::DateTime<chrono::Utc> = httpdate::parse_http_date(date).expect("date").into();
-    app.state.clock.freeze_at(at);
+    app.state
+        .clock
+        .freeze_at(at)
+        .expect("within the clock's range");
     let request = r#"{"from":"+18005551234","smsRecipients":[{"to":"+14255550123","repeatabilityRequestId":"44674e33-f2e1-467c-a1db-9e50165b239f","repeatabilityFirstSent":"Sat, 28 Nov 2026 00:52:40 GMT"}],"message":"hello single","smsSendOptions":{"enableDeliveryReport":false}}"#;
 
     let res = app

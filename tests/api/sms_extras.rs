@@ -176,7 +176,10 @@ async fn get_report(app: &TestApp, id: &str) -> reqwest::Response {
 async fn a_requested_delivery_report_says_delivered_with_tag_and_segments() {
     let app = spawn_app().await;
     let now = Utc::now().with_nanosecond_zero();
-    app.state.clock.freeze_at(now);
+    app.state
+        .clock
+        .freeze_at(now)
+        .expect("within the clock's range");
     let id = send_with_report(&app, "custom-tag", &"a".repeat(200)).await;
 
     let res = get_report(&app, &id).await;
@@ -214,11 +217,17 @@ async fn reports_arrive_after_the_configured_delay_on_the_emulator_clock() {
     let mut config = Config::for_tests();
     config.sms_delivery_report_delay = std::time::Duration::from_secs(30);
     let app = spawn_with(config).await;
-    app.state.clock.freeze_at(Utc::now());
+    app.state
+        .clock
+        .freeze_at(Utc::now())
+        .expect("within the clock's range");
     let id = send_with_report(&app, "t", "hi").await;
 
     assert_problem(get_report(&app, &id).await, 404).await;
-    app.state.clock.advance(TimeDelta::seconds(30));
+    app.state
+        .clock
+        .advance(TimeDelta::seconds(30))
+        .expect("within the clock's range");
     let res = get_report(&app, &id).await;
     assert_eq!(res.status(), 200);
     assert_eq!(body(res).await["deliveryStatus"], "Delivered");

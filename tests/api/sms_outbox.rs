@@ -12,7 +12,10 @@ use crate::sms::{FROM, assert_accepted, send_body};
 async fn the_outbox_shows_everything_about_an_accepted_message() {
     let app = spawn_app().await;
     let now = Utc::now();
-    app.state.clock.freeze_at(now);
+    app.state
+        .clock
+        .freeze_at(now)
+        .expect("within the clock's range");
     let request = json!({
         "from": FROM,
         "smsRecipients": [{"to": "+14255550123", "repeatabilityRequestId": "r-1",
@@ -53,14 +56,37 @@ async fn the_outbox_shows_everything_about_an_accepted_message() {
 }
 
 #[tokio::test]
+async fn a_report_delay_past_year_9999_puts_the_report_at_its_end() {
+    let mut config = acs_emulator::Config::for_tests();
+    config.sms_delivery_report_delay = Duration::MAX;
+    let app = crate::helpers::spawn_with(config).await;
+    let request = json!({
+        "from": FROM,
+        "smsRecipients": [{"to": "+14255550123"}],
+        "message": "later",
+        "smsSendOptions": {"enableDeliveryReport": true},
+    });
+    let res = app.send_sms(&request).await;
+    assert_eq!(res.status(), 202);
+    let outbox = app.outbox("").await;
+    assert_eq!(outbox[0]["deliveryReportAt"], "9999-12-31T23:59:59.000Z");
+}
+
+#[tokio::test]
 async fn filters_select_by_to_from_tag_and_since() {
     let app = spawn_app().await;
     let start = Utc::now();
-    app.state.clock.freeze_at(start);
+    app.state
+        .clock
+        .freeze_at(start)
+        .expect("within the clock's range");
     let mut tagged = send_body(&["+14255550123"], "one");
     tagged["smsSendOptions"] = json!({"enableDeliveryReport": false, "tag": "a"});
     app.send_sms(&tagged).await;
-    app.state.clock.advance(TimeDelta::seconds(10));
+    app.state
+        .clock
+        .advance(TimeDelta::seconds(10))
+        .expect("within the clock's range");
     app.send_sms(&send_body(&["+14255550124"], "two")).await;
 
     let messages = |v: Vec<serde_json::Value>| -> Vec<String> {

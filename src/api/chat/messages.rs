@@ -28,7 +28,7 @@ const DEFAULT_MESSAGES_PAGE: usize = 20;
 /// Default page size of `GET …/readReceipts`.
 const DEFAULT_RECEIPTS_PAGE: usize = 100;
 /// The real service's message size limit (28 KB).
-const MAX_CONTENT_BYTES: usize = 28 * 1024;
+const MAX_CONTENT_BYTES: usize = crate::store::CONTENT_LIMIT_BYTES;
 
 /// `SendChatMessageRequest`.
 #[derive(Debug, Default, Deserialize)]
@@ -219,6 +219,8 @@ pub async fn send_chat_message(
         .content
         .ok_or_else(|| ApiError::validation("The Content field is required.", "content"))?;
     check_content(&content)?;
+    super::check_metadata(request.metadata.as_ref())?;
+    super::check_display_name(request.sender_display_name.as_deref(), "senderDisplayName")?;
     let kind = match request
         .kind
         .as_deref()
@@ -451,6 +453,7 @@ pub async fn send_typing_notification(
     require(&token, ChatRole::JoinLimited)?;
     let id = path_thread_id(&req)?;
     let request: SendTypingNotificationRequest = json_body(&req, &body, true)?;
+    super::check_display_name(request.sender_display_name.as_deref(), "senderDisplayName")?;
     res.store.chat.check_participant(&token.user, &id)?;
     let name = request.sender_display_name.as_deref();
     state

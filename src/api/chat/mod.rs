@@ -186,12 +186,40 @@ fn metadata_too_large() -> ApiError {
     )
 }
 
-/// Rejects metadata over the 1 KB limit (threads and participants).
+/// Rejects metadata over the 1 KB limit (threads, participants and messages).
 pub fn check_metadata(metadata: Option<&Metadata>) -> Result<(), ApiError> {
     match metadata {
         Some(m) if metadata_size(m) > METADATA_LIMIT_BYTES => Err(metadata_too_large()),
         _ => Ok(()),
     }
+}
+
+/// The longest thread topic, in bytes of UTF-8 (README "Limits").
+pub const MAX_TOPIC_BYTES: usize = crate::store::TOPIC_LIMIT_BYTES;
+
+/// The longest display name, in bytes of UTF-8 (README "Limits").
+pub const MAX_DISPLAY_NAME_BYTES: usize = crate::store::DISPLAY_NAME_LIMIT_BYTES;
+
+/// Rejects a topic over [`MAX_TOPIC_BYTES`] (400 `ValidationError`, target `topic`).
+pub fn check_topic(topic: &str) -> Result<(), ApiError> {
+    if topic.len() > MAX_TOPIC_BYTES {
+        return Err(ApiError::validation(
+            format!("Topic cannot exceed {MAX_TOPIC_BYTES} bytes."),
+            "topic",
+        ));
+    }
+    Ok(())
+}
+
+/// Rejects a display name over [`MAX_DISPLAY_NAME_BYTES`] (400 `ValidationError`, `target`).
+pub fn check_display_name(name: Option<&str>, target: &str) -> Result<(), ApiError> {
+    if name.is_some_and(|n| n.len() > MAX_DISPLAY_NAME_BYTES) {
+        return Err(ApiError::validation(
+            format!("{target} cannot exceed {MAX_DISPLAY_NAME_BYTES} bytes."),
+            target,
+        ));
+    }
+    Ok(())
 }
 
 /// Whether `version` has thread/participant metadata and retention policies.
@@ -503,6 +531,7 @@ pub fn validate_participants(
             None
         };
         check_metadata(metadata.as_ref())?;
+        check_display_name(p.display_name.as_deref(), "displayName")?;
         let id = match identifier.resolve() {
             Ok(id) => id,
             Err(target) => {
@@ -664,8 +693,8 @@ pub fn list_version(req: &HttpRequest, sync: Option<&SyncState>) -> Result<&'sta
 /// An absolute link on this server, built from the request's own scheme and `Host`:
 /// `{scheme}://{host}{path}?{params}`.
 pub fn absolute_link(req: &HttpRequest, path: &str, params: &[(&str, String)]) -> String {
-    let info = req.connection_info();
-    let mut url = format!("{}://{}{}", info.scheme(), info.host(), path);
+    let (scheme, host) = crate::api::origin(req);
+    let mut url = format!("{scheme}://{host}{path}");
     if !params.is_empty() {
         let query = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())))

@@ -93,7 +93,8 @@ pub struct CreateChatThreadRequest {
     pub retention_policy: Option<RetentionPolicyModel>,
 }
 
-/// `UpdateChatThreadRequest` (merge-patch: absent = unchanged, `null` = cleared).
+/// `UpdateChatThreadRequest` (merge-patch: absent = unchanged, `null` = cleared; a cleared
+/// retention policy reads back as `{"kind": "none"}`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateChatThreadRequest {
@@ -194,6 +195,7 @@ pub async fn create_chat_thread(
     let topic = request
         .topic
         .ok_or_else(|| ApiError::validation("The Topic field is required.", "topic"))?;
+    super::check_topic(&topic)?;
     let (participants, invalid) =
         validate_participants(&res, version, request.participants.unwrap_or_default())?;
     let (metadata, retention_policy) = if has_metadata(version) {
@@ -336,15 +338,23 @@ pub async fn update_chat_thread_properties(
     require(&token, ChatRole::Full)?;
     let id = path_thread_id(&req)?;
     let request: UpdateChatThreadRequest = json_body(&req, &body, true)?;
+    if let Some(topic) = &request.topic {
+        super::check_topic(topic)?;
+    }
     let mut update = ThreadUpdate {
         topic: request.topic,
         ..ThreadUpdate::default()
     };
     if has_metadata(version) {
         update.metadata = request.metadata;
+        // `"retentionPolicy": null` clears the policy, which leaves the thread with
+        // `{"kind": "none"}` (what a following GET returns), not without one.
         update.retention_policy = request
             .retention_policy
-            .map(|p| p.map(RetentionPolicyModel::parse).transpose())
+            .map(|p| {
+                p.map_or(Ok(RetentionPolicy::None), RetentionPolicyModel::parse)
+                    .map(Some)
+            })
             .transpose()?;
     }
     res.store

@@ -93,12 +93,19 @@ def test_example_fixture_loads_at_runtime(path: Path, fresh_emulator: Emulator):
     assert body == {"source": "request body", **declared_counts(yaml.safe_load(text))}
     listed = fresh_emulator.get_json("/_emulator/fixtures")["value"]
     assert listed == [body]
-    # Rule names are unique per process: the same file a second time is refused as a whole.
-    if declared_counts(yaml.safe_load(text))["rules"]:
+    # Rule names are unique per process: the same file a second time is refused as a whole;
+    # resources it declares clash with the running ones first (409).
+    declared = declared_counts(yaml.safe_load(text))
+    if declared["rules"]:
         again, error = fresh_emulator.load_fixture(text)
-        assert again == 400, error
-        assert error["error"]["code"] == "InvalidFixture"
-        assert "twice" in error["error"]["message"]
+        if declared["resources"]:
+            assert again == 409, error
+            assert error["error"]["code"] == "Conflict"
+            assert "already" in error["error"]["message"]
+        else:
+            assert again == 400, error
+            assert error["error"]["code"] == "InvalidFixture"
+            assert "twice" in error["error"]["message"]
         assert fresh_emulator.get_json("/_emulator/fixtures")["value"] == [body]
 
 

@@ -84,13 +84,21 @@ class TestSyncSmsClient:
         assert [e["messageId"] for e in emulator.sent_sms(q(to=OTHER))] == [results[1].message_id]
 
     def test_bad_recipients_fail_alone_with_the_real_service_messages(self, sms_client, emulator: Emulator):
-        results = sms_client.send(from_=FROM, to=[TO, "+1425555012345", "Ad155500000000000"], message="hi")
+        results = sms_client.send(from_=FROM, to=[TO, "+1425555012345", "+123"], message="hi")
 
         assert len(results) == 3
         assert_accepted(results[0], TO)
         assert_failed(results[1], "+1425555012345", "Unknown country code.")
-        assert_failed(results[2], "Ad155500000000000", "Invalid To phone number format.")
+        assert_failed(results[2], "+123", "Invalid To phone number format.")
         assert [e["to"] for e in emulator.sent_sms()] == [TO]
+
+    def test_a_recipient_that_is_not_a_phone_number_fails_the_whole_send(self, sms_client, emulator: Emulator):
+        # The SDK's own live test (test_send_sms_fake_to_phone_number) expects HttpResponseError.
+        with pytest.raises(HttpResponseError) as err:
+            sms_client.send(from_=FROM, to=[TO, "Ad155500000000000"], message="Hello World via SMS")
+
+        assert err.value.status_code == 400
+        assert emulator.sent_sms() == []
 
     @pytest.mark.parametrize("sender", ["+15550000000", "+14255550123", "+1425555012345"])
     def test_a_sender_the_resource_does_not_own_is_rejected_with_401(self, sms_client, emulator: Emulator, sender):

@@ -115,18 +115,26 @@ for (const transport of TRANSPORTS) {
     it("fails bad recipients alone, with the real service's messages", async () => {
       const results = await client.send({
         from: FROM,
-        to: [TO, "+1425555012345", "Ad155500000000000"],
+        to: [TO, "+1425555012345", "+123"],
         message: "test message",
       });
 
       assert.equal(results.length, 3);
       assertAccepted(results[0], TO);
       assertFailed(results[1], "+1425555012345", "Unknown country code.");
-      assertFailed(results[2], "Ad155500000000000", "Invalid To phone number format.");
+      assertFailed(results[2], "+123", "Invalid To phone number format.");
       assert.deepEqual(
         (await sentSms()).map((e) => e.to),
         [TO],
       );
+    });
+
+    it("fails the whole send when a recipient is not a phone number at all", async () => {
+      await assertRestError(
+        client.send({ from: FROM, to: [TO, "Ad155500000000000"], message: "test message" }),
+        400,
+      );
+      assert.deepEqual(await sentSms(), []);
     });
 
     for (const sender of ["+14255550123", "+1425555012345"]) {
