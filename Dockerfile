@@ -1,10 +1,14 @@
 # acs-emulator as a container: a Rust build stage, then a small Debian runtime.
 #
 #   docker build -t acs-emulator .
-#   docker run --rm -p 8443:8443 -p 8080:8080 -v acs-certs:/certs acs-emulator
+#   docker run --rm -p 127.0.0.1:8443:8443 -p 127.0.0.1:8080:8080 -v acs-certs:/certs acs-emulator
 #
 # Inside the container the emulator listens on 0.0.0.0 (HTTPS 8443, HTTP 8080) and writes its
-# generated certificate to /certs/cert.pem, so other containers can mount /certs and trust it.
+# generated certificate to /certs/cert.pem and its CA bundle (the certificate plus Mozilla's roots:
+# the image has no trust store of its own) to /certs/ca-bundle.pem, so other containers can mount
+# /certs and trust it. Publish the ports on 127.0.0.1: the control API has no authentication by
+# default (docs/containers.md). A host folder mounted on /certs must be writable by the container's
+# user: run with --user "$(id -u):$(id -g)" after creating it.
 # Add the host name other containers use with ACS_EMULATOR_TLS_HOSTNAME (e.g. "acs-emulator").
 # Fixture files live in /fixtures (the examples are there; mount yours) and are chosen with
 # ACS_EMULATOR_FIXTURES.
@@ -32,6 +36,7 @@ ENV ACS_EMULATOR_HOST=0.0.0.0 \
     ACS_EMULATOR_PORT=8443 \
     ACS_EMULATOR_HTTP_PORT=8080 \
     ACS_EMULATOR_TLS_CERT_OUT=/certs/cert.pem \
+    ACS_EMULATOR_TLS_CA_BUNDLE_OUT=/certs/ca-bundle.pem \
     ACS_EMULATOR_LOG_FORMAT=json
 EXPOSE 8443 8080
 VOLUME ["/certs"]

@@ -1,14 +1,22 @@
 # acs-emulator — the two commands a newcomer needs:
-#   make run    start the emulator with its embedded defaults (HTTPS :8443, HTTP :8080)
-#   make test   run every test: Rust unit + integration tests, then the official Python and
-#               JavaScript SDK suites (creates tests/sdk/python/.venv and tests/sdk/js/node_modules)
+#   make run    build (release) and start the emulator with its embedded defaults (HTTPS :8443,
+#               HTTP :8080); flags go in ARGS: make run ARGS="--fixtures fixtures/ci-starter.yaml"
+#   make test   run every test: lint, Rust unit + integration tests, the official Python and
+#               JavaScript SDK suites and the README's snippets (creates tests/sdk/python/.venv and
+#               tests/sdk/js/node_modules)
 
 CARGO ?= cargo
 
 .PHONY: run test test-rust test-sdk lint fmt build release container-check bench bench-startup
 
+# Flags for `make run`, e.g. ARGS="--fixtures fixtures/ci-starter.yaml --log-level debug".
+ARGS ?=
+
+# The first build compiles about 300 crates (several minutes); later ones take seconds, and the
+# emulator itself starts in milliseconds. cargo prints its progress on stderr.
 run:
-	$(CARGO) run --release
+	@[ -x target/release/acs-emulator ] || echo "make run: first build of the release binary; this takes a few minutes, later starts are instant"
+	$(CARGO) run --release -- $(ARGS)
 
 build:
 	$(CARGO) build
@@ -23,7 +31,8 @@ test: lint test-rust test-sdk
 test-rust:
 	RUST_BACKTRACE=0 $(CARGO) test --all-targets
 
-# The SDK suites drive the real binary; run.sh installs the pinned SDKs locally on first use.
+# The SDK suites drive the real binary, then the README's snippets run as written (tests/sdk/readme);
+# run.sh installs the pinned SDKs locally on first use.
 test-sdk: build
 	ACS_EMULATOR_BIN=$(CURDIR)/target/debug/acs-emulator bash tests/sdk/run.sh
 

@@ -14,8 +14,8 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WORK="${WORK:-/var/tmp/acs-emulator-container}"
 PORT_HTTPS="${PORT_HTTPS:-18443}"
 PORT_HTTP="${PORT_HTTP:-18080}"
-NAME=acs-emulator-check
-IMAGE=localhost/acs-emulator:check
+NAME="${NAME:-acs-emulator-check}"
+IMAGE="${IMAGE:-localhost/acs-emulator:check}"
 RUST_IMAGE=$(sed -n 's/^ARG RUST_IMAGE=//p' "$REPO/Dockerfile")
 RUNTIME_IMAGE=$(sed -n 's/^ARG RUNTIME_IMAGE=//p' "$REPO/Dockerfile")
 t0=$SECONDS
@@ -87,8 +87,10 @@ podman image inspect "$IMAGE" --format 'image size: {{.Size}} bytes'
 
 step "Starting a container"
 podman rm -f -t0 "$NAME" >/dev/null 2>&1 || true
-certs="$WORK/certs"; rm -rf "$certs"; mkdir -p "$certs"; chmod 777 "$certs"
-podman run -d --name "$NAME" \
+# As the GitHub Actions recipe in docs/containers.md does: a host folder that belongs to a non-root
+# user (uid 1001, like a CI runner's), and the container run as that user so it can write there.
+certs="$WORK/certs"; rm -rf "$certs"; mkdir -p "$certs"; chown 1001:1001 "$certs"; chmod 755 "$certs"
+podman run -d --name "$NAME" --user 1001:1001 \
   -p "127.0.0.1:$PORT_HTTPS:8443" -p "127.0.0.1:$PORT_HTTP:8080" \
   -v "$certs:/certs" -e ACS_EMULATOR_TLS_HOSTNAME=acs-emulator \
   -e ACS_EMULATOR_FIXTURES=/fixtures/ci-starter.yaml \
@@ -111,7 +113,7 @@ fi
 echo "healthy after $((SECONDS - t0))s in all"
 
 step "One signed request through the container"
-python3 - "$PORT_HTTPS" "$certs/cert.pem" <<'PY'
+python3 - "$PORT_HTTPS" "$certs/ca-bundle.pem" <<'PY'
 import base64, hashlib, hmac, json, ssl, sys, urllib.request
 from email.utils import formatdate
 
@@ -126,7 +128,7 @@ signature = base64.b64encode(hmac.new(base64.b64decode(key), to_sign.encode(), h
 request = urllib.request.Request(f"https://{host}{target}", data=body, method="POST", headers={
     "x-ms-date": date, "x-ms-content-sha256": content_hash, "content-type": "application/json",
     "authorization": f"HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature={signature}"})
-context = ssl.create_default_context(cafile=cert)  # the certificate the container wrote to /certs
+context = ssl.create_default_context(cafile=cert)  # the CA bundle the container wrote to /certs
 with urllib.request.urlopen(request, context=context, timeout=10) as response:
     assert response.status == 201, response.status
     created = json.load(response)
@@ -143,6 +145,21 @@ print("fixture loaded from ACS_EMULATOR_FIXTURES:", names)
 PY
 openssl x509 -in "$certs/cert.pem" -noout -ext subjectAltName 2>/dev/null | grep -q 'DNS:acs-emulator' \
   && echo "certificate names acs-emulator (from ACS_EMULATOR_TLS_HOSTNAME)"
+# The image has no trust store: the bundle carries Mozilla's roots beside the certificate.
+roots=$(grep -c 'BEGIN CERTIFICATE' "$certs/ca-bundle.pem")
+[[ $roots -gt 50 ]] || { echo "the CA bundle holds only $roots certificates" >&2; exit 1; }
+[[ "$(stat -c %u "$certs/ca-bundle.pem")" == 1001 ]] || { echo "the bundle is not owned by the container's user" >&2; exit 1; }
+echo "CA bundle: $roots certificates, owned by uid 1001"
+
+step "A certificate folder the container cannot write to: one clear line, exit 1"
+denied="$WORK/certs-root"; rm -rf "$denied"; mkdir -p "$denied"; chmod 755 "$denied"
+set +e
+out=$(podman run --rm -v "$denied:/certs" "$IMAGE" 2>&1)
+rc=$?
+set -e
+echo "$out" | tail -1
+[[ $rc -eq 1 ]] && grep -q 'cannot write the certificate to /certs/cert.pem: Permission denied' <<<"$out" \
+  || { echo "expected exit 1 and a permission error, got $rc" >&2; exit 1; }
 
 step "Linting the Dockerfile (hadolint)"
 venv="$WORK/hadolint-venv"

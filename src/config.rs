@@ -67,60 +67,108 @@ pub enum LogFormat {
     Json,
 }
 
-/// Local emulator of Azure Communication Services (Identity, Chat, SMS).
+// `--help` headings, in the order they are shown (clap orders headings by their first option).
+const LISTENERS: &str = "Listeners & TLS";
+const CONTROL: &str = "Control API";
+const KEYS: &str = "Access keys & resources";
+const TOKENS: &str = "Tokens & Entra ID";
+const SMS: &str = "SMS";
+const EVENTS: &str = "Events";
+const FIXTURES: &str = "Fixtures & scenarios";
+const LIMITS: &str = "Limits";
+const LOGGING: &str = "Logging";
+
+/// The end of `--help`.
+const EXAMPLES: &str = "\
+Examples:
+  acs-emulator                                      HTTPS on 127.0.0.1:8443, HTTP on :8080
+  acs-emulator --port 0 --http-port 0               free ports (printed once ready)
+  acs-emulator --fixtures fixtures/ci-starter.yaml  users and a chat thread to start with
+  acs-emulator --token-lifetime 30s                 short-lived tokens, to test refresh
+  acs-emulator --host 0.0.0.0 --tls-hostname acs-emulator   reachable from other containers
+  acs-emulator healthcheck --ready                  exit 0 once the emulator is ready
+
+Every option is also an environment variable (shown as [env: ...]).
+Control API on both ports, open unless --control-token is set: http://127.0.0.1:8080/_emulator/...
+(reset, clock, SMS outbox, events, scenarios, journal, verify); GET /_emulator/operations lists
+the operation names scenario rules match on. Docs: docs/ in the repository.
+Exit status: 0 stopped by SIGINT/SIGTERM; 1 start-up failed (a port in use, an unreadable
+certificate or fixture file); 2 invalid options or environment variables.";
+
+/// Local emulator of Azure Communication Services (Identity, Chat, SMS, Events).
 ///
 /// Point the official SDKs at it by changing only the connection string.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "acs-emulator", version, about, long_about = None)]
+#[command(name = "acs-emulator", version, about, long_about = None, after_help = EXAMPLES)]
 pub struct Config {
     /// Address both listeners bind to (use 0.0.0.0 inside a container).
-    #[arg(long, env = "ACS_EMULATOR_HOST", default_value = "127.0.0.1")]
+    #[arg(help_heading = LISTENERS, long, env = "ACS_EMULATOR_HOST", default_value = "127.0.0.1")]
     pub host: IpAddr,
 
     /// HTTPS port (the main door: the SDKs refuse bearer tokens over plain HTTP). 0 picks a free port.
-    #[arg(long, env = "ACS_EMULATOR_PORT", default_value_t = 8443)]
+    #[arg(help_heading = LISTENERS, long, env = "ACS_EMULATOR_PORT", default_value_t = 8443)]
     pub port: u16,
 
     /// Plain HTTP port (health checks, the certificate download, HMAC clients that allow HTTP). 0 picks a free port.
-    #[arg(long, env = "ACS_EMULATOR_HTTP_PORT", default_value_t = 8080)]
+    #[arg(help_heading = LISTENERS, long, env = "ACS_EMULATOR_HTTP_PORT", default_value_t = 8080)]
     pub http_port: u16,
 
     /// Extra host name or IP address for the generated certificate (repeatable; localhost, 127.0.0.1 and ::1 are always included).
     #[arg(
+        help_heading = LISTENERS,
         long = "tls-hostname",
         env = "ACS_EMULATOR_TLS_HOSTNAME",
         value_delimiter = ','
     )]
     pub tls_hostnames: Vec<String>,
 
-    /// Write the certificate (PEM) to this path. Default: a file in the system temp directory, named after the HTTPS port.
-    #[arg(long, env = "ACS_EMULATOR_TLS_CERT_OUT")]
+    /// Write the certificate (PEM) to this path. Default: a file in the system temp directory,
+    /// named after the HTTPS port, removed on exit.
+    #[arg(help_heading = LISTENERS, long, env = "ACS_EMULATOR_TLS_CERT_OUT")]
     pub tls_cert_out: Option<PathBuf>,
 
+    /// Write the CA bundle (PEM) to this path: the certificate plus the machine's trusted roots,
+    /// for REQUESTS_CA_BUNDLE, SSL_CERT_FILE and NODE_EXTRA_CA_CERTS (other HTTPS keeps working).
+    /// Default: a file in the system temp directory, named after the HTTPS port, removed on exit.
+    #[arg(help_heading = LISTENERS, long, env = "ACS_EMULATOR_TLS_CA_BUNDLE_OUT")]
+    pub tls_ca_bundle_out: Option<PathBuf>,
+
     /// Use this certificate chain (PEM) instead of generating one. Requires --tls-key.
-    #[arg(long, env = "ACS_EMULATOR_TLS_CERT", requires = "tls_key")]
+    #[arg(help_heading = LISTENERS, long, env = "ACS_EMULATOR_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
 
     /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) for --tls-cert.
-    #[arg(long, env = "ACS_EMULATOR_TLS_KEY", requires = "tls_cert")]
+    #[arg(help_heading = LISTENERS, long, env = "ACS_EMULATOR_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+
+    /// Require `Authorization: Bearer <TOKEN>` on the control API (/_emulator/*, except health,
+    /// ready, tls-cert, tls-ca-bundle and token); without it the control API is open to anyone who reaches a
+    /// listener. Set it whenever the emulator listens beyond loopback.
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_CONTROL_TOKEN",
+        hide_env_values = true,
+        help_heading = CONTROL
+    )]
+    pub control_token: Option<String>,
 
     /// Primary access key (base64), used in the connection string and to verify HMAC signatures.
     /// Default: the well-known development key printed at start-up (see the README).
-    #[arg(long, env = "ACS_EMULATOR_ACCESS_KEY", default_value = DEFAULT_ACCESS_KEY, hide_default_value = true)]
+    #[arg(help_heading = KEYS, long, env = "ACS_EMULATOR_ACCESS_KEY", default_value = DEFAULT_ACCESS_KEY, hide_default_value = true)]
     pub access_key: String,
 
     /// Secondary access key (base64); requests signed with either key are accepted.
     /// Default: the well-known secondary development key (see the README).
-    #[arg(long, env = "ACS_EMULATOR_SECONDARY_ACCESS_KEY", default_value = DEFAULT_SECONDARY_ACCESS_KEY, hide_default_value = true)]
+    #[arg(help_heading = KEYS, long, env = "ACS_EMULATOR_SECONDARY_ACCESS_KEY", default_value = DEFAULT_SECONDARY_ACCESS_KEY, hide_default_value = true)]
     pub secondary_access_key: String,
 
     /// Immutable resource id (GUID) of the emulated resource; appears in user ids and tokens.
-    #[arg(long, env = "ACS_EMULATOR_RESOURCE_ID", default_value = DEFAULT_RESOURCE_ID)]
+    #[arg(help_heading = KEYS, long, env = "ACS_EMULATOR_RESOURCE_ID", default_value = DEFAULT_RESOURCE_ID)]
     pub resource_id: String,
 
     /// Data location reported in user tokens (`resourceLocation` claim).
     #[arg(
+        help_heading = KEYS,
         long,
         env = "ACS_EMULATOR_RESOURCE_LOCATION",
         default_value = "unitedstates"
@@ -128,16 +176,17 @@ pub struct Config {
     pub resource_location: String,
 
     /// How far an HMAC request's x-ms-date may be from the emulator's clock, e.g. 15m, 30s.
-    #[arg(long, env = "ACS_EMULATOR_CLOCK_SKEW", default_value = "15m", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = KEYS, long, env = "ACS_EMULATOR_CLOCK_SKEW", default_value = "15m", value_parser = humantime::parse_duration)]
     pub clock_skew: Duration,
 
     /// Lifetime of every user access token (e.g. 30s, 5m), in place of expiresInMinutes (which is
     /// still validated), to exercise clients' token-refresh code.
-    #[arg(long, env = "ACS_EMULATOR_TOKEN_LIFETIME", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = TOKENS, long, env = "ACS_EMULATOR_TOKEN_LIFETIME", value_parser = humantime::parse_duration)]
     pub token_lifetime: Option<Duration>,
 
     /// A phone number (E.164) the resource owns and may send SMS from (repeatable or comma-separated).
     #[arg(
+        help_heading = SMS,
         long = "phone-number",
         env = "ACS_EMULATOR_PHONE_NUMBER",
         value_delimiter = ',',
@@ -146,58 +195,136 @@ pub struct Config {
     pub phone_numbers: Vec<String>,
 
     /// How long after a send its SMS delivery report becomes available (emulator clock), e.g. 0s, 5s.
-    #[arg(long, env = "ACS_EMULATOR_SMS_DELIVERY_REPORT_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = SMS, long, env = "ACS_EMULATOR_SMS_DELIVERY_REPORT_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
     pub sms_delivery_report_delay: Duration,
 
     /// Tenant id (GUID) of the built-in Microsoft Entra ID token authority.
-    #[arg(long, env = "ACS_EMULATOR_ENTRA_TENANT", default_value = DEFAULT_ENTRA_TENANT)]
+    #[arg(help_heading = TOKENS, long, env = "ACS_EMULATOR_ENTRA_TENANT", default_value = DEFAULT_ENTRA_TENANT)]
     pub entra_tenant: String,
 
     /// A client registered with the built-in token authority, as CLIENT_ID:SECRET (repeatable).
-    #[arg(long = "entra-client", env = "ACS_EMULATOR_ENTRA_CLIENT", value_delimiter = ',', default_value = DEFAULT_ENTRA_CLIENT)]
+    #[arg(help_heading = TOKENS, long = "entra-client", env = "ACS_EMULATOR_ENTRA_CLIENT", value_delimiter = ',', default_value = DEFAULT_ENTRA_CLIENT)]
     pub entra_clients: Vec<String>,
 
     /// Accept any well-formed, unexpired JWT with the right audience as an Entra ID token, whoever
     /// signed it. Only for apps that mint their own test tokens: anything that looks right gets in.
-    #[arg(long, env = "ACS_EMULATOR_ENTRA_TRUST_ANY")]
+    #[arg(help_heading = TOKENS, long, env = "ACS_EMULATOR_ENTRA_TRUST_ANY")]
     pub entra_trust_any: bool,
 
     /// Sign Entra ID tokens with this P-256 private key (PEM, PKCS#8) instead of one generated at
     /// start-up, so that tokens stay valid across restarts.
-    #[arg(long, env = "ACS_EMULATOR_ENTRA_SIGNING_KEY")]
+    #[arg(help_heading = TOKENS, long, env = "ACS_EMULATOR_ENTRA_SIGNING_KEY")]
     pub entra_signing_key: Option<PathBuf>,
 
     /// Client id of the emulated managed identity (the `appid` of its tokens).
-    #[arg(long, env = "ACS_EMULATOR_MANAGED_IDENTITY_CLIENT_ID", default_value = DEFAULT_MANAGED_IDENTITY_CLIENT_ID)]
+    #[arg(help_heading = TOKENS, long, env = "ACS_EMULATOR_MANAGED_IDENTITY_CLIENT_ID", default_value = DEFAULT_MANAGED_IDENTITY_CLIENT_ID)]
     pub managed_identity_client_id: String,
 
     /// The secret that callers of the managed identity endpoint must send as X-IDENTITY-HEADER
     /// (set the app's IDENTITY_HEADER to it).
-    #[arg(long, env = "ACS_EMULATOR_MANAGED_IDENTITY_HEADER", default_value = DEFAULT_MANAGED_IDENTITY_HEADER)]
+    #[arg(help_heading = TOKENS, long, env = "ACS_EMULATOR_MANAGED_IDENTITY_HEADER", default_value = DEFAULT_MANAGED_IDENTITY_HEADER)]
     pub managed_identity_header: String,
 
+    /// Build the Entra ID authority's URLs (issuer, token endpoint) and Chat's nextLink from the
+    /// Forwarded / X-Forwarded-Host / X-Forwarded-Proto headers of a reverse proxy in front of
+    /// the emulator. Off: from the request's own host and the listener's scheme.
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_TRUST_FORWARDED_HEADERS",
+        help_heading = TOKENS
+    )]
+    pub trust_forwarded_headers: bool,
+
+    /// Push events to this webhook, as an Event Grid subscription would (repeatable; in the
+    /// environment variable, separate webhooks with spaces). Options go after a '#', joined by
+    /// '&': types=SMSReceived,ChatMessageReceived (default: every type), schema=EventGridSchema or
+    /// CloudEventSchemaV1_0, maxEventsPerBatch=N, name=NAME, skipValidation=true, resource=NAME
+    /// (only that resource's events). Example:
+    /// 'http://localhost:7071/api/events#types=SMSReceived&schema=CloudEventSchemaV1_0'.
+    #[arg(help_heading = EVENTS, long = "event-webhook", env = "ACS_EMULATOR_EVENT_WEBHOOK")]
+    pub event_webhooks: Vec<String>,
+
+    /// Delivery attempts per event (the first included) before it is dead-lettered.
+    #[arg(help_heading = EVENTS, long, env = "ACS_EMULATOR_EVENT_MAX_ATTEMPTS", default_value_t = 5)]
+    pub event_max_attempts: u32,
+
+    /// Wait before the first retry of a failed delivery; it doubles with each further retry,
+    /// up to --event-retry-max (e.g. 100ms, 1s).
+    #[arg(help_heading = EVENTS, long, env = "ACS_EMULATOR_EVENT_RETRY_INITIAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub event_retry_initial: Duration,
+
+    /// Longest wait between two delivery attempts.
+    #[arg(help_heading = EVENTS, long, env = "ACS_EMULATOR_EVENT_RETRY_MAX", default_value = "1m", value_parser = humantime::parse_duration)]
+    pub event_retry_max: Duration,
+
+    /// PEM file of certificates to trust for HTTPS webhooks, besides the public roots: a private
+    /// CA (mkcert's root) vouches for the certificates it issued; a self-signed development
+    /// certificate (openssl req -x509, ASP.NET) is trusted for a webhook that presents exactly it.
+    #[arg(help_heading = EVENTS, long = "event-webhook-ca", env = "ACS_EMULATOR_EVENT_WEBHOOK_CA")]
+    pub event_webhook_ca: Option<PathBuf>,
+
+    /// How long a webhook may take to answer one delivery (Event Grid waits 30s).
+    #[arg(help_heading = EVENTS, long, env = "ACS_EMULATOR_EVENT_DELIVERY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub event_delivery_timeout: Duration,
+
+    /// Most events waiting for delivery per subscription; when full, the oldest waiting event is
+    /// dropped (counted and logged).
+    #[arg(
+        help_heading = EVENTS,
+        long,
+        env = "ACS_EMULATOR_EVENT_QUEUE_CAPACITY",
+        default_value_t = 10_000
+    )]
+    pub event_queue_capacity: usize,
+
+    /// Most delivered and most dead-lettered events kept for /_emulator/events (each list; the
+    /// oldest are forgotten first).
+    #[arg(help_heading = EVENTS, long, env = "ACS_EMULATOR_EVENT_HISTORY", default_value_t = 10_000)]
+    pub event_history: usize,
+
+    /// Fixture file to load at start-up (JSON or YAML; repeatable, or comma-separated in the
+    /// environment variable): resources, identities, chat threads, opt-outs and scenario rules.
+    /// Any error exits with the file, line and reason before the listeners bind.
+    #[arg(
+        help_heading = FIXTURES,
+        long = "fixtures",
+        env = "ACS_EMULATOR_FIXTURES",
+        value_delimiter = ','
+    )]
+    pub fixtures: Vec<PathBuf>,
+
+    /// Seed for reproducible runs: ids (users, threads, SMS messages, events) and scenario rules
+    /// with a `probability` follow the same sequence on every run (and again after a reset).
+    #[arg(help_heading = FIXTURES, long, env = "ACS_EMULATOR_SEED")]
+    pub seed: Option<u64>,
+
+    /// Most requests kept in the request journal (`/_emulator/journal`), oldest dropped first;
+    /// 0 turns the journal off.
+    #[arg(help_heading = FIXTURES, long, env = "ACS_EMULATOR_JOURNAL_SIZE", default_value_t = 10_000)]
+    pub journal_size: usize,
+
     /// Largest accepted request body in bytes; larger bodies get 413.
-    #[arg(long, env = "ACS_EMULATOR_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    #[arg(help_heading = LIMITS, long, env = "ACS_EMULATOR_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
     /// Largest accepted request head (request line plus headers) in bytes; larger heads get 431.
     /// actix-web itself closes connections whose head exceeds 128 KiB or 96 headers.
-    #[arg(long, env = "ACS_EMULATOR_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
+    #[arg(help_heading = LIMITS, long, env = "ACS_EMULATOR_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
     pub max_header_bytes: usize,
 
     /// Most concurrent connections per worker (per listener socket); further clients wait in the
     /// listen backlog until a connection closes.
-    #[arg(long, env = "ACS_EMULATOR_MAX_CONNECTIONS", default_value_t = 10_000)]
+    #[arg(help_heading = LIMITS, long, env = "ACS_EMULATOR_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
 
     /// How long a client may take to send a request's head (slow clients get 408 and are
     /// disconnected), e.g. 5s.
-    #[arg(long, env = "ACS_EMULATOR_CLIENT_REQUEST_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = LIMITS, long, env = "ACS_EMULATOR_CLIENT_REQUEST_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub client_request_timeout: Duration,
 
     /// How long a client may take to send a request's body once the head has arrived (late bodies
     /// get 408 and the connection is closed), e.g. 30s.
-    #[arg(long, env = "ACS_EMULATOR_REQUEST_BODY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = LIMITS, long, env = "ACS_EMULATOR_REQUEST_BODY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_body_timeout: Duration,
 
     /// Most requests in flight on one connection (HTTP/2 multiplexes many): more get 503 with
@@ -207,7 +334,7 @@ pub struct Config {
         long,
         env = "ACS_EMULATOR_MAX_CONCURRENT_STREAMS",
         default_value_t = 100,
-        help_heading = "Limits"
+        help_heading = LIMITS
     )]
     pub max_concurrent_streams: usize,
 
@@ -217,45 +344,46 @@ pub struct Config {
         long,
         env = "ACS_EMULATOR_MAX_CONNECTION_BODY_BYTES",
         default_value_t = 16 * 1024 * 1024,
-        help_heading = "Limits"
+        help_heading = LIMITS
     )]
     pub max_connection_body_bytes: usize,
 
     /// How long an idle keep-alive connection stays open (0s: close after each response).
-    #[arg(long, env = "ACS_EMULATOR_KEEP_ALIVE", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = LIMITS, long, env = "ACS_EMULATOR_KEEP_ALIVE", default_value = "5s", value_parser = humantime::parse_duration)]
     pub keep_alive: Duration,
 
     /// How long a client may take to complete the TLS handshake on the HTTPS listener.
-    #[arg(long, env = "ACS_EMULATOR_TLS_HANDSHAKE_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = LIMITS, long, env = "ACS_EMULATOR_TLS_HANDSHAKE_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
     pub tls_handshake_timeout: Duration,
 
     /// On SIGINT/SIGTERM, how long in-flight requests may take to finish before the process exits.
-    #[arg(long, env = "ACS_EMULATOR_SHUTDOWN_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = LIMITS, long, env = "ACS_EMULATOR_SHUTDOWN_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,
 
     /// Most identities kept (deleted ones included until room is needed); creating one more gets
     /// 403 `IdentityLimitReached`.
-    #[arg(long, env = "ACS_EMULATOR_MAX_IDENTITIES", default_value_t = 1_000_000)]
+    #[arg(help_heading = LIMITS, long, env = "ACS_EMULATOR_MAX_IDENTITIES", default_value_t = 1_000_000)]
     pub max_identities: usize,
 
     /// Most messages kept in the SMS outbox; older ones are evicted first. Delivery reports and
     /// repeatability records are kept for as many of the newest messages that have one.
-    #[arg(long, env = "ACS_EMULATOR_MAX_SMS_OUTBOX", default_value_t = 100_000)]
+    #[arg(help_heading = LIMITS, long, env = "ACS_EMULATOR_MAX_SMS_OUTBOX", default_value_t = 100_000)]
     pub max_sms_outbox: usize,
 
     /// Most SMS opt-outs (sender, recipient pairs) kept; adding more gets 403
     /// `OptOutLimitReached`.
-    #[arg(long, env = "ACS_EMULATOR_MAX_SMS_OPT_OUTS", default_value_t = 100_000)]
+    #[arg(help_heading = LIMITS, long, env = "ACS_EMULATOR_MAX_SMS_OPT_OUTS", default_value_t = 100_000)]
     pub max_sms_opt_outs: usize,
 
     /// Most chat threads kept (deleted ones included until room is needed); creating one more
     /// gets 403 `ChatThreadLimitReached`.
-    #[arg(long, env = "ACS_EMULATOR_MAX_CHAT_THREADS", default_value_t = 100_000)]
+    #[arg(help_heading = LIMITS, long, env = "ACS_EMULATOR_MAX_CHAT_THREADS", default_value_t = 100_000)]
     pub max_chat_threads: usize,
 
     /// Most chat messages kept in all threads together, system messages included (a deleted
     /// thread frees its messages); one more gets 403 `MessageLimitReached`. At least 2.
     #[arg(
+        help_heading = LIMITS,
         long,
         env = "ACS_EMULATOR_MAX_CHAT_MESSAGES",
         default_value_t = 1_000_000
@@ -265,6 +393,7 @@ pub struct Config {
     /// Most messages in one chat thread, system messages included; one more gets 403
     /// `MessageLimitReached`. At least 2 (a new thread holds two system messages).
     #[arg(
+        help_heading = LIMITS,
         long,
         env = "ACS_EMULATOR_MAX_CHAT_MESSAGES_PER_THREAD",
         default_value_t = 100_000
@@ -274,6 +403,7 @@ pub struct Config {
     /// Most participants in one chat thread, the creator included (the real service's limit is
     /// 250); more gets 403 `ParticipantLimitReached`.
     #[arg(
+        help_heading = LIMITS,
         long,
         env = "ACS_EMULATOR_MAX_CHAT_PARTICIPANTS_PER_THREAD",
         default_value_t = 250
@@ -283,6 +413,7 @@ pub struct Config {
     /// Most Teams Phone extension assignments kept; creating one more gets 403
     /// `AssignmentLimitReached` (replacing an existing one always works).
     #[arg(
+        help_heading = LIMITS,
         long,
         env = "ACS_EMULATOR_MAX_TEAMS_EXTENSION_ASSIGNMENTS",
         default_value_t = 100_000
@@ -291,119 +422,34 @@ pub struct Config {
 
     /// Azure subscription id (GUID) in the resource's ARM id, which is the `topic` (Event Grid
     /// schema) or `source` (CloudEvents) of every event.
-    #[arg(long, env = "ACS_EMULATOR_AZURE_SUBSCRIPTION_ID", default_value = DEFAULT_AZURE_SUBSCRIPTION_ID)]
+    #[arg(help_heading = KEYS, long, env = "ACS_EMULATOR_AZURE_SUBSCRIPTION_ID", default_value = DEFAULT_AZURE_SUBSCRIPTION_ID)]
     pub azure_subscription_id: String,
 
     /// Resource group in the resource's ARM id.
-    #[arg(long, env = "ACS_EMULATOR_RESOURCE_GROUP", default_value = DEFAULT_RESOURCE_GROUP)]
+    #[arg(help_heading = KEYS, long, env = "ACS_EMULATOR_RESOURCE_GROUP", default_value = DEFAULT_RESOURCE_GROUP)]
     pub resource_group: String,
 
     /// Resource name in the resource's ARM id (the ACS resource's name).
-    #[arg(long, env = "ACS_EMULATOR_RESOURCE_NAME", default_value = DEFAULT_RESOURCE_NAME)]
+    #[arg(help_heading = KEYS, long, env = "ACS_EMULATOR_RESOURCE_NAME", default_value = DEFAULT_RESOURCE_NAME)]
     pub resource_name: String,
 
-    /// Push events to this webhook, as an Event Grid subscription would (repeatable; in the
-    /// environment variable, separate webhooks with spaces). Options go after a '#', joined by
-    /// '&': types=SMSReceived,ChatMessageReceived (default: every type), schema=EventGridSchema or
-    /// CloudEventSchemaV1_0, maxEventsPerBatch=N, name=NAME, skipValidation=true, resource=NAME
-    /// (only that resource's events). Example:
-    /// 'http://localhost:7071/api/events#types=SMSReceived&schema=CloudEventSchemaV1_0'.
-    #[arg(long = "event-webhook", env = "ACS_EMULATOR_EVENT_WEBHOOK")]
-    pub event_webhooks: Vec<String>,
-
-    /// Delivery attempts per event (the first included) before it is dead-lettered.
-    #[arg(long, env = "ACS_EMULATOR_EVENT_MAX_ATTEMPTS", default_value_t = 5)]
-    pub event_max_attempts: u32,
-
-    /// Wait before the first retry of a failed delivery; it doubles with each further retry,
-    /// up to --event-retry-max (e.g. 100ms, 1s).
-    #[arg(long, env = "ACS_EMULATOR_EVENT_RETRY_INITIAL", default_value = "1s", value_parser = humantime::parse_duration)]
-    pub event_retry_initial: Duration,
-
-    /// Longest wait between two delivery attempts.
-    #[arg(long, env = "ACS_EMULATOR_EVENT_RETRY_MAX", default_value = "1m", value_parser = humantime::parse_duration)]
-    pub event_retry_max: Duration,
-
-    /// PEM file of certificates to trust for HTTPS webhooks, besides the public roots: a private
-    /// CA (mkcert's root) vouches for the certificates it issued; a self-signed development
-    /// certificate (openssl req -x509, ASP.NET) is trusted for a webhook that presents exactly it.
-    #[arg(long = "event-webhook-ca", env = "ACS_EMULATOR_EVENT_WEBHOOK_CA")]
-    pub event_webhook_ca: Option<PathBuf>,
-
-    /// How long a webhook may take to answer one delivery (Event Grid waits 30s).
-    #[arg(long, env = "ACS_EMULATOR_EVENT_DELIVERY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
-    pub event_delivery_timeout: Duration,
-
-    /// Most events waiting for delivery per subscription; when full, the oldest waiting event is
-    /// dropped (counted and logged).
-    #[arg(
-        long,
-        env = "ACS_EMULATOR_EVENT_QUEUE_CAPACITY",
-        default_value_t = 10_000
-    )]
-    pub event_queue_capacity: usize,
-
-    /// Most delivered and most dead-lettered events kept for /_emulator/events (each list; the
-    /// oldest are forgotten first).
-    #[arg(long, env = "ACS_EMULATOR_EVENT_HISTORY", default_value_t = 10_000)]
-    pub event_history: usize,
     /// Most resources, `default` included; a fixture (at start-up or through
     /// POST /_emulator/fixtures) that would add more is refused.
     #[arg(
         long,
         env = "ACS_EMULATOR_MAX_RESOURCES",
         default_value_t = 100,
-        help_heading = "Access keys & resources"
+        help_heading = KEYS
     )]
     pub max_resources: usize,
 
-    /// Require `Authorization: Bearer <TOKEN>` on the control API (/_emulator/*, except health,
-    /// ready, tls-cert and token); without it the control API is open to anyone who reaches a
-    /// listener. Set it whenever the emulator listens beyond loopback.
-    #[arg(
-        long,
-        env = "ACS_EMULATOR_CONTROL_TOKEN",
-        hide_env_values = true,
-        help_heading = "Control API"
-    )]
-    pub control_token: Option<String>,
-
-    /// Build the Entra ID authority's URLs (issuer, token endpoint) and Chat's nextLink from the
-    /// Forwarded / X-Forwarded-Host / X-Forwarded-Proto headers of a reverse proxy in front of
-    /// the emulator. Off: from the request's own host and the listener's scheme.
-    #[arg(
-        long,
-        env = "ACS_EMULATOR_TRUST_FORWARDED_HEADERS",
-        help_heading = "Tokens & Entra ID"
-    )]
-    pub trust_forwarded_headers: bool,
-
-    /// Fixture file to load at start-up (JSON or YAML; repeatable, or comma-separated in the
-    /// environment variable): resources, identities, chat threads, opt-outs and scenario rules.
-    /// Any error exits with the file, line and reason before the listeners bind.
-    #[arg(
-        long = "fixtures",
-        env = "ACS_EMULATOR_FIXTURES",
-        value_delimiter = ','
-    )]
-    pub fixtures: Vec<PathBuf>,
-
-    /// Seed for reproducible runs: ids (users, threads, SMS messages, events) and scenario rules
-    /// with a `probability` follow the same sequence on every run (and again after a reset).
-    #[arg(long, env = "ACS_EMULATOR_SEED")]
-    pub seed: Option<u64>,
-
-    /// Most requests kept in the request journal (`/_emulator/journal`), oldest dropped first;
-    /// 0 turns the journal off.
-    #[arg(long, env = "ACS_EMULATOR_JOURNAL_SIZE", default_value_t = 10_000)]
-    pub journal_size: usize,
-
     /// Worker threads (default: one per CPU core).
-    #[arg(long, env = "ACS_EMULATOR_WORKERS")]
+    #[arg(help_heading = LIMITS, long, env = "ACS_EMULATOR_WORKERS")]
     pub workers: Option<usize>,
 
     /// Log format.
     #[arg(
+        help_heading = LOGGING,
         long,
         env = "ACS_EMULATOR_LOG_FORMAT",
         value_enum,
@@ -412,7 +458,7 @@ pub struct Config {
     pub log_format: LogFormat,
 
     /// Log level or tracing filter directive (e.g. info, debug, acs_emulator=debug).
-    #[arg(long, env = "ACS_EMULATOR_LOG_LEVEL", default_value = "info")]
+    #[arg(help_heading = LOGGING, long, env = "ACS_EMULATOR_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
 
     /// What to do instead of serving (none: serve).
@@ -763,6 +809,7 @@ impl Config {
             http_port: 0,
             tls_hostnames: Vec::new(),
             tls_cert_out: None,
+            tls_ca_bundle_out: None,
             tls_cert: None,
             tls_key: None,
             access_key: DEFAULT_ACCESS_KEY.into(),
@@ -823,9 +870,18 @@ impl Config {
 }
 
 /// Where a generated certificate is written when `--tls-cert-out` is not given:
-/// `<temp dir>/acs-emulator/cert-<bound https port>.pem`, so that several emulators never share a file.
+/// `<temp dir>/acs-emulator/cert-<bound https port>.pem`, so that several emulators never share a
+/// file. The emulator removes it when it stops.
 pub fn default_cert_path(https_port: u16) -> PathBuf {
     std::env::temp_dir()
         .join("acs-emulator")
         .join(format!("cert-{https_port}.pem"))
+}
+
+/// Where the CA bundle is written when `--tls-ca-bundle-out` is not given:
+/// `<temp dir>/acs-emulator/ca-bundle-<bound https port>.pem`, removed when the emulator stops.
+pub fn default_ca_bundle_path(https_port: u16) -> PathBuf {
+    std::env::temp_dir()
+        .join("acs-emulator")
+        .join(format!("ca-bundle-{https_port}.pem"))
 }

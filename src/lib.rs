@@ -17,6 +17,7 @@
 //! - [`error`]: the one error type and the ACS error envelope.
 //! - [`healthcheck`]: the `healthcheck` subcommand's tiny HTTP probe.
 //! - [`clock`]: the emulator's adjustable clock; nothing else reads the system time.
+//! - [`trust`]: the CA bundle clients trust (the machine's roots plus the emulator's certificate).
 //!
 //! Dependencies point one way: `api` → `auth`, `domain`, `events`, `fixtures`, `scenario`,
 //! `resource`, `store`, `error`; `events` → `store`, `domain`.
@@ -37,6 +38,7 @@ pub mod scenario;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod trust;
 
 pub use clock::Clock;
 pub use config::Config;

@@ -38,7 +38,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(&settings.config);
+    // Dropping it writes the log lines still buffered.
+    let log = telemetry::init(&settings.config);
     let result = actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings, Arc::new(Clock::system()))?;
         app.stop_on_signals()?;
@@ -47,6 +48,8 @@ fn main() -> ExitCode {
         tracing::info!("stopped");
         anyhow::Ok(())
     });
+    // The log first, then the reason for a failure (the last thing a user reads).
+    drop(log);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

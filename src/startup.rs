@@ -9,12 +9,11 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tracing_actix_web::TracingLogger;
 
 use crate::api;
 use crate::auth::entra::EntraAuthority;
 use crate::clock::Clock;
-use crate::config::{Settings, default_cert_path};
+use crate::config::{Settings, default_ca_bundle_path, default_cert_path};
 use crate::error::ApiError;
 use crate::events::{BusOptions, EventBus};
 use crate::fixtures;
@@ -36,6 +35,8 @@ pub struct AppState {
     pub events: EventBus,
     /// The HTTPS certificate (PEM).
     pub tls_cert_pem: Arc<String>,
+    /// The CA bundle: the certificate plus the machine's trusted roots (PEM).
+    pub tls_ca_bundle_pem: Arc<String>,
     /// The built-in Entra ID token authority.
     pub entra: Arc<EntraAuthority>,
     /// Scenario rules and their scenarios' states.
@@ -62,8 +63,62 @@ pub struct Application {
     https_addr: SocketAddr,
     http_addr: SocketAddr,
     cert_path: Option<PathBuf>,
+    bundle_path: PathBuf,
     state: web::Data<AppState>,
     server: Server,
+    /// Dropped when the server has stopped (`run` consumes the application).
+    _files: RemoveOnDrop,
+}
+
+/// Files the emulator named itself (in the temp directory), removed when it stops.
+#[derive(Default)]
+struct RemoveOnDrop(Vec<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Binds one listener; the error names the flag that changes the port.
+fn bind(
+    host: std::net::IpAddr,
+    port: u16,
+    what: &str,
+    flag: &str,
+    variable: &str,
+) -> anyhow::Result<TcpListener> {
+    TcpListener::bind((host, port)).map_err(|e| {
+        let reason = match e.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                "the port is in use (another acs-emulator still running?)".to_string()
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                "permission denied (ports below 1024 need privileges)".to_string()
+            }
+            std::io::ErrorKind::AddrNotAvailable => {
+                return anyhow::anyhow!(
+                    "cannot bind the {what} port {host}:{port}: {host} is not an address of this machine; change it with --host (ACS_EMULATOR_HOST)"
+                );
+            }
+            _ => e.to_string(),
+        };
+        anyhow::anyhow!(
+            "cannot bind the {what} port {host}:{port}: {reason}; choose another with {flag} (or {variable}), 0 picks a free one"
+        )
+    })
+}
+
+/// Writes `content` to `path`, creating its directory.
+fn write_file(path: &std::path::Path, content: &str, what: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the directory {}", dir.display()))?;
+    }
+    std::fs::write(path, content.as_bytes())
+        .with_context(|| format!("cannot write {what} to {}", path.display()))
 }
 
 impl Application {
@@ -122,22 +177,28 @@ impl Application {
                  every resource's keys and can reset state or add webhooks; set --control-token"
             );
         }
-        let (tls_config, cert_pem) = tls_material(&settings)?;
-        let https_listener = TcpListener::bind((config.host, config.port)).with_context(|| {
-            format!("cannot bind the HTTPS port {}:{}", config.host, config.port)
-        })?;
-        let http_listener =
-            TcpListener::bind((config.host, config.http_port)).with_context(|| {
-                format!(
-                    "cannot bind the HTTP port {}:{}",
-                    config.host, config.http_port
-                )
-            })?;
+        let (tls_config, cert_pem, chain) = tls_material(&settings)?;
+        let https_listener = bind(
+            config.host,
+            config.port,
+            "HTTPS",
+            "--port",
+            "ACS_EMULATOR_PORT",
+        )?;
+        let http_listener = bind(
+            config.host,
+            config.http_port,
+            "HTTP",
+            "--http-port",
+            "ACS_EMULATOR_HTTP_PORT",
+        )?;
         let https_addr = https_listener.local_addr()?;
         let http_addr = http_listener.local_addr()?;
 
         // A user-supplied certificate is already a file the user has; a generated one is written
-        // where the user asked, or to a per-port file in the temp directory.
+        // where the user asked, or to a per-port file in the temp directory. Files the emulator
+        // named itself are removed when it stops, so `--port 0` leaves none behind.
+        let mut files = RemoveOnDrop::default();
         let cert_path = match (&config.tls_cert_out, &config.tls_cert) {
             (Some(path), _) => Some(path.clone()),
             (None, Some(path)) => Some(path.clone()),
@@ -147,13 +208,23 @@ impl Application {
             &cert_path,
             config.tls_cert.is_none() || config.tls_cert_out.is_some(),
         ) {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create the directory {}", dir.display()))?;
+            write_file(path, &cert_pem, "the certificate")?;
+            if config.tls_cert_out.is_none() {
+                files.0.push(path.clone());
             }
-            std::fs::write(path, cert_pem.as_bytes())
-                .with_context(|| format!("cannot write the certificate to {}", path.display()))?;
         }
+        let roots = crate::trust::system_roots();
+        let bundle_pem = crate::trust::bundle_pem(&chain, roots);
+        let bundle_path = match &config.tls_ca_bundle_out {
+            Some(path) => path.clone(),
+            None => {
+                let path = default_ca_bundle_path(https_addr.port());
+                files.0.push(path.clone());
+                path
+            }
+        };
+        write_file(&bundle_path, &bundle_pem, "the CA bundle")?;
+        tracing::debug!(path = %bundle_path.display(), roots = %roots.describe(), "CA bundle written");
 
         let signing_key =
             match &config.entra_signing_key {
@@ -182,13 +253,11 @@ impl Application {
             clock,
             events,
             tls_cert_pem: Arc::new(cert_pem),
+            tls_ca_bundle_pem: Arc::new(bundle_pem),
             ready: std::sync::atomic::AtomicBool::new(false),
         });
         let max_body = config.max_body_bytes;
         let app_state = state.clone();
-        // A span per request costs a few microseconds; skip it when request lines are not logged.
-        let log_requests = tracing::level_filters::LevelFilter::current()
-            >= tracing::level_filters::LevelFilter::INFO;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
@@ -196,10 +265,6 @@ impl Application {
                 .configure(api::configure)
                 .default_service(web::to(api::not_found))
                 .wrap(actix_web::middleware::from_fn(api::edge))
-                .wrap(actix_web::middleware::Condition::new(
-                    log_requests,
-                    TracingLogger::default(),
-                ))
         })
         // Explicit limits (README "Limits"); set before the listeners so they apply to both.
         .max_connections(config.max_connections)
@@ -228,8 +293,10 @@ impl Application {
             https_addr,
             http_addr,
             cert_path,
+            bundle_path,
             state,
             server: server.run(),
+            _files: files,
         })
     }
 
@@ -248,6 +315,11 @@ impl Application {
         self.cert_path.as_ref()
     }
 
+    /// Where the CA bundle (the certificate plus the machine's roots) is.
+    pub fn ca_bundle_path(&self) -> &PathBuf {
+        &self.bundle_path
+    }
+
     /// Shared state (tests use it to reach the clock and store).
     pub fn state(&self) -> web::Data<AppState> {
         self.state.clone()
@@ -263,6 +335,7 @@ impl Application {
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_default();
+        let bundle = self.bundle_path.display();
         let lifetime = match config.token_lifetime {
             Some(d) => humantime::format_duration(d).to_string(),
             None => "as requested (60..1440 minutes, default 1440)".into(),
@@ -273,10 +346,12 @@ impl Application {
              \x20 HTTP endpoint      {http}\n\
              \x20 Connection string  endpoint={https};accesskey={key}\n\
              \x20 TLS certificate    {cert}\n\
-             \x20                    (also at {http}_emulator/tls-cert)\n\
-             \x20 Trust it with      Python (sync):  REQUESTS_CA_BUNDLE={cert}\n\
-             \x20                    Python (aio):   SSL_CERT_FILE={cert}\n\
-             \x20                    Node.js:        NODE_EXTRA_CA_CERTS={cert}\n\
+             \x20 CA bundle          {bundle}\n\
+             \x20                    (the certificate plus this machine's trusted roots; also at\n\
+             \x20                    {http}_emulator/tls-ca-bundle)\n\
+             \x20 Trust it with      Python (sync):  REQUESTS_CA_BUNDLE={bundle}\n\
+             \x20                    Python (aio):   SSL_CERT_FILE={bundle}\n\
+             \x20                    Node.js:        NODE_EXTRA_CA_CERTS={bundle}\n\
              \x20 Resource id        {resource}\n\
              \x20 Token lifetime     {lifetime}\n\
              \x20 SMS senders        {senders}\n\
@@ -287,7 +362,7 @@ impl Application {
             version = env!("CARGO_PKG_VERSION"),
             webhooks = webhooks(&self.state.events),
             control = if config.control_token.is_some() {
-                "needs Authorization: Bearer <--control-token> (health, ready, tls-cert open)"
+                "needs Authorization: Bearer <--control-token> (health, ready, tls-cert, tls-ca-bundle open)"
             } else {
                 "open to anyone who reaches a listener (--control-token closes it)"
             },
@@ -395,8 +470,11 @@ fn endpoint(scheme: &str, addr: SocketAddr) -> String {
     format!("{scheme}://{host}:{}/", addr.port())
 }
 
-/// The rustls configuration and the certificate PEM: generated, or read from the user's files.
-fn tls_material(settings: &Settings) -> anyhow::Result<(rustls::ServerConfig, String)> {
+/// The rustls configuration, the certificate PEM and its chain: generated, or read from the
+/// user's files.
+fn tls_material(
+    settings: &Settings,
+) -> anyhow::Result<(rustls::ServerConfig, String, Vec<CertificateDer<'static>>)> {
     let config = &settings.config;
     let (chain, key, pem) = match (&config.tls_cert, &config.tls_key) {
         (Some(cert_path), Some(key_path)) => {
@@ -432,8 +510,8 @@ fn tls_material(settings: &Settings) -> anyhow::Result<(rustls::ServerConfig, St
                     names.push(name.clone());
                 }
             }
-            let certified = rcgen::generate_simple_self_signed(names)
-                .context("cannot generate the TLS certificate")?;
+            let certified =
+                crate::trust::generate(names).context("cannot generate the TLS certificate")?;
             let key = PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
             (
                 vec![certified.cert.der().clone()],
@@ -447,9 +525,9 @@ fn tls_material(settings: &Settings) -> anyhow::Result<(rustls::ServerConfig, St
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?
         .with_no_client_auth()
-        .with_single_cert(chain, key)
+        .with_single_cert(chain.clone(), key)
         .context("the TLS certificate and key do not match or are not supported")?;
-    Ok((server_config, pem))
+    Ok((server_config, pem, chain))
 }
 
 impl From<std::io::Error> for ApiError {

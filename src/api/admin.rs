@@ -6,6 +6,8 @@
 //! - `GET  /_emulator/health`: liveness.
 //! - `GET  /_emulator/ready`: readiness (listeners bound, start-up state loaded): 200 or 503.
 //! - `GET  /_emulator/tls-cert`: the HTTPS certificate (PEM), for clients to trust.
+//! - `GET  /_emulator/tls-ca-bundle`: the certificate plus the machine's trusted roots (PEM), for
+//!   `REQUESTS_CA_BUNDLE` and the like, which replace a process's roots (see [`crate::trust`]).
 //! - `POST /_emulator/reset[?resource=NAME]`: every resource (or one) back to what the loaded
 //!   fixtures declare; scenarios back to `Started`, the journal emptied.
 //! - Scripted scenarios, the journal, fixtures, resources and inspection: see
@@ -43,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(resource("/health").route(web::get().to(health)))
             .service(resource("/ready").route(web::get().to(ready)))
             .service(resource("/tls-cert").route(web::get().to(tls_cert)))
+            .service(resource("/tls-ca-bundle").route(web::get().to(tls_ca_bundle)))
             .service(resource("/reset").route(web::post().to(reset)))
             .service(resource("/token").route(web::get().to(token_info)))
             .service(
@@ -113,11 +116,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// The control paths that stay open with `--control-token`: liveness and readiness probes
 /// (the `healthcheck` subcommand and container orchestrators), the certificate (public: every
-/// TLS handshake presents it) and the token check (it reads the caller's own user token).
-const PUBLIC: [&str; 4] = [
+/// TLS handshake presents it) and the CA bundle (that certificate plus public roots), and the
+/// token check (it reads the caller's own user token).
+const PUBLIC: [&str; 5] = [
     "/_emulator/health",
     "/_emulator/ready",
     "/_emulator/tls-cert",
+    "/_emulator/tls-ca-bundle",
     "/_emulator/token",
 ];
 
@@ -215,6 +220,13 @@ async fn tls_cert(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/x-pem-file")
         .body(state.tls_cert_pem.as_ref().clone())
+}
+
+/// `GET /_emulator/tls-ca-bundle`: the certificate plus the machine's trusted roots, as PEM.
+async fn tls_ca_bundle(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/x-pem-file")
+        .body(state.tls_ca_bundle_pem.as_ref().clone())
 }
 
 #[derive(Serialize)]

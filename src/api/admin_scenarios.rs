@@ -4,7 +4,8 @@
 //! - `PUT  /_emulator/scenarios/{name}` `{"state": "…"}`: put a scenario in a state.
 //! - `POST /_emulator/scenarios/{name}/reset`: back to `Started`, its rules' counters to 0.
 //! - `DELETE /_emulator/rules/{name}`: remove a rule.
-//! - `GET  /_emulator/verify`: rules whose `expect` is not met (`ok` is false if any).
+//! - `GET  /_emulator/verify[?rule=A,B&scenario=S]`: rules whose `expect` is not met (`ok` is
+//!   false if any), of all rules or only of those named.
 //! - `GET  /_emulator/journal?operation=&resource=&status=&rule=&after=&limit=`: journaled
 //!   requests, oldest first; `GET /_emulator/journal/count?…` counts them; `DELETE` clears.
 //! - `GET|POST /_emulator/fixtures`: what is loaded; load a fixture (JSON or YAML body) at
@@ -109,9 +110,60 @@ pub async fn delete_rule(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `GET /_emulator/verify`.
-pub async fn verify(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let unmet = state.engine.unmet();
+/// `GET /_emulator/verify[?rule=A,B][&scenario=S]`: every rule's `expect`, or only those of the
+/// rules named (comma-separated or repeated) and of the scenarios named, so that a test checks
+/// only what it set out to trigger. An unknown name is 404, so a typo cannot pass silently.
+pub async fn verify(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut rules: Vec<String> = Vec::new();
+    let mut scenarios: Vec<String> = Vec::new();
+    for (name, value) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
+        let list = match name.as_ref() {
+            "rule" => &mut rules,
+            "scenario" => &mut scenarios,
+            other => {
+                return Err(invalid(other, &value, "no such parameter (rule, scenario)"));
+            }
+        };
+        list.extend(
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string),
+        );
+    }
+    let views = state.engine.rules();
+    for rule in &rules {
+        if !views.iter().any(|v| &v.name == rule) {
+            return Err(ApiError::NotFound(format!(
+                "There is no rule named '{rule}'."
+            )));
+        }
+    }
+    let known = state.engine.scenarios();
+    for scenario in &scenarios {
+        if !known.contains_key(scenario) {
+            return Err(ApiError::NotFound(format!(
+                "There is no scenario named '{scenario}'."
+            )));
+        }
+    }
+    let chosen = |rule: &str| {
+        (rules.is_empty() && scenarios.is_empty())
+            || rules.iter().any(|r| r == rule)
+            || views.iter().any(|v| {
+                v.name == rule && v.scenario.as_ref().is_some_and(|s| scenarios.contains(s))
+            })
+    };
+    let unmet: Vec<_> = state
+        .engine
+        .unmet()
+        .into_iter()
+        .filter(|u| chosen(&u.rule))
+        .collect();
     json_response(
         StatusCode::OK,
         &serde_json::json!({"ok": unmet.is_empty(), "unmet": unmet}),

@@ -153,6 +153,7 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 /// For every request, outermost first:
 /// - the headers the real service sends on every response: `MS-CV`, and the client's
 ///   `x-ms-client-request-id` echoed back;
+/// - the access-log line ([`crate::telemetry::access`]);
 /// - the journal entry of a data-plane request ([`scenario_mw::JournalEntry`]), recorded once the
 ///   response is built, whatever answered it;
 /// - the per-request [`limits`].
@@ -160,6 +161,7 @@ pub async fn edge(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
+    let started = std::time::Instant::now();
     let client_request_id = req.headers().get("x-ms-client-request-id").cloned();
     let Some(state) = req
         .app_data::<web::Data<crate::startup::AppState>>()
@@ -182,6 +184,7 @@ pub async fn edge(
     if let Some(entry) = entry {
         entry.finish(&state, &res);
     }
+    let status = res.status().as_u16();
     let headers = res.headers_mut();
     if let Some(id) = client_request_id {
         headers.insert(HeaderName::from_static("x-ms-client-request-id"), id);
@@ -191,6 +194,15 @@ pub async fn edge(
     if let Ok(cv) = HeaderValue::from_str(correlation) {
         headers.insert(HeaderName::from_static("ms-cv"), cv);
     }
+    let request = res.request();
+    crate::telemetry::access(
+        state.settings.config.log_format,
+        request.method().as_str(),
+        request.path(),
+        status,
+        started.elapsed(),
+        correlation,
+    );
     Ok(res)
 }
 

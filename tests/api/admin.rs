@@ -41,6 +41,89 @@ async fn the_certificate_is_served_and_matches_the_written_file() {
 }
 
 #[tokio::test]
+async fn the_ca_bundle_holds_the_certificate_and_the_system_roots_and_is_removed_on_exit() {
+    use std::sync::Arc;
+    let settings = acs_emulator::Config::for_tests().validate().expect("valid");
+    let app = acs_emulator::Application::build(settings, Arc::new(acs_emulator::Clock::system()))
+        .expect("builds");
+    // Both files the emulator named itself: per port, in the temp directory.
+    let port = app.https_addr().port();
+    let cert_path = app.cert_path().expect("cert path").clone();
+    let bundle_path = app.ca_bundle_path().clone();
+    assert_eq!(cert_path, acs_emulator::config::default_cert_path(port));
+    assert_eq!(
+        bundle_path,
+        acs_emulator::config::default_ca_bundle_path(port)
+    );
+    let http = format!("http://127.0.0.1:{}", app.http_addr().port());
+    let https = format!("https://127.0.0.1:{port}");
+    let handle = app.handle();
+    let server = tokio::spawn(app.run());
+
+    let served = reqwest::get(format!("{http}/_emulator/tls-ca-bundle"))
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("pem");
+    let written = std::fs::read_to_string(&bundle_path).expect("bundle written");
+    assert_eq!(served, written);
+    let cert = std::fs::read_to_string(&cert_path).expect("cert written");
+    let certs: Vec<reqwest::Certificate> =
+        reqwest::Certificate::from_pem_bundle(served.as_bytes()).expect("a PEM bundle");
+    // The emulator's certificate first, then the machine's roots (never fewer than a few dozen).
+    let first = served.find("-----BEGIN").expect("a certificate");
+    assert!(served[first..].starts_with(cert.trim_end()), "{served}");
+    let roots = &acs_emulator::trust::system_roots().certs;
+    assert!(roots.len() > 20, "{} roots", roots.len());
+    assert_eq!(certs.len(), roots.len() + 1);
+
+    // A client that trusts exactly the bundle verifies the emulator.
+    let mut builder = reqwest::Client::builder().tls_built_in_root_certs(false);
+    for cert in certs {
+        builder = builder.add_root_certificate(cert);
+    }
+    let res = builder
+        .build()
+        .expect("client")
+        .get(format!("{https}/_emulator/health"))
+        .send()
+        .await
+        .expect("TLS verified with the bundle");
+    assert_eq!(res.status(), 200);
+
+    handle.stop(true).await;
+    server.await.expect("joined").expect("stopped cleanly");
+    assert!(!cert_path.exists(), "{} left behind", cert_path.display());
+    assert!(
+        !bundle_path.exists(),
+        "{} left behind",
+        bundle_path.display()
+    );
+}
+
+#[tokio::test]
+async fn files_the_user_named_stay_after_exit() {
+    use std::sync::Arc;
+    let dir = std::env::temp_dir().join(format!("acs-emulator-test-{}", uuid::Uuid::new_v4()));
+    let mut config = acs_emulator::Config::for_tests();
+    config.tls_cert_out = Some(dir.join("cert.pem"));
+    config.tls_ca_bundle_out = Some(dir.join("bundle.pem"));
+    let settings = config.validate().expect("valid");
+    let app = acs_emulator::Application::build(settings, Arc::new(acs_emulator::Clock::system()))
+        .expect("builds");
+    let handle = app.handle();
+    let server = tokio::spawn(app.run());
+    handle.stop(true).await;
+    server.await.expect("joined").expect("stopped cleanly");
+    for name in ["cert.pem", "bundle.pem"] {
+        let text = std::fs::read_to_string(dir.join(name)).expect("still there");
+        assert!(text.contains("-----BEGIN CERTIFICATE-----"), "{name}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
 async fn reset_clears_identities() {
     let app = spawn_app().await;
     app.create_identity().await;

@@ -72,6 +72,7 @@ mod token {
             "/_emulator/health",
             "/_emulator/ready",
             "/_emulator/tls-cert",
+            "/_emulator/tls-ca-bundle",
         ] {
             let res = control(&app, "GET", path, None).await;
             assert_eq!(res.status(), 200, "{path}");

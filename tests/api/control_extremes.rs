@@ -37,6 +37,18 @@ struct Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
+        // SIGTERM first: a graceful stop removes the files the emulator wrote to the temp
+        // directory (its CA bundle); SIGKILL only if it does not stop within 10 s.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -15,7 +15,8 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var("TEST_LOG").is_ok() {
         let mut config = Config::for_tests();
         config.log_level = "debug".into();
-        acs_emulator::telemetry::init(&config);
+        // Kept for the whole test process (a static is never dropped).
+        std::mem::forget(acs_emulator::telemetry::init(&config));
     }
 });
 
@@ -51,11 +52,6 @@ pub async fn spawn_with(mut config: Config) -> TestApp {
     LazyLock::force(&TRACING);
     config.port = 0;
     config.http_port = 0;
-    if config.tls_cert_out.is_none() && config.tls_cert.is_none() {
-        config.tls_cert_out = Some(
-            std::env::temp_dir().join(format!("acs-emulator-test-{}.pem", uuid::Uuid::new_v4())),
-        );
-    }
     let key = STANDARD.decode(&config.access_key).expect("base64 key");
     let settings = config.validate().expect("valid test config");
     let app = Application::build(settings, Arc::new(Clock::system())).expect("app builds");

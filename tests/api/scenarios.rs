@@ -494,6 +494,59 @@ mod state_machines {
     }
 
     #[tokio::test]
+    async fn verify_can_be_limited_to_the_rules_or_scenarios_a_test_set_up() {
+        let app = with_fixtures(&["throttling.yaml"]).await;
+        // Another suite's rule whose expectation this test never meets.
+        app.load_ok(&json!({"rules": [{
+            "name": "identity-outage",
+            "scenario": "outage",
+            "match": {"operation": "Identity.CreateUser"},
+            "respond": {"status": 503},
+            "expect": {"count": 1},
+        }]}))
+        .await;
+        for _ in 0..3 {
+            app.send_sms(&sms(&["+14255550123"])).await;
+        }
+        let unmet = |v: &Value| {
+            v["unmet"]
+                .as_array()
+                .expect("unmet")
+                .iter()
+                .map(|u| u["rule"].as_str().expect("rule").to_string())
+                .collect::<Vec<_>>()
+        };
+        let all = app.get_admin("verify").await;
+        assert_eq!(all["ok"], false);
+        assert_eq!(unmet(&all), ["identity-outage"]);
+        for query in [
+            "rule=second-send-throttled",
+            "rule=first-send-passes,second-send-throttled",
+            "rule=first-send-passes&rule=second-send-throttled",
+            "scenario=sms-throttling",
+        ] {
+            let scoped = app.get_admin(&format!("verify?{query}")).await;
+            assert_eq!(scoped["ok"], true, "{query}: {scoped}");
+        }
+        let scoped = app.get_admin("verify?scenario=outage").await;
+        assert_eq!(unmet(&scoped), ["identity-outage"]);
+        // A misspelt name must not pass silently.
+        for (query, status, code) in [
+            ("rule=second-send-throtled", 404, "NotFound"),
+            ("scenario=nope", 404, "NotFound"),
+            ("rules=x", 400, "InvalidQueryParameter"),
+        ] {
+            let res = app
+                .client
+                .get(format!("{}/_emulator/verify?{query}", app.http))
+                .send()
+                .await
+                .expect("sent");
+            assert_error(res, status, code).await;
+        }
+    }
+
+    #[tokio::test]
     async fn a_scenario_state_can_be_set_and_reset_over_the_control_api() {
         let app = with_fixtures(&["throttling.yaml"]).await;
         let put = app

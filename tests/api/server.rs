@@ -144,16 +144,24 @@ fn the_binary_exits_non_zero_with_one_line_on_bad_flags() {
 }
 
 #[test]
-fn the_binary_reports_a_port_in_use() {
+fn the_binary_reports_a_port_in_use_with_the_flag_that_changes_it() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port().to_string();
-    let out = binary()
-        .args(["--port", &port, "--http-port", "0"])
-        .output()
-        .expect("runs");
-    assert_ne!(out.status.code(), Some(0));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("cannot bind the HTTPS port"), "{stderr}");
+    for (args, flag) in [
+        (["--port", &port, "--http-port", "0"], "--port"),
+        (["--port", "0", "--http-port", &port], "--http-port"),
+    ] {
+        let out = binary().args(args).output().expect("runs");
+        // Start-up failures exit 1; a command line that does not parse exits 2.
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("the port is in use"), "{stderr}");
+        assert!(
+            stderr.contains(&format!("choose another with {flag} ")),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]
@@ -201,14 +209,25 @@ fn the_binary_prints_a_ready_block_and_stops_gracefully_on_sigterm() {
         ";accesskey={}",
         acs_emulator::config::DEFAULT_ACCESS_KEY
     )));
+    let bundle = banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("CA bundle"))
+        .expect("CA bundle line")
+        .trim()
+        .to_string();
     for needle in [
-        "REQUESTS_CA_BUNDLE=",
-        "SSL_CERT_FILE=",
-        "NODE_EXTRA_CA_CERTS=",
-        cert.to_str().expect("utf8"),
+        format!("REQUESTS_CA_BUNDLE={bundle}"),
+        format!("SSL_CERT_FILE={bundle}"),
+        format!("NODE_EXTRA_CA_CERTS={bundle}"),
+        format!("TLS certificate    {}", cert.display()),
     ] {
-        assert!(banner.contains(needle), "missing {needle}: {banner}");
+        assert!(banner.contains(&needle), "missing {needle}: {banner}");
     }
+    assert!(
+        std::fs::read_to_string(&bundle)
+            .expect("bundle written")
+            .contains("BEGIN CERTIFICATE")
+    );
     assert!(
         std::fs::read_to_string(&cert)
             .expect("cert written")
@@ -275,6 +294,13 @@ fn the_binary_prints_a_ready_block_and_stops_gracefully_on_sigterm() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(exit.success(), "exit status {exit:?}");
+    // The certificate goes where it was asked to and stays; the bundle was in the temp
+    // directory under a name the emulator chose, and is removed.
+    assert!(cert.exists());
+    assert!(
+        !std::path::Path::new(&bundle).exists(),
+        "{bundle} left behind"
+    );
     eprintln!("exec to ready block: {ready_after:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -360,6 +386,175 @@ fn the_healthcheck_fails_when_nothing_answers() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
+}
+
+#[test]
+fn help_groups_the_options_under_headings_and_ends_with_examples() {
+    for flag in ["-h", "--help"] {
+        let out = binary().arg(flag).output().expect("runs");
+        assert!(out.status.success());
+        let help = String::from_utf8_lossy(&out.stdout);
+        let headings = help
+            .lines()
+            .filter(|l| !l.starts_with(' ') && l.ends_with(':'))
+            .collect::<Vec<_>>();
+        assert_eq!(
+            headings,
+            [
+                "Commands:",
+                "Options:",
+                "Listeners & TLS:",
+                "Control API:",
+                "Access keys & resources:",
+                "Tokens & Entra ID:",
+                "SMS:",
+                "Events:",
+                "Fixtures & scenarios:",
+                "Limits:",
+                "Logging:",
+                "Examples:",
+            ],
+            "{help}"
+        );
+        // Only --help and --version stay outside the headings.
+        let options = help
+            .lines()
+            .skip_while(|l| *l != "Options:")
+            .skip(1)
+            .take_while(|l| l.is_empty() || l.starts_with(' '))
+            .filter(|l| l.trim_start().starts_with('-'))
+            .collect::<Vec<_>>();
+        assert_eq!(options.len(), 2, "an option without a heading: {options:?}");
+        for needle in [
+            "acs-emulator --fixtures fixtures/ci-starter.yaml",
+            "/_emulator/operations",
+            "Exit status: 0",
+        ] {
+            assert!(help.contains(needle), "{flag}: missing {needle}");
+        }
+    }
+}
+
+/// Starts the binary on free ports with `args`; returns it and its HTTP endpoint.
+fn start_binary(args: &[&str]) -> (std::process::Child, String) {
+    let mut child = binary()
+        .args(["--port", "0", "--http-port", "0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut http = None;
+    while http.is_none() {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).expect("read") > 0, "no banner");
+        http = line
+            .trim()
+            .strip_prefix("HTTP endpoint")
+            .map(|v| v.trim().trim_end_matches('/').to_string());
+    }
+    // Keep draining stdout so that the emulator never blocks on it.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    (child, http.expect("http endpoint"))
+}
+
+/// SIGTERM, then everything the process wrote to stderr.
+fn stop_binary(mut child: std::process::Child) -> String {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read");
+    assert!(child.wait().expect("wait").success(), "{stderr}");
+    stderr
+}
+
+#[tokio::test]
+async fn the_access_log_is_one_short_line_per_request_and_none_is_lost() {
+    let (child, http) = start_binary(&[]);
+    let client = reqwest::Client::new();
+    const REQUESTS: usize = 300;
+    for _ in 0..REQUESTS {
+        let res = client
+            .post(format!("{http}/identities?api-version=2023-10-01"))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(res.status(), 401);
+    }
+    let res = client
+        .get(format!("{http}/_emulator/health"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    // Stop at once: the lines still queued are written before the process exits.
+    let stderr = stop_binary(child);
+    let access = stderr
+        .lines()
+        .filter(|l| l.contains("/identities"))
+        .filter(|l| !l.contains("authentication failed"))
+        .collect::<Vec<_>>();
+    assert_eq!(access.len(), REQUESTS, "{stderr}");
+    let line = access[0];
+    assert!(line.len() < 100, "{line}");
+    assert!(
+        line.contains(" INFO POST /identities 401 ") && line.ends_with("ms Identity.CreateUser"),
+        "{line}"
+    );
+    // Health checks come every few seconds from container runtimes: DEBUG only.
+    assert!(!stderr.contains("/_emulator/health"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_json_access_log_has_fields_and_probes_appear_at_debug() {
+    let (child, http) = start_binary(&["--log-format", "json", "--log-level", "debug"]);
+    let client = reqwest::Client::new();
+    for path in ["/identities?api-version=2023-10-01", "/_emulator/health"] {
+        let method = if path.starts_with("/_") {
+            "GET"
+        } else {
+            "POST"
+        };
+        let res = client
+            .request(method.parse().expect("method"), format!("{http}{path}"))
+            .send()
+            .await
+            .expect("sent");
+        let cv = res.headers()["ms-cv"].to_str().expect("ascii").to_string();
+        assert!(!cv.is_empty());
+    }
+    let stderr = stop_binary(child);
+    let access = stderr
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON lines"))
+        .filter(|v| v["target"] == "acs_emulator::access")
+        .collect::<Vec<_>>();
+    let create = access
+        .iter()
+        .find(|v| v["fields"]["path"] == "/identities")
+        .expect("the create line");
+    assert_eq!(create["level"], "INFO");
+    let fields = &create["fields"];
+    assert_eq!(fields["method"], "POST");
+    assert_eq!(fields["status"], 401);
+    assert_eq!(fields["operation"], "Identity.CreateUser");
+    assert!(fields["duration_ms"].as_f64().expect("a number") > 0.0);
+    assert_eq!(fields["request_id"].as_str().expect("MS-CV").len(), 32);
+    let health = access
+        .iter()
+        .find(|v| v["fields"]["path"] == "/_emulator/health")
+        .expect("the health line, at debug");
+    assert_eq!(health["level"], "DEBUG");
+    assert!(health["fields"].get("operation").is_none(), "{health}");
 }
 
 #[tokio::test]

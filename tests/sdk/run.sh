@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Official-SDK test suites for acs-emulator: Python (pytest) and JavaScript (node --test).
 #
-#   tests/sdk/run.sh            # both suites against $ACS_EMULATOR_BIN (default target/debug/acs-emulator)
+#   tests/sdk/run.sh            # every suite against $ACS_EMULATOR_BIN (default target/debug/acs-emulator)
 #   tests/sdk/run.sh python     # only the Python suite
 #   tests/sdk/run.sh js         # only the JS suite
+#   tests/sdk/run.sh readme     # only the README's snippets and the container recipes (readme/),
+#                               # which run with both suites' dependencies
 #
 # Needs only python3 (>= 3.11, with venv + pip) and node (>= 20) + npm. Dependencies are
 # installed locally (tests/sdk/python/.venv, tests/sdk/js/node_modules) and re-installed only
@@ -24,7 +26,7 @@ export ACS_EMULATOR_BIN
 PYTHON="${PYTHON:-python3}"
 
 suites=("$@")
-[[ ${#suites[@]} -eq 0 ]] && suites=(python js)
+[[ ${#suites[@]} -eq 0 ]] && suites=(python js readme)
 
 section() { printf '\n==== %s ====\n' "$*"; }
 
@@ -81,12 +83,19 @@ run_js() {
   (cd "$SDK_DIR/js" && node run.mjs)
 }
 
+run_readme() {
+  setup_python
+  setup_js
+  section "README snippets and container recipes (pytest) against $ACS_EMULATOR_BIN"
+  (cd "$SDK_DIR/readme" && ../python/.venv/bin/python -m pytest -q)
+}
+
 declare -A result=()
 status=0
 for suite in "${suites[@]}"; do
   case "$suite" in
-    python | js) ;;
-    *) echo "unknown suite '$suite' (expected: python, js)" >&2; exit 2 ;;
+    python | js | readme) ;;
+    *) echo "unknown suite '$suite' (expected: python, js, readme)" >&2; exit 2 ;;
   esac
   start=$SECONDS
   # A subshell with errexit on: any failing step ends this suite (a failure inside an

@@ -3,9 +3,9 @@
 //
 // 1. starts ONE acs-emulator (test/emulator.mjs);
 // 2. runs `node --test` in a child process whose environment has
-//      NODE_EXTRA_CA_CERTS=<the emulator's certificate>   (Node reads it only at start-up,
+//      NODE_EXTRA_CA_CERTS=<the emulator's CA bundle>     (Node reads it only at start-up,
 //                                                           hence the child process)
-//      ACS_EMULATOR_{HTTPS_ENDPOINT,HTTP_ENDPOINT,CONNECTION_STRING,CERT_FILE};
+//      ACS_EMULATOR_{HTTPS_ENDPOINT,HTTP_ENDPOINT,CONNECTION_STRING,CERT_FILE,CA_BUNDLE};
 // 3. stops the emulator and exits with the test run's exit code.
 //
 // Examples:
@@ -46,9 +46,9 @@ const noProxy = [process.env.NO_PROXY, "127.0.0.1", "localhost"].filter(Boolean)
 const env = {
   ...process.env,
   ...emulatorEnv(emulator),
-  // Trust the emulator's self-signed certificate exactly as an application would. This replaces
-  // whatever bundle the machine exports; the tests only talk to the emulator.
-  NODE_EXTRA_CA_CERTS: emulator.certPath,
+  // Trust the emulator's certificate exactly as the README tells an application to: through its
+  // CA bundle (the certificate plus the machine's roots).
+  NODE_EXTRA_CA_CERTS: emulator.bundlePath,
   NO_PROXY: noProxy,
   no_proxy: noProxy,
 };

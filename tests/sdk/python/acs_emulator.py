@@ -8,6 +8,7 @@ itself on stdout with a block such as::
       HTTP endpoint      http://127.0.0.1:39877/
       Connection string  endpoint=https://127.0.0.1:43121/;accesskey=...
       TLS certificate    /tmp/x/cert.pem
+      CA bundle          /tmp/x/ca-bundle.pem
 
 This module only parses that block; it never talks TLS itself. The endpoints
 below are kept exactly as printed (with the trailing slash).
@@ -37,6 +38,8 @@ _READY_PATTERNS = {
     "http_endpoint": re.compile(r"HTTP endpoint\s+(\S+)"),
     "connection_string": re.compile(r"Connection string\s+(\S+)"),
     "cert_path": re.compile(r"TLS certificate\s+(\S+)"),
+    # The certificate plus the machine's trusted roots: what the tests trust, as a user would.
+    "bundle_path": re.compile(r"CA bundle\s+(\S+)"),
 }
 
 # Colour codes, in case the emulator ever decorates its banner.
@@ -68,15 +71,19 @@ class Emulator:
     """One running acs-emulator process.
 
     Attributes (available after :meth:`start`): ``https_endpoint``, ``http_endpoint``,
-    ``connection_string``, ``access_key``, ``cert_path``.
+    ``connection_string``, ``access_key``, ``cert_path``, ``bundle_path``.
     """
 
-    def __init__(self, extra_args: tuple[str, ...] = (), start_timeout: float = 20.0):
+    def __init__(self, extra_args: tuple[str, ...] = (), start_timeout: float = 20.0, default_paths: bool = False):
+        """``default_paths``: let the emulator write its certificate and CA bundle where it does
+        by default (the temp folder, named after the port), as for a user, instead of a private
+        folder of this test run."""
         self.binary = emulator_binary()
         self.extra_args = tuple(extra_args)
+        self.default_paths = default_paths
         self.start_timeout = start_timeout
         self.https_endpoint = self.http_endpoint = self.connection_string = ""
-        self.access_key = self.cert_path = ""
+        self.access_key = self.cert_path = self.bundle_path = ""
         self._proc: subprocess.Popen[str] | None = None
         self._tmpdir: str | None = None
         self._stdout: list[str] = []
@@ -91,11 +98,15 @@ class Emulator:
                 "or point ACS_EMULATOR_BIN at it"
             )
         self._tmpdir = tempfile.mkdtemp(prefix="acs-emulator-sdk-")
+        paths = [] if self.default_paths else [
+            "--tls-cert-out", os.path.join(self._tmpdir, "cert.pem"),
+            "--tls-ca-bundle-out", os.path.join(self._tmpdir, "ca-bundle.pem"),
+        ]
         cmd = [
             str(self.binary),
             "--port", "0",
             "--http-port", "0",
-            "--tls-cert-out", os.path.join(self._tmpdir, "cert.pem"),
+            *paths,
             "--log-level", "warn",
             *self.extra_args,
         ]
@@ -224,6 +235,10 @@ class Emulator:
         if status != 200:
             raise RuntimeError(f"POST /_emulator/clock answered {status}: {body}")
         return body
+
+    def stdout(self) -> str:
+        """Everything the emulator printed on stdout so far (its ready block)."""
+        return "".join(self._stdout)
 
     def output_tail(self, max_chars: int = 8000) -> str:
         out = "".join(self._stdout)[-max_chars:]

@@ -8,11 +8,13 @@ through the environment, exactly as an application would:
 * aio clients (aiohttp) use a default SSL context that aiohttp builds **once, when
   ``aiohttp.connector`` is imported**, from ``SSL_CERT_FILE``.
 
-Test modules import the SDKs at collection time, so the certificate path has to be in
+Test modules import the SDKs at collection time, so the bundle's path has to be in
 ``os.environ`` before collection starts. ``pytest_sessionstart`` runs before collection.
 
-The machine may export REQUESTS_CA_BUNDLE / SSL_CERT_FILE pointing at the system bundle;
-they are replaced for the duration of the session and restored afterwards.
+Both variables point at the emulator's CA bundle (its certificate plus the machine's trusted
+roots), as the README tells users to. The machine may export REQUESTS_CA_BUNDLE / SSL_CERT_FILE
+pointing at the system bundle; they are replaced for the duration of the session and restored
+afterwards.
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     except EmulatorStartError as err:
         pytest.exit(str(err), returncode=pytest.ExitCode.INTERNAL_ERROR)
 
-    _set_env("REQUESTS_CA_BUNDLE", _emulator.cert_path)  # requests (sync clients)
-    _set_env("SSL_CERT_FILE", _emulator.cert_path)  # OpenSSL default paths (aiohttp, aio clients)
+    _set_env("REQUESTS_CA_BUNDLE", _emulator.bundle_path)  # requests (sync clients)
+    _set_env("SSL_CERT_FILE", _emulator.bundle_path)  # OpenSSL default paths (aiohttp, aio clients)
     # Never send loopback traffic through a proxy the machine may configure.
     no_proxy = ",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1", "localhost"]))
     _set_env("NO_PROXY", no_proxy)
@@ -79,7 +81,8 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 @pytest.fixture(scope="session")
 def emulator() -> Emulator:
-    """The session's emulator: https_endpoint, http_endpoint, connection_string, access_key, cert_path."""
+    """The session's emulator: https_endpoint, http_endpoint, connection_string, access_key,
+    cert_path, bundle_path."""
     assert _emulator is not None, "the emulator is started in pytest_sessionstart"
     return _emulator
 
@@ -186,7 +189,7 @@ def start_emulator(monkeypatch):
     def start(*extra_args: str) -> Emulator:
         emulator = Emulator(extra_args=tuple(str(a) for a in extra_args), start_timeout=timeout).start()
         started.append(emulator)
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", emulator.cert_path)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", emulator.bundle_path)
         return emulator
 
     yield start

@@ -25,6 +25,8 @@ const READY_PATTERNS = {
   httpEndpoint: /HTTP endpoint\s+(\S+)/,
   connectionString: /Connection string\s+(\S+)/,
   certPath: /TLS certificate\s+(\S+)/,
+  // The certificate plus the machine's trusted roots: what the tests trust, as a user would.
+  bundlePath: /CA bundle\s+(\S+)/,
 };
 
 // Colour codes, in case the emulator ever decorates its banner.
@@ -40,7 +42,7 @@ export function accessKeyFrom(connectionString) {
 /**
  * Spawn the emulator on free ports and wait for its readiness block on stdout.
  * Rejects with the emulator's output if it exits early or is not ready within `timeoutMs`.
- * Resolves to { httpsEndpoint, httpEndpoint, connectionString, accessKey, certPath, stop(), outputTail() }.
+ * Resolves to { httpsEndpoint, httpEndpoint, connectionString, accessKey, certPath, bundlePath, stop(), outputTail() }.
  */
 export function startEmulator({ extraArgs = [], timeoutMs = 20_000 } = {}) {
   const binary = emulatorBinary();
@@ -50,7 +52,7 @@ export function startEmulator({ extraArgs = [], timeoutMs = 20_000 } = {}) {
     );
   }
   const dir = mkdtempSync(join(tmpdir(), "acs-emulator-sdk-"));
-  const args = ["--port", "0", "--http-port", "0", "--tls-cert-out", join(dir, "cert.pem"), "--log-level", "warn", ...extraArgs];
+  const args = ["--port", "0", "--http-port", "0", "--tls-cert-out", join(dir, "cert.pem"), "--tls-ca-bundle-out", join(dir, "ca-bundle.pem"), "--log-level", "warn", ...extraArgs];
   // The binary reads its own ACS_EMULATOR_* configuration variables (access key, resource id,
   // token lifetime, ...). Drop them all so that a developer's shell (or the variables run.mjs
   // hands to the tests) cannot change what the tests expect; only the command line counts.
@@ -131,6 +133,7 @@ export function emulatorEnv(emulator) {
     ACS_EMULATOR_HTTP_ENDPOINT: emulator.httpEndpoint,
     ACS_EMULATOR_CONNECTION_STRING: emulator.connectionString,
     ACS_EMULATOR_CERT_FILE: emulator.certPath,
+    ACS_EMULATOR_CA_BUNDLE: emulator.bundlePath,
   };
 }
 
@@ -147,6 +150,7 @@ export function emulatorFromEnv() {
     connectionString: env.ACS_EMULATOR_CONNECTION_STRING,
     accessKey: accessKeyFrom(env.ACS_EMULATOR_CONNECTION_STRING),
     certPath: env.ACS_EMULATOR_CERT_FILE,
+    bundlePath: env.ACS_EMULATOR_CA_BUNDLE,
   };
 }
 

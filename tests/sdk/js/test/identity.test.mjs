@@ -83,8 +83,8 @@ async function assertRestError(promise, statusCode, code) {
 beforeEach(() => resetEmulator(emulator.httpEndpoint));
 
 describe("the test environment", () => {
-  it("trusts the emulator certificate through NODE_EXTRA_CA_CERTS only", () => {
-    assert.equal(process.env.NODE_EXTRA_CA_CERTS, emulator.certPath);
+  it("trusts the emulator certificate through NODE_EXTRA_CA_CERTS (its CA bundle) only", () => {
+    assert.equal(process.env.NODE_EXTRA_CA_CERTS, emulator.bundlePath);
     assert.equal(process.env.NODE_TLS_REJECT_UNAUTHORIZED, undefined);
     assert.ok(emulator.connectionString.startsWith("endpoint=https://"), emulator.connectionString);
   });
