@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //! - [`config`]: flags and environment, validated once at start-up.
-//! - [`startup`]: TLS material, both listeners, the app and its shared [`startup::AppState`].
+//! - [`startup`]: TLS material, both listeners and the app.
+//! - [`state`]: the [`state::AppState`] every request handler shares.
 //! - [`api`]: the HTTP surface, one module per API area (`identity`, `chat`, `sms`, `admin`),
 //!   plus shared request plumbing (api-version, JSON bodies, fallbacks).
 //! - [`auth`]: access-key signatures (pure functions + middleware) and user access tokens.
@@ -36,6 +37,7 @@ pub mod healthcheck;
 pub mod resource;
 pub mod scenario;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod trust;

@@ -35,7 +35,7 @@ use crate::auth::user_token::UserToken;
 use crate::error::ApiError;
 use crate::fixtures;
 use crate::resource::Resource;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Mounts `/_emulator/*`.
 pub fn configure(cfg: &mut web::ServiceConfig) {

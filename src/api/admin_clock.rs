@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::{json_body, json_response};
 use crate::clock;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The clock's state.
 #[derive(Debug, Serialize)]

@@ -32,7 +32,7 @@ use crate::events::{
     DeliveryState, EventFilter, EventRecord, EventType, SubscribeError, Subscription,
     SubscriptionInfo, SubscriptionSource, SubscriptionSpec, Validation,
 };
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Longest inbound message, in UTF-16 code units (as for sends).
 const MAX_MESSAGE_LENGTH: usize = 2048;

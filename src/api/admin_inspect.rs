@@ -20,7 +20,7 @@ use super::chat::{ParticipantOut, fmt_time};
 use super::json_response;
 use crate::domain::ThreadId;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::ChatError;
 
 const DEFAULT_LIMIT: usize = 1000;

@@ -24,7 +24,7 @@ use crate::error::ApiError;
 use crate::fixtures;
 use crate::scenario::Operation;
 use crate::scenario::journal::Filter;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Most journal entries one listing returns.
 const MAX_LIMIT: usize = 10_000;

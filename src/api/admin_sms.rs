@@ -18,7 +18,7 @@ use super::admin_query::{self, invalid, long_poll};
 use super::json_response;
 use crate::domain::PhoneNumber;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{OutboxFilter, SentSms};
 
 /// One outbox entry.

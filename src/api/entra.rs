@@ -19,7 +19,7 @@ use super::{json_response, resource};
 use crate::auth::entra::{EntraAuthority, OAuthError, TOKEN_LIFETIME};
 use crate::clock;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Mounts the authority's routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {

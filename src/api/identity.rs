@@ -16,7 +16,7 @@ use crate::auth::user_token::{IssuedToken, decode_payload_unverified};
 use crate::domain::{CommunicationUserId, Scope, ScopeSet};
 use crate::error::ApiError;
 use crate::resource::{Res, Resource};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{StoreError, TeamsExtensionAssignment};
 
 /// Every Identity api-version the emulator serves.

@@ -103,7 +103,7 @@ pub fn json_body<T: DeserializeOwned + Default>(
 /// them, and a forged host would put the forger's URL into tokens' issuer and into links.
 pub fn origin(req: &HttpRequest) -> (String, String) {
     let trust = req
-        .app_data::<web::Data<crate::startup::AppState>>()
+        .app_data::<web::Data<crate::state::AppState>>()
         .is_some_and(|s| s.settings.config.trust_forwarded_headers);
     if trust {
         let info = req.connection_info();
@@ -163,10 +163,7 @@ pub async fn edge(
 ) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
     let started = std::time::Instant::now();
     let client_request_id = req.headers().get("x-ms-client-request-id").cloned();
-    let Some(state) = req
-        .app_data::<web::Data<crate::startup::AppState>>()
-        .cloned()
-    else {
+    let Some(state) = req.app_data::<web::Data<crate::state::AppState>>().cloned() else {
         return next
             .call(req)
             .await
@@ -220,7 +217,7 @@ pub async fn edge(
 ///
 /// The returned guards hold the request's place on its connection until it is answered.
 async fn limits(
-    state: &crate::startup::AppState,
+    state: &crate::state::AppState,
     mut req: ServiceRequest,
 ) -> Result<(ServiceRequest, Held), ServiceResponse> {
     use actix_web::ResponseError;

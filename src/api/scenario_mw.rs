@@ -25,7 +25,7 @@ use crate::resource::Res;
 use crate::scenario::journal::Record;
 use crate::scenario::rules::{Respond, Rule};
 use crate::scenario::{Facts, Operation};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The rule that applied to a request (request extensions; the journal reads it).
 #[derive(Debug, Clone)]

@@ -22,7 +22,7 @@ use crate::domain::{
 use crate::error::ApiError;
 use crate::resource::{Res, Resource};
 use crate::scenario::rules::{ReportStatus, SmsOutcome};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{SendOutcome, SentSms};
 
 /// Every api-version `POST /sms` accepts: the stable ones and the previews whose send body is

@@ -14,7 +14,7 @@ use super::{api_version, json_response};
 use crate::domain::{PhoneNumber, SmsMessageId};
 use crate::error::ApiError;
 use crate::resource::{Res, Resource};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{DeliveryStatus, SmsError};
 
 /// Versions with the opt-out operations.

@@ -19,7 +19,7 @@ use super::Caller;
 use super::hmac::{self, HmacError, HmacRequest};
 use crate::error::ApiError;
 use crate::resource::Res;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// `from_fn` middleware for scopes that accept access-key or Entra ID authentication.
 pub async fn require_service_auth(

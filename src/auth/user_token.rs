@@ -29,7 +29,7 @@ use crate::clock;
 use crate::domain::{CommunicationUserId, ScopeSet};
 use crate::error::ApiError;
 use crate::resource::{Res, Resource};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::TokenStatus;
 
 /// The claims of an emulator-issued user access token.

@@ -20,7 +20,7 @@ use crate::auth::user_token::UserToken;
 use crate::domain::{ChatMessageId, CommunicationIdentifier};
 use crate::error::ApiError;
 use crate::resource::Res;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{MessageType, MessageView, Metadata, MetadataPatch, NewMessage};
 
 /// Default page size of `GET …/messages`.

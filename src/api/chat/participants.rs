@@ -16,7 +16,7 @@ use crate::api::{api_version, json_body, json_response};
 use crate::auth::user_token::UserToken;
 use crate::error::{ApiError, CommunicationError};
 use crate::resource::Res;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Default page size of `GET …/participants`.
 const DEFAULT_PARTICIPANTS_PAGE: usize = 100;

@@ -19,7 +19,7 @@ use crate::auth::user_token::UserToken;
 use crate::domain::{CommunicationIdentifier, ThreadId};
 use crate::error::{ApiError, CommunicationError};
 use crate::resource::Res;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{
     Metadata, MetadataPatch, NewThread, RetentionPolicy, ThreadCursor, ThreadProps, ThreadUpdate,
 };
