@@ -4,12 +4,6 @@
 //! error envelope, the 404/405 fallbacks and the standard response headers.
 
 pub mod admin;
-pub mod admin_clock;
-pub mod admin_events;
-pub mod admin_inspect;
-pub mod admin_query;
-pub mod admin_scenarios;
-pub mod admin_sms;
 pub mod body;
 pub mod chat;
 pub mod entra;
@@ -17,8 +11,6 @@ pub mod faults;
 pub mod identity;
 pub mod scenario_mw;
 pub mod sms;
-pub mod sms_extras;
-pub mod validation;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};

@@ -21,7 +21,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{json_body, json_response};
+use crate::api::{json_body, json_response};
 use crate::clock;
 use crate::error::ApiError;
 use crate::state::AppState;

@@ -13,11 +13,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::admin::resource_or_default;
-use super::admin_query::invalid;
-use super::chat::messages::ChatMessageDto;
-use super::chat::{ParticipantOut, fmt_time};
-use super::json_response;
+use super::query::invalid;
+use super::resource_or_default;
+use crate::api::chat::messages::ChatMessageDto;
+use crate::api::chat::{ParticipantOut, fmt_time};
+use crate::api::json_response;
 use crate::domain::ThreadId;
 use crate::error::ApiError;
 use crate::state::AppState;

@@ -24,8 +24,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::admin_query::{self, invalid, long_poll};
-use super::{json_body, json_response};
+use super::query::{self, invalid, long_poll};
+use crate::api::{json_body, json_response};
 use crate::domain::{PhoneNumber, SmsMessageId};
 use crate::error::ApiError;
 use crate::events::{
@@ -321,8 +321,8 @@ impl EventsQuery {
                     })?);
                 }
                 "subscription" => filter.subscription = Some(value.to_string()),
-                "wait" => wait = Some(admin_query::wait(&name, value)?),
-                "count" => count = Some(admin_query::count(&name, value)?),
+                "wait" => wait = Some(query::wait(&name, value)?),
+                "count" => count = Some(query::count(&name, value)?),
                 _ => {}
             }
         }

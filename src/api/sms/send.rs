@@ -1,8 +1,6 @@
-//! The SMS API: `POST /sms` (send), plus the 2024-12-10-preview+ opt-out operations and the
-//! 2025-08-01-preview+ delivery reports (in [`super::sms_extras`]).
+//! `POST /sms`: send one message to up to 100 recipients.
 //!
-//! Contract: `shared/specs/Sms/*` and acs-api.md §8, §13. Every route sits behind the access-key
-//! / Entra ID middleware. The send is always 202 with one result per recipient, in request order: a bad
+//! Contract: `shared/specs/Sms/*` and acs-api.md §8, §13. The send is always 202 with one result per recipient, in request order: a bad
 //! recipient fails only its own item. Whole-request failures are model validation (400 problem
 //! details, before anything else) and a sender the resource does not own (401, empty message).
 
@@ -11,10 +9,9 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::scenario_mw::SmsOverrides;
 use super::validation::{Problems, problem_json};
-use super::{api_version, json_response, resource, sms_extras};
-use crate::auth::hmac_mw::require_service_auth;
+use crate::api::scenario_mw::SmsOverrides;
+use crate::api::{api_version, json_response};
 use crate::clock;
 use crate::domain::{
     PhoneNumber, PhoneNumberError, SmsMessageId, looks_like_a_phone_number, segments,
@@ -48,34 +45,6 @@ const MAX_MESSAGE_LENGTH: usize = 2048;
 pub const MAX_TAG_BYTES: usize = 1024;
 /// Bounds of `smsSendOptions.deliveryReportTimeoutInSeconds`.
 const DELIVERY_REPORT_TIMEOUT: std::ops::RangeInclusive<i64> = 60..=43200;
-
-/// Mounts `/sms`, `/sms/optouts:*` and `/deliveryReports/{id}`, behind the access-key / Entra ID
-/// middleware.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let headers = |versions: &[&str]| {
-        actix_web::middleware::DefaultHeaders::new()
-            .add(("api-supported-versions", versions.join(", ")))
-    };
-    let auth = || actix_web::middleware::from_fn(require_service_auth);
-    let scenarios = || actix_web::middleware::from_fn(super::scenario_mw::scenarios);
-    cfg.service(
-        web::scope("/sms")
-            .wrap(scenarios())
-            .wrap(auth())
-            .wrap(headers(SEND_VERSIONS))
-            .service(resource("").route(web::post().to(send_sms)))
-            .service(resource("/optouts:add").route(web::post().to(sms_extras::add_opt_outs)))
-            .service(resource("/optouts:remove").route(web::post().to(sms_extras::remove_opt_outs)))
-            .service(resource("/optouts:check").route(web::post().to(sms_extras::check_opt_outs))),
-    )
-    .service(
-        web::scope("/deliveryReports")
-            .wrap(scenarios())
-            .wrap(auth())
-            .wrap(headers(sms_extras::DELIVERY_REPORT_VERSIONS))
-            .service(resource("/{id}").route(web::get().to(sms_extras::get_delivery_report))),
-    );
-}
 
 /// `SendMessageRequest`. Every field is optional here so that a missing one becomes the real
 /// service's validation message rather than a serde error.

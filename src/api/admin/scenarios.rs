@@ -18,8 +18,8 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::admin_query::invalid;
-use super::json_response;
+use super::query::invalid;
+use crate::api::json_response;
 use crate::error::ApiError;
 use crate::fixtures;
 use crate::scenario::Operation;
@@ -53,7 +53,7 @@ pub async fn set_scenario_state(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let name = req.match_info().get("name").unwrap_or_default().to_string();
-    let wanted: SetState = super::json_body(&req, &body, false)?;
+    let wanted: SetState = crate::api::json_body(&req, &body, false)?;
     if wanted.state.trim().is_empty() {
         return Err(ApiError::validation("state must not be empty.", "state"));
     }
@@ -354,7 +354,7 @@ pub async fn list_resources(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let https = state.https_addr.port();
-    let (_, host) = super::origin(&req);
+    let (_, host) = crate::api::origin(&req);
     let host = crate::resource::host_name(&host);
     let value: Vec<ResourceView> = state
         .resources

@@ -11,10 +11,10 @@
 //! - `POST /_emulator/reset[?resource=NAME]`: every resource (or one) back to what the loaded
 //!   fixtures declare; scenarios back to `Started`, the journal emptied.
 //! - Scripted scenarios, the journal, fixtures, resources and inspection: see
-//!   [`super::admin_scenarios`] and [`super::admin_inspect`].
-//! - `GET|DELETE /_emulator/sms`: the SMS outbox (see [`super::admin_sms`]).
+//!   [`scenarios`] and [`inspect`].
+//! - `GET|DELETE /_emulator/sms`: the SMS outbox (see [`sms`]).
 //! - `/_emulator/events…`, `POST /_emulator/sms/inbound`: Event Grid subscriptions, the event
-//!   history and inbound SMS (see [`super::admin_events`]).
+//!   history and inbound SMS (see [`events`]).
 //! - `GET  /_emulator/token`: who a `Bearer` user access token belongs to, or why it is refused
 //!   (the same check Chat applies), to debug token handling.
 
@@ -28,9 +28,14 @@ use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::{
-    admin_clock, admin_events, admin_inspect, admin_scenarios, admin_sms, json_response, resource,
-};
+pub mod clock;
+pub mod events;
+pub mod inspect;
+pub mod query;
+pub mod scenarios;
+pub mod sms;
+
+use crate::api::{json_response, resource};
 use crate::auth::user_token::UserToken;
 use crate::error::ApiError;
 use crate::fixtures;
@@ -50,66 +55,59 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(resource("/token").route(web::get().to(token_info)))
             .service(
                 resource("/clock")
-                    .route(web::get().to(admin_clock::get_clock))
-                    .route(web::post().to(admin_clock::change_clock)),
+                    .route(web::get().to(clock::get_clock))
+                    .route(web::post().to(clock::change_clock)),
             )
-            .service(resource("/scenarios").route(web::get().to(admin_scenarios::list_scenarios)))
+            .service(resource("/scenarios").route(web::get().to(scenarios::list_scenarios)))
             .service(
-                resource("/scenarios/{name}")
-                    .route(web::put().to(admin_scenarios::set_scenario_state)),
+                resource("/scenarios/{name}").route(web::put().to(scenarios::set_scenario_state)),
             )
             .service(
                 resource("/scenarios/{name}/reset")
-                    .route(web::post().to(admin_scenarios::reset_scenario)),
+                    .route(web::post().to(scenarios::reset_scenario)),
             )
-            .service(
-                resource("/rules/{name}").route(web::delete().to(admin_scenarios::delete_rule)),
-            )
-            .service(resource("/verify").route(web::get().to(admin_scenarios::verify)))
+            .service(resource("/rules/{name}").route(web::delete().to(scenarios::delete_rule)))
+            .service(resource("/verify").route(web::get().to(scenarios::verify)))
             .service(
                 resource("/journal")
-                    .route(web::get().to(admin_scenarios::list_journal))
-                    .route(web::delete().to(admin_scenarios::clear_journal)),
+                    .route(web::get().to(scenarios::list_journal))
+                    .route(web::delete().to(scenarios::clear_journal)),
             )
-            .service(
-                resource("/journal/count").route(web::get().to(admin_scenarios::count_journal)),
-            )
+            .service(resource("/journal/count").route(web::get().to(scenarios::count_journal)))
             .service(
                 resource("/fixtures")
-                    .route(web::get().to(admin_scenarios::list_fixtures))
-                    .route(web::post().to(admin_scenarios::load_fixture)),
+                    .route(web::get().to(scenarios::list_fixtures))
+                    .route(web::post().to(scenarios::load_fixture)),
             )
-            .service(resource("/resources").route(web::get().to(admin_scenarios::list_resources)))
-            .service(resource("/operations").route(web::get().to(admin_scenarios::list_operations)))
-            .service(resource("/identities").route(web::get().to(admin_inspect::list_identities)))
-            .service(resource("/chat/threads").route(web::get().to(admin_inspect::list_threads)))
+            .service(resource("/resources").route(web::get().to(scenarios::list_resources)))
+            .service(resource("/operations").route(web::get().to(scenarios::list_operations)))
+            .service(resource("/identities").route(web::get().to(inspect::list_identities)))
+            .service(resource("/chat/threads").route(web::get().to(inspect::list_threads)))
             .service(
                 resource("/chat/threads/{thread_id}/messages")
-                    .route(web::get().to(admin_inspect::list_messages)),
+                    .route(web::get().to(inspect::list_messages)),
             )
             .service(
                 resource("/sms")
-                    .route(web::get().to(admin_sms::list_sent_sms))
-                    .route(web::delete().to(admin_sms::clear_sent_sms)),
+                    .route(web::get().to(sms::list_sent_sms))
+                    .route(web::delete().to(sms::clear_sent_sms)),
             )
-            .service(
-                resource("/sms/inbound").route(web::post().to(admin_events::receive_inbound_sms)),
-            )
+            .service(resource("/sms/inbound").route(web::post().to(events::receive_inbound_sms)))
             .service(
                 resource("/events")
-                    .route(web::get().to(admin_events::list_events))
-                    .route(web::delete().to(admin_events::clear_events)),
+                    .route(web::get().to(events::list_events))
+                    .route(web::delete().to(events::clear_events)),
             )
             .service(
                 resource("/events/subscriptions")
-                    .route(web::post().to(admin_events::create_subscription))
-                    .route(web::get().to(admin_events::list_subscriptions))
-                    .route(web::delete().to(admin_events::delete_subscriptions)),
+                    .route(web::post().to(events::create_subscription))
+                    .route(web::get().to(events::list_subscriptions))
+                    .route(web::delete().to(events::delete_subscriptions)),
             )
             .service(
                 resource("/events/subscriptions/{name}")
-                    .route(web::get().to(admin_events::get_subscription))
-                    .route(web::delete().to(admin_events::delete_subscription)),
+                    .route(web::get().to(events::get_subscription))
+                    .route(web::delete().to(events::delete_subscription)),
             ),
     );
 }
