@@ -17,6 +17,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::auth::user_token::{IssueError, TokenError};
+
 /// Any error the emulator answers with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -342,6 +344,27 @@ impl ResponseError for ApiError {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
         }
         response.body(body)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The lower layers' errors, as the API answers them.
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        ApiError::Unauthorized(format!("Request is not authorized: {e}."))
+    }
+}
+
+impl From<IssueError> for ApiError {
+    fn from(e: IssueError) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
+impl From<std::io::Error> for ApiError {
+    fn from(e: std::io::Error) -> Self {
+        ApiError::Internal(e.into())
     }
 }
 

@@ -34,6 +34,7 @@ pub mod error;
 pub mod events;
 pub mod fixtures;
 pub mod healthcheck;
+pub mod http;
 pub mod resource;
 pub mod scenario;
 pub mod startup;

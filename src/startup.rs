@@ -10,16 +10,15 @@ use anyhow::Context;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::api;
 use crate::auth::entra::EntraAuthority;
 use crate::clock::Clock;
 use crate::config::{Settings, default_ca_bundle_path, default_cert_path};
-use crate::error::ApiError;
 use crate::events::{BusOptions, EventBus};
 use crate::fixtures;
 use crate::resource::{Resource, Resources};
 use crate::scenario::{Engine, Journal};
 use crate::state::AppState;
+use crate::{api, http};
 
 /// A built, bound, not yet running emulator.
 pub struct Application {
@@ -226,8 +225,8 @@ impl Application {
                 .app_data(app_state.clone())
                 .app_data(web::PayloadConfig::new(max_body))
                 .configure(api::configure)
-                .default_service(web::to(api::not_found))
-                .wrap(actix_web::middleware::from_fn(api::edge))
+                .default_service(web::to(http::not_found))
+                .wrap(actix_web::middleware::from_fn(http::edge))
         })
         // Explicit limits (README "Limits"); set before the listeners so they apply to both.
         .max_connections(config.max_connections)
@@ -241,11 +240,11 @@ impl Application {
         // Signals are ours (see `stop_on_signals`): registered before the ready banner, so a
         // SIGTERM right after start-up is never lost while the workers are still starting.
         .disable_signals()
-        // Scripted transport faults reach the socket through this (see `api::faults`); each
-        // connection's requests and body bytes in flight are counted (see `api::body`).
+        // Scripted transport faults reach the socket through this (see `http::faults`); each
+        // connection's requests and body bytes in flight are counted (see `http::body`).
         .on_connect(|conn, data| {
-            api::faults::on_connect(conn, data);
-            api::body::on_connect(data);
+            http::faults::on_connect(conn, data);
+            http::body::on_connect(data);
         })
         .listen_rustls_0_23(https_listener, tls_config)?
         .listen(http_listener)?;
@@ -491,12 +490,6 @@ fn tls_material(
         .with_single_cert(chain.clone(), key)
         .context("the TLS certificate and key do not match or are not supported")?;
     Ok((server_config, pem, chain))
-}
-
-impl From<std::io::Error> for ApiError {
-    fn from(e: std::io::Error) -> Self {
-        ApiError::Internal(e.into())
-    }
 }
 
 /// Reads and checks one fixture file against what is loaded so far.

@@ -1,7 +1,7 @@
 //! Logging: a tracing subscriber writing to stderr, pretty or JSON, through a background writer.
 //!
 //! Every request gets one access-log line once its response is built ([`access`], called by
-//! [`crate::api::edge`]): method, path, status, duration and the operation. Pretty logs show it
+//! [`crate::http::edge`]): method, path, status, duration and the operation. Pretty logs show it
 //! as one short human line, JSON logs as fields. Health and readiness probes are logged at DEBUG,
 //! everything else at INFO, under the target `acs_emulator::access` (so
 //! `--log-level info,acs_emulator::access=warn` silences them).

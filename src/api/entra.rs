@@ -15,10 +15,10 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::{json_response, resource};
 use crate::auth::entra::{EntraAuthority, OAuthError, TOKEN_LIFETIME};
 use crate::clock;
 use crate::error::ApiError;
+use crate::http::{json_response, resource};
 use crate::state::AppState;
 
 /// Mounts the authority's routes.
@@ -35,7 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// `scheme://host` of the request, as the client addressed the emulator (forwarded headers
 /// only with `--trust-forwarded-headers`, see [`super::origin`]).
 fn base_url(req: &HttpRequest) -> String {
-    let (scheme, host) = super::origin(req);
+    let (scheme, host) = crate::http::origin(req);
     format!("{scheme}://{host}")
 }
 

@@ -1,6 +1,6 @@
 //! Scripted scenarios: rules that answer, delay, break or shape requests before the real handler
 //! runs ([`engine`], [`rules`]), the operation names they match on ([`operation`]) and the
-//! request journal ([`journal`]). The HTTP side is `api::scenario_mw` and `api::admin_scenarios`.
+//! request journal ([`journal`]). The HTTP side is `http::scenario` and `api::admin::scenarios`.
 
 pub mod engine;
 pub mod journal;

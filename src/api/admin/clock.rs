@@ -21,9 +21,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{json_body, json_response};
 use crate::clock;
 use crate::error::ApiError;
+use crate::http::{json_body, json_response};
 use crate::state::AppState;
 
 /// The clock's state.

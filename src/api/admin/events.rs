@@ -25,13 +25,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::query::{self, invalid, long_poll};
-use crate::api::{json_body, json_response};
 use crate::domain::{PhoneNumber, SmsMessageId};
 use crate::error::ApiError;
 use crate::events::{
     DeliveryState, EventFilter, EventRecord, EventType, SubscribeError, Subscription,
     SubscriptionInfo, SubscriptionSource, SubscriptionSpec, Validation,
 };
+use crate::http::{json_body, json_response};
 use crate::state::AppState;
 
 /// Longest inbound message, in UTF-16 code units (as for sends).

@@ -17,9 +17,9 @@ use super::query::invalid;
 use super::resource_or_default;
 use crate::api::chat::messages::ChatMessageDto;
 use crate::api::chat::{ParticipantOut, fmt_time};
-use crate::api::json_response;
 use crate::domain::ThreadId;
 use crate::error::ApiError;
+use crate::http::json_response;
 use crate::state::AppState;
 use crate::store::ChatError;
 

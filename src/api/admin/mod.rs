@@ -23,7 +23,6 @@ use std::sync::Arc;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
@@ -35,10 +34,10 @@ pub mod query;
 pub mod scenarios;
 pub mod sms;
 
-use crate::api::{json_response, resource};
 use crate::auth::user_token::UserToken;
 use crate::error::ApiError;
 use crate::fixtures;
+use crate::http::{json_response, resource};
 use crate::resource::Resource;
 use crate::state::AppState;
 
@@ -124,58 +123,27 @@ const PUBLIC: [&str; 5] = [
     "/_emulator/token",
 ];
 
-/// With `--control-token`, refuses control requests without `Authorization: Bearer <token>`:
-/// 401 with the envelope. The comparison takes the same time whatever the token sent.
+/// With `--control-token`, refuses control requests without `Authorization: Bearer <token>`
+/// (see [`crate::http::auth::control`]), except on the [`PUBLIC`] paths.
 async fn require_control_token(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let expected = req
-        .app_data::<web::Data<AppState>>()
-        .and_then(|state| state.settings.config.control_token.clone());
-    let Some(expected) = expected else {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
-    };
-    if PUBLIC.contains(&req.path()) {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
-    }
-    let mut given = req.headers().get_all(header::AUTHORIZATION);
-    let token = match (given.next(), given.next()) {
-        (Some(value), None) => value
-            .to_str()
-            .ok()
-            .and_then(|v| v.trim().split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim().to_string()),
+    let refused = match req.app_data::<web::Data<AppState>>() {
+        Some(state) if !PUBLIC.contains(&req.path()) => {
+            crate::http::auth::control(state, req.request()).err()
+        }
         _ => None,
     };
-    let matches = token.is_some_and(|token| {
-        use sha2::Digest;
-        use subtle::ConstantTimeEq;
-        // Equal-length digests: neither the content nor the length of the token leaks.
-        let a = sha2::Sha256::digest(token.as_bytes());
-        let b = sha2::Sha256::digest(expected.as_bytes());
-        bool::from(a.ct_eq(&b))
-    });
-    if matches {
-        return next
+    match refused {
+        None => next
             .call(req)
             .await
-            .map(ServiceResponse::map_into_left_body);
+            .map(ServiceResponse::map_into_left_body),
+        Some(err) => Ok(req
+            .into_response(actix_web::ResponseError::error_response(&err))
+            .map_into_right_body()),
     }
-    tracing::info!(method = %req.method(), path = %req.path(), "control request without the control token");
-    let err = ApiError::Unauthorized(
-        "The control API needs Authorization: Bearer <the emulator's --control-token>.".into(),
-    );
-    Ok(req
-        .into_response(actix_web::ResponseError::error_response(&err))
-        .map_into_right_body())
 }
 
 #[derive(Serialize)]

@@ -19,9 +19,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::query::invalid;
-use crate::api::json_response;
 use crate::error::ApiError;
 use crate::fixtures;
+use crate::http::json_response;
 use crate::scenario::Operation;
 use crate::scenario::journal::Filter;
 use crate::state::AppState;
@@ -53,7 +53,7 @@ pub async fn set_scenario_state(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let name = req.match_info().get("name").unwrap_or_default().to_string();
-    let wanted: SetState = crate::api::json_body(&req, &body, false)?;
+    let wanted: SetState = crate::http::json_body(&req, &body, false)?;
     if wanted.state.trim().is_empty() {
         return Err(ApiError::validation("state must not be empty.", "state"));
     }
@@ -354,7 +354,7 @@ pub async fn list_resources(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let https = state.https_addr.port();
-    let (_, host) = crate::api::origin(&req);
+    let (_, host) = crate::http::origin(&req);
     let host = crate::resource::host_name(&host);
     let value: Vec<ResourceView> = state
         .resources

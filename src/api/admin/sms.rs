@@ -15,9 +15,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::query::{self, invalid, long_poll};
-use crate::api::json_response;
 use crate::domain::PhoneNumber;
 use crate::error::ApiError;
+use crate::http::json_response;
 use crate::state::AppState;
 use crate::store::{OutboxFilter, SentSms};
 

@@ -15,11 +15,11 @@ use super::{
     ChatRole, IdentifierOut, PageQuery, Paged, ParticipantOut, SyncState, absolute_link,
     double_option, fmt_time, list_version, path_thread_id, require, skip_next_link, thread_path,
 };
-use crate::api::{api_version, json_body, json_response};
 use crate::auth::user_token::UserToken;
 use crate::domain::{ChatMessageId, CommunicationIdentifier};
 use crate::error::ApiError;
-use crate::resource::Res;
+use crate::http::Res;
+use crate::http::{api_version, json_body, json_response};
 use crate::state::AppState;
 use crate::store::{MessageType, MessageView, Metadata, MetadataPatch, NewMessage};
 

@@ -25,10 +25,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{api_version, resource};
-use crate::auth::user_token::{UserToken, require_user_token};
+use crate::auth::user_token::UserToken;
 use crate::domain::{Cloud, CommunicationIdentifier, Scope};
 use crate::error::{ApiError, CommunicationError};
+use crate::http::auth::require_user_token;
+use crate::http::{api_version, resource};
 use crate::resource::Resource;
 use crate::store::{ChatError, METADATA_LIMIT_BYTES, Metadata, Participant, metadata_size};
 
@@ -51,7 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/chat/threads")
             .wrap(actix_web::middleware::from_fn(
-                super::scenario_mw::scenarios,
+                crate::http::scenario::scenarios,
             ))
             .wrap(actix_web::middleware::from_fn(require_user_token))
             .wrap(headers)
@@ -693,7 +694,7 @@ pub fn list_version(req: &HttpRequest, sync: Option<&SyncState>) -> Result<&'sta
 /// An absolute link on this server, built from the request's own scheme and `Host`:
 /// `{scheme}://{host}{path}?{params}`.
 pub fn absolute_link(req: &HttpRequest, path: &str, params: &[(&str, String)]) -> String {
-    let (scheme, host) = crate::api::origin(req);
+    let (scheme, host) = crate::http::origin(req);
     let mut url = format!("{scheme}://{host}{path}");
     if !params.is_empty() {
         let query = form_urlencoded::Serializer::new(String::new())
@@ -710,7 +711,7 @@ pub fn created_with_location(
     location: &str,
     body: &impl serde::Serialize,
 ) -> Result<actix_web::HttpResponse, ApiError> {
-    let mut response = crate::api::json_response(actix_web::http::StatusCode::CREATED, body)?;
+    let mut response = crate::http::json_response(actix_web::http::StatusCode::CREATED, body)?;
     if let Ok(value) = actix_web::http::header::HeaderValue::from_str(location) {
         response
             .headers_mut()

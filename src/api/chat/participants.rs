@@ -12,10 +12,10 @@ use super::{
     ChatRole, IdentifierIn, PageQuery, Paged, ParticipantIn, ParticipantOut, path_thread_id,
     require, skip_next_link, validate_participants,
 };
-use crate::api::{api_version, json_body, json_response};
 use crate::auth::user_token::UserToken;
 use crate::error::{ApiError, CommunicationError};
-use crate::resource::Res;
+use crate::http::Res;
+use crate::http::{api_version, json_body, json_response};
 use crate::state::AppState;
 
 /// Default page size of `GET …/participants`.

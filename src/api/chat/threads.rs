@@ -14,11 +14,11 @@ use super::{
     check_metadata, double_option, fmt_time, has_metadata, list_version, path_thread_id, require,
     validate_participants,
 };
-use crate::api::{api_version, json_body, json_response};
 use crate::auth::user_token::UserToken;
 use crate::domain::{CommunicationIdentifier, ThreadId};
 use crate::error::{ApiError, CommunicationError};
-use crate::resource::Res;
+use crate::http::Res;
+use crate::http::{api_version, json_body, json_response};
 use crate::state::AppState;
 use crate::store::{
     Metadata, MetadataPatch, NewThread, RetentionPolicy, ThreadCursor, ThreadProps, ThreadUpdate,

@@ -11,11 +11,11 @@ use actix_web::web;
 use chrono::TimeDelta;
 use serde::Serialize;
 
-use crate::api::resource;
-use crate::auth::hmac_mw::require_service_auth;
 use crate::auth::user_token::IssuedToken;
 use crate::domain::{Scope, ScopeSet};
 use crate::error::ApiError;
+use crate::http::auth::require_service_auth;
+use crate::http::resource;
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -53,7 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .add(("api-supported-versions", supported.clone()))
     };
     let auth = || actix_web::middleware::from_fn(require_service_auth);
-    let scenarios = || actix_web::middleware::from_fn(super::scenario_mw::scenarios);
+    let scenarios = || actix_web::middleware::from_fn(crate::http::scenario::scenarios);
     cfg.service(
         web::scope("/identities")
             .wrap(scenarios())

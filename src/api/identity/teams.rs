@@ -10,12 +10,12 @@ use super::{
     AccessTokenDto, CreateUserResponse, DEFAULT_TOKEN_MINUTES, IdentityDto,
     TEAMS_EXTENSION_VERSIONS, TEAMS_USER_VERSIONS, store_error,
 };
-use crate::api::{api_version, json_body, json_response};
 use crate::auth::Caller;
 use crate::auth::user_token::decode_payload_unverified;
 use crate::domain::{Scope, ScopeSet};
 use crate::error::ApiError;
-use crate::resource::Res;
+use crate::http::Res;
+use crate::http::{api_version, json_body, json_response};
 use crate::state::AppState;
 use crate::store::TeamsExtensionAssignment;
 

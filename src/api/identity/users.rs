@@ -8,11 +8,12 @@ use super::{
     AccessTokenDto, CreateUserResponse, IdentityDto, TokenRequest, VERSIONS, store_error,
     token_request,
 };
-use crate::api::{api_version, json_body, json_response};
 use crate::auth::user_token::IssuedToken;
 use crate::domain::CommunicationUserId;
 use crate::error::ApiError;
-use crate::resource::{Res, Resource};
+use crate::http::Res;
+use crate::http::{api_version, json_body, json_response};
+use crate::resource::Resource;
 use crate::state::AppState;
 
 /// `CommunicationIdentityCreateRequest`.
@@ -58,13 +59,13 @@ fn issue_with_seq(
     request: &TokenRequest,
     seq: u64,
 ) -> Result<IssuedToken, ApiError> {
-    res.tokens.issue(
+    Ok(res.tokens.issue(
         user.skype_id(),
         &request.scopes,
         seq,
         state.clock.now(),
         request.lifetime,
-    )
+    )?)
 }
 
 /// The `{id}` path segment as a user id. Clients send it percent-encoded (`8%3Aacs%3A…`) or raw

@@ -7,10 +7,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::SecondsFormat;
 use serde::Serialize;
 
-use crate::api::{api_version, json_response};
 use crate::domain::SmsMessageId;
 use crate::error::ApiError;
-use crate::resource::Res;
+use crate::http::Res;
+use crate::http::{api_version, json_response};
 use crate::state::AppState;
 use crate::store::DeliveryStatus;
 

@@ -12,8 +12,8 @@ pub mod validation;
 
 use actix_web::web;
 
-use crate::api::resource;
-use crate::auth::hmac_mw::require_service_auth;
+use crate::http::auth::require_service_auth;
+use crate::http::resource;
 
 pub use send::SEND_VERSIONS;
 
@@ -25,7 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .add(("api-supported-versions", versions.join(", ")))
     };
     let auth = || actix_web::middleware::from_fn(require_service_auth);
-    let scenarios = || actix_web::middleware::from_fn(crate::api::scenario_mw::scenarios);
+    let scenarios = || actix_web::middleware::from_fn(crate::http::scenario::scenarios);
     cfg.service(
         web::scope("/sms")
             .wrap(scenarios())

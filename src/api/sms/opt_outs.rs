@@ -7,10 +7,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::validation::{Problems, problem_json};
-use crate::api::{api_version, json_response};
 use crate::domain::PhoneNumber;
 use crate::error::ApiError;
-use crate::resource::{Res, Resource};
+use crate::http::Res;
+use crate::http::{api_version, json_response};
+use crate::resource::Resource;
 use crate::store::SmsError;
 
 /// Versions with the opt-out operations.

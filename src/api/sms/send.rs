@@ -10,14 +10,15 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::validation::{Problems, problem_json};
-use crate::api::scenario_mw::SmsOverrides;
-use crate::api::{api_version, json_response};
 use crate::clock;
 use crate::domain::{
     PhoneNumber, PhoneNumberError, SmsMessageId, looks_like_a_phone_number, segments,
 };
 use crate::error::ApiError;
-use crate::resource::{Res, Resource};
+use crate::http::Res;
+use crate::http::scenario::SmsOverrides;
+use crate::http::{api_version, json_response};
+use crate::resource::Resource;
 use crate::scenario::rules::{ReportStatus, SmsOutcome};
 use crate::state::AppState;
 use crate::store::{SendOutcome, SentSms};

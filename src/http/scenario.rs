@@ -21,7 +21,7 @@ use super::faults;
 use crate::auth::Caller;
 use crate::auth::user_token::UserToken;
 use crate::domain::{PhoneNumber, ThreadId};
-use crate::resource::Res;
+use crate::http::Res;
 use crate::scenario::journal::Record;
 use crate::scenario::rules::{Respond, Rule};
 use crate::scenario::{Facts, Operation};

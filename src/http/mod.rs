@@ -1,0 +1,19 @@
+//! The actix-web glue every service shares: the [`edge`] middleware (limits, buffered body,
+//! standard headers, access log, journal), authentication on requests ([`auth`]), scripted
+//! scenarios on requests ([`scenario`]) and transport [`faults`], reading requests ([`request`])
+//! and answering them ([`response`]), and which host a request addresses ([`host`]).
+
+pub mod auth;
+pub mod body;
+pub mod edge;
+pub mod faults;
+pub mod host;
+pub mod request;
+pub mod response;
+pub mod scenario;
+
+pub use auth::Res;
+pub use body::BufferedBody;
+pub use edge::edge;
+pub use request::{api_version, json_body};
+pub use response::{json_response, method_not_allowed, not_found, origin, resource};
