@@ -263,7 +263,15 @@ pub const MAX_NESTING: usize = 128;
 /// document before anything checks its depth, and deep flow nesting costs it quadratic time
 /// (100,000 levels in 200 KB took about a minute). Parsing is CPU work: call it off the async
 /// workers (`web::block`) for untrusted input.
-pub fn parse(source_name: &str, text: &str, json: bool) -> Result<Fixture, FixtureError> {
+///
+/// `operations` are the names scenario rules may match on (the operation table's data-plane
+/// operations).
+pub fn parse(
+    source_name: &str,
+    text: &str,
+    json: bool,
+    operations: &[&'static str],
+) -> Result<Fixture, FixtureError> {
     let fail = |line: Option<usize>, reason: String| FixtureError {
         source_name: source_name.to_string(),
         line,
@@ -276,17 +284,23 @@ pub fn parse(source_name: &str, text: &str, json: bool) -> Result<Fixture, Fixtu
             format!("collections are nested deeper than {MAX_NESTING} levels"),
         ));
     }
-    if json {
+    let mut fixture: Fixture = if json {
         serde_json::from_str(text).map_err(|e| {
             let line = (e.line() > 0).then_some(e.line());
             fail(line, strip_position(&e.to_string()))
-        })
+        })?
     } else {
         serde_yaml_ng::from_str(text).map_err(|e| {
             let line = e.location().map(|l| l.line());
             fail(line, strip_position(&e.to_string()))
-        })
+        })?
+    };
+    for rule in &mut fixture.rules {
+        let pattern = rule.unknown_pattern(operations).map(str::to_string);
+        rule.resolve(operations)
+            .map_err(|reason| fail(pattern.and_then(|p| line_of(text, &p)), reason))?;
     }
+    Ok(fixture)
 }
 
 /// Scans `text` with the YAML parser's own scanner (libyaml's, the one `serde_yaml_ng` parses
@@ -867,13 +881,16 @@ fn nth_line_of(text: &str, needle: &str, n: usize) -> Option<usize> {
 mod tests {
     use super::*;
 
+    /// Operation names rules may use in these tests.
+    const OPS: &[&str] = &["Sms.Send", "Chat.SendMessage"];
+
     #[test]
     fn yaml_errors_point_at_the_line() {
         let text = "identities:\n  - name: alice\nthreads: []\nrules:\n  - name: x\n    match: {operation: Sms.Sent}\n    respond: {status: 429}\n";
-        let err = parse("f.yaml", text, false).expect_err("bad operation");
+        let err = parse("f.yaml", text, false, OPS).expect_err("bad operation");
         assert!(err.reason.contains("unknown operation 'Sms.Sent'"), "{err}");
         assert!(matches!(err.line, Some(5..=7)), "{err:?}");
-        let err = parse("f.yaml", "identities:\n  - nam: alice\n", false).expect_err("field");
+        let err = parse("f.yaml", "identities:\n  - nam: alice\n", false, OPS).expect_err("field");
         assert_eq!(err.line, Some(2), "{err:?}");
         assert!(err.reason.contains("unknown field `nam`"), "{err}");
         assert!(err.to_string().starts_with("f.yaml:2: "), "{err}");
@@ -882,13 +899,13 @@ mod tests {
     #[test]
     fn a_misspelt_participant_field_is_refused() {
         let ok = "threads:\n  - topic: t\n    participants:\n      - {user: a, displayName: A}\n";
-        let parsed = parse("f.yaml", ok, false).expect("valid");
+        let parsed = parse("f.yaml", ok, false, OPS).expect("valid");
         assert!(matches!(
             &parsed.threads[0].participants[0],
             ParticipantSpec::Detailed(DetailedParticipantSpec { display_name: Some(n), .. }) if n == "A"
         ));
         let bad = ok.replace("displayName", "displayname");
-        let err = parse("f.yaml", &bad, false).expect_err("unknown field");
+        let err = parse("f.yaml", &bad, false, OPS).expect_err("unknown field");
         assert_eq!(err.line, Some(4), "{err:?}");
     }
 
@@ -898,6 +915,7 @@ mod tests {
             "f.json",
             "{\n  \"rules\": [\n    {\"name\": 1}\n  ]\n}",
             true,
+            OPS,
         )
         .expect_err("bad");
         assert_eq!(err.line, Some(3), "{err:?}");
@@ -911,30 +929,30 @@ mod tests {
             "]".repeat(100_000)
         );
         let started = std::time::Instant::now();
-        let err = parse("f.yaml", &deep, false).expect_err("too deep");
+        let err = parse("f.yaml", &deep, false, OPS).expect_err("too deep");
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
         assert_eq!(err.line, Some(2), "{err}");
         assert!(err.reason.contains("nested deeper than 128"), "{err}");
         // One level per line, and inside quotes that are not quotes to YAML.
         let lines = format!("rules: {}", "[\n".repeat(200));
         assert!(
-            parse("f.yaml", &lines, false)
+            parse("f.yaml", &lines, false, OPS)
                 .expect_err("deep")
                 .reason
                 .contains("128")
         );
         let tricky = format!("description: a 'b\nrules: [ 'c' , {}", "[".repeat(200));
         assert!(
-            parse("f.yaml", &tricky, false)
+            parse("f.yaml", &tricky, false, OPS)
                 .expect_err("deep")
                 .reason
                 .contains("128")
         );
         // Brackets in strings and 128 real levels are fine.
         let quoted = format!("description: \"{}\"\n", "[".repeat(500));
-        assert!(parse("f.yaml", &quoted, false).is_ok());
+        assert!(parse("f.yaml", &quoted, false, OPS).is_ok());
         let ok = format!("description: {}x{}\n", "[".repeat(120), "]".repeat(120));
-        let err = parse("f.yaml", &ok, false).expect_err("not a string");
+        let err = parse("f.yaml", &ok, false, OPS).expect_err("not a string");
         assert!(!err.reason.contains("nested"), "{err}");
     }
 

@@ -505,8 +505,8 @@ fn load_fixture_file(
     let json = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    let fixture =
-        fixtures::parse(&name, &text, json).map_err(|e| anyhow::anyhow!("fixture error: {e}"))?;
+    let fixture = fixtures::parse(&name, &text, json, &api::rule_operations())
+        .map_err(|e| anyhow::anyhow!("fixture error: {e}"))?;
     fixtures::check(&name, &text, fixture, resources, engine, events)
         .map_err(|e| anyhow::anyhow!("fixture error: {e}"))
 }

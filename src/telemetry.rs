@@ -23,7 +23,6 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::{Config, LogFormat};
-use crate::scenario::Operation;
 
 /// The target of access-log events.
 pub const ACCESS_TARGET: &str = "acs_emulator::access";
@@ -205,11 +204,13 @@ fn is_probe(path: &str) -> bool {
     matches!(path, "/_emulator/health" | "/_emulator/ready")
 }
 
-/// Logs one finished request (see the module docs). `request_id` is the response's `MS-CV`.
+/// Logs one finished request (see the module docs). `operation` is the data-plane operation it
+/// matched; `request_id` is the response's `MS-CV`.
 pub fn access(
     format: LogFormat,
     method: &str,
     path: &str,
+    operation: Option<&str>,
     status: u16,
     elapsed: Duration,
     request_id: &str,
@@ -223,7 +224,6 @@ pub fn access(
     if !enabled {
         return;
     }
-    let operation = Operation::classify(method, path).map(|(op, _)| op.name());
     let ms = elapsed.as_secs_f64() * 1000.0;
     match (format, probe) {
         (LogFormat::Pretty, false) => tracing::info!(

@@ -11,25 +11,49 @@
 //! Errors follow OAuth 2.0 / Entra ID (`{"error","error_description",…}`), which MSAL parses,
 //! not the ACS envelope.
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, Route, web};
 use serde::Serialize;
 
 use crate::auth::entra::{EntraAuthority, OAuthError, TOKEN_LIFETIME};
 use crate::clock;
 use crate::error::ApiError;
-use crate::http::{json_response, resource};
+use crate::http::{AuthKind, Operation, Plane, Service, json_response};
 use crate::state::AppState;
 
-/// Mounts the authority's routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/msi/token").route(web::get().to(managed_identity_token)))
-        .service(
-            resource("/{tenant}/v2.0/.well-known/openid-configuration")
-                .route(web::get().to(openid_configuration)),
-        )
-        .service(resource("/{tenant}/discovery/v2.0/keys").route(web::get().to(jwks)))
-        .service(resource("/{tenant}/oauth2/v2.0/token").route(web::post().to(token)));
+/// The authority's slice of the operation table: no authentication, no api-versions (the
+/// managed identity endpoint checks its own). Registered last: its `/{tenant}/…` patterns must
+/// not shadow the other services' paths.
+pub const SERVICE: Service = Service {
+    plane: Plane::Entra,
+    mounts: &[],
+    operations: OPERATIONS,
+};
+
+/// Every operation of the authority.
+#[rustfmt::skip]
+pub const OPERATIONS: &[Operation] = &[
+    op("Entra.ManagedIdentityToken", Method::GET, "/msi/token", |r| r.to(managed_identity_token)),
+    op("Entra.OpenIdConfiguration", Method::GET, "/{tenant}/v2.0/.well-known/openid-configuration",
+        |r| r.to(openid_configuration)),
+    op("Entra.Keys", Method::GET, "/{tenant}/discovery/v2.0/keys", |r| r.to(jwks)),
+    op("Entra.Token", Method::POST, "/{tenant}/oauth2/v2.0/token", |r| r.to(token)),
+];
+
+const fn op(
+    name: &'static str,
+    method: Method,
+    path: &'static str,
+    route: fn(Route) -> Route,
+) -> Operation {
+    Operation {
+        name,
+        method,
+        path,
+        versions: &[],
+        auth: AuthKind::None,
+        route,
+    }
 }
 
 /// `scheme://host` of the request, as the client addressed the emulator (forwarded headers

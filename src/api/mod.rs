@@ -1,6 +1,7 @@
-//! The HTTP surface: one module per API area, each with its own `configure`. The actix glue they
-//! share (the edge middleware, authentication, api-version and body parsing, fallbacks) is in
-//! [`crate::http`].
+//! The HTTP surface: one module per service, each with its slice of the operation table
+//! (`SERVICE`), its handlers and its wire models; [`SERVICES`] is the whole table. The actix glue
+//! they share (the table's types, the per-operation layer, the edge middleware, authentication,
+//! extractors, fallbacks) is in [`crate::http`].
 
 pub mod admin;
 pub mod chat;
@@ -10,12 +11,65 @@ pub mod sms;
 
 use actix_web::web;
 
-/// Mounts every API area and the fallbacks.
+use crate::http::Service;
+
+/// The operation table: every service's slice, in the order their routes are registered. Where
+/// path patterns overlap the earlier one wins, so the Entra ID authority comes last: its
+/// `/{tenant}/…` patterns would shadow fixed paths otherwise.
+pub const SERVICES: &[&Service] = &[
+    &admin::SERVICE,
+    &identity::SERVICE,
+    &chat::SERVICE,
+    &sms::SERVICE,
+    &entra::SERVICE,
+];
+
+/// Registers every operation of the table (see [`crate::http::operation::register`]).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    admin::configure(cfg);
-    chat::configure(cfg);
-    identity::configure(cfg);
-    sms::configure(cfg);
-    // Last: its `/{tenant}/…` patterns must not shadow the fixed routes above.
-    entra::configure(cfg);
+    crate::http::operation::register(cfg, SERVICES);
+}
+
+/// The names scenario rules may match on: every data-plane operation, in table order.
+pub fn rule_operations() -> Vec<&'static str> {
+    crate::http::operation::data_plane_names(SERVICES)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{AuthKind, Plane};
+
+    #[test]
+    fn the_table_names_each_operation_once() {
+        let mut seen = std::collections::HashSet::new();
+        for service in SERVICES {
+            for op in service.operations {
+                assert!(seen.insert(op.name), "{} is declared twice", op.name);
+                let (prefix, rest) = op.name.split_once('.').expect("Service.Operation");
+                assert!(!prefix.is_empty() && !rest.is_empty() && !rest.contains('.'));
+                assert!(op.path.starts_with('/'), "{}", op.name);
+            }
+        }
+        assert!(rule_operations().contains(&crate::scenario::SMS_SEND));
+    }
+
+    #[test]
+    fn data_plane_operations_authenticate_and_take_versions() {
+        for service in SERVICES.iter().filter(|s| s.plane == Plane::Data) {
+            for op in service.operations {
+                assert!(!op.versions.is_empty(), "{}", op.name);
+                assert!(
+                    matches!(op.auth, AuthKind::AccessKeyOrEntra | AuthKind::UserToken(_)),
+                    "{}",
+                    op.name
+                );
+                // Under one of its service's mounts, so unknown paths nearby authenticate alike.
+                assert!(
+                    service.mounts.iter().any(|m| op.path.starts_with(m.prefix)),
+                    "{}",
+                    op.name
+                );
+            }
+        }
+    }
 }

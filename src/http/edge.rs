@@ -58,6 +58,7 @@ pub async fn edge(
         state.settings.config.log_format,
         request.method().as_str(),
         request.path(),
+        super::operation::Matched::of(request).and_then(|m| m.data_plane_name()),
         status,
         started.elapsed(),
         correlation,

@@ -1,8 +1,8 @@
-//! Answering requests: JSON responses, the client's origin for links, and the 404/405
-//! fallbacks with the envelope.
+//! Answering requests: JSON responses, the client's origin for links, and the 404/405 errors of
+//! requests that match no operation.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, Resource, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -43,20 +43,21 @@ pub fn json_response(
         .body(bytes))
 }
 
-/// A resource whose unsupported methods answer 405 with the envelope.
-pub fn resource(path: &str) -> Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+/// The 405 of a path that has operations, but none for this method.
+pub fn method_refused(req: &HttpRequest) -> ApiError {
+    ApiError::MethodNotAllowed(req.method().to_string())
 }
 
-pub async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed(req.method().to_string()))
+/// The 404 of a request that matches no operation.
+pub fn no_operation(req: &HttpRequest) -> ApiError {
+    ApiError::NotFound(format!(
+        "No operation matches {} {}.",
+        req.method(),
+        req.path()
+    ))
 }
 
 /// The fallback for unknown routes: 404 with the envelope.
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!(
-        "No operation matches {} {}.",
-        req.method(),
-        req.path()
-    )))
+    Err(no_operation(&req))
 }

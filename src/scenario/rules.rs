@@ -1,14 +1,15 @@
 //! Scenario rules as fixture files write them, checked while they are read.
 //!
-//! Every check runs inside `Deserialize` (through `try_from`), so a bad rule is reported by the
-//! JSON or YAML parser with the line it sits on.
+//! Every check that needs nothing but the rule runs inside `Deserialize` (through `try_from`), so
+//! a bad rule is reported by the JSON or YAML parser with the line it sits on. The operation
+//! names a rule's patterns expand to are the operation table's, which this module does not know:
+//! [`Rule::resolve`] checks them against the names it is given (the fixture check does, with the
+//! engine's names, and points at the line of the pattern).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
-
-use super::operation::Operation;
 
 /// The state every scenario starts in.
 pub const STARTED: &str = "Started";
@@ -192,32 +193,81 @@ pub struct Matcher {
     /// JSON pointer → the value the request body must have there.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub body: BTreeMap<String, serde_json::Value>,
-    /// The operations the patterns name.
+    /// The operations the patterns name (filled by [`Rule::resolve`]).
     #[serde(skip)]
-    pub operations: Vec<Operation>,
+    pub operations: Vec<&'static str>,
 }
 
 impl Matcher {
-    /// Whether the rule can apply to `op` at all.
-    pub fn covers(&self, op: Operation) -> bool {
+    /// Whether the rule can apply to the operation `op` at all.
+    pub fn covers(&self, op: &str) -> bool {
         self.operations.contains(&op)
     }
 }
 
-/// One operation pattern → the operations it names; `None` if it names none.
-fn expand(pattern: &str) -> Option<Vec<Operation>> {
-    let found: Vec<Operation> = if pattern == "*" {
-        Operation::ALL.to_vec()
+/// The service part of an operation name or pattern (`Sms` of `Sms.Send` and of `Sms.*`); `*`
+/// has none.
+fn service_of(pattern: &str) -> Option<&str> {
+    pattern.split_once('.').map(|(service, _)| service)
+}
+
+/// One operation pattern → the operations of `names` it names; `None` if it names none.
+fn expand(pattern: &str, names: &[&'static str]) -> Option<Vec<&'static str>> {
+    let found: Vec<&'static str> = if pattern == "*" {
+        names.to_vec()
     } else if let Some(service) = pattern.strip_suffix(".*") {
-        Operation::ALL
+        names
             .iter()
             .copied()
-            .filter(|op| op.service() == service)
+            .filter(|name| service_of(name) == Some(service))
             .collect()
     } else {
-        Operation::from_name(pattern).into_iter().collect()
+        names
+            .iter()
+            .copied()
+            .filter(|name| *name == pattern)
+            .collect()
     };
     (!found.is_empty()).then_some(found)
+}
+
+/// The operation a rule's `sms` action applies to.
+pub const SMS_SEND: &str = "Sms.Send";
+
+impl Rule {
+    /// Expands the rule's operation patterns against `names` (every operation a rule may
+    /// name), or says which pattern names none.
+    pub fn resolve(&mut self, names: &[&'static str]) -> Result<(), String> {
+        let mut operations = Vec::new();
+        for pattern in &self.matcher.operation {
+            let found =
+                expand(pattern, names).ok_or_else(|| unknown_operation(&self.name, pattern))?;
+            for op in found {
+                if !operations.contains(&op) {
+                    operations.push(op);
+                }
+            }
+        }
+        self.matcher.operations = operations;
+        Ok(())
+    }
+
+    /// The first of the rule's operation patterns that names none of `names`.
+    pub fn unknown_pattern(&self, names: &[&'static str]) -> Option<&str> {
+        self.matcher
+            .operation
+            .iter()
+            .find(|p| expand(p, names).is_none())
+            .map(String::as_str)
+    }
+}
+
+/// Why a pattern is refused.
+pub fn unknown_operation(rule: &str, pattern: &str) -> String {
+    format!(
+        "rule '{rule}': unknown operation '{pattern}' (expected e.g. Sms.Send, Chat.SendMessage, \
+         Identity.IssueAccessToken, Chat.* or *; see /_emulator/operations)"
+    )
 }
 
 #[derive(Deserialize)]
@@ -302,22 +352,10 @@ impl TryFrom<RawRule> for Rule {
         if patterns.is_empty() {
             return Err(at("match.operation must name at least one operation".into()));
         }
-        let mut operations = Vec::new();
-        for pattern in &patterns {
-            let found = expand(pattern).ok_or_else(|| {
-                at(format!(
-                    "unknown operation '{pattern}' (expected e.g. Sms.Send, Chat.SendMessage, \
-                     Identity.IssueAccessToken, Chat.* or *; see /_emulator/operations)"
-                ))
-            })?;
-            for op in found {
-                if !operations.contains(&op) {
-                    operations.push(op);
-                }
-            }
-        }
+        // Operation names are checked against the table later (`Rule::resolve`); what the
+        // patterns say about their service is known now.
         let only = |what: &str, service: &str| -> Result<(), String> {
-            if operations.iter().all(|op| op.service() == service) {
+            if patterns.iter().all(|p| service_of(p) == Some(service)) {
                 Ok(())
             } else {
                 Err(at(format!(
@@ -404,7 +442,7 @@ impl TryFrom<RawRule> for Rule {
             )));
         }
         if let Some(sms) = &raw.sms {
-            if operations != [Operation::SmsSend] {
+            if patterns.iter().any(|p| p != SMS_SEND) {
                 return Err(at("an sms action needs match.operation: Sms.Send".into()));
             }
             if sms.result.is_none() && sms.delivery_report.is_none() {
@@ -442,7 +480,7 @@ impl TryFrom<RawRule> for Rule {
                 thread_id: raw.matcher.thread_id,
                 user_id: raw.matcher.user_id,
                 body: raw.matcher.body,
-                operations,
+                operations: Vec::new(),
             },
             scenario: raw.scenario,
             when_state: raw.when_state,
@@ -507,8 +545,19 @@ pub mod opt_duration {
 mod tests {
     use super::*;
 
+    /// The names the tests' rules resolve against (a part of the operation table).
+    const NAMES: &[&str] = &[
+        "Identity.CreateUser",
+        "Chat.CreateThread",
+        "Chat.SendMessage",
+        "Sms.Send",
+        "Sms.AddOptOuts",
+    ];
+
     fn rule(json: serde_json::Value) -> Result<Rule, String> {
-        serde_json::from_value::<Rule>(json).map_err(|e| e.to_string())
+        let mut rule = serde_json::from_value::<Rule>(json).map_err(|e| e.to_string())?;
+        rule.resolve(NAMES)?;
+        Ok(rule)
     }
 
     #[test]
@@ -521,7 +570,7 @@ mod tests {
             "respond": {"status": 429, "headers": {"Retry-After": "1"}}
         }))
         .expect("valid");
-        assert_eq!(r.matcher.operations, [Operation::SmsSend]);
+        assert_eq!(r.matcher.operations, ["Sms.Send"]);
         assert_eq!(r.action.delay, Some(Duration::from_millis(10)));
         assert_eq!(r.action.respond.expect("respond").status, 429);
     }
@@ -533,14 +582,14 @@ mod tests {
             "respond": {"status": 503}
         }))
         .expect("valid");
-        assert!(r.matcher.covers(Operation::ChatSendMessage));
-        assert!(r.matcher.covers(Operation::SmsSend));
-        assert!(!r.matcher.covers(Operation::SmsAddOptOuts));
+        assert!(r.matcher.covers("Chat.SendMessage"));
+        assert!(r.matcher.covers("Sms.Send"));
+        assert!(!r.matcher.covers("Sms.AddOptOuts"));
         let all = rule(
             serde_json::json!({"name": "a", "match": {"operation": "*"}, "fault": "emptyResponse"}),
         )
         .expect("valid");
-        assert_eq!(all.matcher.operations.len(), Operation::ALL.len());
+        assert_eq!(all.matcher.operations.len(), NAMES.len());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The emulator's own endpoints under `/_emulator/`, on both listeners. Open by default (for
 //! loopback use); with `--control-token` every one of them needs `Authorization: Bearer <token>`
-//! except health, ready, tls-cert (public material) and token (it only reads the caller's own
-//! user token), see [`require_control_token`].
+//! except health, ready, tls-cert, tls-ca-bundle (public material) and token (it only reads the
+//! caller's own user token), see [`SERVICE`].
 //!
 //! - `GET  /_emulator/health`: liveness.
 //! - `GET  /_emulator/ready`: readiness (listeners bound, start-up state loaded): 200 or 503.
@@ -18,15 +18,6 @@
 //! - `GET  /_emulator/token`: who a `Bearer` user access token belongs to, or why it is refused
 //!   (the same check Chat applies), to debug token handling.
 
-use std::sync::Arc;
-
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
-use actix_web::middleware::Next;
-use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Serialize;
-
 pub mod clock;
 pub mod events;
 pub mod inspect;
@@ -34,115 +25,123 @@ pub mod query;
 pub mod scenarios;
 pub mod sms;
 
+use std::sync::Arc;
+
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, Route, web};
+use serde::Serialize;
+
 use crate::auth::user_token::UserToken;
 use crate::error::ApiError;
 use crate::fixtures;
-use crate::http::{json_response, resource};
+use crate::http::{AuthKind, Mount, Operation, Plane, Service, json_response};
 use crate::resource::Resource;
 use crate::state::AppState;
 
-/// Mounts `/_emulator/*`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/_emulator")
-            .wrap(actix_web::middleware::from_fn(require_control_token))
-            .service(resource("/health").route(web::get().to(health)))
-            .service(resource("/ready").route(web::get().to(ready)))
-            .service(resource("/tls-cert").route(web::get().to(tls_cert)))
-            .service(resource("/tls-ca-bundle").route(web::get().to(tls_ca_bundle)))
-            .service(resource("/reset").route(web::post().to(reset)))
-            .service(resource("/token").route(web::get().to(token_info)))
-            .service(
-                resource("/clock")
-                    .route(web::get().to(clock::get_clock))
-                    .route(web::post().to(clock::change_clock)),
-            )
-            .service(resource("/scenarios").route(web::get().to(scenarios::list_scenarios)))
-            .service(
-                resource("/scenarios/{name}").route(web::put().to(scenarios::set_scenario_state)),
-            )
-            .service(
-                resource("/scenarios/{name}/reset")
-                    .route(web::post().to(scenarios::reset_scenario)),
-            )
-            .service(resource("/rules/{name}").route(web::delete().to(scenarios::delete_rule)))
-            .service(resource("/verify").route(web::get().to(scenarios::verify)))
-            .service(
-                resource("/journal")
-                    .route(web::get().to(scenarios::list_journal))
-                    .route(web::delete().to(scenarios::clear_journal)),
-            )
-            .service(resource("/journal/count").route(web::get().to(scenarios::count_journal)))
-            .service(
-                resource("/fixtures")
-                    .route(web::get().to(scenarios::list_fixtures))
-                    .route(web::post().to(scenarios::load_fixture)),
-            )
-            .service(resource("/resources").route(web::get().to(scenarios::list_resources)))
-            .service(resource("/operations").route(web::get().to(scenarios::list_operations)))
-            .service(resource("/identities").route(web::get().to(inspect::list_identities)))
-            .service(resource("/chat/threads").route(web::get().to(inspect::list_threads)))
-            .service(
-                resource("/chat/threads/{thread_id}/messages")
-                    .route(web::get().to(inspect::list_messages)),
-            )
-            .service(
-                resource("/sms")
-                    .route(web::get().to(sms::list_sent_sms))
-                    .route(web::delete().to(sms::clear_sent_sms)),
-            )
-            .service(resource("/sms/inbound").route(web::post().to(events::receive_inbound_sms)))
-            .service(
-                resource("/events")
-                    .route(web::get().to(events::list_events))
-                    .route(web::delete().to(events::clear_events)),
-            )
-            .service(
-                resource("/events/subscriptions")
-                    .route(web::post().to(events::create_subscription))
-                    .route(web::get().to(events::list_subscriptions))
-                    .route(web::delete().to(events::delete_subscriptions)),
-            )
-            .service(
-                resource("/events/subscriptions/{name}")
-                    .route(web::get().to(events::get_subscription))
-                    .route(web::delete().to(events::delete_subscription)),
-            ),
-    );
-}
+/// The control API's slice of the operation table. With `--control-token`, every operation
+/// needs `Authorization: Bearer <token>` ([`AuthKind::Control`]) except the liveness and
+/// readiness probes (the `healthcheck` subcommand and container orchestrators), the certificate
+/// (public: every TLS handshake presents it) and the CA bundle (that certificate plus public
+/// roots), and the token check (it reads the caller's own user token).
+pub const SERVICE: Service = Service {
+    plane: Plane::Control,
+    mounts: &[Mount {
+        prefix: "/_emulator",
+        auth: AuthKind::Control,
+        supported_versions: &[],
+    }],
+    operations: OPERATIONS,
+};
 
-/// The control paths that stay open with `--control-token`: liveness and readiness probes
-/// (the `healthcheck` subcommand and container orchestrators), the certificate (public: every
-/// TLS handshake presents it) and the CA bundle (that certificate plus public roots), and the
-/// token check (it reads the caller's own user token).
-const PUBLIC: [&str; 5] = [
-    "/_emulator/health",
-    "/_emulator/ready",
-    "/_emulator/tls-cert",
-    "/_emulator/tls-ca-bundle",
-    "/_emulator/token",
+/// Every control operation.
+#[rustfmt::skip]
+pub const OPERATIONS: &[Operation] = &[
+    open("Emulator.Health", Method::GET, "/_emulator/health", |r| r.to(health)),
+    open("Emulator.Ready", Method::GET, "/_emulator/ready", |r| r.to(ready)),
+    open("Emulator.TlsCert", Method::GET, "/_emulator/tls-cert", |r| r.to(tls_cert)),
+    open("Emulator.TlsCaBundle", Method::GET, "/_emulator/tls-ca-bundle", |r| r.to(tls_ca_bundle)),
+    op("Emulator.Reset", Method::POST, "/_emulator/reset", |r| r.to(reset)),
+    open("Emulator.Token", Method::GET, "/_emulator/token", |r| r.to(token_info)),
+    op("Emulator.GetClock", Method::GET, "/_emulator/clock", |r| r.to(clock::get_clock)),
+    op("Emulator.ChangeClock", Method::POST, "/_emulator/clock", |r| r.to(clock::change_clock)),
+    op("Emulator.ListScenarios", Method::GET, "/_emulator/scenarios",
+        |r| r.to(scenarios::list_scenarios)),
+    op("Emulator.SetScenarioState", Method::PUT, "/_emulator/scenarios/{name}",
+        |r| r.to(scenarios::set_scenario_state)),
+    op("Emulator.ResetScenario", Method::POST, "/_emulator/scenarios/{name}/reset",
+        |r| r.to(scenarios::reset_scenario)),
+    op("Emulator.DeleteRule", Method::DELETE, "/_emulator/rules/{name}",
+        |r| r.to(scenarios::delete_rule)),
+    op("Emulator.Verify", Method::GET, "/_emulator/verify", |r| r.to(scenarios::verify)),
+    op("Emulator.ListJournal", Method::GET, "/_emulator/journal",
+        |r| r.to(scenarios::list_journal)),
+    op("Emulator.ClearJournal", Method::DELETE, "/_emulator/journal",
+        |r| r.to(scenarios::clear_journal)),
+    op("Emulator.CountJournal", Method::GET, "/_emulator/journal/count",
+        |r| r.to(scenarios::count_journal)),
+    op("Emulator.ListFixtures", Method::GET, "/_emulator/fixtures",
+        |r| r.to(scenarios::list_fixtures)),
+    op("Emulator.LoadFixture", Method::POST, "/_emulator/fixtures",
+        |r| r.to(scenarios::load_fixture)),
+    op("Emulator.ListResources", Method::GET, "/_emulator/resources",
+        |r| r.to(scenarios::list_resources)),
+    op("Emulator.ListOperations", Method::GET, "/_emulator/operations",
+        |r| r.to(scenarios::list_operations)),
+    op("Emulator.ListIdentities", Method::GET, "/_emulator/identities",
+        |r| r.to(inspect::list_identities)),
+    op("Emulator.ListThreads", Method::GET, "/_emulator/chat/threads",
+        |r| r.to(inspect::list_threads)),
+    op("Emulator.ListMessages", Method::GET, "/_emulator/chat/threads/{thread_id}/messages",
+        |r| r.to(inspect::list_messages)),
+    op("Emulator.ListSentSms", Method::GET, "/_emulator/sms", |r| r.to(sms::list_sent_sms)),
+    op("Emulator.ClearSentSms", Method::DELETE, "/_emulator/sms", |r| r.to(sms::clear_sent_sms)),
+    op("Emulator.ReceiveInboundSms", Method::POST, "/_emulator/sms/inbound",
+        |r| r.to(events::receive_inbound_sms)),
+    op("Emulator.ListEvents", Method::GET, "/_emulator/events", |r| r.to(events::list_events)),
+    op("Emulator.ClearEvents", Method::DELETE, "/_emulator/events", |r| r.to(events::clear_events)),
+    op("Emulator.CreateSubscription", Method::POST, "/_emulator/events/subscriptions",
+        |r| r.to(events::create_subscription)),
+    op("Emulator.ListSubscriptions", Method::GET, "/_emulator/events/subscriptions",
+        |r| r.to(events::list_subscriptions)),
+    op("Emulator.DeleteSubscriptions", Method::DELETE, "/_emulator/events/subscriptions",
+        |r| r.to(events::delete_subscriptions)),
+    op("Emulator.GetSubscription", Method::GET, "/_emulator/events/subscriptions/{name}",
+        |r| r.to(events::get_subscription)),
+    op("Emulator.DeleteSubscription", Method::DELETE, "/_emulator/events/subscriptions/{name}",
+        |r| r.to(events::delete_subscription)),
 ];
 
-/// With `--control-token`, refuses control requests without `Authorization: Bearer <token>`
-/// (see [`crate::http::auth::control`]), except on the [`PUBLIC`] paths.
-async fn require_control_token(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let refused = match req.app_data::<web::Data<AppState>>() {
-        Some(state) if !PUBLIC.contains(&req.path()) => {
-            crate::http::auth::control(state, req.request()).err()
-        }
-        _ => None,
-    };
-    match refused {
-        None => next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body),
-        Some(err) => Ok(req
-            .into_response(actix_web::ResponseError::error_response(&err))
-            .map_into_right_body()),
+/// A control operation that needs the control token (when one is set).
+const fn op(
+    name: &'static str,
+    method: Method,
+    path: &'static str,
+    route: fn(Route) -> Route,
+) -> Operation {
+    Operation {
+        name,
+        method,
+        path,
+        versions: &[],
+        auth: AuthKind::Control,
+        route,
+    }
+}
+
+/// A control operation that stays open with `--control-token`.
+const fn open(
+    name: &'static str,
+    method: Method,
+    path: &'static str,
+    route: fn(Route) -> Route,
+) -> Operation {
+    Operation {
+        name,
+        method,
+        path,
+        versions: &[],
+        auth: AuthKind::None,
+        route,
     }
 }
 

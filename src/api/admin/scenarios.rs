@@ -22,7 +22,6 @@ use super::query::invalid;
 use crate::error::ApiError;
 use crate::fixtures;
 use crate::http::json_response;
-use crate::scenario::Operation;
 use crate::scenario::journal::Filter;
 use crate::state::AppState;
 
@@ -210,7 +209,7 @@ fn journal_query(query: &str) -> Result<(Filter, usize), ApiError> {
         let value = value.trim();
         match name.as_ref() {
             "operation" => {
-                if Operation::from_name(value).is_none() {
+                if !crate::api::rule_operations().contains(&value) {
                     return Err(invalid(&name, value, "an operation name such as Sms.Send"));
                 }
                 filter.operation = Some(value.to_string());
@@ -285,7 +284,8 @@ fn load_blocking(state: &AppState, body: &[u8], yaml: bool) -> Result<serde_json
     let text = std::str::from_utf8(body)
         .map_err(|_| invalid_fixture("the request body is not UTF-8".into()))?;
     let source = "request body";
-    let fixture = fixtures::parse(source, text, !yaml).map_err(fixture_error)?;
+    let fixture = fixtures::parse(source, text, !yaml, &crate::api::rule_operations())
+        .map_err(fixture_error)?;
     // One load at a time: the checks and the change happen under the same lock.
     let mut all = state.fixtures.lock().unwrap_or_else(|p| p.into_inner());
     let loaded = fixtures::check(
@@ -378,8 +378,10 @@ pub async fn list_resources(
     json_response(StatusCode::OK, &serde_json::json!({ "value": value }))
 }
 
-/// `GET /_emulator/operations`: every operation name.
+/// `GET /_emulator/operations`: the name of every data-plane operation (what scenario rules and
+/// journal filters name), in table order. The control API's and the Entra ID authority's
+/// operations are in the table too, but rules cannot name them: they are not listed.
 pub async fn list_operations() -> Result<HttpResponse, ApiError> {
-    let value: Vec<&str> = Operation::ALL.iter().map(|op| op.name()).collect();
+    let value = crate::api::rule_operations();
     json_response(StatusCode::OK, &serde_json::json!({ "value": value }))
 }

@@ -19,17 +19,17 @@ pub mod messages;
 pub mod participants;
 pub mod threads;
 
-use actix_web::{HttpRequest, web};
+use actix_web::http::Method;
+use actix_web::{HttpRequest, Route};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::auth::user_token::UserToken;
-use crate::domain::{Cloud, CommunicationIdentifier, Scope};
+use crate::domain::{ChatRole, Cloud, CommunicationIdentifier};
 use crate::error::{ApiError, CommunicationError};
-use crate::http::auth::require_user_token;
-use crate::http::{api_version, resource};
+use crate::http::{AuthKind, Mount, Operation, Plane, Service, api_version};
 use crate::resource::Resource;
 use crate::store::{ChatError, METADATA_LIMIT_BYTES, Metadata, Participant, metadata_size};
 
@@ -45,86 +45,85 @@ pub const MAX_PAGE_SIZE: usize = 200;
 /// The real service's 403 message.
 pub const FORBIDDEN_MESSAGE: &str = "User is not allowed to perform specified action.";
 
-/// Mounts `/chat/threads/…`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let headers = actix_web::middleware::DefaultHeaders::new()
-        .add(("api-supported-versions", VERSIONS.join(", ")));
-    cfg.service(
-        web::scope("/chat/threads")
-            .wrap(actix_web::middleware::from_fn(
-                crate::http::scenario::scenarios,
-            ))
-            .wrap(actix_web::middleware::from_fn(require_user_token))
-            .wrap(headers)
-            .service(
-                resource("")
-                    .route(web::post().to(threads::create_chat_thread))
-                    .route(web::get().to(threads::list_chat_threads)),
-            )
-            .service(
-                resource("/{thread_id}")
-                    .route(web::get().to(threads::get_chat_thread_properties))
-                    .route(web::patch().to(threads::update_chat_thread_properties))
-                    .route(web::delete().to(threads::delete_chat_thread)),
-            )
-            .service(
-                resource("/{thread_id}/messages")
-                    .route(web::post().to(messages::send_chat_message))
-                    .route(web::get().to(messages::list_chat_messages)),
-            )
-            .service(
-                resource("/{thread_id}/messages/{message_id}")
-                    .route(web::get().to(messages::get_chat_message))
-                    .route(web::patch().to(messages::update_chat_message))
-                    .route(web::delete().to(messages::delete_chat_message)),
-            )
-            .service(
-                resource("/{thread_id}/participants")
-                    .route(web::get().to(participants::list_chat_participants)),
-            )
-            .service(
-                resource("/{thread_id}/participants/:add")
-                    .route(web::post().to(participants::add_chat_participants)),
-            )
-            .service(
-                resource("/{thread_id}/participants/:remove")
-                    .route(web::post().to(participants::remove_chat_participant)),
-            )
-            .service(
-                resource("/{thread_id}/readReceipts")
-                    .route(web::post().to(messages::send_chat_read_receipt))
-                    .route(web::get().to(messages::list_chat_read_receipts)),
-            )
-            .service(
-                resource("/{thread_id}/typing")
-                    .route(web::post().to(messages::send_typing_notification)),
-            ),
-    );
+/// The Chat service's slice of the operation table.
+pub const SERVICE: Service = Service {
+    plane: Plane::Data,
+    mounts: &[Mount {
+        prefix: "/chat/threads",
+        auth: AuthKind::UserToken(ChatRole::JoinLimited),
+        supported_versions: VERSIONS,
+    }],
+    operations: OPERATIONS,
+};
+
+const fn op(
+    name: &'static str,
+    method: Method,
+    path: &'static str,
+    role: ChatRole,
+    route: fn(Route) -> Route,
+) -> Operation {
+    Operation {
+        name,
+        method,
+        path,
+        versions: VERSIONS,
+        auth: AuthKind::UserToken(role),
+        route,
+    }
 }
 
-/// What a token's chat scope allows, weakest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum ChatRole {
-    /// `chat.join.limited`: messages, receipts, typing, reading participants.
-    JoinLimited,
-    /// `chat.join`: additionally add and remove participants.
-    Join,
-    /// `chat`: additionally create, update and delete threads.
-    Full,
-}
+/// Every Chat operation: all versions, a user access token whose chat scope allows the role.
+#[rustfmt::skip]
+pub const OPERATIONS: &[Operation] = &[
+    op("Chat.CreateThread", Method::POST, "/chat/threads", ChatRole::Full,
+        |r| r.to(threads::create_chat_thread)),
+    op("Chat.ListThreads", Method::GET, "/chat/threads", ChatRole::JoinLimited,
+        |r| r.to(threads::list_chat_threads)),
+    op("Chat.GetThread", Method::GET, "/chat/threads/{thread_id}", ChatRole::JoinLimited,
+        |r| r.to(threads::get_chat_thread_properties)),
+    op("Chat.UpdateThread", Method::PATCH, "/chat/threads/{thread_id}", ChatRole::Full,
+        |r| r.to(threads::update_chat_thread_properties)),
+    op("Chat.DeleteThread", Method::DELETE, "/chat/threads/{thread_id}", ChatRole::Full,
+        |r| r.to(threads::delete_chat_thread)),
+    op("Chat.SendMessage", Method::POST,
+        "/chat/threads/{thread_id}/messages", ChatRole::JoinLimited,
+        |r| r.to(messages::send_chat_message)),
+    op("Chat.ListMessages", Method::GET,
+        "/chat/threads/{thread_id}/messages", ChatRole::JoinLimited,
+        |r| r.to(messages::list_chat_messages)),
+    op("Chat.GetMessage", Method::GET,
+        "/chat/threads/{thread_id}/messages/{message_id}", ChatRole::JoinLimited,
+        |r| r.to(messages::get_chat_message)),
+    op("Chat.UpdateMessage", Method::PATCH,
+        "/chat/threads/{thread_id}/messages/{message_id}", ChatRole::JoinLimited,
+        |r| r.to(messages::update_chat_message)),
+    op("Chat.DeleteMessage", Method::DELETE,
+        "/chat/threads/{thread_id}/messages/{message_id}", ChatRole::JoinLimited,
+        |r| r.to(messages::delete_chat_message)),
+    op("Chat.ListParticipants", Method::GET,
+        "/chat/threads/{thread_id}/participants", ChatRole::JoinLimited,
+        |r| r.to(participants::list_chat_participants)),
+    op("Chat.AddParticipants", Method::POST,
+        "/chat/threads/{thread_id}/participants/:add", ChatRole::Join,
+        |r| r.to(participants::add_chat_participants)),
+    op("Chat.RemoveParticipant", Method::POST,
+        "/chat/threads/{thread_id}/participants/:remove", ChatRole::Join,
+        |r| r.to(participants::remove_chat_participant)),
+    op("Chat.SendReadReceipt", Method::POST,
+        "/chat/threads/{thread_id}/readReceipts", ChatRole::JoinLimited,
+        |r| r.to(messages::send_chat_read_receipt)),
+    op("Chat.ListReadReceipts", Method::GET,
+        "/chat/threads/{thread_id}/readReceipts", ChatRole::JoinLimited,
+        |r| r.to(messages::list_chat_read_receipts)),
+    op("Chat.SendTypingNotification", Method::POST,
+        "/chat/threads/{thread_id}/typing", ChatRole::JoinLimited,
+        |r| r.to(messages::send_typing_notification)),
+];
 
 /// Checks that `token` carries a chat scope that allows at least `needed`; 403 otherwise.
 pub fn require(token: &UserToken, needed: ChatRole) -> Result<(), ApiError> {
-    let role = if token.scopes.contains(Scope::Chat) {
-        Some(ChatRole::Full)
-    } else if token.scopes.contains(Scope::ChatJoin) {
-        Some(ChatRole::Join)
-    } else if token.scopes.contains(Scope::ChatJoinLimited) {
-        Some(ChatRole::JoinLimited)
-    } else {
-        None
-    };
-    match role {
+    match token.scopes.chat_role() {
         Some(role) if role >= needed => Ok(()),
         _ => Err(ApiError::Forbidden(FORBIDDEN_MESSAGE.into())),
     }

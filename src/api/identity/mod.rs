@@ -7,15 +7,15 @@
 pub mod teams;
 pub mod users;
 
-use actix_web::web;
+use actix_web::Route;
+use actix_web::http::Method;
 use chrono::TimeDelta;
 use serde::Serialize;
 
 use crate::auth::user_token::IssuedToken;
 use crate::domain::{Scope, ScopeSet};
 use crate::error::ApiError;
-use crate::http::auth::require_service_auth;
-use crate::http::resource;
+use crate::http::{AuthKind, Mount, Operation, Plane, Service};
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -45,58 +45,72 @@ pub const DEFAULT_TOKEN_MINUTES: i64 = 1440;
 pub const MIN_TOKEN_MINUTES: i64 = 60;
 pub const MAX_TOKEN_MINUTES: i64 = 1440;
 
-/// Mounts the Identity routes, each behind the access-key middleware.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let supported = VERSIONS.join(", ");
-    let headers = || {
-        actix_web::middleware::DefaultHeaders::new()
-            .add(("api-supported-versions", supported.clone()))
-    };
-    let auth = || actix_web::middleware::from_fn(require_service_auth);
-    let scenarios = || actix_web::middleware::from_fn(crate::http::scenario::scenarios);
-    cfg.service(
-        web::scope("/identities")
-            .wrap(scenarios())
-            .wrap(auth())
-            .wrap(headers())
-            .service(resource("").route(web::post().to(users::create_user)))
-            .service(resource("/{id}").route(web::delete().to(users::delete_user)))
-            .service(
-                resource("/{id}/:issueAccessToken")
-                    .route(web::post().to(users::issue_access_token)),
-            )
-            .service(
-                resource("/{id}/:revokeAccessTokens")
-                    .route(web::post().to(users::revoke_access_tokens)),
-            ),
-    )
-    .service(
-        web::scope("/teamsUser")
-            .wrap(scenarios())
-            .wrap(auth())
-            .wrap(headers())
-            .service(
-                resource("/:exchangeAccessToken")
-                    .route(web::post().to(teams::exchange_teams_user_access_token)),
-            ),
-    )
-    .service(
-        web::scope("/access/teamsExtension")
-            .wrap(scenarios())
-            .wrap(auth())
-            .wrap(headers())
-            .service(
-                resource("/:exchangeAccessToken")
-                    .route(web::post().to(teams::exchange_teams_extension_access_token)),
-            )
-            .service(
-                resource("/tenants/{tenant_id}/assignments/{object_id}")
-                    .route(web::get().to(teams::get_assignment))
-                    .route(web::put().to(teams::upsert_assignment))
-                    .route(web::delete().to(teams::delete_assignment)),
-            ),
-    );
+/// The Identity service's slice of the operation table: every operation takes an access key or
+/// an Entra ID token.
+pub const SERVICE: Service = Service {
+    plane: Plane::Data,
+    mounts: &[
+        mount("/identities"),
+        mount("/teamsUser"),
+        mount("/access/teamsExtension"),
+    ],
+    operations: OPERATIONS,
+};
+
+/// Every Identity path prefix advertises every Identity api-version.
+const fn mount(prefix: &'static str) -> Mount {
+    Mount {
+        prefix,
+        auth: AuthKind::AccessKeyOrEntra,
+        supported_versions: VERSIONS,
+    }
 }
+
+const fn op(
+    name: &'static str,
+    method: Method,
+    path: &'static str,
+    versions: &'static [&'static str],
+    route: fn(Route) -> Route,
+) -> Operation {
+    Operation {
+        name,
+        method,
+        path,
+        versions,
+        auth: AuthKind::AccessKeyOrEntra,
+        route,
+    }
+}
+
+/// Every Identity operation.
+#[rustfmt::skip]
+pub const OPERATIONS: &[Operation] = &[
+    op("Identity.CreateUser", Method::POST, "/identities", VERSIONS, |r| r.to(users::create_user)),
+    op("Identity.DeleteUser", Method::DELETE, "/identities/{user_id}", VERSIONS,
+        |r| r.to(users::delete_user)),
+    op("Identity.IssueAccessToken", Method::POST,
+        "/identities/{user_id}/:issueAccessToken", VERSIONS,
+        |r| r.to(users::issue_access_token)),
+    op("Identity.RevokeAccessTokens", Method::POST,
+        "/identities/{user_id}/:revokeAccessTokens", VERSIONS,
+        |r| r.to(users::revoke_access_tokens)),
+    op("Identity.ExchangeTeamsUserAccessToken", Method::POST,
+        "/teamsUser/:exchangeAccessToken", TEAMS_USER_VERSIONS,
+        |r| r.to(teams::exchange_teams_user_access_token)),
+    op("Identity.ExchangeTeamsExtensionAccessToken", Method::POST,
+        "/access/teamsExtension/:exchangeAccessToken", TEAMS_EXTENSION_VERSIONS,
+        |r| r.to(teams::exchange_teams_extension_access_token)),
+    op("Identity.GetAssignment", Method::GET, ASSIGNMENT, TEAMS_EXTENSION_VERSIONS,
+        |r| r.to(teams::get_assignment)),
+    op("Identity.UpsertAssignment", Method::PUT, ASSIGNMENT, TEAMS_EXTENSION_VERSIONS,
+        |r| r.to(teams::upsert_assignment)),
+    op("Identity.DeleteAssignment", Method::DELETE, ASSIGNMENT, TEAMS_EXTENSION_VERSIONS,
+        |r| r.to(teams::delete_assignment)),
+];
+
+/// The path of a Teams Phone extension assignment.
+const ASSIGNMENT: &str = "/access/teamsExtension/tenants/{tenant_id}/assignments/{object_id}";
 
 /// `CommunicationIdentity`.
 #[derive(Debug, Serialize)]

@@ -71,7 +71,7 @@ fn issue_with_seq(
 /// The `{id}` path segment as a user id. Clients send it percent-encoded (`8%3Aacs%3A…`) or raw
 /// (Python aio); both are accepted.
 fn path_user_id(req: &HttpRequest) -> Result<CommunicationUserId, ApiError> {
-    let raw = req.match_info().get("id").unwrap_or("");
+    let raw = req.match_info().get("user_id").unwrap_or("");
     let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
     CommunicationUserId::parse(&decoded)
         .map_err(|e| ApiError::validation(format!("Identifier is invalid: {e}."), "id"))

@@ -61,7 +61,7 @@ pub async fn get_delivery_report(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     api_version(&req, DELIVERY_REPORT_VERSIONS)?;
-    let raw = req.match_info().get("id").unwrap_or("");
+    let raw = req.match_info().get("message_id").unwrap_or("");
     let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
     let report = SmsMessageId::parse(&decoded)
         .and_then(|id| res.store.sms.delivery_report(&id, state.clock.now()))

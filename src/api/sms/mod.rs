@@ -1,8 +1,8 @@
 //! The SMS API: `POST /sms` ([`send`]), the 2024-12-10-preview+ opt-out operations
 //! ([`opt_outs`]) and the 2025-08-01-preview+ delivery reports ([`delivery_reports`]).
 //!
-//! Contract: `shared/specs/Sms/*` and acs-api.md §8, §13. Every route sits behind the access-key
-//! / Entra ID middleware. Request bodies are checked as ASP.NET model validation does
+//! Contract: `shared/specs/Sms/*` and acs-api.md §8, §13. Every operation takes an access key
+//! or an Entra ID token. Request bodies are checked as ASP.NET model validation does
 //! ([`validation`]) and refused with RFC 9110 problem details.
 
 pub mod delivery_reports;
@@ -10,37 +10,62 @@ pub mod opt_outs;
 pub mod send;
 pub mod validation;
 
-use actix_web::web;
+use actix_web::Route;
+use actix_web::http::Method;
 
-use crate::http::auth::require_service_auth;
-use crate::http::resource;
+use crate::http::{AuthKind, Mount, Operation, Plane, Service};
 
+pub use delivery_reports::DELIVERY_REPORT_VERSIONS;
+pub use opt_outs::OPT_OUT_VERSIONS;
 pub use send::SEND_VERSIONS;
 
-/// Mounts `/sms`, `/sms/optouts:*` and `/deliveryReports/{id}`, behind the access-key / Entra ID
-/// middleware.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let headers = |versions: &[&str]| {
-        actix_web::middleware::DefaultHeaders::new()
-            .add(("api-supported-versions", versions.join(", ")))
-    };
-    let auth = || actix_web::middleware::from_fn(require_service_auth);
-    let scenarios = || actix_web::middleware::from_fn(crate::http::scenario::scenarios);
-    cfg.service(
-        web::scope("/sms")
-            .wrap(scenarios())
-            .wrap(auth())
-            .wrap(headers(send::SEND_VERSIONS))
-            .service(resource("").route(web::post().to(send::send_sms)))
-            .service(resource("/optouts:add").route(web::post().to(opt_outs::add_opt_outs)))
-            .service(resource("/optouts:remove").route(web::post().to(opt_outs::remove_opt_outs)))
-            .service(resource("/optouts:check").route(web::post().to(opt_outs::check_opt_outs))),
-    )
-    .service(
-        web::scope("/deliveryReports")
-            .wrap(scenarios())
-            .wrap(auth())
-            .wrap(headers(delivery_reports::DELIVERY_REPORT_VERSIONS))
-            .service(resource("/{id}").route(web::get().to(delivery_reports::get_delivery_report))),
-    );
+/// The SMS service's slice of the operation table: every operation takes an access key or an
+/// Entra ID token.
+pub const SERVICE: Service = Service {
+    plane: Plane::Data,
+    mounts: &[
+        Mount {
+            prefix: "/sms",
+            auth: AuthKind::AccessKeyOrEntra,
+            supported_versions: SEND_VERSIONS,
+        },
+        Mount {
+            prefix: "/deliveryReports",
+            auth: AuthKind::AccessKeyOrEntra,
+            supported_versions: DELIVERY_REPORT_VERSIONS,
+        },
+    ],
+    operations: OPERATIONS,
+};
+
+const fn op(
+    name: &'static str,
+    method: Method,
+    path: &'static str,
+    versions: &'static [&'static str],
+    route: fn(Route) -> Route,
+) -> Operation {
+    Operation {
+        name,
+        method,
+        path,
+        versions,
+        auth: AuthKind::AccessKeyOrEntra,
+        route,
+    }
 }
+
+/// Every SMS operation.
+#[rustfmt::skip]
+pub const OPERATIONS: &[Operation] = &[
+    op("Sms.Send", Method::POST, "/sms", SEND_VERSIONS, |r| { r.to(send::send_sms) }),
+    op("Sms.AddOptOuts", Method::POST, "/sms/optouts:add", OPT_OUT_VERSIONS,
+        |r| r.to(opt_outs::add_opt_outs)),
+    op("Sms.RemoveOptOuts", Method::POST, "/sms/optouts:remove", OPT_OUT_VERSIONS,
+        |r| r.to(opt_outs::remove_opt_outs)),
+    op("Sms.CheckOptOuts", Method::POST, "/sms/optouts:check", OPT_OUT_VERSIONS,
+        |r| r.to(opt_outs::check_opt_outs)),
+    op("Sms.GetDeliveryReport", Method::GET,
+        "/deliveryReports/{message_id}", DELIVERY_REPORT_VERSIONS,
+        |r| r.to(delivery_reports::get_delivery_report)),
+];
