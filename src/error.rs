@@ -19,6 +19,9 @@ use serde::Serialize;
 
 use crate::auth::user_token::{IssueError, TokenError};
 
+/// The real Chat service's 403 message.
+pub const CHAT_FORBIDDEN_MESSAGE: &str = "User is not allowed to perform specified action.";
+
 /// Any error the emulator answers with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -167,6 +170,12 @@ impl ApiError {
             ApiError::ConnectionBusy(_) => "ServiceUnavailable",
             ApiError::Internal(_) => "InternalError",
         }
+    }
+
+    /// 403 `Forbidden` with the real Chat service's message: the caller's chat scope does not
+    /// allow the operation, or the caller takes no part in the thread.
+    pub fn chat_forbidden() -> Self {
+        ApiError::Forbidden(CHAT_FORBIDDEN_MESSAGE.into())
     }
 
     /// Shorthand for a validation error about `target`.

@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::auth::entra::{EntraAuthority, OAuthError, TOKEN_LIFETIME};
 use crate::clock;
 use crate::error::ApiError;
-use crate::http::{AuthKind, Operation, Plane, Service, json_response};
+use crate::http::{AuthKind, BufferedBody, Operation, Plane, Service, json_response};
 use crate::state::AppState;
 
 /// The authority's slice of the operation table: no authentication, no api-versions (the
@@ -167,7 +167,7 @@ fn oauth_error(state: &AppState, err: &OAuthError) -> Result<HttpResponse, ApiEr
 async fn token(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    BufferedBody(body): BufferedBody,
 ) -> Result<HttpResponse, ApiError> {
     let mut grant_type = None;
     let mut client_id = None;

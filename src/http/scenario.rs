@@ -34,9 +34,23 @@ pub struct AppliedRule(pub String);
 #[derive(Debug, Clone, Copy)]
 struct FaultInjected;
 
-/// `Sms.Send` outcomes rules scripted, for the handler (request extensions).
-#[derive(Debug, Clone)]
+/// `Sms.Send` outcomes rules scripted, for the handler (request extensions; as an extractor,
+/// none when no rule scripted any).
+#[derive(Debug, Clone, Default)]
 pub struct SmsOverrides(pub Vec<SmsOverride>);
+
+impl actix_web::FromRequest for SmsOverrides {
+    type Error = crate::error::ApiError;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(Ok(req
+            .extensions()
+            .get::<SmsOverrides>()
+            .cloned()
+            .unwrap_or_default()))
+    }
+}
 
 impl SmsOverrides {
     /// The first scripted outcome that covers `to`, with its rule.

@@ -31,7 +31,7 @@ use crate::events::{
     DeliveryState, EventFilter, EventRecord, EventType, SubscribeError, Subscription,
     SubscriptionInfo, SubscriptionSource, SubscriptionSpec, Validation,
 };
-use crate::http::{json_body, json_response};
+use crate::http::{AcsJson, json_response};
 use crate::state::AppState;
 
 /// Longest inbound message, in UTF-16 code units (as for sends).
@@ -186,11 +186,9 @@ impl From<SubscribeError> for ApiError {
 
 /// `POST /_emulator/events/subscriptions`: add a subscription. 201.
 pub async fn create_subscription(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    AcsJson(spec): AcsJson<SubscriptionSpec>,
 ) -> Result<HttpResponse, ApiError> {
-    let spec: SubscriptionSpec = json_body(&req, &body, false)?;
     let subscription = Subscription::from_spec(spec).map_err(|e| {
         ApiError::validation(
             format!("The subscription is not usable: {e}."),
@@ -363,11 +361,9 @@ pub struct InboundSmsResponse {
 /// `POST /_emulator/sms/inbound`: a phone sends an SMS to one of the resource's numbers. 202;
 /// the `SMSReceived` event goes to the subscriptions that want it.
 pub async fn receive_inbound_sms(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    AcsJson(request): AcsJson<InboundSmsRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let request: InboundSmsRequest = json_body(&req, &body, false)?;
     let raw_from = request
         .from
         .ok_or_else(|| ApiError::validation("The from field is required.", "from"))?;

@@ -202,11 +202,7 @@ struct ResetResult {
 /// `POST /_emulator/reset[?resource=NAME]`: clears every table of every resource, or of one.
 /// A full reset also clears the event records and removes the control API's event
 /// subscriptions (start-up ones stay).
-async fn reset(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    _body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
+async fn reset(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     // Back to the world the fixtures describe: stores emptied, fixture data put back.
     let loaded = state.fixtures.lock().unwrap_or_else(|p| p.into_inner());
     let now = state.clock.now();

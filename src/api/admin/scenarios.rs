@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::query::invalid;
 use crate::error::ApiError;
 use crate::fixtures;
-use crate::http::json_response;
+use crate::http::{AcsJson, BufferedBody, json_response};
 use crate::scenario::journal::Filter;
 use crate::state::AppState;
 
@@ -39,9 +39,11 @@ pub async fn list_scenarios(state: web::Data<AppState>) -> Result<HttpResponse, 
     )
 }
 
-#[derive(Deserialize, Default)]
+/// The body of `PUT /_emulator/scenarios/{name}`.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SetState {
+pub struct SetState {
+    /// The state to move the scenario to.
     state: String,
 }
 
@@ -49,10 +51,9 @@ struct SetState {
 pub async fn set_scenario_state(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    AcsJson(wanted): AcsJson<SetState>,
 ) -> Result<HttpResponse, ApiError> {
     let name = req.match_info().get("name").unwrap_or_default().to_string();
-    let wanted: SetState = crate::http::json_body(&req, &body, false)?;
     if wanted.state.trim().is_empty() {
         return Err(ApiError::validation("state must not be empty.", "state"));
     }
@@ -70,7 +71,6 @@ pub async fn set_scenario_state(
 pub async fn reset_scenario(
     req: HttpRequest,
     state: web::Data<AppState>,
-    _body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let name = req.match_info().get("name").unwrap_or_default().to_string();
     if !state.engine.reset_scenario(&name) {
@@ -261,7 +261,7 @@ pub async fn list_fixtures(state: web::Data<AppState>) -> Result<HttpResponse, A
 pub async fn load_fixture(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    BufferedBody(body): BufferedBody,
 ) -> Result<HttpResponse, ApiError> {
     let content_type = req
         .headers()

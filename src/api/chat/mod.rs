@@ -19,17 +19,19 @@ pub mod messages;
 pub mod participants;
 pub mod threads;
 
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
 use actix_web::http::Method;
-use actix_web::{HttpRequest, Route};
+use actix_web::{FromRequest, HttpRequest, Route};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::auth::user_token::UserToken;
 use crate::domain::{ChatRole, Cloud, CommunicationIdentifier};
 use crate::error::{ApiError, CommunicationError};
-use crate::http::{AuthKind, Mount, Operation, Plane, Service, api_version};
+use crate::http::{ApiVersion, AuthKind, Mount, Operation, Plane, Service};
 use crate::resource::Resource;
 use crate::store::{ChatError, METADATA_LIMIT_BYTES, Metadata, Participant, metadata_size};
 
@@ -41,9 +43,6 @@ const METADATA_SINCE: &str = "2025-03-15";
 
 /// The most items one page returns, whatever `maxPageSize` asks for.
 pub const MAX_PAGE_SIZE: usize = 200;
-
-/// The real service's 403 message.
-pub const FORBIDDEN_MESSAGE: &str = "User is not allowed to perform specified action.";
 
 /// The Chat service's slice of the operation table.
 pub const SERVICE: Service = Service {
@@ -121,14 +120,6 @@ pub const OPERATIONS: &[Operation] = &[
         |r| r.to(messages::send_typing_notification)),
 ];
 
-/// Checks that `token` carries a chat scope that allows at least `needed`; 403 otherwise.
-pub fn require(token: &UserToken, needed: ChatRole) -> Result<(), ApiError> {
-    match token.scopes.chat_role() {
-        Some(role) if role >= needed => Ok(()),
-        _ => Err(ApiError::Forbidden(FORBIDDEN_MESSAGE.into())),
-    }
-}
-
 impl From<ChatError> for ApiError {
     fn from(e: ChatError) -> Self {
         match e {
@@ -138,9 +129,7 @@ impl From<ChatError> for ApiError {
             ChatError::MessageNotFound(id) => ApiError::NotFound(format!(
                 "The chat message '{id}' was not found in this thread."
             )),
-            ChatError::NotParticipant | ChatError::NotSender => {
-                ApiError::Forbidden(FORBIDDEN_MESSAGE.into())
-            }
+            ChatError::NotParticipant | ChatError::NotSender => ApiError::chat_forbidden(),
             ChatError::MetadataTooLarge => metadata_too_large(),
             ChatError::ThreadsFull(max) => limit_reached(
                 "ChatThreadLimitReached",
@@ -225,13 +214,6 @@ pub fn check_display_name(name: Option<&str>, target: &str) -> Result<(), ApiErr
 /// Whether `version` has thread/participant metadata and retention policies.
 pub fn has_metadata(version: &str) -> bool {
     version >= METADATA_SINCE
-}
-
-/// The `{thread_id}` path segment as a thread id (percent-encoded or raw); 404 if malformed.
-pub fn path_thread_id(req: &HttpRequest) -> Result<crate::domain::ThreadId, ApiError> {
-    let raw = req.match_info().get("thread_id").unwrap_or("");
-    crate::domain::ThreadId::parse(raw)
-        .map_err(|_| ApiError::NotFound(format!("The chat thread '{raw}' was not found.")))
 }
 
 /// RFC 3339 UTC with `Z` and milliseconds, e.g. `2026-11-28T00:52:07.314Z`.
@@ -682,11 +664,41 @@ impl SyncState {
     }
 }
 
-/// The api-version of a list request; a follow-up without one takes its token's version.
-pub fn list_version(req: &HttpRequest, sync: Option<&SyncState>) -> Result<&'static str, ApiError> {
-    match (api_version(req, VERSIONS), sync) {
-        (Err(ApiError::ApiVersionUnspecified), Some(sync)) => Ok(sync.version),
-        (other, _) => other,
+/// A list request (threads: `KIND` `'t'`, messages: `'m'`): its paging parameters, its
+/// continuation token, and its api-version, which a follow-up page may leave out to take its
+/// token's. Checked in this order: a bad token is 400 before a bad api-version.
+pub struct Listing<const KIND: char> {
+    /// The paging parameters.
+    pub query: PageQuery,
+    /// The decoded `syncState`.
+    pub sync: Option<SyncState>,
+    /// The api-version.
+    pub version: &'static str,
+}
+
+impl<const KIND: char> FromRequest for Listing<KIND> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let extract = || {
+            let query = PageQuery::from_request(req);
+            let sync = query
+                .sync_state
+                .as_deref()
+                .map(|s| SyncState::decode(s, KIND))
+                .transpose()?;
+            let version = match (ApiVersion::of(req), &sync) {
+                (Err(ApiError::ApiVersionUnspecified), Some(sync)) => sync.version,
+                (other, _) => other?,
+            };
+            Ok(Listing {
+                query,
+                sync,
+                version,
+            })
+        };
+        ready(extract())
     }
 }
 

@@ -1,21 +1,21 @@
 //! Microsoft Teams: the Teams user token exchange (2022-06-01+), and the Teams Phone extension
 //! token exchange and assignments (2025-06-30+).
 
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    AccessTokenDto, CreateUserResponse, DEFAULT_TOKEN_MINUTES, IdentityDto,
-    TEAMS_EXTENSION_VERSIONS, TEAMS_USER_VERSIONS, store_error,
-};
+use super::{AccessTokenDto, CreateUserResponse, DEFAULT_TOKEN_MINUTES, IdentityDto, store_error};
 use crate::auth::Caller;
 use crate::auth::user_token::decode_payload_unverified;
 use crate::domain::{Scope, ScopeSet};
 use crate::error::ApiError;
-use crate::http::Res;
-use crate::http::{api_version, json_body, json_response};
+use crate::http::extract::decoded_segment;
+use crate::http::{AcsJson, AcsJsonOrDefault, ApiVersion, Res, json_response};
 use crate::state::AppState;
 use crate::store::TeamsExtensionAssignment;
 
@@ -76,12 +76,10 @@ const TEAMS_EXCHANGE_AUDIENCE: &str = "https://auth.msft.communication.azure.com
 /// `appid` and `oid`; it cannot check Microsoft's signature offline.
 pub async fn exchange_teams_user_access_token(
     res: Res,
-    req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    _: ApiVersion,
+    AcsJson(request): AcsJson<ExchangeTeamsUserAccessTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    api_version(&req, TEAMS_USER_VERSIONS)?;
-    let request: ExchangeTeamsUserAccessTokenRequest = json_body(&req, &body, false)?;
     let required = |value: Option<String>, field: &str| {
         value.filter(|v| !v.trim().is_empty()).ok_or_else(|| {
             ApiError::validation(format!("{field}: The {field} field is required."), field)
@@ -162,14 +160,12 @@ pub async fn exchange_teams_user_access_token(
 /// assignment lists client ids, the token's application must be one of them.
 pub async fn exchange_teams_extension_access_token(
     res: Res,
-    req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    _: ApiVersion,
+    AcsJsonOrDefault(_): AcsJsonOrDefault<serde_json::Value>,
+    caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    api_version(&req, TEAMS_EXTENSION_VERSIONS)?;
-    let _: serde_json::Value = json_body(&req, &body, true)?;
-    let caller = req.extensions().get::<Caller>().cloned();
-    let Some(Caller::Entra(principal)) = caller else {
+    let Caller::Entra(principal) = caller else {
         return Err(ApiError::Unauthorized(
             "Exchanging a Teams Phone extension token needs the Teams user's Microsoft Entra ID bearer token, not an access key.".into(),
         ));
@@ -220,14 +216,24 @@ pub async fn exchange_teams_extension_access_token(
     )
 }
 
-fn assignment_key(req: &HttpRequest) -> (String, String) {
-    let segment = |name: &str| {
-        let raw = req.match_info().get(name).unwrap_or("");
-        percent_encoding::percent_decode_str(raw)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    (segment("tenant_id"), segment("object_id"))
+/// The `{tenant_id}` and `{object_id}` of an assignment's path, percent-decoded.
+pub struct AssignmentPath {
+    /// The Entra tenant.
+    pub tenant_id: String,
+    /// The user's or resource account's object id.
+    pub object_id: String,
+}
+
+impl FromRequest for AssignmentPath {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(AssignmentPath {
+            tenant_id: decoded_segment(req, "tenant_id"),
+            object_id: decoded_segment(req, "object_id"),
+        }))
+    }
 }
 
 fn assignment_response(
@@ -250,9 +256,14 @@ fn assignment_not_found(tenant_id: &str, object_id: &str) -> ApiError {
 }
 
 /// `GET /access/teamsExtension/tenants/{tenantId}/assignments/{objectId}` (2025-06-30+). 200.
-pub async fn get_assignment(res: Res, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    api_version(&req, TEAMS_EXTENSION_VERSIONS)?;
-    let (tenant_id, object_id) = assignment_key(&req);
+pub async fn get_assignment(
+    res: Res,
+    _: ApiVersion,
+    AssignmentPath {
+        tenant_id,
+        object_id,
+    }: AssignmentPath,
+) -> Result<HttpResponse, ApiError> {
     let assignment = res
         .store
         .assignments
@@ -268,12 +279,13 @@ pub async fn get_assignment(res: Res, req: HttpRequest) -> Result<HttpResponse, 
 /// 201 when created, 200 when replaced.
 pub async fn upsert_assignment(
     res: Res,
-    req: HttpRequest,
-    body: web::Bytes,
+    _: ApiVersion,
+    AssignmentPath {
+        tenant_id,
+        object_id,
+    }: AssignmentPath,
+    AcsJson(request): AcsJson<UpsertAssignmentRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    api_version(&req, TEAMS_EXTENSION_VERSIONS)?;
-    let (tenant_id, object_id) = assignment_key(&req);
-    let request: UpsertAssignmentRequest = json_body(&req, &body, false)?;
     let principal_type = request.principal_type.ok_or_else(|| {
         ApiError::validation(
             "PrincipalType: The PrincipalType field is required.",
@@ -344,9 +356,14 @@ fn check_assignment(
 }
 
 /// `DELETE /access/teamsExtension/tenants/{tenantId}/assignments/{objectId}` (2025-06-30+). 204.
-pub async fn delete_assignment(res: Res, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    api_version(&req, TEAMS_EXTENSION_VERSIONS)?;
-    let (tenant_id, object_id) = assignment_key(&req);
+pub async fn delete_assignment(
+    res: Res,
+    _: ApiVersion,
+    AssignmentPath {
+        tenant_id,
+        object_id,
+    }: AssignmentPath,
+) -> Result<HttpResponse, ApiError> {
     if !res.store.assignments.delete(&tenant_id, &object_id) {
         return Err(assignment_not_found(&tenant_id, &object_id));
     }

@@ -1,18 +1,16 @@
 //! Users and their tokens: create, delete, issue and revoke (every Identity api-version).
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::{
-    AccessTokenDto, CreateUserResponse, IdentityDto, TokenRequest, VERSIONS, store_error,
-    token_request,
+    AccessTokenDto, CreateUserResponse, IdentityDto, TokenRequest, store_error, token_request,
 };
 use crate::auth::user_token::IssuedToken;
 use crate::domain::CommunicationUserId;
 use crate::error::ApiError;
-use crate::http::Res;
-use crate::http::{api_version, json_body, json_response};
+use crate::http::{AcsJsonOrDefault, ApiVersion, Res, UserPath, json_response};
 use crate::resource::Resource;
 use crate::state::AppState;
 
@@ -68,24 +66,13 @@ fn issue_with_seq(
     )?)
 }
 
-/// The `{id}` path segment as a user id. Clients send it percent-encoded (`8%3Aacs%3A…`) or raw
-/// (Python aio); both are accepted.
-fn path_user_id(req: &HttpRequest) -> Result<CommunicationUserId, ApiError> {
-    let raw = req.match_info().get("user_id").unwrap_or("");
-    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
-    CommunicationUserId::parse(&decoded)
-        .map_err(|e| ApiError::validation(format!("Identifier is invalid: {e}."), "id"))
-}
-
 /// `POST /identities` (all versions): create a user, optionally with a token. 201.
 pub async fn create_user(
     res: Res,
-    req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    ApiVersion(version): ApiVersion,
+    AcsJsonOrDefault(request): AcsJsonOrDefault<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let version = api_version(&req, VERSIONS)?;
-    let request: CreateUserRequest = json_body(&req, &body, true)?;
     let token_request = match request.create_token_with_scopes {
         Some(scopes) => Some(token_request(
             &state,
@@ -131,11 +118,10 @@ pub async fn create_user(
 /// `DELETE /identities/{id}` (all versions): delete a user and revoke its tokens. 204.
 pub async fn delete_user(
     res: Res,
-    req: HttpRequest,
     state: web::Data<AppState>,
+    _: ApiVersion,
+    UserPath(user): UserPath,
 ) -> Result<HttpResponse, ApiError> {
-    api_version(&req, VERSIONS)?;
-    let user = path_user_id(&req)?;
     res.store
         .identities
         .delete(&user, state.clock.now())
@@ -147,13 +133,11 @@ pub async fn delete_user(
 /// `POST /identities/{id}/:issueAccessToken` (all versions): issue a token. 200.
 pub async fn issue_access_token(
     res: Res,
-    req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    ApiVersion(version): ApiVersion,
+    UserPath(user): UserPath,
+    AcsJsonOrDefault(request): AcsJsonOrDefault<IssueAccessTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let version = api_version(&req, VERSIONS)?;
-    let user = path_user_id(&req)?;
-    let request: IssueAccessTokenRequest = json_body(&req, &body, true)?;
     let token_request = token_request(&state, version, request.scopes, request.expires_in_minutes)?;
     let issued = issue_for(&res, &state, &user, &token_request)?;
     tracing::info!(user = %user, scopes = %token_request.scopes.to_claim(), expires_on = %issued.expires_on, "token issued");
@@ -161,9 +145,11 @@ pub async fn issue_access_token(
 }
 
 /// `POST /identities/{id}/:revokeAccessTokens` (all versions): revoke every token issued so far. 204.
-pub async fn revoke_access_tokens(res: Res, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    api_version(&req, VERSIONS)?;
-    let user = path_user_id(&req)?;
+pub async fn revoke_access_tokens(
+    res: Res,
+    _: ApiVersion,
+    UserPath(user): UserPath,
+) -> Result<HttpResponse, ApiError> {
     res.store
         .identities
         .revoke_tokens(&user)

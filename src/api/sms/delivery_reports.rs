@@ -2,20 +2,40 @@
 //!
 //! Contract: `shared/specs/Sms/2026-01-23` and its examples (acs-api.md §8.3).
 
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use chrono::SecondsFormat;
 use serde::Serialize;
 
 use crate::domain::SmsMessageId;
 use crate::error::ApiError;
 use crate::http::Res;
-use crate::http::{api_version, json_response};
+use crate::http::extract::decoded_segment;
+use crate::http::{ApiVersion, json_response};
 use crate::state::AppState;
 use crate::store::DeliveryStatus;
 
 /// Versions with `GET /deliveryReports/{id}`.
 pub const DELIVERY_REPORT_VERSIONS: &[&str] = &["2025-08-01-preview", "2026-01-23"];
+
+/// The `{message_id}` of a delivery report's path (percent-encoded or raw); `None` when it is no
+/// message id (the report is then not found).
+pub struct MessageIdPath(pub Option<SmsMessageId>);
+
+impl FromRequest for MessageIdPath {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(MessageIdPath(SmsMessageId::parse(&decoded_segment(
+            req,
+            "message_id",
+        )))))
+    }
+}
 
 /// `DeliveryReport`.
 #[derive(Debug, Serialize)]
@@ -57,13 +77,11 @@ pub struct DeliveryAttemptDto {
 /// `--sms-delivery-report-delay`). Otherwise 404 problem details.
 pub async fn get_delivery_report(
     res: Res,
-    req: HttpRequest,
     state: web::Data<AppState>,
+    _: ApiVersion,
+    MessageIdPath(id): MessageIdPath,
 ) -> Result<HttpResponse, ApiError> {
-    api_version(&req, DELIVERY_REPORT_VERSIONS)?;
-    let raw = req.match_info().get("message_id").unwrap_or("");
-    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
-    let report = SmsMessageId::parse(&decoded)
+    let report = id
         .and_then(|id| res.store.sms.delivery_report(&id, state.clock.now()))
         .ok_or(ApiError::ProblemNotFound)?;
     let received = report

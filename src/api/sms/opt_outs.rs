@@ -2,15 +2,14 @@
 //!
 //! Contract: `shared/specs/Sms/2026-01-23` and its examples (acs-api.md §8.3).
 
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::validation::{Problems, problem_json};
+use super::validation::Problems;
 use crate::domain::PhoneNumber;
 use crate::error::ApiError;
-use crate::http::Res;
-use crate::http::{api_version, json_response};
+use crate::http::{ApiVersion, ProblemJson, Res, json_response};
 use crate::resource::Resource;
 use crate::store::SmsError;
 
@@ -75,38 +74,35 @@ enum OptOutAction {
 /// `POST /sms/optouts:add`: the recipients stop receiving messages from `from`. 200.
 pub async fn add_opt_outs(
     res: Res,
-    req: HttpRequest,
-    body: web::Bytes,
+    _: ApiVersion,
+    ProblemJson(request): ProblemJson<OptOutRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    opt_outs(&res, &req, &body, OptOutAction::Add)
+    opt_outs(&res, request, OptOutAction::Add)
 }
 
 /// `POST /sms/optouts:remove`: the recipients receive messages from `from` again. 200.
 pub async fn remove_opt_outs(
     res: Res,
-    req: HttpRequest,
-    body: web::Bytes,
+    _: ApiVersion,
+    ProblemJson(request): ProblemJson<OptOutRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    opt_outs(&res, &req, &body, OptOutAction::Remove)
+    opt_outs(&res, request, OptOutAction::Remove)
 }
 
 /// `POST /sms/optouts:check`: whether each recipient opted out of messages from `from`. 200.
 pub async fn check_opt_outs(
     res: Res,
-    req: HttpRequest,
-    body: web::Bytes,
+    _: ApiVersion,
+    ProblemJson(request): ProblemJson<OptOutRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    opt_outs(&res, &req, &body, OptOutAction::Check)
+    opt_outs(&res, request, OptOutAction::Check)
 }
 
 fn opt_outs(
     res: &Resource,
-    req: &HttpRequest,
-    body: &[u8],
+    request: OptOutRequest,
     action: OptOutAction,
 ) -> Result<HttpResponse, ApiError> {
-    api_version(req, OPT_OUT_VERSIONS)?;
-    let request: OptOutRequest = problem_json(req, body)?;
     let mut errors = Problems::default();
     let from = request.from.filter(|f| !f.is_empty());
     if from.is_none() {

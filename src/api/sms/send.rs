@@ -1,23 +1,22 @@
 //! `POST /sms`: send one message to up to 100 recipients.
 //!
-//! Contract: `shared/specs/Sms/*` and acs-api.md §8, §13. The send is always 202 with one result per recipient, in request order: a bad
-//! recipient fails only its own item. Whole-request failures are model validation (400 problem
+//! Contract: `shared/specs/Sms/*` and acs-api.md §8, §13. The send is always 202 with one result
+//! per recipient, in request order: a bad recipient fails only its own item. Whole-request failures are model validation (400 problem
 //! details, before anything else) and a sender the resource does not own (401, empty message).
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::validation::{Problems, problem_json};
+use super::validation::Problems;
 use crate::clock;
 use crate::domain::{
     PhoneNumber, PhoneNumberError, SmsMessageId, looks_like_a_phone_number, segments,
 };
 use crate::error::ApiError;
-use crate::http::Res;
 use crate::http::scenario::SmsOverrides;
-use crate::http::{api_version, json_response};
+use crate::http::{ApiVersion, ProblemJson, Res, json_response};
 use crate::resource::Resource;
 use crate::scenario::rules::{ReportStatus, SmsOutcome};
 use crate::state::AppState;
@@ -140,12 +139,11 @@ const OPTED_OUT: &str = "The recipient has opted out of receiving messages from 
 /// `POST /sms` (every version in [`SEND_VERSIONS`]): send one message to 1..=100 recipients. 202.
 pub async fn send_sms(
     res: Res,
-    req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    ApiVersion(version): ApiVersion,
+    ProblemJson(request): ProblemJson<SendSmsRequest>,
+    scripted: SmsOverrides,
 ) -> Result<HttpResponse, ApiError> {
-    let version = api_version(&req, SEND_VERSIONS)?;
-    let request: SendSmsRequest = problem_json(&req, &body)?;
     let ValidSend {
         from,
         recipients,
@@ -153,7 +151,6 @@ pub async fn send_sms(
         options,
     } = validate_send(request)?;
     let from = owned_sender(&res, &from)?;
-    let scripted = req.extensions().get::<SmsOverrides>().cloned();
 
     let now = state.clock.now();
     let enable_report = options.enable_delivery_report.unwrap_or(false);
@@ -195,7 +192,7 @@ pub async fn send_sms(
             value.push(SmsSendResponseItem::failed(&raw_to, 403, OPTED_OUT, None));
             continue;
         }
-        let scripted = scripted.as_ref().and_then(|o| o.for_recipient(&to));
+        let scripted = scripted.for_recipient(&to);
         if let Some((
             rule,
             SmsOutcome {
