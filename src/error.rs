@@ -1,23 +1,42 @@
-//! The API error type and the ACS error envelope.
+//! The error catalogue: the API error type, every code it answers with, and the ACS error
+//! envelope.
 //!
 //! Every error response the emulator sends (auth failures, validation errors, unknown routes,
-//! malformed JSON, oversized bodies) is built here, as `{"error":{"code","message",…}}` with
-//! `Content-Type: application/json`, the shape of the ACS `CommunicationErrorResponse`.
-//! [`ApiError::status_code`] and [`ApiError::code`] together are the code table.
+//! malformed JSON, oversized bodies, scenario rules' scripted answers) is built here, as
+//! `{"error":{"code","message",…}}` with `Content-Type: application/json`, the shape of the ACS
+//! `CommunicationErrorResponse`. [`ApiError::status_code`] and [`ApiError::code`] together are
+//! the code table; the constructors below give the variants with a code of their own
+//! (`ApiError::invalid_body`, `ApiError::host_mismatch`, …) their message.
 //!
-//! Exception: the SMS service answers model-validation failures and unknown delivery reports
-//! with RFC 9110 problem details (`{type, title, status, errors?, traceId}`), as the SMS
-//! 2026-01-23 spec and its examples show (acs-api.md §3.2); [`ApiError::ValidationProblem`] and
-//! [`ApiError::ProblemNotFound`] render that shape, also built only here.
+//! The lower layers have their own small error enums (`store::ChatError`, `store::StoreError`,
+//! `store::SmsError`, `auth::user_token::TokenError`, `auth::hmac::HmacError`,
+//! `auth::entra::EntraError`, `events::SubscribeError`, `fixtures::FixtureError`); how the API
+//! answers each is decided here, in one `From` impl per enum, so a handler just uses `?`. This
+//! module therefore sits above those layers and below `http` and `api` (docs/ARCHITECTURE.md).
+//!
+//! Exceptions to the envelope, also built only here:
+//! - the SMS service answers model-validation failures and unknown delivery reports with RFC 9110
+//!   problem details (`{type, title, status, errors?, traceId}`), as the SMS 2026-01-23 spec and
+//!   its examples show (acs-api.md §3.2): [`ApiError::ValidationProblem`],
+//!   [`ApiError::ProblemNotFound`];
+//! - the Entra ID authority answers as OAuth 2.0 does ([`ApiError::OAuth`]), its managed
+//!   identity endpoint as App Service does ([`ApiError::ManagedIdentity`]);
+//! - a scripted answer may carry a JSON body of its own ([`ApiError::Scripted`]).
 
 use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::auth::entra::{EntraError, OAuthError};
+use crate::auth::hmac::HmacError;
 use crate::auth::user_token::{IssueError, TokenError};
+use crate::events::SubscribeError;
+use crate::fixtures::{FixtureError, FixtureErrorKind};
+use crate::scenario::rules::Respond;
+use crate::store::{ChatError, METADATA_LIMIT_BYTES, SmsError, StoreError};
 
 /// The real Chat service's 403 message.
 pub const CHAT_FORBIDDEN_MESSAGE: &str = "User is not allowed to perform specified action.";
@@ -136,9 +155,49 @@ pub enum ApiError {
     /// other requests are answered, so a status the SDKs retry is the right one.
     #[error("{0}")]
     ConnectionBusy(String),
+    /// What a scenario rule's `respond` scripts: any status, the envelope with its code and
+    /// message (or its own JSON body), its headers.
+    #[error("{}", .0.message)]
+    Scripted(Box<Scripted>),
+    /// An OAuth 2.0 error of the built-in Entra ID authority's token endpoint, in the shape MSAL
+    /// parses (`{"error","error_description","error_codes",…}`): 401 for a client that is not
+    /// known, 400 otherwise.
+    #[error("{error}")]
+    OAuth {
+        /// The error.
+        error: OAuthError,
+        /// When it happened (emulator clock), for the body's `timestamp`.
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    /// An error of the managed identity endpoint, in App Service's shape
+    /// (`{"statusCode","message"}`).
+    #[error("{message}")]
+    ManagedIdentity {
+        /// The status.
+        status: StatusCode,
+        /// What is wrong.
+        message: String,
+    },
     /// 500 `InternalError`: a bug in the emulator. Logged with its cause; the response stays generic.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
+}
+
+/// A scripted answer (see [`ApiError::Scripted`]).
+#[derive(Debug)]
+pub struct Scripted {
+    /// The status (100..=599).
+    pub status: StatusCode,
+    /// The envelope's code.
+    pub code: String,
+    /// The envelope's message.
+    pub message: String,
+    /// Headers, in order; those that are not valid HTTP headers are left out (and logged).
+    pub headers: Vec<(String, String)>,
+    /// A body sent as is instead of the envelope.
+    pub body: Option<serde_json::Value>,
+    /// The rule, for logs.
+    pub rule: String,
 }
 
 impl ApiError {
@@ -168,8 +227,71 @@ impl ApiError {
                 "UnsupportedMediaType"
             }
             ApiError::ConnectionBusy(_) => "ServiceUnavailable",
+            ApiError::Scripted(_) => "Scripted",
+            ApiError::OAuth { error, .. } => error.code(),
+            ApiError::ManagedIdentity { .. } => "ManagedIdentityError",
             ApiError::Internal(_) => "InternalError",
         }
+    }
+
+    /// The answer a scenario rule's `respond` scripts: the envelope has the given code (default:
+    /// from the status, e.g. `TooManyRequests`) and message (default: names the rule).
+    pub fn scripted(rule: &str, respond: &Respond) -> Self {
+        let status =
+            StatusCode::from_u16(respond.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        ApiError::Scripted(Box::new(Scripted {
+            status,
+            code: respond.code.clone().unwrap_or_else(|| default_code(status)),
+            message: respond
+                .message
+                .clone()
+                .unwrap_or_else(|| format!("Scripted by the emulator's scenario rule '{rule}'.")),
+            headers: respond
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            body: respond.body.clone(),
+            rule: rule.to_string(),
+        }))
+    }
+
+    /// 400 `InvalidHeaderValue`: a `Host` header that names another host than the request's
+    /// authority (RFC 9113 §8.3.1 calls such a request malformed).
+    pub fn host_mismatch(host: &str, authority: &str) -> Self {
+        ApiError::BadRequest {
+            code: "InvalidHeaderValue",
+            message: format!(
+                "The Host header '{host}' names another host than the request's authority '{authority}'."
+            ),
+        }
+    }
+
+    /// 400 `InvalidQueryParameter` (control API): `name` has `value`, `expected` something else.
+    pub fn invalid_query_parameter(name: &str, value: &str, expected: &str) -> Self {
+        ApiError::BadRequest {
+            code: "InvalidQueryParameter",
+            message: format!(
+                "Query parameter '{name}' has the invalid value '{value}'; expected {expected}."
+            ),
+        }
+    }
+
+    /// 400 `InvalidFixture`: a fixture that cannot be loaded.
+    pub fn invalid_fixture(message: String) -> Self {
+        ApiError::BadRequest {
+            code: "InvalidFixture",
+            message,
+        }
+    }
+
+    /// 400 `ValidationError` (target `metadata`): thread, participant or message metadata over
+    /// the 1 KB limit.
+    pub fn metadata_too_large() -> Self {
+        ApiError::validation(
+            format!("Metadata cannot exceed {METADATA_LIMIT_BYTES} bytes in total."),
+            "metadata",
+        )
     }
 
     /// 403 `Forbidden` with the real Chat service's message: the caller's chat scope does not
@@ -317,13 +439,32 @@ impl ResponseError for ApiError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
             ApiError::ConnectionBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Scripted(scripted) => scripted.status,
+            ApiError::OAuth {
+                error: OAuthError::InvalidClient(_),
+                ..
+            } => StatusCode::UNAUTHORIZED,
+            ApiError::OAuth { .. } => StatusCode::BAD_REQUEST,
+            ApiError::ManagedIdentity { status, .. } => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let ApiError::Internal(cause) = self {
-            tracing::error!(error = ?cause, "internal error");
+        match self {
+            ApiError::Internal(cause) => tracing::error!(error = ?cause, "internal error"),
+            ApiError::Scripted(scripted) => return scripted_response(scripted),
+            ApiError::OAuth { error, at } => return oauth_response(self.status_code(), error, *at),
+            ApiError::ManagedIdentity { status, message } => {
+                return json(
+                    *status,
+                    &ManagedIdentityError {
+                        status_code: status.as_u16(),
+                        message,
+                    },
+                );
+            }
+            _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
         let body = if let Some(problem) = self.problem() {
@@ -356,6 +497,113 @@ impl ResponseError for ApiError {
     }
 }
 
+/// A JSON body with the success responses' content type (scripted and OAuth answers).
+fn json(status: StatusCode, body: &impl Serialize) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, "application/json; charset=utf-8"))
+        .body(serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec()))
+}
+
+/// A scripted answer: its headers, then its body or the envelope (none for 1xx, 204 and a
+/// success without a body of its own).
+fn scripted_response(scripted: &Scripted) -> HttpResponse {
+    let mut builder = HttpResponse::build(scripted.status);
+    for (name, value) in &scripted.headers {
+        match (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            (Ok(name), Ok(value)) => {
+                builder.insert_header((name, value));
+            }
+            _ => {
+                tracing::warn!(rule = %scripted.rule, header = %name, "scripted header is not a valid HTTP header")
+            }
+        }
+    }
+    let status = scripted.status;
+    if status == StatusCode::NO_CONTENT || status.is_informational() {
+        return builder.finish();
+    }
+    let body = match &scripted.body {
+        Some(body) => body.to_string().into_bytes(),
+        None if status.is_success() => return builder.finish(),
+        None => serde_json::to_vec(&ErrorResponse {
+            error: CommunicationError {
+                code: scripted.code.clone(),
+                message: scripted.message.clone(),
+                target: None,
+                details: None,
+            },
+        })
+        .unwrap_or_else(|_| b"{}".to_vec()),
+    };
+    builder
+        .insert_header((header::CONTENT_TYPE, "application/json; charset=utf-8"))
+        .body(body)
+}
+
+/// An ACS-style error code for a status: `TooManyRequests`, `ServiceUnavailable`, …
+fn default_code(status: StatusCode) -> String {
+    status
+        .canonical_reason()
+        .unwrap_or("Error")
+        .split([' ', '-'])
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// An OAuth 2.0 error as Entra ID writes it.
+#[derive(Serialize)]
+struct OAuthErrorBody {
+    error: &'static str,
+    error_description: String,
+    error_codes: Vec<u32>,
+    timestamp: String,
+    trace_id: String,
+    correlation_id: String,
+}
+
+fn oauth_response(
+    status: StatusCode,
+    err: &OAuthError,
+    at: chrono::DateTime<chrono::Utc>,
+) -> HttpResponse {
+    let description = err.to_string();
+    let code = description
+        .strip_prefix("AADSTS")
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|digits| digits.parse().ok())
+        .into_iter()
+        .collect();
+    tracing::info!(error = err.code(), reason = %description, "token request refused");
+    json(
+        status,
+        &OAuthErrorBody {
+            error: err.code(),
+            error_description: description,
+            error_codes: code,
+            timestamp: at.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+            trace_id: uuid::Uuid::new_v4().to_string(),
+            correlation_id: uuid::Uuid::new_v4().to_string(),
+        },
+    )
+}
+
+/// The managed identity endpoint's error shape.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ManagedIdentityError<'a> {
+    status_code: u16,
+    message: &'a str,
+}
+
 // ---------------------------------------------------------------------------------------------
 // The lower layers' errors, as the API answers them.
 
@@ -368,6 +616,131 @@ impl From<TokenError> for ApiError {
 impl From<IssueError> for ApiError {
     fn from(e: IssueError) -> Self {
         ApiError::Internal(e.into())
+    }
+}
+
+/// An access-key signature that does not verify: 401 `Denied`, saying why.
+impl From<HmacError> for ApiError {
+    fn from(e: HmacError) -> Self {
+        ApiError::Denied(e.to_string())
+    }
+}
+
+/// An Entra ID bearer token that does not verify: 401 `InvalidAuthenticationToken`.
+impl From<EntraError> for ApiError {
+    fn from(e: EntraError) -> Self {
+        ApiError::InvalidAuthenticationToken(format!("Authentication failed: {e}."))
+    }
+}
+
+/// Identity: unknown and deleted identities answer 401, as the real service does (acs-api.md
+/// §13); full tables 403 `…LimitReached`.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::IdentityNotFound(id) => ApiError::Unauthorized(format!(
+                "Identity '{id}' does not exist in this Communication Services resource."
+            )),
+            StoreError::IdentityDeleted(id) => {
+                ApiError::Unauthorized(format!("Identity '{id}' has been deleted."))
+            }
+            StoreError::Full(max) => ApiError::IdentityLimitReached(max),
+            StoreError::AssignmentsFull(max) => ApiError::LimitReached {
+                code: "AssignmentLimitReached",
+                message: format!(
+                    "The emulator holds its limit of {max} Teams extension assignments \
+                     (--max-teams-extension-assignments); delete some, raise the limit or POST /_emulator/reset."
+                ),
+            },
+        }
+    }
+}
+
+/// Chat: unknown threads and messages are 404, a caller who is not a participant (or not the
+/// sender) 403 with the real service's message, full tables 403 `…LimitReached`.
+impl From<ChatError> for ApiError {
+    fn from(e: ChatError) -> Self {
+        let limit_reached =
+            |code: &'static str, message: String| ApiError::LimitReached { code, message };
+        match e {
+            ChatError::ThreadNotFound(id) => {
+                ApiError::NotFound(format!("The chat thread '{id}' was not found."))
+            }
+            ChatError::MessageNotFound(id) => ApiError::NotFound(format!(
+                "The chat message '{id}' was not found in this thread."
+            )),
+            ChatError::NotParticipant | ChatError::NotSender => ApiError::chat_forbidden(),
+            ChatError::MetadataTooLarge => ApiError::metadata_too_large(),
+            ChatError::ThreadsFull(max) => limit_reached(
+                "ChatThreadLimitReached",
+                format!(
+                    "The emulator holds its limit of {max} chat threads (--max-chat-threads); \
+                     delete some, raise the limit or POST /_emulator/reset."
+                ),
+            ),
+            ChatError::MessagesFull(max) => limit_reached(
+                "MessageLimitReached",
+                format!(
+                    "The emulator holds its limit of {max} chat messages in all threads \
+                     (--max-chat-messages); delete threads, raise the limit or POST /_emulator/reset."
+                ),
+            ),
+            ChatError::ThreadMessagesFull(max) => limit_reached(
+                "MessageLimitReached",
+                format!(
+                    "This chat thread holds the emulator's limit of {max} messages \
+                     (--max-chat-messages-per-thread); use another thread or raise the limit."
+                ),
+            ),
+            ChatError::ParticipantsFull(max) => limit_reached(
+                "ParticipantLimitReached",
+                format!(
+                    "A chat thread can have at most {max} participants \
+                     (--max-chat-participants-per-thread; the real service allows 250)."
+                ),
+            ),
+        }
+    }
+}
+
+/// SMS: a full opt-out table answers 403 `OptOutLimitReached` (README "Limits"): forgetting an
+/// older opt-out instead would silently send to a recipient who opted out.
+impl From<SmsError> for ApiError {
+    fn from(e: SmsError) -> Self {
+        match e {
+            SmsError::OptOutsFull(max) => ApiError::LimitReached {
+                code: "OptOutLimitReached",
+                message: format!(
+                    "The emulator holds its limit of {max} SMS opt-outs (--max-sms-opt-outs); \
+                     remove some, raise the limit or POST /_emulator/reset."
+                ),
+            },
+        }
+    }
+}
+
+/// Event subscriptions: a name in use is 409, an unknown one 404.
+impl From<SubscribeError> for ApiError {
+    fn from(e: SubscribeError) -> Self {
+        match e {
+            SubscribeError::DuplicateName(_) => ApiError::Conflict(e.to_string()),
+            SubscribeError::NotFound(_) => ApiError::NotFound(e.to_string()),
+        }
+    }
+}
+
+/// A refused fixture: 400 `InvalidFixture`, 409 `Conflict` for a resource that clashes with a
+/// running one, 403 `ResourceLimitReached` past `--max-resources`.
+impl From<FixtureError> for ApiError {
+    fn from(e: FixtureError) -> Self {
+        match e.kind {
+            FixtureErrorKind::Invalid => ApiError::invalid_fixture(e.to_string()),
+            FixtureErrorKind::Conflict => ApiError::Conflict(e.to_string()),
+            FixtureErrorKind::LimitReached => ApiError::LimitReached {
+                code: "ResourceLimitReached",
+                message: e.to_string(),
+            },
+        }
     }
 }
 
@@ -435,6 +808,67 @@ mod tests {
             serde_json::to_value(err.body()).expect("serializable"),
             serde_json::json!({"error": {"code": "MessageLimitReached",
                 "message": "full (--max-chat-messages)"}})
+        );
+    }
+
+    fn respond(json: serde_json::Value) -> Respond {
+        serde_json::from_value(json).expect("respond")
+    }
+
+    #[test]
+    fn scripted_answers_render_the_envelope_their_body_or_nothing() {
+        let err = ApiError::scripted(
+            "throttle",
+            &respond(serde_json::json!({"status": 429, "headers": {"Retry-After": "2"}})),
+        );
+        let res = err.error_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            res.headers().get(header::RETRY_AFTER),
+            Some(&HeaderValue::from_static("2"))
+        );
+        assert_eq!(
+            res.headers().get(header::CONTENT_TYPE),
+            Some(&HeaderValue::from_static("application/json; charset=utf-8"))
+        );
+        let body = actix_web::body::to_bytes(res.into_body());
+        let body = futures_util::FutureExt::now_or_never(body)
+            .expect("ready")
+            .expect("bytes");
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&body).expect("json"),
+            serde_json::json!({"error": {"code": "TooManyRequests",
+                "message": "Scripted by the emulator's scenario rule 'throttle'."}})
+        );
+        let res =
+            ApiError::scripted("ok", &respond(serde_json::json!({"status": 200}))).error_response();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.headers().get(header::CONTENT_TYPE).is_none());
+        let res = ApiError::scripted(
+            "body",
+            &respond(serde_json::json!({"status": 500, "body": {"x": 1}})),
+        )
+        .error_response();
+        let body =
+            futures_util::FutureExt::now_or_never(actix_web::body::to_bytes(res.into_body()))
+                .expect("ready")
+                .expect("bytes");
+        assert_eq!(&body[..], br#"{"x":1}"#);
+    }
+
+    #[test]
+    fn codes_read_like_acs_codes() {
+        assert_eq!(
+            default_code(StatusCode::TOO_MANY_REQUESTS),
+            "TooManyRequests"
+        );
+        assert_eq!(
+            default_code(StatusCode::SERVICE_UNAVAILABLE),
+            "ServiceUnavailable"
+        );
+        assert_eq!(
+            default_code(StatusCode::INTERNAL_SERVER_ERROR),
+            "InternalServerError"
         );
     }
 

@@ -8,8 +8,8 @@
 //! - `GET  /msi/token`: an App Service style managed identity endpoint (`ManagedIdentityCredential`
 //!   and `DefaultAzureCredential` with `IDENTITY_ENDPOINT` + `IDENTITY_HEADER`).
 //!
-//! Errors follow OAuth 2.0 / Entra ID (`{"error","error_description",…}`), which MSAL parses,
-//! not the ACS envelope.
+//! Errors follow OAuth 2.0 / Entra ID, which MSAL parses, not the ACS envelope
+//! ([`ApiError::OAuth`], [`ApiError::ManagedIdentity`]).
 
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, Route, web};
@@ -126,42 +126,6 @@ struct TokenResponse {
     access_token: String,
 }
 
-#[derive(Serialize)]
-struct OAuthErrorBody {
-    error: &'static str,
-    error_description: String,
-    error_codes: Vec<u32>,
-    timestamp: String,
-    trace_id: String,
-    correlation_id: String,
-}
-
-fn oauth_error(state: &AppState, err: &OAuthError) -> Result<HttpResponse, ApiError> {
-    let status = match err {
-        OAuthError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    let description = err.to_string();
-    let code = description
-        .strip_prefix("AADSTS")
-        .and_then(|rest| rest.split(':').next())
-        .and_then(|digits| digits.parse().ok())
-        .into_iter()
-        .collect();
-    tracing::info!(error = err.code(), reason = %description, "token request refused");
-    json_response(
-        status,
-        &OAuthErrorBody {
-            error: err.code(),
-            error_description: description,
-            error_codes: code,
-            timestamp: state.clock.now().format("%Y-%m-%d %H:%M:%SZ").to_string(),
-            trace_id: uuid::Uuid::new_v4().to_string(),
-            correlation_id: uuid::Uuid::new_v4().to_string(),
-        },
-    )
-}
-
 /// `POST /{tenant}/oauth2/v2.0/token`: `grant_type=client_credentials` with `client_id` and
 /// `client_secret` (form fields or HTTP Basic), `scope=<resource>/.default`.
 async fn token(
@@ -225,7 +189,10 @@ async fn token(
                 access_token,
             },
         ),
-        Err(e) => oauth_error(&state, &e),
+        Err(error) => Err(ApiError::OAuth {
+            error,
+            at: state.clock.now(),
+        }),
     }
 }
 
@@ -255,13 +222,6 @@ struct ManagedIdentityToken {
     client_id: String,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ManagedIdentityError {
-    status_code: u16,
-    message: String,
-}
-
 /// `GET /msi/token?api-version=2019-08-01&resource=…` with `X-IDENTITY-HEADER`: the App Service
 /// managed identity protocol.
 async fn managed_identity_token(
@@ -270,13 +230,7 @@ async fn managed_identity_token(
 ) -> Result<HttpResponse, ApiError> {
     let fail = |status: StatusCode, message: String| {
         tracing::info!(reason = %message, "managed identity token refused");
-        json_response(
-            status,
-            &ManagedIdentityError {
-                status_code: status.as_u16(),
-                message,
-            },
-        )
+        Err(ApiError::ManagedIdentity { status, message })
     };
     let expected = state.settings.config.managed_identity_header.as_bytes();
     let given = req.headers().get("x-identity-header").map(|v| v.as_bytes());

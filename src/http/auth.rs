@@ -71,9 +71,7 @@ pub fn service_caller(
             }
             Err(e) => {
                 tracing::info!(reason = %e, method = %req.method(), path = %req.path(), "Entra ID authentication failed");
-                Err(ApiError::InvalidAuthenticationToken(format!(
-                    "Authentication failed: {e}."
-                )))
+                Err(e.into())
             }
         };
     }
@@ -122,7 +120,7 @@ pub fn service_caller(
                 );
             }
             tracing::info!(reason = %e, method = %req.method(), path = %req.path(), "access-key authentication failed");
-            Err(ApiError::Denied(e.to_string()))
+            Err(e.into())
         }
     }
 }

@@ -96,12 +96,7 @@ async fn limits(
     if let Some((host, authority)) =
         super::host::host_disagrees(req.uri(), req.headers(), req.app_config().secure())
     {
-        let err = ApiError::BadRequest {
-            code: "InvalidHeaderValue",
-            message: format!(
-                "The Host header '{host}' names another host than the request's authority '{authority}'."
-            ),
-        };
+        let err = ApiError::host_mismatch(&host, &authority);
         return Err(req.into_response(err.error_response()));
     }
     let in_flight = match body::enter(&req, config.max_concurrent_streams) {

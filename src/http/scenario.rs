@@ -11,9 +11,7 @@
 use std::time::Instant;
 
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{HttpMessage, HttpResponse};
+use actix_web::{HttpMessage, HttpResponse, ResponseError};
 use serde_json::Value;
 
 use super::operation::Matched;
@@ -21,8 +19,8 @@ use super::{BufferedBody, Res, faults};
 use crate::auth::Caller;
 use crate::auth::user_token::UserToken;
 use crate::domain::{PhoneNumber, ThreadId};
+use crate::error::ApiError;
 use crate::scenario::journal::Record;
-use crate::scenario::rules::{Respond, Rule};
 use crate::scenario::{Facts, SMS_SEND};
 use crate::state::AppState;
 
@@ -40,7 +38,7 @@ struct FaultInjected;
 pub struct SmsOverrides(pub Vec<SmsOverride>);
 
 impl actix_web::FromRequest for SmsOverrides {
-    type Error = crate::error::ApiError;
+    type Error = ApiError;
     type Future = std::future::Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
@@ -227,7 +225,7 @@ pub async fn apply(
         }
     }
     if let Some(respond) = &rule.action.respond {
-        return Some(scripted_response(&rule, respond));
+        return Some(ApiError::scripted(&rule.name, respond).error_response());
     }
     if let Some(fault) = rule.action.fault {
         req.extensions_mut().insert(FaultInjected);
@@ -251,85 +249,8 @@ pub async fn apply(
     None
 }
 
-/// The response a `respond` action describes: its body, or the ACS error envelope.
-fn scripted_response(rule: &Rule, respond: &Respond) -> HttpResponse {
-    let status = StatusCode::from_u16(respond.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut builder = HttpResponse::build(status);
-    for (name, value) in &respond.headers {
-        match (
-            HeaderName::try_from(name.as_str()),
-            HeaderValue::try_from(value.as_str()),
-        ) {
-            (Ok(name), Ok(value)) => {
-                builder.insert_header((name, value));
-            }
-            _ => {
-                tracing::warn!(rule = %rule.name, header = %name, "scripted header is not a valid HTTP header")
-            }
-        }
-    }
-    if status == StatusCode::NO_CONTENT || status.is_informational() {
-        return builder.finish();
-    }
-    let body = match &respond.body {
-        Some(body) => body.clone(),
-        None if status.is_success() => return builder.finish(),
-        None => serde_json::json!({
-            "error": {
-                "code": respond.code.clone().unwrap_or_else(|| default_code(status)),
-                "message": respond.message.clone().unwrap_or_else(|| {
-                    format!("Scripted by the emulator's scenario rule '{}'.", rule.name)
-                }),
-            }
-        }),
-    };
-    builder
-        .insert_header((
-            actix_web::http::header::CONTENT_TYPE,
-            "application/json; charset=utf-8",
-        ))
-        .body(body.to_string())
-}
-
-/// An ACS-style error code for a status: `TooManyRequests`, `ServiceUnavailable`, …
-fn default_code(status: StatusCode) -> String {
-    status
-        .canonical_reason()
-        .unwrap_or("Error")
-        .split([' ', '-'])
-        .filter(|w| !w.is_empty())
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
 fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.into_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn codes_read_like_acs_codes() {
-        assert_eq!(
-            default_code(StatusCode::TOO_MANY_REQUESTS),
-            "TooManyRequests"
-        );
-        assert_eq!(
-            default_code(StatusCode::SERVICE_UNAVAILABLE),
-            "ServiceUnavailable"
-        );
-        assert_eq!(
-            default_code(StatusCode::INTERNAL_SERVER_ERROR),
-            "InternalServerError"
-        );
-    }
 }

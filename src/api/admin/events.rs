@@ -175,15 +175,6 @@ struct Removed {
     removed: usize,
 }
 
-impl From<SubscribeError> for ApiError {
-    fn from(e: SubscribeError) -> Self {
-        match e {
-            SubscribeError::DuplicateName(_) => ApiError::Conflict(e.to_string()),
-            SubscribeError::NotFound(_) => ApiError::NotFound(e.to_string()),
-        }
-    }
-}
-
 /// `POST /_emulator/events/subscriptions`: add a subscription. 201.
 pub async fn create_subscription(
     state: web::Data<AppState>,

@@ -282,10 +282,9 @@ pub async fn load_fixture(
 /// Parses, checks and applies a fixture (all or nothing).
 fn load_blocking(state: &AppState, body: &[u8], yaml: bool) -> Result<serde_json::Value, ApiError> {
     let text = std::str::from_utf8(body)
-        .map_err(|_| invalid_fixture("the request body is not UTF-8".into()))?;
+        .map_err(|_| ApiError::invalid_fixture("the request body is not UTF-8".into()))?;
     let source = "request body";
-    let fixture = fixtures::parse(source, text, !yaml, &crate::api::rule_operations())
-        .map_err(fixture_error)?;
+    let fixture = fixtures::parse(source, text, !yaml, &crate::api::rule_operations())?;
     // One load at a time: the checks and the change happen under the same lock.
     let mut all = state.fixtures.lock().unwrap_or_else(|p| p.into_inner());
     let loaded = fixtures::check(
@@ -295,8 +294,7 @@ fn load_blocking(state: &AppState, body: &[u8], yaml: bool) -> Result<serde_json
         &state.resources,
         &state.engine,
         &state.events,
-    )
-    .map_err(fixture_error)?;
+    )?;
     fixtures::apply(
         &loaded,
         &state.resources,
@@ -306,31 +304,11 @@ fn load_blocking(state: &AppState, body: &[u8], yaml: bool) -> Result<serde_json
         state.settings.config.seed,
         state.clock.now(),
     )
-    .map_err(invalid_fixture)?;
+    .map_err(ApiError::invalid_fixture)?;
     let summary = loaded.summary();
     tracing::info!(summary = %summary, "fixture loaded at runtime");
     all.push(loaded);
     Ok(summary)
-}
-
-/// A refused fixture: 400 `InvalidFixture`, 409 `Conflict` for a resource that clashes with a
-/// running one, 403 `ResourceLimitReached` past `--max-resources`.
-fn fixture_error(e: fixtures::FixtureError) -> ApiError {
-    match e.kind {
-        fixtures::FixtureErrorKind::Invalid => invalid_fixture(e.to_string()),
-        fixtures::FixtureErrorKind::Conflict => ApiError::Conflict(e.to_string()),
-        fixtures::FixtureErrorKind::LimitReached => ApiError::LimitReached {
-            code: "ResourceLimitReached",
-            message: e.to_string(),
-        },
-    }
-}
-
-fn invalid_fixture(message: String) -> ApiError {
-    ApiError::BadRequest {
-        code: "InvalidFixture",
-        message,
-    }
 }
 
 #[derive(Serialize)]

@@ -33,7 +33,7 @@ use crate::domain::{ChatRole, Cloud, CommunicationIdentifier};
 use crate::error::{ApiError, CommunicationError};
 use crate::http::{ApiVersion, AuthKind, Mount, Operation, Plane, Service};
 use crate::resource::Resource;
-use crate::store::{ChatError, METADATA_LIMIT_BYTES, Metadata, Participant, metadata_size};
+use crate::store::{METADATA_LIMIT_BYTES, Metadata, Participant, metadata_size};
 
 /// Every Chat api-version the emulator serves.
 pub const VERSIONS: &[&str] = &["2021-09-07", "2023-11-07", "2024-03-07", "2025-03-15"];
@@ -120,65 +120,10 @@ pub const OPERATIONS: &[Operation] = &[
         |r| r.to(messages::send_typing_notification)),
 ];
 
-impl From<ChatError> for ApiError {
-    fn from(e: ChatError) -> Self {
-        match e {
-            ChatError::ThreadNotFound(id) => {
-                ApiError::NotFound(format!("The chat thread '{id}' was not found."))
-            }
-            ChatError::MessageNotFound(id) => ApiError::NotFound(format!(
-                "The chat message '{id}' was not found in this thread."
-            )),
-            ChatError::NotParticipant | ChatError::NotSender => ApiError::chat_forbidden(),
-            ChatError::MetadataTooLarge => metadata_too_large(),
-            ChatError::ThreadsFull(max) => limit_reached(
-                "ChatThreadLimitReached",
-                format!(
-                    "The emulator holds its limit of {max} chat threads (--max-chat-threads); \
-                     delete some, raise the limit or POST /_emulator/reset."
-                ),
-            ),
-            ChatError::MessagesFull(max) => limit_reached(
-                "MessageLimitReached",
-                format!(
-                    "The emulator holds its limit of {max} chat messages in all threads \
-                     (--max-chat-messages); delete threads, raise the limit or POST /_emulator/reset."
-                ),
-            ),
-            ChatError::ThreadMessagesFull(max) => limit_reached(
-                "MessageLimitReached",
-                format!(
-                    "This chat thread holds the emulator's limit of {max} messages \
-                     (--max-chat-messages-per-thread); use another thread or raise the limit."
-                ),
-            ),
-            ChatError::ParticipantsFull(max) => limit_reached(
-                "ParticipantLimitReached",
-                format!(
-                    "A chat thread can have at most {max} participants \
-                     (--max-chat-participants-per-thread; the real service allows 250)."
-                ),
-            ),
-        }
-    }
-}
-
-/// A 403 `…LimitReached` (README "Limits").
-fn limit_reached(code: &'static str, message: String) -> ApiError {
-    ApiError::LimitReached { code, message }
-}
-
-fn metadata_too_large() -> ApiError {
-    ApiError::validation(
-        format!("Metadata cannot exceed {METADATA_LIMIT_BYTES} bytes in total."),
-        "metadata",
-    )
-}
-
 /// Rejects metadata over the 1 KB limit (threads, participants and messages).
 pub fn check_metadata(metadata: Option<&Metadata>) -> Result<(), ApiError> {
     match metadata {
-        Some(m) if metadata_size(m) > METADATA_LIMIT_BYTES => Err(metadata_too_large()),
+        Some(m) if metadata_size(m) > METADATA_LIMIT_BYTES => Err(ApiError::metadata_too_large()),
         _ => Ok(()),
     }
 }

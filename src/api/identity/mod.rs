@@ -17,7 +17,6 @@ use crate::domain::{Scope, ScopeSet};
 use crate::error::ApiError;
 use crate::http::{AuthKind, Mount, Operation, Plane, Service};
 use crate::state::AppState;
-use crate::store::StoreError;
 
 /// Every Identity api-version the emulator serves.
 pub const VERSIONS: &[&str] = &[
@@ -217,24 +216,4 @@ pub fn token_request(
         scopes: ScopeSet::new(parsed),
         lifetime,
     })
-}
-
-/// Unknown and deleted identities answer 401, as the real service does (acs-api.md §13).
-pub fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::IdentityNotFound(id) => ApiError::Unauthorized(format!(
-            "Identity '{id}' does not exist in this Communication Services resource."
-        )),
-        StoreError::IdentityDeleted(id) => {
-            ApiError::Unauthorized(format!("Identity '{id}' has been deleted."))
-        }
-        StoreError::Full(max) => ApiError::IdentityLimitReached(max),
-        StoreError::AssignmentsFull(max) => ApiError::LimitReached {
-            code: "AssignmentLimitReached",
-            message: format!(
-                "The emulator holds its limit of {max} Teams extension assignments \
-                 (--max-teams-extension-assignments); delete some, raise the limit or POST /_emulator/reset."
-            ),
-        },
-    }
 }

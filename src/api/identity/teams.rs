@@ -9,7 +9,7 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 
-use super::{AccessTokenDto, CreateUserResponse, DEFAULT_TOKEN_MINUTES, IdentityDto, store_error};
+use super::{AccessTokenDto, CreateUserResponse, DEFAULT_TOKEN_MINUTES, IdentityDto};
 use crate::auth::Caller;
 use crate::auth::user_token::decode_payload_unverified;
 use crate::domain::{Scope, ScopeSet};
@@ -308,8 +308,7 @@ pub async fn upsert_assignment(
     let created = res
         .store
         .assignments
-        .upsert(&tenant_id, &object_id, assignment.clone())
-        .map_err(store_error)?;
+        .upsert(&tenant_id, &object_id, assignment.clone())?;
     let status = if created {
         StatusCode::CREATED
     } else {

@@ -4,9 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use super::{
-    AccessTokenDto, CreateUserResponse, IdentityDto, TokenRequest, store_error, token_request,
-};
+use super::{AccessTokenDto, CreateUserResponse, IdentityDto, TokenRequest, token_request};
 use crate::auth::user_token::IssuedToken;
 use crate::domain::CommunicationUserId;
 use crate::error::ApiError;
@@ -41,11 +39,7 @@ fn issue_for(
     user: &CommunicationUserId,
     request: &TokenRequest,
 ) -> Result<IssuedToken, ApiError> {
-    let seq = res
-        .store
-        .identities
-        .next_token_seq(user)
-        .map_err(store_error)?;
+    let seq = res.store.identities.next_token_seq(user)?;
     issue_with_seq(res, state, user, request, seq)
 }
 
@@ -91,15 +85,11 @@ pub async fn create_user(
     let access_token = match token_request {
         // The identity and its first token number in one insert (see `create_with_token_within`).
         Some(t) => {
-            let seq = identities
-                .create_with_token_within(user.clone(), now, max)
-                .map_err(store_error)?;
+            let seq = identities.create_with_token_within(user.clone(), now, max)?;
             Some(issue_with_seq(&res, &state, &user, &t, seq)?.into())
         }
         None => {
-            identities
-                .create_within(user.clone(), now, max)
-                .map_err(store_error)?;
+            identities.create_within(user.clone(), now, max)?;
             None
         }
     };
@@ -122,10 +112,7 @@ pub async fn delete_user(
     _: ApiVersion,
     UserPath(user): UserPath,
 ) -> Result<HttpResponse, ApiError> {
-    res.store
-        .identities
-        .delete(&user, state.clock.now())
-        .map_err(store_error)?;
+    res.store.identities.delete(&user, state.clock.now())?;
     tracing::info!(user = %user, "identity deleted");
     Ok(HttpResponse::NoContent().finish())
 }
@@ -150,10 +137,7 @@ pub async fn revoke_access_tokens(
     _: ApiVersion,
     UserPath(user): UserPath,
 ) -> Result<HttpResponse, ApiError> {
-    res.store
-        .identities
-        .revoke_tokens(&user)
-        .map_err(store_error)?;
+    res.store.identities.revoke_tokens(&user)?;
     tracing::info!(user = %user, "tokens revoked");
     Ok(HttpResponse::NoContent().finish())
 }

@@ -11,7 +11,6 @@ use crate::domain::PhoneNumber;
 use crate::error::ApiError;
 use crate::http::{ApiVersion, ProblemJson, Res, json_response};
 use crate::resource::Resource;
-use crate::store::SmsError;
 
 /// Versions with the opt-out operations.
 pub const OPT_OUT_VERSIONS: &[&str] = &[
@@ -169,20 +168,4 @@ fn opt_outs(
         })
         .collect();
     json_response(StatusCode::OK, &OptOutResponse { value })
-}
-
-/// A full opt-out table answers 403 `OptOutLimitReached` (README "Limits"): forgetting an older
-/// opt-out instead would silently send to a recipient who opted out.
-impl From<SmsError> for ApiError {
-    fn from(e: SmsError) -> Self {
-        match e {
-            SmsError::OptOutsFull(max) => ApiError::LimitReached {
-                code: "OptOutLimitReached",
-                message: format!(
-                    "The emulator holds its limit of {max} SMS opt-outs (--max-sms-opt-outs); \
-                     remove some, raise the limit or POST /_emulator/reset."
-                ),
-            },
-        }
-    }
 }
