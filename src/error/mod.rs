@@ -23,20 +23,23 @@
 //!   identity endpoint as App Service does ([`ApiError::ManagedIdentity`]);
 //! - a scripted answer may carry a JSON body of its own ([`ApiError::Scripted`]).
 
+mod envelope;
+mod from;
+
 use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
+use envelope::{
+    ManagedIdentityError, default_code, json, oauth_response, scripted_response, trace_id,
+};
 
-use crate::auth::entra::{EntraError, OAuthError};
-use crate::auth::hmac::HmacError;
-use crate::auth::user_token::{IssueError, TokenError};
-use crate::events::SubscribeError;
-use crate::fixtures::{FixtureError, FixtureErrorKind};
+pub use envelope::{CommunicationError, ErrorResponse, ProblemDetails};
+
+use crate::auth::entra::OAuthError;
 use crate::scenario::rules::Respond;
-use crate::store::{ChatError, METADATA_LIMIT_BYTES, SmsError, StoreError};
+use crate::store::METADATA_LIMIT_BYTES;
 
 /// The real Chat service's 403 message.
 pub const CHAT_FORBIDDEN_MESSAGE: &str = "User is not allowed to perform specified action.";
@@ -365,53 +368,6 @@ impl ApiError {
     }
 }
 
-/// `CommunicationErrorResponse`: `{"error": CommunicationError}`.
-#[derive(Debug, Serialize)]
-pub struct ErrorResponse {
-    /// The error.
-    pub error: CommunicationError,
-}
-
-/// `CommunicationError` from the ACS common spec.
-#[derive(Debug, Clone, Serialize)]
-pub struct CommunicationError {
-    /// Machine-readable code.
-    pub code: String,
-    /// Human-readable message.
-    pub message: String,
-    /// The field or item the error is about.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
-    /// Further errors.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<Vec<CommunicationError>>,
-}
-
-/// RFC 9110 problem details, as ASP.NET writes them (`traceId` is a W3C trace-parent).
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProblemDetails {
-    /// A link to the RFC 9110 section of the status.
-    #[serde(rename = "type")]
-    pub problem_type: String,
-    /// Short summary.
-    pub title: &'static str,
-    /// HTTP status.
-    pub status: u16,
-    /// Field → messages (validation failures only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub errors: Option<BTreeMap<String, Vec<String>>>,
-    /// `00-<32 hex>-<16 hex>-00`.
-    pub trace_id: String,
-}
-
-/// A fresh W3C trace-parent, the shape of the real service's `traceId`.
-fn trace_id() -> String {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let span = uuid::Uuid::new_v4().simple().to_string();
-    format!("00-{id}-{}-00", &span[..16])
-}
-
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -494,259 +450,6 @@ impl ResponseError for ApiError {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
         }
         response.body(body)
-    }
-}
-
-/// A JSON body with the success responses' content type (scripted and OAuth answers).
-fn json(status: StatusCode, body: &impl Serialize) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::CONTENT_TYPE, "application/json; charset=utf-8"))
-        .body(serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec()))
-}
-
-/// A scripted answer: its headers, then its body or the envelope (none for 1xx, 204 and a
-/// success without a body of its own).
-fn scripted_response(scripted: &Scripted) -> HttpResponse {
-    let mut builder = HttpResponse::build(scripted.status);
-    for (name, value) in &scripted.headers {
-        match (
-            HeaderName::try_from(name.as_str()),
-            HeaderValue::try_from(value.as_str()),
-        ) {
-            (Ok(name), Ok(value)) => {
-                builder.insert_header((name, value));
-            }
-            _ => {
-                tracing::warn!(rule = %scripted.rule, header = %name, "scripted header is not a valid HTTP header")
-            }
-        }
-    }
-    let status = scripted.status;
-    if status == StatusCode::NO_CONTENT || status.is_informational() {
-        return builder.finish();
-    }
-    let body = match &scripted.body {
-        Some(body) => body.to_string().into_bytes(),
-        None if status.is_success() => return builder.finish(),
-        None => serde_json::to_vec(&ErrorResponse {
-            error: CommunicationError {
-                code: scripted.code.clone(),
-                message: scripted.message.clone(),
-                target: None,
-                details: None,
-            },
-        })
-        .unwrap_or_else(|_| b"{}".to_vec()),
-    };
-    builder
-        .insert_header((header::CONTENT_TYPE, "application/json; charset=utf-8"))
-        .body(body)
-}
-
-/// An ACS-style error code for a status: `TooManyRequests`, `ServiceUnavailable`, …
-fn default_code(status: StatusCode) -> String {
-    status
-        .canonical_reason()
-        .unwrap_or("Error")
-        .split([' ', '-'])
-        .filter(|w| !w.is_empty())
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
-/// An OAuth 2.0 error as Entra ID writes it.
-#[derive(Serialize)]
-struct OAuthErrorBody {
-    error: &'static str,
-    error_description: String,
-    error_codes: Vec<u32>,
-    timestamp: String,
-    trace_id: String,
-    correlation_id: String,
-}
-
-fn oauth_response(
-    status: StatusCode,
-    err: &OAuthError,
-    at: chrono::DateTime<chrono::Utc>,
-) -> HttpResponse {
-    let description = err.to_string();
-    let code = description
-        .strip_prefix("AADSTS")
-        .and_then(|rest| rest.split(':').next())
-        .and_then(|digits| digits.parse().ok())
-        .into_iter()
-        .collect();
-    tracing::info!(error = err.code(), reason = %description, "token request refused");
-    json(
-        status,
-        &OAuthErrorBody {
-            error: err.code(),
-            error_description: description,
-            error_codes: code,
-            timestamp: at.format("%Y-%m-%d %H:%M:%SZ").to_string(),
-            trace_id: uuid::Uuid::new_v4().to_string(),
-            correlation_id: uuid::Uuid::new_v4().to_string(),
-        },
-    )
-}
-
-/// The managed identity endpoint's error shape.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ManagedIdentityError<'a> {
-    status_code: u16,
-    message: &'a str,
-}
-
-// ---------------------------------------------------------------------------------------------
-// The lower layers' errors, as the API answers them.
-
-impl From<TokenError> for ApiError {
-    fn from(e: TokenError) -> Self {
-        ApiError::Unauthorized(format!("Request is not authorized: {e}."))
-    }
-}
-
-impl From<IssueError> for ApiError {
-    fn from(e: IssueError) -> Self {
-        ApiError::Internal(e.into())
-    }
-}
-
-/// An access-key signature that does not verify: 401 `Denied`, saying why.
-impl From<HmacError> for ApiError {
-    fn from(e: HmacError) -> Self {
-        ApiError::Denied(e.to_string())
-    }
-}
-
-/// An Entra ID bearer token that does not verify: 401 `InvalidAuthenticationToken`.
-impl From<EntraError> for ApiError {
-    fn from(e: EntraError) -> Self {
-        ApiError::InvalidAuthenticationToken(format!("Authentication failed: {e}."))
-    }
-}
-
-/// Identity: unknown and deleted identities answer 401, as the real service does (acs-api.md
-/// §13); full tables 403 `…LimitReached`.
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::IdentityNotFound(id) => ApiError::Unauthorized(format!(
-                "Identity '{id}' does not exist in this Communication Services resource."
-            )),
-            StoreError::IdentityDeleted(id) => {
-                ApiError::Unauthorized(format!("Identity '{id}' has been deleted."))
-            }
-            StoreError::Full(max) => ApiError::IdentityLimitReached(max),
-            StoreError::AssignmentsFull(max) => ApiError::LimitReached {
-                code: "AssignmentLimitReached",
-                message: format!(
-                    "The emulator holds its limit of {max} Teams extension assignments \
-                     (--max-teams-extension-assignments); delete some, raise the limit or POST /_emulator/reset."
-                ),
-            },
-        }
-    }
-}
-
-/// Chat: unknown threads and messages are 404, a caller who is not a participant (or not the
-/// sender) 403 with the real service's message, full tables 403 `…LimitReached`.
-impl From<ChatError> for ApiError {
-    fn from(e: ChatError) -> Self {
-        let limit_reached =
-            |code: &'static str, message: String| ApiError::LimitReached { code, message };
-        match e {
-            ChatError::ThreadNotFound(id) => {
-                ApiError::NotFound(format!("The chat thread '{id}' was not found."))
-            }
-            ChatError::MessageNotFound(id) => ApiError::NotFound(format!(
-                "The chat message '{id}' was not found in this thread."
-            )),
-            ChatError::NotParticipant | ChatError::NotSender => ApiError::chat_forbidden(),
-            ChatError::MetadataTooLarge => ApiError::metadata_too_large(),
-            ChatError::ThreadsFull(max) => limit_reached(
-                "ChatThreadLimitReached",
-                format!(
-                    "The emulator holds its limit of {max} chat threads (--max-chat-threads); \
-                     delete some, raise the limit or POST /_emulator/reset."
-                ),
-            ),
-            ChatError::MessagesFull(max) => limit_reached(
-                "MessageLimitReached",
-                format!(
-                    "The emulator holds its limit of {max} chat messages in all threads \
-                     (--max-chat-messages); delete threads, raise the limit or POST /_emulator/reset."
-                ),
-            ),
-            ChatError::ThreadMessagesFull(max) => limit_reached(
-                "MessageLimitReached",
-                format!(
-                    "This chat thread holds the emulator's limit of {max} messages \
-                     (--max-chat-messages-per-thread); use another thread or raise the limit."
-                ),
-            ),
-            ChatError::ParticipantsFull(max) => limit_reached(
-                "ParticipantLimitReached",
-                format!(
-                    "A chat thread can have at most {max} participants \
-                     (--max-chat-participants-per-thread; the real service allows 250)."
-                ),
-            ),
-        }
-    }
-}
-
-/// SMS: a full opt-out table answers 403 `OptOutLimitReached` (README "Limits"): forgetting an
-/// older opt-out instead would silently send to a recipient who opted out.
-impl From<SmsError> for ApiError {
-    fn from(e: SmsError) -> Self {
-        match e {
-            SmsError::OptOutsFull(max) => ApiError::LimitReached {
-                code: "OptOutLimitReached",
-                message: format!(
-                    "The emulator holds its limit of {max} SMS opt-outs (--max-sms-opt-outs); \
-                     remove some, raise the limit or POST /_emulator/reset."
-                ),
-            },
-        }
-    }
-}
-
-/// Event subscriptions: a name in use is 409, an unknown one 404.
-impl From<SubscribeError> for ApiError {
-    fn from(e: SubscribeError) -> Self {
-        match e {
-            SubscribeError::DuplicateName(_) => ApiError::Conflict(e.to_string()),
-            SubscribeError::NotFound(_) => ApiError::NotFound(e.to_string()),
-        }
-    }
-}
-
-/// A refused fixture: 400 `InvalidFixture`, 409 `Conflict` for a resource that clashes with a
-/// running one, 403 `ResourceLimitReached` past `--max-resources`.
-impl From<FixtureError> for ApiError {
-    fn from(e: FixtureError) -> Self {
-        match e.kind {
-            FixtureErrorKind::Invalid => ApiError::invalid_fixture(e.to_string()),
-            FixtureErrorKind::Conflict => ApiError::Conflict(e.to_string()),
-            FixtureErrorKind::LimitReached => ApiError::LimitReached {
-                code: "ResourceLimitReached",
-                message: e.to_string(),
-            },
-        }
-    }
-}
-
-impl From<std::io::Error> for ApiError {
-    fn from(e: std::io::Error) -> Self {
-        ApiError::Internal(e.into())
     }
 }
 
