@@ -18,7 +18,7 @@ use crate::error::ApiError;
 /// - the access-log line ([`crate::telemetry::access`]);
 /// - the journal entry of a data-plane request ([`super::scenario::JournalEntry`]), recorded once the
 ///   response is built, whatever answered it;
-/// - the per-request [`limits`].
+/// - the per-request limits (`limits`).
 pub async fn edge(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -58,7 +58,7 @@ pub async fn edge(
         state.settings.config.log_format,
         request.method().as_str(),
         request.path(),
-        super::operation::Matched::of(request).and_then(|m| m.data_plane_name()),
+        || super::operation::Matched::of(request).and_then(|m| m.data_plane_name()),
         status,
         started.elapsed(),
         correlation,

@@ -20,12 +20,14 @@
 //! extractors and `GET /_emulator/operations` read the matched operation or the table; nothing
 //! parses paths a second time.
 
-use std::future::{Ready, ready};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{
-    Service as ActixService, ServiceRequest, ServiceResponse, Transform, fn_service,
+    Service as ActixService, ServiceFactory, ServiceRequest, ServiceResponse, fn_service,
 };
 use actix_web::http::Method;
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -189,11 +191,11 @@ fn path_resource(
     ));
     for operation in ops {
         let layer = OperationLayer {
+            inner: (operation.route)(web::route()),
             matched: Matched { operation, service },
             header: header.clone(),
         };
-        resource =
-            resource.route((operation.route)(web::method(operation.method.clone())).wrap(layer));
+        resource = resource.route(web::method(operation.method.clone()).service(layer));
     }
     resource
 }
@@ -257,7 +259,7 @@ fn fallback(
     error: fn(&HttpRequest) -> ApiError,
     auth: AuthKind,
     header: Option<HeaderValue>,
-) -> impl actix_web::dev::ServiceFactory<
+) -> impl ServiceFactory<
     ServiceRequest,
     Config = (),
     Response = ServiceResponse,
@@ -280,28 +282,37 @@ fn fallback(
     })
 }
 
-/// The per-route layer (see the module docs).
+/// The per-route layer (see the module docs), as the route's service: the handler's route
+/// (`inner`, built by [`Operation::route`]) wrapped in [`OperationService`]. Being the route's
+/// own service rather than a `Route::wrap` middleware spares a compatibility wrapper per request.
 pub struct OperationLayer {
+    inner: Route,
     matched: Matched,
     header: Option<HeaderValue>,
 }
 
-impl<S> Transform<S, ServiceRequest> for OperationLayer
-where
-    S: ActixService<ServiceRequest, Response = ServiceResponse<BoxBody>, Error = Error> + 'static,
-{
+/// The service a route's handler runs as.
+type HandlerService = <Route as ServiceFactory<ServiceRequest>>::Service;
+
+impl ServiceFactory<ServiceRequest> for OperationLayer {
     type Response = ServiceResponse<BoxBody>;
     type Error = Error;
-    type Transform = OperationService<S>;
+    type Config = ();
+    type Service = OperationService<HandlerService>;
     type InitError = ();
-    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+    type Future = LocalBoxFuture<'static, Result<Self::Service, Self::InitError>>;
 
-    fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(OperationService {
-            service: Rc::new(service),
-            matched: self.matched,
-            header: self.header.clone(),
-        }))
+    fn new_service(&self, _: ()) -> Self::Future {
+        let inner = self.inner.new_service(());
+        let matched = self.matched;
+        let header = self.header.clone();
+        Box::pin(async move {
+            Ok(OperationService {
+                service: Rc::new(inner.await?),
+                matched,
+                header,
+            })
+        })
     }
 }
 
@@ -315,40 +326,89 @@ pub struct OperationService<S> {
 impl<S> ActixService<ServiceRequest> for OperationService<S>
 where
     S: ActixService<ServiceRequest, Response = ServiceResponse<BoxBody>, Error = Error> + 'static,
+    S::Future: Unpin,
 {
     type Response = ServiceResponse<BoxBody>;
     type Error = Error;
-    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+    type Future = OperationFuture<S::Future>;
 
     actix_web::dev::forward_ready!(service);
 
-    fn call(&self, mut req: ServiceRequest) -> Self::Future {
-        let service = Rc::clone(&self.service);
-        let matched = self.matched;
-        let header = self.header.clone();
-        Box::pin(async move {
-            req.extensions_mut().insert(matched);
-            let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-                return Err(
-                    ApiError::Internal(anyhow::anyhow!("AppState is not registered")).into(),
-                );
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        req.extensions_mut().insert(self.matched);
+        let op = self.matched.operation;
+        let data_plane = self.matched.service.plane == Plane::Data;
+        let mut scripted = false;
+        if op.auth != AuthKind::None || data_plane {
+            let Some(state) = req.app_data::<web::Data<AppState>>() else {
+                let err = ApiError::Internal(anyhow::anyhow!("AppState is not registered"));
+                return OperationFuture::Done(Some(Err(err.into())));
             };
-            let mut res = match authenticate(&state, matched.operation.auth, req.request()) {
-                Err(refused) => req.into_response(refused.error_response()),
-                Ok(()) => {
-                    let scripted = if matched.service.plane == Plane::Data {
-                        super::scenario::apply(&state, matched.operation.name, &mut req).await
-                    } else {
-                        None
-                    };
-                    match scripted {
-                        Some(res) => req.into_response(res),
-                        None => service.call(req).await?,
-                    }
-                }
+            if let Err(refused) = authenticate(state, op.auth, req.request()) {
+                let mut res = req.into_response(refused.error_response());
+                add_supported_versions(res.response_mut(), &self.header);
+                return OperationFuture::Done(Some(Ok(res)));
+            }
+            scripted = data_plane && !state.engine.is_empty() && state.engine.covers(op.name);
+        }
+        let header = self.header.clone();
+        if !scripted {
+            // The common path: no allocation of its own, the handler's future is polled in place.
+            return OperationFuture::Handler {
+                future: self.service.call(req),
+                header,
+            };
+        }
+        let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+            let err = ApiError::Internal(anyhow::anyhow!("AppState is not registered"));
+            return OperationFuture::Done(Some(Err(err.into())));
+        };
+        let service = Rc::clone(&self.service);
+        OperationFuture::Scripted(Box::pin(async move {
+            let mut req = req;
+            let mut res = match super::scenario::apply(&state, op.name, &mut req).await {
+                Some(res) => req.into_response(res),
+                None => service.call(req).await?,
             };
             add_supported_versions(res.response_mut(), &header);
             Ok(res)
-        })
+        }))
+    }
+}
+
+/// What [`OperationService`] answers with: the handler's response, an answer made at once (a
+/// refusal), or, when scenario rules may apply, their work (which may wait) then the handler's.
+pub enum OperationFuture<F> {
+    /// The handler runs; `api-supported-versions` is added to what it answers.
+    Handler {
+        /// The handler's future.
+        future: F,
+        /// The header to add.
+        header: Option<HeaderValue>,
+    },
+    /// The answer is known (taken once).
+    Done(Option<Result<ServiceResponse<BoxBody>, Error>>),
+    /// Scenario rules first.
+    Scripted(LocalBoxFuture<'static, Result<ServiceResponse<BoxBody>, Error>>),
+}
+
+impl<F> Future for OperationFuture<F>
+where
+    F: Future<Output = Result<ServiceResponse<BoxBody>, Error>> + Unpin,
+{
+    type Output = Result<ServiceResponse<BoxBody>, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            OperationFuture::Handler { future, header } => {
+                let mut res = std::task::ready!(Pin::new(future).poll(cx))?;
+                add_supported_versions(res.response_mut(), header);
+                Poll::Ready(Ok(res))
+            }
+            OperationFuture::Done(answer) => Poll::Ready(answer.take().unwrap_or_else(|| {
+                Err(ApiError::Internal(anyhow::anyhow!("polled after completion")).into())
+            })),
+            OperationFuture::Scripted(future) => future.as_mut().poll(cx),
+        }
     }
 }
