@@ -5,7 +5,7 @@
 //!   Entra ID bearer token. HMAC failures are 401 `Denied`, token failures 401
 //!   `InvalidAuthenticationToken`, each saying what was wrong; the expected string-to-sign is
 //!   logged at debug level (never the key).
-//! - [`user_token`]: Chat takes an ACS user access token (401 `Unauthorized` otherwise).
+//! - [`user_token()`]: Chat takes an ACS user access token (401 `Unauthorized` otherwise).
 //! - [`control`]: the control API takes `Authorization: Bearer <--control-token>` when one is set.
 //!
 //! Each returns what the request is allowed to reach; the caller puts it into the request

@@ -106,7 +106,7 @@ impl Drop for Reservation {
     }
 }
 
-/// The body the edge middleware ([`super::edge`]) buffered (request extensions), decoded: middleware that needs the bytes
+/// The body the edge middleware ([`super::edge()`]) buffered (request extensions), decoded: middleware that needs the bytes
 /// (access-key auth, scenario rules) reads them here and leaves the payload to the handler,
 /// instead of extracting and re-queueing another copy.
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@
 //!   JSON body with problem-details errors (SMS).
 //! - [`ThreadPath`], [`MessagePath`], [`UserPath`]: path ids.
 //! - [`ChatCaller`]: the Chat caller, with the chat role the operation needs.
-//! - [`Res`](super::Res) and [`UserToken`] live in [`super::auth`].
+//! - [`Res`] and [`UserToken`] live in [`super::auth`].
 
 use std::future::{Ready, ready};
 use std::ops::Deref;

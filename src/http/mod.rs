@@ -1,5 +1,5 @@
 //! The actix-web glue every service shares: the operation table's types and the per-operation
-//! layer ([`operation`]), the [`edge`] middleware (limits, buffered body, standard headers,
+//! layer ([`operation`]), the [`edge()`] middleware (limits, buffered body, standard headers,
 //! access log, journal), authentication on requests ([`auth`]), scripted scenarios on requests
 //! ([`scenario`]) and transport [`faults`], typed extractors ([`extract`]), answering requests
 //! ([`response`]), and which host a request addresses ([`host`]).

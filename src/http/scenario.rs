@@ -1,6 +1,6 @@
 //! Scripted scenarios on requests.
 //!
-//! - [`JournalEntry`] is used by [`super::edge`], which wraps the whole app: it notes each
+//! - [`JournalEntry`] is used by [`super::edge()`], which wraps the whole app: it notes each
 //!   request outside `/_emulator/` and, once the response is built, records it in the journal
 //!   with the operation it matched and what auth and the rules made of it.
 //! - [`apply`] runs in the operation layer ([`super::operation`]) after authentication (so the
@@ -85,7 +85,7 @@ impl SmsOverride {
 }
 
 /// A request on its way to the journal: what is known before it is handled (see
-/// [`super::edge`], which journals every request outside `/_emulator/`).
+/// [`super::edge()`], which journals every request outside `/_emulator/`).
 pub struct JournalEntry {
     started: Instant,
     time: chrono::DateTime<chrono::Utc>,
