@@ -12,7 +12,7 @@
 //! ([`ApiError::OAuth`], [`ApiError::ManagedIdentity`]).
 
 use actix_web::http::{Method, StatusCode};
-use actix_web::{HttpRequest, HttpResponse, Route, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use crate::auth::entra::{EntraAuthority, OAuthError, TOKEN_LIFETIME};
@@ -33,28 +33,16 @@ pub const SERVICE: Service = Service {
 /// Every operation of the authority.
 #[rustfmt::skip]
 pub const OPERATIONS: &[Operation] = &[
-    op("Entra.ManagedIdentityToken", Method::GET, "/msi/token", |r| r.to(managed_identity_token)),
-    op("Entra.OpenIdConfiguration", Method::GET, "/{tenant}/v2.0/.well-known/openid-configuration",
+    Operation::new("Entra.ManagedIdentityToken", Method::GET, "/msi/token",
+        &[], AuthKind::None, |r| r.to(managed_identity_token)),
+    Operation::new("Entra.OpenIdConfiguration", Method::GET,
+        "/{tenant}/v2.0/.well-known/openid-configuration", &[], AuthKind::None,
         |r| r.to(openid_configuration)),
-    op("Entra.Keys", Method::GET, "/{tenant}/discovery/v2.0/keys", |r| r.to(jwks)),
-    op("Entra.Token", Method::POST, "/{tenant}/oauth2/v2.0/token", |r| r.to(token)),
+    Operation::new("Entra.Keys", Method::GET, "/{tenant}/discovery/v2.0/keys",
+        &[], AuthKind::None, |r| r.to(jwks)),
+    Operation::new("Entra.Token", Method::POST, "/{tenant}/oauth2/v2.0/token",
+        &[], AuthKind::None, |r| r.to(token)),
 ];
-
-const fn op(
-    name: &'static str,
-    method: Method,
-    path: &'static str,
-    route: fn(Route) -> Route,
-) -> Operation {
-    Operation {
-        name,
-        method,
-        path,
-        versions: &[],
-        auth: AuthKind::None,
-        route,
-    }
-}
 
 /// `scheme://host` of the request, as the client addressed the emulator (forwarded headers
 /// only with `--trust-forwarded-headers`, see [`super::origin`]).

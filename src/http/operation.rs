@@ -86,6 +86,28 @@ pub struct Operation {
     pub route: fn(Route) -> Route,
 }
 
+impl Operation {
+    /// An operation: `name` (`<Service>.<Operation>`), `method` and `path`, the `versions` it
+    /// accepts, how it authenticates, and `route`, which binds its handler (`|r| r.to(handler)`).
+    pub const fn new(
+        name: &'static str,
+        method: Method,
+        path: &'static str,
+        versions: &'static [&'static str],
+        auth: AuthKind,
+        route: fn(Route) -> Route,
+    ) -> Self {
+        Self {
+            name,
+            method,
+            path,
+            versions,
+            auth,
+            route,
+        }
+    }
+}
+
 /// A path prefix a service's operations sit under (see the module docs).
 pub struct Mount {
     /// The prefix: operations whose path is this or continues it with `/` are mounted under it.

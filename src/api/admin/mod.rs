@@ -28,7 +28,7 @@ pub mod sms;
 use std::sync::Arc;
 
 use actix_web::http::{Method, StatusCode};
-use actix_web::{HttpRequest, HttpResponse, Route, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use crate::auth::user_token::UserToken;
@@ -53,97 +53,84 @@ pub const SERVICE: Service = Service {
     operations: OPERATIONS,
 };
 
+/// Needs the control token (when one is set).
+const CONTROL: AuthKind = AuthKind::Control;
+/// Stays open with `--control-token`.
+const OPEN: AuthKind = AuthKind::None;
+
 /// Every control operation.
 #[rustfmt::skip]
 pub const OPERATIONS: &[Operation] = &[
-    open("Emulator.Health", Method::GET, "/_emulator/health", |r| r.to(health)),
-    open("Emulator.Ready", Method::GET, "/_emulator/ready", |r| r.to(ready)),
-    open("Emulator.TlsCert", Method::GET, "/_emulator/tls-cert", |r| r.to(tls_cert)),
-    open("Emulator.TlsCaBundle", Method::GET, "/_emulator/tls-ca-bundle", |r| r.to(tls_ca_bundle)),
-    op("Emulator.Reset", Method::POST, "/_emulator/reset", |r| r.to(reset)),
-    open("Emulator.Token", Method::GET, "/_emulator/token", |r| r.to(token_info)),
-    op("Emulator.GetClock", Method::GET, "/_emulator/clock", |r| r.to(clock::get_clock)),
-    op("Emulator.ChangeClock", Method::POST, "/_emulator/clock", |r| r.to(clock::change_clock)),
-    op("Emulator.ListScenarios", Method::GET, "/_emulator/scenarios",
-        |r| r.to(scenarios::list_scenarios)),
-    op("Emulator.SetScenarioState", Method::PUT, "/_emulator/scenarios/{name}",
-        |r| r.to(scenarios::set_scenario_state)),
-    op("Emulator.ResetScenario", Method::POST, "/_emulator/scenarios/{name}/reset",
-        |r| r.to(scenarios::reset_scenario)),
-    op("Emulator.DeleteRule", Method::DELETE, "/_emulator/rules/{name}",
-        |r| r.to(scenarios::delete_rule)),
-    op("Emulator.Verify", Method::GET, "/_emulator/verify", |r| r.to(scenarios::verify)),
-    op("Emulator.ListJournal", Method::GET, "/_emulator/journal",
-        |r| r.to(scenarios::list_journal)),
-    op("Emulator.ClearJournal", Method::DELETE, "/_emulator/journal",
-        |r| r.to(scenarios::clear_journal)),
-    op("Emulator.CountJournal", Method::GET, "/_emulator/journal/count",
-        |r| r.to(scenarios::count_journal)),
-    op("Emulator.ListFixtures", Method::GET, "/_emulator/fixtures",
-        |r| r.to(scenarios::list_fixtures)),
-    op("Emulator.LoadFixture", Method::POST, "/_emulator/fixtures",
-        |r| r.to(scenarios::load_fixture)),
-    op("Emulator.ListResources", Method::GET, "/_emulator/resources",
-        |r| r.to(scenarios::list_resources)),
-    op("Emulator.ListOperations", Method::GET, "/_emulator/operations",
-        |r| r.to(scenarios::list_operations)),
-    op("Emulator.ListIdentities", Method::GET, "/_emulator/identities",
-        |r| r.to(inspect::list_identities)),
-    op("Emulator.ListThreads", Method::GET, "/_emulator/chat/threads",
-        |r| r.to(inspect::list_threads)),
-    op("Emulator.ListMessages", Method::GET, "/_emulator/chat/threads/{thread_id}/messages",
+    Operation::new("Emulator.Health", Method::GET, "/_emulator/health",
+        &[], OPEN, |r| r.to(health)),
+    Operation::new("Emulator.Ready", Method::GET, "/_emulator/ready", &[], OPEN, |r| r.to(ready)),
+    Operation::new("Emulator.TlsCert", Method::GET, "/_emulator/tls-cert",
+        &[], OPEN, |r| r.to(tls_cert)),
+    Operation::new("Emulator.TlsCaBundle", Method::GET, "/_emulator/tls-ca-bundle",
+        &[], OPEN, |r| r.to(tls_ca_bundle)),
+    Operation::new("Emulator.Reset", Method::POST, "/_emulator/reset",
+        &[], CONTROL, |r| r.to(reset)),
+    Operation::new("Emulator.Token", Method::GET, "/_emulator/token",
+        &[], OPEN, |r| r.to(token_info)),
+    Operation::new("Emulator.GetClock", Method::GET, "/_emulator/clock",
+        &[], CONTROL, |r| r.to(clock::get_clock)),
+    Operation::new("Emulator.ChangeClock", Method::POST, "/_emulator/clock",
+        &[], CONTROL, |r| r.to(clock::change_clock)),
+    Operation::new("Emulator.ListScenarios", Method::GET, "/_emulator/scenarios",
+        &[], CONTROL, |r| r.to(scenarios::list_scenarios)),
+    Operation::new("Emulator.SetScenarioState", Method::PUT, "/_emulator/scenarios/{name}",
+        &[], CONTROL, |r| r.to(scenarios::set_scenario_state)),
+    Operation::new("Emulator.ResetScenario", Method::POST, "/_emulator/scenarios/{name}/reset",
+        &[], CONTROL, |r| r.to(scenarios::reset_scenario)),
+    Operation::new("Emulator.DeleteRule", Method::DELETE, "/_emulator/rules/{name}",
+        &[], CONTROL, |r| r.to(scenarios::delete_rule)),
+    Operation::new("Emulator.Verify", Method::GET, "/_emulator/verify",
+        &[], CONTROL, |r| r.to(scenarios::verify)),
+    Operation::new("Emulator.ListJournal", Method::GET, "/_emulator/journal",
+        &[], CONTROL, |r| r.to(scenarios::list_journal)),
+    Operation::new("Emulator.ClearJournal", Method::DELETE, "/_emulator/journal",
+        &[], CONTROL, |r| r.to(scenarios::clear_journal)),
+    Operation::new("Emulator.CountJournal", Method::GET, "/_emulator/journal/count",
+        &[], CONTROL, |r| r.to(scenarios::count_journal)),
+    Operation::new("Emulator.ListFixtures", Method::GET, "/_emulator/fixtures",
+        &[], CONTROL, |r| r.to(scenarios::list_fixtures)),
+    Operation::new("Emulator.LoadFixture", Method::POST, "/_emulator/fixtures",
+        &[], CONTROL, |r| r.to(scenarios::load_fixture)),
+    Operation::new("Emulator.ListResources", Method::GET, "/_emulator/resources",
+        &[], CONTROL, |r| r.to(scenarios::list_resources)),
+    Operation::new("Emulator.ListOperations", Method::GET, "/_emulator/operations",
+        &[], CONTROL, |r| r.to(scenarios::list_operations)),
+    Operation::new("Emulator.ListIdentities", Method::GET, "/_emulator/identities",
+        &[], CONTROL, |r| r.to(inspect::list_identities)),
+    Operation::new("Emulator.ListThreads", Method::GET, "/_emulator/chat/threads",
+        &[], CONTROL, |r| r.to(inspect::list_threads)),
+    Operation::new("Emulator.ListMessages", Method::GET,
+        "/_emulator/chat/threads/{thread_id}/messages", &[], CONTROL,
         |r| r.to(inspect::list_messages)),
-    op("Emulator.ListSentSms", Method::GET, "/_emulator/sms", |r| r.to(sms::list_sent_sms)),
-    op("Emulator.ClearSentSms", Method::DELETE, "/_emulator/sms", |r| r.to(sms::clear_sent_sms)),
-    op("Emulator.ReceiveInboundSms", Method::POST, "/_emulator/sms/inbound",
-        |r| r.to(events::receive_inbound_sms)),
-    op("Emulator.ListEvents", Method::GET, "/_emulator/events", |r| r.to(events::list_events)),
-    op("Emulator.ClearEvents", Method::DELETE, "/_emulator/events", |r| r.to(events::clear_events)),
-    op("Emulator.CreateSubscription", Method::POST, "/_emulator/events/subscriptions",
-        |r| r.to(events::create_subscription)),
-    op("Emulator.ListSubscriptions", Method::GET, "/_emulator/events/subscriptions",
-        |r| r.to(events::list_subscriptions)),
-    op("Emulator.DeleteSubscriptions", Method::DELETE, "/_emulator/events/subscriptions",
+    Operation::new("Emulator.ListSentSms", Method::GET, "/_emulator/sms",
+        &[], CONTROL, |r| r.to(sms::list_sent_sms)),
+    Operation::new("Emulator.ClearSentSms", Method::DELETE, "/_emulator/sms",
+        &[], CONTROL, |r| r.to(sms::clear_sent_sms)),
+    Operation::new("Emulator.ReceiveInboundSms", Method::POST, "/_emulator/sms/inbound",
+        &[], CONTROL, |r| r.to(events::receive_inbound_sms)),
+    Operation::new("Emulator.ListEvents", Method::GET, "/_emulator/events",
+        &[], CONTROL, |r| r.to(events::list_events)),
+    Operation::new("Emulator.ClearEvents", Method::DELETE, "/_emulator/events",
+        &[], CONTROL, |r| r.to(events::clear_events)),
+    Operation::new("Emulator.CreateSubscription", Method::POST, "/_emulator/events/subscriptions",
+        &[], CONTROL, |r| r.to(events::create_subscription)),
+    Operation::new("Emulator.ListSubscriptions", Method::GET, "/_emulator/events/subscriptions",
+        &[], CONTROL, |r| r.to(events::list_subscriptions)),
+    Operation::new("Emulator.DeleteSubscriptions", Method::DELETE,
+        "/_emulator/events/subscriptions", &[], CONTROL,
         |r| r.to(events::delete_subscriptions)),
-    op("Emulator.GetSubscription", Method::GET, "/_emulator/events/subscriptions/{name}",
+    Operation::new("Emulator.GetSubscription", Method::GET,
+        "/_emulator/events/subscriptions/{name}", &[], CONTROL,
         |r| r.to(events::get_subscription)),
-    op("Emulator.DeleteSubscription", Method::DELETE, "/_emulator/events/subscriptions/{name}",
+    Operation::new("Emulator.DeleteSubscription", Method::DELETE,
+        "/_emulator/events/subscriptions/{name}", &[], CONTROL,
         |r| r.to(events::delete_subscription)),
 ];
-
-/// A control operation that needs the control token (when one is set).
-const fn op(
-    name: &'static str,
-    method: Method,
-    path: &'static str,
-    route: fn(Route) -> Route,
-) -> Operation {
-    Operation {
-        name,
-        method,
-        path,
-        versions: &[],
-        auth: AuthKind::Control,
-        route,
-    }
-}
-
-/// A control operation that stays open with `--control-token`.
-const fn open(
-    name: &'static str,
-    method: Method,
-    path: &'static str,
-    route: fn(Route) -> Route,
-) -> Operation {
-    Operation {
-        name,
-        method,
-        path,
-        versions: &[],
-        auth: AuthKind::None,
-        route,
-    }
-}
 
 #[derive(Serialize)]
 struct Health {

@@ -308,12 +308,9 @@ pub async fn list_chat_messages(
 pub async fn get_chat_message(
     ApiVersion(version): ApiVersion,
     ChatCaller { res, token }: ChatCaller,
-    MessagePath {
-        thread: id,
-        message: message_id,
-    }: MessagePath,
+    MessagePath { thread, message }: MessagePath,
 ) -> Result<HttpResponse, ApiError> {
-    let message = res.store.chat.get_message(&token.user, &id, message_id)?;
+    let message = res.store.chat.get_message(&token.user, &thread, message)?;
     json_response(StatusCode::OK, &ChatMessageDto::new(message, version))
 }
 
@@ -323,10 +320,7 @@ pub async fn update_chat_message(
     state: web::Data<AppState>,
     _: ApiVersion,
     ChatCaller { res, token }: ChatCaller,
-    MessagePath {
-        thread: id,
-        message: message_id,
-    }: MessagePath,
+    MessagePath { thread, message }: MessagePath,
     AcsJsonOrDefault(request): AcsJsonOrDefault<UpdateChatMessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
     if let Some(content) = &request.content {
@@ -334,8 +328,8 @@ pub async fn update_chat_message(
     }
     res.store.chat.update_message(
         &token.user,
-        &id,
-        message_id,
+        &thread,
+        message,
         request.content,
         request.metadata,
         state.clock.now(),
@@ -343,7 +337,7 @@ pub async fn update_chat_message(
     state
         .events
         .chat(&res.name, &res.store.chat)
-        .message_edited(&id, &token.user, message_id);
+        .message_edited(&thread, &token.user, message);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -353,20 +347,17 @@ pub async fn delete_chat_message(
     state: web::Data<AppState>,
     _: ApiVersion,
     ChatCaller { res, token }: ChatCaller,
-    MessagePath {
-        thread: id,
-        message: message_id,
-    }: MessagePath,
+    MessagePath { thread, message }: MessagePath,
 ) -> Result<HttpResponse, ApiError> {
-    let deleted = res
-        .store
-        .chat
-        .delete_message(&token.user, &id, message_id, state.clock.now())?;
+    let deleted =
+        res.store
+            .chat
+            .delete_message(&token.user, &thread, message, state.clock.now())?;
     if deleted {
         state
             .events
             .chat(&res.name, &res.store.chat)
-            .message_deleted(&id, &token.user, message_id);
+            .message_deleted(&thread, &token.user, message);
     }
     Ok(HttpResponse::NoContent().finish())
 }

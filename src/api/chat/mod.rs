@@ -32,7 +32,6 @@ pub use wire::{
     TeamsUserModel, UserIdModel, validate_participants,
 };
 
-use actix_web::Route;
 use actix_web::http::Method;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer};
@@ -62,69 +61,51 @@ pub const SERVICE: Service = Service {
     operations: OPERATIONS,
 };
 
-const fn op(
-    name: &'static str,
-    method: Method,
-    path: &'static str,
-    role: ChatRole,
-    route: fn(Route) -> Route,
-) -> Operation {
-    Operation {
-        name,
-        method,
-        path,
-        versions: VERSIONS,
-        auth: AuthKind::UserToken(role),
-        route,
-    }
-}
+/// How Chat operations authenticate: a user access token whose chat scope allows the role.
+const FULL: AuthKind = AuthKind::UserToken(ChatRole::Full);
+const JOIN: AuthKind = AuthKind::UserToken(ChatRole::Join);
+const JOIN_LIMITED: AuthKind = AuthKind::UserToken(ChatRole::JoinLimited);
 
 /// Every Chat operation: all versions, a user access token whose chat scope allows the role.
 #[rustfmt::skip]
 pub const OPERATIONS: &[Operation] = &[
-    op("Chat.CreateThread", Method::POST, "/chat/threads", ChatRole::Full,
-        |r| r.to(threads::create_chat_thread)),
-    op("Chat.ListThreads", Method::GET, "/chat/threads", ChatRole::JoinLimited,
-        |r| r.to(threads::list_chat_threads)),
-    op("Chat.GetThread", Method::GET, "/chat/threads/{thread_id}", ChatRole::JoinLimited,
-        |r| r.to(threads::get_chat_thread_properties)),
-    op("Chat.UpdateThread", Method::PATCH, "/chat/threads/{thread_id}", ChatRole::Full,
-        |r| r.to(threads::update_chat_thread_properties)),
-    op("Chat.DeleteThread", Method::DELETE, "/chat/threads/{thread_id}", ChatRole::Full,
-        |r| r.to(threads::delete_chat_thread)),
-    op("Chat.SendMessage", Method::POST,
-        "/chat/threads/{thread_id}/messages", ChatRole::JoinLimited,
-        |r| r.to(messages::send_chat_message)),
-    op("Chat.ListMessages", Method::GET,
-        "/chat/threads/{thread_id}/messages", ChatRole::JoinLimited,
-        |r| r.to(messages::list_chat_messages)),
-    op("Chat.GetMessage", Method::GET,
-        "/chat/threads/{thread_id}/messages/{message_id}", ChatRole::JoinLimited,
+    Operation::new("Chat.CreateThread", Method::POST, "/chat/threads",
+        VERSIONS, FULL, |r| r.to(threads::create_chat_thread)),
+    Operation::new("Chat.ListThreads", Method::GET, "/chat/threads",
+        VERSIONS, JOIN_LIMITED, |r| r.to(threads::list_chat_threads)),
+    Operation::new("Chat.GetThread", Method::GET, "/chat/threads/{thread_id}",
+        VERSIONS, JOIN_LIMITED, |r| r.to(threads::get_chat_thread_properties)),
+    Operation::new("Chat.UpdateThread", Method::PATCH, "/chat/threads/{thread_id}",
+        VERSIONS, FULL, |r| r.to(threads::update_chat_thread_properties)),
+    Operation::new("Chat.DeleteThread", Method::DELETE, "/chat/threads/{thread_id}",
+        VERSIONS, FULL, |r| r.to(threads::delete_chat_thread)),
+    Operation::new("Chat.SendMessage", Method::POST, "/chat/threads/{thread_id}/messages",
+        VERSIONS, JOIN_LIMITED, |r| r.to(messages::send_chat_message)),
+    Operation::new("Chat.ListMessages", Method::GET, "/chat/threads/{thread_id}/messages",
+        VERSIONS, JOIN_LIMITED, |r| r.to(messages::list_chat_messages)),
+    Operation::new("Chat.GetMessage", Method::GET,
+        "/chat/threads/{thread_id}/messages/{message_id}", VERSIONS, JOIN_LIMITED,
         |r| r.to(messages::get_chat_message)),
-    op("Chat.UpdateMessage", Method::PATCH,
-        "/chat/threads/{thread_id}/messages/{message_id}", ChatRole::JoinLimited,
+    Operation::new("Chat.UpdateMessage", Method::PATCH,
+        "/chat/threads/{thread_id}/messages/{message_id}", VERSIONS, JOIN_LIMITED,
         |r| r.to(messages::update_chat_message)),
-    op("Chat.DeleteMessage", Method::DELETE,
-        "/chat/threads/{thread_id}/messages/{message_id}", ChatRole::JoinLimited,
+    Operation::new("Chat.DeleteMessage", Method::DELETE,
+        "/chat/threads/{thread_id}/messages/{message_id}", VERSIONS, JOIN_LIMITED,
         |r| r.to(messages::delete_chat_message)),
-    op("Chat.ListParticipants", Method::GET,
-        "/chat/threads/{thread_id}/participants", ChatRole::JoinLimited,
-        |r| r.to(participants::list_chat_participants)),
-    op("Chat.AddParticipants", Method::POST,
-        "/chat/threads/{thread_id}/participants/:add", ChatRole::Join,
+    Operation::new("Chat.ListParticipants", Method::GET, "/chat/threads/{thread_id}/participants",
+        VERSIONS, JOIN_LIMITED, |r| r.to(participants::list_chat_participants)),
+    Operation::new("Chat.AddParticipants", Method::POST,
+        "/chat/threads/{thread_id}/participants/:add", VERSIONS, JOIN,
         |r| r.to(participants::add_chat_participants)),
-    op("Chat.RemoveParticipant", Method::POST,
-        "/chat/threads/{thread_id}/participants/:remove", ChatRole::Join,
+    Operation::new("Chat.RemoveParticipant", Method::POST,
+        "/chat/threads/{thread_id}/participants/:remove", VERSIONS, JOIN,
         |r| r.to(participants::remove_chat_participant)),
-    op("Chat.SendReadReceipt", Method::POST,
-        "/chat/threads/{thread_id}/readReceipts", ChatRole::JoinLimited,
-        |r| r.to(messages::send_chat_read_receipt)),
-    op("Chat.ListReadReceipts", Method::GET,
-        "/chat/threads/{thread_id}/readReceipts", ChatRole::JoinLimited,
-        |r| r.to(messages::list_chat_read_receipts)),
-    op("Chat.SendTypingNotification", Method::POST,
-        "/chat/threads/{thread_id}/typing", ChatRole::JoinLimited,
-        |r| r.to(messages::send_typing_notification)),
+    Operation::new("Chat.SendReadReceipt", Method::POST, "/chat/threads/{thread_id}/readReceipts",
+        VERSIONS, JOIN_LIMITED, |r| r.to(messages::send_chat_read_receipt)),
+    Operation::new("Chat.ListReadReceipts", Method::GET, "/chat/threads/{thread_id}/readReceipts",
+        VERSIONS, JOIN_LIMITED, |r| r.to(messages::list_chat_read_receipts)),
+    Operation::new("Chat.SendTypingNotification", Method::POST, "/chat/threads/{thread_id}/typing",
+        VERSIONS, JOIN_LIMITED, |r| r.to(messages::send_typing_notification)),
 ];
 
 /// Rejects metadata over the 1 KB limit (threads, participants and messages).

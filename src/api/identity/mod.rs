@@ -7,7 +7,6 @@
 pub mod teams;
 pub mod users;
 
-use actix_web::Route;
 use actix_web::http::Method;
 use chrono::TimeDelta;
 use serde::Serialize;
@@ -65,47 +64,34 @@ const fn mount(prefix: &'static str) -> Mount {
     }
 }
 
-const fn op(
-    name: &'static str,
-    method: Method,
-    path: &'static str,
-    versions: &'static [&'static str],
-    route: fn(Route) -> Route,
-) -> Operation {
-    Operation {
-        name,
-        method,
-        path,
-        versions,
-        auth: AuthKind::AccessKeyOrEntra,
-        route,
-    }
-}
+/// How every Identity operation authenticates.
+const AUTH: AuthKind = AuthKind::AccessKeyOrEntra;
 
 /// Every Identity operation.
 #[rustfmt::skip]
 pub const OPERATIONS: &[Operation] = &[
-    op("Identity.CreateUser", Method::POST, "/identities", VERSIONS, |r| r.to(users::create_user)),
-    op("Identity.DeleteUser", Method::DELETE, "/identities/{user_id}", VERSIONS,
-        |r| r.to(users::delete_user)),
-    op("Identity.IssueAccessToken", Method::POST,
-        "/identities/{user_id}/:issueAccessToken", VERSIONS,
+    Operation::new("Identity.CreateUser", Method::POST, "/identities",
+        VERSIONS, AUTH, |r| r.to(users::create_user)),
+    Operation::new("Identity.DeleteUser", Method::DELETE, "/identities/{user_id}",
+        VERSIONS, AUTH, |r| r.to(users::delete_user)),
+    Operation::new("Identity.IssueAccessToken", Method::POST,
+        "/identities/{user_id}/:issueAccessToken", VERSIONS, AUTH,
         |r| r.to(users::issue_access_token)),
-    op("Identity.RevokeAccessTokens", Method::POST,
-        "/identities/{user_id}/:revokeAccessTokens", VERSIONS,
+    Operation::new("Identity.RevokeAccessTokens", Method::POST,
+        "/identities/{user_id}/:revokeAccessTokens", VERSIONS, AUTH,
         |r| r.to(users::revoke_access_tokens)),
-    op("Identity.ExchangeTeamsUserAccessToken", Method::POST,
-        "/teamsUser/:exchangeAccessToken", TEAMS_USER_VERSIONS,
+    Operation::new("Identity.ExchangeTeamsUserAccessToken", Method::POST,
+        "/teamsUser/:exchangeAccessToken", TEAMS_USER_VERSIONS, AUTH,
         |r| r.to(teams::exchange_teams_user_access_token)),
-    op("Identity.ExchangeTeamsExtensionAccessToken", Method::POST,
-        "/access/teamsExtension/:exchangeAccessToken", TEAMS_EXTENSION_VERSIONS,
+    Operation::new("Identity.ExchangeTeamsExtensionAccessToken", Method::POST,
+        "/access/teamsExtension/:exchangeAccessToken", TEAMS_EXTENSION_VERSIONS, AUTH,
         |r| r.to(teams::exchange_teams_extension_access_token)),
-    op("Identity.GetAssignment", Method::GET, ASSIGNMENT, TEAMS_EXTENSION_VERSIONS,
-        |r| r.to(teams::get_assignment)),
-    op("Identity.UpsertAssignment", Method::PUT, ASSIGNMENT, TEAMS_EXTENSION_VERSIONS,
-        |r| r.to(teams::upsert_assignment)),
-    op("Identity.DeleteAssignment", Method::DELETE, ASSIGNMENT, TEAMS_EXTENSION_VERSIONS,
-        |r| r.to(teams::delete_assignment)),
+    Operation::new("Identity.GetAssignment", Method::GET, ASSIGNMENT,
+        TEAMS_EXTENSION_VERSIONS, AUTH, |r| r.to(teams::get_assignment)),
+    Operation::new("Identity.UpsertAssignment", Method::PUT, ASSIGNMENT,
+        TEAMS_EXTENSION_VERSIONS, AUTH, |r| r.to(teams::upsert_assignment)),
+    Operation::new("Identity.DeleteAssignment", Method::DELETE, ASSIGNMENT,
+        TEAMS_EXTENSION_VERSIONS, AUTH, |r| r.to(teams::delete_assignment)),
 ];
 
 /// The path of a Teams Phone extension assignment.

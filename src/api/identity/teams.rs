@@ -236,14 +236,10 @@ impl FromRequest for AssignmentPath {
     }
 }
 
-fn assignment_response(
-    tenant_id: String,
-    object_id: String,
-    a: TeamsExtensionAssignment,
-) -> AssignmentResponse {
+fn assignment_response(key: AssignmentPath, a: TeamsExtensionAssignment) -> AssignmentResponse {
     AssignmentResponse {
-        object_id,
-        tenant_id,
+        object_id: key.object_id,
+        tenant_id: key.tenant_id,
         principal_type: a.principal_type,
         client_ids: a.client_ids,
     }
@@ -259,20 +255,14 @@ fn assignment_not_found(tenant_id: &str, object_id: &str) -> ApiError {
 pub async fn get_assignment(
     res: Res,
     _: ApiVersion,
-    AssignmentPath {
-        tenant_id,
-        object_id,
-    }: AssignmentPath,
+    key: AssignmentPath,
 ) -> Result<HttpResponse, ApiError> {
     let assignment = res
         .store
         .assignments
-        .get(&tenant_id, &object_id)
-        .ok_or_else(|| assignment_not_found(&tenant_id, &object_id))?;
-    json_response(
-        StatusCode::OK,
-        &assignment_response(tenant_id, object_id, assignment),
-    )
+        .get(&key.tenant_id, &key.object_id)
+        .ok_or_else(|| assignment_not_found(&key.tenant_id, &key.object_id))?;
+    json_response(StatusCode::OK, &assignment_response(key, assignment))
 }
 
 /// `PUT /access/teamsExtension/tenants/{tenantId}/assignments/{objectId}` (2025-06-30+):
@@ -280,10 +270,7 @@ pub async fn get_assignment(
 pub async fn upsert_assignment(
     res: Res,
     _: ApiVersion,
-    AssignmentPath {
-        tenant_id,
-        object_id,
-    }: AssignmentPath,
+    key: AssignmentPath,
     AcsJson(request): AcsJson<UpsertAssignmentRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let principal_type = request.principal_type.ok_or_else(|| {
@@ -300,24 +287,25 @@ pub async fn upsert_assignment(
             "principalType",
         ));
     }
-    check_assignment(&tenant_id, &object_id, request.client_ids.as_deref())?;
+    check_assignment(
+        &key.tenant_id,
+        &key.object_id,
+        request.client_ids.as_deref(),
+    )?;
     let assignment = TeamsExtensionAssignment {
         principal_type,
         client_ids: request.client_ids,
     };
-    let created = res
-        .store
-        .assignments
-        .upsert(&tenant_id, &object_id, assignment.clone())?;
+    let created =
+        res.store
+            .assignments
+            .upsert(&key.tenant_id, &key.object_id, assignment.clone())?;
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    json_response(
-        status,
-        &assignment_response(tenant_id, object_id, assignment),
-    )
+    json_response(status, &assignment_response(key, assignment))
 }
 
 /// The most client ids one Teams extension assignment keeps, and the longest id (a tenant,
@@ -358,13 +346,10 @@ fn check_assignment(
 pub async fn delete_assignment(
     res: Res,
     _: ApiVersion,
-    AssignmentPath {
-        tenant_id,
-        object_id,
-    }: AssignmentPath,
+    key: AssignmentPath,
 ) -> Result<HttpResponse, ApiError> {
-    if !res.store.assignments.delete(&tenant_id, &object_id) {
-        return Err(assignment_not_found(&tenant_id, &object_id));
+    if !res.store.assignments.delete(&key.tenant_id, &key.object_id) {
+        return Err(assignment_not_found(&key.tenant_id, &key.object_id));
     }
     Ok(HttpResponse::NoContent().finish())
 }

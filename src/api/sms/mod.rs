@@ -10,7 +10,6 @@ pub mod opt_outs;
 pub mod send;
 pub mod validation;
 
-use actix_web::Route;
 use actix_web::http::Method;
 
 use crate::http::{AuthKind, Mount, Operation, Plane, Service};
@@ -38,34 +37,20 @@ pub const SERVICE: Service = Service {
     operations: OPERATIONS,
 };
 
-const fn op(
-    name: &'static str,
-    method: Method,
-    path: &'static str,
-    versions: &'static [&'static str],
-    route: fn(Route) -> Route,
-) -> Operation {
-    Operation {
-        name,
-        method,
-        path,
-        versions,
-        auth: AuthKind::AccessKeyOrEntra,
-        route,
-    }
-}
+/// How every SMS operation authenticates.
+const AUTH: AuthKind = AuthKind::AccessKeyOrEntra;
 
 /// Every SMS operation.
 #[rustfmt::skip]
 pub const OPERATIONS: &[Operation] = &[
-    op("Sms.Send", Method::POST, "/sms", SEND_VERSIONS, |r| { r.to(send::send_sms) }),
-    op("Sms.AddOptOuts", Method::POST, "/sms/optouts:add", OPT_OUT_VERSIONS,
-        |r| r.to(opt_outs::add_opt_outs)),
-    op("Sms.RemoveOptOuts", Method::POST, "/sms/optouts:remove", OPT_OUT_VERSIONS,
-        |r| r.to(opt_outs::remove_opt_outs)),
-    op("Sms.CheckOptOuts", Method::POST, "/sms/optouts:check", OPT_OUT_VERSIONS,
-        |r| r.to(opt_outs::check_opt_outs)),
-    op("Sms.GetDeliveryReport", Method::GET,
-        "/deliveryReports/{message_id}", DELIVERY_REPORT_VERSIONS,
-        |r| r.to(delivery_reports::get_delivery_report)),
+    Operation::new("Sms.Send", Method::POST, "/sms",
+        SEND_VERSIONS, AUTH, |r| { r.to(send::send_sms) }),
+    Operation::new("Sms.AddOptOuts", Method::POST, "/sms/optouts:add",
+        OPT_OUT_VERSIONS, AUTH, |r| r.to(opt_outs::opt_outs)),
+    Operation::new("Sms.RemoveOptOuts", Method::POST, "/sms/optouts:remove",
+        OPT_OUT_VERSIONS, AUTH, |r| r.to(opt_outs::opt_outs)),
+    Operation::new("Sms.CheckOptOuts", Method::POST, "/sms/optouts:check",
+        OPT_OUT_VERSIONS, AUTH, |r| r.to(opt_outs::opt_outs)),
+    Operation::new("Sms.GetDeliveryReport", Method::GET, "/deliveryReports/{message_id}",
+        DELIVERY_REPORT_VERSIONS, AUTH, |r| r.to(delivery_reports::get_delivery_report)),
 ];

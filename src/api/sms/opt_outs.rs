@@ -2,24 +2,22 @@
 //!
 //! Contract: `shared/specs/Sms/2026-01-23` and its examples (acs-api.md §8.3).
 
-use actix_web::HttpResponse;
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
+use super::send::SEND_VERSIONS;
 use super::validation::Problems;
 use crate::domain::PhoneNumber;
 use crate::error::ApiError;
+use crate::http::operation::Matched;
 use crate::http::{ApiVersion, ProblemJson, Res, json_response};
-use crate::resource::Resource;
 
-/// Versions with the opt-out operations.
-pub const OPT_OUT_VERSIONS: &[&str] = &[
-    "2024-12-10-preview",
-    "2025-05-29-preview",
-    "2025-08-01-preview",
-    "2025-09-17",
-    "2026-01-23",
-];
+/// Versions with the opt-out operations: the send's, from 2024-12-10-preview on.
+pub const OPT_OUT_VERSIONS: &[&str] = SEND_VERSIONS.split_at(5).1;
 /// Most recipients in one opt-out request.
 const MAX_RECIPIENTS: usize = 100;
 
@@ -63,43 +61,48 @@ pub struct OptOutResponse {
     pub value: Vec<OptOutResponseItem>,
 }
 
-#[derive(Clone, Copy)]
-enum OptOutAction {
+/// What an opt-out operation does, named by the operation the request matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptOutAction {
+    /// `Sms.AddOptOuts`: the recipients stop receiving messages from `from`.
     Add,
+    /// `Sms.RemoveOptOuts`: the recipients receive messages from `from` again.
     Remove,
+    /// `Sms.CheckOptOuts`: whether each recipient opted out of messages from `from`.
     Check,
 }
 
-/// `POST /sms/optouts:add`: the recipients stop receiving messages from `from`. 200.
-pub async fn add_opt_outs(
+impl OptOutAction {
+    /// The action of the operation called `operation`.
+    pub fn of(operation: &str) -> Option<Self> {
+        match operation {
+            "Sms.AddOptOuts" => Some(Self::Add),
+            "Sms.RemoveOptOuts" => Some(Self::Remove),
+            "Sms.CheckOptOuts" => Some(Self::Check),
+            _ => None,
+        }
+    }
+}
+
+impl FromRequest for OptOutAction {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            Matched::of(req)
+                .and_then(|m| Self::of(m.operation.name))
+                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("not an opt-out operation"))),
+        )
+    }
+}
+
+/// `POST /sms/optouts:add`, `:remove` and `:check` (see [`OptOutAction`]): one item per
+/// recipient with the pair's state afterwards. 200.
+pub async fn opt_outs(
     res: Res,
     _: ApiVersion,
     ProblemJson(request): ProblemJson<OptOutRequest>,
-) -> Result<HttpResponse, ApiError> {
-    opt_outs(&res, request, OptOutAction::Add)
-}
-
-/// `POST /sms/optouts:remove`: the recipients receive messages from `from` again. 200.
-pub async fn remove_opt_outs(
-    res: Res,
-    _: ApiVersion,
-    ProblemJson(request): ProblemJson<OptOutRequest>,
-) -> Result<HttpResponse, ApiError> {
-    opt_outs(&res, request, OptOutAction::Remove)
-}
-
-/// `POST /sms/optouts:check`: whether each recipient opted out of messages from `from`. 200.
-pub async fn check_opt_outs(
-    res: Res,
-    _: ApiVersion,
-    ProblemJson(request): ProblemJson<OptOutRequest>,
-) -> Result<HttpResponse, ApiError> {
-    opt_outs(&res, request, OptOutAction::Check)
-}
-
-fn opt_outs(
-    res: &Resource,
-    request: OptOutRequest,
     action: OptOutAction,
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = Problems::default();
@@ -168,4 +171,27 @@ fn opt_outs(
         })
         .collect();
     json_response(StatusCode::OK, &OptOutResponse { value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_opt_out_operation_has_its_action() {
+        let names: Vec<&str> = crate::api::sms::OPERATIONS
+            .iter()
+            .map(|op| op.name)
+            .filter(|name| name.contains("OptOuts"))
+            .collect();
+        assert_eq!(names.len(), 3);
+        assert!(names.iter().all(|name| OptOutAction::of(name).is_some()));
+    }
+
+    #[test]
+    fn opt_outs_arrived_in_2024_12_10_preview() {
+        assert_eq!(OPT_OUT_VERSIONS.first(), Some(&"2024-12-10-preview"));
+        assert_eq!(OPT_OUT_VERSIONS.last(), SEND_VERSIONS.last());
+        assert_eq!(OPT_OUT_VERSIONS.len(), 5);
+    }
 }
