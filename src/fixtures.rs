@@ -284,23 +284,19 @@ pub fn parse(
             format!("collections are nested deeper than {MAX_NESTING} levels"),
         ));
     }
-    let mut fixture: Fixture = if json {
-        serde_json::from_str(text).map_err(|e| {
-            let line = (e.line() > 0).then_some(e.line());
-            fail(line, strip_position(&e.to_string()))
-        })?
-    } else {
-        serde_yaml_ng::from_str(text).map_err(|e| {
-            let line = e.location().map(|l| l.line());
-            fail(line, strip_position(&e.to_string()))
-        })?
-    };
-    for rule in &mut fixture.rules {
-        let pattern = rule.unknown_pattern(operations).map(str::to_string);
-        rule.resolve(operations)
-            .map_err(|reason| fail(pattern.and_then(|p| line_of(text, &p)), reason))?;
-    }
-    Ok(fixture)
+    crate::scenario::with_operations(operations, || {
+        if json {
+            serde_json::from_str(text).map_err(|e| {
+                let line = (e.line() > 0).then_some(e.line());
+                fail(line, strip_position(&e.to_string()))
+            })
+        } else {
+            serde_yaml_ng::from_str(text).map_err(|e| {
+                let line = e.location().map(|l| l.line());
+                fail(line, strip_position(&e.to_string()))
+            })
+        }
+    })
 }
 
 /// Scans `text` with the YAML parser's own scanner (libyaml's, the one `serde_yaml_ng` parses

@@ -151,8 +151,7 @@ impl Engine {
             .collect()
     }
 
-    /// Adds rules (names already checked unique, operation patterns resolved with
-    /// [`Rule::resolve`]).
+    /// Adds rules (names already checked unique).
     pub fn add(&self, rules: Vec<Rule>) {
         let mut inner = self.inner();
         for rule in rules {
@@ -416,11 +415,7 @@ mod tests {
     const NAMES: &[&str] = &["Sms.Send", "Chat.SendMessage"];
 
     fn rules(json: serde_json::Value) -> Vec<Rule> {
-        let mut rules: Vec<Rule> = serde_json::from_value(json).expect("rules");
-        for rule in &mut rules {
-            rule.resolve(NAMES).expect("known operations");
-        }
-        rules
+        super::super::rules::with_operations(NAMES, || serde_json::from_value(json)).expect("rules")
     }
 
     fn facts() -> Facts<'static> {

@@ -1,13 +1,14 @@
 //! Scenario rules as fixture files write them, checked while they are read.
 //!
-//! Every check that needs nothing but the rule runs inside `Deserialize` (through `try_from`), so
-//! a bad rule is reported by the JSON or YAML parser with the line it sits on. The operation
-//! names a rule's patterns expand to are the operation table's, which this module does not know:
-//! [`Rule::resolve`] checks them against the names it is given (the fixture check does, with the
-//! engine's names, and points at the line of the pattern).
+//! Every check runs inside `Deserialize` (through `try_from`), so a bad rule is reported by the
+//! JSON or YAML parser with the line it sits on. The operation names a rule's patterns expand to
+//! are the operation table's, which this module does not know: whoever parses rules hands them
+//! down with [`with_operations`] (the fixture parser does, with `api::rule_operations()`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+use std::cell::RefCell;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -193,7 +194,7 @@ pub struct Matcher {
     /// JSON pointer → the value the request body must have there.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub body: BTreeMap<String, serde_json::Value>,
-    /// The operations the patterns name (filled by [`Rule::resolve`]).
+    /// The operations the patterns name.
     #[serde(skip)]
     pub operations: Vec<&'static str>,
 }
@@ -205,8 +206,7 @@ impl Matcher {
     }
 }
 
-/// The service part of an operation name or pattern (`Sms` of `Sms.Send` and of `Sms.*`); `*`
-/// has none.
+/// The service part of an operation name or pattern (`Sms` of `Sms.Send` and of `Sms.*`).
 fn service_of(pattern: &str) -> Option<&str> {
     pattern.split_once('.').map(|(service, _)| service)
 }
@@ -234,40 +234,25 @@ fn expand(pattern: &str, names: &[&'static str]) -> Option<Vec<&'static str>> {
 /// The operation a rule's `sms` action applies to.
 pub const SMS_SEND: &str = "Sms.Send";
 
-impl Rule {
-    /// Expands the rule's operation patterns against `names` (every operation a rule may
-    /// name), or says which pattern names none.
-    pub fn resolve(&mut self, names: &[&'static str]) -> Result<(), String> {
-        let mut operations = Vec::new();
-        for pattern in &self.matcher.operation {
-            let found =
-                expand(pattern, names).ok_or_else(|| unknown_operation(&self.name, pattern))?;
-            for op in found {
-                if !operations.contains(&op) {
-                    operations.push(op);
-                }
-            }
-        }
-        self.matcher.operations = operations;
-        Ok(())
-    }
-
-    /// The first of the rule's operation patterns that names none of `names`.
-    pub fn unknown_pattern(&self, names: &[&'static str]) -> Option<&str> {
-        self.matcher
-            .operation
-            .iter()
-            .find(|p| expand(p, names).is_none())
-            .map(String::as_str)
-    }
+thread_local! {
+    /// The operation names rules read on this thread may name (see [`with_operations`]).
+    static OPERATIONS: RefCell<Option<Vec<&'static str>>> = const { RefCell::new(None) };
 }
 
-/// Why a pattern is refused.
-pub fn unknown_operation(rule: &str, pattern: &str) -> String {
-    format!(
-        "rule '{rule}': unknown operation '{pattern}' (expected e.g. Sms.Send, Chat.SendMessage, \
-         Identity.IssueAccessToken, Chat.* or *; see /_emulator/operations)"
-    )
+/// Runs `parse` with `operations` as the operation names rules may match on: rules deserialized
+/// meanwhile on this thread expand their patterns against them and refuse a pattern that names
+/// none, so that the parser reports the rule with its line. Outside it, reading a rule fails.
+pub fn with_operations<T>(operations: &[&'static str], parse: impl FnOnce() -> T) -> T {
+    /// Forgets the names when `parse` returns or unwinds.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            OPERATIONS.with(|names| names.borrow_mut().take());
+        }
+    }
+    OPERATIONS.with(|names| *names.borrow_mut() = Some(operations.to_vec()));
+    let _reset = Reset;
+    parse()
 }
 
 #[derive(Deserialize)]
@@ -352,10 +337,25 @@ impl TryFrom<RawRule> for Rule {
         if patterns.is_empty() {
             return Err(at("match.operation must name at least one operation".into()));
         }
-        // Operation names are checked against the table later (`Rule::resolve`); what the
-        // patterns say about their service is known now.
+        let names = OPERATIONS.with(|names| names.borrow().clone()).ok_or_else(|| {
+            at("no operation names to check the rule against (read rules inside with_operations)".into())
+        })?;
+        let mut operations = Vec::new();
+        for pattern in &patterns {
+            let found = expand(pattern, &names).ok_or_else(|| {
+                at(format!(
+                    "unknown operation '{pattern}' (expected e.g. Sms.Send, Chat.SendMessage, \
+                     Identity.IssueAccessToken, Chat.* or *; see /_emulator/operations)"
+                ))
+            })?;
+            for op in found {
+                if !operations.contains(&op) {
+                    operations.push(op);
+                }
+            }
+        }
         let only = |what: &str, service: &str| -> Result<(), String> {
-            if patterns.iter().all(|p| service_of(p) == Some(service)) {
+            if operations.iter().all(|op| service_of(op) == Some(service)) {
                 Ok(())
             } else {
                 Err(at(format!(
@@ -442,7 +442,7 @@ impl TryFrom<RawRule> for Rule {
             )));
         }
         if let Some(sms) = &raw.sms {
-            if patterns.iter().any(|p| p != SMS_SEND) {
+            if operations != [SMS_SEND] {
                 return Err(at("an sms action needs match.operation: Sms.Send".into()));
             }
             if sms.result.is_none() && sms.delivery_report.is_none() {
@@ -480,7 +480,7 @@ impl TryFrom<RawRule> for Rule {
                 thread_id: raw.matcher.thread_id,
                 user_id: raw.matcher.user_id,
                 body: raw.matcher.body,
-                operations: Vec::new(),
+                operations,
             },
             scenario: raw.scenario,
             when_state: raw.when_state,
@@ -555,9 +555,7 @@ mod tests {
     ];
 
     fn rule(json: serde_json::Value) -> Result<Rule, String> {
-        let mut rule = serde_json::from_value::<Rule>(json).map_err(|e| e.to_string())?;
-        rule.resolve(NAMES)?;
-        Ok(rule)
+        with_operations(NAMES, || serde_json::from_value::<Rule>(json)).map_err(|e| e.to_string())
     }
 
     #[test]
