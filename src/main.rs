@@ -73,7 +73,7 @@ fn healthcheck(
     };
     let url = url
         .map(str::to_string)
-        .unwrap_or_else(|| format!("http://127.0.0.1:{}{path}", config.http_port));
+        .unwrap_or_else(|| format!("http://127.0.0.1:{}{path}", config.listeners.http_port));
     // A base URL (`http://emulator:8080`) probes the health (or readiness) endpoint.
     let result = ProbeUrl::parse(&url).and_then(|u| probe(&u.or_path(path), timeout));
     match result {

@@ -60,17 +60,17 @@ impl Resource {
             name: DEFAULT_RESOURCE.to_string(),
             hosts: Vec::new(),
             access_keys: settings.access_keys.clone(),
-            access_key_b64: config.access_key.clone(),
+            access_key_b64: config.resource.access_key.clone(),
             resource_id: settings.resource_id,
-            location: config.resource_location.clone(),
+            location: config.resource.resource_location.clone(),
             phone_numbers: settings.phone_numbers.clone(),
             entra_clients: None,
             tokens: TokenIssuer::with_secret(
                 token_secret,
                 settings.resource_id,
-                &config.resource_location,
+                &config.resource.resource_location,
             ),
-            store: Store::with_seed_and_limits(seed, config.store_limits()),
+            store: Store::with_seed_and_limits(seed, config.limits.store_limits()),
         }
     }
 

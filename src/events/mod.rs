@@ -98,20 +98,20 @@ impl BusOptions {
             topic: settings.event_topic.clone(),
             arm_prefix: format!(
                 "/subscriptions/{}/resourceGroups/{}",
-                c.azure_subscription_id.to_ascii_lowercase(),
-                c.resource_group
+                c.resource.azure_subscription_id.to_ascii_lowercase(),
+                c.resource.resource_group
             ),
             default_resource: default_resource.to_string(),
             policy: DeliveryPolicy {
-                max_attempts: c.event_max_attempts,
-                retry_initial: c.event_retry_initial,
-                retry_max: c.event_retry_max,
-                timeout: c.event_delivery_timeout,
+                max_attempts: c.events.event_max_attempts,
+                retry_initial: c.events.event_retry_initial,
+                retry_max: c.events.event_retry_max,
+                timeout: c.events.event_delivery_timeout,
             },
-            queue_capacity: c.event_queue_capacity,
-            history_capacity: c.event_history,
-            report_capacity: c.max_sms_outbox,
-            seed: c.seed,
+            queue_capacity: c.events.event_queue_capacity,
+            history_capacity: c.events.event_history,
+            report_capacity: c.limits.max_sms_outbox,
+            seed: c.scenarios.seed,
             extra_roots: settings.event_webhook_roots.clone(),
         }
     }
