@@ -13,9 +13,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use crate::api;
 use crate::auth::entra::EntraAuthority;
 use crate::clock::Clock;
-use crate::config::{Settings, default_ca_bundle_path, default_cert_path};
+use crate::config::{ConfigError, Settings, default_ca_bundle_path, default_cert_path};
 use crate::error::ApiError;
-use crate::events::{BusOptions, EventBus};
+use crate::events::{BusOptions, DeliveryPolicy, EventBus, Subscription, resource_topic};
 use crate::fixtures;
 use crate::resource::{Resource, Resources};
 use crate::scenario::{Engine, Journal};
@@ -135,15 +135,8 @@ impl Application {
             crate::resource::default_hosts(config.listeners.host),
         );
         let engine = Engine::new(config.scenarios.seed);
-        let events = EventBus::new(
-            BusOptions::from_settings(&settings, crate::resource::DEFAULT_RESOURCE),
-            Arc::clone(&clock),
-        );
-        for subscription in &settings.event_subscriptions {
-            events
-                .subscribe(subscription.clone())
-                .map_err(|e| anyhow::anyhow!("--event-webhook: {e}"))?;
-        }
+        let events = EventBus::new(bus_options(&settings), Arc::clone(&clock));
+        subscribe_webhooks(&events, &settings)?;
         let mut loaded = Vec::new();
         for path in &config.scenarios.fixtures {
             let fixture = load_fixture_file(path, &resources, &engine, &events)?;
@@ -589,4 +582,54 @@ async fn wait_until_serving(addr: SocketAddr, timeout: std::time::Duration) -> a
     tokio::time::timeout(timeout, probe)
         .await
         .map_err(|_| anyhow::anyhow!("the server did not start serving within {timeout:?}"))
+}
+
+/// The event bus's options, from the flags (`events` takes plain data and never reads the
+/// configuration). The default resource's topic is its ARM id.
+pub fn bus_options(settings: &Settings) -> BusOptions {
+    let c = &settings.config;
+    BusOptions {
+        topic: resource_topic(
+            &settings.azure_subscription_id.to_string(),
+            &c.resource.resource_group,
+            &c.resource.resource_name,
+        ),
+        arm_prefix: format!(
+            "/subscriptions/{}/resourceGroups/{}",
+            c.resource.azure_subscription_id.to_ascii_lowercase(),
+            c.resource.resource_group
+        ),
+        default_resource: crate::resource::DEFAULT_RESOURCE.to_string(),
+        policy: DeliveryPolicy {
+            max_attempts: c.events.event_max_attempts,
+            retry_initial: c.events.event_retry_initial,
+            retry_max: c.events.event_retry_max,
+            timeout: c.events.event_delivery_timeout,
+        },
+        queue_capacity: c.events.event_queue_capacity,
+        history_capacity: c.events.event_history,
+        report_capacity: c.limits.max_sms_outbox,
+        seed: c.scenarios.seed,
+        extra_roots: settings.event_webhook_roots.clone(),
+    }
+}
+
+/// Subscribes the `--event-webhook`s (kept across resets), once all of them are checked. A value
+/// `events` refuses is a configuration error (exit status 2), as the flags `Config::validate`
+/// checks are.
+fn subscribe_webhooks(events: &EventBus, settings: &Settings) -> anyhow::Result<()> {
+    let subscriptions = settings
+        .event_webhooks
+        .iter()
+        .map(|raw| {
+            Subscription::parse_cli(raw)
+                .map_err(|e| ConfigError::new(format!("--event-webhook '{raw}': {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for subscription in subscriptions {
+        events
+            .subscribe(subscription)
+            .map_err(|e| anyhow::anyhow!("--event-webhook: {e}"))?;
+    }
+    Ok(())
 }

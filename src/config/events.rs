@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use clap::Args;
 
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
 use super::ConfigError;
-use crate::events::Subscription;
 
 /// Webhooks and delivery tuning.
 #[derive(Args, Debug, Clone)]
@@ -62,23 +64,21 @@ pub struct EventFlags {
 
 /// What [`EventFlags::check`] derives.
 pub(super) struct CheckedEvents {
-    pub subscriptions: Vec<Subscription>,
-    pub webhook_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
+    pub webhooks: Vec<String>,
+    pub webhook_roots: Vec<CertificateDer<'static>>,
 }
 
 impl EventFlags {
     pub(super) fn check(&self) -> Result<CheckedEvents, ConfigError> {
-        let mut subscriptions = Vec::new();
-        // The environment variable holds several webhooks separated by spaces.
-        for raw in self
+        // The environment variable holds several webhooks separated by spaces. Their syntax and
+        // event types are the events module's to check (it owns them): start-up turns each into
+        // a subscription and reports a bad one as a configuration error.
+        let webhooks = self
             .event_webhooks
             .iter()
             .flat_map(|v| v.split_whitespace())
-        {
-            let subscription = Subscription::parse_cli(raw)
-                .map_err(|e| ConfigError(format!("--event-webhook '{raw}': {e}")))?;
-            subscriptions.push(subscription);
-        }
+            .map(str::to_string)
+            .collect();
         if self.event_max_attempts == 0 {
             return Err(ConfigError(
                 "--event-max-attempts must be at least 1".into(),
@@ -106,7 +106,7 @@ impl EventFlags {
             })?,
         };
         Ok(CheckedEvents {
-            subscriptions,
+            webhooks,
             webhook_roots,
         })
     }
@@ -126,9 +126,52 @@ impl EventFlags {
 }
 
 /// The certificates of a PEM file (at least one).
-fn webhook_roots(
-    path: &std::path::Path,
-) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, String> {
+fn webhook_roots(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let pem = std::fs::read(path).map_err(|e| e.to_string())?;
-    crate::events::tls::read_pem_certificates(&pem)
+    read_pem_certificates(&pem)
+}
+
+/// The certificates of PEM text; an error says why there are none.
+fn read_pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("not a PEM certificate bundle ({e})"))?;
+    if certs.is_empty() {
+        return Err("no PEM certificate in it".into());
+    }
+    Ok(certs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pem_file_needs_at_least_one_certificate() {
+        assert!(read_pem_certificates(b"hello").is_err());
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert");
+        let two = format!("{}{}", cert.cert.pem(), cert.cert.pem());
+        assert_eq!(
+            read_pem_certificates(two.as_bytes()).map(|c| c.len()),
+            Ok(2)
+        );
+    }
+
+    #[test]
+    fn webhooks_in_the_environment_variable_are_split_at_spaces() {
+        let mut flags = EventFlags::for_tests();
+        flags.event_webhooks = vec![
+            "http://a/#name=one  http://b/".into(),
+            "http://c/#types=SMSReceived".into(),
+        ];
+        let checked = flags.check().expect("valid");
+        assert_eq!(
+            checked.webhooks,
+            [
+                "http://a/#name=one",
+                "http://b/",
+                "http://c/#types=SMSReceived"
+            ]
+        );
+    }
 }

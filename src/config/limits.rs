@@ -1,11 +1,13 @@
 //! `Limits`: request sizes, connections, timeouts, worker threads and the caps on stored state.
+//!
+//! The caps are plain numbers here; `resource` turns them into the store's `StoreLimits` (config
+//! imports nothing from the layers above it).
 
 use std::time::Duration;
 
 use clap::Args;
 
 use super::ConfigError;
-use crate::store::{ChatLimits, StoreLimits};
 
 /// What one request, one connection and the stores may hold, and how long clients may take.
 #[derive(Args, Debug, Clone)]
@@ -191,22 +193,6 @@ impl LimitFlags {
             return Err(ConfigError("--workers must be at least 1".into()));
         }
         Ok(())
-    }
-
-    /// The caps the store is built with (the `--max-*` flags other than `--max-sms-outbox`,
-    /// which is passed to each write).
-    pub fn store_limits(&self) -> StoreLimits {
-        StoreLimits {
-            identities: self.max_identities,
-            chat: ChatLimits {
-                threads: self.max_chat_threads,
-                messages: self.max_chat_messages,
-                messages_per_thread: self.max_chat_messages_per_thread,
-                participants_per_thread: self.max_chat_participants_per_thread,
-            },
-            sms_opt_outs: self.max_sms_opt_outs,
-            teams_extension_assignments: self.max_teams_extension_assignments,
-        }
     }
 
     pub(super) fn for_tests() -> Self {

@@ -40,7 +40,6 @@ pub use tokens::{
 };
 
 use crate::domain::PhoneNumber;
-use crate::events::{Subscription, resource_topic};
 
 /// The end of `--help`.
 const EXAMPLES: &str = "\
@@ -129,10 +128,19 @@ pub enum Command {
     },
 }
 
-/// A configuration error, reported as one line before anything binds.
+/// A configuration error, reported as one line before anything binds; the process exits with
+/// status 2. Start-up raises it too, for the values it checks with the modules that own them
+/// (`--event-webhook`).
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(String);
+
+impl ConfigError {
+    /// An error with this reason (name the flag in it).
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self(reason.into())
+    }
+}
 
 /// Settings derived from [`Config`] and checked at start-up.
 #[derive(Debug, Clone)]
@@ -149,10 +157,11 @@ pub struct Settings {
     pub entra_tenant: Uuid,
     /// Registered Entra clients: (client id, secret).
     pub entra_clients: Vec<(String, String)>,
-    /// The resource's ARM id: the `topic`/`source` of its events.
-    pub event_topic: String,
-    /// Event subscriptions from `--event-webhook`.
-    pub event_subscriptions: Vec<Subscription>,
+    /// The Azure subscription id of the resource's ARM id (the `topic`/`source` of its events).
+    pub azure_subscription_id: Uuid,
+    /// The `--event-webhook` values, one webhook each (the environment variable's list split at
+    /// spaces), as given: `events::Subscription::parse_cli` checks them at start-up.
+    pub event_webhooks: Vec<String>,
     /// The certificates of `--event-webhook-ca`.
     pub event_webhook_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
 }
@@ -170,11 +179,6 @@ impl Config {
         self.listeners.check()?;
         let events = self.events.check()?;
         self.logging.check()?;
-        let event_topic = resource_topic(
-            &resource.azure_subscription_id.to_string(),
-            &self.resource.resource_group,
-            &self.resource.resource_name,
-        );
         Ok(Settings {
             config: self,
             access_keys: resource.access_keys,
@@ -182,8 +186,8 @@ impl Config {
             phone_numbers,
             entra_tenant: tokens.entra_tenant,
             entra_clients: tokens.entra_clients,
-            event_topic,
-            event_subscriptions: events.subscriptions,
+            azure_subscription_id: resource.azure_subscription_id,
+            event_webhooks: events.webhooks,
             event_webhook_roots: events.webhook_roots,
         })
     }

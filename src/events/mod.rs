@@ -20,7 +20,9 @@
 //! [`EventsHandle`]; subscriptions may be added before that (start-up flags, fixture files).
 //!
 //! Lock order: `subs` before a slot's `state` before `history`. No lock is held across an
-//! `.await`. This module depends on `store`, `domain` and `clock`, never on `api` or actix.
+//! `.await`. This module depends on `store`, `domain` and `clock`, never on `config`, `api` or
+//! actix: start-up hands it plain data ([`BusOptions`], `--event-webhook` values for
+//! [`Subscription::parse_cli`]).
 
 pub mod chat;
 mod delivery;
@@ -48,7 +50,6 @@ pub use subscription::{
 };
 
 use crate::clock::Clock;
-use crate::config::Settings;
 use crate::store::IdSource;
 
 /// The ARM id of an ACS resource: the `topic` (Event Grid schema) or `source` (CloudEvents) of
@@ -64,7 +65,8 @@ fn provider_path(name: &str) -> String {
     format!("/providers/Microsoft.Communication/communicationServices/{name}")
 }
 
-/// Tuning of the bus (from the command line).
+/// Tuning of the bus: plain data, filled from the command line by start-up (this module never
+/// reads the configuration itself).
 #[derive(Debug, Clone)]
 pub struct BusOptions {
     /// The default resource's topic (its ARM id, named by `--resource-name`).
@@ -87,34 +89,6 @@ pub struct BusOptions {
     /// Certificates HTTPS webhooks may present besides the public roots (`--event-webhook-ca`;
     /// see [`tls`]).
     pub extra_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
-}
-
-impl BusOptions {
-    /// The options the flags describe; `default_resource` is the name of the resource they
-    /// describe.
-    pub fn from_settings(settings: &Settings, default_resource: &str) -> Self {
-        let c = &settings.config;
-        Self {
-            topic: settings.event_topic.clone(),
-            arm_prefix: format!(
-                "/subscriptions/{}/resourceGroups/{}",
-                c.resource.azure_subscription_id.to_ascii_lowercase(),
-                c.resource.resource_group
-            ),
-            default_resource: default_resource.to_string(),
-            policy: DeliveryPolicy {
-                max_attempts: c.events.event_max_attempts,
-                retry_initial: c.events.event_retry_initial,
-                retry_max: c.events.event_retry_max,
-                timeout: c.events.event_delivery_timeout,
-            },
-            queue_capacity: c.events.event_queue_capacity,
-            history_capacity: c.events.event_history,
-            report_capacity: c.limits.max_sms_outbox,
-            seed: c.scenarios.seed,
-            extra_roots: settings.event_webhook_roots.clone(),
-        }
-    }
 }
 
 /// Where an event stands for one subscription.

@@ -146,6 +146,52 @@ fn the_binary_exits_non_zero_with_one_line_on_bad_flags() {
 }
 
 #[test]
+fn a_bad_event_webhook_is_an_invalid_option() {
+    // The events module checks the value at start-up; it is still a configuration error: one
+    // line naming the flag and the value, exit status 2, nothing bound.
+    for (args, reason) in [
+        (
+            ["--event-webhook", "http://localhost:1/#types=SMSSent"],
+            "event type 'SMSSent'",
+        ),
+        (["--event-webhook", "ftp://localhost/"], "not an absolute"),
+    ] {
+        let out = binary()
+            .args(args)
+            .args(["--port", "0", "--http-port", "0"])
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "acs-emulator: invalid configuration: --event-webhook '{}': ",
+                args[1]
+            )),
+            "{stderr}"
+        );
+        assert!(stderr.contains(reason), "{stderr}");
+    }
+    let out = binary()
+        .env(
+            "ACS_EMULATOR_EVENT_WEBHOOK",
+            "http://localhost:1/ http://x/#colour=red",
+        )
+        .args(["--port", "0", "--http-port", "0"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // Nothing is subscribed (no "event subscription added" line) until every webhook is valid.
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("--event-webhook 'http://x/#colour=red': unknown or malformed option"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn the_binary_reports_a_port_in_use_with_the_flag_that_changes_it() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port().to_string();
