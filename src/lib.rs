@@ -1,7 +1,9 @@
 //! `acs-emulator`: a local emulator of Azure Communication Services for tests and development.
 //!
 //! # Layout
-//! - [`config`]: flags and environment, validated once at start-up.
+//! - [`config`]: flags and environment, validated once at start-up into plain data (it imports
+//!   only `domain`; start-up turns it into the event bus's options and subscriptions, `resource`
+//!   into the store's limits).
 //! - [`startup`]: TLS material, both listeners, the app and its shared [`startup::AppState`].
 //! - [`api`]: the HTTP surface, one module per API area (`identity`, `chat`, `sms`, `admin`),
 //!   plus shared request plumbing (api-version, JSON bodies, fallbacks).
@@ -20,7 +22,7 @@
 //! - [`trust`]: the CA bundle clients trust (the machine's roots plus the emulator's certificate).
 //!
 //! Dependencies point one way: `api` → `auth`, `domain`, `events`, `fixtures`, `scenario`,
-//! `resource`, `store`, `error`; `events` → `store`, `domain`.
+//! `resource`, `store`, `error`; `events` → `store`, `domain`, `clock`; `config` → `domain`.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 

@@ -134,7 +134,7 @@ async fn require_control_token(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let expected = req
         .app_data::<web::Data<AppState>>()
-        .and_then(|state| state.settings.config.control_token.clone());
+        .and_then(|state| state.settings.config.control.control_token.clone());
     let Some(expected) = expected else {
         return next
             .call(req)

@@ -303,7 +303,7 @@ fn load_blocking(state: &AppState, body: &[u8], yaml: bool) -> Result<serde_json
         &state.engine,
         &state.events,
         &state.token_secret,
-        state.settings.config.seed,
+        state.settings.config.scenarios.seed,
         state.clock.now(),
     )
     .map_err(invalid_fixture)?;

@@ -104,7 +104,7 @@ pub fn json_body<T: DeserializeOwned + Default>(
 pub fn origin(req: &HttpRequest) -> (String, String) {
     let trust = req
         .app_data::<web::Data<crate::startup::AppState>>()
-        .is_some_and(|s| s.settings.config.trust_forwarded_headers);
+        .is_some_and(|s| s.settings.config.tokens.trust_forwarded_headers);
     if trust {
         let info = req.connection_info();
         return (info.scheme().to_string(), info.host().to_string());
@@ -196,7 +196,7 @@ pub async fn edge(
     }
     let request = res.request();
     crate::telemetry::access(
-        state.settings.config.log_format,
+        state.settings.config.logging.log_format,
         request.method().as_str(),
         request.path(),
         status,
@@ -226,10 +226,10 @@ async fn limits(
     use actix_web::ResponseError;
     let config = &state.settings.config;
     let size = head_size(&req);
-    if size > config.max_header_bytes {
+    if size > config.limits.max_header_bytes {
         let err = ApiError::HeadersTooLarge {
             size,
-            limit: config.max_header_bytes,
+            limit: config.limits.max_header_bytes,
         };
         return Err(req.into_response(err.error_response()));
     }
@@ -244,7 +244,7 @@ async fn limits(
         };
         return Err(req.into_response(err.error_response()));
     }
-    let in_flight = match body::enter(&req, config.max_concurrent_streams) {
+    let in_flight = match body::enter(&req, config.limits.max_concurrent_streams) {
         Ok(guard) => guard,
         Err(err) => return Err(req.into_response(err.error_response())),
     };
@@ -253,10 +253,10 @@ async fn limits(
         _body: body::Reservation::default(),
     };
     if body::may_have_body(&req) {
-        let timeout = config.request_body_timeout;
+        let timeout = config.limits.request_body_timeout;
         let limits = body::Limits {
-            max_body: config.max_body_bytes,
-            connection_budget: config.max_connection_body_bytes,
+            max_body: config.limits.max_body_bytes,
+            connection_budget: config.limits.max_connection_body_bytes,
         };
         match tokio::time::timeout(timeout, body::read(&mut req, &limits)).await {
             Ok(Ok((body, reservation))) => {

@@ -47,7 +47,7 @@ pub async fn require_service_auth(
             let err = if e.as_response_error().status_code()
                 == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
             {
-                ApiError::PayloadTooLarge(state.settings.config.max_body_bytes)
+                ApiError::PayloadTooLarge(state.settings.config.limits.max_body_bytes)
             } else {
                 ApiError::invalid_body(format!("The request body could not be read: {e}"))
             };
@@ -149,7 +149,7 @@ pub async fn require_service_auth(
         authorization.as_deref(),
         &key_sets,
         state.clock.now(),
-        config.clock_skew,
+        config.resource.clock_skew,
     ) {
         Ok((index, slot)) => {
             drop(headers);
