@@ -15,7 +15,7 @@ before or after it. Absolute numbers move with the machine; the ratios are what 
     python3 bench/load.py --rounds 3 --duration 3 --json results.json
     python3 bench/load.py --anchors ''    # without anchors (no ratios)
 
-Then, as before: page latency of list-messages in threads of 10 to 1,000,000 messages, memory per
+Then: page latency of list-messages in threads of 10 to 1,000,000 messages, memory per
 stored identity and chat message, and start-up. Server CPU per request comes from each process's
 own accounting (/proc/<pid>/stat utime+stime) over each wrk run. wrk (Debian package `wrk`)
 runs on the same cores, so requests/s are lower bounds. Every run is bounded in time.
@@ -376,11 +376,14 @@ def main() -> None:
     print()
     print(markdown(report))
     if args.json:
+        report["summary"] = [{"workload": name, "connections": c, "system": system,
+                              **{k: v for k, v in s.items() if k != "rounds"}}
+                             for (name, c, system), s in summarize(report).items()]
         args.json.write_text(json.dumps(report, indent=2))
 
 
 def run_side_by_side(args, conns: list[int], workdir: str, report: dict) -> None:
-    print(f"side by side: {args.rounds} rounds of {args.duration:g} s per run, connections {conns}, "
+    print(f"side by side: {args.rounds} round(s) of {args.duration:g} s per run, connections {conns}, "
           f"wrk threads {args.threads}")
     servers: dict[str, Server] = {}
     requests: dict[str, dict[str, Request]] = {}
@@ -438,6 +441,8 @@ def run_side_by_side(args, conns: list[int], workdir: str, report: dict) -> None
                     if round_ == 0 or system.startswith("anchor"):  # warm-up: new process or workload
                         run_wrk(servers[system], script, conns[0], args.warmup, args.threads)
                     for c in conns:
+                        if system == DEFAULT:  # lines of the warm-up or the last run still buffered
+                            time.sleep(0.1)
                         log_before = default.log_bytes()
                         results.append(measure_once(servers[system], system, name, script, c, args.duration,
                                                     args.threads, round_))
@@ -626,7 +631,7 @@ def markdown(report: dict) -> str:
         f"Commit `{m['commit']}`, run {m['date']} on {m['cores']} cores ({m['cpu']}), load average "
         f"{m['load_average_at_start']:.2f} at the start and {m.get('load_average_at_end', 0):.2f} at the end; "
         f"{m.get('minutes', 0):.1f} minutes in all. `wrk -t{st['threads']} -c{{{','.join(map(str, conns))}}} "
-        f"-d{st['duration_s']:g}s`, {st['rounds']} rounds; medians over the rounds.",
+        f"-d{st['duration_s']:g}s`, {st['rounds']} round{'s' if st['rounds'] != 1 else ''}; medians over the rounds.",
     ]
     for system in [DEFAULT, WARN]:
         title = ("Default log level (as users run it)" if system == DEFAULT
