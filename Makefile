@@ -7,7 +7,7 @@
 
 CARGO ?= cargo
 
-.PHONY: run test test-rust test-sdk lint fmt build release container-check bench bench-startup
+.PHONY: run test test-rust test-sdk lint fmt build release container-check bench bench-anchors bench-startup
 
 # Flags for `make run`, e.g. ARGS="--fixtures fixtures/ci-starter.yaml --log-level debug".
 ARGS ?=
@@ -50,9 +50,16 @@ fmt:
 container-check:
 	bash scripts/container-check.sh
 
-# Throughput, latency, CPU per request, memory per item and start-up (needs wrk); see BENCHMARKS.md.
-bench: release
-	python3 bench/load.py
+# Throughput, latency and CPU per request side by side with the anchors (bench/anchors), page
+# latency, memory per item and start-up (needs wrk; about 10 minutes); see BENCHMARKS.md.
+# Options for bench/load.py go in BENCH_ARGS, e.g. BENCH_ARGS="--rounds 5 --memory-items 0".
+BENCH_ARGS ?=
+bench: release bench-anchors
+	python3 bench/load.py --anchors $(CURDIR)/target/bench-anchors/release $(BENCH_ARGS)
+
+# The anchors: a crate of their own, built into target/bench-anchors (never part of `cargo test`).
+bench-anchors:
+	$(CARGO) build --release --manifest-path bench/anchors/Cargo.toml --target-dir target/bench-anchors
 
 # Start-up time and idle memory of the release binary.
 bench-startup: release

@@ -145,10 +145,10 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         let mut config = Config::for_tests();
-        config.tls_cert_out = Some(std::env::temp_dir().join("acs-emulator-bench-cert.pem"));
+        config.listeners.tls_cert_out = Some(std::env::temp_dir().join("acs-emulator-bench-cert.pem"));
         // The threads hold 1 100 010 messages, one of them a million: over the default caps.
-        config.max_chat_messages = 2_000_000;
-        config.max_chat_messages_per_thread = 2_000_000;
+        config.limits.max_chat_messages = 2_000_000;
+        config.limits.max_chat_messages_per_thread = 2_000_000;
         let settings = config.validate().expect("config");
         let resource = settings.resource_id;
         let app = Application::build(settings, Arc::new(Clock::system())).expect("app");

@@ -9,8 +9,9 @@
 //!    chat roles, phone numbers and SMS segments; no actix, no serde_json.
 //!    [`trust`]: the CA bundle clients trust (the machine's roots plus the emulator's
 //!    certificate). [`healthcheck`]: the `healthcheck` subcommand's tiny HTTP probe.
-//! 1. [`config`]: flags and environment, validated once at start-up. [`store`]: in-memory state
-//!    of one resource; no actix.
+//! 1. [`config`]: flags and environment, validated once at start-up into plain data (start-up
+//!    turns it into the event bus's options and subscriptions, `resource` into the store's
+//!    limits). [`store`]: in-memory state of one resource; no actix.
 //! 2. [`auth`]: access-key signatures, user access tokens, the Entra ID authority and the
 //!    control token, as pure logic (no actix). [`scenario`]: scripted-scenario rules, their
 //!    engine and the request journal; operations are named by the operation table's names,

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use acs_emulator::config::Command;
+use acs_emulator::config::{Command, ConfigError};
 use acs_emulator::healthcheck::{ProbeUrl, probe};
 use acs_emulator::{Application, Clock, Config, telemetry};
 use clap::Parser;
@@ -52,6 +52,11 @@ fn main() -> ExitCode {
     drop(log);
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // A flag that start-up checks with the module that owns its syntax (--event-webhook).
+        Err(e) if e.downcast_ref::<ConfigError>().is_some() => {
+            eprintln!("acs-emulator: {e:#}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("acs-emulator: {e:#}");
             ExitCode::FAILURE
@@ -73,7 +78,7 @@ fn healthcheck(
     };
     let url = url
         .map(str::to_string)
-        .unwrap_or_else(|| format!("http://127.0.0.1:{}{path}", config.http_port));
+        .unwrap_or_else(|| format!("http://127.0.0.1:{}{path}", config.listeners.http_port));
     // A base URL (`http://emulator:8080`) probes the health (or readiness) endpoint.
     let result = ProbeUrl::parse(&url).and_then(|u| probe(&u.or_path(path), timeout));
     match result {

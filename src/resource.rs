@@ -17,9 +17,9 @@ use chrono::{DateTime, Utc};
 
 use crate::auth::hmac::{self, HmacError, HmacRequest, KeySlot};
 use crate::auth::user_token::{self, TokenError, TokenIssuer, UserToken};
-use crate::config::Settings;
+use crate::config::{LimitFlags, Settings};
 use crate::domain::{CommunicationUserId, PhoneNumber, ScopeSet};
-use crate::store::{Store, TokenStatus};
+use crate::store::{ChatLimits, Store, StoreLimits, TokenStatus};
 
 /// The name of the resource the command-line flags describe.
 pub const DEFAULT_RESOURCE: &str = "default";
@@ -50,6 +50,23 @@ pub struct Resource {
     pub store: Store,
 }
 
+/// The caps every resource's store is built with: the `--max-*` flags other than
+/// `--max-sms-outbox`, which is passed to each write. (The flags are plain numbers in `config`;
+/// the store's limits type is the store's.)
+fn store_limits(flags: &LimitFlags) -> StoreLimits {
+    StoreLimits {
+        identities: flags.max_identities,
+        chat: ChatLimits {
+            threads: flags.max_chat_threads,
+            messages: flags.max_chat_messages,
+            messages_per_thread: flags.max_chat_messages_per_thread,
+            participants_per_thread: flags.max_chat_participants_per_thread,
+        },
+        sms_opt_outs: flags.max_sms_opt_outs,
+        teams_extension_assignments: flags.max_teams_extension_assignments,
+    }
+}
+
 impl Resource {
     /// The `default` resource, from the command-line flags.
     pub fn from_settings(settings: &Settings, token_secret: &[u8], seed: Option<u64>) -> Self {
@@ -58,17 +75,17 @@ impl Resource {
             name: DEFAULT_RESOURCE.to_string(),
             hosts: Vec::new(),
             access_keys: settings.access_keys.clone(),
-            access_key_b64: config.access_key.clone(),
+            access_key_b64: config.resource.access_key.clone(),
             resource_id: settings.resource_id,
-            location: config.resource_location.clone(),
+            location: config.resource.resource_location.clone(),
             phone_numbers: settings.phone_numbers.clone(),
             entra_clients: None,
             tokens: TokenIssuer::with_secret(
                 token_secret,
                 settings.resource_id,
-                &config.resource_location,
+                &config.resource.resource_location,
             ),
-            store: Store::with_seed_and_limits(seed, config.store_limits()),
+            store: Store::with_seed_and_limits(seed, store_limits(&config.limits)),
         }
     }
 

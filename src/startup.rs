@@ -12,8 +12,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::auth::entra::EntraAuthority;
 use crate::clock::Clock;
-use crate::config::{Settings, default_ca_bundle_path, default_cert_path};
-use crate::events::{BusOptions, EventBus};
+use crate::config::{ConfigError, Settings, default_ca_bundle_path, default_cert_path};
+use crate::events::{BusOptions, DeliveryPolicy, EventBus, Subscription, resource_topic};
 use crate::fixtures;
 use crate::resource::{Resource, Resources};
 use crate::scenario::{Engine, Journal};
@@ -92,22 +92,15 @@ impl Application {
         getrandom::fill(&mut token_secret)
             .map_err(|e| anyhow::anyhow!("the OS random number generator failed: {e}"))?;
         let resources = Resources::new(
-            Resource::from_settings(&settings, &token_secret, config.seed),
-            config.max_resources,
-            crate::resource::default_hosts(config.host),
+            Resource::from_settings(&settings, &token_secret, config.scenarios.seed),
+            config.resource.max_resources,
+            crate::resource::default_hosts(config.listeners.host),
         );
-        let engine = Engine::new(config.seed);
-        let events = EventBus::new(
-            BusOptions::from_settings(&settings, crate::resource::DEFAULT_RESOURCE),
-            Arc::clone(&clock),
-        );
-        for subscription in &settings.event_subscriptions {
-            events
-                .subscribe(subscription.clone())
-                .map_err(|e| anyhow::anyhow!("--event-webhook: {e}"))?;
-        }
+        let engine = Engine::new(config.scenarios.seed);
+        let events = EventBus::new(bus_options(&settings), Arc::clone(&clock));
+        subscribe_webhooks(&events, &settings)?;
         let mut loaded = Vec::new();
-        for path in &config.fixtures {
+        for path in &config.scenarios.fixtures {
             let fixture = load_fixture_file(path, &resources, &engine, &events)?;
             fixtures::apply(
                 &fixture,
@@ -115,7 +108,7 @@ impl Application {
                 &engine,
                 &events,
                 &token_secret,
-                config.seed,
+                config.scenarios.seed,
                 clock.now(),
             )
             .map_err(|reason| anyhow::anyhow!("{}: {reason}", path.display()))?;
@@ -126,30 +119,30 @@ impl Application {
         let mut settings = settings;
         for resource in resources.all().iter() {
             for host in &resource.hosts {
-                if !settings.config.tls_hostnames.contains(host) {
-                    settings.config.tls_hostnames.push(host.clone());
+                if !settings.config.listeners.tls_hostnames.contains(host) {
+                    settings.config.listeners.tls_hostnames.push(host.clone());
                 }
             }
         }
         let config = &settings.config;
-        if config.control_token.is_none() && !config.host.is_loopback() {
+        if config.control.control_token.is_none() && !config.listeners.host.is_loopback() {
             tracing::warn!(
-                host = %config.host,
+                host = %config.listeners.host,
                 "the control API (/_emulator/*) answers anyone who reaches the listeners: it shows \
                  every resource's keys and can reset state or add webhooks; set --control-token"
             );
         }
         let (tls_config, cert_pem, chain) = tls_material(&settings)?;
         let https_listener = bind(
-            config.host,
-            config.port,
+            config.listeners.host,
+            config.listeners.port,
             "HTTPS",
             "--port",
             "ACS_EMULATOR_PORT",
         )?;
         let http_listener = bind(
-            config.host,
-            config.http_port,
+            config.listeners.host,
+            config.listeners.http_port,
             "HTTP",
             "--http-port",
             "ACS_EMULATOR_HTTP_PORT",
@@ -161,23 +154,23 @@ impl Application {
         // where the user asked, or to a per-port file in the temp directory. Files the emulator
         // named itself are removed when it stops, so `--port 0` leaves none behind.
         let mut files = RemoveOnDrop::default();
-        let cert_path = match (&config.tls_cert_out, &config.tls_cert) {
+        let cert_path = match (&config.listeners.tls_cert_out, &config.listeners.tls_cert) {
             (Some(path), _) => Some(path.clone()),
             (None, Some(path)) => Some(path.clone()),
             (None, None) => Some(default_cert_path(https_addr.port())),
         };
         if let (Some(path), true) = (
             &cert_path,
-            config.tls_cert.is_none() || config.tls_cert_out.is_some(),
+            config.listeners.tls_cert.is_none() || config.listeners.tls_cert_out.is_some(),
         ) {
             write_file(path, &cert_pem, "the certificate")?;
-            if config.tls_cert_out.is_none() {
+            if config.listeners.tls_cert_out.is_none() {
                 files.0.push(path.clone());
             }
         }
         let roots = crate::trust::system_roots();
         let bundle_pem = crate::trust::bundle_pem(&chain, roots);
-        let bundle_path = match &config.tls_ca_bundle_out {
+        let bundle_path = match &config.listeners.tls_ca_bundle_out {
             Some(path) => path.clone(),
             None => {
                 let path = default_ca_bundle_path(https_addr.port());
@@ -189,7 +182,7 @@ impl Application {
         tracing::debug!(path = %bundle_path.display(), roots = %roots.describe(), "CA bundle written");
 
         let signing_key =
-            match &config.entra_signing_key {
+            match &config.tokens.entra_signing_key {
                 Some(path) => Some(std::fs::read_to_string(path).with_context(|| {
                     format!("cannot read --entra-signing-key {}", path.display())
                 })?),
@@ -198,8 +191,8 @@ impl Application {
         let entra = EntraAuthority::new(
             settings.entra_tenant,
             &settings.entra_clients,
-            &config.managed_identity_client_id,
-            config.entra_trust_any,
+            &config.tokens.managed_identity_client_id,
+            config.tokens.entra_trust_any,
             signing_key.as_deref(),
         )
         .context("cannot set up the Entra ID token authority")?;
@@ -208,7 +201,7 @@ impl Application {
             https_addr,
             resources,
             engine,
-            journal: Journal::new(config.journal_size),
+            journal: Journal::new(config.scenarios.journal_size),
             fixtures: Mutex::new(loaded),
             token_secret,
             settings: Arc::new(settings.clone()),
@@ -218,7 +211,7 @@ impl Application {
             tls_ca_bundle_pem: Arc::new(bundle_pem),
             ready: std::sync::atomic::AtomicBool::new(false),
         });
-        let max_body = config.max_body_bytes;
+        let max_body = config.limits.max_body_bytes;
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
@@ -229,11 +222,11 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(http::edge))
         })
         // Explicit limits (README "Limits"); set before the listeners so they apply to both.
-        .max_connections(config.max_connections)
-        .client_request_timeout(config.client_request_timeout)
-        .keep_alive(keep_alive(config.keep_alive))
-        .tls_handshake_timeout(config.tls_handshake_timeout)
-        .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))
+        .max_connections(config.limits.max_connections)
+        .client_request_timeout(config.limits.client_request_timeout)
+        .keep_alive(keep_alive(config.limits.keep_alive))
+        .tls_handshake_timeout(config.limits.tls_handshake_timeout)
+        .shutdown_timeout(config.limits.shutdown_timeout.as_secs().max(1))
         // Small responses go out at once: without TCP_NODELAY, HTTP/2 clients that wait for an
         // ACK before sending more stall on Nagle's algorithm (about 40 ms per request).
         .tcp_nodelay(true)
@@ -248,7 +241,7 @@ impl Application {
         })
         .listen_rustls_0_23(https_listener, tls_config)?
         .listen(http_listener)?;
-        if let Some(workers) = config.workers {
+        if let Some(workers) = config.limits.workers {
             server = server.workers(workers);
         }
         Ok(Self {
@@ -298,7 +291,7 @@ impl Application {
             .map(|p| p.display().to_string())
             .unwrap_or_default();
         let bundle = self.bundle_path.display();
-        let lifetime = match config.token_lifetime {
+        let lifetime = match config.tokens.token_lifetime {
             Some(d) => humantime::format_duration(d).to_string(),
             None => "as requested (60..1440 minutes, default 1440)".into(),
         };
@@ -323,12 +316,12 @@ impl Application {
              \x20 Stop with Ctrl+C.",
             version = env!("CARGO_PKG_VERSION"),
             webhooks = webhooks(&self.state.events),
-            control = if config.control_token.is_some() {
+            control = if config.control.control_token.is_some() {
                 "needs Authorization: Bearer <--control-token> (health, ready, tls-cert, tls-ca-bundle open)"
             } else {
                 "open to anyone who reaches a listener (--control-token closes it)"
             },
-            key = config.access_key,
+            key = config.resource.access_key,
             resource = self.state.settings.resource_id,
             senders = self
                 .state
@@ -438,7 +431,7 @@ fn tls_material(
     settings: &Settings,
 ) -> anyhow::Result<(rustls::ServerConfig, String, Vec<CertificateDer<'static>>)> {
     let config = &settings.config;
-    let (chain, key, pem) = match (&config.tls_cert, &config.tls_key) {
+    let (chain, key, pem) = match (&config.listeners.tls_cert, &config.listeners.tls_key) {
         (Some(cert_path), Some(key_path)) => {
             let pem = std::fs::read_to_string(cert_path)
                 .with_context(|| format!("cannot read --tls-cert {}", cert_path.display()))?;
@@ -464,10 +457,10 @@ fn tls_material(
                 "127.0.0.1".to_string(),
                 "::1".to_string(),
             ];
-            if !config.host.is_unspecified() && !config.host.is_loopback() {
-                names.push(config.host.to_string());
+            if !config.listeners.host.is_unspecified() && !config.listeners.host.is_loopback() {
+                names.push(config.listeners.host.to_string());
             }
-            for name in &config.tls_hostnames {
+            for name in &config.listeners.tls_hostnames {
                 if !names.contains(name) {
                     names.push(name.clone());
                 }
@@ -545,4 +538,54 @@ async fn wait_until_serving(addr: SocketAddr, timeout: std::time::Duration) -> a
     tokio::time::timeout(timeout, probe)
         .await
         .map_err(|_| anyhow::anyhow!("the server did not start serving within {timeout:?}"))
+}
+
+/// The event bus's options, from the flags (`events` takes plain data and never reads the
+/// configuration). The default resource's topic is its ARM id.
+pub fn bus_options(settings: &Settings) -> BusOptions {
+    let c = &settings.config;
+    BusOptions {
+        topic: resource_topic(
+            &settings.azure_subscription_id.to_string(),
+            &c.resource.resource_group,
+            &c.resource.resource_name,
+        ),
+        arm_prefix: format!(
+            "/subscriptions/{}/resourceGroups/{}",
+            c.resource.azure_subscription_id.to_ascii_lowercase(),
+            c.resource.resource_group
+        ),
+        default_resource: crate::resource::DEFAULT_RESOURCE.to_string(),
+        policy: DeliveryPolicy {
+            max_attempts: c.events.event_max_attempts,
+            retry_initial: c.events.event_retry_initial,
+            retry_max: c.events.event_retry_max,
+            timeout: c.events.event_delivery_timeout,
+        },
+        queue_capacity: c.events.event_queue_capacity,
+        history_capacity: c.events.event_history,
+        report_capacity: c.limits.max_sms_outbox,
+        seed: c.scenarios.seed,
+        extra_roots: settings.event_webhook_roots.clone(),
+    }
+}
+
+/// Subscribes the `--event-webhook`s (kept across resets), once all of them are checked. A value
+/// `events` refuses is a configuration error (exit status 2), as the flags `Config::validate`
+/// checks are.
+fn subscribe_webhooks(events: &EventBus, settings: &Settings) -> anyhow::Result<()> {
+    let subscriptions = settings
+        .event_webhooks
+        .iter()
+        .map(|raw| {
+            Subscription::parse_cli(raw)
+                .map_err(|e| ConfigError::new(format!("--event-webhook '{raw}': {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for subscription in subscriptions {
+        events
+            .subscribe(subscription)
+            .map_err(|e| anyhow::anyhow!("--event-webhook: {e}"))?;
+    }
+    Ok(())
 }

@@ -48,7 +48,7 @@ impl Drop for LogGuard {
 pub fn init(config: &Config) -> LogGuard {
     // A TLS client speaking to the HTTP port makes actix log a parse error at ERROR level for
     // every attempt; that is the client's mistake, not the emulator's, so keep it at debug.
-    let mut directives = config.log_level.clone();
+    let mut directives = config.logging.log_level.clone();
     if !directives.contains("actix_http") {
         directives.push_str(",actix_http::h1::dispatcher=off");
     }
@@ -60,7 +60,7 @@ pub fn init(config: &Config) -> LogGuard {
         .with_writer(writer)
         .with_target(false)
         .with_ansi(ansi);
-    match config.log_format {
+    match config.logging.log_format {
         LogFormat::Pretty => builder.compact().init(),
         LogFormat::Json => builder.json().with_target(true).init(),
     }

@@ -10,10 +10,11 @@ use std::sync::{Arc, LazyLock};
 
 use acs_emulator::clock::Clock;
 use acs_emulator::config::Config;
-use acs_emulator::events::{BusOptions, EventBus};
+use acs_emulator::events::EventBus;
 use acs_emulator::fixtures;
-use acs_emulator::resource::{DEFAULT_RESOURCE, Resource, Resources};
+use acs_emulator::resource::{Resource, Resources};
 use acs_emulator::scenario::Engine;
+use acs_emulator::startup::bus_options;
 use libfuzzer_sys::fuzz_target;
 
 struct World {
@@ -27,14 +28,11 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
     World {
         resources: Resources::new(
             Resource::from_settings(&settings, &[7; 32], None),
-            settings.config.max_resources,
-            acs_emulator::resource::default_hosts(settings.config.host),
+            settings.config.resource.max_resources,
+            acs_emulator::resource::default_hosts(settings.config.listeners.host),
         ),
         engine: Engine::new(Some(1)),
-        events: EventBus::new(
-            BusOptions::from_settings(&settings, DEFAULT_RESOURCE),
-            Arc::new(Clock::system()),
-        ),
+        events: EventBus::new(bus_options(&settings), Arc::new(Clock::system())),
     }
 });
 

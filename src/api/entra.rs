@@ -220,7 +220,12 @@ async fn managed_identity_token(
         tracing::info!(reason = %message, "managed identity token refused");
         Err(ApiError::ManagedIdentity { status, message })
     };
-    let expected = state.settings.config.managed_identity_header.as_bytes();
+    let expected = state
+        .settings
+        .config
+        .tokens
+        .managed_identity_header
+        .as_bytes();
     let given = req.headers().get("x-identity-header").map(|v| v.as_bytes());
     if given != Some(expected) {
         return fail(

@@ -1,7 +1,8 @@
 //! Which certificates HTTPS webhooks may present.
 //!
 //! By default, the public roots (`webpki-roots`), as Event Grid would. `--event-webhook-ca FILE`
-//! adds the certificates of a PEM file, in two ways at once:
+//! adds the certificates of a PEM file (read by `config`, handed over in
+//! [`super::BusOptions::extra_roots`]), in two ways at once:
 //! - as trust anchors: a private CA, or mkcert's root, vouches for the server certificates it
 //!   issued (names checked as usual);
 //! - pinned: a webhook that presents exactly one of the file's certificates is trusted for it.
@@ -18,19 +19,7 @@ use rustls::DigitallySignedStruct;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
-
-/// The certificates of a PEM file; an error says why there are none.
-pub fn read_pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("not a PEM certificate bundle ({e})"))?;
-    if certs.is_empty() {
-        return Err("no PEM certificate in it".into());
-    }
-    Ok(certs)
-}
 
 /// The TLS configuration of the webhook client: public roots, plus `extra` as anchors and pins.
 pub fn client_config(extra: &[CertificateDer<'static>]) -> Result<rustls::ClientConfig, String> {
@@ -123,14 +112,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_pem_file_needs_at_least_one_certificate() {
-        assert!(read_pem_certificates(b"hello").is_err());
+    fn extra_certificates_make_a_client_configuration() {
         let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert");
-        let two = format!("{}{}", cert.cert.pem(), cert.cert.pem());
-        assert_eq!(
-            read_pem_certificates(two.as_bytes()).map(|c| c.len()),
-            Ok(2)
-        );
-        assert!(client_config(&read_pem_certificates(two.as_bytes()).expect("pem")).is_ok());
+        let two = vec![cert.cert.der().clone(), cert.cert.der().clone()];
+        assert!(client_config(&two).is_ok());
     }
 }

@@ -106,7 +106,7 @@ pub fn service_caller(
         &signed,
         authorization.as_deref(),
         state.clock.now(),
-        state.settings.config.clock_skew,
+        state.settings.config.resource.clock_skew,
     ) {
         Ok((resource, slot)) => Ok((resource, Caller::AccessKey(slot))),
         Err(e) => {
@@ -147,7 +147,7 @@ pub fn user_token(
 /// With `--control-token`, refuses a control request without `Authorization: Bearer <token>`:
 /// 401 with the envelope. The comparison takes the same time whatever the token sent.
 pub fn control(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
-    let Some(expected) = state.settings.config.control_token.as_deref() else {
+    let Some(expected) = state.settings.config.control.control_token.as_deref() else {
         return Ok(());
     };
     let mut given = req.headers().get_all(header::AUTHORIZATION);

@@ -55,7 +55,7 @@ pub async fn edge(
     }
     let request = res.request();
     crate::telemetry::access(
-        state.settings.config.log_format,
+        state.settings.config.logging.log_format,
         request.method().as_str(),
         request.path(),
         || super::operation::Matched::of(request).and_then(|m| m.data_plane_name()),
@@ -86,10 +86,10 @@ async fn limits(
     use actix_web::ResponseError;
     let config = &state.settings.config;
     let size = head_size(&req);
-    if size > config.max_header_bytes {
+    if size > config.limits.max_header_bytes {
         let err = ApiError::HeadersTooLarge {
             size,
-            limit: config.max_header_bytes,
+            limit: config.limits.max_header_bytes,
         };
         return Err(req.into_response(err.error_response()));
     }
@@ -99,7 +99,7 @@ async fn limits(
         let err = ApiError::host_mismatch(&host, &authority);
         return Err(req.into_response(err.error_response()));
     }
-    let in_flight = match body::enter(&req, config.max_concurrent_streams) {
+    let in_flight = match body::enter(&req, config.limits.max_concurrent_streams) {
         Ok(guard) => guard,
         Err(err) => return Err(req.into_response(err.error_response())),
     };
@@ -108,10 +108,10 @@ async fn limits(
         _body: body::Reservation::default(),
     };
     if body::may_have_body(&req) {
-        let timeout = config.request_body_timeout;
+        let timeout = config.limits.request_body_timeout;
         let limits = body::Limits {
-            max_body: config.max_body_bytes,
-            connection_budget: config.max_connection_body_bytes,
+            max_body: config.limits.max_body_bytes,
+            connection_budget: config.limits.max_connection_body_bytes,
         };
         match tokio::time::timeout(timeout, body::read(&mut req, &limits)).await {
             Ok(Ok((body, reservation))) => {

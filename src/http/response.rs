@@ -16,7 +16,7 @@ use crate::error::ApiError;
 pub fn origin(req: &HttpRequest) -> (String, String) {
     let trust = req
         .app_data::<web::Data<crate::state::AppState>>()
-        .is_some_and(|s| s.settings.config.trust_forwarded_headers);
+        .is_some_and(|s| s.settings.config.tokens.trust_forwarded_headers);
     if trust {
         let info = req.connection_info();
         return (info.scheme().to_string(), info.host().to_string());

@@ -22,7 +22,7 @@ async fn the_certificate_is_served_and_matches_the_written_file() {
     let dir = std::env::temp_dir().join(format!("acs-emulator-test-{}", uuid::Uuid::new_v4()));
     let path = dir.join("nested").join("cert.pem");
     let mut config = acs_emulator::Config::for_tests();
-    config.tls_cert_out = Some(path.clone());
+    config.listeners.tls_cert_out = Some(path.clone());
     let app = crate::helpers::spawn_with(config).await;
     let res = app
         .client
@@ -107,8 +107,8 @@ async fn files_the_user_named_stay_after_exit() {
     use std::sync::Arc;
     let dir = std::env::temp_dir().join(format!("acs-emulator-test-{}", uuid::Uuid::new_v4()));
     let mut config = acs_emulator::Config::for_tests();
-    config.tls_cert_out = Some(dir.join("cert.pem"));
-    config.tls_ca_bundle_out = Some(dir.join("bundle.pem"));
+    config.listeners.tls_cert_out = Some(dir.join("cert.pem"));
+    config.listeners.tls_ca_bundle_out = Some(dir.join("bundle.pem"));
     let settings = config.validate().expect("valid");
     let app = acs_emulator::Application::build(settings, Arc::new(acs_emulator::Clock::system()))
         .expect("builds");

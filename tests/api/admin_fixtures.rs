@@ -8,7 +8,7 @@ use crate::helpers::{assert_error, spawn_with};
 async fn fixture_identities_are_listed_with_their_derived_ids() {
     // Arrange
     let mut config = acs_emulator::Config::for_tests();
-    config.fixtures =
+    config.scenarios.fixtures =
         vec![concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/token-expiry.yaml").into()];
     let app = spawn_with(config).await;
     let namespace = uuid::Uuid::from_u128(0x6acf_5e1e_0000_4000_8000_0000_0000_0001);
@@ -50,7 +50,7 @@ async fn fixture_identities_are_listed_with_their_derived_ids() {
 async fn fixture_identities_count_against_the_identity_cap() {
     // Arrange: room for two identities.
     let mut config = acs_emulator::Config::for_tests();
-    config.max_identities = 2;
+    config.limits.max_identities = 2;
     let app = spawn_with(config).await;
     let load = |names: &[&str]| {
         let identities: Vec<Value> = names.iter().map(|n| json!({"name": n})).collect();

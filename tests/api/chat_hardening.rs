@@ -28,7 +28,7 @@ fn seq(m: &Value) -> u64 {
 
 fn parallel_app_config() -> acs_emulator::Config {
     let mut config = acs_emulator::Config::for_tests();
-    config.workers = Some(4);
+    config.limits.workers = Some(4);
     config
 }
 

@@ -11,7 +11,7 @@ use crate::helpers::{body, encode, spawn_with};
 
 fn parallel_config() -> acs_emulator::Config {
     let mut config = acs_emulator::Config::for_tests();
-    config.workers = Some(4);
+    config.limits.workers = Some(4);
     config
 }
 
@@ -228,7 +228,7 @@ async fn reset_during_load_neither_deadlocks_nor_fails_requests_and_leaves_consi
 #[tokio::test]
 async fn the_outbox_keeps_exactly_its_cap_under_parallel_sends() {
     let mut config = parallel_config();
-    config.max_sms_outbox = 25;
+    config.limits.max_sms_outbox = 25;
     let app = spawn_with(config).await;
     let requests: Vec<Value> = (0..100)
         .map(|n| sms("+14255550123", Some(&format!("id-{n}"))))
@@ -267,7 +267,7 @@ async fn the_outbox_keeps_exactly_its_cap_under_parallel_sends() {
 #[tokio::test]
 async fn the_identity_cap_answers_403_and_deleted_identities_make_room() {
     let mut config = acs_emulator::Config::for_tests();
-    config.max_identities = 3;
+    config.limits.max_identities = 3;
     let app = spawn_with(config).await;
     let mut ids = Vec::new();
     for _ in 0..3 {

@@ -29,7 +29,7 @@ mod token {
 
     fn with_token() -> Config {
         let mut config = Config::for_tests();
-        config.control_token = Some(TOKEN.into());
+        config.control.control_token = Some(TOKEN.into());
         config
     }
 
@@ -119,7 +119,7 @@ mod token {
     fn an_empty_token_is_a_configuration_error() {
         for bad in ["", " padded "] {
             let mut config = Config::for_tests();
-            config.control_token = Some(bad.into());
+            config.control.control_token = Some(bad.into());
             let err = config.validate().expect_err("refused");
             assert!(err.to_string().contains("--control-token"), "{err}");
         }
@@ -146,7 +146,7 @@ mod resources {
     async fn resources_past_the_cap_are_refused_with_403() {
         // Arrange: room for default and one more.
         let mut config = Config::for_tests();
-        config.max_resources = 2;
+        config.resource.max_resources = 2;
         let app = spawn_with(config).await;
 
         // Act
@@ -169,8 +169,8 @@ mod resources {
             {"name": "one", "accessKey": "b25l"}, {"name": "two", "accessKey": "dHdv"}]});
         std::fs::write(&path, fixture.to_string()).expect("write");
         let mut config = Config::for_tests();
-        config.max_resources = 2;
-        config.fixtures = vec![path];
+        config.resource.max_resources = 2;
+        config.scenarios.fixtures = vec![path];
         let settings = config.validate().expect("valid");
         let err = acs_emulator::Application::build(
             settings,
@@ -232,7 +232,7 @@ mod forwarded {
         assert_eq!(issuer(&app).await, format!("{}/{TENANT}/v2.0", app.https));
 
         let mut config = Config::for_tests();
-        config.trust_forwarded_headers = true;
+        config.tokens.trust_forwarded_headers = true;
         let app = spawn_with(config).await;
         assert_eq!(
             issuer(&app).await,

@@ -237,7 +237,7 @@ async fn every_bad_bearer_token_is_rejected_and_changes_nothing() {
 #[tokio::test]
 async fn trust_any_accepts_self_minted_tokens_with_the_acs_audience() {
     let mut config = acs_emulator::Config::for_tests();
-    config.entra_trust_any = true;
+    config.tokens.entra_trust_any = true;
     let app = spawn_with(config).await;
     let now = chrono::Utc::now().timestamp();
     let mint = |claims: Value| {
@@ -447,7 +447,7 @@ mod signed_with_the_authority_key {
             std::env::temp_dir().join(format!("acs-emulator-entra-{}.pem", uuid::Uuid::new_v4()));
         std::fs::write(&path, key.serialize_pem()).expect("write key");
         let mut config = acs_emulator::Config::for_tests();
-        config.entra_signing_key = Some(path);
+        config.tokens.entra_signing_key = Some(path);
         let app = spawn_with(config).await;
         (app, EncodingKey::from_ec_der(&key.serialize_der()))
     }

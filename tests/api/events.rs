@@ -19,9 +19,9 @@ pub const TOPIC: &str = "/subscriptions/acacacac-0000-4000-8000-00000000000b/res
 /// The test configuration with fast retries: 3 attempts, 50 ms then 100 ms apart.
 pub fn events_config() -> Config {
     let mut config = Config::for_tests();
-    config.event_max_attempts = 3;
-    config.event_retry_initial = Duration::from_millis(50);
-    config.event_retry_max = Duration::from_millis(200);
+    config.events.event_max_attempts = 3;
+    config.events.event_retry_initial = Duration::from_millis(50);
+    config.events.event_retry_max = Duration::from_millis(200);
     config
 }
 
@@ -635,7 +635,7 @@ async fn reset_clears_events_and_the_apis_subscriptions_but_keeps_startup_ones()
     // Arrange
     let hook = Webhook::start().await;
     let mut config = events_config();
-    config.event_webhooks = vec![format!("{}#name=cli&types=SMSReceived", hook.url)];
+    config.events.event_webhooks = vec![format!("{}#name=cli&types=SMSReceived", hook.url)];
     let app = spawn_with(config).await;
     app.subscribe(&json!({"name": "api", "endpoint": hook.url}))
         .await;
@@ -688,7 +688,7 @@ async fn an_https_webhook_with_a_private_certificate_needs_event_webhook_ca() {
         std::fs::write(&ca, &pem).expect("write the certificate");
         let untrusting = spawn_events_app().await;
         let mut config = events_config();
-        config.event_webhook_ca = Some(ca.clone());
+        config.events.event_webhook_ca = Some(ca.clone());
         let trusting = spawn_with(config).await;
 
         // Act: both send it an inbound SMS.
@@ -720,7 +720,7 @@ async fn an_https_webhook_with_a_private_certificate_needs_event_webhook_ca() {
 #[test]
 fn event_webhook_ca_must_name_a_pem_certificate_file() {
     let mut config = events_config();
-    config.event_webhook_ca = Some("/nonexistent/ca.pem".into());
+    config.events.event_webhook_ca = Some("/nonexistent/ca.pem".into());
     let err = config.validate().expect_err("missing file").to_string();
     assert!(
         err.contains("--event-webhook-ca '/nonexistent/ca.pem'"),
@@ -729,7 +729,7 @@ fn event_webhook_ca_must_name_a_pem_certificate_file() {
     let not_pem = std::env::temp_dir().join(format!("acs-not-pem-{}.txt", uuid::Uuid::new_v4()));
     std::fs::write(&not_pem, "hello").expect("write");
     let mut config = events_config();
-    config.event_webhook_ca = Some(not_pem.clone());
+    config.events.event_webhook_ca = Some(not_pem.clone());
     let err = config.validate().expect_err("no certificate").to_string();
     assert!(err.contains("--event-webhook-ca"), "{err}");
     std::fs::remove_file(&not_pem).ok();

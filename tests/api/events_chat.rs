@@ -597,8 +597,8 @@ async fn events_of_each_thread_arrive_in_order_through_retries_and_batches() {
 async fn a_delivery_report_is_published_when_the_emulator_clock_reaches_it() {
     // Arrange: reports arrive an hour after the send.
     let mut config = events_config();
-    config.sms_delivery_report_delay = Duration::from_secs(3600);
-    config.clock_skew = Duration::from_secs(24 * 3600);
+    config.sms.sms_delivery_report_delay = Duration::from_secs(3600);
+    config.resource.clock_skew = Duration::from_secs(24 * 3600);
     let app = spawn_with(config).await;
     let hook = Webhook::start().await;
     app.subscribe(&json!({"name": "reports", "endpoint": hook.url,
@@ -667,7 +667,7 @@ async fn delivery_reports_keep_arriving_after_a_refused_clock_change() {
     // Arrange: a report subscription, then a clock change far past the clock's range (once,
     // this made the clock panic on every read and killed the delivery-report timer for good).
     let mut config = events_config();
-    config.clock_skew = Duration::from_secs(24 * 3600);
+    config.resource.clock_skew = Duration::from_secs(24 * 3600);
     let app = spawn_with(config).await;
     let hook = Webhook::start().await;
     app.subscribe(&json!({"name": "reports", "endpoint": hook.url,
@@ -738,7 +738,7 @@ async fn with_a_seed_event_and_transaction_ids_repeat_on_every_run_and_after_a_r
     }
     let seeded = || {
         let mut config = events_config();
-        config.seed = Some(42);
+        config.scenarios.seed = Some(42);
         config
     };
     let first = spawn_with(seeded()).await;

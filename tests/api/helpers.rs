@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var("TEST_LOG").is_ok() {
         let mut config = Config::for_tests();
-        config.log_level = "debug".into();
+        config.logging.log_level = "debug".into();
         // Kept for the whole test process (a static is never dropped).
         std::mem::forget(acs_emulator::telemetry::init(&config));
     }
@@ -50,9 +50,11 @@ pub async fn spawn_app() -> TestApp {
 /// Spawns an emulator with `config` (ports are forced to 0).
 pub async fn spawn_with(mut config: Config) -> TestApp {
     LazyLock::force(&TRACING);
-    config.port = 0;
-    config.http_port = 0;
-    let key = STANDARD.decode(&config.access_key).expect("base64 key");
+    config.listeners.port = 0;
+    config.listeners.http_port = 0;
+    let key = STANDARD
+        .decode(&config.resource.access_key)
+        .expect("base64 key");
     let settings = config.validate().expect("valid test config");
     let app = Application::build(settings, Arc::new(Clock::system())).expect("app builds");
     let http = format!("http://127.0.0.1:{}", app.http_addr().port());

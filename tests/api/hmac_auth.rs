@@ -16,7 +16,7 @@ async fn requests_signed_by_the_official_sdks_verify() {
     for v in vectors["vectors"].as_array().expect("array") {
         let s = |k: &str| v[k].as_str().expect(k).to_string();
         let mut config = Config::for_tests();
-        config.access_key = s("key");
+        config.resource.access_key = s("key");
         let app = spawn_with(config).await;
         let date: DateTime<Utc> = httpdate::parse_http_date(&s("date")).expect("date").into();
         app.state
@@ -226,7 +226,7 @@ fn http_dates_are_formatted_for_any_instant() {
 #[tokio::test]
 async fn the_skew_window_is_configurable() {
     let mut config = Config::for_tests();
-    config.clock_skew = std::time::Duration::from_secs(30);
+    config.resource.clock_skew = std::time::Duration::from_secs(30);
     let app = spawn_with(config).await;
     let date = acs_emulator::auth::hmac::http_date(app.state.clock.now() - TimeDelta::seconds(60));
     let s = app.sign_with(&app.key, "POST", CREATE, &date, &app.http_host(), b"");
@@ -532,8 +532,8 @@ async fn every_identity_route_requires_a_signature() {
 async fn a_rotated_out_key_is_rejected_and_changes_nothing() {
     // The resource's keys were regenerated: the well-known key no longer verifies.
     let mut config = Config::for_tests();
-    config.access_key = "cm90YXRlZC1wcmltYXJ5LWtleS0wMTIzNDU2Nzg5".into();
-    config.secondary_access_key = "cm90YXRlZC1zZWNvbmRhcnkta2V5LTAxMjM0NTY3".into();
+    config.resource.access_key = "cm90YXRlZC1wcmltYXJ5LWtleS0wMTIzNDU2Nzg5".into();
+    config.resource.secondary_access_key = "cm90YXRlZC1zZWNvbmRhcnkta2V5LTAxMjM0NTY3".into();
     let app = spawn_with(config).await;
     for old in [
         acs_emulator::config::DEFAULT_ACCESS_KEY,

@@ -50,8 +50,8 @@ async fn assert_healthy_and_unchanged(app: &TestApp, identities: usize, sms: usi
 
 fn short_timeouts() -> acs_emulator::Config {
     let mut config = acs_emulator::Config::for_tests();
-    config.client_request_timeout = Duration::from_millis(500);
-    config.request_body_timeout = Duration::from_millis(500);
+    config.limits.client_request_timeout = Duration::from_millis(500);
+    config.limits.request_body_timeout = Duration::from_millis(500);
     config
 }
 
@@ -153,7 +153,7 @@ async fn a_slow_body_is_cut_off_on_every_route_not_only_signed_ones() {
 #[tokio::test]
 async fn a_client_that_stalls_the_tls_handshake_is_disconnected() {
     let mut config = short_timeouts();
-    config.tls_handshake_timeout = Duration::from_millis(500);
+    config.limits.tls_handshake_timeout = Duration::from_millis(500);
     let app = spawn_with(config).await;
     let https = app.https.trim_start_matches("https://").to_string();
     // Nothing at all, and a ClientHello cut short.
@@ -184,7 +184,7 @@ async fn a_client_that_stalls_the_tls_handshake_is_disconnected() {
 async fn idle_connections_past_the_connection_limit_wait_and_are_then_served() {
     // Arrange: one worker taking 4 connections at a time, idle ones cut after 500 ms.
     let mut config = short_timeouts();
-    config.max_connections = 4;
+    config.limits.max_connections = 4;
     let app = spawn_with(config).await;
     let mut idle = Vec::new();
     for _ in 0..8 {
@@ -284,7 +284,7 @@ async fn headers_over_the_limit_get_a_431_envelope_and_far_over_a_clean_close() 
 #[tokio::test]
 async fn a_configured_header_limit_applies() {
     let mut config = acs_emulator::Config::for_tests();
-    config.max_header_bytes = 2048;
+    config.limits.max_header_bytes = 2048;
     let app = spawn_with(config).await;
     let res = app
         .send(

@@ -103,7 +103,7 @@ mod authority {
     async fn an_entra_request_reaches_the_resource_its_authority_names() {
         // Arrange: contoso (contoso.localhost, +18005550111) from a fixture.
         let mut config = Config::for_tests();
-        config.fixtures = vec![example("multi-resource.yaml")];
+        config.scenarios.fixtures = vec![example("multi-resource.yaml")];
         let app = spawn_with(config).await;
         let token = entra_token(&app).await;
         let port = port(&app);
@@ -139,7 +139,7 @@ mod authority {
     #[tokio::test]
     async fn a_host_header_that_disagrees_with_the_authority_is_a_400() {
         let mut config = Config::for_tests();
-        config.fixtures = vec![example("multi-resource.yaml")];
+        config.scenarios.fixtures = vec![example("multi-resource.yaml")];
         let app = spawn_with(config).await;
         let token = entra_token(&app).await;
         let port = port(&app);
@@ -224,7 +224,7 @@ mod limits {
 
     fn config() -> Config {
         let mut config = Config::for_tests();
-        config.request_body_timeout = Duration::from_secs(1);
+        config.limits.request_body_timeout = Duration::from_secs(1);
         config
     }
 
@@ -263,7 +263,7 @@ mod limits {
     async fn the_bodies_of_one_connection_share_a_budget() {
         // Arrange: a budget of 2 MiB for 10 streams of 600 KB each.
         let mut config = config();
-        config.max_connection_body_bytes = 2 * 1024 * 1024;
+        config.limits.max_connection_body_bytes = 2 * 1024 * 1024;
         let app = spawn_with(config).await;
         let mut client = connect(&app).await;
 

@@ -397,7 +397,7 @@ async fn a_non_json_content_type_is_415() {
 #[tokio::test]
 async fn token_lifetime_flag_overrides_every_lifetime() {
     let mut config = acs_emulator::Config::for_tests();
-    config.token_lifetime = Some(std::time::Duration::from_secs(30));
+    config.tokens.token_lifetime = Some(std::time::Duration::from_secs(30));
     let app = spawn_with(config).await;
     let id = app.create_identity().await;
     let body = body(
@@ -421,7 +421,7 @@ async fn token_lifetime_flag_overrides_every_lifetime() {
 #[tokio::test]
 async fn a_token_lifetime_past_year_9999_ends_the_tokens_there() {
     let mut config = acs_emulator::Config::for_tests();
-    config.token_lifetime = Some(std::time::Duration::MAX);
+    config.tokens.token_lifetime = Some(std::time::Duration::MAX);
     let app = spawn_with(config).await;
     let id = app.create_identity().await;
     let res = app.issue_token(&id, &json!({"scopes": ["chat"]})).await;

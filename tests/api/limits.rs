@@ -19,7 +19,7 @@ const ASSIGNMENTS: &str =
 /// The test configuration with four workers (so that parallel requests really race).
 fn config() -> Config {
     let mut config = Config::for_tests();
-    config.workers = Some(4);
+    config.limits.workers = Some(4);
     config
 }
 
@@ -175,7 +175,7 @@ async fn put_assignment(app: &TestApp, object_id: &str) -> reqwest::Response {
 async fn a_full_thread_table_answers_403_and_deleted_threads_make_room() {
     // Arrange
     let mut config = config();
-    config.max_chat_threads = 2;
+    config.limits.max_chat_threads = 2;
     let app = spawn_with(config).await;
     let (_, token) = app.create_user_and_token(&["chat"]).await;
     let first = app.thread_with(&token, "first", &[]).await;
@@ -202,7 +202,7 @@ async fn a_full_thread_table_answers_403_and_deleted_threads_make_room() {
 async fn a_full_thread_answers_403_message_limit_reached_and_keeps_its_messages() {
     // Arrange: 2 system messages + 3 user messages fill the thread.
     let mut config = config();
-    config.max_chat_messages_per_thread = 5;
+    config.limits.max_chat_messages_per_thread = 5;
     let app = spawn_with(config).await;
     let (_, token) = app.create_user_and_token(&["chat"]).await;
     let thread = app.thread_with(&token, "T", &[]).await;
@@ -266,7 +266,7 @@ async fn a_full_thread_answers_403_message_limit_reached_and_keeps_its_messages(
 async fn the_total_message_cap_spans_threads_and_a_deleted_thread_frees_its_messages() {
     // Arrange: two threads hold 4 system messages; two more user messages fill the store.
     let mut config = config();
-    config.max_chat_messages = 6;
+    config.limits.max_chat_messages = 6;
     let app = spawn_with(config).await;
     let (_, token) = app.create_user_and_token(&["chat"]).await;
     let a = app.thread_with(&token, "a", &[]).await;
@@ -299,8 +299,8 @@ async fn thirty_two_parallel_sends_against_a_cap_of_ten_store_exactly_ten() {
     for (per_thread, total, threads) in [(12, 1_000, 1), (1_000, 18, 4)] {
         // Arrange
         let mut config = config();
-        config.max_chat_messages_per_thread = per_thread;
-        config.max_chat_messages = total;
+        config.limits.max_chat_messages_per_thread = per_thread;
+        config.limits.max_chat_messages = total;
         let app = spawn_with(config).await;
         let client = parallel_client(&app);
         let (_, token) = app.create_user_and_token(&["chat"]).await;
@@ -351,7 +351,7 @@ async fn thirty_two_parallel_sends_against_a_cap_of_ten_store_exactly_ten() {
 #[tokio::test]
 async fn thirty_two_parallel_thread_creates_against_a_cap_of_ten_create_exactly_ten() {
     let mut config = config();
-    config.max_chat_threads = 10;
+    config.limits.max_chat_threads = 10;
     let app = spawn_with(config).await;
     let client = parallel_client(&app);
     let (_, token) = app.create_user_and_token(&["chat"]).await;
@@ -376,7 +376,7 @@ async fn thirty_two_parallel_thread_creates_against_a_cap_of_ten_create_exactly_
 async fn participants_are_capped_per_thread_and_read_receipts_stay_one_per_participant() {
     // Arrange
     let mut config = config();
-    config.max_chat_participants_per_thread = 3;
+    config.limits.max_chat_participants_per_thread = 3;
     let app = spawn_with(config).await;
     let (_, owner) = app.create_user_and_token(&["chat"]).await;
     let mut users = Vec::new();
@@ -448,7 +448,7 @@ async fn participants_are_capped_per_thread_and_read_receipts_stay_one_per_parti
 async fn a_full_opt_out_table_answers_403_and_a_refused_request_adds_nothing() {
     // Arrange
     let mut config = config();
-    config.max_sms_opt_outs = 3;
+    config.limits.max_sms_opt_outs = 3;
     let app = spawn_with(config).await;
     assert_eq!(
         opt_out(&app, "add", &[number(1), number(2)]).await.status(),
@@ -486,7 +486,7 @@ async fn a_full_opt_out_table_answers_403_and_a_refused_request_adds_nothing() {
 #[tokio::test]
 async fn thirty_two_parallel_opt_outs_against_a_cap_of_ten_record_exactly_ten() {
     let mut config = config();
-    config.max_sms_opt_outs = 10;
+    config.limits.max_sms_opt_outs = 10;
     let app = spawn_with(config).await;
     let numbers: Vec<String> = (0..32).map(number).collect();
 
@@ -513,7 +513,7 @@ async fn thirty_two_parallel_opt_outs_against_a_cap_of_ten_record_exactly_ten() 
 async fn reports_and_repeatability_records_stay_bounded_when_the_outbox_is_emptied() {
     // Arrange: an outbox of 3, emptied after every send.
     let mut config = config();
-    config.max_sms_outbox = 3;
+    config.limits.max_sms_outbox = 3;
     let app = spawn_with(config).await;
     let request = |n: usize| {
         json!({
@@ -574,7 +574,7 @@ async fn reports_and_repeatability_records_stay_bounded_when_the_outbox_is_empti
 #[tokio::test]
 async fn a_full_assignment_table_answers_403_but_replacing_an_assignment_works() {
     let mut config = config();
-    config.max_teams_extension_assignments = 2;
+    config.limits.max_teams_extension_assignments = 2;
     let app = spawn_with(config).await;
     assert_eq!(put_assignment(&app, "a").await.status(), 201);
     assert_eq!(put_assignment(&app, "b").await.status(), 201);
@@ -609,7 +609,7 @@ async fn a_full_assignment_table_answers_403_but_replacing_an_assignment_works()
 #[tokio::test]
 async fn thirty_two_parallel_assignments_against_a_cap_of_ten_create_exactly_ten() {
     let mut config = config();
-    config.max_teams_extension_assignments = 10;
+    config.limits.max_teams_extension_assignments = 10;
     let app = spawn_with(config).await;
     let objects: Vec<String> = (0..32).map(|n| format!("object-{n}")).collect();
 
@@ -628,11 +628,11 @@ async fn thirty_two_parallel_assignments_against_a_cap_of_ten_create_exactly_ten
 async fn a_reset_gives_every_cap_its_room_back() {
     // Arrange: every capped table filled to its cap.
     let mut config = config();
-    config.max_identities = 4;
-    config.max_chat_threads = 2;
-    config.max_chat_messages = 5;
-    config.max_sms_opt_outs = 2;
-    config.max_teams_extension_assignments = 2;
+    config.limits.max_identities = 4;
+    config.limits.max_chat_threads = 2;
+    config.limits.max_chat_messages = 5;
+    config.limits.max_sms_opt_outs = 2;
+    config.limits.max_teams_extension_assignments = 2;
     let app = spawn_with(config).await;
     let fill = || async {
         let (_, token) = app.create_user_and_token(&["chat"]).await;
@@ -683,7 +683,7 @@ async fn a_reset_gives_every_cap_its_room_back() {
 async fn resets_racing_chat_writers_leave_the_counts_exact() {
     // Arrange
     let mut config = config();
-    config.max_chat_messages = 40;
+    config.limits.max_chat_messages = 40;
     let app = spawn_with(config).await;
     let client = parallel_client(&app);
 
@@ -752,8 +752,8 @@ async fn every_resource_has_its_own_caps_and_fixture_data_past_them_is_skipped()
     let path = std::env::temp_dir().join(format!("acs-caps-{}.yaml", uuid::Uuid::new_v4()));
     std::fs::write(&path, CONTOSO).expect("fixture written");
     let mut config = config();
-    config.max_sms_opt_outs = 1;
-    config.fixtures = vec![path.clone()];
+    config.limits.max_sms_opt_outs = 1;
+    config.scenarios.fixtures = vec![path.clone()];
     let app = spawn_with(config).await;
     let contoso = app.state.resources.by_name("contoso").expect("contoso");
 
@@ -778,17 +778,17 @@ async fn every_resource_has_its_own_caps_and_fixture_data_past_them_is_skipped()
 fn every_cap_is_validated_at_start_up() {
     type Mutation = fn(&mut Config);
     let cases: [(&str, Mutation); 6] = [
-        ("--max-chat-threads", |c| c.max_chat_threads = 0),
-        ("--max-chat-messages", |c| c.max_chat_messages = 1),
+        ("--max-chat-threads", |c| c.limits.max_chat_threads = 0),
+        ("--max-chat-messages", |c| c.limits.max_chat_messages = 1),
         ("--max-chat-messages-per-thread", |c| {
-            c.max_chat_messages_per_thread = 1
+            c.limits.max_chat_messages_per_thread = 1
         }),
         ("--max-chat-participants-per-thread", |c| {
-            c.max_chat_participants_per_thread = 0
+            c.limits.max_chat_participants_per_thread = 0
         }),
-        ("--max-sms-opt-outs", |c| c.max_sms_opt_outs = 0),
+        ("--max-sms-opt-outs", |c| c.limits.max_sms_opt_outs = 0),
         ("--max-teams-extension-assignments", |c| {
-            c.max_teams_extension_assignments = 0
+            c.limits.max_teams_extension_assignments = 0
         }),
     ];
     for (flag, mutate) in cases {

@@ -20,7 +20,7 @@ pub fn example(name: &str) -> PathBuf {
 
 async fn with_fixtures(names: &[&str]) -> TestApp {
     let mut config = Config::for_tests();
-    config.fixtures = names.iter().map(|n| example(n)).collect();
+    config.scenarios.fixtures = names.iter().map(|n| example(n)).collect();
     spawn_with(config).await
 }
 
@@ -103,7 +103,7 @@ fn start_error(text: &str, extension: &str) -> String {
     ));
     std::fs::write(&path, text).expect("write");
     let mut config = Config::for_tests();
-    config.fixtures = vec![path.clone()];
+    config.scenarios.fixtures = vec![path.clone()];
     let settings = config.validate().expect("valid flags");
     let err = match Application::build(settings, Arc::new(Clock::system())) {
         Ok(_) => panic!("a broken fixture must not start: {text}"),
@@ -617,7 +617,7 @@ mod state_machines {
     async fn a_seed_makes_probability_and_ids_reproducible() {
         async fn run(seed: u64) -> (Vec<u16>, Vec<String>) {
             let mut config = Config::for_tests();
-            config.seed = Some(seed);
+            config.scenarios.seed = Some(seed);
             let app = spawn_with(config).await;
             app.load_ok(&json!({"rules": [{"name": "flaky", "probability": 0.5,
                 "match": {"operation": "Identity.CreateUser"}, "respond": {"status": 503}}]}))
@@ -796,7 +796,7 @@ mod control {
     #[tokio::test]
     async fn the_journal_is_bounded() {
         let mut config = Config::for_tests();
-        config.journal_size = 3;
+        config.scenarios.journal_size = 3;
         let app = spawn_with(config).await;
         for _ in 0..5 {
             app.create_identity().await;
@@ -1031,9 +1031,10 @@ mod entra_routing {
     #[tokio::test]
     async fn an_entra_token_reaches_the_resource_its_host_names() {
         let mut config = Config::for_tests();
-        config.fixtures = vec![example("multi-resource.yaml")];
+        config.scenarios.fixtures = vec![example("multi-resource.yaml")];
         // A second client the fixture's fabrikam does not allow.
         config
+            .tokens
             .entra_clients
             .push("acacacac-0000-4000-8000-0000000000ee:other-secret".into());
         let app = spawn_with(config).await;

@@ -40,7 +40,7 @@ async fn unsupported_methods_get_a_405_envelope() {
 #[tokio::test]
 async fn an_oversized_body_gets_a_413_envelope() {
     let mut config = acs_emulator::Config::for_tests();
-    config.max_body_bytes = 4096;
+    config.limits.max_body_bytes = 4096;
     let app = spawn_with(config).await;
     let body = vec![b' '; 5000];
     let res = app
@@ -76,8 +76,8 @@ async fn a_user_supplied_certificate_is_served() {
     std::fs::write(&cert_path, certified.cert.pem()).expect("write");
     std::fs::write(&key_path, certified.signing_key.serialize_pem()).expect("write");
     let mut config = acs_emulator::Config::for_tests();
-    config.tls_cert = Some(cert_path);
-    config.tls_key = Some(key_path);
+    config.listeners.tls_cert = Some(cert_path);
+    config.listeners.tls_key = Some(key_path);
     let app = spawn_with(config).await;
     assert_eq!(app.state.tls_cert_pem.as_str(), certified.cert.pem());
     let client = reqwest::Client::builder()
@@ -100,16 +100,18 @@ async fn a_user_supplied_certificate_is_served() {
 fn invalid_configuration_is_rejected_with_a_reason() {
     type Mutation = fn(&mut acs_emulator::Config);
     let cases: [(&str, Mutation); 5] = [
-        ("--access-key", |c| c.access_key = "not base64!".into()),
-        ("--resource-id", |c| c.resource_id = "nope".into()),
+        ("--access-key", |c| {
+            c.resource.access_key = "not base64!".into()
+        }),
+        ("--resource-id", |c| c.resource.resource_id = "nope".into()),
         ("--token-lifetime", |c| {
-            c.token_lifetime = Some(Duration::from_millis(10))
+            c.tokens.token_lifetime = Some(Duration::from_millis(10))
         }),
         ("--resource-location", |c| {
-            c.resource_location = "a b".into()
+            c.resource.resource_location = "a b".into()
         }),
         ("--tls-cert", |c| {
-            c.tls_cert = Some("/does/not/exist.pem".into())
+            c.listeners.tls_cert = Some("/does/not/exist.pem".into())
         }),
     ];
     for (flag, mutate) in cases {
@@ -141,6 +143,52 @@ fn the_binary_exits_non_zero_with_one_line_on_bad_flags() {
         .expect("runs");
     assert_ne!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("clock-skew"));
+}
+
+#[test]
+fn a_bad_event_webhook_is_an_invalid_option() {
+    // The events module checks the value at start-up; it is still a configuration error: one
+    // line naming the flag and the value, exit status 2, nothing bound.
+    for (args, reason) in [
+        (
+            ["--event-webhook", "http://localhost:1/#types=SMSSent"],
+            "event type 'SMSSent'",
+        ),
+        (["--event-webhook", "ftp://localhost/"], "not an absolute"),
+    ] {
+        let out = binary()
+            .args(args)
+            .args(["--port", "0", "--http-port", "0"])
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "acs-emulator: invalid configuration: --event-webhook '{}': ",
+                args[1]
+            )),
+            "{stderr}"
+        );
+        assert!(stderr.contains(reason), "{stderr}");
+    }
+    let out = binary()
+        .env(
+            "ACS_EMULATOR_EVENT_WEBHOOK",
+            "http://localhost:1/ http://x/#colour=red",
+        )
+        .args(["--port", "0", "--http-port", "0"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // Nothing is subscribed (no "event subscription added" line) until every webhook is valid.
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("--event-webhook 'http://x/#colour=red': unknown or malformed option"),
+        "{stderr}"
+    );
 }
 
 #[test]

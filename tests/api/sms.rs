@@ -155,7 +155,7 @@ async fn a_sender_the_resource_does_not_own_is_401_with_an_empty_message() {
 #[tokio::test]
 async fn configured_phone_numbers_replace_the_default_sender() {
     let mut config = Config::for_tests();
-    config.phone_numbers = vec!["+447700900123".into(), "+18005550199".into()];
+    config.sms.phone_numbers = vec!["+447700900123".into(), "+18005550199".into()];
     let app = spawn_with(config).await;
 
     let mut request = send_body(&["+14255550123"], "hi");
@@ -168,7 +168,7 @@ async fn configured_phone_numbers_replace_the_default_sender() {
 #[test]
 fn a_malformed_phone_number_flag_is_a_configuration_error() {
     let mut config = Config::for_tests();
-    config.phone_numbers = vec!["+1800".into()];
+    config.sms.phone_numbers = vec!["+1800".into()];
     let err = config.validate().expect_err("rejected");
     assert!(err.to_string().contains("--phone-number '+1800'"), "{err}");
 }
@@ -375,8 +375,8 @@ async fn an_entra_id_bearer_token_also_authenticates_a_send() {
 async fn a_send_signed_by_the_js_sdk_verifies() {
     // Captured from @azure/communication-sms 1.1.0 over HTTPS (sdk-behaviour.md §4).
     let mut config = Config::for_tests();
-    config.access_key = "hVdDYz9Wi+wSuI2bp+mG+4tyr4yBcXz/sbGASUYLJ1A=".into();
-    config.phone_numbers = vec!["+18005551234".into()];
+    config.resource.access_key = "hVdDYz9Wi+wSuI2bp+mG+4tyr4yBcXz/sbGASUYLJ1A=".into();
+    config.sms.phone_numbers = vec!["+18005551234".into()];
     let app = spawn_with(config).await;
     let date = "Sat, 28 Nov 2026 00:52:40 GMT";
     let at: chrono::DateTime<chrono::Utc> = httpdate::parse_http_date(date).expect("date").into();

@@ -60,7 +60,7 @@ async fn add_check_and_remove_keep_per_sender_state() {
 #[tokio::test]
 async fn opt_outs_belong_to_one_sender() {
     let mut config = Config::for_tests();
-    config.phone_numbers = vec![FROM.into(), "+18005550101".into()];
+    config.sms.phone_numbers = vec![FROM.into(), "+18005550101".into()];
     let app = spawn_with(config).await;
     opt_out_items(&app, "add", &["+14255550123"]).await;
     let res = opt_out(&app, "check", "+18005550101", &["+14255550123"]).await;
@@ -215,7 +215,7 @@ async fn no_report_was_asked_for_or_the_id_is_unknown_gives_a_404_problem() {
 #[tokio::test]
 async fn reports_arrive_after_the_configured_delay_on_the_emulator_clock() {
     let mut config = Config::for_tests();
-    config.sms_delivery_report_delay = std::time::Duration::from_secs(30);
+    config.sms.sms_delivery_report_delay = std::time::Duration::from_secs(30);
     let app = spawn_with(config).await;
     app.state
         .clock

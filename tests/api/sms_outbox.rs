@@ -58,7 +58,7 @@ async fn the_outbox_shows_everything_about_an_accepted_message() {
 #[tokio::test]
 async fn a_report_delay_past_year_9999_puts_the_report_at_its_end() {
     let mut config = acs_emulator::Config::for_tests();
-    config.sms_delivery_report_delay = Duration::MAX;
+    config.sms.sms_delivery_report_delay = Duration::MAX;
     let app = crate::helpers::spawn_with(config).await;
     let request = json!({
         "from": FROM,

@@ -126,7 +126,7 @@ async fn a_bad_recipient_with_an_id_fails_on_its_number_without_a_repeatability_
 async fn concurrent_sends_with_the_same_id_record_exactly_one_message() {
     // Several workers, so that requests really run in parallel.
     let mut config = acs_emulator::Config::for_tests();
-    config.workers = Some(4);
+    config.limits.workers = Some(4);
     let app = spawn_with(config).await;
     let request = send(vec![repeatable("+14255550123", ID, Some(FIRST_SENT))]);
 

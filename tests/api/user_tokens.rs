@@ -61,7 +61,7 @@ async fn deleting_the_identity_invalidates_its_tokens() {
 #[tokio::test]
 async fn tokens_expire_on_the_emulator_clock() {
     let mut config = acs_emulator::Config::for_tests();
-    config.token_lifetime = Some(std::time::Duration::from_secs(30));
+    config.tokens.token_lifetime = Some(std::time::Duration::from_secs(30));
     let app = spawn_with(config).await;
     let (_, token) = app.create_user_and_token(&["chat"]).await;
     assert_eq!(app.check_token(&token).await.status(), 200);

@@ -301,7 +301,7 @@ fn load_blocking(state: &AppState, body: &[u8], yaml: bool) -> Result<serde_json
         &state.engine,
         &state.events,
         &state.token_secret,
-        state.settings.config.seed,
+        state.settings.config.scenarios.seed,
         state.clock.now(),
     )
     .map_err(ApiError::invalid_fixture)?;

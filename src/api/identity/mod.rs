@@ -194,7 +194,7 @@ pub fn token_request(
             "ExpiresInMinutes",
         ));
     }
-    let lifetime = match state.settings.config.token_lifetime {
+    let lifetime = match state.settings.config.tokens.token_lifetime {
         Some(forced) => TimeDelta::from_std(forced).unwrap_or(TimeDelta::MAX),
         None => TimeDelta::minutes(minutes.unwrap_or(DEFAULT_TOKEN_MINUTES)),
     };

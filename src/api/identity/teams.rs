@@ -138,7 +138,7 @@ pub async fn exchange_teams_user_access_token(
         .checked_sub(now.timestamp())
         .and_then(TimeDelta::try_seconds)
         .unwrap_or(TimeDelta::MAX);
-    if let Some(forced) = state.settings.config.token_lifetime {
+    if let Some(forced) = state.settings.config.tokens.token_lifetime {
         lifetime = lifetime.min(TimeDelta::from_std(forced).unwrap_or(TimeDelta::MAX));
     }
     let issued = res.tokens.issue(
@@ -194,7 +194,7 @@ pub async fn exchange_teams_extension_access_token(
         "acs:{}_{}_{}",
         res.resource_id, principal.tenant_id, principal.object_id
     );
-    let lifetime = match state.settings.config.token_lifetime {
+    let lifetime = match state.settings.config.tokens.token_lifetime {
         Some(forced) => TimeDelta::from_std(forced).unwrap_or(TimeDelta::MAX),
         None => TimeDelta::minutes(DEFAULT_TOKEN_MINUTES),
     };

@@ -154,7 +154,7 @@ pub async fn send_sms(
 
     let now = state.clock.now();
     let enable_report = options.enable_delivery_report.unwrap_or(false);
-    let report_delay = TimeDelta::from_std(state.settings.config.sms_delivery_report_delay)
+    let report_delay = TimeDelta::from_std(state.settings.config.sms.sms_delivery_report_delay)
         .unwrap_or(TimeDelta::MAX);
     let (encoding, segment_count) = segments(&message);
     let mut value = Vec::with_capacity(recipients.len());
@@ -244,7 +244,7 @@ pub async fn send_sms(
                 delivery_report_at: enable_report.then(|| clock::saturating_add(now, report_delay)),
                 delivery_failure,
             },
-            state.settings.config.max_sms_outbox,
+            state.settings.config.limits.max_sms_outbox,
         );
         let (id, repeated) = match outcome {
             SendOutcome::Sent(id) => (id, false),

@@ -1,0 +1,128 @@
+//! What the bus remembers of each event for each subscription: its [`EventRecord`] (state,
+//! attempts, last error), how the control API filters them, and the delivered and dead-lettered
+//! history lists.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::{Event, EventSchema, EventType};
+
+/// Where an event stands for one subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Waiting, or being delivered (retries included).
+    Pending,
+    /// The webhook acknowledged it.
+    Delivered,
+    /// Given up on.
+    DeadLettered,
+}
+
+impl DeliveryState {
+    /// `pending`, `delivered` or `deadlettered`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::DeadLettered => "deadlettered",
+        }
+    }
+
+    /// Parses [`DeliveryState::as_str`], ignoring case (`deadLettered` too).
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "pending" => Some(DeliveryState::Pending),
+            "delivered" => Some(DeliveryState::Delivered),
+            "deadlettered" => Some(DeliveryState::DeadLettered),
+            _ => None,
+        }
+    }
+}
+
+/// Why an event was dead-lettered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadLetterReason {
+    /// Every attempt failed (`--event-max-attempts`).
+    MaxDeliveryAttemptsExceeded,
+    /// The webhook answered 400, 401, 403 or 413, which Event Grid does not retry.
+    NonRetryableStatusCode,
+    /// The validation handshake failed, so nothing was delivered.
+    ValidationFailed,
+}
+
+impl DeadLetterReason {
+    /// The name shown in the control API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadLetterReason::MaxDeliveryAttemptsExceeded => "MaxDeliveryAttemptsExceeded",
+            DeadLetterReason::NonRetryableStatusCode => "NonRetryableStatusCode",
+            DeadLetterReason::ValidationFailed => "ValidationFailed",
+        }
+    }
+}
+
+/// One event for one subscription, with its delivery history.
+#[derive(Debug, Clone)]
+pub struct EventRecord {
+    /// Publication order (shared by the copies of one event for several subscriptions).
+    pub seq: u64,
+    /// The event.
+    pub event: Arc<Event>,
+    /// The subscription's name.
+    pub subscription: String,
+    /// The subscription's schema (how `event` was, or will be, rendered).
+    pub schema: EventSchema,
+    /// Where it stands.
+    pub state: DeliveryState,
+    /// Delivery attempts made so far.
+    pub attempts: u32,
+    /// The HTTP status of the last attempt, if the webhook answered.
+    pub last_status: Option<u16>,
+    /// What went wrong last, if anything.
+    pub last_error: Option<String>,
+    /// Why it was dead-lettered.
+    pub dead_letter_reason: Option<DeadLetterReason>,
+    /// When it was delivered or dead-lettered (emulator clock).
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl EventRecord {
+    /// The event as the subscription's webhook receives it.
+    pub fn rendered(&self) -> serde_json::Value {
+        match self.schema {
+            EventSchema::EventGridSchema => self.event.to_event_grid(),
+            EventSchema::CloudEventSchemaV1_0 => self.event.to_cloud_event(),
+        }
+    }
+}
+
+/// Which records to list. `None` matches anything.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// State.
+    pub state: Option<DeliveryState>,
+    /// Event type.
+    pub event_type: Option<EventType>,
+    /// Subscription name.
+    pub subscription: Option<String>,
+}
+
+impl EventFilter {
+    pub(super) fn matches(&self, r: &EventRecord) -> bool {
+        self.state.is_none_or(|s| s == r.state)
+            && self.event_type.is_none_or(|t| t == r.event.event_type)
+            && self
+                .subscription
+                .as_ref()
+                .is_none_or(|s| *s == r.subscription)
+    }
+}
+
+/// The records that are no longer pending, newest last (each list keeps `--event-history`).
+#[derive(Default)]
+pub(super) struct History {
+    pub(super) delivered: VecDeque<EventRecord>,
+    pub(super) dead_lettered: VecDeque<EventRecord>,
+}
