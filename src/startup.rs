@@ -213,9 +213,11 @@ impl Application {
         });
         let max_body = config.limits.max_body_bytes;
         let app_state = state.clone();
+        let operations = web::Data::new(http::operation::OperationIndex::new(api::SERVICES));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .app_data(operations.clone())
                 .app_data(web::PayloadConfig::new(max_body))
                 .configure(api::configure)
                 .default_service(web::to(http::not_found))

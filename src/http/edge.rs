@@ -58,7 +58,7 @@ pub async fn edge(
         state.settings.config.logging.log_format,
         request.method().as_str(),
         request.path(),
-        || super::operation::Matched::of(request).and_then(|m| m.data_plane_name()),
+        || super::operation::Matched::resolve(request).and_then(|m| m.data_plane_name()),
         status,
         started.elapsed(),
         correlation,

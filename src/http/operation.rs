@@ -27,7 +27,8 @@ use std::task::{Context, Poll};
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{
-    Service as ActixService, ServiceFactory, ServiceRequest, ServiceResponse, fn_service,
+    ResourceDef, Service as ActixService, ServiceFactory, ServiceRequest, ServiceResponse,
+    fn_service,
 };
 use actix_web::http::Method;
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -146,6 +147,48 @@ impl Matched {
     /// Its name, for the journal and the access log: data-plane operations only.
     pub fn data_plane_name(&self) -> Option<&'static str> {
         (self.service.plane == Plane::Data).then_some(self.operation.name)
+    }
+}
+
+/// Which operation a method and path name, for requests answered before they were routed (the
+/// edge's refusals: 413, 408, 431, …): the journal and the access log name their operation too.
+/// Built once from the table (app data); routing itself never uses it.
+pub struct OperationIndex(Vec<(ResourceDef, Matched)>);
+
+impl OperationIndex {
+    /// The index of `services`, in registration order (the first match wins, as in routing).
+    pub fn new(services: &'static [&'static Service]) -> Self {
+        let entries = services
+            .iter()
+            .flat_map(|&service| {
+                service.operations.iter().map(move |operation| {
+                    (
+                        ResourceDef::new(operation.path),
+                        Matched { operation, service },
+                    )
+                })
+            })
+            .collect();
+        Self(entries)
+    }
+
+    /// The operation `method` on `path` names.
+    pub fn find(&self, method: &Method, path: &str) -> Option<Matched> {
+        self.0
+            .iter()
+            .find(|(def, m)| m.operation.method == method && def.is_match(path))
+            .map(|(_, m)| *m)
+    }
+}
+
+impl Matched {
+    /// The operation `req` matched or, for a request answered before it was routed, the one its
+    /// method and path name.
+    pub fn resolve(req: &HttpRequest) -> Option<Matched> {
+        Self::of(req).or_else(|| {
+            req.app_data::<web::Data<OperationIndex>>()?
+                .find(req.method(), req.path())
+        })
     }
 }
 

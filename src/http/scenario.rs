@@ -111,7 +111,10 @@ impl JournalEntry {
     pub fn finish<B>(self, state: &AppState, res: &ServiceResponse<B>) {
         let (operation, resource, auth, rule, faulted) = {
             let ext = res.request().extensions();
-            let operation = ext.get::<Matched>().and_then(Matched::data_plane_name);
+            let operation = match ext.get::<Matched>() {
+                Some(matched) => matched.data_plane_name(),
+                None => Matched::resolve(res.request()).and_then(|m| m.data_plane_name()),
+            };
             let resource = ext.get::<Res>().map(|r| r.name.clone());
             let auth = match (ext.get::<Caller>(), ext.get::<UserToken>()) {
                 (Some(Caller::AccessKey(_)), _) => "accessKey",
