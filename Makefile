@@ -36,9 +36,12 @@ test-rust:
 test-sdk: build
 	ACS_EMULATOR_BIN=$(CURDIR)/target/debug/acs-emulator bash tests/sdk/run.sh
 
+# The module graph: no import cycle between src/'s top-level modules, each importing only
+# lower layers (scripts/module-graph.py, docs/ARCHITECTURE.md).
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	python3 scripts/module-graph.py
 
 fmt:
 	$(CARGO) fmt --all

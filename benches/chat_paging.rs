@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use acs_emulator::api::chat::SyncState;
 use acs_emulator::domain::{CommunicationUserId, ScopeSet, ThreadId};
-use acs_emulator::startup::AppState;
+use acs_emulator::state::AppState;
 use acs_emulator::store::{ChatStore, MessageType, NewMessage, NewThread};
 use acs_emulator::{Application, Clock, Config};
 use chrono::{TimeDelta, Utc};

@@ -5,23 +5,21 @@
 //! resource through its credentials, as with the real service: the access key that signs it
 //! (HMAC), the `resourceId` claim of a user access token (Chat), or, for Entra ID bearer tokens,
 //! which carry no resource, the host the request addresses: the HTTP/2 `:authority` (or an
-//! absolute-form target's), else the `Host` header, falling back to `default`. The auth
-//! middlewares put the chosen [`Resource`] into the request extensions; handlers take it with
-//! the [`Res`] extractor and never look at another resource's state.
+//! absolute-form target's), else the `Host` header, falling back to `default`. The
+//! authentication in [`crate::http`] puts the chosen [`Resource`] into the request extensions;
+//! handlers take it with the `Res` extractor and never look at another resource's state.
 
-use std::future::{Ready, ready};
-use std::ops::Deref;
 use std::sync::{Arc, RwLock};
 
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use uuid::Uuid;
 
-use crate::auth::user_token::TokenIssuer;
+use chrono::{DateTime, Utc};
+
+use crate::auth::hmac::{self, HmacError, HmacRequest, KeySlot};
+use crate::auth::user_token::{self, TokenError, TokenIssuer, UserToken};
 use crate::config::{LimitFlags, Settings};
-use crate::domain::PhoneNumber;
-use crate::error::ApiError;
-use crate::store::{ChatLimits, Store, StoreLimits};
+use crate::domain::{CommunicationUserId, PhoneNumber, ScopeSet};
+use crate::store::{ChatLimits, Store, StoreLimits, TokenStatus};
 
 /// The name of the resource the command-line flags describe.
 pub const DEFAULT_RESOURCE: &str = "default";
@@ -204,6 +202,54 @@ impl Resources {
         all[0].clone()
     }
 
+    /// The resource whose access key signed `request`, and which of its keys did (see
+    /// [`hmac::verify_any`]).
+    pub fn by_access_key(
+        &self,
+        request: &HmacRequest<'_>,
+        authorization: Option<&str>,
+        now: DateTime<Utc>,
+        clock_skew: std::time::Duration,
+    ) -> Result<(Arc<Resource>, KeySlot), HmacError> {
+        let all = self.all();
+        let key_sets: Vec<&[Vec<u8>]> = all.iter().map(|r| r.access_keys.as_slice()).collect();
+        let (index, slot) = hmac::verify_any(request, authorization, &key_sets, now, clock_skew)?;
+        Ok((all[index].clone(), slot))
+    }
+
+    /// The resource a user access token was issued by, and who the token names: the token's
+    /// `resourceId` claim picks the resource (else `default`), whose issuer verifies the token
+    /// against `now`; the identity must still have the token's sequence number in force.
+    pub fn by_user_token(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Arc<Resource>, UserToken), TokenError> {
+        let resource = user_token::resource_claim(token)
+            .and_then(|id| self.by_id(&id))
+            .unwrap_or_else(|| self.default_resource());
+        let claims = resource.tokens.verify(token, now)?;
+        let user =
+            CommunicationUserId::from_skype_id(&claims.skypeid).map_err(|_| TokenError::Invalid)?;
+        let seq: u64 = claims.jti.parse().map_err(|_| TokenError::Invalid)?;
+        match resource.store.identities.token_status(&user, seq) {
+            TokenStatus::Valid => {}
+            TokenStatus::Revoked => return Err(TokenError::Revoked),
+            TokenStatus::IdentityDeleted => return Err(TokenError::IdentityDeleted),
+            TokenStatus::UnknownIdentity => return Err(TokenError::UnknownIdentity),
+        }
+        let scopes = ScopeSet::parse_claim(&claims.acs_scope).ok_or(TokenError::Invalid)?;
+        let expires_on = DateTime::from_timestamp(claims.exp, 0).ok_or(TokenError::Invalid)?;
+        Ok((
+            resource,
+            UserToken {
+                user,
+                scopes,
+                expires_on,
+            },
+        ))
+    }
+
     /// Adds resources, all or none: a name, id or host already in use is refused, and so is
     /// going past [`Resources::max`].
     pub fn add(&self, new: Vec<Resource>) -> Result<(), String> {
@@ -273,81 +319,6 @@ pub fn host_name(host: &str) -> String {
     without_port.trim_end_matches('.').to_ascii_lowercase()
 }
 
-/// The host a request addresses: the URI's authority when it has one (HTTP/2 `:authority`, an
-/// HTTP/1.1 absolute-form target), else the `Host` header; `None` when neither is there.
-pub fn request_host<'a>(
-    uri: &'a actix_web::http::Uri,
-    headers: &'a actix_web::http::header::HeaderMap,
-) -> Option<&'a str> {
-    uri.authority().map(|a| a.as_str()).or_else(|| {
-        headers
-            .get(actix_web::http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-    })
-}
-
-/// Whether a `Host` header disagrees with the URI's authority (RFC 9113 §8.3.1: such a request
-/// is malformed): a different host name, or a different port (a missing port is the scheme's
-/// default). Nothing to compare (one of them absent) is no disagreement.
-pub fn host_disagrees(
-    uri: &actix_web::http::Uri,
-    headers: &actix_web::http::header::HeaderMap,
-    secure: bool,
-) -> Option<(String, String)> {
-    let authority = uri.authority()?;
-    let host = headers.get(actix_web::http::header::HOST)?;
-    let host = String::from_utf8_lossy(host.as_bytes()).into_owned();
-    let default_port = match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("http") => 80,
-        Some(_) => 443,
-        None if secure => 443,
-        None => 80,
-    };
-    let port_of = |value: &str| -> Option<u16> {
-        let value = value.trim();
-        let after_host = if value.starts_with('[') {
-            value.split_once(']').map_or("", |(_, rest)| rest)
-        } else {
-            value.rsplit_once(':').map_or("", |(_, port)| port)
-        };
-        let port = after_host.trim_start_matches(':');
-        if port.is_empty() {
-            Some(default_port)
-        } else {
-            port.parse().ok()
-        }
-    };
-    let same = host_name(authority.as_str()) == host_name(&host)
-        && port_of(authority.as_str()) == port_of(&host)
-        && port_of(&host).is_some();
-    (!same).then(|| (host, authority.as_str().to_string()))
-}
-
-/// The resource a request was routed to, as an extractor (set by the auth middlewares).
-#[derive(Clone)]
-pub struct Res(pub Arc<Resource>);
-
-impl Deref for Res {
-    type Target = Resource;
-    fn deref(&self) -> &Resource {
-        &self.0
-    }
-}
-
-impl FromRequest for Res {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            req.extensions()
-                .get::<Res>()
-                .cloned()
-                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no resource was routed"))),
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,33 +329,5 @@ mod tests {
         assert_eq!(host_name("localhost"), "localhost");
         assert_eq!(host_name("[::1]:8443"), "[::1]");
         assert_eq!(host_name("example.com."), "example.com");
-    }
-
-    #[test]
-    fn a_host_header_must_name_the_authority() {
-        use actix_web::http::header::{HOST, HeaderMap, HeaderValue};
-        let check = |uri: &str, host: Option<&str>| {
-            let uri: actix_web::http::Uri = uri.parse().expect("uri");
-            let mut headers = HeaderMap::new();
-            if let Some(host) = host {
-                headers.insert(HOST, HeaderValue::from_str(host).expect("value"));
-            }
-            host_disagrees(&uri, &headers, true).is_none()
-        };
-        assert!(check("https://contoso.localhost:8443/x", None));
-        assert!(check("/x", Some("anything")));
-        assert!(check(
-            "https://contoso.localhost:8443/x",
-            Some("Contoso.LOCALHOST:8443")
-        ));
-        assert!(check("https://localhost/x", Some("localhost:443")));
-        assert!(check("https://[::1]:8443/x", Some("[::1]:8443")));
-        assert!(!check(
-            "https://localhost:8443/x",
-            Some("contoso.localhost:8443")
-        ));
-        assert!(!check("https://localhost:8443/x", Some("localhost:9443")));
-        assert!(!check("https://localhost:8443/x", Some("localhost")));
-        assert!(!check("https://localhost:8443/x", Some("localhost:x")));
     }
 }

@@ -10,53 +10,15 @@ use anyhow::Context;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::api;
 use crate::auth::entra::EntraAuthority;
 use crate::clock::Clock;
 use crate::config::{ConfigError, Settings, default_ca_bundle_path, default_cert_path};
-use crate::error::ApiError;
 use crate::events::{BusOptions, DeliveryPolicy, EventBus, Subscription, resource_topic};
 use crate::fixtures;
 use crate::resource::{Resource, Resources};
 use crate::scenario::{Engine, Journal};
-use crate::store::Store;
-
-/// Everything a request handler can reach, shared by all workers.
-pub struct AppState {
-    /// Checked configuration.
-    pub settings: Arc<Settings>,
-    /// The bound HTTPS address (connection strings in the control API).
-    pub https_addr: SocketAddr,
-    /// The emulated resources and their state (`default` first).
-    pub resources: Resources,
-    /// The emulator's clock.
-    pub clock: Arc<Clock>,
-    /// Event Grid emulation: subscriptions, delivery, history.
-    pub events: EventBus,
-    /// The HTTPS certificate (PEM).
-    pub tls_cert_pem: Arc<String>,
-    /// The CA bundle: the certificate plus the machine's trusted roots (PEM).
-    pub tls_ca_bundle_pem: Arc<String>,
-    /// The built-in Entra ID token authority.
-    pub entra: Arc<EntraAuthority>,
-    /// Scenario rules and their scenarios' states.
-    pub engine: Engine,
-    /// The request journal.
-    pub journal: Journal,
-    /// Every fixture loaded so far (start-up and runtime), re-seeded by a reset.
-    pub fixtures: Mutex<Vec<fixtures::Loaded>>,
-    /// The secret user access tokens are signed with (shared by all resources).
-    pub token_secret: [u8; 32],
-    /// Set once the listeners serve and the start-up state is loaded (`/_emulator/ready`).
-    pub ready: std::sync::atomic::AtomicBool,
-}
-
-impl AppState {
-    /// The `default` resource's store (tests and benchmarks reach state through it).
-    pub fn store(&self) -> Store {
-        self.resources.default_resource().store.clone()
-    }
-}
+use crate::state::AppState;
+use crate::{api, http};
 
 /// A built, bound, not yet running emulator.
 pub struct Application {
@@ -251,13 +213,15 @@ impl Application {
         });
         let max_body = config.limits.max_body_bytes;
         let app_state = state.clone();
+        let operations = web::Data::new(http::operation::OperationIndex::new(api::SERVICES));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .app_data(operations.clone())
                 .app_data(web::PayloadConfig::new(max_body))
                 .configure(api::configure)
-                .default_service(web::to(api::not_found))
-                .wrap(actix_web::middleware::from_fn(api::edge))
+                .default_service(web::to(http::not_found))
+                .wrap(actix_web::middleware::from_fn(http::edge))
         })
         // Explicit limits (README "Limits"); set before the listeners so they apply to both.
         .max_connections(config.limits.max_connections)
@@ -271,11 +235,11 @@ impl Application {
         // Signals are ours (see `stop_on_signals`): registered before the ready banner, so a
         // SIGTERM right after start-up is never lost while the workers are still starting.
         .disable_signals()
-        // Scripted transport faults reach the socket through this (see `api::faults`); each
-        // connection's requests and body bytes in flight are counted (see `api::body`).
+        // Scripted transport faults reach the socket through this (see `http::faults`); each
+        // connection's requests and body bytes in flight are counted (see `http::body`).
         .on_connect(|conn, data| {
-            api::faults::on_connect(conn, data);
-            api::body::on_connect(data);
+            http::faults::on_connect(conn, data);
+            http::body::on_connect(data);
         })
         .listen_rustls_0_23(https_listener, tls_config)?
         .listen(http_listener)?;
@@ -523,12 +487,6 @@ fn tls_material(
     Ok((server_config, pem, chain))
 }
 
-impl From<std::io::Error> for ApiError {
-    fn from(e: std::io::Error) -> Self {
-        ApiError::Internal(e.into())
-    }
-}
-
 /// Reads and checks one fixture file against what is loaded so far.
 fn load_fixture_file(
     path: &std::path::Path,
@@ -542,8 +500,8 @@ fn load_fixture_file(
     let json = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    let fixture =
-        fixtures::parse(&name, &text, json).map_err(|e| anyhow::anyhow!("fixture error: {e}"))?;
+    let fixture = fixtures::parse(&name, &text, json, &api::rule_operations())
+        .map_err(|e| anyhow::anyhow!("fixture error: {e}"))?;
     fixtures::check(&name, &text, fixture, resources, engine, events)
         .map_err(|e| anyhow::anyhow!("fixture error: {e}"))
 }

@@ -1,7 +1,7 @@
 //! Logging: a tracing subscriber writing to stderr, pretty or JSON, through a background writer.
 //!
 //! Every request gets one access-log line once its response is built ([`access`], called by
-//! [`crate::api::edge`]): method, path, status, duration and the operation. Pretty logs show it
+//! [`crate::http::edge()`]): method, path, status, duration and the operation. Pretty logs show it
 //! as one short human line, JSON logs as fields. Health and readiness probes are logged at DEBUG,
 //! everything else at INFO, under the target `acs_emulator::access` (so
 //! `--log-level info,acs_emulator::access=warn` silences them).
@@ -23,7 +23,6 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::{Config, LogFormat};
-use crate::scenario::Operation;
 
 /// The target of access-log events.
 pub const ACCESS_TARGET: &str = "acs_emulator::access";
@@ -205,11 +204,13 @@ fn is_probe(path: &str) -> bool {
     matches!(path, "/_emulator/health" | "/_emulator/ready")
 }
 
-/// Logs one finished request (see the module docs). `request_id` is the response's `MS-CV`.
+/// Logs one finished request (see the module docs). `operation` gives the data-plane operation
+/// it matched (asked only when the line is written); `request_id` is the response's `MS-CV`.
 pub fn access(
     format: LogFormat,
     method: &str,
     path: &str,
+    operation: impl FnOnce() -> Option<&'static str>,
     status: u16,
     elapsed: Duration,
     request_id: &str,
@@ -223,7 +224,7 @@ pub fn access(
     if !enabled {
         return;
     }
-    let operation = Operation::classify(method, path).map(|(op, _)| op.name());
+    let operation = operation();
     let ms = elapsed.as_secs_f64() * 1000.0;
     match (format, probe) {
         (LogFormat::Pretty, false) => tracing::info!(

@@ -26,7 +26,11 @@ struct World {
 static WORLD: LazyLock<World> = LazyLock::new(|| {
     let settings = Config::for_tests().validate().expect("test config");
     World {
-        resources: Resources::new(Resource::from_settings(&settings, &[7; 32], None)),
+        resources: Resources::new(
+            Resource::from_settings(&settings, &[7; 32], None),
+            settings.config.resource.max_resources,
+            acs_emulator::resource::default_hosts(settings.config.listeners.host),
+        ),
         engine: Engine::new(Some(1)),
         events: EventBus::new(bus_options(&settings), Arc::new(Clock::system())),
     }
@@ -37,8 +41,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let world = &*WORLD;
+    let operations = acs_emulator::api::rule_operations();
     for json in [false, true] {
-        if let Ok(fixture) = fixtures::parse("fuzz", text, json) {
+        if let Ok(fixture) = fixtures::parse("fuzz", text, json, &operations) {
             let _ = fixtures::check(
                 "fuzz",
                 text,

@@ -12,12 +12,12 @@ use acs_emulator::api::chat::messages::{
 };
 use acs_emulator::api::chat::participants::AddChatParticipantsRequest;
 use acs_emulator::api::chat::threads::{CreateChatThreadRequest, UpdateChatThreadRequest};
-use acs_emulator::api::identity::{
-    CreateUserRequest, ExchangeTeamsUserAccessTokenRequest, IssueAccessTokenRequest,
-    UpsertAssignmentRequest,
+use acs_emulator::api::identity::teams::{
+    ExchangeTeamsUserAccessTokenRequest, UpsertAssignmentRequest,
 };
-use acs_emulator::api::sms::SendSmsRequest;
-use acs_emulator::api::sms_extras::OptOutRequest;
+use acs_emulator::api::identity::users::{CreateUserRequest, IssueAccessTokenRequest};
+use acs_emulator::api::sms::opt_outs::OptOutRequest;
+use acs_emulator::api::sms::send::SendSmsRequest;
 use acs_emulator::domain::{
     ChatMessageId, CommunicationIdentifier, CommunicationUserId, PhoneNumber, ThreadId, segments,
 };

@@ -8,34 +8,46 @@
 //! - `GET  /msi/token`: an App Service style managed identity endpoint (`ManagedIdentityCredential`
 //!   and `DefaultAzureCredential` with `IDENTITY_ENDPOINT` + `IDENTITY_HEADER`).
 //!
-//! Errors follow OAuth 2.0 / Entra ID (`{"error","error_description",…}`), which MSAL parses,
-//! not the ACS envelope.
+//! Errors follow OAuth 2.0 / Entra ID, which MSAL parses, not the ACS envelope
+//! ([`ApiError::OAuth`], [`ApiError::ManagedIdentity`]).
 
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::{json_response, resource};
 use crate::auth::entra::{EntraAuthority, OAuthError, TOKEN_LIFETIME};
 use crate::clock;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::http::{AuthKind, BufferedBody, Operation, Plane, Service, json_response};
+use crate::state::AppState;
 
-/// Mounts the authority's routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/msi/token").route(web::get().to(managed_identity_token)))
-        .service(
-            resource("/{tenant}/v2.0/.well-known/openid-configuration")
-                .route(web::get().to(openid_configuration)),
-        )
-        .service(resource("/{tenant}/discovery/v2.0/keys").route(web::get().to(jwks)))
-        .service(resource("/{tenant}/oauth2/v2.0/token").route(web::post().to(token)));
-}
+/// The authority's slice of the operation table: no authentication, no api-versions (the
+/// managed identity endpoint checks its own). Registered last: its `/{tenant}/…` patterns must
+/// not shadow the other services' paths.
+pub const SERVICE: Service = Service {
+    plane: Plane::Entra,
+    mounts: &[],
+    operations: OPERATIONS,
+};
+
+/// Every operation of the authority.
+#[rustfmt::skip]
+pub const OPERATIONS: &[Operation] = &[
+    Operation::new("Entra.ManagedIdentityToken", Method::GET, "/msi/token",
+        &[], AuthKind::None, |r| r.to(managed_identity_token)),
+    Operation::new("Entra.OpenIdConfiguration", Method::GET,
+        "/{tenant}/v2.0/.well-known/openid-configuration", &[], AuthKind::None,
+        |r| r.to(openid_configuration)),
+    Operation::new("Entra.Keys", Method::GET, "/{tenant}/discovery/v2.0/keys",
+        &[], AuthKind::None, |r| r.to(jwks)),
+    Operation::new("Entra.Token", Method::POST, "/{tenant}/oauth2/v2.0/token",
+        &[], AuthKind::None, |r| r.to(token)),
+];
 
 /// `scheme://host` of the request, as the client addressed the emulator (forwarded headers
 /// only with `--trust-forwarded-headers`, see [`super::origin`]).
 fn base_url(req: &HttpRequest) -> String {
-    let (scheme, host) = super::origin(req);
+    let (scheme, host) = crate::http::origin(req);
     format!("{scheme}://{host}")
 }
 
@@ -102,48 +114,12 @@ struct TokenResponse {
     access_token: String,
 }
 
-#[derive(Serialize)]
-struct OAuthErrorBody {
-    error: &'static str,
-    error_description: String,
-    error_codes: Vec<u32>,
-    timestamp: String,
-    trace_id: String,
-    correlation_id: String,
-}
-
-fn oauth_error(state: &AppState, err: &OAuthError) -> Result<HttpResponse, ApiError> {
-    let status = match err {
-        OAuthError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    let description = err.to_string();
-    let code = description
-        .strip_prefix("AADSTS")
-        .and_then(|rest| rest.split(':').next())
-        .and_then(|digits| digits.parse().ok())
-        .into_iter()
-        .collect();
-    tracing::info!(error = err.code(), reason = %description, "token request refused");
-    json_response(
-        status,
-        &OAuthErrorBody {
-            error: err.code(),
-            error_description: description,
-            error_codes: code,
-            timestamp: state.clock.now().format("%Y-%m-%d %H:%M:%SZ").to_string(),
-            trace_id: uuid::Uuid::new_v4().to_string(),
-            correlation_id: uuid::Uuid::new_v4().to_string(),
-        },
-    )
-}
-
 /// `POST /{tenant}/oauth2/v2.0/token`: `grant_type=client_credentials` with `client_id` and
 /// `client_secret` (form fields or HTTP Basic), `scope=<resource>/.default`.
 async fn token(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    BufferedBody(body): BufferedBody,
 ) -> Result<HttpResponse, ApiError> {
     let mut grant_type = None;
     let mut client_id = None;
@@ -201,7 +177,10 @@ async fn token(
                 access_token,
             },
         ),
-        Err(e) => oauth_error(&state, &e),
+        Err(error) => Err(ApiError::OAuth {
+            error,
+            at: state.clock.now(),
+        }),
     }
 }
 
@@ -231,13 +210,6 @@ struct ManagedIdentityToken {
     client_id: String,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ManagedIdentityError {
-    status_code: u16,
-    message: String,
-}
-
 /// `GET /msi/token?api-version=2019-08-01&resource=…` with `X-IDENTITY-HEADER`: the App Service
 /// managed identity protocol.
 async fn managed_identity_token(
@@ -246,13 +218,7 @@ async fn managed_identity_token(
 ) -> Result<HttpResponse, ApiError> {
     let fail = |status: StatusCode, message: String| {
         tracing::info!(reason = %message, "managed identity token refused");
-        json_response(
-            status,
-            &ManagedIdentityError {
-                status_code: status.as_u16(),
-                message,
-            },
-        )
+        Err(ApiError::ManagedIdentity { status, message })
     };
     let expected = state
         .settings

@@ -1,4 +1,6 @@
-//! ACS user access tokens: minting, verifying and the [`UserToken`] extractor.
+//! ACS user access tokens: minting and verifying them, and who a verified one names
+//! ([`UserToken`]). Pure logic: the resource a token routes to is picked in
+//! [`crate::resource::Resources::by_user_token`], the HTTP side is in [`crate::http::auth`].
 //!
 //! Tokens are JWTs signed by the emulator (HS256 with a secret generated at start-up; the
 //! algorithm is fixed, so `alg:none` or any other algorithm is rejected). The claims are shaped
@@ -10,14 +12,6 @@
 //! alphabet, so the payload's base64url text must contain no `-` or `_`: [`TokenIssuer::issue`]
 //! guarantees that.
 
-use std::future::{Ready, ready};
-
-use std::sync::Arc;
-
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -27,10 +21,6 @@ use uuid::Uuid;
 
 use crate::clock;
 use crate::domain::{CommunicationUserId, ScopeSet};
-use crate::error::ApiError;
-use crate::resource::{Res, Resource};
-use crate::startup::AppState;
-use crate::store::TokenStatus;
 
 /// The claims of an emulator-issued user access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,10 +91,18 @@ pub enum TokenError {
     UnknownIdentity,
 }
 
-impl From<TokenError> for ApiError {
-    fn from(e: TokenError) -> Self {
-        ApiError::Unauthorized(format!("Request is not authorized: {e}."))
-    }
+/// Why a token could not be minted (a bug or an exhausted machine, never the client's fault).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IssueError {
+    /// The JWT library refused to sign.
+    #[error("cannot sign the token: {0}")]
+    Sign(String),
+    /// The expiry is not a representable date.
+    #[error("expiry {0} out of range")]
+    ExpiryOutOfRange(i64),
+    /// No padding gave a payload without `-` or `_`.
+    #[error("could not encode a token payload without '-' or '_'")]
+    NoCleanEncoding,
 }
 
 /// Mints and verifies user access tokens with the emulator's signing secret.
@@ -164,7 +162,7 @@ impl TokenIssuer {
         seq: u64,
         now: DateTime<Utc>,
         lifetime: TimeDelta,
-    ) -> Result<IssuedToken, ApiError> {
+    ) -> Result<IssuedToken, IssueError> {
         let iat = now.timestamp();
         // A lifetime reaching past year 9999 (`--token-lifetime 1000000y`, a far-future Entra
         // token's expiry) ends the token there, where every client can still read the date.
@@ -188,18 +186,15 @@ impl TokenIssuer {
         // found within three tries; bound the loop anyway.
         for _ in 0..8 {
             let token = jsonwebtoken::encode(&self.header, &claims, &self.encoding)
-                .map_err(|e| ApiError::Internal(e.into()))?;
+                .map_err(|e| IssueError::Sign(e.to_string()))?;
             if payload_is_python_safe(&token) {
-                let expires_on = DateTime::from_timestamp(exp, 0).ok_or_else(|| {
-                    ApiError::Internal(anyhow::anyhow!("expiry {exp} out of range"))
-                })?;
+                let expires_on =
+                    DateTime::from_timestamp(exp, 0).ok_or(IssueError::ExpiryOutOfRange(exp))?;
                 return Ok(IssuedToken { token, expires_on });
             }
             claims.pad.push('0');
         }
-        Err(ApiError::Internal(anyhow::anyhow!(
-            "could not encode a token payload without '-' or '_'"
-        )))
+        Err(IssueError::NoCleanEncoding)
     }
 
     /// Verifies signature, algorithm, resource and expiry (against `now`).
@@ -240,10 +235,9 @@ pub fn decode_payload_unverified<T: serde::de::DeserializeOwned>(token: &str) ->
     serde_json::from_slice(&bytes).ok()
 }
 
-/// The caller of a Chat operation: an ACS user authenticated by a user access token.
-///
-/// As an extractor it checks the bearer token's signature, expiry (emulator clock), revocation
-/// and that the identity still exists; it does not check scopes (each operation does).
+/// The caller of a Chat operation: an ACS user authenticated by a user access token (its
+/// signature, expiry on the emulator's clock, revocation and that the identity still exists are
+/// checked; its scopes are not: each operation asks for its own chat role).
 #[derive(Debug, Clone)]
 pub struct UserToken {
     /// The identity the token was issued to.
@@ -254,100 +248,35 @@ pub struct UserToken {
     pub expires_on: DateTime<Utc>,
 }
 
-impl UserToken {
-    /// Authenticates a request's bearer token (or takes the result of [`require_user_token`]).
-    pub fn from_request_parts(req: &HttpRequest) -> Result<UserToken, ApiError> {
-        if let Some(token) = req.extensions().get::<UserToken>() {
-            return Ok(token.clone());
-        }
-        let state = req
-            .app_data::<web::Data<AppState>>()
-            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("AppState is not registered")))?;
-        Self::authenticate(state, req.headers()).map(|(_, token)| token)
+/// The bearer token of a request's `Authorization` headers (`values`: every one of them, in
+/// order): exactly one header, `Bearer <token>` (scheme `Bearer` or `bearer`), a token not empty.
+pub fn bearer<'a>(mut values: impl Iterator<Item = &'a [u8]>) -> Result<&'a str, TokenError> {
+    let header = values.next().ok_or(TokenError::Missing)?;
+    if values.next().is_some() {
+        return Err(TokenError::Repeated);
     }
-
-    /// Checks the bearer token in `headers`; the resource is the one the token's `resourceId`
-    /// claim names.
-    pub fn authenticate(
-        state: &AppState,
-        headers: &actix_web::http::header::HeaderMap,
-    ) -> Result<(Arc<Resource>, UserToken), ApiError> {
-        let mut headers = headers.get_all(actix_web::http::header::AUTHORIZATION);
-        let header = headers.next().ok_or(TokenError::Missing)?;
-        if headers.next().is_some() {
-            return Err(TokenError::Repeated.into());
-        }
-        let value = header.to_str().map_err(|_| TokenError::NotBearer)?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(TokenError::NotBearer)?;
-        // The claim only picks the resource; its issuer then checks the signature and the claim.
-        let resource = decode_payload_unverified::<ResourceClaim>(token)
-            .and_then(|claim| state.resources.by_id(&claim.resource_id))
-            .unwrap_or_else(|| state.resources.default_resource());
-        let claims = resource.tokens.verify(token, state.clock.now())?;
-        let user =
-            CommunicationUserId::from_skype_id(&claims.skypeid).map_err(|_| TokenError::Invalid)?;
-        let seq: u64 = claims.jti.parse().map_err(|_| TokenError::Invalid)?;
-        match resource.store.identities.token_status(&user, seq) {
-            TokenStatus::Valid => {}
-            TokenStatus::Revoked => return Err(TokenError::Revoked.into()),
-            TokenStatus::IdentityDeleted => return Err(TokenError::IdentityDeleted.into()),
-            TokenStatus::UnknownIdentity => return Err(TokenError::UnknownIdentity.into()),
-        }
-        let scopes = ScopeSet::parse_claim(&claims.acs_scope).ok_or(TokenError::Invalid)?;
-        let expires_on = DateTime::from_timestamp(claims.exp, 0).ok_or(TokenError::Invalid)?;
-        Ok((
-            resource,
-            UserToken {
-                user,
-                scopes,
-                expires_on,
-            },
-        ))
+    // Visible ASCII only, as HTTP header values are read as text.
+    if !header.iter().all(|&b| b == b'\t' || (32..127).contains(&b)) {
+        return Err(TokenError::NotBearer);
     }
+    let value = std::str::from_utf8(header).map_err(|_| TokenError::NotBearer)?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(TokenError::NotBearer)
 }
 
-#[derive(Deserialize)]
-struct ResourceClaim {
-    #[serde(rename = "resourceId")]
-    resource_id: String,
-}
-
-/// `from_fn` middleware for Chat: authenticates the user access token, routes the request to the
-/// token's resource ([`Res`]) and records the caller ([`UserToken`]); a bad token answers 401.
-pub async fn require_user_token(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return Err(ApiError::Internal(anyhow::anyhow!("AppState is not registered")).into());
-    };
-    match UserToken::authenticate(&state, req.headers()) {
-        Ok((resource, token)) => {
-            req.extensions_mut().insert(Res(resource));
-            req.extensions_mut().insert(token);
-            next.call(req)
-                .await
-                .map(ServiceResponse::map_into_left_body)
-        }
-        Err(e) => {
-            tracing::info!(reason = %e, method = %req.method(), path = %req.path(), "user token authentication failed");
-            Ok(req.into_response(e.error_response()).map_into_right_body())
-        }
+/// The `resourceId` claim of a token, read without verifying anything: it only picks the
+/// resource whose issuer then verifies the token (and the claim).
+pub fn resource_claim(token: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct ResourceClaim {
+        #[serde(rename = "resourceId")]
+        resource_id: String,
     }
-}
-
-impl FromRequest for UserToken {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Self::from_request_parts(req))
-    }
+    decode_payload_unverified::<ResourceClaim>(token).map(|c| c.resource_id)
 }
 
 #[cfg(test)]

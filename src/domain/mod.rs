@@ -14,6 +14,6 @@ pub use chat::{
     InvalidThreadId, ThreadId,
 };
 pub use phone_number::{PhoneNumber, PhoneNumberError, looks_like_a_phone_number};
-pub use scope::{Scope, ScopeSet};
+pub use scope::{ChatRole, Scope, ScopeSet};
 pub use sms::{SmsEncoding, SmsMessageId, segments};
 pub use user_id::{CommunicationUserId, InvalidUserId};

@@ -126,6 +126,32 @@ impl ScopeSet {
     }
 }
 
+/// What a token's chat scope allows, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ChatRole {
+    /// `chat.join.limited`: messages, receipts, typing, reading participants.
+    JoinLimited,
+    /// `chat.join`: additionally add and remove participants.
+    Join,
+    /// `chat`: additionally create, update and delete threads.
+    Full,
+}
+
+impl ScopeSet {
+    /// The strongest chat role the scopes give, if any.
+    pub fn chat_role(&self) -> Option<ChatRole> {
+        if self.contains(Scope::Chat) {
+            Some(ChatRole::Full)
+        } else if self.contains(Scope::ChatJoin) {
+            Some(ChatRole::Join)
+        } else if self.contains(Scope::ChatJoinLimited) {
+            Some(ChatRole::JoinLimited)
+        } else {
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,6 @@ use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
-use super::operation::Operation;
 use super::rules::{Rule, STARTED};
 use crate::domain::{PhoneNumber, ThreadId};
 
@@ -138,8 +137,8 @@ impl Engine {
         !self.any.load(Ordering::Acquire)
     }
 
-    /// Whether any rule covers `op`.
-    pub fn covers(&self, op: Operation) -> bool {
+    /// Whether any rule covers the operation `op`.
+    pub fn covers(&self, op: &str) -> bool {
         !self.is_empty() && self.inner().rules.iter().any(|e| e.rule.matcher.covers(op))
     }
 
@@ -280,7 +279,7 @@ impl Engine {
     /// rules combine: after one applies, later `sms` rules still apply to the recipients no
     /// earlier one covered (each recipient gets the first outcome that names it). Applying a
     /// rule counts it and moves its scenario.
-    pub fn decide(&self, op: Operation, facts: &Facts<'_>) -> Vec<Applied> {
+    pub fn decide(&self, op: &str, facts: &Facts<'_>) -> Vec<Applied> {
         if self.is_empty() {
             return Vec::new();
         }
@@ -346,7 +345,7 @@ impl Engine {
 
 /// Whether `rule` matches the request; for `Sms.Send` rules with `to`, the recipients it names
 /// (`Some(list)`), else `Some(None)`.
-fn matches(rule: &Rule, op: Operation, facts: &Facts<'_>) -> Option<Option<Vec<PhoneNumber>>> {
+fn matches(rule: &Rule, op: &str, facts: &Facts<'_>) -> Option<Option<Vec<PhoneNumber>>> {
     let m = &rule.matcher;
     if !m.covers(op) {
         return None;
@@ -412,8 +411,11 @@ fn rng(seed: Option<u64>) -> ChaCha8Rng {
 mod tests {
     use super::*;
 
+    /// The operations the tests' rules may name.
+    const NAMES: &[&str] = &["Sms.Send", "Chat.SendMessage"];
+
     fn rules(json: serde_json::Value) -> Vec<Rule> {
-        serde_json::from_value(json).expect("rules")
+        super::super::rules::with_operations(NAMES, || serde_json::from_value(json)).expect("rules")
     }
 
     fn facts() -> Facts<'static> {
@@ -435,7 +437,7 @@ mod tests {
         let names: Vec<Option<String>> = (0..3)
             .map(|_| {
                 engine
-                    .decide(Operation::SmsSend, &facts())
+                    .decide("Sms.Send", &facts())
                     .first()
                     .map(|a| a.rule.name.clone())
             })
@@ -447,7 +449,7 @@ mod tests {
         assert!(engine.set_state("t", "once"));
         assert_eq!(
             engine
-                .decide(Operation::SmsSend, &facts())
+                .decide("Sms.Send", &facts())
                 .first()
                 .map(|a| a.rule.name.clone()),
             Some("second".into())
@@ -464,7 +466,7 @@ mod tests {
              "respond": {"status": 429}, "expect": {"count": 2}},
         ])));
         let applied: Vec<String> = (0..3)
-            .filter_map(|_| engine.decide(Operation::SmsSend, &facts()).pop())
+            .filter_map(|_| engine.decide("Sms.Send", &facts()).pop())
             .map(|a| a.rule.name.clone())
             .collect();
         assert_eq!(applied, ["high", "high", "low"]);
@@ -482,7 +484,7 @@ mod tests {
                 {"name": "flaky", "probability": 0.5, "match": {"operation": "Sms.Send"}, "respond": {"status": 503}}
             ])));
             (0..64)
-                .map(|_| !engine.decide(Operation::SmsSend, &facts()).is_empty())
+                .map(|_| !engine.decide("Sms.Send", &facts()).is_empty())
                 .collect::<Vec<bool>>()
         };
         let a = run(42);
@@ -505,7 +507,7 @@ mod tests {
         let to = |n: &str| PhoneNumber::parse(n).expect("number");
         let mut f = facts();
         f.sms_to = vec![to("+14255550101"), to("+14255550102"), to("+14255550103")];
-        let applied = engine.decide(Operation::SmsSend, &f);
+        let applied = engine.decide("Sms.Send", &f);
         let got: Vec<(&str, Option<Vec<PhoneNumber>>)> = applied
             .iter()
             .map(|a| (a.rule.name.as_str(), a.recipients.clone()))
@@ -519,7 +521,7 @@ mod tests {
         );
         // A recipient no sms rule names gets nothing; "c" never joins sms rules.
         f.sms_to = vec![to("+14255550103")];
-        let applied = engine.decide(Operation::SmsSend, &f);
+        let applied = engine.decide("Sms.Send", &f);
         assert_eq!(applied.len(), 1);
         assert_eq!(applied[0].rule.name, "c");
     }
@@ -538,15 +540,15 @@ mod tests {
         let mut f = facts();
         f.sms_to = vec![to("+14255550199"), to("+14255550123")];
         f.body = Some(&body);
-        let applied = engine.decide(Operation::SmsSend, &f);
+        let applied = engine.decide("Sms.Send", &f);
         assert_eq!(applied[0].recipients, Some(vec![to("+14255550123")]));
         f.body = Some(&other);
-        assert!(engine.decide(Operation::SmsSend, &f).is_empty());
+        assert!(engine.decide("Sms.Send", &f).is_empty());
         f.body = Some(&body);
         f.sms_to = vec![to("+14255550199")];
-        assert!(engine.decide(Operation::SmsSend, &f).is_empty());
+        assert!(engine.decide("Sms.Send", &f).is_empty());
         f.sms_to = vec![to("+14255550123")];
         f.resource = "other";
-        assert!(engine.decide(Operation::SmsSend, &f).is_empty());
+        assert!(engine.decide("Sms.Send", &f).is_empty());
     }
 }

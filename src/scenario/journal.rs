@@ -4,8 +4,9 @@
 //! request after its response is built. `/_emulator/*` requests are not journaled.
 //!
 //! Recording sits on every request's path, so it only copies what it is given ([`Record`]: the
-//! method, the URI, which are reference-counted, and a few small values); the fields derived from
-//! them (operation, path, api-version, RFC 3339 time) are worked out when the journal is read.
+//! method, the URI, which are reference-counted, the operation's name, which is static, and a few
+//! small values); the fields derived from them (path, api-version, RFC 3339 time) are worked out
+//! when the journal is read.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
@@ -13,8 +14,6 @@ use std::sync::{Mutex, PoisonError};
 use actix_web::http::{Method, Uri};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
-
-use super::Operation;
 
 /// What the journal keeps of one request (see [`Entry`] for what it reads as).
 #[derive(Debug, Clone)]
@@ -25,6 +24,8 @@ pub struct Record {
     pub method: Method,
     /// The request target as received.
     pub uri: Uri,
+    /// The data-plane operation it matched.
+    pub operation: Option<&'static str>,
     /// The resource it was routed to (after authentication).
     pub resource: Option<String>,
     /// `accessKey`, `entraId`, `userToken`, `denied` or `none`.
@@ -38,17 +39,13 @@ pub struct Record {
 }
 
 impl Record {
-    fn operation(&self) -> Option<&'static str> {
-        Operation::classify(self.method.as_str(), self.uri.path()).map(|(op, _)| op.name())
-    }
-
     fn entry(&self, seq: u64) -> Entry {
         Entry {
             seq,
             time: timestamp(self.time),
             method: self.method.as_str().to_string(),
             path: self.uri.path().to_string(),
-            operation: self.operation(),
+            operation: self.operation,
             resource: self.resource.clone(),
             api_version: form_urlencoded::parse(self.uri.query().unwrap_or("").as_bytes())
                 .find(|(k, _)| k.eq_ignore_ascii_case("api-version"))
@@ -119,7 +116,7 @@ impl Filter {
             && self
                 .operation
                 .as_deref()
-                .is_none_or(|op| e.operation() == Some(op))
+                .is_none_or(|op| e.operation == Some(op))
     }
 }
 
@@ -230,6 +227,7 @@ mod tests {
             time: DateTime::UNIX_EPOCH,
             method: Method::POST,
             uri: Uri::from_static("/sms?api-version=2021-03-07"),
+            operation: Some(op),
             resource: Some("default".into()),
             auth: "accessKey",
             rule: (status == 429).then(|| "throttle".to_string()),

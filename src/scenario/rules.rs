@@ -1,14 +1,16 @@
 //! Scenario rules as fixture files write them, checked while they are read.
 //!
 //! Every check runs inside `Deserialize` (through `try_from`), so a bad rule is reported by the
-//! JSON or YAML parser with the line it sits on.
+//! JSON or YAML parser with the line it sits on. The operation names a rule's patterns expand to
+//! are the operation table's, which this module does not know: whoever parses rules hands them
+//! down with [`with_operations`] (the fixture parser does, with `api::rule_operations()`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use std::cell::RefCell;
 
-use super::operation::Operation;
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// The state every scenario starts in.
 pub const STARTED: &str = "Started";
@@ -194,30 +196,63 @@ pub struct Matcher {
     pub body: BTreeMap<String, serde_json::Value>,
     /// The operations the patterns name.
     #[serde(skip)]
-    pub operations: Vec<Operation>,
+    pub operations: Vec<&'static str>,
 }
 
 impl Matcher {
-    /// Whether the rule can apply to `op` at all.
-    pub fn covers(&self, op: Operation) -> bool {
+    /// Whether the rule can apply to the operation `op` at all.
+    pub fn covers(&self, op: &str) -> bool {
         self.operations.contains(&op)
     }
 }
 
-/// One operation pattern → the operations it names; `None` if it names none.
-fn expand(pattern: &str) -> Option<Vec<Operation>> {
-    let found: Vec<Operation> = if pattern == "*" {
-        Operation::ALL.to_vec()
+/// The service part of an operation name or pattern (`Sms` of `Sms.Send` and of `Sms.*`).
+fn service_of(pattern: &str) -> Option<&str> {
+    pattern.split_once('.').map(|(service, _)| service)
+}
+
+/// One operation pattern → the operations of `names` it names; `None` if it names none.
+fn expand(pattern: &str, names: &[&'static str]) -> Option<Vec<&'static str>> {
+    let found: Vec<&'static str> = if pattern == "*" {
+        names.to_vec()
     } else if let Some(service) = pattern.strip_suffix(".*") {
-        Operation::ALL
+        names
             .iter()
             .copied()
-            .filter(|op| op.service() == service)
+            .filter(|name| service_of(name) == Some(service))
             .collect()
     } else {
-        Operation::from_name(pattern).into_iter().collect()
+        names
+            .iter()
+            .copied()
+            .filter(|name| *name == pattern)
+            .collect()
     };
     (!found.is_empty()).then_some(found)
+}
+
+/// The operation a rule's `sms` action applies to.
+pub const SMS_SEND: &str = "Sms.Send";
+
+thread_local! {
+    /// The operation names rules read on this thread may name (see [`with_operations`]).
+    static OPERATIONS: RefCell<Option<Vec<&'static str>>> = const { RefCell::new(None) };
+}
+
+/// Runs `parse` with `operations` as the operation names rules may match on: rules deserialized
+/// meanwhile on this thread expand their patterns against them and refuse a pattern that names
+/// none, so that the parser reports the rule with its line. Outside it, reading a rule fails.
+pub fn with_operations<T>(operations: &[&'static str], parse: impl FnOnce() -> T) -> T {
+    /// Forgets the names when `parse` returns or unwinds.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            OPERATIONS.with(|names| names.borrow_mut().take());
+        }
+    }
+    OPERATIONS.with(|names| *names.borrow_mut() = Some(operations.to_vec()));
+    let _reset = Reset;
+    parse()
 }
 
 #[derive(Deserialize)]
@@ -302,9 +337,12 @@ impl TryFrom<RawRule> for Rule {
         if patterns.is_empty() {
             return Err(at("match.operation must name at least one operation".into()));
         }
+        let names = OPERATIONS.with(|names| names.borrow().clone()).ok_or_else(|| {
+            at("no operation names to check the rule against (read rules inside with_operations)".into())
+        })?;
         let mut operations = Vec::new();
         for pattern in &patterns {
-            let found = expand(pattern).ok_or_else(|| {
+            let found = expand(pattern, &names).ok_or_else(|| {
                 at(format!(
                     "unknown operation '{pattern}' (expected e.g. Sms.Send, Chat.SendMessage, \
                      Identity.IssueAccessToken, Chat.* or *; see /_emulator/operations)"
@@ -317,7 +355,7 @@ impl TryFrom<RawRule> for Rule {
             }
         }
         let only = |what: &str, service: &str| -> Result<(), String> {
-            if operations.iter().all(|op| op.service() == service) {
+            if operations.iter().all(|op| service_of(op) == Some(service)) {
                 Ok(())
             } else {
                 Err(at(format!(
@@ -404,7 +442,7 @@ impl TryFrom<RawRule> for Rule {
             )));
         }
         if let Some(sms) = &raw.sms {
-            if operations != [Operation::SmsSend] {
+            if operations != [SMS_SEND] {
                 return Err(at("an sms action needs match.operation: Sms.Send".into()));
             }
             if sms.result.is_none() && sms.delivery_report.is_none() {
@@ -507,8 +545,17 @@ pub mod opt_duration {
 mod tests {
     use super::*;
 
+    /// The names the tests' rules resolve against (a part of the operation table).
+    const NAMES: &[&str] = &[
+        "Identity.CreateUser",
+        "Chat.CreateThread",
+        "Chat.SendMessage",
+        "Sms.Send",
+        "Sms.AddOptOuts",
+    ];
+
     fn rule(json: serde_json::Value) -> Result<Rule, String> {
-        serde_json::from_value::<Rule>(json).map_err(|e| e.to_string())
+        with_operations(NAMES, || serde_json::from_value::<Rule>(json)).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -521,7 +568,7 @@ mod tests {
             "respond": {"status": 429, "headers": {"Retry-After": "1"}}
         }))
         .expect("valid");
-        assert_eq!(r.matcher.operations, [Operation::SmsSend]);
+        assert_eq!(r.matcher.operations, ["Sms.Send"]);
         assert_eq!(r.action.delay, Some(Duration::from_millis(10)));
         assert_eq!(r.action.respond.expect("respond").status, 429);
     }
@@ -533,14 +580,14 @@ mod tests {
             "respond": {"status": 503}
         }))
         .expect("valid");
-        assert!(r.matcher.covers(Operation::ChatSendMessage));
-        assert!(r.matcher.covers(Operation::SmsSend));
-        assert!(!r.matcher.covers(Operation::SmsAddOptOuts));
+        assert!(r.matcher.covers("Chat.SendMessage"));
+        assert!(r.matcher.covers("Sms.Send"));
+        assert!(!r.matcher.covers("Sms.AddOptOuts"));
         let all = rule(
             serde_json::json!({"name": "a", "match": {"operation": "*"}, "fault": "emptyResponse"}),
         )
         .expect("valid");
-        assert_eq!(all.matcher.operations.len(), Operation::ALL.len());
+        assert_eq!(all.matcher.operations.len(), NAMES.len());
     }
 
     #[test]

@@ -120,3 +120,34 @@ async fn deeply_nested_yaml_is_refused_at_once_and_health_checks_go_on() {
     }
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+/// A rule naming an operation the emulator does not have is refused by the parser, with the
+/// rule's line and its place in the file, YAML or JSON.
+#[tokio::test]
+async fn an_unknown_operation_is_refused_with_the_rules_line() {
+    let app = spawn_with(acs_emulator::Config::for_tests()).await;
+    let cases = [
+        (
+            "application/yaml",
+            "identities:\n  - name: a\nrules:\n  - name: slow\n    match: {operation: Sms.Sent}\n    delay: 1s\n",
+            "request body:4: rules: rule 'slow': unknown operation 'Sms.Sent'",
+        ),
+        (
+            "application/json",
+            "{\n \"rules\": [\n  {\"name\": \"slow\",\n   \"match\": {\"operation\": \"Sms.Sent\"}, \"delay\": \"1s\"}\n ]\n}\n",
+            "request body:5: rule 'slow': unknown operation 'Sms.Sent'",
+        ),
+    ];
+    for (content_type, body, expected) in cases {
+        let res = app
+            .client
+            .post(format!("{}/_emulator/fixtures", app.http))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("sent");
+        let message = assert_error(res, 400, "InvalidFixture").await;
+        assert!(message.starts_with(expected), "{message}");
+    }
+}

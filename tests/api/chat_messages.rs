@@ -24,6 +24,10 @@ async fn send_message_returns_201_with_location_and_get_returns_the_full_message
     let app = spawn_app().await;
     let (alice, token) = app.create_user_and_token(&["chat"]).await;
     let id = app.thread_with(&token, "T", &[]).await;
+    // A message id is its creation time in milliseconds unless an earlier message took that
+    // millisecond (ids only grow): the thread's own first messages were created within the last
+    // millisecond or two, so let the clock move past them.
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     let before = Utc::now().timestamp_millis();
 
     let res = app

@@ -790,3 +790,73 @@ async fn every_supported_api_version_serves_the_same_operations() {
         );
     }
 }
+
+/// A request wrong in several ways gets the error the service checks first: the api-version,
+/// then the token's chat scope, then the path's ids, then the body; a list page's continuation
+/// token before its api-version.
+#[tokio::test]
+async fn errors_come_in_the_order_the_service_checks() {
+    let app = spawn_app().await;
+    let (_, limited) = app.create_user_and_token(&["chat.join.limited"]).await;
+    let (_, full) = app.create_user_and_token(&["chat"]).await;
+    let thread = encode(&app.thread_with(&full, "T", &[]).await);
+    // Bad version and a scope too weak to delete: the version.
+    let res = app
+        .chat(
+            "DELETE",
+            &limited,
+            "/chat/threads/x?api-version=1999-01-01",
+            None,
+        )
+        .await;
+    assert_error(res, 400, "InvalidApiVersion").await;
+    // A scope too weak and a malformed thread id: the scope.
+    let res = app
+        .chat(
+            "DELETE",
+            &limited,
+            &format!("/chat/threads/x?api-version={CHAT_V}"),
+            None,
+        )
+        .await;
+    assert_error(res, 403, "Forbidden").await;
+    // A malformed thread id and no body: the id.
+    let res = app
+        .chat(
+            "POST",
+            &full,
+            &format!("/chat/threads/x/messages?api-version={CHAT_V}"),
+            None,
+        )
+        .await;
+    assert_error(res, 404, "NotFound").await;
+    // A malformed message id, then a missing body.
+    let res = app
+        .chat(
+            "PATCH",
+            &full,
+            &format!("/chat/threads/{thread}/messages/abc?api-version={CHAT_V}"),
+            None,
+        )
+        .await;
+    assert_error(res, 404, "NotFound").await;
+    let res = app
+        .chat(
+            "POST",
+            &full,
+            &format!("/chat/threads/{thread}/messages?api-version={CHAT_V}"),
+            None,
+        )
+        .await;
+    assert_error(res, 400, "InvalidRequestBody").await;
+    // A list page: a bad continuation token before a bad or missing api-version.
+    for query in ["syncState=%21&api-version=1999-01-01", "syncState=%21"] {
+        let res = app
+            .chat("GET", &limited, &format!("/chat/threads?{query}"), None)
+            .await;
+        let message = assert_error(res, 400, "ValidationError").await;
+        assert!(message.contains("syncState"), "{message}");
+    }
+    let res = app.chat("GET", &limited, "/chat/threads", None).await;
+    assert_error(res, 400, "ApiVersionUnspecified").await;
+}

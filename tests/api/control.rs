@@ -94,6 +94,21 @@ mod token {
     }
 
     #[tokio::test]
+    async fn unknown_control_paths_need_the_token_and_open_ones_answer_405_without_it() {
+        let app = spawn_with(with_token()).await;
+        let res = control(&app, "GET", "/_emulator/nothing", None).await;
+        assert_error(res, 401, "Unauthorized").await;
+        let res = control(&app, "GET", "/_emulator/nothing", Some(TOKEN)).await;
+        assert_error(res, 404, "NotFound").await;
+        let res = control(&app, "GET", "/_emulator/reset", None).await;
+        assert_error(res, 401, "Unauthorized").await;
+        let res = control(&app, "GET", "/_emulator/reset", Some(TOKEN)).await;
+        assert_error(res, 405, "MethodNotAllowed").await;
+        let res = control(&app, "DELETE", "/_emulator/health", None).await;
+        assert_error(res, 405, "MethodNotAllowed").await;
+    }
+
+    #[tokio::test]
     async fn without_a_token_the_control_api_is_open() {
         let app = spawn_app().await;
         let res = control(&app, "GET", "/_emulator/resources", None).await;

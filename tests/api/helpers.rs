@@ -3,7 +3,7 @@
 use std::sync::{Arc, LazyLock};
 
 use acs_emulator::auth::hmac;
-use acs_emulator::startup::AppState;
+use acs_emulator::state::AppState;
 use acs_emulator::{Application, Clock, Config};
 use actix_web::web;
 use base64::Engine;

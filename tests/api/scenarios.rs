@@ -651,6 +651,33 @@ mod state_machines {
 mod control {
     use super::*;
 
+    /// A request the edge refuses before it is routed (here a body over `--max-body-bytes`) is
+    /// journaled with the operation its method and path name; an unknown path with none.
+    #[tokio::test]
+    async fn refused_requests_are_journaled_with_their_operation() {
+        let mut config = Config::for_tests();
+        config.limits.max_body_bytes = 1024;
+        let app = spawn_with(config).await;
+        let res = app
+            .signed("POST", "/sms?api-version=2021-03-07", &[b' '; 2048])
+            .await;
+        assert_eq!(res.status(), 413);
+        let res = app
+            .signed("POST", "/sms/nothing?api-version=2021-03-07", b"")
+            .await;
+        assert_eq!(res.status(), 404);
+        let entries = app.journal("").await;
+        let seen: Vec<(Value, Value)> = entries
+            .iter()
+            .map(|e| (e["operation"].clone(), e["status"].clone()))
+            .collect();
+        assert_eq!(
+            seen,
+            [(json!("Sms.Send"), json!(413)), (Value::Null, json!(404))]
+        );
+        assert_eq!(app.journal("operation=Sms.Send").await.len(), 1);
+    }
+
     #[tokio::test]
     async fn reset_puts_the_fixture_world_back() {
         let app = with_fixtures(&["ci-starter.yaml", "throttling.yaml"]).await;

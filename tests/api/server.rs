@@ -634,3 +634,111 @@ async fn the_healthcheck_takes_a_base_url_or_a_full_one() {
     assert_eq!(code, Some(1));
     assert!(stderr.contains("answered 404"), "{stderr}");
 }
+
+/// A request under a service's path prefix that matches no operation is authenticated first
+/// (as the service's operations are) and then answered 404 or 405, with the service's
+/// `api-supported-versions`, as the real service's gateway does; elsewhere it is a plain 404.
+#[tokio::test]
+async fn unknown_paths_and_methods_under_a_service_authenticate_first() {
+    let app = spawn_app().await;
+    let chat_versions = |res: &reqwest::Response| {
+        res.headers()
+            .get("api-supported-versions")
+            .map(|v| v.to_str().expect("ascii").to_string())
+    };
+    // Chat, no token: 401 for an unknown path and an unknown method alike.
+    for (method, path) in [
+        (reqwest::Method::GET, "/chat/threads/x/nothing"),
+        (reqwest::Method::PUT, "/chat/threads"),
+    ] {
+        let res = app
+            .client
+            .request(
+                method,
+                format!("{}{path}?api-version=2024-03-07", app.https),
+            )
+            .send()
+            .await
+            .expect("sent");
+        let versions = chat_versions(&res).expect("api-supported-versions");
+        assert!(versions.contains("2024-03-07"), "{versions}");
+        assert_error(res, 401, "Unauthorized").await;
+    }
+    // With a token: 404 and 405.
+    let (_, token) = app.create_user_and_token(&["chat"]).await;
+    let res = app
+        .chat(
+            "GET",
+            &token,
+            "/chat/threads/x/nothing?api-version=2024-03-07",
+            None,
+        )
+        .await;
+    assert!(chat_versions(&res).is_some());
+    let message = assert_error(res, 404, "NotFound").await;
+    assert!(message.contains("/chat/threads/x/nothing"), "{message}");
+    let res = app
+        .chat("PUT", &token, "/chat/threads?api-version=2024-03-07", None)
+        .await;
+    assert!(chat_versions(&res).is_some());
+    assert_error(res, 405, "MethodNotAllowed").await;
+
+    // SMS, unsigned: 401 Denied; signed: 404, with the send's versions.
+    let res = app
+        .client
+        .post(format!("{}/sms/nothing?api-version=2021-03-07", app.http))
+        .send()
+        .await
+        .expect("sent");
+    assert!(res.headers().get("api-supported-versions").is_some());
+    assert_error(res, 401, "Denied").await;
+    let res = app
+        .signed("POST", "/sms/nothing?api-version=2021-03-07", b"")
+        .await;
+    let versions = res.headers()["api-supported-versions"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert!(versions.contains("2021-03-07"), "{versions}");
+    assert_error(res, 404, "NotFound").await;
+
+    // Outside every service: no authentication, no versions.
+    let res = app
+        .client
+        .get(format!("{}/chat/nothing", app.http))
+        .send()
+        .await
+        .expect("sent");
+    assert!(res.headers().get("api-supported-versions").is_none());
+    assert_error(res, 404, "NotFound").await;
+}
+
+/// Every response of an operation carries its service's `api-supported-versions`, also a 401
+/// and an api-version error; the Teams operations advertise every Identity version.
+#[tokio::test]
+async fn every_answer_of_a_service_advertises_its_versions() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .post(format!(
+            "{}/teamsUser/:exchangeAccessToken?api-version=2023-10-01",
+            app.http
+        ))
+        .send()
+        .await
+        .expect("sent");
+    let versions = res.headers()["api-supported-versions"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert!(versions.starts_with("2021-03-07"), "{versions}");
+    assert_error(res, 401, "Denied").await;
+    let res = app
+        .signed("GET", "/deliveryReports/x?api-version=2021-03-07", b"")
+        .await;
+    assert_eq!(
+        res.headers()["api-supported-versions"],
+        "2025-08-01-preview, 2026-01-23"
+    );
+    assert_error(res, 400, "InvalidApiVersion").await;
+}

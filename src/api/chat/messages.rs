@@ -12,15 +12,15 @@ use serde::{Deserialize, Serialize};
 
 use super::created_with_location;
 use super::{
-    ChatRole, IdentifierOut, PageQuery, Paged, ParticipantOut, SyncState, absolute_link,
-    double_option, fmt_time, list_version, path_thread_id, require, skip_next_link, thread_path,
+    IdentifierOut, Listing, PageQuery, Paged, ParticipantOut, SyncState, absolute_link,
+    double_option, fmt_time, skip_next_link, thread_path,
 };
-use crate::api::{api_version, json_body, json_response};
-use crate::auth::user_token::UserToken;
 use crate::domain::{ChatMessageId, CommunicationIdentifier};
 use crate::error::ApiError;
-use crate::resource::Res;
-use crate::startup::AppState;
+use crate::http::{
+    AcsJson, AcsJsonOrDefault, ApiVersion, ChatCaller, MessagePath, ThreadPath, json_response,
+};
+use crate::state::AppState;
 use crate::store::{MessageType, MessageView, Metadata, MetadataPatch, NewMessage};
 
 /// Default page size of `GET …/messages`.
@@ -187,12 +187,6 @@ pub struct ReadReceiptDto {
     pub read_on: String,
 }
 
-fn path_message_id(req: &HttpRequest) -> Result<ChatMessageId, ApiError> {
-    let raw = req.match_info().get("message_id").unwrap_or("");
-    ChatMessageId::parse(raw)
-        .map_err(|_| ApiError::NotFound(format!("The chat message '{raw}' was not found.")))
-}
-
 fn check_content(content: &str) -> Result<(), ApiError> {
     if content.len() > MAX_CONTENT_BYTES {
         return Err(ApiError::validation(
@@ -205,16 +199,13 @@ fn check_content(content: &str) -> Result<(), ApiError> {
 
 /// `POST /chat/threads/{chatThreadId}/messages` (all versions): send. 201 + `Location`.
 pub async fn send_chat_message(
-    res: Res,
     req: HttpRequest,
     state: web::Data<AppState>,
-    token: UserToken,
-    body: web::Bytes,
+    _: ApiVersion,
+    ChatCaller { res, token }: ChatCaller,
+    ThreadPath(id): ThreadPath,
+    AcsJson(request): AcsJson<SendChatMessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    api_version(&req, super::VERSIONS)?;
-    require(&token, ChatRole::JoinLimited)?;
-    let id = path_thread_id(&req)?;
-    let request: SendChatMessageRequest = json_body(&req, &body, false)?;
     let content = request
         .content
         .ok_or_else(|| ApiError::validation("The Content field is required.", "content"))?;
@@ -270,19 +261,15 @@ pub async fn send_chat_message(
 
 /// `GET /chat/threads/{chatThreadId}/messages` (all versions): newest first, paged. 200.
 pub async fn list_chat_messages(
-    res: Res,
     req: HttpRequest,
-    token: UserToken,
+    Listing {
+        query,
+        sync,
+        version,
+    }: Listing<'m'>,
+    ChatCaller { res, token }: ChatCaller,
+    ThreadPath(id): ThreadPath,
 ) -> Result<HttpResponse, ApiError> {
-    let query = PageQuery::from_request(&req);
-    let sync = query
-        .sync_state
-        .as_deref()
-        .map(|s| SyncState::decode(s, 'm'))
-        .transpose()?;
-    let version = list_version(&req, sync.as_ref())?;
-    require(&token, ChatRole::JoinLimited)?;
-    let id = path_thread_id(&req)?;
     let max = query.page_size(DEFAULT_MESSAGES_PAGE)?;
     let start_time = query.start_time()?;
     let from = match &sync {
@@ -319,39 +306,30 @@ pub async fn list_chat_messages(
 
 /// `GET /chat/threads/{chatThreadId}/messages/{chatMessageId}` (all versions). 200.
 pub async fn get_chat_message(
-    res: Res,
-    req: HttpRequest,
-    token: UserToken,
+    ApiVersion(version): ApiVersion,
+    ChatCaller { res, token }: ChatCaller,
+    MessagePath { thread, message }: MessagePath,
 ) -> Result<HttpResponse, ApiError> {
-    let version = api_version(&req, super::VERSIONS)?;
-    require(&token, ChatRole::JoinLimited)?;
-    let id = path_thread_id(&req)?;
-    let message_id = path_message_id(&req)?;
-    let message = res.store.chat.get_message(&token.user, &id, message_id)?;
+    let message = res.store.chat.get_message(&token.user, &thread, message)?;
     json_response(StatusCode::OK, &ChatMessageDto::new(message, version))
 }
 
 /// `PATCH /chat/threads/{chatThreadId}/messages/{chatMessageId}` (all versions; merge-patch):
 /// edit content and/or metadata. 204. Only the sender.
 pub async fn update_chat_message(
-    res: Res,
-    req: HttpRequest,
     state: web::Data<AppState>,
-    token: UserToken,
-    body: web::Bytes,
+    _: ApiVersion,
+    ChatCaller { res, token }: ChatCaller,
+    MessagePath { thread, message }: MessagePath,
+    AcsJsonOrDefault(request): AcsJsonOrDefault<UpdateChatMessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    api_version(&req, super::VERSIONS)?;
-    require(&token, ChatRole::JoinLimited)?;
-    let id = path_thread_id(&req)?;
-    let message_id = path_message_id(&req)?;
-    let request: UpdateChatMessageRequest = json_body(&req, &body, true)?;
     if let Some(content) = &request.content {
         check_content(content)?;
     }
     res.store.chat.update_message(
         &token.user,
-        &id,
-        message_id,
+        &thread,
+        message,
         request.content,
         request.metadata,
         state.clock.now(),
@@ -359,47 +337,39 @@ pub async fn update_chat_message(
     state
         .events
         .chat(&res.name, &res.store.chat)
-        .message_edited(&id, &token.user, message_id);
+        .message_edited(&thread, &token.user, message);
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// `DELETE /chat/threads/{chatThreadId}/messages/{chatMessageId}` (all versions). 204. Only the
 /// sender; deleting again is a no-op.
 pub async fn delete_chat_message(
-    res: Res,
-    req: HttpRequest,
     state: web::Data<AppState>,
-    token: UserToken,
+    _: ApiVersion,
+    ChatCaller { res, token }: ChatCaller,
+    MessagePath { thread, message }: MessagePath,
 ) -> Result<HttpResponse, ApiError> {
-    api_version(&req, super::VERSIONS)?;
-    require(&token, ChatRole::JoinLimited)?;
-    let id = path_thread_id(&req)?;
-    let message_id = path_message_id(&req)?;
-    let deleted = res
-        .store
-        .chat
-        .delete_message(&token.user, &id, message_id, state.clock.now())?;
+    let deleted =
+        res.store
+            .chat
+            .delete_message(&token.user, &thread, message, state.clock.now())?;
     if deleted {
         state
             .events
             .chat(&res.name, &res.store.chat)
-            .message_deleted(&id, &token.user, message_id);
+            .message_deleted(&thread, &token.user, message);
     }
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// `POST /chat/threads/{chatThreadId}/readReceipts` (all versions). 200 with an empty body.
 pub async fn send_chat_read_receipt(
-    res: Res,
-    req: HttpRequest,
     state: web::Data<AppState>,
-    token: UserToken,
-    body: web::Bytes,
+    _: ApiVersion,
+    ChatCaller { res, token }: ChatCaller,
+    ThreadPath(id): ThreadPath,
+    AcsJson(request): AcsJson<SendReadReceiptRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    api_version(&req, super::VERSIONS)?;
-    require(&token, ChatRole::JoinLimited)?;
-    let id = path_thread_id(&req)?;
-    let request: SendReadReceiptRequest = json_body(&req, &body, false)?;
     let raw = request.chat_message_id.ok_or_else(|| {
         ApiError::validation("The ChatMessageId field is required.", "chatMessageId")
     })?;
@@ -414,13 +384,11 @@ pub async fn send_chat_read_receipt(
 /// `GET /chat/threads/{chatThreadId}/readReceipts` (all versions): the latest receipt per
 /// participant, paged with `skip` + `maxPageSize`. 200.
 pub async fn list_chat_read_receipts(
-    res: Res,
     req: HttpRequest,
-    token: UserToken,
+    ApiVersion(version): ApiVersion,
+    ChatCaller { res, token }: ChatCaller,
+    ThreadPath(id): ThreadPath,
 ) -> Result<HttpResponse, ApiError> {
-    let version = api_version(&req, super::VERSIONS)?;
-    require(&token, ChatRole::JoinLimited)?;
-    let id = path_thread_id(&req)?;
     let query = PageQuery::from_request(&req);
     let max = query.page_size(DEFAULT_RECEIPTS_PAGE)?;
     let skip = query.skip()?;
@@ -443,16 +411,12 @@ pub async fn list_chat_read_receipts(
 /// `POST /chat/threads/{chatThreadId}/typing` (all versions): nothing is stored (the real
 /// service fans it out over its real-time channel). 200 with an empty body.
 pub async fn send_typing_notification(
-    res: Res,
-    req: HttpRequest,
     state: web::Data<AppState>,
-    token: UserToken,
-    body: web::Bytes,
+    _: ApiVersion,
+    ChatCaller { res, token }: ChatCaller,
+    ThreadPath(id): ThreadPath,
+    AcsJsonOrDefault(request): AcsJsonOrDefault<SendTypingNotificationRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    api_version(&req, super::VERSIONS)?;
-    require(&token, ChatRole::JoinLimited)?;
-    let id = path_thread_id(&req)?;
-    let request: SendTypingNotificationRequest = json_body(&req, &body, true)?;
     super::check_display_name(request.sender_display_name.as_deref(), "senderDisplayName")?;
     res.store.chat.check_participant(&token.user, &id)?;
     let name = request.sender_display_name.as_deref();

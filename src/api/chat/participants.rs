@@ -9,14 +9,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ChatRole, IdentifierIn, PageQuery, Paged, ParticipantIn, ParticipantOut, path_thread_id,
-    require, skip_next_link, validate_participants,
+    IdentifierIn, PageQuery, Paged, ParticipantIn, ParticipantOut, skip_next_link,
+    validate_participants,
 };
-use crate::api::{api_version, json_body, json_response};
-use crate::auth::user_token::UserToken;
 use crate::error::{ApiError, CommunicationError};
-use crate::resource::Res;
-use crate::startup::AppState;
+use crate::http::{AcsJson, ApiVersion, ChatCaller, ThreadPath, json_response};
+use crate::state::AppState;
 
 /// Default page size of `GET …/participants`.
 const DEFAULT_PARTICIPANTS_PAGE: usize = 100;
@@ -40,13 +38,11 @@ pub struct AddChatParticipantsResponse {
 /// `GET /chat/threads/{chatThreadId}/participants` (all versions): in joining order, paged with
 /// `skip` + `maxPageSize`. 200.
 pub async fn list_chat_participants(
-    res: Res,
     req: HttpRequest,
-    token: UserToken,
+    ApiVersion(version): ApiVersion,
+    ChatCaller { res, token }: ChatCaller,
+    ThreadPath(id): ThreadPath,
 ) -> Result<HttpResponse, ApiError> {
-    let version = api_version(&req, super::VERSIONS)?;
-    require(&token, ChatRole::JoinLimited)?;
-    let id = path_thread_id(&req)?;
     let query = PageQuery::from_request(&req);
     let max = query.page_size(DEFAULT_PARTICIPANTS_PAGE)?;
     let skip = query.skip()?;
@@ -65,16 +61,12 @@ pub async fn list_chat_participants(
 /// `POST /chat/threads/{chatThreadId}/participants/:add` (all versions). 201. Existing
 /// participants are a no-op; the others emit one `participantAdded`.
 pub async fn add_chat_participants(
-    res: Res,
-    req: HttpRequest,
     state: web::Data<AppState>,
-    token: UserToken,
-    body: web::Bytes,
+    ApiVersion(version): ApiVersion,
+    ChatCaller { res, token }: ChatCaller,
+    ThreadPath(id): ThreadPath,
+    AcsJson(request): AcsJson<AddChatParticipantsRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let version = api_version(&req, super::VERSIONS)?;
-    require(&token, ChatRole::Join)?;
-    let id = path_thread_id(&req)?;
-    let request: AddChatParticipantsRequest = json_body(&req, &body, false)?;
     let participants = request.participants.ok_or_else(|| {
         ApiError::validation("The Participants field is required.", "participants")
     })?;
@@ -98,16 +90,12 @@ pub async fn add_chat_participants(
 /// `POST /chat/threads/{chatThreadId}/participants/:remove` (all versions): the body is a bare
 /// `CommunicationIdentifierModel`. 204; removing someone who is not there is a no-op.
 pub async fn remove_chat_participant(
-    res: Res,
-    req: HttpRequest,
     state: web::Data<AppState>,
-    token: UserToken,
-    body: web::Bytes,
+    _: ApiVersion,
+    ChatCaller { res, token }: ChatCaller,
+    ThreadPath(id): ThreadPath,
+    AcsJson(identifier): AcsJson<IdentifierIn>,
 ) -> Result<HttpResponse, ApiError> {
-    api_version(&req, super::VERSIONS)?;
-    require(&token, ChatRole::Join)?;
-    let id = path_thread_id(&req)?;
-    let identifier: IdentifierIn = json_body(&req, &body, false)?;
     let target = identifier.resolve().map_err(|raw| {
         ApiError::validation(
             format!("'{raw}' is not a valid communication identifier."),

@@ -10,16 +10,13 @@ use serde::{Deserialize, Serialize};
 
 use super::created_with_location;
 use super::{
-    ChatRole, IdentifierOut, PageQuery, Paged, ParticipantIn, SyncState, absolute_link,
-    check_metadata, double_option, fmt_time, has_metadata, list_version, path_thread_id, require,
-    validate_participants,
+    IdentifierOut, Listing, Paged, ParticipantIn, SyncState, absolute_link, check_metadata,
+    double_option, fmt_time, has_metadata, validate_participants,
 };
-use crate::api::{api_version, json_body, json_response};
-use crate::auth::user_token::UserToken;
 use crate::domain::{CommunicationIdentifier, ThreadId};
 use crate::error::{ApiError, CommunicationError};
-use crate::resource::Res;
-use crate::startup::AppState;
+use crate::http::{AcsJson, AcsJsonOrDefault, ApiVersion, ChatCaller, ThreadPath, json_response};
+use crate::state::AppState;
 use crate::store::{
     Metadata, MetadataPatch, NewThread, RetentionPolicy, ThreadCursor, ThreadProps, ThreadUpdate,
 };
@@ -183,15 +180,12 @@ pub struct ChatThreadItemDto {
 ///
 /// The same `repeatability-request-id` from the same creator returns the first thread again.
 pub async fn create_chat_thread(
-    res: Res,
     req: HttpRequest,
     state: web::Data<AppState>,
-    token: UserToken,
-    body: web::Bytes,
+    ApiVersion(version): ApiVersion,
+    ChatCaller { res, token }: ChatCaller,
+    AcsJson(request): AcsJson<CreateChatThreadRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let version = api_version(&req, super::VERSIONS)?;
-    require(&token, ChatRole::Full)?;
-    let request: CreateChatThreadRequest = json_body(&req, &body, false)?;
     let topic = request
         .topic
         .ok_or_else(|| ApiError::validation("The Topic field is required.", "topic"))?;
@@ -249,18 +243,14 @@ pub async fn create_chat_thread(
 
 /// `GET /chat/threads` (all versions): the caller's threads, newest activity first. 200.
 pub async fn list_chat_threads(
-    res: Res,
     req: HttpRequest,
-    token: UserToken,
+    Listing {
+        query,
+        sync,
+        version,
+    }: Listing<'t'>,
+    ChatCaller { res, token }: ChatCaller,
 ) -> Result<HttpResponse, ApiError> {
-    let query = PageQuery::from_request(&req);
-    let sync = query
-        .sync_state
-        .as_deref()
-        .map(|s| SyncState::decode(s, 't'))
-        .transpose()?;
-    let version = list_version(&req, sync.as_ref())?;
-    require(&token, ChatRole::JoinLimited)?;
     let max = query.page_size(DEFAULT_THREADS_PAGE)?;
     let start_time = query.start_time()?;
     let cursor = sync
@@ -311,13 +301,10 @@ fn thread_cursor(raw: &str) -> Result<ThreadCursor, ApiError> {
 
 /// `GET /chat/threads/{chatThreadId}` (all versions): thread properties. 200.
 pub async fn get_chat_thread_properties(
-    res: Res,
-    req: HttpRequest,
-    token: UserToken,
+    ApiVersion(version): ApiVersion,
+    ChatCaller { res, token }: ChatCaller,
+    ThreadPath(id): ThreadPath,
 ) -> Result<HttpResponse, ApiError> {
-    let version = api_version(&req, super::VERSIONS)?;
-    require(&token, ChatRole::JoinLimited)?;
-    let id = path_thread_id(&req)?;
     let thread = res.store.chat.get_thread(&token.user, &id)?;
     json_response(
         StatusCode::OK,
@@ -328,16 +315,12 @@ pub async fn get_chat_thread_properties(
 /// `PATCH /chat/threads/{chatThreadId}` (all versions; merge-patch): topic, and in 2025-03-15
 /// metadata and retention policy. 204. A topic emits `topicUpdated`.
 pub async fn update_chat_thread_properties(
-    res: Res,
-    req: HttpRequest,
     state: web::Data<AppState>,
-    token: UserToken,
-    body: web::Bytes,
+    ApiVersion(version): ApiVersion,
+    ChatCaller { res, token }: ChatCaller,
+    ThreadPath(id): ThreadPath,
+    AcsJsonOrDefault(request): AcsJsonOrDefault<UpdateChatThreadRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let version = api_version(&req, super::VERSIONS)?;
-    require(&token, ChatRole::Full)?;
-    let id = path_thread_id(&req)?;
-    let request: UpdateChatThreadRequest = json_body(&req, &body, true)?;
     if let Some(topic) = &request.topic {
         super::check_topic(topic)?;
     }
@@ -370,14 +353,11 @@ pub async fn update_chat_thread_properties(
 /// `DELETE /chat/threads/{chatThreadId}` (all versions): delete for everyone. 204, also when
 /// already deleted.
 pub async fn delete_chat_thread(
-    res: Res,
-    req: HttpRequest,
     state: web::Data<AppState>,
-    token: UserToken,
+    _: ApiVersion,
+    ChatCaller { res, token }: ChatCaller,
+    ThreadPath(id): ThreadPath,
 ) -> Result<HttpResponse, ApiError> {
-    api_version(&req, super::VERSIONS)?;
-    require(&token, ChatRole::Full)?;
-    let id = path_thread_id(&req)?;
     let deleted = res
         .store
         .chat

@@ -18,13 +18,12 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::admin_query::invalid;
-use super::json_response;
+use super::query::invalid;
 use crate::error::ApiError;
 use crate::fixtures;
-use crate::scenario::Operation;
+use crate::http::{AcsJson, BufferedBody, json_response};
 use crate::scenario::journal::Filter;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Most journal entries one listing returns.
 const MAX_LIMIT: usize = 10_000;
@@ -40,9 +39,11 @@ pub async fn list_scenarios(state: web::Data<AppState>) -> Result<HttpResponse, 
     )
 }
 
-#[derive(Deserialize, Default)]
+/// The body of `PUT /_emulator/scenarios/{name}`.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SetState {
+pub struct SetState {
+    /// The state to move the scenario to.
     state: String,
 }
 
@@ -50,10 +51,9 @@ struct SetState {
 pub async fn set_scenario_state(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    AcsJson(wanted): AcsJson<SetState>,
 ) -> Result<HttpResponse, ApiError> {
     let name = req.match_info().get("name").unwrap_or_default().to_string();
-    let wanted: SetState = super::json_body(&req, &body, false)?;
     if wanted.state.trim().is_empty() {
         return Err(ApiError::validation("state must not be empty.", "state"));
     }
@@ -71,7 +71,6 @@ pub async fn set_scenario_state(
 pub async fn reset_scenario(
     req: HttpRequest,
     state: web::Data<AppState>,
-    _body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let name = req.match_info().get("name").unwrap_or_default().to_string();
     if !state.engine.reset_scenario(&name) {
@@ -210,7 +209,7 @@ fn journal_query(query: &str) -> Result<(Filter, usize), ApiError> {
         let value = value.trim();
         match name.as_ref() {
             "operation" => {
-                if Operation::from_name(value).is_none() {
+                if !crate::api::rule_operations().contains(&value) {
                     return Err(invalid(&name, value, "an operation name such as Sms.Send"));
                 }
                 filter.operation = Some(value.to_string());
@@ -262,7 +261,7 @@ pub async fn list_fixtures(state: web::Data<AppState>) -> Result<HttpResponse, A
 pub async fn load_fixture(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    BufferedBody(body): BufferedBody,
 ) -> Result<HttpResponse, ApiError> {
     let content_type = req
         .headers()
@@ -283,9 +282,9 @@ pub async fn load_fixture(
 /// Parses, checks and applies a fixture (all or nothing).
 fn load_blocking(state: &AppState, body: &[u8], yaml: bool) -> Result<serde_json::Value, ApiError> {
     let text = std::str::from_utf8(body)
-        .map_err(|_| invalid_fixture("the request body is not UTF-8".into()))?;
+        .map_err(|_| ApiError::invalid_fixture("the request body is not UTF-8".into()))?;
     let source = "request body";
-    let fixture = fixtures::parse(source, text, !yaml).map_err(fixture_error)?;
+    let fixture = fixtures::parse(source, text, !yaml, &crate::api::rule_operations())?;
     // One load at a time: the checks and the change happen under the same lock.
     let mut all = state.fixtures.lock().unwrap_or_else(|p| p.into_inner());
     let loaded = fixtures::check(
@@ -295,8 +294,7 @@ fn load_blocking(state: &AppState, body: &[u8], yaml: bool) -> Result<serde_json
         &state.resources,
         &state.engine,
         &state.events,
-    )
-    .map_err(fixture_error)?;
+    )?;
     fixtures::apply(
         &loaded,
         &state.resources,
@@ -306,31 +304,11 @@ fn load_blocking(state: &AppState, body: &[u8], yaml: bool) -> Result<serde_json
         state.settings.config.scenarios.seed,
         state.clock.now(),
     )
-    .map_err(invalid_fixture)?;
+    .map_err(ApiError::invalid_fixture)?;
     let summary = loaded.summary();
     tracing::info!(summary = %summary, "fixture loaded at runtime");
     all.push(loaded);
     Ok(summary)
-}
-
-/// A refused fixture: 400 `InvalidFixture`, 409 `Conflict` for a resource that clashes with a
-/// running one, 403 `ResourceLimitReached` past `--max-resources`.
-fn fixture_error(e: fixtures::FixtureError) -> ApiError {
-    match e.kind {
-        fixtures::FixtureErrorKind::Invalid => invalid_fixture(e.to_string()),
-        fixtures::FixtureErrorKind::Conflict => ApiError::Conflict(e.to_string()),
-        fixtures::FixtureErrorKind::LimitReached => ApiError::LimitReached {
-            code: "ResourceLimitReached",
-            message: e.to_string(),
-        },
-    }
-}
-
-fn invalid_fixture(message: String) -> ApiError {
-    ApiError::BadRequest {
-        code: "InvalidFixture",
-        message,
-    }
 }
 
 #[derive(Serialize)]
@@ -354,7 +332,7 @@ pub async fn list_resources(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let https = state.https_addr.port();
-    let (_, host) = super::origin(&req);
+    let (_, host) = crate::http::origin(&req);
     let host = crate::resource::host_name(&host);
     let value: Vec<ResourceView> = state
         .resources
@@ -378,8 +356,10 @@ pub async fn list_resources(
     json_response(StatusCode::OK, &serde_json::json!({ "value": value }))
 }
 
-/// `GET /_emulator/operations`: every operation name.
+/// `GET /_emulator/operations`: the name of every data-plane operation (what scenario rules and
+/// journal filters name), in table order. The control API's and the Entra ID authority's
+/// operations are in the table too, but rules cannot name them: they are not listed.
 pub async fn list_operations() -> Result<HttpResponse, ApiError> {
-    let value: Vec<&str> = Operation::ALL.iter().map(|op| op.name()).collect();
+    let value = crate::api::rule_operations();
     json_response(StatusCode::OK, &serde_json::json!({ "value": value }))
 }

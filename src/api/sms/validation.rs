@@ -1,12 +1,9 @@
 //! ASP.NET-style model validation for the SMS API: failures are collected per field, as
 //! `ModelState` does, and answered as one RFC 9110 problem-details 400
-//! ([`ApiError::ValidationProblem`]) with .NET's standard attribute messages.
+//! ([`ApiError::ValidationProblem`]) with .NET's standard attribute messages. (Bodies that are
+//! not JSON at all are refused by the `ProblemJson` extractor.)
 
 use std::collections::BTreeMap;
-
-use actix_web::HttpRequest;
-use actix_web::http::header;
-use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
@@ -53,29 +50,4 @@ impl Problems {
             Err(ApiError::ValidationProblem(self.0))
         }
     }
-}
-
-/// Parses an SMS request body. A non-JSON content type is 415 (envelope); an empty or malformed
-/// body is a 400 problem, with the keys ASP.NET uses (`""` and `"$"`).
-pub fn problem_json<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, ApiError> {
-    if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
-        let content_type = content_type.to_str().unwrap_or("").to_ascii_lowercase();
-        let essence = content_type.split(';').next().unwrap_or("").trim();
-        if !(essence == "application/json" || essence.ends_with("+json") || essence == "text/json")
-        {
-            return Err(ApiError::UnsupportedMediaType(essence.to_string()));
-        }
-    }
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::field_problem(
-            "",
-            "A non-empty request body is required.",
-        ));
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::field_problem(
-            "$",
-            format!("The request body is not valid JSON for this operation: {e}."),
-        )
-    })
 }

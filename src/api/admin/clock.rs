@@ -17,14 +17,14 @@
 //! nothing.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{json_body, json_response};
 use crate::clock;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::http::{AcsJson, json_response};
+use crate::state::AppState;
 
 /// The clock's state.
 #[derive(Debug, Serialize)]
@@ -96,11 +96,9 @@ fn out_of_range(field: &str, text: &str) -> ApiError {
 
 /// `POST /_emulator/clock`: change the clock, answer its new state.
 pub async fn change_clock(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    AcsJson(change): AcsJson<ClockChange>,
 ) -> Result<HttpResponse, ApiError> {
-    let change: ClockChange = json_body(&req, &body, false)?;
     if change.real == Some(true) {
         if change.advance.is_some() || change.set.is_some() || change.freeze.is_some() {
             return Err(ApiError::validation(

@@ -1,31 +1,28 @@
-//! The two middlewares of scripted scenarios.
+//! Scripted scenarios on requests.
 //!
-//! - [`JournalEntry`] is used by [`super::edge`], which wraps the whole app: it notes each
-//!   data-plane request and, once the response is built, records it in the journal with what auth
-//!   and the rules made of it.
-//! - [`scenarios`] sits behind each service's auth middleware (so the resource and caller are
-//!   known): it asks the engine for a rule and carries the rule's action out — a scripted
-//!   response, a delay, a transport fault, or per-recipient SMS outcomes handed to the handler.
+//! - [`JournalEntry`] is used by [`super::edge()`], which wraps the whole app: it notes each
+//!   request outside `/_emulator/` and, once the response is built, records it in the journal
+//!   with the operation it matched and what auth and the rules made of it.
+//! - [`apply`] runs in the operation layer ([`super::operation`]) after authentication (so the
+//!   resource and caller are known), for data-plane operations: it asks the engine for a rule and
+//!   carries the rule's action out — a scripted response, a delay, a transport fault, or
+//!   per-recipient SMS outcomes handed to the handler.
 
 use std::time::Instant;
 
-use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, HttpResponse, web};
+use actix_web::{HttpMessage, HttpResponse, ResponseError};
 use serde_json::Value;
 
-use super::faults;
+use super::operation::Matched;
+use super::{BufferedBody, Res, faults};
 use crate::auth::Caller;
 use crate::auth::user_token::UserToken;
 use crate::domain::{PhoneNumber, ThreadId};
-use crate::resource::Res;
+use crate::error::ApiError;
 use crate::scenario::journal::Record;
-use crate::scenario::rules::{Respond, Rule};
-use crate::scenario::{Facts, Operation};
-use crate::startup::AppState;
+use crate::scenario::{Facts, SMS_SEND};
+use crate::state::AppState;
 
 /// The rule that applied to a request (request extensions; the journal reads it).
 #[derive(Debug, Clone)]
@@ -35,9 +32,23 @@ pub struct AppliedRule(pub String);
 #[derive(Debug, Clone, Copy)]
 struct FaultInjected;
 
-/// `Sms.Send` outcomes rules scripted, for the handler (request extensions).
-#[derive(Debug, Clone)]
+/// `Sms.Send` outcomes rules scripted, for the handler (request extensions; as an extractor,
+/// none when no rule scripted any).
+#[derive(Debug, Clone, Default)]
 pub struct SmsOverrides(pub Vec<SmsOverride>);
+
+impl actix_web::FromRequest for SmsOverrides {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(Ok(req
+            .extensions()
+            .get::<SmsOverrides>()
+            .cloned()
+            .unwrap_or_default()))
+    }
+}
 
 impl SmsOverrides {
     /// The first scripted outcome that covers `to`, with its rule.
@@ -74,7 +85,7 @@ impl SmsOverride {
 }
 
 /// A request on its way to the journal: what is known before it is handled (see
-/// [`super::edge`], which journals every request outside `/_emulator/`).
+/// [`super::edge()`], which journals every request outside `/_emulator/`).
 pub struct JournalEntry {
     started: Instant,
     time: chrono::DateTime<chrono::Utc>,
@@ -98,8 +109,12 @@ impl JournalEntry {
 
     /// Records the entry with what auth, the rules and the handler made of the request.
     pub fn finish<B>(self, state: &AppState, res: &ServiceResponse<B>) {
-        let (resource, auth, rule, faulted) = {
+        let (operation, resource, auth, rule, faulted) = {
             let ext = res.request().extensions();
+            let operation = match ext.get::<Matched>() {
+                Some(matched) => matched.data_plane_name(),
+                None => Matched::resolve(res.request()).and_then(|m| m.data_plane_name()),
+            };
             let resource = ext.get::<Res>().map(|r| r.name.clone());
             let auth = match (ext.get::<Caller>(), ext.get::<UserToken>()) {
                 (Some(Caller::AccessKey(_)), _) => "accessKey",
@@ -109,12 +124,19 @@ impl JournalEntry {
                 (None, None) => "none",
             };
             let rule = ext.get::<AppliedRule>().map(|r| r.0.clone());
-            (resource, auth, rule, ext.get::<FaultInjected>().is_some())
+            (
+                operation,
+                resource,
+                auth,
+                rule,
+                ext.get::<FaultInjected>().is_some(),
+            )
         };
         state.journal.record(Record {
             time: self.time,
             method: self.method,
             uri: self.uri,
+            operation,
             resource,
             auth,
             rule,
@@ -124,53 +146,23 @@ impl JournalEntry {
     }
 }
 
-/// Applies scenario rules (see the module docs).
-pub async fn scenarios(
-    mut req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    let state = match req.app_data::<web::Data<AppState>>() {
-        Some(state) if !state.engine.is_empty() => state.clone(),
-        _ => {
-            return next
-                .call(req)
-                .await
-                .map(ServiceResponse::map_into_left_body);
-        }
-    };
-    let Some((op, ids)) =
-        Operation::classify(req.method().as_str(), req.path()).map(|(op, ids)| {
-            (
-                op,
-                (ids.thread.map(str::to_string), ids.user.map(str::to_string)),
-            )
-        })
-    else {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
-    };
-    if !state.engine.covers(op) {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
+/// Applies the scenario rules to a request for the data-plane operation `op` (see the module
+/// docs): the response a rule scripts (an answer or a transport fault), or `None` for the
+/// handler to answer, maybe after a delay and with SMS outcomes in the request extensions.
+pub async fn apply(
+    state: &AppState,
+    op: &'static str,
+    req: &mut ServiceRequest,
+) -> Option<HttpResponse> {
+    if state.engine.is_empty() || !state.engine.covers(op) {
+        return None;
     }
-
-    // The body was buffered by `limits` (a copy is in the extensions); read it for the facts.
-    let buffered = req
+    // The body was buffered by the edge (a copy is in the extensions); read it for the facts.
+    let body = req
         .extensions()
-        .get::<super::BufferedBody>()
-        .map(|b| b.0.clone());
-    let body = match buffered {
-        Some(body) => body,
-        None => {
-            let body = req.extract::<web::Bytes>().await.unwrap_or_default();
-            req.set_payload(actix_web::dev::Payload::from(body.clone()));
-            body
-        }
-    };
+        .get::<BufferedBody>()
+        .map(|b| b.0.clone())
+        .unwrap_or_default();
     let json: Option<Value> = if body.is_empty() {
         None
     } else {
@@ -182,19 +174,24 @@ pub async fn scenarios(
         .map(|r| r.name.clone())
         .unwrap_or_else(|| crate::resource::DEFAULT_RESOURCE.to_string());
     let api_version = query_param(req.uri().query(), "api-version");
+    // The path ids rules match on, as the route matched them.
+    let thread = req
+        .match_info()
+        .get("thread_id")
+        .and_then(|t| ThreadId::parse(t).ok());
     let user = req
         .extensions()
         .get::<UserToken>()
         .map(|t| t.user.to_string())
         .or_else(|| {
-            ids.1.as_deref().map(|raw| {
+            req.match_info().get("user_id").map(|raw| {
                 percent_encoding::percent_decode_str(raw)
                     .decode_utf8_lossy()
                     .into_owned()
             })
         });
-    let (sms_to, sms_from) = match (&json, op) {
-        (Some(json), Operation::SmsSend) => (
+    let (sms_to, sms_from) = match &json {
+        Some(json) if op == SMS_SEND => (
             json.get("smsRecipients")
                 .and_then(Value::as_array)
                 .map(|list| {
@@ -213,19 +210,14 @@ pub async fn scenarios(
     let facts = Facts {
         resource: &resource,
         api_version: api_version.as_deref(),
-        thread: ids.0.as_deref().and_then(|t| ThreadId::parse(t).ok()),
+        thread,
         user,
         body: json.as_ref(),
         sms_to,
         sms_from,
     };
     let applied = state.engine.decide(op, &facts);
-    let Some(first) = applied.first() else {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
-    };
+    let first = applied.first()?;
     let rule = first.rule.clone();
     let names: Vec<&str> = applied.iter().map(|a| a.rule.name.as_str()).collect();
     tracing::info!(rules = %names.join(","), operation = %op, resource = %resource, "scenario rule applied");
@@ -236,14 +228,13 @@ pub async fn scenarios(
         }
     }
     if let Some(respond) = &rule.action.respond {
-        let res = scripted_response(&rule, respond);
-        return Ok(req.into_response(res).map_into_right_body());
+        return Some(ApiError::scripted(&rule.name, respond).error_response());
     }
     if let Some(fault) = rule.action.fault {
         req.extensions_mut().insert(FaultInjected);
         let res = faults::respond(req.request(), fault);
         tracing::info!(rule = %rule.name, fault = ?fault, "connection broken by a scenario rule");
-        return Ok(req.into_response(res).map_into_right_body());
+        return Some(res);
     }
     let overrides: Vec<SmsOverride> = applied
         .iter()
@@ -258,90 +249,11 @@ pub async fn scenarios(
     if !overrides.is_empty() {
         req.extensions_mut().insert(SmsOverrides(overrides));
     }
-    next.call(req)
-        .await
-        .map(ServiceResponse::map_into_left_body)
-}
-
-/// The response a `respond` action describes: its body, or the ACS error envelope.
-fn scripted_response(rule: &Rule, respond: &Respond) -> HttpResponse {
-    let status = StatusCode::from_u16(respond.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut builder = HttpResponse::build(status);
-    for (name, value) in &respond.headers {
-        match (
-            HeaderName::try_from(name.as_str()),
-            HeaderValue::try_from(value.as_str()),
-        ) {
-            (Ok(name), Ok(value)) => {
-                builder.insert_header((name, value));
-            }
-            _ => {
-                tracing::warn!(rule = %rule.name, header = %name, "scripted header is not a valid HTTP header")
-            }
-        }
-    }
-    if status == StatusCode::NO_CONTENT || status.is_informational() {
-        return builder.finish();
-    }
-    let body = match &respond.body {
-        Some(body) => body.clone(),
-        None if status.is_success() => return builder.finish(),
-        None => serde_json::json!({
-            "error": {
-                "code": respond.code.clone().unwrap_or_else(|| default_code(status)),
-                "message": respond.message.clone().unwrap_or_else(|| {
-                    format!("Scripted by the emulator's scenario rule '{}'.", rule.name)
-                }),
-            }
-        }),
-    };
-    builder
-        .insert_header((
-            actix_web::http::header::CONTENT_TYPE,
-            "application/json; charset=utf-8",
-        ))
-        .body(body.to_string())
-}
-
-/// An ACS-style error code for a status: `TooManyRequests`, `ServiceUnavailable`, …
-fn default_code(status: StatusCode) -> String {
-    status
-        .canonical_reason()
-        .unwrap_or("Error")
-        .split([' ', '-'])
-        .filter(|w| !w.is_empty())
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
+    None
 }
 
 fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.into_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn codes_read_like_acs_codes() {
-        assert_eq!(
-            default_code(StatusCode::TOO_MANY_REQUESTS),
-            "TooManyRequests"
-        );
-        assert_eq!(
-            default_code(StatusCode::SERVICE_UNAVAILABLE),
-            "ServiceUnavailable"
-        );
-        assert_eq!(
-            default_code(StatusCode::INTERNAL_SERVER_ERROR),
-            "InternalServerError"
-        );
-    }
 }

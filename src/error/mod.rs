@@ -1,21 +1,48 @@
-//! The API error type and the ACS error envelope.
+//! The error catalogue: the API error type, every code it answers with, and the ACS error
+//! envelope.
 //!
 //! Every error response the emulator sends (auth failures, validation errors, unknown routes,
-//! malformed JSON, oversized bodies) is built here, as `{"error":{"code","message",…}}` with
-//! `Content-Type: application/json`, the shape of the ACS `CommunicationErrorResponse`.
-//! [`ApiError::status_code`] and [`ApiError::code`] together are the code table.
+//! malformed JSON, oversized bodies, scenario rules' scripted answers) is built here, as
+//! `{"error":{"code","message",…}}` with `Content-Type: application/json`, the shape of the ACS
+//! `CommunicationErrorResponse`. [`ApiError::status_code`] and [`ApiError::code`] together are
+//! the code table; the constructors below give the variants with a code of their own
+//! (`ApiError::invalid_body`, `ApiError::host_mismatch`, …) their message.
 //!
-//! Exception: the SMS service answers model-validation failures and unknown delivery reports
-//! with RFC 9110 problem details (`{type, title, status, errors?, traceId}`), as the SMS
-//! 2026-01-23 spec and its examples show (acs-api.md §3.2); [`ApiError::ValidationProblem`] and
-//! [`ApiError::ProblemNotFound`] render that shape, also built only here.
+//! The lower layers have their own small error enums (`store::ChatError`, `store::StoreError`,
+//! `store::SmsError`, `auth::user_token::TokenError`, `auth::hmac::HmacError`,
+//! `auth::entra::EntraError`, `events::SubscribeError`, `fixtures::FixtureError`); how the API
+//! answers each is decided here, in one `From` impl per enum, so a handler just uses `?`. This
+//! module therefore sits above those layers and below `http` and `api` (docs/ARCHITECTURE.md).
+//!
+//! Exceptions to the envelope, also built only here:
+//! - the SMS service answers model-validation failures and unknown delivery reports with RFC 9110
+//!   problem details (`{type, title, status, errors?, traceId}`), as the SMS 2026-01-23 spec and
+//!   its examples show (acs-api.md §3.2): [`ApiError::ValidationProblem`],
+//!   [`ApiError::ProblemNotFound`];
+//! - the Entra ID authority answers as OAuth 2.0 does ([`ApiError::OAuth`]), its managed
+//!   identity endpoint as App Service does ([`ApiError::ManagedIdentity`]);
+//! - a scripted answer may carry a JSON body of its own ([`ApiError::Scripted`]).
+
+mod envelope;
+mod from;
 
 use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
+use envelope::{
+    ManagedIdentityError, default_code, json, oauth_response, scripted_response, trace_id,
+};
+
+pub use envelope::{CommunicationError, ErrorResponse, ProblemDetails};
+
+use crate::auth::entra::OAuthError;
+use crate::scenario::rules::Respond;
+use crate::store::METADATA_LIMIT_BYTES;
+
+/// The real Chat service's 403 message.
+pub const CHAT_FORBIDDEN_MESSAGE: &str = "User is not allowed to perform specified action.";
 
 /// Any error the emulator answers with.
 #[derive(Debug, thiserror::Error)]
@@ -131,9 +158,49 @@ pub enum ApiError {
     /// other requests are answered, so a status the SDKs retry is the right one.
     #[error("{0}")]
     ConnectionBusy(String),
+    /// What a scenario rule's `respond` scripts: any status, the envelope with its code and
+    /// message (or its own JSON body), its headers.
+    #[error("{}", .0.message)]
+    Scripted(Box<Scripted>),
+    /// An OAuth 2.0 error of the built-in Entra ID authority's token endpoint, in the shape MSAL
+    /// parses (`{"error","error_description","error_codes",…}`): 401 for a client that is not
+    /// known, 400 otherwise.
+    #[error("{error}")]
+    OAuth {
+        /// The error.
+        error: OAuthError,
+        /// When it happened (emulator clock), for the body's `timestamp`.
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    /// An error of the managed identity endpoint, in App Service's shape
+    /// (`{"statusCode","message"}`).
+    #[error("{message}")]
+    ManagedIdentity {
+        /// The status.
+        status: StatusCode,
+        /// What is wrong.
+        message: String,
+    },
     /// 500 `InternalError`: a bug in the emulator. Logged with its cause; the response stays generic.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
+}
+
+/// A scripted answer (see [`ApiError::Scripted`]).
+#[derive(Debug)]
+pub struct Scripted {
+    /// The status (100..=599).
+    pub status: StatusCode,
+    /// The envelope's code.
+    pub code: String,
+    /// The envelope's message.
+    pub message: String,
+    /// Headers, in order; those that are not valid HTTP headers are left out (and logged).
+    pub headers: Vec<(String, String)>,
+    /// A body sent as is instead of the envelope.
+    pub body: Option<serde_json::Value>,
+    /// The rule, for logs.
+    pub rule: String,
 }
 
 impl ApiError {
@@ -163,8 +230,77 @@ impl ApiError {
                 "UnsupportedMediaType"
             }
             ApiError::ConnectionBusy(_) => "ServiceUnavailable",
+            ApiError::Scripted(_) => "Scripted",
+            ApiError::OAuth { error, .. } => error.code(),
+            ApiError::ManagedIdentity { .. } => "ManagedIdentityError",
             ApiError::Internal(_) => "InternalError",
         }
+    }
+
+    /// The answer a scenario rule's `respond` scripts: the envelope has the given code (default:
+    /// from the status, e.g. `TooManyRequests`) and message (default: names the rule).
+    pub fn scripted(rule: &str, respond: &Respond) -> Self {
+        let status =
+            StatusCode::from_u16(respond.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        ApiError::Scripted(Box::new(Scripted {
+            status,
+            code: respond.code.clone().unwrap_or_else(|| default_code(status)),
+            message: respond
+                .message
+                .clone()
+                .unwrap_or_else(|| format!("Scripted by the emulator's scenario rule '{rule}'.")),
+            headers: respond
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            body: respond.body.clone(),
+            rule: rule.to_string(),
+        }))
+    }
+
+    /// 400 `InvalidHeaderValue`: a `Host` header that names another host than the request's
+    /// authority (RFC 9113 §8.3.1 calls such a request malformed).
+    pub fn host_mismatch(host: &str, authority: &str) -> Self {
+        ApiError::BadRequest {
+            code: "InvalidHeaderValue",
+            message: format!(
+                "The Host header '{host}' names another host than the request's authority '{authority}'."
+            ),
+        }
+    }
+
+    /// 400 `InvalidQueryParameter` (control API): `name` has `value`, `expected` something else.
+    pub fn invalid_query_parameter(name: &str, value: &str, expected: &str) -> Self {
+        ApiError::BadRequest {
+            code: "InvalidQueryParameter",
+            message: format!(
+                "Query parameter '{name}' has the invalid value '{value}'; expected {expected}."
+            ),
+        }
+    }
+
+    /// 400 `InvalidFixture`: a fixture that cannot be loaded.
+    pub fn invalid_fixture(message: String) -> Self {
+        ApiError::BadRequest {
+            code: "InvalidFixture",
+            message,
+        }
+    }
+
+    /// 400 `ValidationError` (target `metadata`): thread, participant or message metadata over
+    /// the 1 KB limit.
+    pub fn metadata_too_large() -> Self {
+        ApiError::validation(
+            format!("Metadata cannot exceed {METADATA_LIMIT_BYTES} bytes in total."),
+            "metadata",
+        )
+    }
+
+    /// 403 `Forbidden` with the real Chat service's message: the caller's chat scope does not
+    /// allow the operation, or the caller takes no part in the thread.
+    pub fn chat_forbidden() -> Self {
+        ApiError::Forbidden(CHAT_FORBIDDEN_MESSAGE.into())
     }
 
     /// Shorthand for a validation error about `target`.
@@ -232,53 +368,6 @@ impl ApiError {
     }
 }
 
-/// `CommunicationErrorResponse`: `{"error": CommunicationError}`.
-#[derive(Debug, Serialize)]
-pub struct ErrorResponse {
-    /// The error.
-    pub error: CommunicationError,
-}
-
-/// `CommunicationError` from the ACS common spec.
-#[derive(Debug, Clone, Serialize)]
-pub struct CommunicationError {
-    /// Machine-readable code.
-    pub code: String,
-    /// Human-readable message.
-    pub message: String,
-    /// The field or item the error is about.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
-    /// Further errors.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<Vec<CommunicationError>>,
-}
-
-/// RFC 9110 problem details, as ASP.NET writes them (`traceId` is a W3C trace-parent).
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProblemDetails {
-    /// A link to the RFC 9110 section of the status.
-    #[serde(rename = "type")]
-    pub problem_type: String,
-    /// Short summary.
-    pub title: &'static str,
-    /// HTTP status.
-    pub status: u16,
-    /// Field → messages (validation failures only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub errors: Option<BTreeMap<String, Vec<String>>>,
-    /// `00-<32 hex>-<16 hex>-00`.
-    pub trace_id: String,
-}
-
-/// A fresh W3C trace-parent, the shape of the real service's `traceId`.
-fn trace_id() -> String {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let span = uuid::Uuid::new_v4().simple().to_string();
-    format!("00-{id}-{}-00", &span[..16])
-}
-
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -306,13 +395,32 @@ impl ResponseError for ApiError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
             ApiError::ConnectionBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Scripted(scripted) => scripted.status,
+            ApiError::OAuth {
+                error: OAuthError::InvalidClient(_),
+                ..
+            } => StatusCode::UNAUTHORIZED,
+            ApiError::OAuth { .. } => StatusCode::BAD_REQUEST,
+            ApiError::ManagedIdentity { status, .. } => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let ApiError::Internal(cause) = self {
-            tracing::error!(error = ?cause, "internal error");
+        match self {
+            ApiError::Internal(cause) => tracing::error!(error = ?cause, "internal error"),
+            ApiError::Scripted(scripted) => return scripted_response(scripted),
+            ApiError::OAuth { error, at } => return oauth_response(self.status_code(), error, *at),
+            ApiError::ManagedIdentity { status, message } => {
+                return json(
+                    *status,
+                    &ManagedIdentityError {
+                        status_code: status.as_u16(),
+                        message,
+                    },
+                );
+            }
+            _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
         let body = if let Some(problem) = self.problem() {
@@ -403,6 +511,67 @@ mod tests {
             serde_json::to_value(err.body()).expect("serializable"),
             serde_json::json!({"error": {"code": "MessageLimitReached",
                 "message": "full (--max-chat-messages)"}})
+        );
+    }
+
+    fn respond(json: serde_json::Value) -> Respond {
+        serde_json::from_value(json).expect("respond")
+    }
+
+    #[test]
+    fn scripted_answers_render_the_envelope_their_body_or_nothing() {
+        let err = ApiError::scripted(
+            "throttle",
+            &respond(serde_json::json!({"status": 429, "headers": {"Retry-After": "2"}})),
+        );
+        let res = err.error_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            res.headers().get(header::RETRY_AFTER),
+            Some(&HeaderValue::from_static("2"))
+        );
+        assert_eq!(
+            res.headers().get(header::CONTENT_TYPE),
+            Some(&HeaderValue::from_static("application/json; charset=utf-8"))
+        );
+        let body = actix_web::body::to_bytes(res.into_body());
+        let body = futures_util::FutureExt::now_or_never(body)
+            .expect("ready")
+            .expect("bytes");
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&body).expect("json"),
+            serde_json::json!({"error": {"code": "TooManyRequests",
+                "message": "Scripted by the emulator's scenario rule 'throttle'."}})
+        );
+        let res =
+            ApiError::scripted("ok", &respond(serde_json::json!({"status": 200}))).error_response();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.headers().get(header::CONTENT_TYPE).is_none());
+        let res = ApiError::scripted(
+            "body",
+            &respond(serde_json::json!({"status": 500, "body": {"x": 1}})),
+        )
+        .error_response();
+        let body =
+            futures_util::FutureExt::now_or_never(actix_web::body::to_bytes(res.into_body()))
+                .expect("ready")
+                .expect("bytes");
+        assert_eq!(&body[..], br#"{"x":1}"#);
+    }
+
+    #[test]
+    fn codes_read_like_acs_codes() {
+        assert_eq!(
+            default_code(StatusCode::TOO_MANY_REQUESTS),
+            "TooManyRequests"
+        );
+        assert_eq!(
+            default_code(StatusCode::SERVICE_UNAVAILABLE),
+            "ServiceUnavailable"
+        );
+        assert_eq!(
+            default_code(StatusCode::INTERNAL_SERVER_ERROR),
+            "InternalServerError"
         );
     }
 

@@ -1,28 +1,25 @@
-//! The SMS API: `POST /sms` (send), plus the 2024-12-10-preview+ opt-out operations and the
-//! 2025-08-01-preview+ delivery reports (in [`super::sms_extras`]).
+//! `POST /sms`: send one message to up to 100 recipients.
 //!
-//! Contract: `shared/specs/Sms/*` and acs-api.md §8, §13. Every route sits behind the access-key
-//! / Entra ID middleware. The send is always 202 with one result per recipient, in request order: a bad
-//! recipient fails only its own item. Whole-request failures are model validation (400 problem
+//! Contract: `shared/specs/Sms/*` and acs-api.md §8, §13. The send is always 202 with one result
+//! per recipient, in request order: a bad recipient fails only its own item. Whole-request failures are model validation (400 problem
 //! details, before anything else) and a sender the resource does not own (401, empty message).
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::scenario_mw::SmsOverrides;
-use super::validation::{Problems, problem_json};
-use super::{api_version, json_response, resource, sms_extras};
-use crate::auth::hmac_mw::require_service_auth;
+use super::validation::Problems;
 use crate::clock;
 use crate::domain::{
     PhoneNumber, PhoneNumberError, SmsMessageId, looks_like_a_phone_number, segments,
 };
 use crate::error::ApiError;
-use crate::resource::{Res, Resource};
+use crate::http::scenario::SmsOverrides;
+use crate::http::{ApiVersion, ProblemJson, Res, json_response};
+use crate::resource::Resource;
 use crate::scenario::rules::{ReportStatus, SmsOutcome};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{SendOutcome, SentSms};
 
 /// Every api-version `POST /sms` accepts: the stable ones and the previews whose send body is
@@ -48,34 +45,6 @@ const MAX_MESSAGE_LENGTH: usize = 2048;
 pub const MAX_TAG_BYTES: usize = 1024;
 /// Bounds of `smsSendOptions.deliveryReportTimeoutInSeconds`.
 const DELIVERY_REPORT_TIMEOUT: std::ops::RangeInclusive<i64> = 60..=43200;
-
-/// Mounts `/sms`, `/sms/optouts:*` and `/deliveryReports/{id}`, behind the access-key / Entra ID
-/// middleware.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let headers = |versions: &[&str]| {
-        actix_web::middleware::DefaultHeaders::new()
-            .add(("api-supported-versions", versions.join(", ")))
-    };
-    let auth = || actix_web::middleware::from_fn(require_service_auth);
-    let scenarios = || actix_web::middleware::from_fn(super::scenario_mw::scenarios);
-    cfg.service(
-        web::scope("/sms")
-            .wrap(scenarios())
-            .wrap(auth())
-            .wrap(headers(SEND_VERSIONS))
-            .service(resource("").route(web::post().to(send_sms)))
-            .service(resource("/optouts:add").route(web::post().to(sms_extras::add_opt_outs)))
-            .service(resource("/optouts:remove").route(web::post().to(sms_extras::remove_opt_outs)))
-            .service(resource("/optouts:check").route(web::post().to(sms_extras::check_opt_outs))),
-    )
-    .service(
-        web::scope("/deliveryReports")
-            .wrap(scenarios())
-            .wrap(auth())
-            .wrap(headers(sms_extras::DELIVERY_REPORT_VERSIONS))
-            .service(resource("/{id}").route(web::get().to(sms_extras::get_delivery_report))),
-    );
-}
 
 /// `SendMessageRequest`. Every field is optional here so that a missing one becomes the real
 /// service's validation message rather than a serde error.
@@ -170,12 +139,11 @@ const OPTED_OUT: &str = "The recipient has opted out of receiving messages from 
 /// `POST /sms` (every version in [`SEND_VERSIONS`]): send one message to 1..=100 recipients. 202.
 pub async fn send_sms(
     res: Res,
-    req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    ApiVersion(version): ApiVersion,
+    ProblemJson(request): ProblemJson<SendSmsRequest>,
+    scripted: SmsOverrides,
 ) -> Result<HttpResponse, ApiError> {
-    let version = api_version(&req, SEND_VERSIONS)?;
-    let request: SendSmsRequest = problem_json(&req, &body)?;
     let ValidSend {
         from,
         recipients,
@@ -183,7 +151,6 @@ pub async fn send_sms(
         options,
     } = validate_send(request)?;
     let from = owned_sender(&res, &from)?;
-    let scripted = req.extensions().get::<SmsOverrides>().cloned();
 
     let now = state.clock.now();
     let enable_report = options.enable_delivery_report.unwrap_or(false);
@@ -225,7 +192,7 @@ pub async fn send_sms(
             value.push(SmsSendResponseItem::failed(&raw_to, 403, OPTED_OUT, None));
             continue;
         }
-        let scripted = scripted.as_ref().and_then(|o| o.for_recipient(&to));
+        let scripted = scripted.for_recipient(&to);
         if let Some((
             rule,
             SmsOutcome {

@@ -12,12 +12,7 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// 400 `InvalidQueryParameter`: `name` has `value`, `expected` something else.
 pub fn invalid(name: &str, value: &str, expected: &str) -> ApiError {
-    ApiError::BadRequest {
-        code: "InvalidQueryParameter",
-        message: format!(
-            "Query parameter '{name}' has the invalid value '{value}'; expected {expected}."
-        ),
-    }
+    ApiError::invalid_query_parameter(name, value, expected)
 }
 
 /// A `wait` value: whole seconds or a duration such as `500ms`, at most [`MAX_WAIT`].

@@ -13,14 +13,14 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::admin::resource_or_default;
-use super::admin_query::invalid;
-use super::chat::messages::ChatMessageDto;
-use super::chat::{ParticipantOut, fmt_time};
-use super::json_response;
+use super::query::invalid;
+use super::resource_or_default;
+use crate::api::chat::messages::ChatMessageDto;
+use crate::api::chat::{ParticipantOut, fmt_time};
 use crate::domain::ThreadId;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::http::json_response;
+use crate::state::AppState;
 use crate::store::ChatError;
 
 const DEFAULT_LIMIT: usize = 1000;

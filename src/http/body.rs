@@ -1,4 +1,4 @@
-//! Reading request bodies within bounds, once, for every route ([`super::edge`] calls
+//! Reading request bodies within bounds, once, for every route ([`super::edge::edge`] calls
 //! [`read`]).
 //!
 //! - A body is read in full before routing, within `--request-body-timeout`, and at most
@@ -106,8 +106,14 @@ impl Drop for Reservation {
     }
 }
 
+/// The body the edge middleware ([`super::edge()`]) buffered (request extensions), decoded: middleware that needs the bytes
+/// (access-key auth, scenario rules) reads them here and leaves the payload to the handler,
+/// instead of extracting and re-queueing another copy.
+#[derive(Debug, Clone)]
+pub struct BufferedBody(pub Bytes);
+
 /// The bytes of a request body as the client sent them, when they differ from the decoded
-/// [`super::BufferedBody`] (a `Content-Encoding` was applied): what `x-ms-content-sha256` covers.
+/// [`BufferedBody`] (a `Content-Encoding` was applied): what `x-ms-content-sha256` covers.
 #[derive(Debug, Clone)]
 pub struct SignedBody(pub Bytes);
 

@@ -14,11 +14,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use super::admin_query::{self, invalid, long_poll};
-use super::json_response;
+use super::query::{self, invalid, long_poll};
 use crate::domain::PhoneNumber;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::http::json_response;
+use crate::state::AppState;
 use crate::store::{OutboxFilter, SentSms};
 
 /// One outbox entry.
@@ -92,7 +92,7 @@ pub async fn list_sent_sms(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let query = OutboxQuery::parse(req.uri().query().unwrap_or(""))?;
-    let resource = super::admin::resource_or_default(&state, &req)?;
+    let resource = super::resource_or_default(&state, &req)?;
     let sms = &resource.store.sms;
     let found = long_poll(
         query.wait,
@@ -114,7 +114,7 @@ pub async fn clear_sent_sms(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let resource = super::admin::resource_or_default(&state, &req)?;
+    let resource = super::resource_or_default(&state, &req)?;
     let cleared = resource.store.sms.clear_sent();
     tracing::info!(cleared, "sms outbox cleared");
     json_response(StatusCode::OK, &Cleared { cleared })
@@ -157,8 +157,8 @@ impl OutboxQuery {
                         .map_err(|_| invalid(&name, value, "an RFC 3339 timestamp"))?;
                     filter.since = Some(since.with_timezone(&Utc));
                 }
-                "wait" => wait = Some(admin_query::wait(&name, value)?),
-                "count" => count = Some(admin_query::count(&name, value)?),
+                "wait" => wait = Some(query::wait(&name, value)?),
+                "count" => count = Some(query::count(&name, value)?),
                 _ => {}
             }
         }

@@ -24,15 +24,15 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::admin_query::{self, invalid, long_poll};
-use super::{json_body, json_response};
+use super::query::{self, invalid, long_poll};
 use crate::domain::{PhoneNumber, SmsMessageId};
 use crate::error::ApiError;
 use crate::events::{
     DeliveryState, EventFilter, EventRecord, EventType, SubscribeError, Subscription,
     SubscriptionInfo, SubscriptionSource, SubscriptionSpec, Validation,
 };
-use crate::startup::AppState;
+use crate::http::{AcsJson, json_response};
+use crate::state::AppState;
 
 /// Longest inbound message, in UTF-16 code units (as for sends).
 const MAX_MESSAGE_LENGTH: usize = 2048;
@@ -175,22 +175,11 @@ struct Removed {
     removed: usize,
 }
 
-impl From<SubscribeError> for ApiError {
-    fn from(e: SubscribeError) -> Self {
-        match e {
-            SubscribeError::DuplicateName(_) => ApiError::Conflict(e.to_string()),
-            SubscribeError::NotFound(_) => ApiError::NotFound(e.to_string()),
-        }
-    }
-}
-
 /// `POST /_emulator/events/subscriptions`: add a subscription. 201.
 pub async fn create_subscription(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    AcsJson(spec): AcsJson<SubscriptionSpec>,
 ) -> Result<HttpResponse, ApiError> {
-    let spec: SubscriptionSpec = json_body(&req, &body, false)?;
     let subscription = Subscription::from_spec(spec).map_err(|e| {
         ApiError::validation(
             format!("The subscription is not usable: {e}."),
@@ -321,8 +310,8 @@ impl EventsQuery {
                     })?);
                 }
                 "subscription" => filter.subscription = Some(value.to_string()),
-                "wait" => wait = Some(admin_query::wait(&name, value)?),
-                "count" => count = Some(admin_query::count(&name, value)?),
+                "wait" => wait = Some(query::wait(&name, value)?),
+                "count" => count = Some(query::count(&name, value)?),
                 _ => {}
             }
         }
@@ -363,11 +352,9 @@ pub struct InboundSmsResponse {
 /// `POST /_emulator/sms/inbound`: a phone sends an SMS to one of the resource's numbers. 202;
 /// the `SMSReceived` event goes to the subscriptions that want it.
 pub async fn receive_inbound_sms(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    AcsJson(request): AcsJson<InboundSmsRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let request: InboundSmsRequest = json_body(&req, &body, false)?;
     let raw_from = request
         .from
         .ok_or_else(|| ApiError::validation("The from field is required.", "from"))?;

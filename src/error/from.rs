@@ -1,0 +1,153 @@
+//! How the API answers each lower layer's errors: one `From` impl per error enum, so that
+//! handlers and extractors just use `?`.
+
+use super::ApiError;
+use crate::auth::entra::EntraError;
+use crate::auth::hmac::HmacError;
+use crate::auth::user_token::{IssueError, TokenError};
+use crate::events::SubscribeError;
+use crate::fixtures::{FixtureError, FixtureErrorKind};
+use crate::store::{ChatError, SmsError, StoreError};
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        ApiError::Unauthorized(format!("Request is not authorized: {e}."))
+    }
+}
+
+impl From<IssueError> for ApiError {
+    fn from(e: IssueError) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
+/// An access-key signature that does not verify: 401 `Denied`, saying why.
+impl From<HmacError> for ApiError {
+    fn from(e: HmacError) -> Self {
+        ApiError::Denied(e.to_string())
+    }
+}
+
+/// An Entra ID bearer token that does not verify: 401 `InvalidAuthenticationToken`.
+impl From<EntraError> for ApiError {
+    fn from(e: EntraError) -> Self {
+        ApiError::InvalidAuthenticationToken(format!("Authentication failed: {e}."))
+    }
+}
+
+/// Identity: unknown and deleted identities answer 401, as the real service does (acs-api.md
+/// §13); full tables 403 `…LimitReached`.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::IdentityNotFound(id) => ApiError::Unauthorized(format!(
+                "Identity '{id}' does not exist in this Communication Services resource."
+            )),
+            StoreError::IdentityDeleted(id) => {
+                ApiError::Unauthorized(format!("Identity '{id}' has been deleted."))
+            }
+            StoreError::Full(max) => ApiError::IdentityLimitReached(max),
+            StoreError::AssignmentsFull(max) => ApiError::LimitReached {
+                code: "AssignmentLimitReached",
+                message: format!(
+                    "The emulator holds its limit of {max} Teams extension assignments \
+                     (--max-teams-extension-assignments); delete some, raise the limit or POST /_emulator/reset."
+                ),
+            },
+        }
+    }
+}
+
+/// Chat: unknown threads and messages are 404, a caller who is not a participant (or not the
+/// sender) 403 with the real service's message, full tables 403 `…LimitReached`.
+impl From<ChatError> for ApiError {
+    fn from(e: ChatError) -> Self {
+        let limit_reached =
+            |code: &'static str, message: String| ApiError::LimitReached { code, message };
+        match e {
+            ChatError::ThreadNotFound(id) => {
+                ApiError::NotFound(format!("The chat thread '{id}' was not found."))
+            }
+            ChatError::MessageNotFound(id) => ApiError::NotFound(format!(
+                "The chat message '{id}' was not found in this thread."
+            )),
+            ChatError::NotParticipant | ChatError::NotSender => ApiError::chat_forbidden(),
+            ChatError::MetadataTooLarge => ApiError::metadata_too_large(),
+            ChatError::ThreadsFull(max) => limit_reached(
+                "ChatThreadLimitReached",
+                format!(
+                    "The emulator holds its limit of {max} chat threads (--max-chat-threads); \
+                     delete some, raise the limit or POST /_emulator/reset."
+                ),
+            ),
+            ChatError::MessagesFull(max) => limit_reached(
+                "MessageLimitReached",
+                format!(
+                    "The emulator holds its limit of {max} chat messages in all threads \
+                     (--max-chat-messages); delete threads, raise the limit or POST /_emulator/reset."
+                ),
+            ),
+            ChatError::ThreadMessagesFull(max) => limit_reached(
+                "MessageLimitReached",
+                format!(
+                    "This chat thread holds the emulator's limit of {max} messages \
+                     (--max-chat-messages-per-thread); use another thread or raise the limit."
+                ),
+            ),
+            ChatError::ParticipantsFull(max) => limit_reached(
+                "ParticipantLimitReached",
+                format!(
+                    "A chat thread can have at most {max} participants \
+                     (--max-chat-participants-per-thread; the real service allows 250)."
+                ),
+            ),
+        }
+    }
+}
+
+/// SMS: a full opt-out table answers 403 `OptOutLimitReached` (README "Limits"): forgetting an
+/// older opt-out instead would silently send to a recipient who opted out.
+impl From<SmsError> for ApiError {
+    fn from(e: SmsError) -> Self {
+        match e {
+            SmsError::OptOutsFull(max) => ApiError::LimitReached {
+                code: "OptOutLimitReached",
+                message: format!(
+                    "The emulator holds its limit of {max} SMS opt-outs (--max-sms-opt-outs); \
+                     remove some, raise the limit or POST /_emulator/reset."
+                ),
+            },
+        }
+    }
+}
+
+/// Event subscriptions: a name in use is 409, an unknown one 404.
+impl From<SubscribeError> for ApiError {
+    fn from(e: SubscribeError) -> Self {
+        match e {
+            SubscribeError::DuplicateName(_) => ApiError::Conflict(e.to_string()),
+            SubscribeError::NotFound(_) => ApiError::NotFound(e.to_string()),
+        }
+    }
+}
+
+/// A refused fixture: 400 `InvalidFixture`, 409 `Conflict` for a resource that clashes with a
+/// running one, 403 `ResourceLimitReached` past `--max-resources`.
+impl From<FixtureError> for ApiError {
+    fn from(e: FixtureError) -> Self {
+        match e.kind {
+            FixtureErrorKind::Invalid => ApiError::invalid_fixture(e.to_string()),
+            FixtureErrorKind::Conflict => ApiError::Conflict(e.to_string()),
+            FixtureErrorKind::LimitReached => ApiError::LimitReached {
+                code: "ResourceLimitReached",
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+impl From<std::io::Error> for ApiError {
+    fn from(e: std::io::Error) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
