@@ -2,8 +2,10 @@
 //!
 //! # How an event travels
 //! 1. An API handler, right after its store call succeeded, calls one hook ([`EventBus::chat`],
-//!    [`EventBus::sms_delivery_report_scheduled`], [`EventBus::sms_received`]). The hook builds
-//!    the events ([`chat`], [`sms`]: pure functions over store views) and
+//!    [`EventBus::sms_delivery_report_scheduled`], [`EventBus::sms_received`],
+//!    [`EventBus::email_changed`], which takes the email store's change records). The hook
+//!    builds the events ([`chat`], [`sms`], [`email`]: pure functions over store views or
+//!    change records) and
 //!    [`EventBus::publish`]es them with a topic (the resource's ARM id).
 //! 2. `publish` stamps id and time (the emulator clock) and appends the event to the bounded queue
 //!    of every subscription that wants its type. It never awaits: a full queue drops its oldest
@@ -30,12 +32,13 @@
 //! - `records`: [`EventRecord`]s, their [`EventFilter`] and the history lists;
 //! - `options`: [`BusOptions`] and the topics ([`resource_topic`]);
 //! - `subscription`: what a [`Subscription`] is (spec, `--event-webhook` syntax, checks);
-//! - `event`: [`Event`] and its two wire shapes; [`chat`], [`sms`]: the event builders and
-//!   hooks; `delivery`: the per-subscription workers; [`tls`]: what HTTPS webhooks may present.
+//! - `event`: [`Event`] and its two wire shapes; [`chat`], [`sms`], [`email`]: the event
+//!   builders and hooks; `delivery`: the per-subscription workers; [`tls`]: what HTTPS webhooks may present.
 
 mod bus;
 pub mod chat;
 mod delivery;
+pub mod email;
 mod event;
 mod options;
 mod records;
