@@ -256,7 +256,18 @@ pub fn register(cfg: &mut web::ServiceConfig, services: &'static [&'static Servi
         for path in paths(service, |path| {
             !service.mounts.iter().any(|m| under(m, path))
         }) {
-            cfg.service(path_resource(service, path, path, None));
+            // Outside every mount (`/emails:send`): the operation's own versions.
+            let versions = service
+                .operations
+                .iter()
+                .find(|op| op.path == path)
+                .map_or(&[][..], |op| op.versions);
+            cfg.service(path_resource(
+                service,
+                path,
+                path,
+                supported_versions(versions),
+            ));
         }
     }
 }
