@@ -300,17 +300,90 @@ fn attachments(email: &mut NewEmail, switches: &[(String, String)]) -> Result<()
     Ok(())
 }
 
-/// Checks `email` as the service does and, if it passes, accepts it for `res`: starts its send
-/// operation (or, when `options.operation_id` names one already started, returns that one and
-/// records nothing), puts it in the inbox, plans its recipients' delivery reports and publishes
-/// the change to the event bus. The operation succeeds after `--email-completion-delay` of
-/// emulator time unless the scripted outcomes say otherwise.
-pub fn accept_email(
-    state: &AppState,
-    res: &Resource,
-    mut email: NewEmail,
-    options: AcceptOptions<'_>,
-) -> Result<Accepted, EmailError> {
+/// A message that passed the service's checks (all but the sender domain's link, which depends
+/// on the resource).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedEmail {
+    /// The sender.
+    pub sender: EmailAddress,
+    /// `To` recipients.
+    pub to: Vec<Mailbox>,
+    /// `Cc` recipients.
+    pub cc: Vec<Mailbox>,
+    /// `Bcc` recipients.
+    pub bcc: Vec<Mailbox>,
+    /// `Reply-To` addresses.
+    pub reply_to: Vec<Mailbox>,
+    /// The subject.
+    pub subject: String,
+    /// The plain-text body.
+    pub plain_text: Option<String>,
+    /// The HTML body.
+    pub html: Option<String>,
+    /// Attachments kept (invalid ones dropped when the switch says so).
+    pub attachments: Vec<NewAttachment>,
+    /// Custom headers kept (switches and `Message-ID` left out).
+    pub headers: Vec<(String, String)>,
+    /// A valid `Message-ID` the sender gave, if any.
+    pub message_id: Option<String>,
+    /// Whether engagement is not tracked.
+    pub user_engagement_tracking_disabled: bool,
+}
+
+impl CheckedEmail {
+    /// The message as the inbox keeps it: `id` (the operation id) and its `Message-ID`, how it
+    /// came in, when, its operation's course and its deliveries.
+    pub fn into_sent(
+        self,
+        id: String,
+        via: &str,
+        sent_at: DateTime<Utc>,
+        plan: LroPlan,
+        deliveries: Vec<Delivery>,
+    ) -> SentEmail {
+        let internet_message_id = self
+            .message_id
+            .unwrap_or_else(|| format!("<{}@{}>", id.to_ascii_lowercase(), self.sender.domain()));
+        SentEmail {
+            id,
+            internet_message_id,
+            sender: self.sender,
+            to: self.to,
+            cc: self.cc,
+            bcc: self.bcc,
+            reply_to: self.reply_to,
+            subject: self.subject,
+            plain_text: self.plain_text,
+            html: self.html,
+            attachments: self
+                .attachments
+                .into_iter()
+                .map(|a| Attachment {
+                    name: a.name,
+                    content_type: a.content_type,
+                    content_id: a.content_id,
+                    content: a.content,
+                })
+                .collect(),
+            headers: self.headers,
+            user_engagement_tracking_disabled: self.user_engagement_tracking_disabled,
+            via: via.to_string(),
+            sent_at,
+            plan,
+            deliveries,
+        }
+    }
+
+    /// Each recipient once (the first time its address appears, any case).
+    pub fn distinct_recipients(&self) -> Vec<EmailAddress> {
+        distinct(self.to.iter().chain(&self.cc).chain(&self.bcc))
+    }
+}
+
+/// The service's checks of a message, in the order the emulator applies them (the sender's
+/// address, the recipients' number and addresses, `Reply-To`, the subject, a body, attachments,
+/// custom headers). Pure: no state, no clock.
+pub fn check_email(mut email: NewEmail) -> Result<CheckedEmail, EmailError> {
     if email.sender.trim().is_empty() {
         return Err(EmailError::Missing {
             message: "The senderAddress field is required.".into(),
@@ -353,34 +426,7 @@ pub fn accept_email(
     let switches = email.headers.clone();
     attachments(&mut email, &switches)?;
     let (headers, message_id) = custom_headers(&email.headers)?;
-    if !res.links_email_domain(&sender.domain()) {
-        tracing::info!(sender = %sender, resource = %res.name, "email sender domain is not linked to the resource");
-        return Err(EmailError::DomainNotLinked(sender.domain()));
-    }
-
-    let now = state.clock.now();
-    let id = match options.operation_id {
-        Some(id) => id.to_string(),
-        None => res.store.ids.uuid().hyphenated().to_string(),
-    };
-    let internet_message_id =
-        message_id.unwrap_or_else(|| format!("<{}@{}>", id.to_ascii_lowercase(), sender.domain()));
-    let config = &state.settings.config.email;
-    let scripted = options.scripted;
-    let delay = scripted
-        .complete_after()
-        .unwrap_or(config.email_completion_delay);
-    let completes_at = clock::saturating_add_std(now, delay);
-    let recipients = distinct(to.iter().chain(&cc).chain(&bcc));
-    let (outcome, deliveries) = plan(
-        &recipients,
-        scripted,
-        completes_at,
-        config.email_delivery_report_delay,
-    );
-    let sent = SentEmail {
-        id,
-        internet_message_id,
+    Ok(CheckedEmail {
         sender,
         to,
         cc,
@@ -389,27 +435,53 @@ pub fn accept_email(
         subject: email.subject,
         plain_text: email.plain_text,
         html: email.html,
-        attachments: email
-            .attachments
-            .into_iter()
-            .map(|a| Attachment {
-                name: a.name,
-                content_type: a.content_type,
-                content_id: a.content_id,
-                content: a.content,
-            })
-            .collect(),
+        attachments: email.attachments,
         headers,
+        message_id,
         user_engagement_tracking_disabled: email.user_engagement_tracking_disabled,
-        via: options.via.to_string(),
-        sent_at: now,
-        plan: LroPlan {
-            running_at: now,
-            completes_at,
-            outcome,
-        },
-        deliveries,
+    })
+}
+
+/// Checks `email` as the service does ([`check_email`], then the sender domain's link to `res`)
+/// and, if it passes, accepts it for `res`: starts its send operation (or, when
+/// `options.operation_id` names one already started, returns that one and records nothing), puts
+/// it in the inbox, plans its recipients' delivery reports and publishes the change to the event
+/// bus. The operation succeeds after `--email-completion-delay` of emulator time unless the
+/// scripted outcomes say otherwise.
+pub fn accept_email(
+    state: &AppState,
+    res: &Resource,
+    email: NewEmail,
+    options: AcceptOptions<'_>,
+) -> Result<Accepted, EmailError> {
+    let email = check_email(email)?;
+    if !res.links_email_domain(&email.sender.domain()) {
+        tracing::info!(sender = %email.sender, resource = %res.name, "email sender domain is not linked to the resource");
+        return Err(EmailError::DomainNotLinked(email.sender.domain()));
+    }
+    let now = state.clock.now();
+    let id = match options.operation_id {
+        Some(id) => id.to_string(),
+        None => res.store.ids.uuid().hyphenated().to_string(),
     };
+    let config = &state.settings.config.email;
+    let scripted = options.scripted;
+    let delay = scripted
+        .complete_after()
+        .unwrap_or(config.email_completion_delay);
+    let completes_at = clock::saturating_add_std(now, delay);
+    let (outcome, deliveries) = plan(
+        &email.distinct_recipients(),
+        scripted,
+        completes_at,
+        config.email_delivery_report_delay,
+    );
+    let plan = LroPlan {
+        running_at: now,
+        completes_at,
+        outcome,
+    };
+    let sent = email.into_sent(id, options.via, now, plan, deliveries);
     let accepted = res.store.email.accept(sent);
     match &accepted {
         Accepted::New(email, change) => {

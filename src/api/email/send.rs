@@ -132,7 +132,7 @@ fn mailboxes(
 /// The message of a send request: required fields present, attachments decoded (an attachment
 /// that cannot be decoded is 400, or dropped with `x-ms-acsemail-suppress-invalid-attachment`).
 /// `contentId` counts from [`INLINE_ATTACHMENTS_SINCE`] on; older versions do not know it.
-fn new_email(message: EmailMessageDto, version: &str) -> Result<NewEmail, EmailError> {
+pub fn new_email(message: EmailMessageDto, version: &str) -> Result<NewEmail, EmailError> {
     let sender = message
         .sender_address
         .filter(|s| !s.is_empty())
