@@ -61,7 +61,7 @@ pub enum AuthKind {
 /// Which part of the emulator a service belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Plane {
-    /// An ACS API (Identity, Chat, SMS): journaled by name, named in the access log, open to
+    /// An ACS API (Identity, Chat, SMS, Email): journaled by name, named in the access log, open to
     /// scenario rules and listed by `GET /_emulator/operations`.
     Data,
     /// The built-in Microsoft Entra ID authority (journaled without a name).

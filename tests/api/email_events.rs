@@ -414,3 +414,26 @@ async fn a_reset_drops_delivery_reports_not_yet_due() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn cloud_events_subscriptions_get_email_events_in_their_schema() {
+    let app = spawn_events_app().await;
+    let hook = Webhook::start().await;
+    app.subscribe(
+        &json!({"name": "cloud", "endpoint": hook.url, "schema": "CloudEventSchemaV1_0",
+        "eventTypes": ["EmailDeliveryReportReceived"]}),
+    )
+    .await;
+    let id = app.email_accepted(&message(&["alice@example.com"])).await;
+    let events = delivered(&app, "EmailDeliveryReportReceived", 1).await;
+    let event = &events[0];
+    assert_eq!(
+        event["type"],
+        "Microsoft.Communication.EmailDeliveryReportReceived"
+    );
+    assert_eq!(event["source"], TOPIC);
+    assert_eq!(event["specversion"], "1.0");
+    assert_eq!(event["subject"], format!("sender/{SENDER}/message/{id}"));
+    assert_eq!(event["data"]["messageId"], id.as_str());
+    assert_eq!(event["data"]["status"], "Delivered");
+}
