@@ -23,6 +23,8 @@ pub(super) struct Inner {
     pub(super) options: BusOptions,
     pub(super) client: reqwest::Client,
     pub(super) subs: Mutex<Vec<Arc<Slot>>>,
+    /// Whether `subs` is not empty (set under its lock): checked on every chat write.
+    pub(super) subscribed: AtomicBool,
     /// Wakes the supervisor: a subscription was added.
     pub(super) subs_changed: Notify,
     pub(super) history: Mutex<History>,
@@ -74,6 +76,7 @@ impl EventBus {
                 options,
                 client,
                 subs: Mutex::new(Vec::new()),
+                subscribed: AtomicBool::new(false),
                 subs_changed: Notify::new(),
                 history: Mutex::new(History::default()),
                 changed: Notify::new(),

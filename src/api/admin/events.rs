@@ -17,6 +17,7 @@
 //!   `to` must be a number an emulated resource owns (that resource publishes the event),
 //!   `from` an E.164 number.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +34,7 @@ use crate::events::{
 };
 use crate::http::{AcsJson, json_response};
 use crate::state::AppState;
+use crate::store::{Area, Change, InboundSms, SmsChange};
 
 /// Longest inbound message, in UTF-16 code units (as for sends).
 const MAX_MESSAGE_LENGTH: usize = 2048;
@@ -397,18 +399,26 @@ pub async fn receive_inbound_sms(
             "message",
         ));
     }
-    let id = SmsMessageId::incoming(state.clock.now(), resource.store.ids.uuid());
-    state
-        .events
-        .sms_received(&resource.name, &id, &from, &to, &message);
-    tracing::info!(message_id = %id, from = %from, to = %to, resource = %resource.name, "inbound sms received");
+    let now = state.clock.now();
+    let sms = InboundSms {
+        message_id: SmsMessageId::incoming(now, resource.store.ids.uuid()),
+        from,
+        to,
+        message,
+        received_at: now,
+    };
+    // Nothing keeps an inbound message: it is a change with no store write behind it.
+    state.changes.sink(&resource.name).publish(Area::Sms, || {
+        Change::Sms(SmsChange::Received(Cow::Borrowed(&sms)))
+    });
+    tracing::info!(message_id = %sms.message_id, from = %sms.from, to = %sms.to, resource = %resource.name, "inbound sms received");
     json_response(
         StatusCode::ACCEPTED,
         &InboundSmsResponse {
-            message_id: id.to_string(),
-            from: from.to_string(),
-            to: to.to_string(),
-            message,
+            message_id: sms.message_id.to_string(),
+            from: sms.from.to_string(),
+            to: sms.to.to_string(),
+            message: sms.message,
         },
     )
 }

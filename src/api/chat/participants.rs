@@ -71,14 +71,13 @@ pub async fn add_chat_participants(
         ApiError::validation("The Participants field is required.", "participants")
     })?;
     let (valid, invalid) = validate_participants(&res, version, participants)?;
-    let added = res
-        .store
-        .chat
-        .add_participants(&token.user, &id, valid, state.clock.now())?;
-    state
-        .events
-        .chat(&res.name, &res.store.chat)
-        .participants_added(&id, &token.user, &added);
+    res.store.chat.add_participants(
+        &token.user,
+        &id,
+        valid,
+        state.clock.now(),
+        state.changes.sink(&res.name),
+    )?;
     json_response(
         StatusCode::CREATED,
         &AddChatParticipantsResponse {
@@ -102,13 +101,12 @@ pub async fn remove_chat_participant(
             "rawId",
         )
     })?;
-    let removed =
-        res.store
-            .chat
-            .remove_participant(&token.user, &id, &target, state.clock.now())?;
-    state
-        .events
-        .chat(&res.name, &res.store.chat)
-        .participant_removed(&id, &token.user, removed.as_ref());
+    res.store.chat.remove_participant(
+        &token.user,
+        &id,
+        &target,
+        state.clock.now(),
+        state.changes.sink(&res.name),
+    )?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,257 +1,122 @@
-//! The chat hooks: what the bus does after a chat operation.
+//! From a chat change record to its events: which levels anyone subscribes to, one transaction
+//! id per change, the builders, and publishing under the resource's topic. Everything comes from
+//! the record; nothing reads the store.
 
-use chrono::{DateTime, Utc};
-
-use super::build::*;
-use crate::domain::{ChatMessageId, CommunicationUserId, ThreadId};
+use super::build::{
+    Levels, MessageChange, Operation, ParticipantChange, message_events, participant_events,
+    thread_created_events, thread_deleted_events, thread_updated_events, transaction_id,
+    typing_event,
+};
 use crate::events::EventBus;
-use crate::events::event::{EventType, NewEvent};
-use crate::store::{ChatStore, Participant};
+use crate::events::event::EventType;
+use crate::store::{ChatChange, ChatChangeKind};
 
-/// The chat hooks: one call per successful chat operation, from its handler. Each looks up what
-/// it needs in the store, builds the events only if a subscription wants them, and publishes.
-pub struct ChatEvents<'a> {
-    bus: &'a EventBus,
-    store: &'a ChatStore,
-    topic: String,
+/// The (per-user, per-thread) event types of a change, `None` for a change without events.
+fn event_types(kind: &ChatChangeKind) -> Option<(EventType, EventType)> {
+    use ChatChangeKind as K;
+    Some(match kind {
+        K::ThreadCreated => (
+            EventType::ChatThreadCreatedWithUser,
+            EventType::ChatThreadCreated,
+        ),
+        K::ThreadUpdated => (
+            EventType::ChatThreadPropertiesUpdatedPerUser,
+            EventType::ChatThreadPropertiesUpdated,
+        ),
+        K::ThreadDeleted => (
+            EventType::ChatThreadWithUserDeleted,
+            EventType::ChatThreadDeleted,
+        ),
+        K::MessageSent(_) => MessageChange::Received.types(),
+        K::MessageEdited(_) => MessageChange::Edited.types(),
+        K::MessageDeleted(_) => MessageChange::Deleted.types(),
+        K::ParticipantsAdded(_) => (
+            EventType::ChatParticipantAddedToThreadWithUser,
+            EventType::ChatThreadParticipantAdded,
+        ),
+        K::ParticipantRemoved(_) => (
+            EventType::ChatParticipantRemovedFromThreadWithUser,
+            EventType::ChatThreadParticipantRemoved,
+        ),
+        // Typing has a per-thread event only; read receipts have none in Event Grid.
+        K::Typing { .. } | K::ReadReceiptSent(_) => return None,
+    })
 }
 
 impl EventBus {
-    /// The chat hooks of the resource called `resource`, whose chat state is `store`; events go
-    /// out under the resource's topic ([`EventBus::topic_for`]).
-    pub fn chat<'a>(&'a self, resource: &str, store: &'a ChatStore) -> ChatEvents<'a> {
-        ChatEvents {
-            bus: self,
-            store,
-            topic: self.topic_for(resource),
+    /// Publishes the events of one chat change of the resource called `resource` that a
+    /// subscription wants.
+    pub(in crate::events) fn chat_changed(&self, resource: &str, change: &ChatChange) {
+        let ChatChange {
+            thread,
+            by,
+            at,
+            kind,
+        } = change;
+        let (props, participants) = (&*thread.props, &thread.participants[..]);
+        if let ChatChangeKind::Typing {
+            sender_display_name,
+        } = kind
+        {
+            if self.wants(EventType::ChatTypingIndicatorReceivedInThread) {
+                let txn = transaction_id(self.next_uuid());
+                let event = typing_event(&props.id, by, sender_display_name.as_deref(), &txn);
+                self.publish(&self.topic_for(resource), vec![event]);
+            }
+            return;
         }
-    }
-}
-
-impl ChatEvents<'_> {
-    /// Publishes under `topic` (an ARM id) instead of the resource's derived one.
-    pub fn with_topic(self, topic: impl Into<String>) -> Self {
-        Self {
-            topic: topic.into(),
-            ..self
-        }
-    }
-
-    fn levels(&self, per_user: EventType, per_thread: EventType) -> Option<Levels> {
+        let Some((per_user, per_thread)) = event_types(kind) else {
+            return;
+        };
         let levels = Levels {
-            per_user: self.bus.wants(per_user),
-            per_thread: self.bus.wants(per_thread),
+            per_user: self.wants(per_user),
+            per_thread: self.wants(per_thread),
         };
-        (levels.per_user || levels.per_thread).then_some(levels)
-    }
-
-    fn publish(&self, events: Vec<NewEvent>) {
-        self.bus.publish(&self.topic, events);
-    }
-
-    fn now(&self) -> DateTime<Utc> {
-        self.bus.inner.clock.now()
-    }
-
-    /// A thread was created (not a repeated create).
-    pub fn thread_created(&self, thread: &ThreadId) {
-        let Some(levels) = self.levels(
-            EventType::ChatThreadCreatedWithUser,
-            EventType::ChatThreadCreated,
-        ) else {
+        if !levels.per_user && !levels.per_thread {
             return;
-        };
-        if let Some((props, participants)) = self.store.snapshot(thread) {
-            let txn = transaction_id(self.bus.next_uuid());
-            let op = Operation {
-                levels,
-                txn: &txn,
-                at: self.now(),
-            };
-            self.publish(thread_created_events(&props, &participants, op));
         }
-    }
-
-    /// `editor` updated the thread's properties.
-    pub fn thread_updated(&self, thread: &ThreadId, editor: &CommunicationUserId) {
-        let Some(levels) = self.levels(
-            EventType::ChatThreadPropertiesUpdatedPerUser,
-            EventType::ChatThreadPropertiesUpdated,
-        ) else {
-            return;
-        };
-        if let Some((props, participants)) = self.store.snapshot(thread) {
-            let txn = transaction_id(self.bus.next_uuid());
-            let op = Operation {
-                levels,
-                txn: &txn,
-                at: self.now(),
-            };
-            self.publish(thread_updated_events(&props, &participants, editor, op));
-        }
-    }
-
-    /// `deleter` deleted the thread (the first time).
-    pub fn thread_deleted(&self, thread: &ThreadId, deleter: &CommunicationUserId) {
-        let Some(levels) = self.levels(
-            EventType::ChatThreadWithUserDeleted,
-            EventType::ChatThreadDeleted,
-        ) else {
-            return;
-        };
-        if let Some((props, participants)) = self.store.snapshot(thread) {
-            let txn = transaction_id(self.bus.next_uuid());
-            let op = Operation {
-                levels,
-                txn: &txn,
-                at: self.now(),
-            };
-            self.publish(thread_deleted_events(&props, &participants, deleter, op));
-        }
-    }
-
-    fn message(
-        &self,
-        change: MessageChange,
-        thread: &ThreadId,
-        sender: &CommunicationUserId,
-        message: ChatMessageId,
-    ) {
-        let (per_user, per_thread) = change.types();
-        let Some(levels) = self.levels(per_user, per_thread) else {
-            return;
-        };
-        let (Ok(view), Some((_, participants))) = (
-            self.store.get_message(sender, thread, message),
-            self.store.snapshot(thread),
-        ) else {
-            return;
-        };
-        let txn = transaction_id(self.bus.next_uuid());
+        let txn = transaction_id(self.next_uuid());
         let op = Operation {
             levels,
             txn: &txn,
-            at: self.now(),
+            at: *at,
         };
-        self.publish(message_events(change, thread, &participants, &view, op));
-    }
-
-    /// `sender` sent `message`.
-    pub fn message_sent(
-        &self,
-        thread: &ThreadId,
-        sender: &CommunicationUserId,
-        message: ChatMessageId,
-    ) {
-        self.message(MessageChange::Received, thread, sender, message);
-    }
-
-    /// `sender` edited `message`.
-    pub fn message_edited(
-        &self,
-        thread: &ThreadId,
-        sender: &CommunicationUserId,
-        message: ChatMessageId,
-    ) {
-        self.message(MessageChange::Edited, thread, sender, message);
-    }
-
-    /// `sender` deleted `message` (the first time).
-    pub fn message_deleted(
-        &self,
-        thread: &ThreadId,
-        sender: &CommunicationUserId,
-        message: ChatMessageId,
-    ) {
-        self.message(MessageChange::Deleted, thread, sender, message);
-    }
-
-    /// `by` added `added` (only those who were not participants yet).
-    pub fn participants_added(
-        &self,
-        thread: &ThreadId,
-        by: &CommunicationUserId,
-        added: &[Participant],
-    ) {
-        if added.is_empty() {
-            return;
-        }
-        let Some(levels) = self.levels(
-            EventType::ChatParticipantAddedToThreadWithUser,
-            EventType::ChatThreadParticipantAdded,
-        ) else {
-            return;
-        };
-        if let Some((props, participants)) = self.store.snapshot(thread) {
-            let txn = transaction_id(self.bus.next_uuid());
-            let op = Operation {
-                levels,
-                txn: &txn,
-                at: self.now(),
-            };
-            self.publish(participant_events(
-                ParticipantChange::Added,
-                &props,
-                &participants,
-                by,
-                added,
+        use ChatChangeKind as K;
+        let events = match kind {
+            K::ThreadCreated => thread_created_events(props, participants, op),
+            K::ThreadUpdated => thread_updated_events(props, participants, by, op),
+            K::ThreadDeleted => thread_deleted_events(props, participants, by, op),
+            K::MessageSent(message) => message_events(
+                MessageChange::Received,
+                &props.id,
+                participants,
+                message,
                 op,
-            ));
-        }
-    }
-
-    /// `by` removed `removed` (`None`: it was not a participant, nothing happened).
-    pub fn participant_removed(
-        &self,
-        thread: &ThreadId,
-        by: &CommunicationUserId,
-        removed: Option<&Participant>,
-    ) {
-        let Some(removed) = removed else {
-            return;
+            ),
+            K::MessageEdited(message) => {
+                message_events(MessageChange::Edited, &props.id, participants, message, op)
+            }
+            K::MessageDeleted(message) => {
+                message_events(MessageChange::Deleted, &props.id, participants, message, op)
+            }
+            K::ParticipantsAdded(added) => {
+                participant_events(ParticipantChange::Added, props, participants, by, added, op)
+            }
+            K::ParticipantRemoved(removed) => {
+                // The one who left hears of it too, after those who stay.
+                let mut recipients = participants.to_vec();
+                recipients.push(removed.clone());
+                participant_events(
+                    ParticipantChange::Removed,
+                    props,
+                    &recipients,
+                    by,
+                    std::slice::from_ref(removed),
+                    op,
+                )
+            }
+            K::Typing { .. } | K::ReadReceiptSent(_) => Vec::new(),
         };
-        let Some(levels) = self.levels(
-            EventType::ChatParticipantRemovedFromThreadWithUser,
-            EventType::ChatThreadParticipantRemoved,
-        ) else {
-            return;
-        };
-        if let Some((props, mut recipients)) = self.store.snapshot(thread) {
-            recipients.push(removed.clone());
-            let txn = transaction_id(self.bus.next_uuid());
-            let op = Operation {
-                levels,
-                txn: &txn,
-                at: self.now(),
-            };
-            self.publish(participant_events(
-                ParticipantChange::Removed,
-                &props,
-                &recipients,
-                by,
-                std::slice::from_ref(removed),
-                op,
-            ));
-        }
-    }
-
-    /// `sender` is typing.
-    pub fn typing(
-        &self,
-        thread: &ThreadId,
-        sender: &CommunicationUserId,
-        display_name: Option<&str>,
-    ) {
-        if self
-            .bus
-            .wants(EventType::ChatTypingIndicatorReceivedInThread)
-        {
-            self.publish(vec![typing_event(
-                thread,
-                sender,
-                display_name,
-                &transaction_id(self.bus.next_uuid()),
-            )]);
-        }
+        self.publish(&self.topic_for(resource), events);
     }
 }

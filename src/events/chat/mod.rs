@@ -1,4 +1,5 @@
-//! Chat events, built from the chat store's views after an operation succeeded.
+//! Chat events, built from the chat store's change records ([`crate::store::ChatChange`]): the
+//! thread's properties and participants, and the message, as the write left them.
 //!
 //! Two levels, as the service emits them (Event Grid "Azure Communication Services - Chat
 //! events"; shapes from acs-api.md §9 and the spec's examples):
@@ -20,6 +21,9 @@
 //! `version` is a number in per-user events and a string in per-thread message events, again
 //! as in the examples. System messages (`topicUpdated`, `participantAdded`, …) produce no
 //! message events. All events of one operation share a `transactionId`.
+//!
+//! Layout: `payload` (the data shapes), `build` (pure builders, one per kind of change),
+//! `hooks` (from a record to the builders and the bus).
 
 mod build;
 mod hooks;
@@ -30,4 +34,3 @@ pub use build::{
     thread_created_events, thread_deleted_events, thread_updated_events, transaction_id,
     typing_event,
 };
-pub use hooks::ChatEvents;

@@ -4,15 +4,18 @@ use chrono::{DateTime, Utc};
 
 use super::thread::Body;
 use super::*;
+use crate::store::changes::{Area, Sink};
 
 impl ChatStore {
-    /// `POST …/messages`: appends a user message; returns its id and sequence id.
+    /// `POST …/messages`: appends a user message and publishes
+    /// [`ChatChangeKind::MessageSent`]; returns its id and sequence id.
     pub fn send_message(
         &self,
         caller: &CommunicationUserId,
         id: &ThreadId,
         message: NewMessage,
         now: DateTime<Utc>,
+        sink: Sink<'_>,
     ) -> Result<(ChatMessageId, u64), ChatError> {
         self.with_member(id, caller, |t| {
             // Room first, so a refused message does not add its sender to the sender table.
@@ -30,6 +33,9 @@ impl ChatStore {
                     metadata: message.metadata,
                 },
             );
+            sink.publish(Area::Chat, || {
+                t.change(caller, now, ChatChangeKind::MessageSent(t.view(seq)))
+            });
             Ok((ChatMessageId(msg_id), seq))
         })
     }
@@ -81,7 +87,8 @@ impl ChatStore {
     }
 
     /// `PATCH …/messages/{messageId}`: only the sender, only live user messages. Bumps
-    /// `version` and sets `editedOn`.
+    /// `version`, sets `editedOn` and publishes [`ChatChangeKind::MessageEdited`].
+    #[allow(clippy::too_many_arguments)]
     pub fn update_message(
         &self,
         caller: &CommunicationUserId,
@@ -90,6 +97,7 @@ impl ChatStore {
         content: Option<String>,
         metadata: Option<Option<MetadataPatch>>,
         now: DateTime<Utc>,
+        sink: Sink<'_>,
     ) -> Result<(), ChatError> {
         self.with_member(id, caller, |t| {
             let seq = t.visible_seq(caller, message)?;
@@ -135,18 +143,22 @@ impl ChatStore {
             }
             m.version = version;
             m.edited_on = Some(now);
+            sink.publish(Area::Chat, || {
+                t.change(caller, now, ChatChangeKind::MessageEdited(t.view(seq)))
+            });
             Ok(())
         })
     }
 
     /// `DELETE …/messages/{messageId}`: only the sender; idempotent. `true` when this call
-    /// deleted it.
+    /// deleted it (and published [`ChatChangeKind::MessageDeleted`]).
     pub fn delete_message(
         &self,
         caller: &CommunicationUserId,
         id: &ThreadId,
         message: ChatMessageId,
         now: DateTime<Utc>,
+        sink: Sink<'_>,
     ) -> Result<bool, ChatError> {
         self.with_member(id, caller, |t| {
             let seq = t.visible_seq(caller, message)?;
@@ -160,33 +172,43 @@ impl ChatStore {
                 return Ok(false);
             }
             m.deleted_on = Some(now);
+            sink.publish(Area::Chat, || {
+                t.change(caller, now, ChatChangeKind::MessageDeleted(t.view(seq)))
+            });
             Ok(true)
         })
     }
 
-    /// `POST …/readReceipts`: records that the caller read up to `message`. A receipt for an
-    /// older message than the caller's latest one does not move it back.
+    /// `POST …/readReceipts`: records that the caller read up to `message` and publishes
+    /// [`ChatChangeKind::ReadReceiptSent`]. A receipt for an older message than the caller's
+    /// latest one does not move it back.
     pub fn send_read_receipt(
         &self,
         caller: &CommunicationUserId,
         id: &ThreadId,
         message: ChatMessageId,
         now: DateTime<Utc>,
+        sink: Sink<'_>,
     ) -> Result<(), ChatError> {
         self.with_member(id, caller, |t| {
             let seq = t.visible_seq(caller, message)?;
+            let receipt = ReadReceipt {
+                sender: caller.clone(),
+                message_id: message,
+                read_on: now,
+                sequence_id: seq,
+            };
             let key = caller.to_string();
             let keep_old = t.receipts.get(&key).is_some_and(|r| r.sequence_id > seq);
+            sink.publish(Area::Chat, || {
+                t.change(
+                    caller,
+                    now,
+                    ChatChangeKind::ReadReceiptSent(receipt.clone()),
+                )
+            });
             if !keep_old {
-                t.receipts.insert(
-                    key,
-                    ReadReceipt {
-                        sender: caller.clone(),
-                        message_id: message,
-                        read_on: now,
-                        sequence_id: seq,
-                    },
-                );
+                t.receipts.insert(key, receipt);
             }
             Ok(())
         })
@@ -208,12 +230,28 @@ impl ChatStore {
         })
     }
 
-    /// `POST …/typing`: only checks that the caller may post to the thread.
-    pub fn check_participant(
+    /// `POST …/typing`: checks that the caller may post to the thread and publishes
+    /// [`ChatChangeKind::Typing`]; nothing is stored.
+    pub fn send_typing(
         &self,
         caller: &CommunicationUserId,
         id: &ThreadId,
+        sender_display_name: Option<&str>,
+        now: DateTime<Utc>,
+        sink: Sink<'_>,
     ) -> Result<(), ChatError> {
-        self.with_member(id, caller, |_| Ok(()))
+        self.with_member(id, caller, |t| {
+            sink.publish(Area::Chat, || {
+                let sender_display_name = sender_display_name.map(str::to_string);
+                t.change(
+                    caller,
+                    now,
+                    ChatChangeKind::Typing {
+                        sender_display_name,
+                    },
+                )
+            });
+            Ok(())
+        })
     }
 }

@@ -25,11 +25,23 @@
 //!   When the thread table is full, tombstones (deleted threads) are dropped first, as for
 //!   identities.
 //!
+//! - Every write that changes what a client can observe publishes its change record
+//!   ([`ChatChange`]: the thread's properties and participants, shared copy-on-write, and the
+//!   message as stored) to the [`Sink`](crate::store::Sink) it is given, under the thread's
+//!   mutex, once it can no longer fail: listeners hear of one thread's changes in commit order.
+//!   A new thread is published just before it is inserted, when nothing else can reach it yet.
+//!
 //! Lock order: a thread's mutex may be taken while holding a `threads` shard (dropping
 //! tombstones, clearing) or touching `user_threads` or `repeatability` entries; nothing takes a
 //! map entry while holding a thread's mutex except `user_threads`, and `repeatability` entries
-//! are never taken while a `threads` shard is held. No actix, no serde_json.
+//! are never taken while a `threads` shard is held. Change listeners run under a thread's mutex
+//! (and may be under a `repeatability` entry) and never call back into the store. No actix, no
+//! serde_json.
+//!
+//! Layout: `model` (limits, errors, the values taken and returned), `change` (change records),
+//! `thread` (one thread's state), and the operations in `threads`, `messages`, `participants`.
 
+mod change;
 mod messages;
 mod model;
 mod participants;
@@ -43,6 +55,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
+pub use change::{ChatChange, ChatChangeKind, ThreadSnapshot};
 pub use model::*;
 use thread::{Body, ThreadState, lock};
 
@@ -109,10 +122,10 @@ impl ChatStore {
         let mut dropped = Vec::new();
         self.threads.retain(|_, thread| {
             let t = lock(thread);
-            if t.deleted_on.is_none() {
+            if !t.is_deleted() {
                 return true;
             }
-            dropped.push((t.id.clone(), t.repeatability.clone()));
+            dropped.push((t.id().clone(), t.repeatability.clone()));
             false
         });
         self.thread_count.sub(dropped.len());
@@ -185,7 +198,7 @@ impl ChatStore {
             .iter()
             .map(|t| {
                 let t = lock(t.value());
-                (t.props(), t.participants.clone(), t.messages.len() as u64)
+                (t.props(), t.participants.to_vec(), t.messages.len() as u64)
             })
             .collect();
         all.sort_by(|a, b| {
@@ -209,14 +222,6 @@ impl ChatStore {
         let newest = t.messages.len() as u64;
         let first = newest.saturating_sub(limit as u64) + 1;
         Ok((first..=newest).map(|seq| t.view(seq)).collect())
-    }
-
-    /// A thread's properties and participants, whoever asks and deleted threads included (a
-    /// tombstone keeps its participants): what events need after an operation.
-    pub fn snapshot(&self, id: &ThreadId) -> Option<(ThreadProps, Vec<Participant>)> {
-        let thread = self.thread(id).ok()?;
-        let state = lock(&thread);
-        Some((state.props(), state.participants.clone()))
     }
 
     /// Whether a thread with this id exists (deleted or not).
@@ -256,7 +261,7 @@ impl ChatStore {
             let mut t = lock(thread);
             threads += 1;
             messages += t.messages.len();
-            tombstones += usize::from(t.deleted_on.is_some());
+            tombstones += usize::from(t.is_deleted());
             t.detached = true;
             t.messages = Vec::new();
             false

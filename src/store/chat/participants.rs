@@ -2,8 +2,11 @@
 
 use chrono::{DateTime, Utc};
 
+use std::sync::Arc;
+
 use super::thread::Body;
 use super::*;
+use crate::store::changes::{Area, Sink};
 
 impl ChatStore {
     /// `GET …/participants`: `skip` then at most `max`, in the order they joined; also whether
@@ -29,13 +32,15 @@ impl ChatStore {
     }
 
     /// `POST …/participants/:add`: adds the ones not already there (others are a no-op) and
-    /// emits one `participantAdded` listing the new ones, which it returns.
+    /// emits one `participantAdded` listing the new ones, which it returns (and publishes as
+    /// [`ChatChangeKind::ParticipantsAdded`]).
     pub fn add_participants(
         &self,
         caller: &CommunicationUserId,
         id: &ThreadId,
         participants: Vec<Participant>,
         now: DateTime<Utc>,
+        sink: Sink<'_>,
     ) -> Result<Vec<Participant>, ChatError> {
         self.with_member(id, caller, |t| {
             let mut added = Vec::new();
@@ -63,23 +68,32 @@ impl ChatStore {
                     participants: added.clone(),
                 })),
             )?;
-            t.participants.extend(added.iter().cloned());
+            Arc::make_mut(&mut t.participants).extend(added.iter().cloned());
             for user in added.iter().filter_map(|p| p.id.as_user()) {
                 self.index_user(user, id);
             }
+            sink.publish(Area::Chat, || {
+                t.change(
+                    caller,
+                    now,
+                    ChatChangeKind::ParticipantsAdded(added.clone()),
+                )
+            });
             Ok(added)
         })
     }
 
     /// `POST …/participants/:remove`: removes `target` (a no-op if absent) and emits
     /// `participantRemoved`. The removed user loses access at once. Returns the removed
-    /// participant (`None` if it was not there).
+    /// participant (`None` if it was not there), which it publishes as
+    /// [`ChatChangeKind::ParticipantRemoved`].
     pub fn remove_participant(
         &self,
         caller: &CommunicationUserId,
         id: &ThreadId,
         target: &CommunicationIdentifier,
         now: DateTime<Utc>,
+        sink: Sink<'_>,
     ) -> Result<Option<Participant>, ChatError> {
         self.with_member(id, caller, |t| {
             let Some(idx) = t.participant_index(target) else {
@@ -96,11 +110,18 @@ impl ChatStore {
                     participants: vec![t.participants[idx].clone()],
                 })),
             )?;
-            let removed = t.participants.remove(idx);
+            let removed = Arc::make_mut(&mut t.participants).remove(idx);
             t.receipts.remove(&removed.id.raw_id());
             if let Some(user) = removed.id.as_user() {
                 self.unindex_user(user, id);
             }
+            sink.publish(Area::Chat, || {
+                t.change(
+                    caller,
+                    now,
+                    ChatChangeKind::ParticipantRemoved(removed.clone()),
+                )
+            });
             Ok(Some(removed))
         })
     }

@@ -2,15 +2,17 @@
 //! sequence id), senders and read receipts, with the look-ups every operation shares.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 
+use super::change::{ChatChange, ChatChangeKind, ThreadSnapshot};
 use super::model::{
-    ChatError, MessageType, MessageView, Metadata, Participant, ReadReceipt, RetentionPolicy,
-    SystemContent, ThreadProps,
+    ChatError, MessageType, MessageView, Metadata, Participant, ReadReceipt, SystemContent,
+    ThreadProps,
 };
 use crate::domain::{ChatMessageId, CommunicationIdentifier, CommunicationUserId, ThreadId};
+use crate::store::changes::Change;
 
 /// A user message's stored body. The sender is an index into the thread's sender table so that a
 /// million messages from one user don't hold a million copies of its id.
@@ -37,19 +39,17 @@ pub(super) struct StoredMessage {
 }
 
 pub(super) struct ThreadState {
-    pub(super) id: ThreadId,
+    /// Id, topic, creation, deletion, metadata, retention policy. Shared with the change
+    /// records that snapshot it: change it with `Arc::make_mut` (which copies only while a
+    /// record still holds the old one).
+    pub(super) props: Arc<ThreadProps>,
     /// The `(creator, repeatability-request-id)` that created it, forgotten with it.
     pub(super) repeatability: Option<(CommunicationUserId, String)>,
     /// Removed from the store by a reset: a request that fetched it before answers 404, and
     /// nothing is added to it (its messages are no longer counted).
     pub(super) detached: bool,
-    pub(super) topic: String,
-    pub(super) created_on: DateTime<Utc>,
-    pub(super) created_by: CommunicationUserId,
-    pub(super) deleted_on: Option<DateTime<Utc>>,
-    pub(super) metadata: Option<Metadata>,
-    pub(super) retention_policy: Option<RetentionPolicy>,
-    pub(super) participants: Vec<Participant>,
+    /// In the order they joined; shared with change records like `props`.
+    pub(super) participants: Arc<Vec<Participant>>,
     /// Index `i` holds sequence id `i + 1`.
     pub(super) messages: Vec<StoredMessage>,
     pub(super) senders: Vec<CommunicationUserId>,
@@ -59,16 +59,35 @@ pub(super) struct ThreadState {
 }
 
 impl ThreadState {
+    pub(super) fn id(&self) -> &ThreadId {
+        &self.props.id
+    }
+
+    pub(super) fn is_deleted(&self) -> bool {
+        self.props.deleted_on.is_some()
+    }
+
+    /// The properties, as the API returns them.
     pub(super) fn props(&self) -> ThreadProps {
-        ThreadProps {
-            id: self.id.clone(),
-            topic: self.topic.clone(),
-            created_on: self.created_on,
-            created_by: self.created_by.clone(),
-            deleted_on: self.deleted_on,
-            metadata: self.metadata.clone(),
-            retention_policy: self.retention_policy.clone(),
-        }
+        (*self.props).clone()
+    }
+
+    /// The change record of `kind`, made by `by` at `at`, with the thread as it is now.
+    pub(super) fn change(
+        &self,
+        by: &CommunicationUserId,
+        at: DateTime<Utc>,
+        kind: ChatChangeKind,
+    ) -> Change<'static> {
+        Change::Chat(ChatChange {
+            thread: ThreadSnapshot {
+                props: Arc::clone(&self.props),
+                participants: Arc::clone(&self.participants),
+            },
+            by: by.clone(),
+            at,
+            kind,
+        })
     }
 
     pub(super) fn participant_index(&self, id: &CommunicationIdentifier) -> Option<usize> {
@@ -86,8 +105,8 @@ impl ThreadState {
         &self,
         user: &CommunicationUserId,
     ) -> Result<&Participant, ChatError> {
-        if self.deleted_on.is_some() || self.detached {
-            return Err(ChatError::ThreadNotFound(self.id.clone()));
+        if self.is_deleted() || self.detached {
+            return Err(ChatError::ThreadNotFound(self.id().clone()));
         }
         self.member(user).ok_or(ChatError::NotParticipant)
     }

@@ -9,11 +9,13 @@ use dashmap::mapref::entry::Entry;
 
 use super::thread::{Body, ThreadState, lock};
 use super::*;
+use crate::store::changes::{Area, Sink};
 
 impl ChatStore {
     /// Creates a thread with the caller as creator and participant, emitting `participantAdded`
-    /// and `topicUpdated`. With a `repeatability` key already used by this caller, returns the
-    /// thread that first request created instead (second value `false`).
+    /// and `topicUpdated`, and publishes [`ChatChangeKind::ThreadCreated`]. With a
+    /// `repeatability` key already used by this caller, returns the thread that first request
+    /// created instead (second value `false`; nothing is published).
     ///
     /// Fails when the thread would have too many participants, or when there is no room for
     /// one more thread or its two system messages.
@@ -23,6 +25,7 @@ impl ChatStore {
         new: NewThread,
         repeatability: Option<String>,
         now: DateTime<Utc>,
+        sink: Sink<'_>,
     ) -> Result<(ThreadProps, bool), ChatError> {
         // Outside any repeatability entry: dropping tombstones takes repeatability entries.
         if self.thread_count.get() >= self.limits.threads
@@ -31,7 +34,7 @@ impl ChatStore {
             self.drop_tombstones();
         }
         let Some(key) = repeatability else {
-            return Ok((self.insert_thread(caller, new, None, now)?, true));
+            return Ok((self.insert_thread(caller, new, None, now, sink)?, true));
         };
         let key = (caller.clone(), key);
         match self.repeatability.entry(key.clone()) {
@@ -41,12 +44,12 @@ impl ChatStore {
                 }
                 // Forgotten (dropped as a tombstone, or reset) between the two requests:
                 // create afresh.
-                let props = self.insert_thread(caller, new, Some(key), now)?;
+                let props = self.insert_thread(caller, new, Some(key), now, sink)?;
                 existing.insert(props.id.clone());
                 Ok((props, true))
             }
             Entry::Vacant(slot) => {
-                let props = self.insert_thread(caller, new, Some(key), now)?;
+                let props = self.insert_thread(caller, new, Some(key), now, sink)?;
                 slot.insert(props.id.clone());
                 Ok((props, true))
             }
@@ -59,6 +62,7 @@ impl ChatStore {
         new: NewThread,
         repeatability: Option<(CommunicationUserId, String)>,
         now: DateTime<Utc>,
+        sink: Sink<'_>,
     ) -> Result<ThreadProps, ChatError> {
         let id = new.id.clone().unwrap_or_else(ThreadId::generate);
         let creator = CommunicationIdentifier::User(caller.clone());
@@ -92,16 +96,18 @@ impl ChatStore {
             return Err(ChatError::MessagesFull(limits.messages));
         }
         let mut state = ThreadState {
-            id: id.clone(),
+            props: Arc::new(ThreadProps {
+                id: id.clone(),
+                topic: new.topic.clone(),
+                created_on: now,
+                created_by: caller.clone(),
+                deleted_on: None,
+                metadata: new.metadata,
+                retention_policy: new.retention_policy,
+            }),
             repeatability,
             detached: false,
-            topic: new.topic.clone(),
-            created_on: now,
-            created_by: caller.clone(),
-            deleted_on: None,
-            metadata: new.metadata,
-            retention_policy: new.retention_policy,
-            participants: participants.clone(),
+            participants: Arc::new(participants.clone()),
             messages: Vec::new(),
             senders: Vec::new(),
             receipts: BTreeMap::new(),
@@ -135,13 +141,17 @@ impl ChatStore {
             .iter()
             .filter_map(|p| p.id.as_user().cloned())
             .collect();
+        // Published before the thread is reachable, so before any change to it.
+        sink.publish(Area::Chat, || {
+            state.change(caller, now, ChatChangeKind::ThreadCreated)
+        });
         if let Some(replaced) = self.threads.insert(id.clone(), Arc::new(Mutex::new(state))) {
             // A given id already in use (fixtures check that it is not): the old thread is gone,
             // and gives its room back.
             let mut old = lock(&replaced);
             self.thread_count.sub(1);
             self.message_count.sub(old.messages.len());
-            if old.deleted_on.is_some() {
+            if old.is_deleted() {
                 self.tombstones.fetch_sub(1, Ordering::AcqRel);
             }
             old.detached = true;
@@ -162,19 +172,21 @@ impl ChatStore {
         self.with_member(id, caller, |t| Ok(t.props()))
     }
 
-    /// `PATCH /chat/threads/{id}`; a topic in the patch emits `topicUpdated`.
+    /// `PATCH /chat/threads/{id}`; a topic in the patch emits `topicUpdated`. Publishes
+    /// [`ChatChangeKind::ThreadUpdated`].
     pub fn update_thread(
         &self,
         caller: &CommunicationUserId,
         id: &ThreadId,
         update: ThreadUpdate,
         now: DateTime<Utc>,
+        sink: Sink<'_>,
     ) -> Result<(), ChatError> {
         self.with_member(id, caller, |t| {
             // Everything that can fail comes first, so a refused update changes nothing.
             let merged = update
                 .metadata
-                .map(|patch| merge_metadata(t.metadata.as_ref(), patch));
+                .map(|patch| merge_metadata(t.props.metadata.as_ref(), patch));
             if let Some(Some(m)) = &merged
                 && metadata_size(m) > METADATA_LIMIT_BYTES
             {
@@ -191,25 +203,30 @@ impl ChatStore {
                         participants: Vec::new(),
                     })),
                 )?;
-                t.topic = topic;
+                Arc::make_mut(&mut t.props).topic = topic;
             }
             if let Some(merged) = merged {
-                t.metadata = merged;
+                Arc::make_mut(&mut t.props).metadata = merged;
             }
             if let Some(policy) = update.retention_policy {
-                t.retention_policy = policy;
+                Arc::make_mut(&mut t.props).retention_policy = policy;
             }
+            sink.publish(Area::Chat, || {
+                t.change(caller, now, ChatChangeKind::ThreadUpdated)
+            });
             Ok(())
         })
     }
 
     /// `DELETE /chat/threads/{id}`: idempotent for anyone who was a participant when it was
-    /// deleted. `true` when this call deleted it, `false` when it was deleted already.
+    /// deleted. `true` when this call deleted it (and published
+    /// [`ChatChangeKind::ThreadDeleted`]), `false` when it was deleted already.
     pub fn delete_thread(
         &self,
         caller: &CommunicationUserId,
         id: &ThreadId,
         now: DateTime<Utc>,
+        sink: Sink<'_>,
     ) -> Result<bool, ChatError> {
         let thread = self.thread(id)?;
         let mut state = lock(&thread);
@@ -219,10 +236,10 @@ impl ChatStore {
         if state.member(caller).is_none() {
             return Err(ChatError::NotParticipant);
         }
-        if state.deleted_on.is_some() {
+        if state.is_deleted() {
             return Ok(false);
         }
-        state.deleted_on = Some(now);
+        Arc::make_mut(&mut state.props).deleted_on = Some(now);
         self.tombstones.fetch_add(1, Ordering::AcqRel);
         // The tombstone keeps only what re-deletion needs; its messages give their room back.
         self.message_count.sub(state.messages.len());
@@ -232,6 +249,9 @@ impl ChatStore {
         for user in state.participants.iter().filter_map(|p| p.id.as_user()) {
             self.unindex_user(user, id);
         }
+        sink.publish(Area::Chat, || {
+            state.change(caller, now, ChatChangeKind::ThreadDeleted)
+        });
         Ok(true)
     }
 
@@ -256,10 +276,10 @@ impl ChatStore {
             .filter_map(|id| self.thread(id).ok())
             .filter_map(|thread| {
                 let t = lock(&thread);
-                (t.deleted_on.is_none() && t.member(caller).is_some()).then(|| ThreadItem {
-                    id: t.id.clone(),
-                    topic: t.topic.clone(),
-                    deleted_on: t.deleted_on,
+                (!t.is_deleted() && t.member(caller).is_some()).then(|| ThreadItem {
+                    id: t.id().clone(),
+                    topic: t.props.topic.clone(),
+                    deleted_on: t.props.deleted_on,
                     last_message_received_on: t.last_message_received_on,
                 })
             })
