@@ -19,13 +19,12 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::query::{self, invalid, long_poll};
+use super::query::{Cleared, Poll, invalid};
 use crate::domain::{PhoneNumber, SmsMessageId};
 use crate::error::ApiError;
 use crate::events::{
@@ -168,11 +167,6 @@ struct List<T> {
 }
 
 #[derive(Debug, Serialize)]
-struct Cleared {
-    cleared: usize,
-}
-
-#[derive(Debug, Serialize)]
 struct Removed {
     removed: usize,
 }
@@ -255,15 +249,11 @@ pub async fn list_events(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = EventsQuery::parse(req.uri().query().unwrap_or(""))?;
+    let query = Poll::parse(req.uri().query().unwrap_or(""), event_filter)?;
     let events = &state.events;
-    let found = long_poll(
-        query.wait,
-        query.count,
-        || events.changed(),
-        || events.records(&query.filter),
-    )
-    .await;
+    let found = query
+        .poll(|| events.changed(), |filter| events.records(filter))
+        .await;
     json_response(
         StatusCode::OK,
         &List {
@@ -282,47 +272,29 @@ pub async fn clear_events(state: web::Data<AppState>) -> Result<HttpResponse, Ap
     json_response(StatusCode::OK, &Cleared { cleared })
 }
 
-/// The `GET /_emulator/events` query string, checked.
-struct EventsQuery {
-    filter: EventFilter,
-    wait: Option<Duration>,
-    count: usize,
-}
-
-impl EventsQuery {
-    fn parse(query: &str) -> Result<Self, ApiError> {
-        let mut filter = EventFilter::default();
-        let mut wait = None;
-        let mut count = None;
-        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-            let value = value.trim();
-            match name.as_ref() {
-                "state" => {
-                    filter.state = Some(DeliveryState::parse(value).ok_or_else(|| {
-                        invalid(&name, value, "pending, delivered or deadlettered")
-                    })?);
-                }
-                "type" => {
-                    filter.event_type = Some(EventType::parse(value).ok_or_else(|| {
-                        invalid(
-                            &name,
-                            value,
-                            "an event type such as Microsoft.Communication.SMSReceived",
-                        )
-                    })?);
-                }
-                "subscription" => filter.subscription = Some(value.to_string()),
-                "wait" => wait = Some(query::wait(&name, value)?),
-                "count" => count = Some(query::count(&name, value)?),
-                _ => {}
-            }
+/// One `GET /_emulator/events` filter parameter (`state`, `type`, `subscription`; others are
+/// ignored).
+fn event_filter(filter: &mut EventFilter, name: &str, value: &str) -> Result<(), ApiError> {
+    match name {
+        "state" => {
+            filter.state = Some(
+                DeliveryState::parse(value)
+                    .ok_or_else(|| invalid(name, value, "pending, delivered or deadlettered"))?,
+            );
         }
-        Ok(Self {
-            filter,
-            wait,
-            count: count.unwrap_or(1),
-        })
+        "type" => {
+            filter.event_type = Some(EventType::parse(value).ok_or_else(|| {
+                invalid(
+                    name,
+                    value,
+                    "an event type such as Microsoft.Communication.SMSReceived",
+                )
+            })?);
+        }
+        "subscription" => filter.subscription = Some(value.to_string()),
+        _ => {}
     }
+    Ok(())
 }
 
 /// `POST /_emulator/sms/inbound` body.
