@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::created_with_location;
 use super::{
-    IdentifierOut, Listing, PageQuery, Paged, ParticipantOut, SyncState, absolute_link,
-    double_option, fmt_time, skip_next_link, thread_path,
+    IdentifierOut, Listing, Paged, ParticipantOut, SkipPage, SyncState, absolute_link,
+    double_option, fmt_time, thread_path,
 };
 use crate::domain::{ChatMessageId, CommunicationIdentifier};
 use crate::error::ApiError;
@@ -384,14 +384,11 @@ pub async fn list_chat_read_receipts(
     ChatCaller { res, token }: ChatCaller,
     ThreadPath(id): ThreadPath,
 ) -> Result<HttpResponse, ApiError> {
-    let query = PageQuery::from_request(&req);
-    let max = query.page_size(DEFAULT_RECEIPTS_PAGE)?;
-    let skip = query.skip()?;
-    let (receipts, more) = res
-        .store
-        .chat
-        .list_read_receipts(&token.user, &id, skip, max)?;
-    let next_link = more.then(|| skip_next_link(&req, &id, "/readReceipts", skip, max, version));
+    let page = SkipPage::from_request(&req, DEFAULT_RECEIPTS_PAGE)?;
+    let (receipts, more) =
+        res.store
+            .chat
+            .list_read_receipts(&token.user, &id, page.skip, page.max)?;
     let value = receipts
         .into_iter()
         .map(|r| ReadReceiptDto {
@@ -400,7 +397,7 @@ pub async fn list_chat_read_receipts(
             read_on: fmt_time(r.read_on),
         })
         .collect();
-    json_response(StatusCode::OK, &Paged { value, next_link })
+    page.answer(&req, (&id, "/readReceipts"), version, (value, more))
 }
 
 /// `POST /chat/threads/{chatThreadId}/typing` (all versions): nothing is stored (the real
