@@ -176,30 +176,19 @@ impl EventBus {
     /// The records matching `filter`, in publication order (then by subscription name).
     pub fn records(&self, filter: &EventFilter) -> Vec<EventRecord> {
         let mut out = Vec::new();
+        let mut take = |records: &mut dyn Iterator<Item = &EventRecord>| {
+            out.extend(records.filter(|r| filter.matches(r)).cloned());
+        };
         if filter.state.is_none_or(|s| s == DeliveryState::Pending) {
             let subs = lock(&self.inner.subs).clone();
             for slot in subs {
                 let state = lock(&slot.state);
-                out.extend(
-                    state
-                        .in_flight
-                        .iter()
-                        .chain(state.queue.iter())
-                        .filter(|r| filter.matches(r))
-                        .cloned(),
-                );
+                take(&mut state.in_flight.iter().chain(&state.queue));
             }
         }
         if filter.state != Some(DeliveryState::Pending) {
             let history = lock(&self.inner.history);
-            out.extend(
-                history
-                    .delivered
-                    .iter()
-                    .chain(history.dead_lettered.iter())
-                    .filter(|r| filter.matches(r))
-                    .cloned(),
-            );
+            take(&mut history.delivered.iter().chain(&history.dead_lettered));
         }
         out.sort_by(|a, b| (a.seq, &a.subscription).cmp(&(b.seq, &b.subscription)));
         out

@@ -15,12 +15,28 @@ fn user(id: &CommunicationUserId) -> CommunicationIdentifier {
     CommunicationIdentifier::User(id.clone())
 }
 
+/// An event of `event_type` about `subject`, with `data` as JSON without its `null`s (a field
+/// left `None` is not sent, at any depth).
 fn event(event_type: EventType, subject: String, data: impl Serialize) -> NewEvent {
+    let mut data = serde_json::to_value(data).unwrap_or_default();
+    drop_nulls(&mut data);
     NewEvent {
         event_type,
         subject,
-        data: serde_json::to_value(data).unwrap_or_default(),
+        data,
         id: None,
+    }
+}
+
+fn drop_nulls(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(members) => {
+            members.retain(|_, v| !v.is_null());
+            members.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
     }
 }
 
@@ -176,154 +192,119 @@ pub fn message_events(
         transaction_id: txn,
         thread_id: thread.as_str(),
     };
+    let subject = format!("thread/{thread}/sender/{sender_raw}");
     fan_out(
         levels,
         participants,
         &sender_id,
         (user_type, thread_type),
-        (
-            &format!("thread/{thread}/sender/{sender_raw}"),
-            &format!("thread/{thread}/sender/{sender_raw}"),
-        ),
+        (&subject, &subject),
         data,
     )
 }
 
-/// `ChatThreadCreatedWithUser` for every participant but the creator, then `ChatThreadCreated`.
-pub fn thread_created_events(
+/// What happened to a thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadChange {
+    /// Created: `ChatThreadCreatedWithUser`, `ChatThreadCreated`.
+    Created,
+    /// Its properties changed: `ChatThreadPropertiesUpdatedPerUser`,
+    /// `ChatThreadPropertiesUpdated`.
+    Updated,
+    /// Deleted: `ChatThreadWithUserDeleted`, `ChatThreadDeleted`.
+    Deleted,
+}
+
+impl ThreadChange {
+    /// (per-user type, per-thread type).
+    pub fn types(self) -> (EventType, EventType) {
+        match self {
+            ThreadChange::Created => (
+                EventType::ChatThreadCreatedWithUser,
+                EventType::ChatThreadCreated,
+            ),
+            ThreadChange::Updated => (
+                EventType::ChatThreadPropertiesUpdatedPerUser,
+                EventType::ChatThreadPropertiesUpdated,
+            ),
+            ThreadChange::Deleted => (
+                EventType::ChatThreadWithUserDeleted,
+                EventType::ChatThreadDeleted,
+            ),
+        }
+    }
+}
+
+/// The events of a thread change made by `by` (the creator, editor or deleter): one per
+/// participant but `by`, then one for the thread.
+pub fn thread_events(
+    change: ThreadChange,
     thread: &ThreadProps,
     participants: &[Participant],
+    by: &CommunicationUserId,
     op: Operation<'_>,
 ) -> Vec<NewEvent> {
-    let Operation { levels, txn, .. } = op;
-    let creator = user(&thread.created_by);
-    let creator_raw = creator.raw_id();
+    let Operation { levels, txn, at } = op;
+    let actor = user(by);
+    let actor_raw = actor.raw_id();
     let id = thread.id.as_str();
-    let data = |recipient: Option<&CommunicationIdentifier>| ThreadData {
-        created_by: recipient.map(|_| creator_raw.clone()),
-        created_by_communication_identifier: Some((&creator).into()),
-        properties: Some(Properties {
+    let (verb, version) = match change {
+        ThreadChange::Created => ("createdBy", thread.created_on),
+        ThreadChange::Updated => ("editedBy", at),
+        ThreadChange::Deleted => ("deletedBy", thread.deleted_on.unwrap_or(thread.created_on)),
+    };
+    let properties = || {
+        Some(Properties {
             topic: &thread.topic,
-        }),
-        members: recipient.map(|_| {
-            participants
-                .iter()
-                .map(|p| Member {
-                    display_name: p.display_name.as_deref(),
-                    member_id: p.id.raw_id(),
-                })
-                .collect()
-        }),
-        participants: Some(participants.iter().map(Into::into).collect()),
-        metadata: thread.metadata.clone(),
-        create_time: fmt_time(thread.created_on),
-        version: ms(thread.created_on),
-        recipient_id: recipient.map(CommunicationIdentifier::raw_id),
-        recipient_communication_identifier: recipient.map(Into::into),
-        transaction_id: txn,
-        thread_id: id,
-        ..ThreadData::default()
+        })
     };
+    let data = |recipient: Option<&CommunicationIdentifier>| {
+        let (by_raw, by_id) = (recipient.map(|_| actor_raw.clone()), Some((&actor).into()));
+        let mut data = ThreadData {
+            create_time: fmt_time(thread.created_on),
+            version: ms(version),
+            recipient_id: recipient.map(CommunicationIdentifier::raw_id),
+            recipient_communication_identifier: recipient.map(Into::into),
+            transaction_id: txn,
+            thread_id: id,
+            ..ThreadData::default()
+        };
+        match change {
+            ThreadChange::Created => {
+                (data.created_by, data.created_by_communication_identifier) = (by_raw, by_id);
+                data.properties = properties();
+                data.members = recipient.map(|_| {
+                    participants
+                        .iter()
+                        .map(|p| Member {
+                            display_name: p.display_name.as_deref(),
+                            member_id: p.id.raw_id(),
+                        })
+                        .collect()
+                });
+                data.participants = Some(participants.iter().map(Into::into).collect());
+                data.metadata = thread.metadata.clone();
+            }
+            ThreadChange::Updated => {
+                (data.edited_by, data.edited_by_communication_identifier) = (by_raw, by_id);
+                data.edit_time = Some(fmt_time(at));
+                data.properties = properties();
+                data.metadata = Some(thread.metadata.clone().unwrap_or_default());
+            }
+            ThreadChange::Deleted => {
+                (data.deleted_by, data.deleted_by_communication_identifier) = (by_raw, by_id);
+                data.delete_time = Some(fmt_time(version));
+            }
+        }
+        data
+    };
+    let subject = format!("thread/{id}/{verb}/{actor_raw}");
     fan_out(
         levels,
         participants,
-        &creator,
-        (
-            EventType::ChatThreadCreatedWithUser,
-            EventType::ChatThreadCreated,
-        ),
-        (
-            &format!("thread/{id}/createdBy/{creator_raw}"),
-            &format!("thread/{id}/createdBy/{creator_raw}"),
-        ),
-        data,
-    )
-}
-
-/// `ChatThreadWithUserDeleted` for every participant but the deleter, then `ChatThreadDeleted`.
-pub fn thread_deleted_events(
-    thread: &ThreadProps,
-    participants: &[Participant],
-    deleter: &CommunicationUserId,
-    op: Operation<'_>,
-) -> Vec<NewEvent> {
-    let Operation { levels, txn, .. } = op;
-    let by = user(deleter);
-    let by_raw = by.raw_id();
-    let id = thread.id.as_str();
-    let deleted_on = thread.deleted_on.unwrap_or(thread.created_on);
-    let data = |recipient: Option<&CommunicationIdentifier>| ThreadData {
-        deleted_by: recipient.map(|_| by_raw.clone()),
-        deleted_by_communication_identifier: Some((&by).into()),
-        delete_time: Some(fmt_time(deleted_on)),
-        create_time: fmt_time(thread.created_on),
-        version: ms(deleted_on),
-        recipient_id: recipient.map(CommunicationIdentifier::raw_id),
-        recipient_communication_identifier: recipient.map(Into::into),
-        transaction_id: txn,
-        thread_id: id,
-        ..ThreadData::default()
-    };
-    fan_out(
-        levels,
-        participants,
-        &by,
-        (
-            EventType::ChatThreadWithUserDeleted,
-            EventType::ChatThreadDeleted,
-        ),
-        (
-            &format!("thread/{id}/deletedBy/{by_raw}"),
-            &format!("thread/{id}/deletedBy/{by_raw}"),
-        ),
-        data,
-    )
-}
-
-/// `ChatThreadPropertiesUpdatedPerUser` for every participant but the editor, then
-/// `ChatThreadPropertiesUpdated`.
-pub fn thread_updated_events(
-    thread: &ThreadProps,
-    participants: &[Participant],
-    editor: &CommunicationUserId,
-    op: Operation<'_>,
-) -> Vec<NewEvent> {
-    let Operation {
-        levels,
-        txn,
-        at: edited_on,
-    } = op;
-    let by = user(editor);
-    let by_raw = by.raw_id();
-    let id = thread.id.as_str();
-    let data = |recipient: Option<&CommunicationIdentifier>| ThreadData {
-        edited_by: recipient.map(|_| by_raw.clone()),
-        edited_by_communication_identifier: Some((&by).into()),
-        edit_time: Some(fmt_time(edited_on)),
-        properties: Some(Properties {
-            topic: &thread.topic,
-        }),
-        metadata: Some(thread.metadata.clone().unwrap_or_default()),
-        create_time: fmt_time(thread.created_on),
-        version: ms(edited_on),
-        recipient_id: recipient.map(CommunicationIdentifier::raw_id),
-        recipient_communication_identifier: recipient.map(Into::into),
-        transaction_id: txn,
-        thread_id: id,
-        ..ThreadData::default()
-    };
-    fan_out(
-        levels,
-        participants,
-        &by,
-        (
-            EventType::ChatThreadPropertiesUpdatedPerUser,
-            EventType::ChatThreadPropertiesUpdated,
-        ),
-        (
-            &format!("thread/{id}/editedBy/{by_raw}"),
-            &format!("thread/{id}/editedBy/{by_raw}"),
-        ),
+        &actor,
+        change.types(),
+        (&subject, &subject),
         data,
     )
 }
@@ -335,6 +316,22 @@ pub enum ParticipantChange {
     Added,
     /// Left (or was removed).
     Removed,
+}
+
+impl ParticipantChange {
+    /// (per-user type, per-thread type).
+    pub fn types(self) -> (EventType, EventType) {
+        match self {
+            ParticipantChange::Added => (
+                EventType::ChatParticipantAddedToThreadWithUser,
+                EventType::ChatThreadParticipantAdded,
+            ),
+            ParticipantChange::Removed => (
+                EventType::ChatParticipantRemovedFromThreadWithUser,
+                EventType::ChatThreadParticipantRemoved,
+            ),
+        }
+    }
 }
 
 /// For each changed participant: the per-user event for every `recipients` member but the one
@@ -350,17 +347,10 @@ pub fn participant_events(
     let Operation { levels, txn, at } = op;
     let actor = user(by);
     let id = thread.id.as_str();
-    let (user_type, thread_type, verb) = match change {
-        ParticipantChange::Added => (
-            EventType::ChatParticipantAddedToThreadWithUser,
-            EventType::ChatThreadParticipantAdded,
-            "participantAdded",
-        ),
-        ParticipantChange::Removed => (
-            EventType::ChatParticipantRemovedFromThreadWithUser,
-            EventType::ChatThreadParticipantRemoved,
-            "participantRemoved",
-        ),
+    let (user_type, thread_type) = change.types();
+    let verb = match change {
+        ParticipantChange::Added => "participantAdded",
+        ParticipantChange::Removed => "participantRemoved",
     };
     let mut events = Vec::new();
     for participant in changed {
@@ -579,7 +569,13 @@ mod tests {
     #[test]
     fn thread_creation_lists_participants_and_skips_the_creator() {
         let participants = [participant(A, Some("Alice")), participant(B, Some("Bob"))];
-        let events = thread_created_events(&thread(), &participants, op(Levels::ALL, "t", 0));
+        let events = thread_events(
+            ThreadChange::Created,
+            &thread(),
+            &participants,
+            &uid(A),
+            op(Levels::ALL, "t", 0),
+        );
         assert_eq!(events.len(), 2);
         assert_eq!(events[0].event_type, EventType::ChatThreadCreatedWithUser);
         assert_eq!(
@@ -670,7 +666,13 @@ mod tests {
         let mut t = thread();
         t.deleted_on = Some(at(1_800_000_009_000));
         let participants = [participant(A, None), participant(B, None)];
-        let deleted = thread_deleted_events(&t, &participants, &uid(B), op(Levels::ALL, "t", 0));
+        let deleted = thread_events(
+            ThreadChange::Deleted,
+            &t,
+            &participants,
+            &uid(B),
+            op(Levels::ALL, "t", 0),
+        );
         assert_eq!(
             deleted[0].subject,
             format!("thread/{T}/deletedBy/{B}/recipient/{A}")
@@ -683,7 +685,8 @@ mod tests {
                 "transactionId": "t", "threadId": T})
         );
         assert_eq!(deleted[1].event_type, EventType::ChatThreadDeleted);
-        let updated = thread_updated_events(
+        let updated = thread_events(
+            ThreadChange::Updated,
             &t,
             &participants,
             &uid(A),

@@ -3,41 +3,26 @@
 //! the record; nothing reads the store.
 
 use super::build::{
-    Levels, MessageChange, Operation, ParticipantChange, message_events, participant_events,
-    thread_created_events, thread_deleted_events, thread_updated_events, transaction_id,
-    typing_event,
+    Levels, MessageChange, Operation, ParticipantChange, ThreadChange, message_events,
+    participant_events, thread_events, transaction_id, typing_event,
 };
 use crate::events::EventBus;
 use crate::events::event::EventType;
 use crate::store::{ChatChange, ChatChangeKind};
 
-/// The (per-user, per-thread) event types of a change, `None` for a change without events.
+/// The (per-user, per-thread) event types of a change, `None` for a change without events of
+/// both levels.
 fn event_types(kind: &ChatChangeKind) -> Option<(EventType, EventType)> {
     use ChatChangeKind as K;
     Some(match kind {
-        K::ThreadCreated => (
-            EventType::ChatThreadCreatedWithUser,
-            EventType::ChatThreadCreated,
-        ),
-        K::ThreadUpdated => (
-            EventType::ChatThreadPropertiesUpdatedPerUser,
-            EventType::ChatThreadPropertiesUpdated,
-        ),
-        K::ThreadDeleted => (
-            EventType::ChatThreadWithUserDeleted,
-            EventType::ChatThreadDeleted,
-        ),
+        K::ThreadCreated => ThreadChange::Created.types(),
+        K::ThreadUpdated => ThreadChange::Updated.types(),
+        K::ThreadDeleted => ThreadChange::Deleted.types(),
         K::MessageSent(_) => MessageChange::Received.types(),
         K::MessageEdited(_) => MessageChange::Edited.types(),
         K::MessageDeleted(_) => MessageChange::Deleted.types(),
-        K::ParticipantsAdded(_) => (
-            EventType::ChatParticipantAddedToThreadWithUser,
-            EventType::ChatThreadParticipantAdded,
-        ),
-        K::ParticipantRemoved(_) => (
-            EventType::ChatParticipantRemovedFromThreadWithUser,
-            EventType::ChatThreadParticipantRemoved,
-        ),
+        K::ParticipantsAdded(_) => ParticipantChange::Added.types(),
+        K::ParticipantRemoved(_) => ParticipantChange::Removed.types(),
         // Typing has a per-thread event only; read receipts have none in Event Grid.
         K::Typing { .. } | K::ReadReceiptSent(_) => return None,
     })
@@ -82,23 +67,16 @@ impl EventBus {
             at: *at,
         };
         use ChatChangeKind as K;
+        let thread_change = |change| thread_events(change, props, participants, by, op);
+        let message =
+            |change, message| message_events(change, &props.id, participants, message, op);
         let events = match kind {
-            K::ThreadCreated => thread_created_events(props, participants, op),
-            K::ThreadUpdated => thread_updated_events(props, participants, by, op),
-            K::ThreadDeleted => thread_deleted_events(props, participants, by, op),
-            K::MessageSent(message) => message_events(
-                MessageChange::Received,
-                &props.id,
-                participants,
-                message,
-                op,
-            ),
-            K::MessageEdited(message) => {
-                message_events(MessageChange::Edited, &props.id, participants, message, op)
-            }
-            K::MessageDeleted(message) => {
-                message_events(MessageChange::Deleted, &props.id, participants, message, op)
-            }
+            K::ThreadCreated => thread_change(ThreadChange::Created),
+            K::ThreadUpdated => thread_change(ThreadChange::Updated),
+            K::ThreadDeleted => thread_change(ThreadChange::Deleted),
+            K::MessageSent(m) => message(MessageChange::Received, m),
+            K::MessageEdited(m) => message(MessageChange::Edited, m),
+            K::MessageDeleted(m) => message(MessageChange::Deleted, m),
             K::ParticipantsAdded(added) => {
                 participant_events(ParticipantChange::Added, props, participants, by, added, op)
             }

@@ -30,7 +30,6 @@ mod hooks;
 mod payload;
 
 pub use build::{
-    Levels, MessageChange, Operation, ParticipantChange, message_events, participant_events,
-    thread_created_events, thread_deleted_events, thread_updated_events, transaction_id,
-    typing_event,
+    Levels, MessageChange, Operation, ParticipantChange, ThreadChange, message_events,
+    participant_events, thread_events, transaction_id, typing_event,
 };

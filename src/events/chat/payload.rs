@@ -1,5 +1,6 @@
 //! The data of chat events as the service serializes them (camelCase; identifiers as
-//! `CommunicationIdentifierModel` without `kind`).
+//! `CommunicationIdentifierModel` without `kind`). A field left `None` is not sent: the builders
+//! drop every `null` (see `build::event`), as the service's examples have none.
 
 use serde::Serialize;
 
@@ -11,13 +12,9 @@ use crate::store::{Metadata, Participant};
 #[serde(rename_all = "camelCase")]
 pub(super) struct Identifier {
     pub(super) raw_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) communication_user: Option<UserModel>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) phone_number: Option<PhoneModel>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) microsoft_teams_user: Option<TeamsUserModel>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) microsoft_teams_app: Option<TeamsAppModel>,
 }
 
@@ -92,10 +89,8 @@ impl From<&CommunicationIdentifier> for Identifier {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct ParticipantProps<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) display_name: Option<&'a str>,
     pub(super) participant_communication_identifier: Identifier,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) metadata: Option<&'a Metadata>,
 }
 
@@ -113,7 +108,6 @@ impl<'a> From<&'a Participant> for ParticipantProps<'a> {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Member<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) display_name: Option<&'a str>,
     pub(super) member_id: String,
 }
@@ -136,27 +130,19 @@ pub(super) enum Version {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct MessageData<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) message_body: Option<&'a str>,
     pub(super) message_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) metadata: Option<&'a Metadata>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) sender_id: Option<String>,
     pub(super) sender_communication_identifier: Identifier,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) sender_display_name: Option<&'a str>,
     pub(super) compose_time: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) edit_time: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) delete_time: Option<String>,
     #[serde(rename = "type")]
     pub(super) kind: &'static str,
     pub(super) version: Version,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) recipient_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) recipient_communication_identifier: Option<Identifier>,
     pub(super) transaction_id: &'a str,
     pub(super) thread_id: &'a str,
@@ -166,35 +152,21 @@ pub(super) struct MessageData<'a> {
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct ThreadData<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) created_by: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) created_by_communication_identifier: Option<Identifier>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) deleted_by: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) deleted_by_communication_identifier: Option<Identifier>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) edited_by: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) edited_by_communication_identifier: Option<Identifier>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) delete_time: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) edit_time: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) properties: Option<Properties<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) members: Option<Vec<Member<'a>>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) participants: Option<Vec<ParticipantProps<'a>>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) metadata: Option<Metadata>,
     pub(super) create_time: String,
     pub(super) version: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) recipient_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) recipient_communication_identifier: Option<Identifier>,
     pub(super) transaction_id: &'a str,
     pub(super) thread_id: &'a str,
@@ -205,15 +177,10 @@ pub(super) struct ThreadData<'a> {
 #[serde(rename_all = "camelCase")]
 pub(super) struct ParticipantData<'a> {
     pub(super) time: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) added_by_communication_identifier: Option<Identifier>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) participant_added: Option<ParticipantProps<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) removed_by_communication_identifier: Option<Identifier>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) participant_removed: Option<ParticipantProps<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) recipient_communication_identifier: Option<Identifier>,
     pub(super) create_time: String,
     pub(super) version: u64,
@@ -226,7 +193,6 @@ pub(super) struct ParticipantData<'a> {
 #[serde(rename_all = "camelCase")]
 pub(super) struct TypingData<'a> {
     pub(super) sender_communication_identifier: Identifier,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) sender_display_name: Option<&'a str>,
     pub(super) transaction_id: &'a str,
     pub(super) thread_id: &'a str,
