@@ -8,8 +8,12 @@
 //! that refuses writes is kept with a [`Counter`]: a writer reserves its room with one
 //! compare-and-swap before it inserts and gives it back after it removes, so the table never
 //! holds more than its cap, even with parallel writers and a concurrent reset.
+//!
+//! A write that changes what a client can observe takes a [`Sink`] and publishes its change
+//! record ([`ChatChange`], [`SmsChange`]) there before it releases its lock ([`changes`]
+//! explains the contract); [`Sink::NONE`] publishes nothing (fixture data, tests).
 
-mod changes;
+pub mod changes;
 mod chat;
 mod identity;
 mod sms;
