@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use acs_emulator::api::chat::SyncState;
 use acs_emulator::domain::{CommunicationUserId, ScopeSet, ThreadId};
 use acs_emulator::state::AppState;
-use acs_emulator::store::{ChatStore, MessageType, NewMessage, NewThread};
+use acs_emulator::store::{ChatStore, MessageType, NewMessage, NewThread, Sink};
 use acs_emulator::{Application, Clock, Config};
 use chrono::{TimeDelta, Utc};
 
@@ -46,6 +46,7 @@ fn fill(store: &ChatStore, user: &CommunicationUserId, n: usize) -> ThreadId {
             },
             None,
             start,
+            Sink::NONE,
         )
         .expect("an unbounded store has room");
     for i in 0..n.saturating_sub(2) {
@@ -61,6 +62,7 @@ fn fill(store: &ChatStore, user: &CommunicationUserId, n: usize) -> ThreadId {
                 },
                 // A millisecond apart, like a busy thread.
                 start + TimeDelta::milliseconds(i as i64),
+                Sink::NONE,
             )
             .expect("participant");
     }

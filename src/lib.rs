@@ -11,13 +11,16 @@
 //!    certificate). [`healthcheck`]: the `healthcheck` subcommand's tiny HTTP probe.
 //! 1. [`config`]: flags and environment, validated once at start-up into plain data (start-up
 //!    turns it into the event bus's options and subscriptions, `resource` into the store's
-//!    limits). [`store`]: in-memory state of one resource; no actix.
+//!    limits). [`store`]: in-memory state of one resource, and the change sink
+//!    ([`store::Changes`]) its writes publish their change records to, under their lock; no
+//!    actix.
 //! 2. [`auth`]: access-key signatures, user access tokens, the Entra ID authority and the
 //!    control token, as pure logic (no actix). [`scenario`]: scripted-scenario rules, their
 //!    engine and the request journal; operations are named by the operation table's names,
-//!    handed down as data. [`events`]: Event Grid emulation: events, subscriptions, delivery to
-//!    webhooks with handshakes, retries and a dead-letter list; no actix. [`telemetry`]: logs and
-//!    the access-log line.
+//!    handed down as data. [`events`]: Event Grid emulation: events built from the store's
+//!    change records (the bus listens to the sink), subscriptions, delivery to webhooks with
+//!    handshakes, retries and a dead-letter list; no actix. [`telemetry`]: logs and the
+//!    access-log line.
 //! 3. [`resource`]: the emulated ACS resources (keys, id, numbers, token issuer, state) and
 //!    which one a credential or host names.
 //! 4. [`fixtures`]: fixture files: parsing, checking against the running emulator, seeding.

@@ -18,6 +18,7 @@ use crate::fixtures;
 use crate::resource::{Resource, Resources};
 use crate::scenario::{Engine, Journal};
 use crate::state::AppState;
+use crate::store::Changes;
 use crate::{api, http};
 
 /// A built, bound, not yet running emulator.
@@ -98,6 +99,8 @@ impl Application {
         );
         let engine = Engine::new(config.scenarios.seed);
         let events = EventBus::new(bus_options(&settings), Arc::clone(&clock));
+        let changes = Changes::default();
+        events.listen_to(&changes);
         subscribe_webhooks(&events, &settings)?;
         let mut loaded = Vec::new();
         for path in &config.scenarios.fixtures {
@@ -206,6 +209,7 @@ impl Application {
             token_secret,
             settings: Arc::new(settings.clone()),
             clock,
+            changes,
             events,
             tls_cert_pem: Arc::new(cert_pem),
             tls_ca_bundle_pem: Arc::new(bundle_pem),

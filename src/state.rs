@@ -11,7 +11,7 @@ use crate::events::EventBus;
 use crate::fixtures;
 use crate::resource::Resources;
 use crate::scenario::{Engine, Journal};
-use crate::store::Store;
+use crate::store::{Changes, Store};
 
 /// Everything a request handler can reach, shared by all workers.
 pub struct AppState {
@@ -23,6 +23,9 @@ pub struct AppState {
     pub resources: Resources,
     /// The emulator's clock.
     pub clock: Arc<Clock>,
+    /// Where every store write publishes its change record (the event bus listens; live views
+    /// subscribe). Handlers pass `changes.sink(&res.name)` to the store's writes.
+    pub changes: Changes,
     /// Event Grid emulation: subscriptions, delivery, history.
     pub events: EventBus,
     /// The HTTPS certificate (PEM).

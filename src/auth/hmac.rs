@@ -438,6 +438,22 @@ mod tests {
             .collect()
     }
 
+    /// A request to host `h` with these headers and body.
+    fn request<'a>(
+        method: &'a str,
+        target: &'a str,
+        headers: &'a [(&'a str, &'a str)],
+        body: &'a [u8],
+    ) -> HmacRequest<'a> {
+        HmacRequest {
+            method,
+            path_and_query: target,
+            host: Some("h"),
+            headers,
+            body,
+        }
+    }
+
     fn headers(date: &str, body: &[u8]) -> Vec<(String, String)> {
         vec![
             ("x-ms-date".into(), date.into()),
@@ -556,13 +572,7 @@ mod tests {
     fn a_body_that_does_not_match_its_hash_is_rejected_before_the_signature() {
         let owned = headers(date(), b"{}");
         let headers = pairs(&owned);
-        let req = HmacRequest {
-            method: "POST",
-            path_and_query: "/x",
-            host: Some("h"),
-            headers: &headers,
-            body: b"{ }",
-        };
+        let req = request("POST", "/x", &headers, b"{ }");
         let auth = authorization_header(&key(), "POST", "/x", date(), "h", b"{ }");
         assert_eq!(
             verify(
@@ -581,13 +591,7 @@ mod tests {
         let auth = authorization_header(&key(), "GET", "/x", date(), "h", b"");
         let owned = headers(date(), b"");
         let headers = pairs(&owned);
-        let req = HmacRequest {
-            method: "GET",
-            path_and_query: "/x",
-            host: Some("h"),
-            headers: &headers,
-            body: b"",
-        };
+        let req = request("GET", "/x", &headers, b"");
         let skew = std::time::Duration::from_secs(900);
         for (offset, ok) in [(900, true), (901, false), (-900, true), (-901, false)] {
             let result = verify(
@@ -629,13 +633,7 @@ mod tests {
         let auth = authorization_header(&secondary, "GET", "/x", date(), "h", b"");
         let owned = headers(date(), b"");
         let headers = pairs(&owned);
-        let req = HmacRequest {
-            method: "GET",
-            path_and_query: "/x",
-            host: Some("h"),
-            headers: &headers,
-            body: b"",
-        };
+        let req = request("GET", "/x", &headers, b"");
         let result = verify(
             &req,
             Some(&auth),

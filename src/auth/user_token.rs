@@ -288,6 +288,14 @@ mod tests {
         TokenIssuer::new(Uuid::new_v4(), "unitedstates")
     }
 
+    /// A chat token for `acs:x_y` that `issuer` issued at `now`, valid for `lifetime`.
+    fn chat_token(issuer: &TokenIssuer, now: DateTime<Utc>, lifetime: TimeDelta) -> String {
+        issuer
+            .issue("acs:x_y", &ScopeSet::new([Scope::Chat]), 1, now, lifetime)
+            .expect("issued")
+            .token
+    }
+
     #[test]
     fn issued_tokens_verify_and_carry_real_service_claims() {
         let issuer = issuer();
@@ -310,16 +318,7 @@ mod tests {
     fn expiry_is_checked_against_the_given_clock_to_the_second() {
         let issuer = issuer();
         let now = Utc::now();
-        let token = issuer
-            .issue(
-                "acs:x_y",
-                &ScopeSet::new([Scope::Chat]),
-                1,
-                now,
-                TimeDelta::seconds(30),
-            )
-            .expect("issued")
-            .token;
+        let token = chat_token(&issuer, now, TimeDelta::seconds(30));
         assert!(issuer.verify(&token, now + TimeDelta::seconds(29)).is_ok());
         assert_eq!(
             issuer.verify(&token, now + TimeDelta::seconds(30)),
@@ -366,16 +365,7 @@ mod tests {
         let ours = TokenIssuer::with_secret(secret, Uuid::new_v4(), "unitedstates");
         let theirs = TokenIssuer::with_secret(secret, Uuid::new_v4(), "unitedstates");
         let now = Utc::now();
-        let token = theirs
-            .issue(
-                "acs:x_y",
-                &ScopeSet::new([Scope::Chat]),
-                1,
-                now,
-                TimeDelta::hours(1),
-            )
-            .expect("issued")
-            .token;
+        let token = chat_token(&theirs, now, TimeDelta::hours(1));
         assert!(theirs.verify(&token, now).is_ok());
         assert_eq!(ours.verify(&token, now), Err(TokenError::OtherResource));
     }
@@ -384,16 +374,7 @@ mod tests {
     fn a_token_issued_in_the_future_is_not_valid_yet() {
         let issuer = issuer();
         let now = Utc::now();
-        let token = issuer
-            .issue(
-                "acs:x_y",
-                &ScopeSet::new([Scope::Chat]),
-                1,
-                now,
-                TimeDelta::hours(1),
-            )
-            .expect("issued")
-            .token;
+        let token = chat_token(&issuer, now, TimeDelta::hours(1));
         assert_eq!(
             issuer.verify(&token, now - TimeDelta::seconds(1)),
             Err(TokenError::NotYetValid)
@@ -406,16 +387,7 @@ mod tests {
         let secret = b"the emulator's signing secret...";
         let issuer = TokenIssuer::with_secret(secret, Uuid::new_v4(), "unitedstates");
         let now = Utc::now();
-        let good = issuer
-            .issue(
-                "acs:x_y",
-                &ScopeSet::new([Scope::Chat]),
-                1,
-                now,
-                TimeDelta::hours(1),
-            )
-            .expect("issued")
-            .token;
+        let good = chat_token(&issuer, now, TimeDelta::hours(1));
         let claims = issuer.verify(&good, now).expect("valid");
         let parts: Vec<&str> = good.split('.').collect();
         // The real HS256 signature under headers naming other algorithms (RS/ES/PS confusion).

@@ -23,6 +23,8 @@ pub(super) struct Inner {
     pub(super) options: BusOptions,
     pub(super) client: reqwest::Client,
     pub(super) subs: Mutex<Vec<Arc<Slot>>>,
+    /// Whether `subs` is not empty (set under its lock): checked on every chat write.
+    pub(super) subscribed: AtomicBool,
     /// Wakes the supervisor: a subscription was added.
     pub(super) subs_changed: Notify,
     pub(super) history: Mutex<History>,
@@ -76,6 +78,7 @@ impl EventBus {
                 options,
                 client,
                 subs: Mutex::new(Vec::new()),
+                subscribed: AtomicBool::new(false),
                 subs_changed: Notify::new(),
                 history: Mutex::new(History::default()),
                 changed: Notify::new(),
@@ -176,30 +179,19 @@ impl EventBus {
     /// The records matching `filter`, in publication order (then by subscription name).
     pub fn records(&self, filter: &EventFilter) -> Vec<EventRecord> {
         let mut out = Vec::new();
+        let mut take = |records: &mut dyn Iterator<Item = &EventRecord>| {
+            out.extend(records.filter(|r| filter.matches(r)).cloned());
+        };
         if filter.state.is_none_or(|s| s == DeliveryState::Pending) {
             let subs = lock(&self.inner.subs).clone();
             for slot in subs {
                 let state = lock(&slot.state);
-                out.extend(
-                    state
-                        .in_flight
-                        .iter()
-                        .chain(state.queue.iter())
-                        .filter(|r| filter.matches(r))
-                        .cloned(),
-                );
+                take(&mut state.in_flight.iter().chain(&state.queue));
             }
         }
         if filter.state != Some(DeliveryState::Pending) {
             let history = lock(&self.inner.history);
-            out.extend(
-                history
-                    .delivered
-                    .iter()
-                    .chain(history.dead_lettered.iter())
-                    .filter(|r| filter.matches(r))
-                    .cloned(),
-            );
+            take(&mut history.delivered.iter().chain(&history.dead_lettered));
         }
         out.sort_by(|a, b| (a.seq, &a.subscription).cmp(&(b.seq, &b.subscription)));
         out

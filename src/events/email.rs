@@ -1,4 +1,5 @@
-//! Email events, built from the email store's change records only (`store::EmailChange`):
+//! Email events, built from the email store's change records only (`store::EmailChange`, which
+//! reach the bus through the change sink, `store::Changes`):
 //!
 //! - `EmailDeliveryReportReceived`, one per recipient, when its delivery report falls due
 //!   (`Delivery::at`, emulator clock): the timer that publishes SMS delivery reports publishes
@@ -154,29 +155,24 @@ impl EmailSchedule {
 }
 
 impl EventBus {
-    /// What the email store of `resource` changed: schedules the delivery reports of a sent
-    /// message, publishes an engagement at once. Every email event goes through here.
-    pub fn email_changed(&self, resource: &str, changes: &[EmailChange]) {
+    /// A change of the email store of `resource` (from the change sink): schedules the delivery
+    /// reports of an accepted message, publishes an engagement at once. Every email event starts
+    /// here.
+    pub(super) fn email_changed(&self, resource: &str, change: &EmailChange) {
         let topic = self.topic_for(resource);
-        let mut scheduled = false;
-        for change in changes {
-            match change {
-                EmailChange::Sent(email) => {
-                    lock(&self.inner.email_reports).add(&topic, email);
-                    scheduled = true;
-                }
-                EmailChange::Engaged(engagement) => {
-                    if self.wants(EventType::EmailEngagementTrackingReportReceived) {
-                        self.publish(
-                            &topic,
-                            vec![engagement_tracking_report_received(engagement)],
-                        );
-                    }
+        match change {
+            EmailChange::Sent(email) => {
+                lock(&self.inner.email_reports).add(&topic, email);
+                self.inner.reports_changed.notify_one();
+            }
+            EmailChange::Engaged(engagement) => {
+                if self.wants(EventType::EmailEngagementTrackingReportReceived) {
+                    self.publish(
+                        &topic,
+                        vec![engagement_tracking_report_received(engagement)],
+                    );
                 }
             }
-        }
-        if scheduled {
-            self.inner.reports_changed.notify_one();
         }
     }
 

@@ -1,12 +1,13 @@
 //! Event Grid emulation: ACS events pushed to the app's webhooks.
 //!
 //! # How an event travels
-//! 1. An API handler, right after its store call succeeded, calls one hook ([`EventBus::chat`],
-//!    [`EventBus::sms_delivery_report_scheduled`], [`EventBus::sms_received`],
-//!    [`EventBus::email_changed`], which takes the email store's change records). The hook
-//!    builds the events ([`chat`], [`sms`], [`email`]: pure functions over store views or
-//!    change records) and
-//!    [`EventBus::publish`]es them with a topic (the resource's ARM id).
+//! 1. A store write publishes its change record to the store's change sink
+//!    ([`crate::store::Changes`]) under the lock it holds; the bus listens to that sink
+//!    ([`EventBus::listen_to`], at start-up). For each change a subscription wants, the bus
+//!    builds the events from the record alone ([`chat`], [`sms`], [`email`]: pure functions over records)
+//!    and [`EventBus::publish`]es them with a topic (the resource's ARM id). Because this
+//!    happens under the writer's lock, the events of one chat thread are queued in the order its
+//!    changes were committed.
 //! 2. `publish` stamps id and time (the emulator clock) and appends the event to the bounded queue
 //!    of every subscription that wants its type. It never awaits: a full queue drops its oldest
 //!    waiting event (counted, logged), so the request that caused the event is never held up.
@@ -21,21 +22,24 @@
 //! Tasks start with [`EventBus::start`] (from `Application::run`) and stop with the returned
 //! [`EventsHandle`]; subscriptions may be added before that (start-up flags, fixture files).
 //!
-//! Lock order: `subs` before a slot's `state` before `history`. No lock is held across an
-//! `.await`. This module depends on `store`, `domain` and `clock`, never on `config`, `api` or
+//! Lock order: a store lock (a chat thread's, the SMS outbox's) before `subs` before a slot's
+//! `state` before `history`; `reports` is taken under a store lock too. Nothing here calls back
+//! into the store. No lock is held across an `.await`. This module depends on `store`, `domain` and `clock`, never on `config`, `api` or
 //! actix: start-up hands it plain data ([`BusOptions`], `--event-webhook` values for
 //! [`Subscription::parse_cli`]).
 //!
 //! # Layout
 //! - `bus`: [`EventBus`] (shared state, publishing, records, reset, start/stop);
+//! - `changes`: the bus as a listener of the store's change sink;
 //! - `slots`: the bus's subscriptions (add, remove, list; each slot's queue and counters);
 //! - `records`: [`EventRecord`]s, their [`EventFilter`] and the history lists;
 //! - `options`: [`BusOptions`] and the topics ([`resource_topic`]);
 //! - `subscription`: what a [`Subscription`] is (spec, `--event-webhook` syntax, checks);
-//! - `event`: [`Event`] and its two wire shapes; [`chat`], [`sms`], [`email`]: the event
-//!   builders and hooks; `delivery`: the per-subscription workers; [`tls`]: what HTTPS webhooks may present.
+//! - `event`: [`Event`] and its two wire shapes; [`chat`], [`sms`], [`email`]: the event builders, from
+//!   change records; `delivery`: the per-subscription workers; [`tls`]: what HTTPS webhooks may present.
 
 mod bus;
+mod changes;
 pub mod chat;
 mod delivery;
 pub mod email;

@@ -149,6 +149,7 @@ impl EventBus {
             }),
             work: Notify::new(),
         }));
+        self.inner.subscribed.store(true, Ordering::Release);
         drop(subs);
         self.inner.subs_changed.notify_one();
         Ok(name)
@@ -162,6 +163,9 @@ impl EventBus {
             .position(|s| s.name.eq_ignore_ascii_case(name))
             .ok_or_else(|| SubscribeError::NotFound(name.to_string()))?;
         let slot = subs.remove(idx);
+        self.inner
+            .subscribed
+            .store(!subs.is_empty(), Ordering::Release);
         drop(subs);
         Self::retire(&slot);
         self.inner.changed.notify_waiters();
@@ -176,6 +180,9 @@ impl EventBus {
                 .drain(..)
                 .partition(|s| source.is_none_or(|src| s.source == src));
             *subs = kept;
+            self.inner
+                .subscribed
+                .store(!subs.is_empty(), Ordering::Release);
             gone
         };
         for slot in &removed {

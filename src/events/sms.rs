@@ -8,8 +8,9 @@
 //! an inbound message, the sender of a report); the event id is the message id, as in the
 //! service's examples. Numbers keep their `+` (the service's examples show both forms).
 //!
-//! Delivery reports are timed by the emulator clock: each report the SMS store records is
-//! scheduled here for its `received_at`, and a timer task publishes it once the clock reaches
+//! Both come from the SMS change records ([`SmsChange`]): an inbound message is published at
+//! once; a sent message's delivery report, whether or not anyone subscribes yet, is scheduled
+//! for its `received_at`, and a timer task publishes it once the clock reaches
 //! that time, whether the clock ran there or was moved (`POST /_emulator/clock` wakes the timer;
 //! otherwise it looks at least once a second).
 
@@ -22,8 +23,8 @@ use tokio::sync::watch;
 
 use super::event::{EventType, NewEvent, fmt_time};
 use super::{EventBus, lock};
-use crate::domain::{PhoneNumber, SmsMessageId, segments};
-use crate::store::{DeliveryReport, DeliveryStatus, SmsStore};
+use crate::domain::{PhoneNumber, segments};
+use crate::store::{DeliveryReport, DeliveryStatus, InboundSms, SmsChange};
 
 /// The longest the timer sleeps without looking at the clock.
 const TICK: Duration = Duration::from_secs(1);
@@ -44,27 +45,21 @@ struct SmsReceivedData<'a> {
     segment_count: u32,
 }
 
-/// `Microsoft.Communication.SMSReceived` for a message from `from` to the resource's `to`.
-pub fn sms_received(
-    id: &SmsMessageId,
-    from: &PhoneNumber,
-    to: &PhoneNumber,
-    message: &str,
-    received_at: DateTime<Utc>,
-) -> NewEvent {
+/// `Microsoft.Communication.SMSReceived` for a message to one of the resource's numbers.
+pub fn sms_received(sms: &InboundSms) -> NewEvent {
     let data = SmsReceivedData {
-        message_id: id.as_str(),
-        from: from.as_str(),
-        to: to.as_str(),
-        message,
-        received_timestamp: fmt_time(received_at),
-        segment_count: segments(message).1,
+        message_id: sms.message_id.as_str(),
+        from: sms.from.as_str(),
+        to: sms.to.as_str(),
+        message: &sms.message,
+        received_timestamp: fmt_time(sms.received_at),
+        segment_count: segments(&sms.message).1,
     };
     NewEvent {
         event_type: EventType::SmsReceived,
-        subject: subject(to),
+        subject: subject(&sms.to),
         data: serde_json::to_value(data).unwrap_or_default(),
-        id: Some(id.to_string()),
+        id: Some(sms.message_id.to_string()),
     }
 }
 
@@ -163,30 +158,24 @@ impl ReportSchedule {
 }
 
 impl EventBus {
-    /// After an SMS send of `resource` recorded message `id` in its store `sms`: schedules the
-    /// delivery report, if one was asked for, to be published as `SMSDeliveryReportReceived` when
-    /// it falls due.
-    pub fn sms_delivery_report_scheduled(&self, resource: &str, sms: &SmsStore, id: &SmsMessageId) {
-        let Some(report) = sms.delivery_report(id, DateTime::<Utc>::MAX_UTC) else {
-            return;
-        };
-        lock(&self.inner.reports).add(self.topic_for(resource), report);
-        self.inner.reports_changed.notify_one();
-    }
-
-    /// An inbound SMS `id` from `from` to `to`, a number of `resource`: publishes `SMSReceived`.
-    pub fn sms_received(
-        &self,
-        resource: &str,
-        id: &SmsMessageId,
-        from: &PhoneNumber,
-        to: &PhoneNumber,
-        message: &str,
-    ) {
-        if self.wants(EventType::SmsReceived) {
-            let now = self.inner.clock.now();
-            let event = sms_received(id, from, to, message, now);
-            self.publish(&self.topic_for(resource), vec![event]);
+    /// The events of an SMS change of `resource`: `SMSReceived` for an inbound message (if a
+    /// subscription wants it); for a sent one, its delivery report, if one was asked for, is
+    /// scheduled to be published as `SMSDeliveryReportReceived` when it falls due.
+    pub(super) fn sms_changed(&self, resource: &str, change: &SmsChange<'_>) {
+        match change {
+            SmsChange::Sent {
+                report: Some(report),
+                ..
+            } => {
+                lock(&self.inner.reports).add(self.topic_for(resource), report.clone());
+                self.inner.reports_changed.notify_one();
+            }
+            SmsChange::Sent { report: None, .. } => {}
+            SmsChange::Received(sms) => {
+                if self.wants(EventType::SmsReceived) {
+                    self.publish(&self.topic_for(resource), vec![sms_received(sms)]);
+                }
+            }
         }
     }
 
@@ -239,6 +228,7 @@ pub(super) async fn run_report_timer(bus: EventBus, mut stop: watch::Receiver<bo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::SmsMessageId;
     use serde_json::json;
 
     fn number(raw: &str) -> PhoneNumber {
@@ -264,14 +254,13 @@ mod tests {
 
     #[test]
     fn sms_received_has_pascal_case_data_and_the_message_id_as_event_id() {
-        let id = SmsMessageId::parse("Incoming_x").expect("id");
-        let e = sms_received(
-            &id,
-            &number("+14255550123"),
-            &number("+18005550100"),
-            "hi",
-            at(1_800_000_000),
-        );
+        let e = sms_received(&InboundSms {
+            message_id: SmsMessageId::parse("Incoming_x").expect("id"),
+            from: number("+14255550123"),
+            to: number("+18005550100"),
+            message: "hi".into(),
+            received_at: at(1_800_000_000),
+        });
         assert_eq!(e.event_type, EventType::SmsReceived);
         assert_eq!(e.subject, "/phonenumber/18005550100");
         assert_eq!(e.id.as_deref(), Some("Incoming_x"));

@@ -9,8 +9,11 @@
 //!   (`--max-emails`, `--max-email-storage-bytes`); appending past either evicts the oldest
 //!   messages first (the newest always stays, whatever its size). Operations are bounded by
 //!   `max_emails` on their own queue, so `DELETE /_emulator/emails` leaves them pollable.
-//! - Writes return change records ([`EmailChange`]) captured under the lock; events are built
-//!   from those records only (`events::email`), never by reading the store again.
+//! - An accepted message is published as a change record ([`EmailChange::Sent`]) to the sink
+//!   the write is given, under the lock, once it can no longer fail; events are built from those
+//!   records only (`events::email`), never by reading the store again. An engagement is nothing
+//!   the store keeps: [`EmailStore::engage`] checks it and returns its record, which the handler
+//!   publishes through the same sink.
 //! - Every append wakes the inbox waiters ([`EmailStore::changed`]); no lock is held across an
 //!   `.await` (there are none here).
 //!
@@ -22,6 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
+use super::changes::{Area, Change, Sink};
 use super::lro::{Lro, LroPlan, LroTable, Started};
 use crate::domain::{DeliveryStatus, EmailAddress, EngagementType, address_key};
 
@@ -226,8 +230,8 @@ pub enum EmailChange {
 /// What [`EmailStore::accept`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Accepted {
-    /// The message was recorded; its change record.
-    New(Arc<SentEmail>, EmailChange),
+    /// The message was recorded (and published).
+    New(Arc<SentEmail>),
     /// A send with this operation id was accepted before: its operation (nothing recorded).
     Repeated(Lro<()>),
 }
@@ -320,8 +324,9 @@ impl EmailStore {
     }
 
     /// Records `email` and starts its operation, unless an operation with its id exists: then
-    /// that operation comes back and nothing is recorded.
-    pub fn accept(&self, email: SentEmail) -> Accepted {
+    /// that operation comes back and nothing is recorded. A recorded message is published to
+    /// `sink` ([`EmailChange::Sent`]) before the lock is released.
+    pub fn accept(&self, email: SentEmail, sink: Sink<'_>) -> Accepted {
         let email = Arc::new(email);
         let mut inner = self.inner();
         match inner.operations.start(email.operation()) {
@@ -338,9 +343,12 @@ impl EmailStore {
                 inner.bytes = inner.bytes.saturating_sub(old.size());
             }
         }
+        sink.publish(Area::Email, || {
+            Change::Email(EmailChange::Sent(Arc::clone(&email)))
+        });
         drop(inner);
         self.changed.notify_waiters();
-        Accepted::New(Arc::clone(&email), EmailChange::Sent(email))
+        Accepted::New(email)
     }
 
     /// The send operation with this id (any case).
@@ -448,6 +456,12 @@ mod tests {
     use super::*;
     use crate::store::lro::{LroOutcome, LroStatus};
 
+    impl EmailStore {
+        fn accept_unpublished(&self, email: SentEmail) -> Accepted {
+            self.accept(email, Sink::NONE)
+        }
+    }
+
     fn at(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000 + secs, 0).expect("valid")
     }
@@ -495,10 +509,11 @@ mod tests {
     fn an_operation_id_seen_before_records_nothing_and_returns_the_first_operation() {
         let store = EmailStore::default();
         assert!(matches!(
-            store.accept(email("ABC", "a@example.com", 1)),
+            store.accept_unpublished(email("ABC", "a@example.com", 1)),
             Accepted::New(..)
         ));
-        let Accepted::Repeated(lro) = store.accept(email("abc", "b@example.com", 1)) else {
+        let Accepted::Repeated(lro) = store.accept_unpublished(email("abc", "b@example.com", 1))
+        else {
             panic!("not repeated");
         };
         assert_eq!(lro.id, "ABC");
@@ -511,11 +526,27 @@ mod tests {
         // The inbox is empty, the operation still answers and still dedupes.
         assert!(store.operation("ABC").is_ok());
         assert!(matches!(
-            store.accept(email("abc", "c@example.com", 1)),
+            store.accept_unpublished(email("abc", "c@example.com", 1)),
             Accepted::Repeated(_)
         ));
         store.clear();
         assert!(store.operation("ABC").is_err());
+    }
+
+    #[test]
+    fn an_accepted_email_is_published_once_and_a_repeat_publishes_nothing() {
+        let store = EmailStore::default();
+        let changes = crate::store::Changes::default();
+        let mut live = changes.subscribe();
+        store.accept(email("m1", "a@example.com", 1), changes.sink("contoso"));
+        store.accept(email("M1", "b@example.com", 1), changes.sink("contoso"));
+        let committed = live.try_recv().expect("one change");
+        assert_eq!(committed.resource, "contoso");
+        assert!(matches!(
+            &committed.change,
+            Change::Email(EmailChange::Sent(e)) if e.id == "m1"
+        ));
+        assert!(live.try_recv().is_err(), "the repeat published nothing");
     }
 
     #[test]
@@ -526,7 +557,7 @@ mod tests {
                 let store = store.clone();
                 std::thread::spawn(move || {
                     matches!(
-                        store.accept(email("same", "a@example.com", 1)),
+                        store.accept_unpublished(email("same", "a@example.com", 1)),
                         Accepted::New(..)
                     )
                 })
@@ -548,7 +579,7 @@ mod tests {
             max_bytes: 10_000,
         });
         for n in 0..5 {
-            store.accept(email(&format!("m{n}"), "a@example.com", 10));
+            store.accept_unpublished(email(&format!("m{n}"), "a@example.com", 10));
         }
         let ids = |s: &EmailStore| -> Vec<String> {
             s.sent(&InboxFilter::default())
@@ -557,9 +588,9 @@ mod tests {
                 .collect()
         };
         assert_eq!(ids(&store), ["m2", "m3", "m4"]);
-        store.accept(email("big", "a@example.com", 9_000));
+        store.accept_unpublished(email("big", "a@example.com", 9_000));
         assert_eq!(ids(&store), ["big"]);
-        store.accept(email("huge", "a@example.com", 50_000));
+        store.accept_unpublished(email("huge", "a@example.com", 50_000));
         assert_eq!(ids(&store), ["huge"]);
         // Operations are kept on their own queue (by count).
         assert!(store.operation("m4").is_ok() && store.operation("m2").is_err());
@@ -568,11 +599,11 @@ mod tests {
     #[test]
     fn filters_and_engagement() {
         let store = EmailStore::default();
-        store.accept(email("m1", "Alice@Example.com", 1));
+        store.accept_unpublished(email("m1", "Alice@Example.com", 1));
         let mut other = email("m2", "bob@example.com", 1);
         other.subject = "Your ORDER".into();
         other.user_engagement_tracking_disabled = true;
-        store.accept(other);
+        store.accept_unpublished(other);
         let only = |f: InboxFilter| -> Vec<String> {
             store.sent(&f).iter().map(|e| e.id.clone()).collect()
         };

@@ -8,7 +8,12 @@
 //! that refuses writes is kept with a [`Counter`]: a writer reserves its room with one
 //! compare-and-swap before it inserts and gives it back after it removes, so the table never
 //! holds more than its cap, even with parallel writers and a concurrent reset.
+//!
+//! A write that changes what a client can observe takes a [`Sink`] and publishes its change
+//! record ([`ChatChange`], [`SmsChange`]) there before it releases its lock ([`changes`]
+//! explains the contract); [`Sink::NONE`] publishes nothing (fixture data, tests).
 
+pub mod changes;
 mod chat;
 mod email;
 mod identity;
@@ -22,11 +27,13 @@ use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use uuid::Uuid;
 
+pub use changes::{Area, Change, ChangeListener, Changes, Committed, LIVE_CAPACITY, Sink};
 pub use chat::{
-    CONTENT_LIMIT_BYTES, ChatError, ChatLimits, ChatStore, DISPLAY_NAME_LIMIT_BYTES,
-    METADATA_LIMIT_BYTES, MessageType, MessageView, Metadata, MetadataPatch, NewMessage, NewThread,
-    Participant, ReadReceipt, RetentionPolicy, SystemContent, TOPIC_LIMIT_BYTES, ThreadCursor,
-    ThreadItem, ThreadProps, ThreadUpdate, merge_metadata, metadata_size,
+    CONTENT_LIMIT_BYTES, ChatChange, ChatChangeKind, ChatError, ChatLimits, ChatStore,
+    DISPLAY_NAME_LIMIT_BYTES, METADATA_LIMIT_BYTES, MessageType, MessageView, Metadata,
+    MetadataPatch, NewMessage, NewThread, Participant, ReadReceipt, RetentionPolicy, SystemContent,
+    TOPIC_LIMIT_BYTES, ThreadCursor, ThreadItem, ThreadProps, ThreadSnapshot, ThreadUpdate,
+    merge_metadata, metadata_size,
 };
 pub use email::{
     Accepted, Attachment, Delivery, EmailChange, EmailError, EmailLimits, EmailStore, Engagement,
@@ -36,7 +43,8 @@ pub use identity::{
     AssignmentStore, IdentityStore, StoreError, TeamsExtensionAssignment, TokenStatus,
 };
 pub use sms::{
-    DeliveryReport, DeliveryStatus, OutboxFilter, SendOutcome, SentSms, SmsError, SmsStore,
+    DeliveryReport, DeliveryStatus, InboundSms, OutboxFilter, SendOutcome, SentSms, SmsChange,
+    SmsError, SmsStore,
 };
 
 /// The caps fixed when the store is built (`--max-chat-*`, `--max-sms-opt-outs`,

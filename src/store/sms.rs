@@ -17,9 +17,12 @@
 //!   refused request adds none of them.
 //! - Every append wakes the outbox waiters ([`SmsStore::changed`]); waiters register before they
 //!   look, so no append is missed. No lock is held across an `.await` (there are none here).
+//! - Every append publishes its change record ([`SmsChange::Sent`]) while it holds the outbox
+//!   mutex, so listeners hear of the messages in outbox order.
 //!
 //! No actix, no serde_json.
 
+use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -28,6 +31,7 @@ use dashmap::{DashMap, DashSet};
 use tokio::sync::Notify;
 
 use super::Counter;
+use super::changes::{Area, Change, Sink};
 use crate::domain::{PhoneNumber, SmsEncoding, SmsMessageId};
 
 /// Why an SMS store operation failed.
@@ -99,6 +103,53 @@ pub struct DeliveryReport {
     pub segments: u32,
     /// When the report arrives (emulator clock); before that it does not exist yet.
     pub received_at: DateTime<Utc>,
+}
+
+/// An SMS a phone sent to one of the resource's numbers. Nothing keeps it (the service keeps no
+/// inbound messages either): it exists as a change, for `SMSReceived` and live views.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundSms {
+    /// Its id (the `SMSReceived` event's id).
+    pub message_id: SmsMessageId,
+    /// Sender.
+    pub from: PhoneNumber,
+    /// Recipient (a number the resource owns).
+    pub to: PhoneNumber,
+    /// The text.
+    pub message: String,
+    /// When it arrived (emulator clock).
+    pub received_at: DateTime<Utc>,
+}
+
+/// What an SMS write, or an inbound message, changed (its change record).
+// A record lives on the writer's stack for one call: boxing the larger variant would cost an
+// allocation per message for nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum SmsChange<'a> {
+    /// A message went into the outbox (one per recipient), with the delivery report it will get
+    /// if one was asked for.
+    Sent {
+        /// The message as the outbox holds it.
+        message: Cow<'a, SentSms>,
+        /// Its delivery report, available from `report.received_at`.
+        report: Option<DeliveryReport>,
+    },
+    /// A message arrived at one of the resource's numbers.
+    Received(Cow<'a, InboundSms>),
+}
+
+impl SmsChange<'_> {
+    /// A copy that owns what it holds.
+    pub fn into_owned(self) -> SmsChange<'static> {
+        match self {
+            SmsChange::Sent { message, report } => SmsChange::Sent {
+                message: Cow::Owned(message.into_owned()),
+                report,
+            },
+            SmsChange::Received(sms) => SmsChange::Received(Cow::Owned(sms.into_owned())),
+        }
+    }
 }
 
 /// What recording a send did.
@@ -191,15 +242,15 @@ impl SmsStore {
 
     /// Records `sms` unless its repeatability id was seen before, in which case nothing is
     /// recorded and the original message id comes back. The outbox keeps the newest
-    /// `max_outbox` messages.
-    pub fn record(&self, sms: SentSms, max_outbox: usize) -> SendOutcome {
+    /// `max_outbox` messages. A recorded message is published to `sink` ([`SmsChange::Sent`]).
+    pub fn record(&self, sms: SentSms, max_outbox: usize, sink: Sink<'_>) -> SendOutcome {
         let Some(key) = sms
             .repeatability_request_id
             .as_ref()
             .map(|id| id.to_ascii_lowercase())
         else {
             let id = sms.message_id.clone();
-            let evicted = self.append(sms, max_outbox);
+            let evicted = self.append(sms, max_outbox, sink);
             self.forget(evicted);
             return SendOutcome::Sent(id);
         };
@@ -209,7 +260,7 @@ impl SmsStore {
             }
             dashmap::Entry::Vacant(slot) => {
                 let id = sms.message_id.clone();
-                let evicted = self.append(sms, max_outbox);
+                let evicted = self.append(sms, max_outbox, sink);
                 slot.insert(id.clone());
                 (SendOutcome::Sent(id), evicted)
             }
@@ -219,33 +270,31 @@ impl SmsStore {
         outcome
     }
 
-    /// Appends `sms`, evicting the oldest messages past `max_outbox`; returns the oldest
-    /// leftovers past `max_outbox`, for [`Self::forget`].
-    fn append(&self, sms: SentSms, max_outbox: usize) -> Vec<Leftovers> {
+    /// Appends `sms`, evicting the oldest messages past `max_outbox`, and publishes it; returns
+    /// the oldest leftovers past `max_outbox`, for [`Self::forget`].
+    fn append(&self, sms: SentSms, max_outbox: usize, sink: Sink<'_>) -> Vec<Leftovers> {
         let max = max_outbox.max(1);
         // The report goes in before the message is queued, so that whoever drops it later
         // always finds it there.
-        if let Some(received_at) = sms.delivery_report_at {
-            self.reports.insert(
-                sms.message_id.clone(),
-                DeliveryReport {
-                    message_id: sms.message_id.clone(),
-                    from: sms.from.clone(),
-                    to: sms.to.clone(),
-                    status: if sms.delivery_failure.is_some() {
-                        DeliveryStatus::Failed
-                    } else {
-                        DeliveryStatus::Delivered
-                    },
-                    status_details: sms
-                        .delivery_failure
-                        .clone()
-                        .unwrap_or_else(|| "2000: No Error".into()),
-                    tag: sms.tag.clone(),
-                    segments: sms.segments,
-                    received_at,
-                },
-            );
+        let report = sms.delivery_report_at.map(|received_at| DeliveryReport {
+            message_id: sms.message_id.clone(),
+            from: sms.from.clone(),
+            to: sms.to.clone(),
+            status: if sms.delivery_failure.is_some() {
+                DeliveryStatus::Failed
+            } else {
+                DeliveryStatus::Delivered
+            },
+            status_details: sms
+                .delivery_failure
+                .clone()
+                .unwrap_or_else(|| "2000: No Error".into()),
+            tag: sms.tag.clone(),
+            segments: sms.segments,
+            received_at,
+        });
+        if let Some(report) = &report {
+            self.reports.insert(sms.message_id.clone(), report.clone());
         }
         let leftovers = (sms.delivery_report_at.is_some()
             || sms.repeatability_request_id.is_some())
@@ -260,6 +309,14 @@ impl SmsStore {
         outbox.sent.push_back(sms);
         let excess = outbox.sent.len().saturating_sub(max);
         outbox.sent.drain(..excess);
+        if let Some(message) = outbox.sent.back() {
+            sink.publish(Area::Sms, || {
+                Change::Sms(SmsChange::Sent {
+                    message: Cow::Borrowed(message),
+                    report,
+                })
+            });
+        }
         let mut dropped = Vec::new();
         if let Some(leftovers) = leftovers {
             outbox.leftovers.push_back(leftovers);
@@ -398,8 +455,8 @@ mod tests {
     #[test]
     fn a_repeated_id_records_nothing_and_returns_the_original_message() {
         let store = SmsStore::default();
-        let first = store.record(sms("+14255550123", Some("ABC")), usize::MAX);
-        let second = store.record(sms("+14255550123", Some("abc")), usize::MAX);
+        let first = store.record(sms("+14255550123", Some("ABC")), usize::MAX, Sink::NONE);
+        let second = store.record(sms("+14255550123", Some("abc")), usize::MAX, Sink::NONE);
         let SendOutcome::Sent(id) = first else {
             panic!("first send was not sent")
         };
@@ -414,7 +471,7 @@ mod tests {
             .map(|_| {
                 let store = store.clone();
                 std::thread::spawn(move || {
-                    store.record(sms("+14255550123", Some("same")), usize::MAX)
+                    store.record(sms("+14255550123", Some("same")), usize::MAX, Sink::NONE)
                 })
             })
             .collect();
@@ -437,11 +494,15 @@ mod tests {
         let store = SmsStore::default();
         let mut first = sms("+14255550123", Some("first"));
         first.delivery_report_at = Some(Utc::now());
-        let SendOutcome::Sent(first_id) = store.record(first, 2) else {
+        let SendOutcome::Sent(first_id) = store.record(first, 2, Sink::NONE) else {
             panic!("not sent")
         };
         for n in 0..4 {
-            store.record(sms("+14255550123", Some(&format!("later-{n}"))), 2);
+            store.record(
+                sms("+14255550123", Some(&format!("later-{n}"))),
+                2,
+                Sink::NONE,
+            );
         }
         let kept = store.sent(&OutboxFilter::default());
         assert_eq!(kept.len(), 2);
@@ -462,20 +523,20 @@ mod tests {
         let store = SmsStore::default();
         let mut first = sms("+14255550123", Some("first"));
         first.delivery_report_at = Some(Utc::now());
-        let SendOutcome::Sent(first_id) = store.record(first, 2) else {
+        let SendOutcome::Sent(first_id) = store.record(first, 2, Sink::NONE) else {
             panic!("not sent")
         };
         store.clear_sent();
         // Cleared from the outbox, the first message still dedupes and reports.
         assert!(matches!(
-            store.record(sms("+14255550123", Some("first")), 2),
+            store.record(sms("+14255550123", Some("first")), 2, Sink::NONE),
             SendOutcome::Repeated(_)
         ));
         assert!(store.delivery_report(&first_id, Utc::now()).is_some());
         for n in 0..10 {
             let mut later = sms("+14255550123", Some(&format!("later-{n}")));
             later.delivery_report_at = Some(Utc::now());
-            store.record(later, 2);
+            store.record(later, 2, Sink::NONE);
             store.clear_sent();
         }
         assert_eq!(store.repeatability.len(), 2);
@@ -486,9 +547,9 @@ mod tests {
     #[test]
     fn messages_without_leftovers_do_not_push_out_others() {
         let store = SmsStore::default();
-        store.record(sms("+14255550123", Some("kept")), 2);
+        store.record(sms("+14255550123", Some("kept")), 2, Sink::NONE);
         for _ in 0..5 {
-            store.record(sms("+14255550123", None), 2);
+            store.record(sms("+14255550123", None), 2, Sink::NONE);
         }
         assert_eq!(store.sent(&OutboxFilter::default()).len(), 2);
         assert!(store.repeatability.contains_key("kept"));

@@ -16,6 +16,7 @@ mod encoding;
 mod entra;
 mod events;
 mod events_chat;
+mod events_race;
 mod field_limits;
 mod helpers;
 mod hmac_auth;

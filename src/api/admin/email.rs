@@ -36,7 +36,7 @@ use crate::error::ApiError;
 use crate::http::extract::decoded_segment;
 use crate::http::{AcsJson, json_response};
 use crate::state::AppState;
-use crate::store::{EmailError, InboxFilter, Mailbox, SentEmail};
+use crate::store::{Area, Change, EmailError, InboxFilter, Mailbox, SentEmail};
 
 /// RFC 3339 with milliseconds, as the control API writes every time.
 fn event_time(t: DateTime<Utc>) -> String {
@@ -331,9 +331,11 @@ pub async fn report_engagement(
         body.user_agent,
         state.clock.now(),
     )?;
+    // Nothing keeps an engagement: the handler publishes its record through the sink.
     state
-        .events
-        .email_changed(&resource.name, std::slice::from_ref(&change));
+        .changes
+        .sink(&resource.name)
+        .publish(Area::Email, || Change::Email(change));
     tracing::info!(recipient = %body.recipient, engagement = kind.as_str(), "email engagement reported");
     json_response(
         StatusCode::ACCEPTED,

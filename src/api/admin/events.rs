@@ -17,14 +17,14 @@
 //!   `to` must be a number an emulated resource owns (that resource publishes the event),
 //!   `from` an E.164 number.
 
+use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::query::{self, invalid, long_poll};
+use super::query::{Cleared, Poll, invalid};
 use crate::domain::{PhoneNumber, SmsMessageId};
 use crate::error::ApiError;
 use crate::events::{
@@ -33,6 +33,7 @@ use crate::events::{
 };
 use crate::http::{AcsJson, json_response};
 use crate::state::AppState;
+use crate::store::{Area, Change, InboundSms, SmsChange};
 
 /// Longest inbound message, in UTF-16 code units (as for sends).
 const MAX_MESSAGE_LENGTH: usize = 2048;
@@ -166,11 +167,6 @@ struct List<T> {
 }
 
 #[derive(Debug, Serialize)]
-struct Cleared {
-    cleared: usize,
-}
-
-#[derive(Debug, Serialize)]
 struct Removed {
     removed: usize,
 }
@@ -253,15 +249,11 @@ pub async fn list_events(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = EventsQuery::parse(req.uri().query().unwrap_or(""))?;
+    let query = Poll::parse(req.uri().query().unwrap_or(""), event_filter)?;
     let events = &state.events;
-    let found = long_poll(
-        query.wait,
-        query.count,
-        || events.changed(),
-        || events.records(&query.filter),
-    )
-    .await;
+    let found = query
+        .poll(|| events.changed(), |filter| events.records(filter))
+        .await;
     json_response(
         StatusCode::OK,
         &List {
@@ -280,47 +272,29 @@ pub async fn clear_events(state: web::Data<AppState>) -> Result<HttpResponse, Ap
     json_response(StatusCode::OK, &Cleared { cleared })
 }
 
-/// The `GET /_emulator/events` query string, checked.
-struct EventsQuery {
-    filter: EventFilter,
-    wait: Option<Duration>,
-    count: usize,
-}
-
-impl EventsQuery {
-    fn parse(query: &str) -> Result<Self, ApiError> {
-        let mut filter = EventFilter::default();
-        let mut wait = None;
-        let mut count = None;
-        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-            let value = value.trim();
-            match name.as_ref() {
-                "state" => {
-                    filter.state = Some(DeliveryState::parse(value).ok_or_else(|| {
-                        invalid(&name, value, "pending, delivered or deadlettered")
-                    })?);
-                }
-                "type" => {
-                    filter.event_type = Some(EventType::parse(value).ok_or_else(|| {
-                        invalid(
-                            &name,
-                            value,
-                            "an event type such as Microsoft.Communication.SMSReceived",
-                        )
-                    })?);
-                }
-                "subscription" => filter.subscription = Some(value.to_string()),
-                "wait" => wait = Some(query::wait(&name, value)?),
-                "count" => count = Some(query::count(&name, value)?),
-                _ => {}
-            }
+/// One `GET /_emulator/events` filter parameter (`state`, `type`, `subscription`; others are
+/// ignored).
+fn event_filter(filter: &mut EventFilter, name: &str, value: &str) -> Result<(), ApiError> {
+    match name {
+        "state" => {
+            filter.state = Some(
+                DeliveryState::parse(value)
+                    .ok_or_else(|| invalid(name, value, "pending, delivered or deadlettered"))?,
+            );
         }
-        Ok(Self {
-            filter,
-            wait,
-            count: count.unwrap_or(1),
-        })
+        "type" => {
+            filter.event_type = Some(EventType::parse(value).ok_or_else(|| {
+                invalid(
+                    name,
+                    value,
+                    "an event type such as Microsoft.Communication.SMSReceived",
+                )
+            })?);
+        }
+        "subscription" => filter.subscription = Some(value.to_string()),
+        _ => {}
     }
+    Ok(())
 }
 
 /// `POST /_emulator/sms/inbound` body.
@@ -397,18 +371,26 @@ pub async fn receive_inbound_sms(
             "message",
         ));
     }
-    let id = SmsMessageId::incoming(state.clock.now(), resource.store.ids.uuid());
-    state
-        .events
-        .sms_received(&resource.name, &id, &from, &to, &message);
-    tracing::info!(message_id = %id, from = %from, to = %to, resource = %resource.name, "inbound sms received");
+    let now = state.clock.now();
+    let sms = InboundSms {
+        message_id: SmsMessageId::incoming(now, resource.store.ids.uuid()),
+        from,
+        to,
+        message,
+        received_at: now,
+    };
+    // Nothing keeps an inbound message: it is a change with no store write behind it.
+    state.changes.sink(&resource.name).publish(Area::Sms, || {
+        Change::Sms(SmsChange::Received(Cow::Borrowed(&sms)))
+    });
+    tracing::info!(message_id = %sms.message_id, from = %sms.from, to = %sms.to, resource = %resource.name, "inbound sms received");
     json_response(
         StatusCode::ACCEPTED,
         &InboundSmsResponse {
-            message_id: id.to_string(),
-            from: from.to_string(),
-            to: to.to_string(),
-            message,
+            message_id: sms.message_id.to_string(),
+            from: sms.from.to_string(),
+            to: sms.to.to_string(),
+            message: sms.message,
         },
     )
 }

@@ -1,11 +1,64 @@
-//! What the control API's listings share: query-parameter errors, `wait`/`count` parsing and the
-//! long poll that waits for enough matching records.
+//! What the control API's listings share: query-parameter errors, `wait`/`count` parsing, the
+//! long poll that waits for enough matching records, and the `DELETE` answer.
 
 use std::time::Duration;
 
+use serde::Serialize;
 use tokio::sync::futures::Notified;
 
 use crate::error::ApiError;
+
+/// `{"cleared": n}`: what a `DELETE` of a listing forgot.
+#[derive(Debug, Serialize)]
+pub struct Cleared {
+    /// How many records went.
+    pub cleared: usize,
+}
+
+/// A listing's query string: its filter, and how long to wait for how many matching records.
+#[derive(Debug)]
+pub struct Poll<F> {
+    /// What the records must match.
+    pub filter: F,
+    /// `wait`: how long to wait for `count` matches (none: answer at once).
+    pub wait: Option<Duration>,
+    /// `count` (default 1).
+    pub count: usize,
+}
+
+impl<F: Default> Poll<F> {
+    /// Parses `query`: `wait` and `count` here, every other parameter with `filter_by`, which
+    /// ignores the ones it does not know and refuses bad values.
+    pub fn parse(
+        query: &str,
+        mut filter_by: impl FnMut(&mut F, &str, &str) -> Result<(), ApiError>,
+    ) -> Result<Self, ApiError> {
+        let mut poll = Poll {
+            filter: F::default(),
+            wait: None,
+            count: 1,
+        };
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            let value = value.trim();
+            match name.as_ref() {
+                "wait" => poll.wait = Some(wait(&name, value)?),
+                "count" => poll.count = count(&name, value)?,
+                _ => filter_by(&mut poll.filter, &name, value)?,
+            }
+        }
+        Ok(poll)
+    }
+
+    /// What `look` finds for the filter: at once, or, with `wait`, once `count` records match
+    /// (see [`long_poll`]).
+    pub async fn poll<'a, T>(
+        &self,
+        changed: impl Fn() -> Notified<'a>,
+        look: impl Fn(&F) -> Vec<T>,
+    ) -> Vec<T> {
+        long_poll(self.wait, self.count, changed, || look(&self.filter)).await
+    }
+}
 
 /// Longest accepted `wait`.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);

@@ -7,14 +7,12 @@
 //! - `DELETE /_emulator/sms`: empties the outbox (delivery reports, repeatability records and
 //!   opt-outs stay; `POST /_emulator/reset` clears everything).
 
-use std::time::Duration;
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use super::query::{self, invalid, long_poll};
+use super::query::{Cleared, Poll, invalid};
 use crate::domain::PhoneNumber;
 use crate::error::ApiError;
 use crate::http::json_response;
@@ -81,26 +79,17 @@ pub struct OutboxResponse {
     pub value: Vec<OutboxMessage>,
 }
 
-#[derive(Debug, Serialize)]
-struct Cleared {
-    cleared: usize,
-}
-
 /// `GET /_emulator/sms`: list (and optionally wait for) accepted messages.
 pub async fn list_sent_sms(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = OutboxQuery::parse(req.uri().query().unwrap_or(""))?;
+    let query = Poll::parse(req.uri().query().unwrap_or(""), outbox_filter)?;
     let resource = super::resource_or_default(&state, &req)?;
     let sms = &resource.store.sms;
-    let found = long_poll(
-        query.wait,
-        query.count,
-        || sms.changed(),
-        || sms.sent(&query.filter),
-    )
-    .await;
+    let found = query
+        .poll(|| sms.changed(), |filter| sms.sent(filter))
+        .await;
     json_response(
         StatusCode::OK,
         &OutboxResponse {
@@ -120,52 +109,33 @@ pub async fn clear_sent_sms(
     json_response(StatusCode::OK, &Cleared { cleared })
 }
 
-/// The outbox query string, checked.
-struct OutboxQuery {
-    filter: OutboxFilter,
-    wait: Option<Duration>,
-    count: usize,
-}
-
-impl OutboxQuery {
-    fn parse(query: &str) -> Result<Self, ApiError> {
-        let mut filter = OutboxFilter::default();
-        let mut wait = None;
-        let mut count = None;
-        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-            let value = value.trim();
-            match name.as_ref() {
-                "to" | "from" => {
-                    // An unencoded `+` arrives as a space (form encoding): accept the number anyway.
-                    let number = if value.starts_with('+') {
-                        value.to_string()
-                    } else {
-                        format!("+{value}")
-                    };
-                    let number = PhoneNumber::parse(&number)
-                        .map_err(|_| invalid(&name, value, "an E.164 phone number"))?;
-                    if name == "to" {
-                        filter.to = Some(number);
-                    } else {
-                        filter.from = Some(number);
-                    }
-                }
-                "tag" => filter.tag = Some(value.to_string()),
-                "since" => {
-                    // An unencoded `+02:00` offset arrives as ` 02:00` (form encoding).
-                    let since = DateTime::parse_from_rfc3339(&value.replace(' ', "+"))
-                        .map_err(|_| invalid(&name, value, "an RFC 3339 timestamp"))?;
-                    filter.since = Some(since.with_timezone(&Utc));
-                }
-                "wait" => wait = Some(query::wait(&name, value)?),
-                "count" => count = Some(query::count(&name, value)?),
-                _ => {}
+/// One `GET /_emulator/sms` filter parameter (`to`, `from`, `tag`, `since`; others are
+/// ignored).
+fn outbox_filter(filter: &mut OutboxFilter, name: &str, value: &str) -> Result<(), ApiError> {
+    match name {
+        "to" | "from" => {
+            // An unencoded `+` arrives as a space (form encoding): accept the number anyway.
+            let number = if value.starts_with('+') {
+                value.to_string()
+            } else {
+                format!("+{value}")
+            };
+            let number = PhoneNumber::parse(&number)
+                .map_err(|_| invalid(name, value, "an E.164 phone number"))?;
+            if name == "to" {
+                filter.to = Some(number);
+            } else {
+                filter.from = Some(number);
             }
         }
-        Ok(Self {
-            filter,
-            wait,
-            count: count.unwrap_or(1),
-        })
+        "tag" => filter.tag = Some(value.to_string()),
+        "since" => {
+            // An unencoded `+02:00` offset arrives as ` 02:00` (form encoding).
+            let since = DateTime::parse_from_rfc3339(&value.replace(' ', "+"))
+                .map_err(|_| invalid(name, value, "an RFC 3339 timestamp"))?;
+            filter.since = Some(since.with_timezone(&Utc));
+        }
+        _ => {}
     }
+    Ok(())
 }

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::created_with_location;
 use super::{
-    IdentifierOut, Listing, PageQuery, Paged, ParticipantOut, SyncState, absolute_link,
-    double_option, fmt_time, skip_next_link, thread_path,
+    IdentifierOut, Listing, Paged, ParticipantOut, SkipPage, SyncState, absolute_link,
+    double_option, fmt_time, thread_path,
 };
 use crate::domain::{ChatMessageId, CommunicationIdentifier};
 use crate::error::ApiError;
@@ -237,12 +237,9 @@ pub async fn send_chat_message(
             metadata: request.metadata,
         },
         state.clock.now(),
+        state.changes.sink(&res.name),
     )?;
     tracing::debug!(thread_id = %id, message_id = %message_id, sequence_id, "chat message sent");
-    state
-        .events
-        .chat(&res.name, &res.store.chat)
-        .message_sent(&id, &token.user, message_id);
     let location = absolute_link(
         &req,
         &format!(
@@ -333,11 +330,8 @@ pub async fn update_chat_message(
         request.content,
         request.metadata,
         state.clock.now(),
+        state.changes.sink(&res.name),
     )?;
-    state
-        .events
-        .chat(&res.name, &res.store.chat)
-        .message_edited(&thread, &token.user, message);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -349,16 +343,13 @@ pub async fn delete_chat_message(
     ChatCaller { res, token }: ChatCaller,
     MessagePath { thread, message }: MessagePath,
 ) -> Result<HttpResponse, ApiError> {
-    let deleted =
-        res.store
-            .chat
-            .delete_message(&token.user, &thread, message, state.clock.now())?;
-    if deleted {
-        state
-            .events
-            .chat(&res.name, &res.store.chat)
-            .message_deleted(&thread, &token.user, message);
-    }
+    res.store.chat.delete_message(
+        &token.user,
+        &thread,
+        message,
+        state.clock.now(),
+        state.changes.sink(&res.name),
+    )?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -375,9 +366,13 @@ pub async fn send_chat_read_receipt(
     })?;
     let message_id = ChatMessageId::parse(&raw)
         .map_err(|_| ApiError::NotFound(format!("The chat message '{raw}' was not found.")))?;
-    res.store
-        .chat
-        .send_read_receipt(&token.user, &id, message_id, state.clock.now())?;
+    res.store.chat.send_read_receipt(
+        &token.user,
+        &id,
+        message_id,
+        state.clock.now(),
+        state.changes.sink(&res.name),
+    )?;
     Ok(HttpResponse::Ok().finish())
 }
 
@@ -389,14 +384,11 @@ pub async fn list_chat_read_receipts(
     ChatCaller { res, token }: ChatCaller,
     ThreadPath(id): ThreadPath,
 ) -> Result<HttpResponse, ApiError> {
-    let query = PageQuery::from_request(&req);
-    let max = query.page_size(DEFAULT_RECEIPTS_PAGE)?;
-    let skip = query.skip()?;
-    let (receipts, more) = res
-        .store
-        .chat
-        .list_read_receipts(&token.user, &id, skip, max)?;
-    let next_link = more.then(|| skip_next_link(&req, &id, "/readReceipts", skip, max, version));
+    let page = SkipPage::from_request(&req, DEFAULT_RECEIPTS_PAGE)?;
+    let (receipts, more) =
+        res.store
+            .chat
+            .list_read_receipts(&token.user, &id, page.skip, page.max)?;
     let value = receipts
         .into_iter()
         .map(|r| ReadReceiptDto {
@@ -405,7 +397,7 @@ pub async fn list_chat_read_receipts(
             read_on: fmt_time(r.read_on),
         })
         .collect();
-    json_response(StatusCode::OK, &Paged { value, next_link })
+    page.answer(&req, (&id, "/readReceipts"), version, (value, more))
 }
 
 /// `POST /chat/threads/{chatThreadId}/typing` (all versions): nothing is stored (the real
@@ -418,11 +410,12 @@ pub async fn send_typing_notification(
     AcsJsonOrDefault(request): AcsJsonOrDefault<SendTypingNotificationRequest>,
 ) -> Result<HttpResponse, ApiError> {
     super::check_display_name(request.sender_display_name.as_deref(), "senderDisplayName")?;
-    res.store.chat.check_participant(&token.user, &id)?;
-    let name = request.sender_display_name.as_deref();
-    state
-        .events
-        .chat(&res.name, &res.store.chat)
-        .typing(&id, &token.user, name);
+    res.store.chat.send_typing(
+        &token.user,
+        &id,
+        request.sender_display_name.as_deref(),
+        state.clock.now(),
+        state.changes.sink(&res.name),
+    )?;
     Ok(HttpResponse::Ok().finish())
 }

@@ -24,7 +24,7 @@ pub mod threads;
 pub mod wire;
 
 pub use paging::{
-    Listing, PageQuery, Paged, SyncState, absolute_link, created_with_location, skip_next_link,
+    Listing, PageQuery, Paged, SkipPage, SyncState, absolute_link, created_with_location,
     thread_path,
 };
 pub use wire::{

@@ -201,24 +201,49 @@ pub fn created_with_location(
     Ok(response)
 }
 
-/// The `nextLink` of a `skip` + `maxPageSize` list (participants, read receipts) under a thread.
-pub fn skip_next_link(
-    req: &HttpRequest,
-    id: &crate::domain::ThreadId,
-    suffix: &str,
-    skip: usize,
-    max: usize,
-    version: &str,
-) -> String {
-    absolute_link(
-        req,
-        &thread_path(id, suffix),
-        &[
-            ("skip", (skip + max).to_string()),
-            ("maxPageSize", max.to_string()),
-            ("api-version", version.to_string()),
-        ],
-    )
+/// A page of a `skip` + `maxPageSize` list under a thread (participants, read receipts).
+#[derive(Debug, Clone, Copy)]
+pub struct SkipPage {
+    /// Items to pass over.
+    pub skip: usize,
+    /// Items to return at most.
+    pub max: usize,
+}
+
+impl SkipPage {
+    /// The request's page: `maxPageSize` (`default` when absent), then `skip`, each with its
+    /// 400.
+    pub fn from_request(req: &HttpRequest, default: usize) -> Result<Self, ApiError> {
+        let query = PageQuery::from_request(req);
+        let max = query.page_size(default)?;
+        Ok(Self {
+            skip: query.skip()?,
+            max,
+        })
+    }
+
+    /// 200 with `value` and, when `more` follow, the `nextLink` to the next page of `suffix`
+    /// under thread `id`.
+    pub fn answer<T: Serialize>(
+        self,
+        req: &HttpRequest,
+        (id, suffix): (&crate::domain::ThreadId, &str),
+        version: &str,
+        (value, more): (Vec<T>, bool),
+    ) -> Result<actix_web::HttpResponse, ApiError> {
+        let next_link = more.then(|| {
+            absolute_link(
+                req,
+                &thread_path(id, suffix),
+                &[
+                    ("skip", (self.skip + self.max).to_string()),
+                    ("maxPageSize", self.max.to_string()),
+                    ("api-version", version.to_string()),
+                ],
+            )
+        });
+        crate::http::json_response(actix_web::http::StatusCode::OK, &Paged { value, next_link })
+    }
 }
 
 /// The path of a thread (or one of its sub-resources), with the id percent-encoded as the SDKs

@@ -8,10 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::{
-    IdentifierIn, PageQuery, Paged, ParticipantIn, ParticipantOut, skip_next_link,
-    validate_participants,
-};
+use super::{IdentifierIn, ParticipantIn, ParticipantOut, SkipPage, validate_participants};
 use crate::error::{ApiError, CommunicationError};
 use crate::http::{AcsJson, ApiVersion, ChatCaller, ThreadPath, json_response};
 use crate::state::AppState;
@@ -43,19 +40,16 @@ pub async fn list_chat_participants(
     ChatCaller { res, token }: ChatCaller,
     ThreadPath(id): ThreadPath,
 ) -> Result<HttpResponse, ApiError> {
-    let query = PageQuery::from_request(&req);
-    let max = query.page_size(DEFAULT_PARTICIPANTS_PAGE)?;
-    let skip = query.skip()?;
-    let (participants, more) = res
-        .store
-        .chat
-        .list_participants(&token.user, &id, skip, max)?;
-    let next_link = more.then(|| skip_next_link(&req, &id, "/participants", skip, max, version));
+    let page = SkipPage::from_request(&req, DEFAULT_PARTICIPANTS_PAGE)?;
+    let (participants, more) =
+        res.store
+            .chat
+            .list_participants(&token.user, &id, page.skip, page.max)?;
     let value = participants
         .iter()
         .map(|p| ParticipantOut::new(p, version))
         .collect();
-    json_response(StatusCode::OK, &Paged { value, next_link })
+    page.answer(&req, (&id, "/participants"), version, (value, more))
 }
 
 /// `POST /chat/threads/{chatThreadId}/participants/:add` (all versions). 201. Existing
@@ -71,14 +65,13 @@ pub async fn add_chat_participants(
         ApiError::validation("The Participants field is required.", "participants")
     })?;
     let (valid, invalid) = validate_participants(&res, version, participants)?;
-    let added = res
-        .store
-        .chat
-        .add_participants(&token.user, &id, valid, state.clock.now())?;
-    state
-        .events
-        .chat(&res.name, &res.store.chat)
-        .participants_added(&id, &token.user, &added);
+    res.store.chat.add_participants(
+        &token.user,
+        &id,
+        valid,
+        state.clock.now(),
+        state.changes.sink(&res.name),
+    )?;
     json_response(
         StatusCode::CREATED,
         &AddChatParticipantsResponse {
@@ -102,13 +95,12 @@ pub async fn remove_chat_participant(
             "rawId",
         )
     })?;
-    let removed =
-        res.store
-            .chat
-            .remove_participant(&token.user, &id, &target, state.clock.now())?;
-    state
-        .events
-        .chat(&res.name, &res.store.chat)
-        .participant_removed(&id, &token.user, removed.as_ref());
+    res.store.chat.remove_participant(
+        &token.user,
+        &id,
+        &target,
+        state.clock.now(),
+        state.changes.sink(&res.name),
+    )?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -219,14 +219,9 @@ pub async fn create_chat_thread(
         },
         repeatability,
         state.clock.now(),
+        state.changes.sink(&res.name),
     )?;
     tracing::info!(thread_id = %thread.id, created, "chat thread created");
-    if created {
-        state
-            .events
-            .chat(&res.name, &res.store.chat)
-            .thread_created(&thread.id);
-    }
     let location = absolute_link(
         &req,
         &format!("/chat/threads/{}", thread.id.location_segment()),
@@ -340,13 +335,13 @@ pub async fn update_chat_thread_properties(
             })
             .transpose()?;
     }
-    res.store
-        .chat
-        .update_thread(&token.user, &id, update, state.clock.now())?;
-    state
-        .events
-        .chat(&res.name, &res.store.chat)
-        .thread_updated(&id, &token.user);
+    res.store.chat.update_thread(
+        &token.user,
+        &id,
+        update,
+        state.clock.now(),
+        state.changes.sink(&res.name),
+    )?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -358,16 +353,12 @@ pub async fn delete_chat_thread(
     ChatCaller { res, token }: ChatCaller,
     ThreadPath(id): ThreadPath,
 ) -> Result<HttpResponse, ApiError> {
-    let deleted = res
-        .store
-        .chat
-        .delete_thread(&token.user, &id, state.clock.now())?;
+    res.store.chat.delete_thread(
+        &token.user,
+        &id,
+        state.clock.now(),
+        state.changes.sink(&res.name),
+    )?;
     tracing::info!(thread_id = %id, "chat thread deleted");
-    if deleted {
-        state
-            .events
-            .chat(&res.name, &res.store.chat)
-            .thread_deleted(&id, &token.user);
-    }
     Ok(HttpResponse::NoContent().finish())
 }

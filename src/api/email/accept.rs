@@ -1,8 +1,8 @@
 //! The one entry point for an email, whichever front door received it (the REST API in
 //! [`super::send`]; an SMTP relay): [`accept_email`] checks a [`NewEmail`] as the service does,
 //! starts its send operation, puts it in the inbox, plans each recipient's delivery report and
-//! hands the change to the event bus. It reads no HTTP request: a front door turns what it
-//! received into a [`NewEmail`] (decoded attachments, custom headers) and maps the
+//! publishes the change record to the change sink (the event bus and live views listen there).
+//! It reads no HTTP request: a front door turns what it received into a [`NewEmail`] (decoded attachments, custom headers) and maps the
 //! [`EmailError`] it may get back onto its own protocol (the REST API answers `error::from`'s
 //! status and code; SMTP would answer a 5xx reply).
 //!
@@ -445,8 +445,8 @@ pub fn check_email(mut email: NewEmail) -> Result<CheckedEmail, EmailError> {
 /// Checks `email` as the service does ([`check_email`], then the sender domain's link to `res`)
 /// and, if it passes, accepts it for `res`: starts its send operation (or, when
 /// `options.operation_id` names one already started, returns that one and records nothing), puts
-/// it in the inbox, plans its recipients' delivery reports and publishes the change to the event
-/// bus. The operation succeeds after `--email-completion-delay` of emulator time unless the
+/// it in the inbox, plans its recipients' delivery reports and publishes the change record to the
+/// change sink, whose listeners (the event bus) build the events. The operation succeeds after `--email-completion-delay` of emulator time unless the
 /// scripted outcomes say otherwise.
 pub fn accept_email(
     state: &AppState,
@@ -482,13 +482,10 @@ pub fn accept_email(
         outcome,
     };
     let sent = email.into_sent(id, options.via, now, plan, deliveries);
-    let accepted = res.store.email.accept(sent);
+    let accepted = res.store.email.accept(sent, state.changes.sink(&res.name));
     match &accepted {
-        Accepted::New(email, change) => {
+        Accepted::New(email) => {
             tracing::info!(operation_id = %email.id, sender = %email.sender, recipients = email.deliveries.len(), via = %email.via, "email accepted");
-            state
-                .events
-                .email_changed(&res.name, std::slice::from_ref(change));
         }
         Accepted::Repeated(lro) => {
             tracing::info!(operation_id = %lro.id, "email send repeated: the first operation answers");

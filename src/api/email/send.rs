@@ -51,7 +51,7 @@ pub async fn send_email(
     )?;
     let now = state.clock.now();
     let (lro, fresh) = match accepted {
-        Accepted::New(email, _) => (email.operation(), true),
+        Accepted::New(email) => (email.operation(), true),
         Accepted::Repeated(lro) => (lro, false),
     };
     // A new operation always reads Running (and so is polled at least once).

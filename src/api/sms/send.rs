@@ -245,17 +245,13 @@ pub async fn send_sms(
                 delivery_failure,
             },
             state.settings.config.limits.max_sms_outbox,
+            state.changes.sink(&res.name),
         );
         let (id, repeated) = match outcome {
             SendOutcome::Sent(id) => (id, false),
             SendOutcome::Repeated(id) => (id, true),
         };
         tracing::info!(message_id = %id, from = %from, repeated, "sms accepted");
-        if !repeated {
-            state
-                .events
-                .sms_delivery_report_scheduled(&res.name, &res.store.sms, &id);
-        }
         value.push(SmsSendResponseItem {
             to: raw_to,
             message_id: Some(id.to_string()),
