@@ -19,7 +19,7 @@ use crate::auth::hmac::{self, HmacError, HmacRequest, KeySlot};
 use crate::auth::user_token::{self, TokenError, TokenIssuer, UserToken};
 use crate::config::{LimitFlags, Settings};
 use crate::domain::{CommunicationUserId, PhoneNumber, ScopeSet};
-use crate::store::{ChatLimits, Store, StoreLimits, TokenStatus};
+use crate::store::{ChatLimits, EmailLimits, Store, StoreLimits, TokenStatus};
 
 /// The name of the resource the command-line flags describe.
 pub const DEFAULT_RESOURCE: &str = "default";
@@ -43,6 +43,9 @@ pub struct Resource {
     /// Entra ID client ids allowed to call this resource; `None` allows every client the built-in
     /// authority trusts.
     pub entra_clients: Option<Vec<String>>,
+    /// Custom email domains linked to the resource (lower case): `--email-domain` for `default`,
+    /// fixtures for any. Its Azure-managed domain is linked besides ([`Resource::email_domains`]).
+    pub custom_email_domains: RwLock<Vec<String>>,
     /// Mints and verifies this resource's user access tokens (the signing secret is shared by
     /// every resource of the process; the `resourceId` claim tells them apart).
     pub tokens: TokenIssuer,
@@ -64,6 +67,10 @@ fn store_limits(flags: &LimitFlags) -> StoreLimits {
         },
         sms_opt_outs: flags.max_sms_opt_outs,
         teams_extension_assignments: flags.max_teams_extension_assignments,
+        email: EmailLimits {
+            max_emails: flags.max_emails,
+            max_bytes: flags.max_email_storage_bytes,
+        },
     }
 }
 
@@ -80,6 +87,7 @@ impl Resource {
             location: config.resource.resource_location.clone(),
             phone_numbers: settings.phone_numbers.clone(),
             entra_clients: None,
+            custom_email_domains: RwLock::new(settings.email_domains.clone()),
             tokens: TokenIssuer::with_secret(
                 token_secret,
                 settings.resource_id,
@@ -92,6 +100,43 @@ impl Resource {
     /// Whether `number` is one of this resource's phone numbers.
     pub fn owns(&self, number: &PhoneNumber) -> bool {
         self.phone_numbers.contains(number)
+    }
+
+    /// The resource's Azure-managed email domain, `<resource id>.azurecomm.net`.
+    pub fn managed_email_domain(&self) -> String {
+        crate::domain::managed_domain(self.resource_id)
+    }
+
+    /// Every email domain linked to the resource: the Azure-managed one first, then the custom
+    /// ones.
+    pub fn email_domains(&self) -> Vec<String> {
+        let custom = match self.custom_email_domains.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        std::iter::once(self.managed_email_domain())
+            .chain(custom)
+            .collect()
+    }
+
+    /// Whether `domain` (any case) is linked to the resource, so that it may send from it.
+    pub fn links_email_domain(&self, domain: &str) -> bool {
+        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        self.email_domains().contains(&domain)
+    }
+
+    /// Links more custom email domains (lower-cased; ones already linked are skipped).
+    pub fn link_email_domains(&self, domains: &[String]) {
+        let mut guard = match self.custom_email_domains.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for domain in domains {
+            let domain = domain.to_ascii_lowercase();
+            if domain != self.managed_email_domain() && !guard.contains(&domain) {
+                guard.push(domain);
+            }
+        }
     }
 
     /// Whether the Entra ID client `app_id` may call this resource.

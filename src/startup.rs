@@ -317,6 +317,9 @@ impl Application {
              \x20 Token lifetime     {lifetime}\n\
              \x20 SMS senders        {senders}\n\
              \x20 SMS outbox         {http}_emulator/sms\n\
+             \x20 Email sender       {email_sender}\n\
+             \x20 Email domains      {email_domains}\n\
+             \x20 Email inbox        {http}_emulator/emails\n\
              \x20 Event webhooks     {webhooks}\n\
              \x20 Control API        {control}\n\
              \x20 Stop with Ctrl+C.",
@@ -329,6 +332,13 @@ impl Application {
             },
             key = config.resource.access_key,
             resource = self.state.settings.resource_id,
+            email_sender = crate::domain::default_sender(self.state.settings.resource_id),
+            email_domains = self
+                .state
+                .resources
+                .default_resource()
+                .email_domains()
+                .join(", "),
             senders = self
                 .state
                 .settings

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod chat;
+pub mod email;
 pub mod entra;
 pub mod identity;
 pub mod sms;
@@ -21,6 +22,7 @@ pub const SERVICES: &[&Service] = &[
     &identity::SERVICE,
     &chat::SERVICE,
     &sms::SERVICE,
+    &email::SERVICE,
     &entra::SERVICE,
 ];
 

@@ -78,6 +78,30 @@ pub struct LimitFlags {
     #[arg(long, env = "ACS_EMULATOR_MAX_SMS_OUTBOX", default_value_t = 100_000)]
     pub max_sms_outbox: usize,
 
+    /// Most emails kept in the email inbox (and send operations kept pollable); older ones are
+    /// evicted first.
+    #[arg(long, env = "ACS_EMULATOR_MAX_EMAILS", default_value_t = 10_000)]
+    pub max_emails: usize,
+
+    /// Most bytes of emails (texts and decoded attachments) kept in the inbox; older emails are
+    /// evicted first (the newest always stays).
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_MAX_EMAIL_STORAGE_BYTES",
+        default_value_t = 256 * 1024 * 1024
+    )]
+    pub max_email_storage_bytes: usize,
+
+    /// Largest accepted email send request (JSON body, attachments included) in bytes; larger
+    /// ones get 413. The real service's limit is 10 MB. Email sends take this instead of
+    /// --max-body-bytes (at most --max-connection-body-bytes applies).
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_MAX_EMAIL_REQUEST_BYTES",
+        default_value_t = 10 * 1024 * 1024
+    )]
+    pub max_email_request_bytes: usize,
+
     /// Most SMS opt-outs (sender, recipient pairs) kept; adding more gets 403
     /// `OptOutLimitReached`.
     #[arg(long, env = "ACS_EMULATOR_MAX_SMS_OPT_OUTS", default_value_t = 100_000)]
@@ -143,6 +167,13 @@ impl LimitFlags {
             ("--max-identities", self.max_identities, 1),
             ("--max-sms-outbox", self.max_sms_outbox, 1),
             ("--max-sms-opt-outs", self.max_sms_opt_outs, 1),
+            ("--max-emails", self.max_emails, 1),
+            ("--max-email-storage-bytes", self.max_email_storage_bytes, 1),
+            (
+                "--max-email-request-bytes",
+                self.max_email_request_bytes,
+                1024,
+            ),
             ("--max-chat-threads", self.max_chat_threads, 1),
             // A new thread holds two system messages.
             ("--max-chat-messages", self.max_chat_messages, 2),
@@ -210,6 +241,9 @@ impl LimitFlags {
             max_identities: 1_000_000,
             max_sms_outbox: 100_000,
             max_sms_opt_outs: 100_000,
+            max_emails: 10_000,
+            max_email_storage_bytes: 256 * 1024 * 1024,
+            max_email_request_bytes: 10 * 1024 * 1024,
             max_chat_threads: 100_000,
             max_chat_messages: 1_000_000,
             max_chat_messages_per_thread: 100_000,

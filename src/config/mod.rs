@@ -2,12 +2,13 @@
 //!
 //! [`Config`] is the clap parser: one flattened group of flags per `--help` heading, each in its
 //! own file (listeners & TLS, control API, access keys & resources, tokens & Entra ID, SMS,
-//! events, fixtures & scenarios, limits, logging). Every flag can also be given as an
+//! Email, events, fixtures & scenarios, limits, logging). Every flag can also be given as an
 //! `ACS_EMULATOR_*` environment variable. [`Config::validate`] turns the raw flags into checked
 //! values ([`Settings`]) once, at start-up, so that a bad configuration exits with a one-line
 //! reason before any listener binds. This is the only module that reads the process environment.
 
 mod control;
+mod email;
 mod events;
 mod limits;
 mod listeners;
@@ -24,6 +25,7 @@ use clap::{Parser, Subcommand};
 use uuid::Uuid;
 
 pub use control::ControlFlags;
+pub use email::EmailFlags;
 pub use events::EventFlags;
 pub use limits::LimitFlags;
 pub use listeners::{ListenerFlags, default_ca_bundle_path, default_cert_path};
@@ -58,7 +60,7 @@ the operation names scenario rules match on. Docs: docs/ in the repository.
 Exit status: 0 stopped by SIGINT/SIGTERM; 1 start-up failed (a port in use, an unreadable
 certificate or fixture file); 2 invalid options or environment variables.";
 
-/// Local emulator of Azure Communication Services (Identity, Chat, SMS, Events).
+/// Local emulator of Azure Communication Services (Identity, Chat, SMS, Email, Events).
 ///
 /// Point the official SDKs at it by changing only the connection string.
 ///
@@ -86,6 +88,10 @@ pub struct Config {
     /// SMS.
     #[command(flatten)]
     pub sms: SmsFlags,
+
+    /// Email.
+    #[command(flatten)]
+    pub email: EmailFlags,
 
     /// Events.
     #[command(flatten)]
@@ -153,6 +159,9 @@ pub struct Settings {
     pub resource_id: Uuid,
     /// The phone numbers the resource owns (SMS senders), in the order given.
     pub phone_numbers: Vec<PhoneNumber>,
+    /// The custom email domains linked to the resource (`--email-domain`), lower-cased; its
+    /// Azure-managed domain is linked besides.
+    pub email_domains: Vec<String>,
     /// The Entra tenant id.
     pub entra_tenant: Uuid,
     /// Registered Entra clients: (client id, secret).
@@ -173,6 +182,7 @@ impl Config {
         let resource = self.resource.check()?;
         let tokens = self.tokens.check()?;
         let phone_numbers = self.sms.check()?;
+        let email_domains = self.email.check()?;
         self.limits.check()?;
         self.scenarios.check()?;
         self.control.check()?;
@@ -184,6 +194,7 @@ impl Config {
             access_keys: resource.access_keys,
             resource_id: resource.resource_id,
             phone_numbers,
+            email_domains,
             entra_tenant: tokens.entra_tenant,
             entra_clients: tokens.entra_clients,
             azure_subscription_id: resource.azure_subscription_id,
@@ -200,6 +211,7 @@ impl Config {
             resource: ResourceFlags::for_tests(),
             tokens: TokenFlags::for_tests(),
             sms: SmsFlags::for_tests(),
+            email: EmailFlags::for_tests(),
             events: EventFlags::for_tests(),
             scenarios: ScenarioFlags::for_tests(),
             limits: LimitFlags::for_tests(),

@@ -1,9 +1,10 @@
-//! Domain types: identifiers, scopes and phone numbers, each parsed once at the edge and typed
+//! Domain types: identifiers, scopes, phone numbers and email addresses, each parsed once at the edge and typed
 //! from then on.
 //!
 //! No actix and no serde_json here: handlers convert wire strings into these types.
 
 mod chat;
+mod email;
 mod phone_number;
 mod scope;
 mod sms;
@@ -12,6 +13,11 @@ mod user_id;
 pub use chat::{
     ChatMessageId, Cloud, CommunicationIdentifier, InvalidIdentifier, InvalidMessageId,
     InvalidThreadId, ThreadId,
+};
+pub use email::{
+    DeliveryStatus, EmailAddress, EngagementType, InvalidEmailAddress, MAX_RECIPIENTS, address_key,
+    address_matches, default_sender, is_address_pattern, is_allowed_attachment_type,
+    is_domain_name, managed_domain,
 };
 pub use phone_number::{PhoneNumber, PhoneNumberError, looks_like_a_phone_number};
 pub use scope::{ChatRole, Scope, ScopeSet};

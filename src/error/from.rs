@@ -1,13 +1,15 @@
 //! How the API answers each lower layer's errors: one `From` impl per error enum, so that
 //! handlers and extractors just use `?`.
 
+use actix_web::http::StatusCode;
+
 use super::ApiError;
 use crate::auth::entra::EntraError;
 use crate::auth::hmac::HmacError;
 use crate::auth::user_token::{IssueError, TokenError};
 use crate::events::SubscribeError;
 use crate::fixtures::{FixtureError, FixtureErrorKind};
-use crate::store::{ChatError, SmsError, StoreError};
+use crate::store::{ChatError, EmailError, SmsError, StoreError};
 
 impl From<TokenError> for ApiError {
     fn from(e: TokenError) -> Self {
@@ -117,6 +119,37 @@ impl From<SmsError> for ApiError {
                      remove some, raise the limit or POST /_emulator/reset."
                 ),
             },
+        }
+    }
+}
+
+/// Email: a message that breaks a rule is 400 with the rule's code (`ValidationError` with the
+/// field's path for a missing one), an unlinked sender domain 404 `DomainNotLinked` (the real
+/// service's code and message; its status is not documented, docs/differences.md), unknown
+/// operations and inbox messages 404, engagement for a message that cannot have any 409.
+impl From<EmailError> for ApiError {
+    fn from(e: EmailError) -> Self {
+        let coded = |status, code, message: String| ApiError::Coded {
+            status,
+            code,
+            message,
+            target: None,
+        };
+        match e {
+            EmailError::Invalid { code, message } => coded(StatusCode::BAD_REQUEST, code, message),
+            EmailError::Missing { message, target } => ApiError::Validation {
+                message,
+                target: Some(target),
+            },
+            EmailError::DomainNotLinked(_) => {
+                coded(StatusCode::NOT_FOUND, "DomainNotLinked", e.to_string())
+            }
+            EmailError::OperationNotFound(_)
+            | EmailError::MessageNotFound(_)
+            | EmailError::AttachmentNotFound { .. } => ApiError::NotFound(e.to_string()),
+            EmailError::EngagementRefused(message) => {
+                coded(StatusCode::CONFLICT, "EngagementNotTracked", message)
+            }
         }
     }
 }

@@ -29,7 +29,7 @@ mod from;
 use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use envelope::{
     ManagedIdentityError, default_code, json, oauth_response, scripted_response, trace_id,
@@ -105,6 +105,19 @@ pub enum ApiError {
     /// 404 `NotFound`.
     #[error("{0}")]
     NotFound(String),
+    /// Any status with a service's own code (Email's `DomainNotLinked`, `InvalidEmailAddress`,
+    /// …), optionally about one field (`target`).
+    #[error("{message}")]
+    Coded {
+        /// The status.
+        status: StatusCode,
+        /// The ACS error code.
+        code: &'static str,
+        /// What is wrong.
+        message: String,
+        /// The offending field, if one.
+        target: Option<String>,
+    },
     /// 409 `Conflict`: the resource exists already (an event subscription's name).
     #[error("{0}")]
     Conflict(String),
@@ -219,6 +232,7 @@ impl ApiError {
             ApiError::ApiVersionUnspecified => "ApiVersionUnspecified",
             ApiError::InvalidApiVersion { .. } => "InvalidApiVersion",
             ApiError::NotFound(_) => "NotFound",
+            ApiError::Coded { code, .. } => code,
             ApiError::Conflict(_) => "Conflict",
             ApiError::MethodNotAllowed(_) => "MethodNotAllowed",
             ApiError::PayloadTooLarge(_) => "RequestEntityTooLarge",
@@ -354,7 +368,7 @@ impl ApiError {
             other => other.to_string(),
         };
         let target = match self {
-            ApiError::Validation { target, .. } => target.clone(),
+            ApiError::Validation { target, .. } | ApiError::Coded { target, .. } => target.clone(),
             _ => None,
         };
         ErrorResponse {
@@ -383,6 +397,7 @@ impl ResponseError for ApiError {
             | ApiError::ApiVersionUnspecified
             | ApiError::InvalidApiVersion { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) | ApiError::ProblemNotFound => StatusCode::NOT_FOUND,
+            ApiError::Coded { status, .. } => *status,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -433,6 +448,12 @@ impl ResponseError for ApiError {
             response.insert_header((
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
+            ));
+            // The code again, as Azure data-plane services send it (the Email spec documents
+            // it: "the same as the code in the error property").
+            response.insert_header((
+                HeaderName::from_static("x-ms-error-code"),
+                HeaderValue::from_static(self.code()),
             ));
             serde_json::to_vec(&self.body())
         }

@@ -12,7 +12,7 @@ use super::records::History;
 use super::slots::Slot;
 use super::{
     BusOptions, DeliveryState, Event, EventFilter, EventRecord, NewEvent, SubscriptionSource,
-    delivery, lock, restart, sms, tls,
+    delivery, email, lock, restart, sms, tls,
 };
 use crate::clock::Clock;
 use crate::store::IdSource;
@@ -37,6 +37,8 @@ pub(super) struct Inner {
     /// Event ids and chat transaction ids.
     pub(super) ids: IdSource,
     pub(super) reports: Mutex<sms::ReportSchedule>,
+    /// Email delivery reports waiting for their time (the same timer publishes them).
+    pub(super) email_reports: Mutex<email::EmailSchedule>,
     pub(super) reports_changed: Notify,
     pub(super) stop: watch::Sender<bool>,
     pub(super) started: AtomicBool,
@@ -85,6 +87,7 @@ impl EventBus {
                 next_name: AtomicU64::new(1),
                 ids,
                 reports: Mutex::new(sms::ReportSchedule::new(report_capacity)),
+                email_reports: Mutex::new(email::EmailSchedule::new(report_capacity)),
                 reports_changed: Notify::new(),
                 stop: watch::channel(false).0,
                 started: AtomicBool::new(false),
@@ -231,17 +234,18 @@ impl EventBus {
         self.inner.ids.uuid()
     }
 
-    /// `POST /_emulator/reset`: clears the records and the SMS delivery reports waiting for their
-    /// time, and removes the control API's subscriptions (start-up ones stay).
+    /// `POST /_emulator/reset`: clears the records and the SMS and email delivery reports
+    /// waiting for their time, and removes the control API's subscriptions (start-up ones stay).
     pub fn reset(&self) {
         self.clear();
         self.inner.ids.restart();
         lock(&self.inner.reports).clear();
+        lock(&self.inner.email_reports).clear();
         self.unsubscribe_all(Some(SubscriptionSource::ControlApi));
     }
 
-    /// Starts delivery: one task per subscription (present and future) and the SMS
-    /// delivery-report timer. Must be called inside a tokio runtime; a second call does nothing.
+    /// Starts delivery: one task per subscription (present and future) and the timer of SMS and
+    /// email delivery reports. Must be called inside a tokio runtime; a second call does nothing.
     pub fn start(&self) -> EventsHandle {
         if self.inner.started.swap(true, Ordering::AcqRel) {
             return EventsHandle {
@@ -256,10 +260,9 @@ impl EventBus {
             delivery::supervise(Arc::clone(&inner), inner.stop.subscribe())
         }));
         let bus = self.clone();
-        let reports = tokio::spawn(restart::restart_on_panic(
-            "SMS delivery reports",
-            move || sms::run_report_timer(bus.clone(), bus.inner.stop.subscribe()),
-        ));
+        let reports = tokio::spawn(restart::restart_on_panic("delivery reports", move || {
+            sms::run_report_timer(bus.clone(), bus.inner.stop.subscribe())
+        }));
         EventsHandle {
             bus: self.clone(),
             tasks: vec![supervisor, reports],

@@ -19,6 +19,8 @@ impl ChangeListener for EventGrid {
             // A sent message's delivery report is scheduled whether or not anyone subscribes
             // yet: a subscription added before it falls due gets it.
             Area::Sms => true,
+            // Likewise an email's delivery reports; an engagement is published at once.
+            Area::Email => true,
         }
     }
 
@@ -26,6 +28,7 @@ impl ChangeListener for EventGrid {
         match change {
             Change::Chat(change) => self.bus.chat_changed(resource, change),
             Change::Sms(change) => self.bus.sms_changed(resource, change),
+            Change::Email(change) => self.bus.email_changed(resource, change),
         }
     }
 }

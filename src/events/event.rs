@@ -52,6 +52,10 @@ pub enum EventType {
     ChatThreadParticipantRemoved,
     /// Per thread: a participant is typing.
     ChatTypingIndicatorReceivedInThread,
+    /// Per recipient: the delivery report of a sent email arrived.
+    EmailDeliveryReportReceived,
+    /// A recipient opened a sent email or clicked a link in it.
+    EmailEngagementTrackingReportReceived,
 }
 
 /// The prefix every ACS event type carries.
@@ -59,7 +63,7 @@ pub const TYPE_PREFIX: &str = "Microsoft.Communication.";
 
 impl EventType {
     /// Every type, in a stable order.
-    pub const ALL: [EventType; 19] = [
+    pub const ALL: [EventType; 21] = [
         EventType::SmsReceived,
         EventType::SmsDeliveryReportReceived,
         EventType::ChatMessageReceived,
@@ -79,6 +83,8 @@ impl EventType {
         EventType::ChatThreadParticipantAdded,
         EventType::ChatThreadParticipantRemoved,
         EventType::ChatTypingIndicatorReceivedInThread,
+        EventType::EmailDeliveryReportReceived,
+        EventType::EmailEngagementTrackingReportReceived,
     ];
 
     /// The full name, e.g. `Microsoft.Communication.SMSReceived`.
@@ -128,6 +134,12 @@ impl EventType {
             }
             EventType::ChatTypingIndicatorReceivedInThread => {
                 "Microsoft.Communication.ChatTypingIndicatorReceivedInThread"
+            }
+            EventType::EmailDeliveryReportReceived => {
+                "Microsoft.Communication.EmailDeliveryReportReceived"
+            }
+            EventType::EmailEngagementTrackingReportReceived => {
+                "Microsoft.Communication.EmailEngagementTrackingReportReceived"
             }
         }
     }

@@ -4,7 +4,7 @@
 //! 1. A store write publishes its change record to the store's change sink
 //!    ([`crate::store::Changes`]) under the lock it holds; the bus listens to that sink
 //!    ([`EventBus::listen_to`], at start-up). For each change a subscription wants, the bus
-//!    builds the events from the record alone ([`chat`], [`sms`]: pure functions over records)
+//!    builds the events from the record alone ([`chat`], [`sms`], [`email`]: pure functions over records)
 //!    and [`EventBus::publish`]es them with a topic (the resource's ARM id). Because this
 //!    happens under the writer's lock, the events of one chat thread are queued in the order its
 //!    changes were committed.
@@ -35,13 +35,14 @@
 //! - `records`: [`EventRecord`]s, their [`EventFilter`] and the history lists;
 //! - `options`: [`BusOptions`] and the topics ([`resource_topic`]);
 //! - `subscription`: what a [`Subscription`] is (spec, `--event-webhook` syntax, checks);
-//! - `event`: [`Event`] and its two wire shapes; [`chat`], [`sms`]: the event builders, from
+//! - `event`: [`Event`] and its two wire shapes; [`chat`], [`sms`], [`email`]: the event builders, from
 //!   change records; `delivery`: the per-subscription workers; [`tls`]: what HTTPS webhooks may present.
 
 mod bus;
 mod changes;
 pub mod chat;
 mod delivery;
+pub mod email;
 mod event;
 mod options;
 mod records;

@@ -201,7 +201,7 @@ impl EventBus {
     }
 }
 
-/// Publishes delivery reports as they fall due, until `stop`.
+/// Publishes delivery reports (SMS and email) as they fall due, until `stop`.
 pub(super) async fn run_report_timer(bus: EventBus, mut stop: watch::Receiver<bool>) {
     loop {
         let changed = bus.inner.reports_changed.notified();
@@ -210,7 +210,10 @@ pub(super) async fn run_report_timer(bus: EventBus, mut stop: watch::Receiver<bo
         if *stop.borrow() {
             return;
         }
-        let next = bus.publish_due_reports();
+        let next = match (bus.publish_due_reports(), bus.publish_due_email_reports()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let wait = next
             .and_then(|t| (t - bus.inner.clock.now()).to_std().ok())
             .map_or(TICK, |d| d.min(TICK));

@@ -75,7 +75,8 @@ pub async fn edge(
 /// - more than `--max-concurrent-streams` requests in flight on one connection answer 503;
 /// - a body is read in full within `--request-body-timeout`, else 408 with the envelope (over
 ///   HTTP/1 the connection is closed; over HTTP/2 the stream is reset), within the size and
-///   per-connection limits of [`body::read`], and decoded once. Handlers and the auth middleware
+///   per-connection limits of [`body::read`] (`--max-body-bytes`, or the operation's own limit:
+///   [`super::operation::Operation::with_body_limit`]), and decoded once. Handlers and the auth middleware
 ///   then read the buffered body.
 ///
 /// The returned guards hold the request's place on its connection until it is answered.
@@ -109,8 +110,16 @@ async fn limits(
     };
     if body::may_have_body(&req) {
         let timeout = config.limits.request_body_timeout;
+        // An operation may take larger bodies (Email sends), but never more than one
+        // connection's budget: past that it would get a 503, which clients retry.
+        let max_body = req
+            .app_data::<web::Data<super::operation::OperationIndex>>()
+            .and_then(|index| index.body_limit(req.method(), req.path(), &config.limits))
+            .map_or(config.limits.max_body_bytes, |limit| {
+                limit.min(config.limits.max_connection_body_bytes)
+            });
         let limits = body::Limits {
-            max_body: config.limits.max_body_bytes,
+            max_body,
             connection_budget: config.limits.max_connection_body_bytes,
         };
         match tokio::time::timeout(timeout, body::read(&mut req, &limits)).await {

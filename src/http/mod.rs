@@ -2,7 +2,8 @@
 //! layer ([`operation`]), the [`edge()`] middleware (limits, buffered body, standard headers,
 //! access log, journal), authentication on requests ([`auth`]), scripted scenarios on requests
 //! ([`scenario`]) and transport [`faults`], typed extractors ([`extract`]), answering requests
-//! ([`response`]), and which host a request addresses ([`host`]).
+//! ([`response`]), the headers of long-running operations ([`lro`]), and which host a request
+//! addresses ([`host`]).
 
 pub mod auth;
 pub mod body;
@@ -10,6 +11,7 @@ pub mod edge;
 pub mod extract;
 pub mod faults;
 pub mod host;
+pub mod lro;
 pub mod operation;
 pub mod response;
 pub mod scenario;

@@ -36,6 +36,7 @@ use actix_web::{Error, HttpMessage, HttpRequest, ResponseError, Route, web};
 use futures_util::future::LocalBoxFuture;
 
 use super::auth;
+use crate::config::LimitFlags;
 use crate::domain::ChatRole;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -60,7 +61,7 @@ pub enum AuthKind {
 /// Which part of the emulator a service belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Plane {
-    /// An ACS API (Identity, Chat, SMS): journaled by name, named in the access log, open to
+    /// An ACS API (Identity, Chat, SMS, Email): journaled by name, named in the access log, open to
     /// scenario rules and listed by `GET /_emulator/operations`.
     Data,
     /// The built-in Microsoft Entra ID authority (journaled without a name).
@@ -85,6 +86,9 @@ pub struct Operation {
     pub auth: AuthKind,
     /// Binds the handler: `|r| r.to(handler)`.
     pub route: fn(Route) -> Route,
+    /// The largest body it takes, when that is not `--max-body-bytes` (Email sends take
+    /// `--max-email-request-bytes`): the edge reads its body within this instead.
+    pub body_limit: Option<fn(&LimitFlags) -> usize>,
 }
 
 impl Operation {
@@ -105,7 +109,14 @@ impl Operation {
             versions,
             auth,
             route,
+            body_limit: None,
         }
+    }
+
+    /// The operation, taking bodies up to `limit(flags)` bytes instead of `--max-body-bytes`.
+    pub const fn with_body_limit(mut self, limit: fn(&LimitFlags) -> usize) -> Self {
+        self.body_limit = Some(limit);
+        self
     }
 }
 
@@ -153,12 +164,16 @@ impl Matched {
 /// Which operation a method and path name, for requests answered before they were routed (the
 /// edge's refusals: 413, 408, 431, …): the journal and the access log name their operation too.
 /// Built once from the table (app data); routing itself never uses it.
-pub struct OperationIndex(Vec<(ResourceDef, Matched)>);
+pub struct OperationIndex {
+    all: Vec<(ResourceDef, Matched)>,
+    /// The operations with a body limit of their own (the edge asks before reading a body).
+    own_body_limit: Vec<(ResourceDef, Matched)>,
+}
 
 impl OperationIndex {
     /// The index of `services`, in registration order (the first match wins, as in routing).
     pub fn new(services: &'static [&'static Service]) -> Self {
-        let entries = services
+        let all: Vec<(ResourceDef, Matched)> = services
             .iter()
             .flat_map(|&service| {
                 service.operations.iter().map(move |operation| {
@@ -169,15 +184,33 @@ impl OperationIndex {
                 })
             })
             .collect();
-        Self(entries)
+        let own_body_limit = all
+            .iter()
+            .filter(|(_, m)| m.operation.body_limit.is_some())
+            .cloned()
+            .collect();
+        Self {
+            all,
+            own_body_limit,
+        }
     }
 
     /// The operation `method` on `path` names.
     pub fn find(&self, method: &Method, path: &str) -> Option<Matched> {
-        self.0
+        self.all
             .iter()
             .find(|(def, m)| m.operation.method == method && def.is_match(path))
             .map(|(_, m)| *m)
+    }
+
+    /// The body limit of the operation `method` on `path` names, if it has one of its own
+    /// ([`Operation::with_body_limit`]); only those few operations are looked at.
+    pub fn body_limit(&self, method: &Method, path: &str, flags: &LimitFlags) -> Option<usize> {
+        self.own_body_limit
+            .iter()
+            .find(|(def, m)| m.operation.method == method && def.is_match(path))
+            .and_then(|(_, m)| m.operation.body_limit)
+            .map(|limit| limit(flags))
     }
 }
 
@@ -223,7 +256,18 @@ pub fn register(cfg: &mut web::ServiceConfig, services: &'static [&'static Servi
         for path in paths(service, |path| {
             !service.mounts.iter().any(|m| under(m, path))
         }) {
-            cfg.service(path_resource(service, path, path, None));
+            // Outside every mount (`/emails:send`): the operation's own versions.
+            let versions = service
+                .operations
+                .iter()
+                .find(|op| op.path == path)
+                .map_or(&[][..], |op| op.versions);
+            cfg.service(path_resource(
+                service,
+                path,
+                path,
+                supported_versions(versions),
+            ));
         }
     }
 }

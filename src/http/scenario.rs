@@ -6,7 +6,7 @@
 //! - [`apply`] runs in the operation layer ([`super::operation`]) after authentication (so the
 //!   resource and caller are known), for data-plane operations: it asks the engine for a rule and
 //!   carries the rule's action out — a scripted response, a delay, a transport fault, or
-//!   per-recipient SMS outcomes handed to the handler.
+//!   per-recipient SMS or Email outcomes handed to the handler.
 
 use std::time::Instant;
 
@@ -21,7 +21,8 @@ use crate::auth::user_token::UserToken;
 use crate::domain::{PhoneNumber, ThreadId};
 use crate::error::ApiError;
 use crate::scenario::journal::Record;
-use crate::scenario::{Facts, SMS_SEND};
+use crate::scenario::rules::{EmailOverride, EmailOverrides};
+use crate::scenario::{EMAIL_SEND, Facts, SMS_SEND};
 use crate::state::AppState;
 
 /// The rule that applied to a request (request extensions; the journal reads it).
@@ -66,8 +67,8 @@ impl SmsOverrides {
 /// One rule's `Sms.Send` outcome.
 #[derive(Debug, Clone)]
 pub struct SmsOverride {
-    /// The recipients it applies to (`None`: all).
-    pub recipients: Option<Vec<PhoneNumber>>,
+    /// The recipients it applies to (E.164; `None`: all).
+    pub recipients: Option<Vec<String>>,
     /// What happens to them.
     pub outcome: crate::scenario::rules::SmsOutcome,
     /// The rule, for logs.
@@ -79,7 +80,10 @@ impl SmsOverride {
     pub fn for_recipient(&self, to: &PhoneNumber) -> Option<&crate::scenario::rules::SmsOutcome> {
         match &self.recipients {
             None => Some(&self.outcome),
-            Some(list) => list.contains(to).then_some(&self.outcome),
+            Some(list) => list
+                .iter()
+                .any(|r| r == to.as_str())
+                .then_some(&self.outcome),
         }
     }
 }
@@ -190,7 +194,7 @@ pub async fn apply(
                     .into_owned()
             })
         });
-    let (sms_to, sms_from) = match &json {
+    let (recipients, sender) = match &json {
         Some(json) if op == SMS_SEND => (
             json.get("smsRecipients")
                 .and_then(Value::as_array)
@@ -198,12 +202,20 @@ pub async fn apply(
                     list.iter()
                         .filter_map(|r| r.get("to").and_then(Value::as_str))
                         .filter_map(|to| PhoneNumber::parse(to).ok())
+                        .map(|to| to.as_str().to_string())
                         .collect()
                 })
                 .unwrap_or_default(),
             json.get("from")
                 .and_then(Value::as_str)
-                .and_then(|f| PhoneNumber::parse(f).ok()),
+                .and_then(|f| PhoneNumber::parse(f).ok())
+                .map(|f| f.as_str().to_string()),
+        ),
+        Some(json) if op == EMAIL_SEND => (
+            email_recipients(json),
+            json.get("senderAddress")
+                .and_then(Value::as_str)
+                .map(crate::domain::address_key),
         ),
         _ => (Vec::new(), None),
     };
@@ -213,8 +225,8 @@ pub async fn apply(
         thread,
         user,
         body: json.as_ref(),
-        sms_to,
-        sms_from,
+        recipients,
+        sender,
     };
     let applied = state.engine.decide(op, &facts);
     let first = applied.first()?;
@@ -249,7 +261,55 @@ pub async fn apply(
     if !overrides.is_empty() {
         req.extensions_mut().insert(SmsOverrides(overrides));
     }
+    let email: Vec<EmailOverride> = applied
+        .iter()
+        .filter_map(|a| {
+            a.rule.action.email.as_ref().map(|outcome| EmailOverride {
+                recipients: a.recipients.clone(),
+                outcome: outcome.clone(),
+                rule: a.rule.name.clone(),
+            })
+        })
+        .collect();
+    if !email.is_empty() {
+        req.extensions_mut().insert(EmailOverrides(email));
+    }
     None
+}
+
+/// An email send's recipients (`to`, `cc`, `bcc`), lower-cased, each once, as rules compare
+/// them.
+fn email_recipients(json: &Value) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for list in ["to", "cc", "bcc"] {
+        let addresses = json
+            .pointer(&format!("/recipients/{list}"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.get("address").and_then(Value::as_str))
+            .map(crate::domain::address_key);
+        for address in addresses {
+            if !out.contains(&address) {
+                out.push(address);
+            }
+        }
+    }
+    out
+}
+
+// The `Email.Send` outcomes rules scripted (none when no rule scripted any).
+impl actix_web::FromRequest for EmailOverrides {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(Ok(req
+            .extensions()
+            .get::<EmailOverrides>()
+            .cloned()
+            .unwrap_or_default()))
+    }
 }
 
 fn query_param(query: Option<&str>, name: &str) -> Option<String> {

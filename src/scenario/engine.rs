@@ -14,7 +14,7 @@ use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
 use super::rules::{Rule, STARTED};
-use crate::domain::{PhoneNumber, ThreadId};
+use crate::domain::{ThreadId, address_matches};
 
 /// What the engine knows about a request.
 #[derive(Debug, Default)]
@@ -29,10 +29,11 @@ pub struct Facts<'a> {
     pub user: Option<String>,
     /// The JSON body, when it is JSON.
     pub body: Option<&'a serde_json::Value>,
-    /// `Sms.Send`: the recipients (parsed; unparseable ones left out).
-    pub sms_to: Vec<PhoneNumber>,
-    /// `Sms.Send`: the sender.
-    pub sms_from: Option<PhoneNumber>,
+    /// `Sms.Send`, `Email.Send`: the recipients, as rules compare them (E.164 numbers, parsed,
+    /// unparseable ones left out; lower-cased email addresses).
+    pub recipients: Vec<String>,
+    /// `Sms.Send`, `Email.Send`: the sender (E.164, or an email address).
+    pub sender: Option<String>,
 }
 
 /// The rule that applies to a request.
@@ -40,8 +41,8 @@ pub struct Facts<'a> {
 pub struct Applied {
     /// The rule.
     pub rule: Arc<Rule>,
-    /// `Sms.Send`: the recipients it applies to (`None`: all of them).
-    pub recipients: Option<Vec<PhoneNumber>>,
+    /// `Sms.Send`, `Email.Send`: the recipients it applies to (`None`: all of them).
+    pub recipients: Option<Vec<String>>,
 }
 
 struct Entry {
@@ -275,8 +276,8 @@ impl Engine {
     }
 
     /// The rules that apply to a request: the first rule (by priority, then file order) that
-    /// matches it, is in its state, has `times` left and wins its `probability` roll. `sms`
-    /// rules combine: after one applies, later `sms` rules still apply to the recipients no
+    /// matches it, is in its state, has `times` left and wins its `probability` roll. `sms` and
+    /// `email` rules combine: after one applies, later ones still apply to the recipients no
     /// earlier one covered (each recipient gets the first outcome that names it). Applying a
     /// rule counts it and moves its scenario.
     pub fn decide(&self, op: &str, facts: &Facts<'_>) -> Vec<Applied> {
@@ -288,10 +289,10 @@ impl Engine {
             rules, states, rng, ..
         } = &mut *inner;
         let mut applied: Vec<Applied> = Vec::new();
-        let mut covered: Vec<PhoneNumber> = Vec::new();
+        let mut covered: Vec<String> = Vec::new();
         for entry in rules.iter_mut() {
             let rule = &entry.rule;
-            if !applied.is_empty() && rule.action.sms.is_none() {
+            if !applied.is_empty() && !rule.action.per_recipient() {
                 continue;
             }
             let Some(recipients) = matches(rule, op, facts) else {
@@ -301,8 +302,8 @@ impl Engine {
             let recipients = if applied.is_empty() {
                 recipients
             } else {
-                let candidates = recipients.unwrap_or_else(|| facts.sms_to.clone());
-                let fresh: Vec<PhoneNumber> = candidates
+                let candidates = recipients.unwrap_or_else(|| facts.recipients.clone());
+                let fresh: Vec<String> = candidates
                     .into_iter()
                     .filter(|r| !covered.contains(r))
                     .collect();
@@ -328,14 +329,18 @@ impl Engine {
             if let (Some(scenario), Some(next)) = (&rule.scenario, &rule.set_state) {
                 states.insert(scenario.clone(), next.clone());
             }
-            let is_sms = rule.action.sms.is_some();
+            let per_recipient = rule.action.per_recipient();
             let all = recipients.is_none();
-            covered.extend(recipients.clone().unwrap_or_else(|| facts.sms_to.clone()));
+            covered.extend(
+                recipients
+                    .clone()
+                    .unwrap_or_else(|| facts.recipients.clone()),
+            );
             applied.push(Applied {
                 rule: rule.clone(),
                 recipients,
             });
-            if !is_sms || all {
+            if !per_recipient || all {
                 break;
             }
         }
@@ -343,9 +348,10 @@ impl Engine {
     }
 }
 
-/// Whether `rule` matches the request; for `Sms.Send` rules with `to`, the recipients it names
-/// (`Some(list)`), else `Some(None)`.
-fn matches(rule: &Rule, op: &str, facts: &Facts<'_>) -> Option<Option<Vec<PhoneNumber>>> {
+/// Whether `rule` matches the request; for `Sms.Send` and `Email.Send` rules with `to`, the
+/// recipients it names (`Some(list)`), else `Some(None)`. `to` and `from` match numbers exactly
+/// and email addresses ignoring case, with `*` wildcards.
+fn matches(rule: &Rule, op: &str, facts: &Facts<'_>) -> Option<Option<Vec<String>>> {
     let m = &rule.matcher;
     if !m.covers(op) {
         return None;
@@ -361,7 +367,10 @@ fn matches(rule: &Rule, op: &str, facts: &Facts<'_>) -> Option<Option<Vec<PhoneN
         return None;
     }
     if let Some(from) = &m.from
-        && facts.sms_from.as_ref().is_none_or(|f| f.as_str() != from)
+        && facts
+            .sender
+            .as_ref()
+            .is_none_or(|f| !address_matches(from, f))
     {
         return None;
     }
@@ -386,10 +395,10 @@ fn matches(rule: &Rule, op: &str, facts: &Facts<'_>) -> Option<Option<Vec<PhoneN
     if m.to.is_empty() {
         return Some(None);
     }
-    let hit: Vec<PhoneNumber> = facts
-        .sms_to
+    let hit: Vec<String> = facts
+        .recipients
         .iter()
-        .filter(|to| m.to.iter().any(|t| t == to.as_str()))
+        .filter(|to| m.to.iter().any(|t| address_matches(t, to)))
         .cloned()
         .collect();
     (!hit.is_empty()).then_some(Some(hit))
@@ -504,11 +513,11 @@ mod tests {
              "sms": {"deliveryReport": {"status": "Failed"}}},
             {"name": "c", "match": {"operation": "Sms.Send"}, "respond": {"status": 500}},
         ])));
-        let to = |n: &str| PhoneNumber::parse(n).expect("number");
+        let to = |n: &str| n.to_string();
         let mut f = facts();
-        f.sms_to = vec![to("+14255550101"), to("+14255550102"), to("+14255550103")];
+        f.recipients = vec![to("+14255550101"), to("+14255550102"), to("+14255550103")];
         let applied = engine.decide("Sms.Send", &f);
-        let got: Vec<(&str, Option<Vec<PhoneNumber>>)> = applied
+        let got: Vec<(&str, Option<Vec<String>>)> = applied
             .iter()
             .map(|a| (a.rule.name.as_str(), a.recipients.clone()))
             .collect();
@@ -520,10 +529,42 @@ mod tests {
             ]
         );
         // A recipient no sms rule names gets nothing; "c" never joins sms rules.
-        f.sms_to = vec![to("+14255550103")];
+        f.recipients = vec![to("+14255550103")];
         let applied = engine.decide("Sms.Send", &f);
         assert_eq!(applied.len(), 1);
         assert_eq!(applied[0].rule.name, "c");
+    }
+
+    #[test]
+    fn email_rules_match_address_patterns_and_combine_per_recipient() {
+        let engine = Engine::new(None);
+        engine.add(
+            super::super::rules::with_operations(&["Email.Send"], || {
+                serde_json::from_value::<Vec<Rule>>(serde_json::json!([
+                    {"name": "bounce", "match": {"operation": "Email.Send", "to": "*@bounce.example.com"},
+                     "email": {"deliveryReport": {"status": "Bounced"}}},
+                    {"name": "slow", "match": {"operation": "Email.Send", "from": "*@slow.example.com"},
+                     "email": {"completeAfter": "5s"}},
+                ]))
+            })
+            .expect("rules"),
+        );
+        let mut f = facts();
+        f.recipients = vec!["a@bounce.example.com".into(), "b@example.com".into()];
+        f.sender = Some("donotreply@example.com".into());
+        let applied = engine.decide("Email.Send", &f);
+        assert_eq!(applied.len(), 1);
+        assert_eq!(
+            applied[0].recipients,
+            Some(vec!["a@bounce.example.com".to_string()])
+        );
+        f.sender = Some("DoNotReply@Slow.Example.com".into());
+        let names: Vec<String> = engine
+            .decide("Email.Send", &f)
+            .iter()
+            .map(|a| a.rule.name.clone())
+            .collect();
+        assert_eq!(names, ["bounce", "slow"]);
     }
 
     #[test]
@@ -536,18 +577,18 @@ mod tests {
         ])));
         let body = serde_json::json!({"message": "fail me"});
         let other = serde_json::json!({"message": "fine"});
-        let to = |n: &str| PhoneNumber::parse(n).expect("number");
+        let to = |n: &str| n.to_string();
         let mut f = facts();
-        f.sms_to = vec![to("+14255550199"), to("+14255550123")];
+        f.recipients = vec![to("+14255550199"), to("+14255550123")];
         f.body = Some(&body);
         let applied = engine.decide("Sms.Send", &f);
         assert_eq!(applied[0].recipients, Some(vec![to("+14255550123")]));
         f.body = Some(&other);
         assert!(engine.decide("Sms.Send", &f).is_empty());
         f.body = Some(&body);
-        f.sms_to = vec![to("+14255550199")];
+        f.recipients = vec![to("+14255550199")];
         assert!(engine.decide("Sms.Send", &f).is_empty());
-        f.sms_to = vec![to("+14255550123")];
+        f.recipients = vec![to("+14255550123")];
         f.resource = "other";
         assert!(engine.decide("Sms.Send", &f).is_empty());
     }

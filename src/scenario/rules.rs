@@ -57,6 +57,18 @@ pub struct Action {
     /// `Sms.Send` only: the real handler runs, with these per-recipient outcomes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sms: Option<SmsOutcome>,
+    /// `Email.Send` only: the real handler runs; the send operation and the recipients' delivery
+    /// reports end as this says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailOutcome>,
+}
+
+impl Action {
+    /// Whether its outcome is per recipient (`sms`, `email`): such rules combine, each
+    /// recipient getting the first outcome that names it.
+    pub fn per_recipient(&self) -> bool {
+        self.sms.is_some() || self.email.is_some()
+    }
 }
 
 /// A scripted response.
@@ -143,6 +155,146 @@ pub enum ReportStatus {
     Failed,
 }
 
+/// Outcomes of `Email.Send` for the recipients the rule matches (all of them when the rule has
+/// no `to`). A `result` or `completeAfter` applies to the whole send operation as soon as the rule
+/// matches one recipient.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EmailOutcome {
+    /// How the send operation ends (`Failed` or `Canceled`, with an error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<EmailResult>,
+    /// How long the operation stays `Running` (emulator clock; default
+    /// `--email-completion-delay`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_duration",
+        serialize_with = "opt_duration::serialize"
+    )]
+    pub complete_after: Option<Duration>,
+    /// The recipients' delivery reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_report: Option<EmailDeliveryOutcome>,
+}
+
+/// How a scripted email send operation ends.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EmailResult {
+    /// `Failed` or `Canceled`.
+    pub status: EmailResultStatus,
+    /// `error.code` (default: `EmailDropped` for `Failed`, `Canceled` for `Canceled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// `error.message` (default: the service's message for `EmailDropped`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The non-success terminal statuses of an email send operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum EmailResultStatus {
+    /// `Failed`.
+    Failed,
+    /// `Canceled`.
+    Canceled,
+}
+
+/// A scripted email delivery report.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EmailDeliveryOutcome {
+    /// `Delivered`, `Failed`, `Bounced`, `Suppressed`, `Quarantined` or `FilteredSpam`.
+    pub status: EmailReportStatus,
+    /// When the report arrives after the operation finishes (emulator clock; default
+    /// `--email-delivery-report-delay`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_duration",
+        serialize_with = "opt_duration::serialize"
+    )]
+    pub after: Option<Duration>,
+    /// `deliveryStatusDetails.statusMessage` (default: says what happened).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+}
+
+/// Email delivery statuses a rule can script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum EmailReportStatus {
+    /// Delivered.
+    Delivered,
+    /// Failed.
+    Failed,
+    /// A hard bounce.
+    Bounced,
+    /// On the suppression list.
+    Suppressed,
+    /// Quarantined.
+    Quarantined,
+    /// Filtered as spam.
+    FilteredSpam,
+}
+
+impl EmailReportStatus {
+    /// The domain status.
+    pub fn status(self) -> crate::domain::DeliveryStatus {
+        use crate::domain::DeliveryStatus as S;
+        match self {
+            EmailReportStatus::Delivered => S::Delivered,
+            EmailReportStatus::Failed => S::Failed,
+            EmailReportStatus::Bounced => S::Bounced,
+            EmailReportStatus::Suppressed => S::Suppressed,
+            EmailReportStatus::Quarantined => S::Quarantined,
+            EmailReportStatus::FilteredSpam => S::FilteredSpam,
+        }
+    }
+}
+
+/// The `email` outcomes rules scripted for one send, handed to the email entry point by
+/// whichever front door received the message.
+#[derive(Debug, Clone, Default)]
+pub struct EmailOverrides(pub Vec<EmailOverride>);
+
+/// One rule's `Email.Send` outcome.
+#[derive(Debug, Clone)]
+pub struct EmailOverride {
+    /// The recipients it applies to (address keys; `None`: all).
+    pub recipients: Option<Vec<String>>,
+    /// What happens.
+    pub outcome: EmailOutcome,
+    /// The rule, for logs.
+    pub rule: String,
+}
+
+impl EmailOverrides {
+    /// The first scripted outcome that covers the recipient `key` (a lower-cased address), with
+    /// its rule.
+    pub fn for_recipient(&self, key: &str) -> Option<(&str, &EmailOutcome)> {
+        self.0.iter().find_map(|o| {
+            let covers = o
+                .recipients
+                .as_ref()
+                .is_none_or(|list| list.iter().any(|r| r == key));
+            covers.then_some((o.rule.as_str(), &o.outcome))
+        })
+    }
+
+    /// The first scripted end of the operation, with its rule.
+    pub fn result(&self) -> Option<(&str, &EmailResult)> {
+        self.0
+            .iter()
+            .find_map(|o| o.outcome.result.as_ref().map(|r| (o.rule.as_str(), r)))
+    }
+
+    /// The longest scripted `completeAfter`.
+    pub fn complete_after(&self) -> Option<Duration> {
+        self.0.iter().filter_map(|o| o.outcome.complete_after).max()
+    }
+}
+
 /// How many times a rule must have applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -179,10 +331,10 @@ pub struct Matcher {
     /// api-version, exactly as sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
-    /// SMS recipients (any of them).
+    /// Recipients (any of them): SMS numbers, or email address patterns (`*` wildcards).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub to: Vec<String>,
-    /// SMS sender.
+    /// The sender: an SMS number, or an email address pattern.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
     /// Chat thread id.
@@ -234,6 +386,9 @@ fn expand(pattern: &str, names: &[&'static str]) -> Option<Vec<&'static str>> {
 /// The operation a rule's `sms` action applies to.
 pub const SMS_SEND: &str = "Sms.Send";
 
+/// The operation a rule's `email` action applies to.
+pub const EMAIL_SEND: &str = "Email.Send";
+
 thread_local! {
     /// The operation names rules read on this thread may name (see [`with_operations`]).
     static OPERATIONS: RefCell<Option<Vec<&'static str>>> = const { RefCell::new(None) };
@@ -284,6 +439,8 @@ struct RawRule {
     fault: Option<Fault>,
     #[serde(default)]
     sms: Option<SmsOutcome>,
+    #[serde(default)]
+    email: Option<EmailOutcome>,
     #[serde(default)]
     expect: Option<Expect>,
 }
@@ -363,16 +520,38 @@ impl TryFrom<RawRule> for Rule {
                 )))
             }
         };
+        // `to` and `from` are numbers for SMS operations, address patterns for Email ones.
+        let messaging = |what: &str| -> Result<&'static str, String> {
+            if only(what, "Email").is_ok() {
+                Ok("Email")
+            } else {
+                only(what, "Sms").map(|()| "Sms")
+            }
+        };
         let to = raw.matcher.to.map(OneOrMany::into_vec).unwrap_or_default();
-        for number in &to {
-            crate::domain::PhoneNumber::parse(number)
-                .map_err(|e| at(format!("match.to '{number}' is not an E.164 number ({e})")))?;
-            only("to", "Sms")?;
+        for value in &to {
+            if messaging("to")? == "Email" {
+                if !crate::domain::is_address_pattern(value) {
+                    return Err(at(format!(
+                        "match.to '{value}' is not an email address or a pattern such as *@example.com"
+                    )));
+                }
+            } else {
+                crate::domain::PhoneNumber::parse(value)
+                    .map_err(|e| at(format!("match.to '{value}' is not an E.164 number ({e})")))?;
+            }
         }
         if let Some(from) = &raw.matcher.from {
-            crate::domain::PhoneNumber::parse(from)
-                .map_err(|e| at(format!("match.from '{from}' is not an E.164 number ({e})")))?;
-            only("from", "Sms")?;
+            if messaging("from")? == "Email" {
+                if !crate::domain::is_address_pattern(from) {
+                    return Err(at(format!(
+                        "match.from '{from}' is not an email address or a pattern such as *@example.com"
+                    )));
+                }
+            } else {
+                crate::domain::PhoneNumber::parse(from)
+                    .map_err(|e| at(format!("match.from '{from}' is not an E.164 number ({e})")))?;
+            }
         }
         if let Some(thread) = &raw.matcher.thread_id {
             crate::domain::ThreadId::parse(thread)
@@ -414,15 +593,16 @@ impl TryFrom<RawRule> for Rule {
             raw.respond.is_some(),
             raw.fault.is_some(),
             raw.sms.is_some(),
+            raw.email.is_some(),
         ];
         match kinds.iter().filter(|k| **k).count() {
             0 if raw.delay.is_none() && raw.set_state.is_none() => {
                 return Err(at(
-                    "give an action: respond, fault, sms, delay (or only setState)".into(),
+                    "give an action: respond, fault, sms, email, delay (or only setState)".into(),
                 ));
             }
             0 | 1 => {}
-            _ => return Err(at("respond, fault and sms exclude each other".into())),
+            _ => return Err(at("respond, fault, sms and email exclude each other".into())),
         }
         if let Some(delay) = raw.delay
             && delay > MAX_DELAY
@@ -463,6 +643,33 @@ impl TryFrom<RawRule> for Rule {
                 ));
             }
         }
+        if let Some(email) = &raw.email {
+            if operations != [EMAIL_SEND] {
+                return Err(at(
+                    "an email action needs match.operation: Email.Send".into()
+                ));
+            }
+            if email.result.is_none()
+                && email.delivery_report.is_none()
+                && email.complete_after.is_none()
+            {
+                return Err(at(
+                    "email needs result, completeAfter or deliveryReport".into()
+                ));
+            }
+            if email.result.is_some() && email.delivery_report.is_some() {
+                return Err(at(
+                    "a failed or canceled send delivers to no one: give result or deliveryReport"
+                        .into(),
+                ));
+            }
+            if let Some(result) = &email.result
+                && (result.code.as_ref().is_some_and(|c| c.trim().is_empty())
+                    || result.message.as_ref().is_some_and(|m| m.trim().is_empty()))
+            {
+                return Err(at("email.result.code and message must not be empty".into()));
+            }
+        }
         if let Some(expect) = &raw.expect
             && expect.count.is_none()
             && expect.min.is_none()
@@ -493,6 +700,7 @@ impl TryFrom<RawRule> for Rule {
                 respond: raw.respond,
                 fault: raw.fault,
                 sms: raw.sms,
+                email: raw.email,
             },
             expect: raw.expect,
             name,

@@ -29,6 +29,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use tokio::sync::broadcast;
 
 use super::chat::ChatChange;
+use super::email::EmailChange;
 use super::sms::SmsChange;
 
 /// The changes a live receiver may fall behind by before it loses the oldest.
@@ -42,6 +43,8 @@ pub enum Area {
     Chat,
     /// SMS sent and received.
     Sms,
+    /// Email accepted, and engagement reported.
+    Email,
 }
 
 /// One committed change. Records that the writer has at hand anyway (an SMS in the outbox) are
@@ -52,6 +55,8 @@ pub enum Change<'a> {
     Chat(ChatChange),
     /// An SMS sent or received.
     Sms(SmsChange<'a>),
+    /// An email accepted, or a recipient's engagement with one.
+    Email(EmailChange),
 }
 
 impl Change<'_> {
@@ -60,6 +65,7 @@ impl Change<'_> {
         match self {
             Change::Chat(_) => Area::Chat,
             Change::Sms(_) => Area::Sms,
+            Change::Email(_) => Area::Email,
         }
     }
 
@@ -68,6 +74,7 @@ impl Change<'_> {
         match self {
             Change::Chat(change) => Change::Chat(change),
             Change::Sms(change) => Change::Sms(change.into_owned()),
+            Change::Email(change) => Change::Email(change),
         }
     }
 }

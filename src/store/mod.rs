@@ -15,7 +15,9 @@
 
 pub mod changes;
 mod chat;
+mod email;
 mod identity;
+pub mod lro;
 mod sms;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,6 +35,10 @@ pub use chat::{
     TOPIC_LIMIT_BYTES, ThreadCursor, ThreadItem, ThreadProps, ThreadSnapshot, ThreadUpdate,
     merge_metadata, metadata_size,
 };
+pub use email::{
+    Accepted, Attachment, Delivery, EmailChange, EmailError, EmailLimits, EmailStore, Engagement,
+    InboxFilter, Mailbox, SentEmail,
+};
 pub use identity::{
     AssignmentStore, IdentityStore, StoreError, TeamsExtensionAssignment, TokenStatus,
 };
@@ -42,7 +48,7 @@ pub use sms::{
 };
 
 /// The caps fixed when the store is built (`--max-chat-*`, `--max-sms-opt-outs`,
-/// `--max-teams-extension-assignments`). [`Default`] is unbounded, for unit tests and benches.
+/// `--max-teams-extension-assignments`, `--max-emails`, `--max-email-storage-bytes`). [`Default`] is unbounded, for unit tests and benches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreLimits {
     /// Identities (live ones, and deleted ones until room is needed).
@@ -53,6 +59,8 @@ pub struct StoreLimits {
     pub sms_opt_outs: usize,
     /// Teams Phone extension assignments.
     pub teams_extension_assignments: usize,
+    /// The email inbox and send operations.
+    pub email: EmailLimits,
 }
 
 impl Default for StoreLimits {
@@ -62,6 +70,7 @@ impl Default for StoreLimits {
             chat: ChatLimits::default(),
             sms_opt_outs: usize::MAX,
             teams_extension_assignments: usize::MAX,
+            email: EmailLimits::default(),
         }
     }
 }
@@ -109,6 +118,8 @@ pub struct Store {
     pub chat: Arc<ChatStore>,
     /// SMS outbox, repeatability records, delivery reports and opt-outs.
     pub sms: Arc<SmsStore>,
+    /// The email inbox and send operations.
+    pub email: Arc<EmailStore>,
     limits: StoreLimits,
 }
 
@@ -134,6 +145,7 @@ impl Store {
             )),
             chat: Arc::new(ChatStore::with_limits(limits.chat)),
             sms: Arc::new(SmsStore::with_opt_out_limit(limits.sms_opt_outs)),
+            email: Arc::new(EmailStore::with_limits(limits.email)),
             limits,
         }
     }
@@ -153,6 +165,7 @@ impl Store {
         self.assignments.clear();
         self.chat.clear();
         self.sms.clear();
+        self.email.clear();
     }
 }
 

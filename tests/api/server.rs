@@ -456,6 +456,7 @@ fn help_groups_the_options_under_headings_and_ends_with_examples() {
                 "Access keys & resources:",
                 "Tokens & Entra ID:",
                 "SMS:",
+                "Email:",
                 "Events:",
                 "Fixtures & scenarios:",
                 "Limits:",

@@ -13,12 +13,15 @@
 //! - Scripted scenarios, the journal, fixtures, resources and inspection: see
 //!   [`scenarios`] and [`inspect`].
 //! - `GET|DELETE /_emulator/sms`: the SMS outbox (see [`sms`]).
+//! - `GET|DELETE /_emulator/emails…`: the email inbox, raw messages, attachments and engagement
+//!   (see [`email`]).
 //! - `/_emulator/events…`, `POST /_emulator/sms/inbound`: Event Grid subscriptions, the event
 //!   history and inbound SMS (see [`events`]).
 //! - `GET  /_emulator/token`: who a `Bearer` user access token belongs to, or why it is refused
 //!   (the same check Chat applies), to debug token handling.
 
 pub mod clock;
+pub mod email;
 pub mod events;
 pub mod inspect;
 pub mod query;
@@ -111,6 +114,20 @@ pub const OPERATIONS: &[Operation] = &[
         &[], CONTROL, |r| r.to(sms::list_sent_sms)),
     Operation::new("Emulator.ClearSentSms", Method::DELETE, "/_emulator/sms",
         &[], CONTROL, |r| r.to(sms::clear_sent_sms)),
+    Operation::new("Emulator.ListEmails", Method::GET, "/_emulator/emails",
+        &[], CONTROL, |r| r.to(email::list_emails)),
+    Operation::new("Emulator.ClearEmails", Method::DELETE, "/_emulator/emails",
+        &[], CONTROL, |r| r.to(email::clear_emails)),
+    Operation::new("Emulator.GetEmail", Method::GET, "/_emulator/emails/{email_id}",
+        &[], CONTROL, |r| r.to(email::get_email)),
+    Operation::new("Emulator.GetRawEmail", Method::GET, "/_emulator/emails/{email_id}/raw",
+        &[], CONTROL, |r| r.to(email::get_raw_email)),
+    Operation::new("Emulator.GetEmailAttachment", Method::GET,
+        "/_emulator/emails/{email_id}/attachments/{index}", &[], CONTROL,
+        |r| r.to(email::get_attachment)),
+    Operation::new("Emulator.ReportEmailEngagement", Method::POST,
+        "/_emulator/emails/{email_id}/engagement", &[], CONTROL,
+        |r| r.to(email::report_engagement)),
     Operation::new("Emulator.ReceiveInboundSms", Method::POST, "/_emulator/sms/inbound",
         &[], CONTROL, |r| r.to(events::receive_inbound_sms)),
     Operation::new("Emulator.ListEvents", Method::GET, "/_emulator/events",

@@ -190,6 +190,20 @@ class Emulator:
                 raise RuntimeError(f"GET /_emulator/sms answered {resp.status}")
             return json.loads(resp.read())["value"]
 
+    def sent_emails(self, query: str = "") -> list[dict]:
+        """The email inbox (``GET /_emulator/emails?<query>`` over plain HTTP): what the emulator
+        "sent". ``query`` takes the endpoint's parameters, e.g. ``"to=a@example.com&wait=5s"``.
+        """
+        return self.get_json("/_emulator/emails" + (f"?{query}" if query else ""))["value"]
+
+    def raw_email(self, email_id: str) -> bytes:
+        """One email as RFC 5322 bytes (``GET /_emulator/emails/{id}/raw``), for the ``email`` module."""
+        url = self.http_endpoint.rstrip("/") + f"/_emulator/emails/{email_id}/raw"
+        with _NO_PROXY_OPENER.open(urllib.request.Request(url), timeout=10) as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"GET /_emulator/emails/{email_id}/raw answered {resp.status}")
+            return resp.read()
+
     def control(self, method: str, path: str, body=None, content_type: str = "application/json"):
         """Call a control endpoint (``/_emulator/...``) over plain HTTP; returns ``(status, parsed JSON or None)``.
 

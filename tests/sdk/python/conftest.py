@@ -166,6 +166,36 @@ async def async_sms_client(request, emulator: Emulator):
         yield client
 
 
+# --------------------------------------------------------------------------- Email clients
+# The same two transports as Identity. The emulator's default sender is on its Azure-managed
+# domain, DoNotReply@<resource id>.azurecomm.net (printed in its ready block).
+def _email_client(cls, emulator: Emulator, transport: str):
+    from azure.core.credentials import AzureKeyCredential
+
+    if transport == "https-connection-string":
+        client = cls.from_connection_string(emulator.connection_string)
+        assert client._config.endpoint.startswith("https://")  # noqa: SLF001 - guard: this case must use TLS
+        return client
+    return cls(emulator.http_endpoint.rstrip("/"), AzureKeyCredential(emulator.access_key))
+
+
+@pytest.fixture(params=TRANSPORTS)
+def email_client(request, emulator: Emulator):
+    """A sync ``azure.communication.email.EmailClient`` bound to the emulator."""
+    from azure.communication.email import EmailClient
+
+    return _email_client(EmailClient, emulator, request.param)
+
+
+@pytest_asyncio.fixture(params=TRANSPORTS)
+async def async_email_client(request, emulator: Emulator):
+    """An ``azure.communication.email.aio.EmailClient`` (aiohttp) bound to the emulator."""
+    from azure.communication.email.aio import EmailClient
+
+    async with _email_client(EmailClient, emulator, request.param) as client:
+        yield client
+
+
 # --------------------------------------------------------------------------- dedicated emulators
 # Fixture files and scenario rules change an emulator for its whole life: a reset brings fixture
 # data back and keeps the rules (only their counters and states go back to the start), and rule

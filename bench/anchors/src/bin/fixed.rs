@@ -2,7 +2,7 @@
 //! fixed, ACS-shaped JSON bodies: no authentication, no state, no parsing.
 //!
 //! Routes: `GET /_emulator/health` (the emulator's own health answer), `POST /identities`,
-//! `POST /chat/threads/{id}/messages`, `POST /sms`. `PORT` (default 0: any free port) and
+//! `POST /chat/threads/{id}/messages`, `POST /sms`, `POST /emails:send`. `PORT` (default 0: any free port) and
 //! `WORKERS` (default: one per core) come from the environment; the bound address is printed
 //! on stdout as `listening on http://127.0.0.1:<port>`.
 
@@ -21,6 +21,9 @@ const IDENTITY_BODY: &str = concat!(
 );
 const CHAT_BODY: &str = r#"{"id":"1643834285342"}"#;
 const SMS_BODY: &str = r#"{"value":[{"to":"+14255550123","messageId":"Outgoing_20210309215805d8ccc7c0-9e03-4aba-8a89-1aedf08d9b45_noam","httpStatusCode":202,"repeatabilityResult":"accepted","successful":true}]}"#;
+const EMAIL_BODY: &str = r#"{"id":"8540c0de-899f-5cce-acb5-3ec493af3800","status":"Running"}"#;
+const EMAIL_LOCATION: &str =
+    "http://127.0.0.1/emails/operations/8540c0de-899f-5cce-acb5-3ec493af3800?api-version=2025-09-01";
 /// What the emulator's `GET /_emulator/health` answers.
 const HEALTH_BODY: &str = r#"{"status":"healthy","version":"0.1.0"}"#;
 const JSON: &str = "application/json; charset=utf-8";
@@ -45,6 +48,14 @@ async fn sms(_body: web::Bytes) -> HttpResponse {
     HttpResponse::Accepted().content_type(JSON).body(SMS_BODY)
 }
 
+async fn emails_send(_body: web::Bytes) -> HttpResponse {
+    HttpResponse::Accepted()
+        .insert_header(("operation-location", EMAIL_LOCATION))
+        .insert_header(("retry-after", "1"))
+        .content_type(JSON)
+        .body(EMAIL_BODY)
+}
+
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let port: u16 = std::env::var("PORT")
@@ -57,6 +68,7 @@ async fn main() -> std::io::Result<()> {
             .route("/identities", web::post().to(identities))
             .route("/chat/threads/{id}/messages", web::post().to(chat_message))
             .route("/sms", web::post().to(sms))
+            .route("/emails:send", web::post().to(emails_send))
     });
     // As the emulator: small responses go out at once, not after a delayed ACK (Nagle).
     server = server.tcp_nodelay(true);

@@ -5,6 +5,9 @@
 //!   hash of the body, `x-ms-date`, an HMAC over `VERB\npath?query\n<signed header values>`),
 //!   parse the JSON body, make a uuid, sign an HS256 user access token (identities), insert into
 //!   a DashMap.
+//! - `POST /emails:send`: verify the signature, parse the JSON message, make a uuid (the operation
+//!   id), insert into a DashMap, answer 202 `{id, status}` with an absolute `Operation-Location`
+//!   and `retry-after`.
 //! - `POST /chat/threads/{id}/messages`: verify the Bearer HS256 token (signature and expiry)
 //!   issued by `POST /identities`, check its chat scope, parse the JSON body, append to a DashMap.
 //!
@@ -47,7 +50,44 @@ struct AppState {
     identities: DashMap<String, IdentityRec>,
     threads: DashMap<String, Vec<MessageRec>>,
     sms: DashMap<String, SmsRec>,
+    emails: DashMap<String, EmailRec>,
     seq: AtomicU64,
+}
+
+#[allow(dead_code)]
+struct EmailRec {
+    sender: String,
+    to: Vec<String>,
+    subject: String,
+    text: Option<String>,
+    created: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EmailAddressReq {
+    address: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EmailRecipientsReq {
+    to: Vec<EmailAddressReq>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EmailContentReq {
+    subject: String,
+    plain_text: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SendEmailReq {
+    sender_address: String,
+    content: EmailContentReq,
+    recipients: EmailRecipientsReq,
 }
 
 #[allow(dead_code)]
@@ -335,6 +375,33 @@ async fn sms(req: HttpRequest, body: web::Bytes, st: web::Data<AppState>) -> Htt
     HttpResponse::Accepted().json(json!({"value": value}))
 }
 
+async fn emails_send(req: HttpRequest, body: web::Bytes, st: web::Data<AppState>) -> HttpResponse {
+    if let Err(e) = verify_hmac(&req, &body, &st.access_key) {
+        return err(StatusCode::UNAUTHORIZED, "Unauthorized", e);
+    }
+    let r: SendEmailReq = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(_) => return err(StatusCode::BAD_REQUEST, "BadRequest", "invalid body"),
+    };
+    let id = Uuid::new_v4().hyphenated().to_string();
+    let host = req.connection_info().host().to_string();
+    let location = format!("http://{host}/emails/operations/{id}?api-version=2025-09-01");
+    st.emails.insert(
+        id.clone(),
+        EmailRec {
+            sender: r.sender_address,
+            to: r.recipients.to.into_iter().map(|a| a.address).collect(),
+            subject: r.content.subject,
+            text: r.content.plain_text,
+            created: since_epoch().as_secs(),
+        },
+    );
+    HttpResponse::Accepted()
+        .insert_header(("operation-location", location))
+        .insert_header(("retry-after", "1"))
+        .json(json!({"id": id, "status": "Running"}))
+}
+
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let port: u16 = std::env::var("PORT")
@@ -355,6 +422,7 @@ async fn main() -> std::io::Result<()> {
         identities: DashMap::new(),
         threads: DashMap::new(),
         sms: DashMap::new(),
+        emails: DashMap::new(),
         seq: AtomicU64::new(0),
     });
     let mut server = HttpServer::new(move || {
@@ -363,6 +431,7 @@ async fn main() -> std::io::Result<()> {
             .route("/identities", web::post().to(identities))
             .route("/chat/threads/{id}/messages", web::post().to(chat_message))
             .route("/sms", web::post().to(sms))
+            .route("/emails:send", web::post().to(emails_send))
     });
     // As the emulator: small responses go out at once, not after a delayed ACK (Nagle).
     server = server.tcp_nodelay(true);
