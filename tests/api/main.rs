@@ -9,6 +9,7 @@ mod chat_threads;
 mod concurrency;
 mod control;
 mod control_extremes;
+mod cors;
 mod email;
 mod email_events;
 mod email_inbox;
