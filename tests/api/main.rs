@@ -25,6 +25,7 @@ mod hostile;
 mod http2;
 mod identity;
 mod limits;
+mod realtime;
 mod scenario_faults;
 mod scenarios;
 mod server;
