@@ -378,3 +378,68 @@ async fn oversized_frames_floods_and_too_many_sockets_are_bounded() {
     assert!(open(&app, &session).await.is_err());
     drop(open_ones);
 }
+
+#[tokio::test]
+async fn scenario_rules_delay_and_drop_notifications_and_drop_sockets() {
+    let app = spawn_app().await;
+    let (_, alice_token) = app.create_user_and_token(&["chat"]).await;
+    let (bob, bob_token) = app.create_user_and_token(&["chat"]).await;
+    let thread = app.thread_with(&alice_token, "rules", &[&bob]).await;
+    let res = app
+        .client
+        .post(format!("{}/_emulator/fixtures", app.http))
+        .json(&json!({"rules": [
+            {"name": "lose-typing", "times": 1,
+             "match": {"operation": "Realtime.TypingIndicatorReceived", "userId": bob},
+             "fault": "emptyResponse"},
+            {"name": "slow-message", "times": 1,
+             "match": {"operation": "Realtime.ChatMessageReceived", "threadId": thread},
+             "delay": "500ms"},
+            {"name": "cut-on-edit", "times": 1,
+             "match": {"operation": "Realtime.ChatMessageEdited"},
+             "fault": "connectionReset"}
+        ]}))
+        .send()
+        .await
+        .expect("fixture");
+    assert_eq!(res.status(), 201, "{}", body(res).await);
+    let (mut ws, _) = connect(&app, &bob_token).await;
+    let typing = format!(
+        "/chat/threads/{}/typing?api-version={CHAT_V}",
+        encode(&thread)
+    );
+    // The first typing notification is dropped, the second arrives.
+    for name in ["first", "second"] {
+        let res = app
+            .chat(
+                "POST",
+                &alice_token,
+                &typing,
+                Some(&json!({"senderDisplayName": name})),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+    }
+    let (_, typing) = notification(&mut ws).await;
+    assert_eq!(typing["senderDisplayName"], "second");
+    // The message is delayed.
+    let started = std::time::Instant::now();
+    let message = app.send_text(&alice_token, &thread, "late").await;
+    let (_, received) = notification(&mut ws).await;
+    assert_eq!(received["messageId"], message);
+    assert!(started.elapsed() >= Duration::from_millis(450));
+    // An edit drops the socket instead.
+    let res = app
+        .chat(
+            "PATCH",
+            &alice_token,
+            &format!(
+                "/chat/threads/{}/messages/{message}?api-version={CHAT_V}",
+                encode(&thread)
+            ),
+            Some(&json!({"content": "edited"})),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    assert_eq!(next_text(&mut ws).await, None);
+}
