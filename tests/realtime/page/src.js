@@ -35,15 +35,13 @@ async function main() {
   const endpoint = params.get("endpoint");
   const token = params.get("token");
   const client = new ChatClient(endpoint, new AzureCommunicationTokenCredential(token));
-  // Subscribing needs the start to have begun; subscribing before awaiting it catches
-  // realTimeNotificationConnected too.
-  const started = client.startRealtimeNotifications();
+  // As docs/chat.md shows it: start, then subscribe.
+  await client.startRealtimeNotifications();
   for (const name of EVENTS) {
     client.on(name, (event) => {
       window.__events.push({ name, at: Date.now(), event: event ?? null });
     });
   }
-  await started;
   window.__status = "started";
 }
 
