@@ -92,7 +92,8 @@ async fn serve(
                     Message::Text(text) => match frames::parse(&text) {
                         Inbound::Disconnect => return "client disconnected",
                         Inbound::Event { name, ack: Some(id) } => {
-                            if session.text(frames::ack(id, &name)).await.is_err() {
+                            let acked = session.text(frames::ack(id, &name)).await;
+                            if acked.is_err() {
                                 return "gone";
                             }
                         }
@@ -106,7 +107,8 @@ async fn serve(
                         _ => {}
                     },
                     Message::Ping(bytes) => {
-                        if session.pong(&bytes).await.is_err() {
+                        let ponged = session.pong(&bytes).await;
+                        if ponged.is_err() {
                             return "gone";
                         }
                     }
