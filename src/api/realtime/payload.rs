@@ -311,3 +311,92 @@ pub fn notification(change: &ChatChange) -> Option<Notification> {
         payload,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::domain::ThreadId;
+    use crate::store::ThreadSnapshot;
+
+    fn user(n: u8) -> CommunicationUserId {
+        CommunicationUserId::parse(&format!(
+            "8:acs:acacacac-0000-4000-8000-000000000001_0000000{n}-0000-0000-0000-000000000000"
+        ))
+        .expect("user")
+    }
+
+    fn member(n: u8, name: &str) -> Participant {
+        Participant {
+            id: CommunicationIdentifier::User(user(n)),
+            display_name: Some(name.into()),
+            share_history_time: None,
+            metadata: None,
+        }
+    }
+
+    fn change(kind: ChatChangeKind, topic: &str) -> ChatChange {
+        let at = DateTime::<Utc>::from_timestamp_millis(1_800_000_000_000).expect("time");
+        ChatChange {
+            thread: ThreadSnapshot {
+                props: Arc::new(ThreadProps {
+                    id: ThreadId::parse("19:acsemu_test@thread.v2").expect("thread"),
+                    topic: topic.into(),
+                    created_on: at,
+                    created_by: user(1),
+                    deleted_on: None,
+                    metadata: None,
+                    retention_policy: Some(RetentionPolicy::ThreadCreationDate {
+                        delete_thread_after_days: 30,
+                    }),
+                }),
+                participants: Arc::new(vec![member(1, "Alice"), member(2, "Bob")]),
+            },
+            by: user(1),
+            at,
+            kind,
+        }
+    }
+
+    /// What the SDK does with these fields: `JSON.parse(unescape(s))`.
+    fn unescape_parse(s: &str) -> Value {
+        serde_json::from_str(&s.replace("%25", "%")).expect("json")
+    }
+
+    #[test]
+    fn everyone_but_the_actor_hears_of_a_change_and_json_strings_survive_unescape() {
+        let note = notification(&change(ChatChangeKind::ThreadUpdated, "100% done")).expect("note");
+        assert_eq!(note.event_id, 258);
+        assert_eq!(note.recipients, vec![user(2)]);
+        let body: Value = serde_json::from_str(&note.body_for(&user(2))).expect("json");
+        assert_eq!(body["recipientMri"], user(2).to_string());
+        let props = unescape_parse(body["properties"].as_str().expect("string"));
+        assert_eq!(props["topic"], "100% done");
+        let policy: Value =
+            serde_json::from_str(props["retentionPolicy"].as_str().expect("string")).expect("json");
+        assert_eq!(policy["executeAfter"], "30.00:00:00");
+        let editor = unescape_parse(body["editedBy"].as_str().expect("string"));
+        assert_eq!(editor["displayName"], "Alice");
+    }
+
+    #[test]
+    fn a_removed_participant_hears_of_it_and_typing_carries_the_name() {
+        let removed = member(3, "Carol");
+        let note =
+            notification(&change(ChatChangeKind::ParticipantRemoved(removed), "t")).expect("note");
+        assert_eq!(note.event_id, 261);
+        assert_eq!(note.recipients, vec![user(2), user(3)]);
+        let note = notification(&change(
+            ChatChangeKind::Typing {
+                sender_display_name: Some("Alice".into()),
+            },
+            "t",
+        ))
+        .expect("note");
+        let body: Value = serde_json::from_str(&note.body_for(&user(2))).expect("json");
+        assert_eq!(body["eventId"], 245);
+        assert_eq!(body["senderDisplayName"], "Alice");
+        assert_eq!(body["senderId"], user(1).to_string());
+    }
+}
