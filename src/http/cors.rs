@@ -7,7 +7,7 @@
 
 use actix_web::HttpResponse;
 use actix_web::dev::ServiceRequest;
-use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 
 /// The response headers a browser script may read: the ones the SDKs read (challenges,
@@ -49,13 +49,9 @@ pub fn preflight(req: &ServiceRequest) -> Option<HttpResponse> {
     {
         res.insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, requested.clone()));
     }
-    // Chromium's Private Network Access preflight: a page on a public origin calling localhost.
-    if headers.contains_key("access-control-request-private-network") {
-        res.insert_header((
-            HeaderName::from_static("access-control-allow-private-network"),
-            "true",
-        ));
-    }
+    // A Private Network Access preflight (a page on a public origin calling the emulator on a
+    // private address) is not granted: browsers that enforce it keep public web sites away from
+    // a developer's emulator.
     Some(res.finish())
 }
 

@@ -39,6 +39,21 @@ async fn preflights_are_answered_on_every_path_before_authentication() {
             "{path}"
         );
     }
+    // A Private Network Access preflight is answered, but not granted: public sites stay away.
+    let res = app
+        .client
+        .request(Method::OPTIONS, format!("{}/_emulator/resources", app.http))
+        .header("Origin", "https://example.com")
+        .header("Access-Control-Request-Method", "GET")
+        .header("Access-Control-Request-Private-Network", "true")
+        .send()
+        .await
+        .expect("preflight");
+    assert_eq!(res.status(), 204);
+    assert!(
+        !res.headers()
+            .contains_key("access-control-allow-private-network")
+    );
     // A plain OPTIONS (no preflight headers) is routed like any request.
     let res = app
         .client
