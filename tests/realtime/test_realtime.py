@@ -5,7 +5,8 @@ served from its own origin (another localhost port) and loaded in headless Chrom
 calls ``startRealtimeNotifications()`` against the emulator's HTTPS endpoint. Alice, with the
 Python Chat SDK, sends, edits and deletes a message, types, sends a read receipt, adds and
 removes a participant, changes the topic, creates and deletes a thread; the page must see each
-event within a second with the right ids and content.
+event within a second with the right ids and content. Then the emulator drops the page's socket
+and the SDK must reconnect by itself and hear the next message.
 
 Trust: Chromium is launched with ``--ignore-certificate-errors`` (covers fetch, XHR and the
 WebSocket); an application would trust the emulator's certificate in the browser instead.
@@ -15,11 +16,14 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -112,6 +116,14 @@ class Page:
             f"no {name} within {timeout}s; status {self.status()}; events "
             f"{[e['name'] for e in self.events()]}; logs {self.logs()}"
         )
+
+
+def emulator_post(emulator, path: str) -> dict:
+    """A control API POST on the emulator's HTTP listener."""
+    req = urllib.request.Request(emulator.http_endpoint.rstrip("/") + path, data=b"", method="POST")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(req, timeout=10) as res:
+        return json.loads(res.read())
 
 
 def now_ms() -> float:
@@ -225,8 +237,20 @@ def test_a_browser_page_hears_every_chat_event(emulator, page_origin):
             ev = bob_page.wait_for("chatThreadDeleted", lambda e: e["threadId"] == second, t)
             assert ev["deletedOn"]
 
-            # Bob's own actions reach no one but others: his page heard nothing of its own.
             names = [e["name"] for e in bob_page.events()]
             assert names.count("chatMessageReceived") == 1, names
+
+            # The emulator drops Bob's socket (as a scenario rule or a flaky network would): the
+            # SDK reconnects by itself and the next message arrives.
+            t = now_ms()
+            closed = emulator_post(emulator, f"/_emulator/realtime/close?user={quote(bob.properties['id'])}")
+            assert closed["closed"] == 1, closed
+            bob_page.wait_for("realTimeNotificationConnected", lambda e: True, t, timeout=15, within_ms=15_000)
+            t = now_ms()
+            again = thread.send_message("after the reconnect").id
+            ev = bob_page.wait_for("chatMessageReceived", lambda e: e["id"] == again, t)
+            assert ev["message"] == "after the reconnect"
+            names = [e["name"] for e in bob_page.events()]
+            assert names.count("realTimeNotificationConnected") == 2, names
         finally:
             browser.close()
