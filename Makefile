@@ -3,11 +3,12 @@
 #               HTTP :8080); flags go in ARGS: make run ARGS="--fixtures fixtures/ci-starter.yaml"
 #   make test   run every test: lint, Rust unit + integration tests, the official Python and
 #               JavaScript SDK suites and the README's snippets (creates tests/sdk/python/.venv and
-#               tests/sdk/js/node_modules)
+#               tests/sdk/js/node_modules), and the browser test of real-time chat notifications
+#               (tests/realtime: headless Chromium)
 
 CARGO ?= cargo
 
-.PHONY: run test test-rust test-sdk lint fmt build release container-check bench bench-anchors bench-startup
+.PHONY: run test test-rust test-sdk test-realtime lint fmt build release container-check bench bench-anchors bench-startup
 
 # Flags for `make run`, e.g. ARGS="--fixtures fixtures/ci-starter.yaml --log-level debug".
 ARGS ?=
@@ -24,7 +25,7 @@ build:
 release:
 	$(CARGO) build --release
 
-test: lint test-rust test-sdk
+test: lint test-rust test-sdk test-realtime
 
 # Short panics (no backtrace): a CI log excerpt then shows the failed assertion and its values
 # instead of thirty frames. Run `cargo test` directly for backtraces.
@@ -35,6 +36,12 @@ test-rust:
 # run.sh installs the pinned SDKs locally on first use.
 test-sdk: build
 	ACS_EMULATOR_BIN=$(CURDIR)/target/debug/acs-emulator bash tests/sdk/run.sh
+
+# Real-time chat notifications in a real browser: a page bundling the unmodified browser Chat SDK,
+# on another origin, in headless Chromium (tests/realtime/run.sh installs Debian's chromium when
+# /usr/bin/chromium is missing, the page's npm packages and a venv with playwright).
+test-realtime: build
+	ACS_EMULATOR_BIN=$(CURDIR)/target/debug/acs-emulator bash tests/realtime/run.sh
 
 # The module graph: no import cycle between src/'s top-level modules, each importing only
 # lower layers (scripts/module-graph.py, docs/ARCHITECTURE.md).

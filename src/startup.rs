@@ -101,6 +101,9 @@ impl Application {
         let events = EventBus::new(bus_options(&settings), Arc::clone(&clock));
         let changes = Changes::default();
         events.listen_to(&changes);
+        // Real-time chat notifications: the trouter listens to the same sink.
+        let trouter = Arc::new(api::realtime::Hub::new(api::realtime::Limits::default()));
+        changes.listen(Arc::new(api::realtime::Listener(trouter.clone())));
         subscribe_webhooks(&events, &settings)?;
         let mut loaded = Vec::new();
         for path in &config.scenarios.fixtures {
@@ -215,6 +218,10 @@ impl Application {
             tls_ca_bundle_pem: Arc::new(bundle_pem),
             ready: std::sync::atomic::AtomicBool::new(false),
         });
+        trouter
+            .faults
+            .attach(Arc::downgrade(&state.clone().into_inner()));
+        let trouter = web::Data::from(trouter);
         let max_body = config.limits.max_body_bytes;
         let app_state = state.clone();
         let operations = web::Data::new(http::operation::OperationIndex::new(api::SERVICES));
@@ -222,6 +229,7 @@ impl Application {
             App::new()
                 .app_data(app_state.clone())
                 .app_data(operations.clone())
+                .app_data(trouter.clone())
                 .app_data(web::PayloadConfig::new(max_body))
                 .configure(api::configure)
                 .default_service(web::to(http::not_found))

@@ -8,6 +8,7 @@ pub mod chat;
 pub mod email;
 pub mod entra;
 pub mod identity;
+pub mod realtime;
 pub mod sms;
 
 use actix_web::web;
@@ -18,11 +19,14 @@ use crate::http::Service;
 /// path patterns overlap the earlier one wins, so the Entra ID authority comes last: its
 /// `/{tenant}/…` patterns would shadow fixed paths otherwise.
 pub const SERVICES: &[&Service] = &[
+    // Before the control API's `/_emulator` mount, whose fallback would answer its paths.
+    &realtime::CONTROL,
     &admin::SERVICE,
     &identity::SERVICE,
     &chat::SERVICE,
     &sms::SERVICE,
     &email::SERVICE,
+    &realtime::SERVICE,
     &entra::SERVICE,
 ];
 
@@ -32,8 +36,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The names scenario rules may match on: every data-plane operation, in table order.
+/// Real-time notifications (`Realtime.ChatMessageReceived`, …) come last: their rules apply
+/// to each notification about to go to a socket (`api::realtime::faults`).
 pub fn rule_operations() -> Vec<&'static str> {
-    crate::http::operation::data_plane_names(SERVICES)
+    let mut names = crate::http::operation::data_plane_names(SERVICES);
+    names.extend_from_slice(realtime::faults::OPERATIONS);
+    names
 }
 
 #[cfg(test)]

@@ -18,7 +18,9 @@ use crate::error::ApiError;
 /// - the access-log line ([`crate::telemetry::access`]);
 /// - the journal entry of a data-plane request ([`super::scenario::JournalEntry`]), recorded once the
 ///   response is built, whatever answered it;
-/// - the per-request limits (`limits`).
+/// - the per-request limits (`limits`);
+/// - CORS: a preflight is answered here, before anything else; every other response gets
+///   `Access-Control-Allow-Origin` and the exposed headers ([`super::cors`]).
 pub async fn edge(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -31,6 +33,24 @@ pub async fn edge(
             .await
             .map(ServiceResponse::map_into_left_body);
     };
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    // A CORS preflight is answered before authentication and routing (and is not journaled).
+    if head_size(&req) <= state.settings.config.limits.max_header_bytes
+        && let Some(answer) = super::cors::preflight(&req)
+    {
+        let res = req.into_response(answer).map_into_right_body();
+        let request = res.request();
+        crate::telemetry::access(
+            state.settings.config.logging.log_format,
+            request.method().as_str(),
+            request.path(),
+            || None,
+            res.status().as_u16(),
+            started.elapsed(),
+            "",
+        );
+        return Ok(res);
+    }
     let entry = super::scenario::JournalEntry::begin(&state, &req);
     let mut res = match limits(&state, req).await {
         Ok((req, held)) => {
@@ -48,6 +68,7 @@ pub async fn edge(
     if let Some(id) = client_request_id {
         headers.insert(HeaderName::from_static("x-ms-client-request-id"), id);
     }
+    super::cors::decorate(headers, origin);
     let mut buf = uuid::Uuid::encode_buffer();
     let correlation = uuid::Uuid::new_v4().simple().encode_lower(&mut buf);
     if let Ok(cv) = HeaderValue::from_str(correlation) {

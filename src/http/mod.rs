@@ -2,11 +2,12 @@
 //! layer ([`operation`]), the [`edge()`] middleware (limits, buffered body, standard headers,
 //! access log, journal), authentication on requests ([`auth`]), scripted scenarios on requests
 //! ([`scenario`]) and transport [`faults`], typed extractors ([`extract`]), answering requests
-//! ([`response`]), the headers of long-running operations ([`lro`]), and which host a request
+//! ([`response`]), browsers' cross-origin requests ([`cors`]), the headers of long-running operations ([`lro`]), and which host a request
 //! addresses ([`host`]).
 
 pub mod auth;
 pub mod body;
+pub mod cors;
 pub mod edge;
 pub mod extract;
 pub mod faults;

@@ -68,6 +68,10 @@ pub enum Plane {
     Entra,
     /// The emulator's own `/_emulator/*` API (not journaled).
     Control,
+    /// The trouter of real-time chat notifications (`api::realtime`): its own authentication
+    /// (`X-Skypetoken`, the allocation's `sr`), journaled without a name, not open to request
+    /// rules (its notifications have rules of their own).
+    Realtime,
 }
 
 /// One operation: everything the emulator needs to route, authenticate, version-check and

@@ -556,7 +556,15 @@ impl TryFrom<RawRule> for Rule {
         if let Some(thread) = &raw.matcher.thread_id {
             crate::domain::ThreadId::parse(thread)
                 .map_err(|e| at(format!("match.threadId: {e}")))?;
-            only("threadId", "Chat")?;
+            // Chat requests, and the real-time notifications of a thread.
+            if !operations
+                .iter()
+                .all(|op| matches!(service_of(op), Some("Chat" | "Realtime")))
+            {
+                return Err(at(
+                    "match.threadId applies to Chat and Realtime operations only".into(),
+                ));
+            }
         }
         if let Some(user) = &raw.matcher.user_id {
             crate::domain::CommunicationUserId::parse(user)

@@ -357,7 +357,7 @@ pub async fn list_resources(
 }
 
 /// `GET /_emulator/operations`: the name of every data-plane operation (what scenario rules and
-/// journal filters name), in table order. The control API's and the Entra ID authority's
+/// journal filters name), in table order, then the real-time notifications rules may name. The control API's and the Entra ID authority's
 /// operations are in the table too, but rules cannot name them: they are not listed.
 pub async fn list_operations() -> Result<HttpResponse, ApiError> {
     let value = crate::api::rule_operations();

@@ -53,11 +53,19 @@ pub const MAX_PAGE_SIZE: usize = 200;
 /// The Chat service's slice of the operation table.
 pub const SERVICE: Service = Service {
     plane: Plane::Data,
-    mounts: &[Mount {
-        prefix: "/chat/threads",
-        auth: AuthKind::UserToken(ChatRole::JoinLimited),
-        supported_versions: VERSIONS,
-    }],
+    mounts: &[
+        Mount {
+            prefix: "/chat/threads",
+            auth: AuthKind::UserToken(ChatRole::JoinLimited),
+            supported_versions: VERSIONS,
+        },
+        // Real-time notifications' configuration (api::realtime).
+        Mount {
+            prefix: "/chat/config",
+            auth: AuthKind::UserToken(ChatRole::JoinLimited),
+            supported_versions: crate::api::realtime::CONFIG_VERSIONS,
+        },
+    ],
     operations: OPERATIONS,
 };
 
@@ -106,6 +114,9 @@ pub const OPERATIONS: &[Operation] = &[
         VERSIONS, JOIN_LIMITED, |r| r.to(messages::list_chat_read_receipts)),
     Operation::new("Chat.SendTypingNotification", Method::POST, "/chat/threads/{thread_id}/typing",
         VERSIONS, JOIN_LIMITED, |r| r.to(messages::send_typing_notification)),
+    Operation::new("Chat.GetRealTimeNotificationsConfig", Method::GET,
+        "/chat/config/realTimeNotifications", crate::api::realtime::CONFIG_VERSIONS, JOIN_LIMITED,
+        |r| r.to(crate::api::realtime::config)),
 ];
 
 /// Rejects metadata over the 1 KB limit (threads, participants and messages).
