@@ -836,6 +836,16 @@ impl Inner {
             {
                 continue;
             }
+            // Skip area codes no prefix can match (either may be the longer one).
+            let compatible = |p: &str, head: &str| p.starts_with(head) || head.starts_with(p);
+            let full = format!("{calling}{area}");
+            if !prefixes.is_empty()
+                && !prefixes
+                    .iter()
+                    .any(|p| compatible(p, area) || compatible(p, &full))
+            {
+                continue;
+            }
             // Fictional-looking subscriber numbers: exchange 555, lines 0100 upwards.
             for line in 100..10_000u32 {
                 if out.len() >= limit {
@@ -871,7 +881,13 @@ impl Inner {
             .count()
     }
 
-    fn start(&mut self, kind: OperationKind, id: String, planned: &Planned, location: Option<String>) -> Lro<NumberOperation> {
+    fn start(
+        &mut self,
+        kind: OperationKind,
+        id: String,
+        planned: &Planned,
+        location: Option<String>,
+    ) -> Lro<NumberOperation> {
         let lro = Lro {
             id,
             created_at: planned.now,
@@ -999,7 +1015,11 @@ impl NumberStore {
     }
 
     /// Whether `number` may send SMS at `now`.
-    pub fn sms_sender(&self, number: &PhoneNumber, now: DateTime<Utc>) -> Result<(), SenderRefusal> {
+    pub fn sms_sender(
+        &self,
+        number: &PhoneNumber,
+        now: DateTime<Utc>,
+    ) -> Result<(), SenderRefusal> {
         let inner = self.inner();
         let owned = inner
             .owned
@@ -1103,7 +1123,11 @@ impl NumberStore {
     }
 
     /// A search's result, once its operation has completed.
-    pub fn search_result(&self, id: &str, now: DateTime<Utc>) -> Result<SearchResult, NumbersError> {
+    pub fn search_result(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SearchResult, NumbersError> {
         self.inner()
             .searches
             .get(id)
@@ -1335,10 +1359,10 @@ impl NumberStore {
                         refused.push(num_id);
                         continue;
                     }
-                    let found = inner.taken(&number, now).then_some(()).map_or_else(
-                        || available_number(inner, &number, now),
-                        |()| None,
-                    );
+                    let found = inner
+                        .taken(&number, now)
+                        .then_some(())
+                        .map_or_else(|| available_number(inner, &number, now), |()| None);
                     match found {
                         Some(n) => {
                             reservation.numbers.insert(num_id, n);
@@ -1549,7 +1573,10 @@ mod tests {
             )
             .expect("update");
         assert_eq!(store.sms_sender(n, at(6)), Ok(()));
-        assert_eq!(store.sms_sender(n, at(7)), Err(SenderRefusal::NoOutboundSms));
+        assert_eq!(
+            store.sms_sender(n, at(7)),
+            Err(SenderRefusal::NoOutboundSms)
+        );
         store
             .release(n, "r".into(), planned(8, 9), Sink::NONE)
             .expect("release");
@@ -1587,7 +1614,9 @@ mod tests {
         assert_eq!(refused, vec!["14255550100".to_string()]);
         let mut r = None;
         for minute in (10..=110).step_by(10) {
-            let (updated, created, _) = store.reserve("r1", vec![], at(minute * 60)).expect("update");
+            let (updated, created, _) = store
+                .reserve("r1", vec![], at(minute * 60))
+                .expect("update");
             assert!(!created);
             r = Some(updated);
         }
