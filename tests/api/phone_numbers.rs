@@ -811,3 +811,43 @@ async fn phone_number_operations_need_credentials() {
         assert_eq!(res.status(), 401, "{path}");
     }
 }
+
+#[actix_web::test]
+async fn fixtures_declare_numbers_that_searches_offer_first() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .post(format!("{}/_emulator/fixtures", app.http))
+        .json(&json!({"availablePhoneNumbers": [
+            {"phoneNumber": "+18335550199", "phoneNumberType": "tollFree",
+             "capabilities": {"calling": "none", "sms": "outbound"}, "cost": 3.5},
+        ]}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 201);
+    assert_eq!(body(res).await["availablePhoneNumbers"], 1);
+    let request = json!({
+        "phoneNumberType": "tollFree", "assignmentType": "application",
+        "capabilities": {"calling": "none", "sms": "outbound"}, "areaCode": "833",
+    });
+    let bought = app.pn_buy(&request).await;
+    assert_eq!(bought, ["+18335550199"]);
+    let owned = body(app.pn_get("/phoneNumbers/%2B18335550199").await).await;
+    assert_eq!(owned["cost"]["amount"], 3.5);
+    assert_eq!(app.sms_from("+18335550199").await, 202);
+    // Bought, it is no longer offered; a reset makes it available again.
+    let next = app.pn_buy(&request).await;
+    assert_ne!(next, ["+18335550199"]);
+    app.reset().await;
+    assert_eq!(app.pn_buy(&request).await, ["+18335550199"]);
+
+    let res = app
+        .client
+        .post(format!("{}/_emulator/fixtures", app.http))
+        .json(&json!({"availablePhoneNumbers": [{"phoneNumber": "+18335550198", "phoneNumberType": "landline"}]}))
+        .send()
+        .await
+        .expect("sent");
+    assert_error(res, 400, "InvalidFixture").await;
+}
