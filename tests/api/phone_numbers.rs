@@ -851,3 +851,45 @@ async fn fixtures_declare_numbers_that_searches_offer_first() {
         .expect("sent");
     assert_error(res, 400, "InvalidFixture").await;
 }
+
+#[actix_web::test]
+async fn tampered_signatures_and_oversized_bodies_change_nothing() {
+    let mut config = Config::for_tests();
+    config.limits.max_body_bytes = 4096;
+    let app = spawn_with(config).await;
+    // A tampered body (a different trunk) fails the content hash.
+    let target = "/sip?api-version=2023-03-01";
+    let signed = json!({"trunks": {"sbc.contoso.com": {"sipSignalingPort": 5061}}}).to_string();
+    let s = app.sign("PATCH", target, signed.as_bytes());
+    let mut headers = s.headers().to_vec();
+    headers.push(("content-type", "application/merge-patch+json"));
+    let tampered = json!({"trunks": {"evil.contoso.com": {"sipSignalingPort": 5061}}}).to_string();
+    let res = app
+        .send("PATCH", target, &headers, tampered.as_bytes())
+        .await;
+    assert_error(res, 401, "Denied").await;
+    // A release signed for one number cannot release another.
+    let signed_for = format!("/phoneNumbers/%2B18005550101?api-version={V}");
+    let s = app.sign("DELETE", &signed_for, b"");
+    let res = app
+        .send(
+            "DELETE",
+            &format!("/phoneNumbers/%2B18005550100?api-version={V}"),
+            &s.headers(),
+            b"",
+        )
+        .await;
+    assert_error(res, 401, "Denied").await;
+    assert_eq!(app.sms_from("+18005550100").await, 202);
+    // Bodies past --max-body-bytes are refused before they are read.
+    let huge = json!({"routes": [{"name": "r", "numberPattern": "x".repeat(5000), "trunks": []}]});
+    let res = app.signed_json("PATCH", target, &huge).await;
+    assert_eq!(res.status(), 413);
+    let huge = json!({"phoneNumbers": vec!["+14255550123"; 400]});
+    let res = app
+        .pn_send("POST", "/operatorInformation/:search", &huge)
+        .await;
+    assert_eq!(res.status(), 413);
+    let sip = body(app.signed("GET", target, b"").await).await;
+    assert_eq!(sip, json!({"trunks": {}, "routes": []}));
+}
