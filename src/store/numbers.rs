@@ -766,17 +766,15 @@ impl Inner {
         if self
             .searches
             .values()
-            .any(|s| (s.purchased || now < s.expires_by) && s.numbers.contains(number))
+            .any(|s| !s.purchased && now < s.expires_by && s.numbers.contains(number))
         {
             return true;
         }
         let key = &number.as_str()[1..];
-        self.reservations.values().any(|r| {
-            matches!(
-                r.status(now),
-                ReservationStatus::Active | ReservationStatus::Submitted
-            ) && r.numbers.contains_key(key)
-        })
+        // A purchased search or reservation holds nothing: its numbers are owned (or released).
+        self.reservations
+            .values()
+            .any(|r| r.status(now) == ReservationStatus::Active && r.numbers.contains_key(key))
     }
 
     /// Up to `limit` available numbers fitting `request`: declared ones first, then generated
@@ -1582,6 +1580,12 @@ mod tests {
             .expect("release");
         assert!(store.owns(n, at(8)));
         assert!(!store.owns(n, at(9)));
+        // Released, the number is offered again.
+        store.search("s3", toll_free(1), planned(9, 9), "/x".into(), Sink::NONE);
+        assert_eq!(
+            &store.search_result("s3", at(9)).expect("ready").numbers[0],
+            n
+        );
         store.clear();
         assert_eq!(store.owned(at(10)).len(), 1, "the configured number stays");
     }
