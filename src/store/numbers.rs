@@ -1320,7 +1320,7 @@ impl NumberStore {
     pub fn reserve(
         &self,
         id: &str,
-        changes: Vec<(String, Option<PhoneNumber>)>,
+        changes: Vec<(String, Option<(PhoneNumber, Option<Capabilities>)>)>,
         now: DateTime<Utc>,
     ) -> Result<(Reservation, bool, Vec<String>), NumbersError> {
         let mut guard = self.inner();
@@ -1352,7 +1352,7 @@ impl NumberStore {
                     reservation.numbers.remove(&num_id);
                 }
                 Some(_) if reservation.numbers.contains_key(&num_id) => {}
-                Some(number) => {
+                Some((number, wanted)) => {
                     if reservation.numbers.len() >= MAX_QUANTITY {
                         refused.push(num_id);
                         continue;
@@ -1361,11 +1361,15 @@ impl NumberStore {
                         .taken(&number, now)
                         .then_some(())
                         .map_or_else(|| available_number(inner, &number, now), |()| None);
+                    // Reserved (and bought) with the capabilities asked for, if it has them.
                     match found {
-                        Some(n) => {
+                        Some(mut n) if wanted.is_none_or(|w| n.capabilities.covers(w)) => {
+                            if let Some(w) = wanted {
+                                n.capabilities = w;
+                            }
                             reservation.numbers.insert(num_id, n);
                         }
-                        None => refused.push(num_id),
+                        _ => refused.push(num_id),
                     }
                 }
             }
@@ -1607,12 +1611,16 @@ mod tests {
         let store = NumberStore::default();
         let n = PhoneNumber::parse("+14255550100").expect("valid");
         let (r, created, refused) = store
-            .reserve("R1", vec![("14255550100".into(), Some(n.clone()))], at(0))
+            .reserve(
+                "R1",
+                vec![("14255550100".into(), Some((n.clone(), None)))],
+                at(0),
+            )
             .expect("reserve");
         assert!(created && refused.is_empty());
         assert_eq!(r.expires_at, at(15 * 60));
         let (_, created, refused) = store
-            .reserve("r2", vec![("14255550100".into(), Some(n))], at(1))
+            .reserve("r2", vec![("14255550100".into(), Some((n, None)))], at(1))
             .expect("reserve");
         assert!(created);
         assert_eq!(refused, vec!["14255550100".to_string()]);

@@ -893,3 +893,47 @@ async fn tampered_signatures_and_oversized_bodies_change_nothing() {
     let sip = body(app.signed("GET", target, b"").await).await;
     assert_eq!(sip, json!({"trunks": {}, "routes": []}));
 }
+
+#[actix_web::test]
+async fn a_reservation_buys_the_capabilities_it_asked_for() {
+    let app = spawn_app().await;
+    let id = "6fa85f64-5717-4562-b3fc-2c963f66afa6";
+    let path = format!("/availablePhoneNumbers/reservations/{id}");
+    let calling_only = json!({"countryCode": "US", "phoneNumberType": "tollFree", "assignmentType": "application",
+                              "capabilities": {"calling": "outbound", "sms": "none"}});
+    let geographic_sms = json!({"countryCode": "US", "phoneNumberType": "geographic", "assignmentType": "person",
+                                "capabilities": {"calling": "outbound", "sms": "outbound"}});
+    let res = app
+        .pn_send(
+            "PATCH",
+            &path,
+            &json!({"phoneNumbers": {"18885550100": calling_only, "14255550100": geographic_sms}}),
+        )
+        .await;
+    assert_eq!(res.status(), 207, "a geographic number cannot do SMS");
+    let reservation = body(res).await;
+    assert_eq!(
+        reservation["phoneNumbers"]["18885550100"]["capabilities"],
+        json!({"calling": "outbound", "sms": "none"})
+    );
+    assert_eq!(
+        reservation["phoneNumbers"]["14255550100"]["status"],
+        "error"
+    );
+    let res = app
+        .pn_send("POST", &format!("{path}/:purchase"), &json!({}))
+        .await;
+    assert_eq!(
+        app.pn_operation(&header(&res, "operation-location")).await["status"],
+        "succeeded"
+    );
+    let owned = body(app.pn_get("/phoneNumbers/%2B18885550100").await).await;
+    assert_eq!(owned["capabilities"]["sms"], "none");
+    assert_eq!(
+        app.sms_from("+18885550100").await,
+        401,
+        "bought without SMS"
+    );
+    let res = app.pn_get("/phoneNumbers/%2B14255550100").await;
+    assert_error(res, 404, "NotFound").await;
+}

@@ -21,8 +21,8 @@ use crate::http::{AcsJson, ApiVersion, Res, json_response};
 use crate::scenario::PhoneNumberFailure;
 use crate::state::AppState;
 use crate::store::numbers::{
-    Assignment, AvailableNumber, Capabilities, Cost, MAX_QUANTITY, NumberType, NumbersError,
-    Reservation, ReservationStatus, country_of,
+    Assignment, AvailableNumber, Capabilities, Capability, Cost, MAX_QUANTITY, NumberType,
+    NumbersError, Reservation, ReservationStatus, country_of,
 };
 
 fn invalid(message: String, target: &'static str) -> ApiError {
@@ -136,8 +136,20 @@ pub async fn create_or_update(
         match value {
             None | Some(serde_json::Value::Null) => changes.push((digits, None)),
             Some(v) => {
+                let wanted = v.get("capabilities").filter(|c| c.is_object()).map(|c| {
+                    let field = |name: &str| {
+                        c.get(name)
+                            .and_then(serde_json::Value::as_str)
+                            .and_then(Capability::parse)
+                            .unwrap_or(Capability::None)
+                    };
+                    Capabilities {
+                        calling: field("calling"),
+                        sms: field("sms"),
+                    }
+                });
                 asked.insert(digits.clone(), v);
-                changes.push((digits, Some(number)));
+                changes.push((digits, Some((number, wanted))));
             }
         }
     }
