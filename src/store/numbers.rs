@@ -470,6 +470,10 @@ pub struct SearchResult {
     pub purchased: bool,
 }
 
+/// One change a reservation update asks for: the number's digits-only id, and the number with
+/// the capabilities wanted (`None`: those it has) to add, or `None` to remove it.
+pub type ReservationChange = (String, Option<(PhoneNumber, Option<Capabilities>)>);
+
 /// A reservation's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReservationStatus {
@@ -1320,7 +1324,7 @@ impl NumberStore {
     pub fn reserve(
         &self,
         id: &str,
-        changes: Vec<(String, Option<(PhoneNumber, Option<Capabilities>)>)>,
+        changes: Vec<ReservationChange>,
         now: DateTime<Utc>,
     ) -> Result<(Reservation, bool, Vec<String>), NumbersError> {
         let mut guard = self.inner();
