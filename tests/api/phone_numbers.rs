@@ -766,7 +766,7 @@ async fn operator_information_formats_known_numbers() {
     let answer = body(res).await;
     let first = &answer["values"][0];
     assert_eq!(first["phoneNumber"], "+18005550100");
-    assert_eq!(first["nationalFormat"], "(800) 555-0100");
+    assert_eq!(first["nationalFormat"], "+1 (800) 555-0100");
     assert_eq!(first["internationalFormat"], "+1 800 555 0100");
     assert_eq!(first["isoCountryCode"], "US");
     assert_eq!(first["numberType"], "other");

@@ -1,7 +1,8 @@
 //! `POST /operatorInformation/:search` (2025-02-11+): number lookup.
 //!
 //! The emulator knows no carriers. It answers every well-formed number with its national and
-//! international formats and ISO country; `numberType` is what the emulator knows (a number an
+//! international formats (North American numbers as the spec's example writes them:
+//! `+1 (123) 456-7899`, `+1 123 456 7899`) and ISO country; `numberType` is what the emulator knows (a number an
 //! emulated resource owns: `geographic`, or `other` for toll-free; other North American numbers
 //! `geographic`; the rest `unknown`). With `includeAdditionalOperatorDetails`, `operatorDetails`
 //! names the emulator for numbers an emulated resource owns and a fictional carrier otherwise.
@@ -59,7 +60,7 @@ pub async fn search(
         let (national_format, international_format) = if code == "1" && national.len() == 10 {
             (
                 format!(
-                    "({}) {}-{}",
+                    "+1 ({}) {}-{}",
                     &national[..3],
                     &national[3..6],
                     &national[6..]

@@ -148,7 +148,7 @@ def test_operator_information(phone_numbers_client):
     result = phone_numbers_client.search_operator_information([CONFIGURED])
     info = result.values[0]
     assert info.phone_number == CONFIGURED
-    assert info.national_format == "(800) 555-0100"
+    assert info.national_format == "+1 (800) 555-0100"
     assert info.iso_country_code == "US"
 
 

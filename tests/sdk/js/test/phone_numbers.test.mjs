@@ -158,7 +158,7 @@ for (const transport of TRANSPORTS) {
       const client = transport.numbers();
       const result = await client.searchOperatorInformation([CONFIGURED]);
       assert.equal(result.values[0].phoneNumber, CONFIGURED);
-      assert.equal(result.values[0].nationalFormat, "(800) 555-0100");
+      assert.equal(result.values[0].nationalFormat, "+1 (800) 555-0100");
     });
 
     it("sets and gets SIP trunks and routes", async () => {
