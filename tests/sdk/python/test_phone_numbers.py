@@ -198,3 +198,29 @@ def test_scenario_rule_fails_a_purchase(start_emulator):
     with pytest.raises(HttpResponseError) as e:
         client.begin_purchase_phone_numbers(search.search_id).result()
     assert "NotEnoughCredit" in str(e.value)
+
+
+@pytest.mark.asyncio
+async def test_async_client_search_purchase_release(emulator):
+    from azure.communication.phonenumbers import (
+        PhoneNumberAssignmentType,
+        PhoneNumberCapabilities,
+        PhoneNumberCapabilityType,
+        PhoneNumberType,
+    )
+    from azure.communication.phonenumbers.aio import PhoneNumbersClient
+
+    async with PhoneNumbersClient.from_connection_string(emulator.connection_string) as client:
+        poller = await client.begin_search_available_phone_numbers(
+            "US",
+            PhoneNumberType.TOLL_FREE,
+            PhoneNumberAssignmentType.APPLICATION,
+            PhoneNumberCapabilities(calling=PhoneNumberCapabilityType.OUTBOUND, sms=PhoneNumberCapabilityType.OUTBOUND),
+        )
+        search = await poller.result()
+        await (await client.begin_purchase_phone_numbers(search.search_id)).result()
+        number = search.phone_numbers[0]
+        assert (await client.get_purchased_phone_number(number)).capabilities.sms == "outbound"
+        await (await client.begin_release_phone_number(number)).result()
+        with pytest.raises(ResourceNotFoundError):
+            await client.get_purchased_phone_number(number)
