@@ -781,6 +781,27 @@ impl Inner {
             .any(|r| r.status(now) == ReservationStatus::Active && r.numbers.contains_key(key))
     }
 
+    /// The digits of every number taken at `now` (see [`Inner::taken`]), looked up once per
+    /// search rather than per candidate.
+    fn held(&self, now: DateTime<Utc>) -> std::collections::HashSet<&str> {
+        let owned = self
+            .owned
+            .values()
+            .filter(|o| o.released_at.is_none_or(|r| now < r))
+            .map(|o| &o.number.as_str()[1..]);
+        let searched = self
+            .searches
+            .values()
+            .filter(|s| !s.purchased && now < s.expires_by)
+            .flat_map(|s| s.numbers.iter().map(|n| &n.as_str()[1..]));
+        let reserved = self
+            .reservations
+            .values()
+            .filter(|r| r.status(now) == ReservationStatus::Active)
+            .flat_map(|r| r.numbers.keys().map(String::as_str));
+        owned.chain(searched).chain(reserved).collect()
+    }
+
     /// Up to `limit` available numbers fitting `request`: declared ones first, then generated
     /// ones, in a fixed order.
     fn candidates(
@@ -790,6 +811,7 @@ impl Inner {
         limit: usize,
         now: DateTime<Utc>,
     ) -> Vec<AvailableNumber> {
+        let held = self.held(now);
         let mut out: Vec<AvailableNumber> = Vec::new();
         let national = |n: &PhoneNumber, calling: &str| -> String {
             n.as_str()[1..]
@@ -816,7 +838,7 @@ impl Inner {
                 && d.assignment == req.assignment
                 && d.capabilities.covers(req.capabilities)
                 && fits_prefix(&d.number)
-                && !self.taken(&d.number, now)
+                && !held.contains(&d.number.as_str()[1..])
                 && !out.iter().any(|o| o.number == d.number)
             {
                 out.push(d.clone());
@@ -858,7 +880,7 @@ impl Inner {
                     continue;
                 };
                 if !fits_prefix(&number)
-                    || self.taken(&number, now)
+                    || held.contains(&number.as_str()[1..])
                     || out.iter().any(|o| o.number == number)
                 {
                     continue;
