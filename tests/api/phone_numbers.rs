@@ -937,3 +937,60 @@ async fn a_reservation_buys_the_capabilities_it_asked_for() {
     let res = app.pn_get("/phoneNumbers/%2B14255550100").await;
     assert_error(res, 404, "NotFound").await;
 }
+
+#[actix_web::test]
+async fn deep_or_ill_typed_json_and_bad_paths_are_4xx_without_side_effects() {
+    let app = spawn_app().await;
+    let deep_array = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let deep_value = format!(
+        r#"{{"trunks":{{"a.contoso.com":{}1{}}}}}"#,
+        r#"{"a":"#.repeat(5_000),
+        "}".repeat(5_000)
+    );
+    let reservation = "/availablePhoneNumbers/reservations/7fa85f64-5717-4562-b3fc-2c963f66afa6";
+    let cases: Vec<(&str, String, String)> = vec![
+        ("POST", format!("/availablePhoneNumbers/countries/US/:search?api-version={V}"), deep_array.clone()),
+        ("POST", format!("/availablePhoneNumbers/countries/US/:search?api-version={V}"), r#"{"phoneNumberType":1}"#.into()),
+        ("POST", format!("/availablePhoneNumbers/countries/US/:search?api-version={V}"), r#"{"phoneNumberType":"tollFree","assignmentType":"application","capabilities":{"calling":"none","sms":"none"},"quantity":1e400}"#.into()),
+        ("POST", format!("/availablePhoneNumbers/:purchase?api-version={V}"), r#"{"searchId":["x"]}"#.into()),
+        ("PATCH", "/sip?api-version=2023-03-01".into(), deep_value),
+        ("PATCH", "/sip?api-version=2023-03-01".into(), r#"{"trunks":[]}"#.into()),
+        ("PATCH", "/sip?api-version=2023-03-01".into(), r#"{"routes":[{"name":1,"numberPattern":"x"}]}"#.into()),
+        ("PATCH", format!("{reservation}?api-version={V}"), deep_array.clone()),
+        ("PATCH", format!("{reservation}?api-version={V}"), r#"{"phoneNumbers":{"not-digits":{}}}"#.into()),
+        ("POST", format!("/operatorInformation/:search?api-version={V}"), r#"{"phoneNumbers":"+14255550123"}"#.into()),
+        ("PATCH", format!("/phoneNumbers/%2B18005550100/capabilities?api-version={V}"), r#"{"sms":true}"#.into()),
+    ];
+    for (method, target, body) in &cases {
+        let res = app.signed(method, target, body.as_bytes()).await;
+        assert_eq!(
+            res.status(),
+            400,
+            "{method} {target} {}",
+            &body[..body.len().min(60)]
+        );
+        assert!(crate::helpers::body(res).await["error"]["code"].is_string());
+    }
+    for target in [
+        format!("/phoneNumbers/%ZZ1800?api-version={V}"),
+        format!("/phoneNumbers/%2B1800%00?api-version={V}"),
+        format!("/phoneNumbers/{}?api-version={V}", "9".repeat(5000)),
+    ] {
+        let res = app.signed("GET", &target, b"").await;
+        assert!(res.status().is_client_error(), "{target}: {}", res.status());
+    }
+    assert_eq!(
+        body(app.signed("GET", "/sip?api-version=2023-03-01", b"").await).await,
+        json!({"trunks": {}, "routes": []})
+    );
+    assert_eq!(
+        body(app.pn_get("/availablePhoneNumbers/reservations").await).await["reservations"],
+        json!([])
+    );
+    let owned = body(app.pn_get("/phoneNumbers").await).await;
+    assert_eq!(owned["phoneNumbers"].as_array().expect("list").len(), 1);
+    assert_eq!(
+        owned["phoneNumbers"][0]["capabilities"]["sms"],
+        "inbound+outbound"
+    );
+}
