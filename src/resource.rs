@@ -74,6 +74,12 @@ fn store_limits(flags: &LimitFlags) -> StoreLimits {
     }
 }
 
+/// `store`, owning the phone numbers the resource is configured with.
+pub fn configured_store(store: Store, phone_numbers: &[PhoneNumber]) -> Store {
+    store.numbers.set_configured(phone_numbers);
+    store
+}
+
 impl Resource {
     /// The `default` resource, from the command-line flags.
     pub fn from_settings(settings: &Settings, token_secret: &[u8], seed: Option<u64>) -> Self {
@@ -93,13 +99,17 @@ impl Resource {
                 settings.resource_id,
                 &config.resource.resource_location,
             ),
-            store: Store::with_seed_and_limits(seed, store_limits(&config.limits)),
+            store: configured_store(
+                Store::with_seed_and_limits(seed, store_limits(&config.limits)),
+                &settings.phone_numbers,
+            ),
         }
     }
 
-    /// Whether `number` is one of this resource's phone numbers.
-    pub fn owns(&self, number: &PhoneNumber) -> bool {
-        self.phone_numbers.contains(number)
+    /// Whether the resource owns `number` at `now`: one it was configured with, or one it has
+    /// bought and not released (`store::numbers`).
+    pub fn owns(&self, number: &PhoneNumber, now: DateTime<Utc>) -> bool {
+        self.store.numbers.owns(number, now)
     }
 
     /// The resource's Azure-managed email domain, `<resource id>.azurecomm.net`.

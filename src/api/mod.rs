@@ -8,6 +8,7 @@ pub mod chat;
 pub mod email;
 pub mod entra;
 pub mod identity;
+pub mod phone_numbers;
 pub mod realtime;
 pub mod sms;
 
@@ -26,6 +27,7 @@ pub const SERVICES: &[&Service] = &[
     &chat::SERVICE,
     &sms::SERVICE,
     &email::SERVICE,
+    &phone_numbers::SERVICE,
     &realtime::SERVICE,
     &entra::SERVICE,
 ];

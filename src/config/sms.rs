@@ -27,6 +27,11 @@ pub struct SmsFlags {
     /// How long after a send its SMS delivery report becomes available (emulator clock), e.g. 0s, 5s.
     #[arg(long, env = "ACS_EMULATOR_SMS_DELIVERY_REPORT_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
     pub sms_delivery_report_delay: Duration,
+
+    /// How long a phone-number operation (search, purchase, release, capabilities update) runs
+    /// before it completes (emulator clock), e.g. 0s, 3s.
+    #[arg(long, env = "ACS_EMULATOR_PHONE_NUMBER_OPERATION_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub phone_number_operation_delay: Duration,
 }
 
 impl SmsFlags {
@@ -50,6 +55,7 @@ impl SmsFlags {
         Self {
             phone_numbers: vec![DEFAULT_PHONE_NUMBER.into()],
             sms_delivery_report_delay: Duration::ZERO,
+            phone_number_operation_delay: Duration::ZERO,
         }
     }
 }

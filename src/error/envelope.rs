@@ -31,6 +31,10 @@ pub struct CommunicationError {
     /// Further errors.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<Vec<CommunicationError>>,
+    /// A more precise error (SIP routing: `InvalidTrunkFqdn` under
+    /// `UnprocessableConfiguration`).
+    #[serde(rename = "innererror", skip_serializing_if = "Option::is_none")]
+    pub inner_error: Option<Box<CommunicationError>>,
 }
 
 /// RFC 9110 problem details, as ASP.NET writes them (`traceId` is a W3C trace-parent).
@@ -95,6 +99,7 @@ pub(super) fn scripted_response(scripted: &Scripted) -> HttpResponse {
                 message: scripted.message.clone(),
                 target: None,
                 details: None,
+                inner_error: None,
             },
         })
         .unwrap_or_else(|_| b"{}".to_vec()),

@@ -9,7 +9,7 @@ use crate::auth::hmac::HmacError;
 use crate::auth::user_token::{IssueError, TokenError};
 use crate::events::SubscribeError;
 use crate::fixtures::{FixtureError, FixtureErrorKind};
-use crate::store::{ChatError, EmailError, SmsError, StoreError};
+use crate::store::{ChatError, EmailError, NumbersError, SmsError, StoreError};
 
 impl From<TokenError> for ApiError {
     fn from(e: TokenError) -> Self {
@@ -182,5 +182,38 @@ impl From<FixtureError> for ApiError {
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {
         ApiError::Internal(e.into())
+    }
+}
+
+/// Phone numbers: the codes and targets the real service answers with where recordings show
+/// them (`InvalidInput` / `countrycode`, `NotFound` / `phonenumber`), `Conflict` for a request
+/// the object's state does not allow.
+impl From<NumbersError> for ApiError {
+    fn from(e: NumbersError) -> Self {
+        let message = e.to_string();
+        let (status, code, target) = match &e {
+            NumbersError::Invalid { target, .. } => {
+                (StatusCode::BAD_REQUEST, "InvalidInput", Some(*target))
+            }
+            NumbersError::NumberNotFound(_) => {
+                (StatusCode::NOT_FOUND, "NotFound", Some("phonenumber"))
+            }
+            NumbersError::SearchNotFound(_) => {
+                (StatusCode::NOT_FOUND, "NotFound", Some("searchId"))
+            }
+            NumbersError::OperationNotFound(_) => {
+                (StatusCode::NOT_FOUND, "NotFound", Some("operationId"))
+            }
+            NumbersError::ReservationNotFound(_) => {
+                (StatusCode::NOT_FOUND, "NotFound", Some("reservationId"))
+            }
+            NumbersError::Conflict(_) => (StatusCode::CONFLICT, "Conflict", None),
+        };
+        ApiError::Coded {
+            status,
+            code,
+            message,
+            target: target.map(str::to_string),
+        }
     }
 }

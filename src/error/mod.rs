@@ -118,6 +118,21 @@ pub enum ApiError {
         /// The offending field, if one.
         target: Option<String>,
     },
+    /// Any status with a code and an `innererror` saying precisely what is wrong (SIP routing:
+    /// 422 `UnprocessableConfiguration` with `InvalidTrunkFqdn`, …).
+    #[error("{message}")]
+    Inner {
+        /// The status.
+        status: StatusCode,
+        /// The ACS error code.
+        code: &'static str,
+        /// What is wrong, in general.
+        message: String,
+        /// `innererror.code`.
+        inner_code: &'static str,
+        /// `innererror.message`.
+        inner_message: String,
+    },
     /// 409 `Conflict`: the resource exists already (an event subscription's name).
     #[error("{0}")]
     Conflict(String),
@@ -232,7 +247,7 @@ impl ApiError {
             ApiError::ApiVersionUnspecified => "ApiVersionUnspecified",
             ApiError::InvalidApiVersion { .. } => "InvalidApiVersion",
             ApiError::NotFound(_) => "NotFound",
-            ApiError::Coded { code, .. } => code,
+            ApiError::Coded { code, .. } | ApiError::Inner { code, .. } => code,
             ApiError::Conflict(_) => "Conflict",
             ApiError::MethodNotAllowed(_) => "MethodNotAllowed",
             ApiError::PayloadTooLarge(_) => "RequestEntityTooLarge",
@@ -371,12 +386,27 @@ impl ApiError {
             ApiError::Validation { target, .. } | ApiError::Coded { target, .. } => target.clone(),
             _ => None,
         };
+        let inner_error = match self {
+            ApiError::Inner {
+                inner_code,
+                inner_message,
+                ..
+            } => Some(Box::new(CommunicationError {
+                code: (*inner_code).to_string(),
+                message: inner_message.clone(),
+                target: None,
+                details: None,
+                inner_error: None,
+            })),
+            _ => None,
+        };
         ErrorResponse {
             error: CommunicationError {
                 code: self.code().to_string(),
                 message,
                 target,
                 details: None,
+                inner_error,
             },
         }
     }
@@ -397,7 +427,7 @@ impl ResponseError for ApiError {
             | ApiError::ApiVersionUnspecified
             | ApiError::InvalidApiVersion { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) | ApiError::ProblemNotFound => StatusCode::NOT_FOUND,
-            ApiError::Coded { status, .. } => *status,
+            ApiError::Coded { status, .. } | ApiError::Inner { status, .. } => *status,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

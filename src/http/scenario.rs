@@ -21,7 +21,7 @@ use crate::auth::user_token::UserToken;
 use crate::domain::{PhoneNumber, ThreadId};
 use crate::error::ApiError;
 use crate::scenario::journal::Record;
-use crate::scenario::rules::{EmailOverride, EmailOverrides};
+use crate::scenario::rules::{EmailOverride, EmailOverrides, PhoneNumberFailure};
 use crate::scenario::{EMAIL_SEND, Facts, SMS_SEND};
 use crate::state::AppState;
 
@@ -274,6 +274,13 @@ pub async fn apply(
     if !email.is_empty() {
         req.extensions_mut().insert(EmailOverrides(email));
     }
+    if let Some(outcome) = applied
+        .iter()
+        .find_map(|a| a.rule.action.phone_numbers.clone())
+    {
+        req.extensions_mut()
+            .insert(PhoneNumberFailure(Some(outcome)));
+    }
     None
 }
 
@@ -307,6 +314,20 @@ impl actix_web::FromRequest for EmailOverrides {
         std::future::ready(Ok(req
             .extensions()
             .get::<EmailOverrides>()
+            .cloned()
+            .unwrap_or_default()))
+    }
+}
+
+// The failure a rule scripted for a phone-number operation (none when no rule did).
+impl actix_web::FromRequest for PhoneNumberFailure {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(Ok(req
+            .extensions()
+            .get::<PhoneNumberFailure>()
             .cloned()
             .unwrap_or_default()))
     }

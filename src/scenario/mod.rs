@@ -9,4 +9,4 @@ pub mod rules;
 
 pub use engine::{Applied, Engine, Facts};
 pub use journal::Journal;
-pub use rules::{EMAIL_SEND, EmailOverrides, Rule, SMS_SEND, with_operations};
+pub use rules::{EMAIL_SEND, EmailOverrides, PhoneNumberFailure, Rule, SMS_SEND, with_operations};

@@ -61,6 +61,49 @@ pub struct Action {
     /// reports end as this says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<EmailOutcome>,
+    /// Phone-number operations ([`PHONE_NUMBER_OPERATIONS`]) only: the real handler runs and
+    /// the long-running operation it starts ends `failed` with this error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_numbers: Option<PhoneNumbersOutcome>,
+}
+
+/// How a scripted phone-number operation fails: `error.code` and `error.message` (defaults:
+/// `OutOfStock` for a search, `PurchaseFailed` for purchases, `ReleaseFailed`,
+/// `UpdateCapabilitiesFailed`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PhoneNumbersOutcome {
+    /// `error.code`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// `error.message`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The operations a rule's `phoneNumbers` action applies to: those that start a long-running
+/// operation.
+pub const PHONE_NUMBER_OPERATIONS: &[&str] = &[
+    "PhoneNumbers.SearchAvailablePhoneNumbers",
+    "PhoneNumbers.PurchasePhoneNumbers",
+    "PhoneNumbers.PurchaseReservation",
+    "PhoneNumbers.ReleasePhoneNumber",
+    "PhoneNumbers.UpdateCapabilities",
+];
+
+/// The `phoneNumbers` outcome a rule scripted for one request (none when no rule did).
+#[derive(Debug, Clone, Default)]
+pub struct PhoneNumberFailure(pub Option<PhoneNumbersOutcome>);
+
+impl PhoneNumberFailure {
+    /// The error the operation fails with, if scripted: the rule's code and message, else
+    /// these defaults.
+    pub fn error(&self, code: &str, message: &str) -> Option<crate::store::lro::LroError> {
+        self.0.as_ref().map(|o| crate::store::lro::LroError {
+            code: o.code.clone().unwrap_or_else(|| code.to_string()),
+            message: o.message.clone().unwrap_or_else(|| message.to_string()),
+        })
+    }
 }
 
 impl Action {
@@ -442,6 +485,8 @@ struct RawRule {
     #[serde(default)]
     email: Option<EmailOutcome>,
     #[serde(default)]
+    phone_numbers: Option<PhoneNumbersOutcome>,
+    #[serde(default)]
     expect: Option<Expect>,
 }
 
@@ -602,15 +647,41 @@ impl TryFrom<RawRule> for Rule {
             raw.fault.is_some(),
             raw.sms.is_some(),
             raw.email.is_some(),
+            raw.phone_numbers.is_some(),
         ];
         match kinds.iter().filter(|k| **k).count() {
             0 if raw.delay.is_none() && raw.set_state.is_none() => {
                 return Err(at(
-                    "give an action: respond, fault, sms, email, delay (or only setState)".into(),
+                    "give an action: respond, fault, sms, email, phoneNumbers, delay (or only setState)"
+                        .into(),
                 ));
             }
             0 | 1 => {}
-            _ => return Err(at("respond, fault, sms and email exclude each other".into())),
+            _ => {
+                return Err(at(
+                    "respond, fault, sms, email and phoneNumbers exclude each other".into(),
+                ));
+            }
+        }
+        if let Some(outcome) = &raw.phone_numbers {
+            if operations.is_empty()
+                || operations
+                    .iter()
+                    .any(|op| !PHONE_NUMBER_OPERATIONS.contains(op))
+            {
+                return Err(at(format!(
+                    "a phoneNumbers action needs match.operation among {}",
+                    PHONE_NUMBER_OPERATIONS.join(", ")
+                )));
+            }
+            if outcome.code.as_ref().is_some_and(|c| c.trim().is_empty())
+                || outcome
+                    .message
+                    .as_ref()
+                    .is_some_and(|m| m.trim().is_empty())
+            {
+                return Err(at("phoneNumbers.code and message must not be empty".into()));
+            }
         }
         if let Some(delay) = raw.delay
             && delay > MAX_DELAY
@@ -709,6 +780,7 @@ impl TryFrom<RawRule> for Rule {
                 fault: raw.fault,
                 sms: raw.sms,
                 email: raw.email,
+                phone_numbers: raw.phone_numbers,
             },
             expect: raw.expect,
             name,

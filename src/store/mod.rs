@@ -18,6 +18,7 @@ mod chat;
 mod email;
 mod identity;
 pub mod lro;
+pub mod numbers;
 mod sms;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -42,6 +43,7 @@ pub use email::{
 pub use identity::{
     AssignmentStore, IdentityStore, StoreError, TeamsExtensionAssignment, TokenStatus,
 };
+pub use numbers::{NumberStore, NumbersChange, NumbersError};
 pub use sms::{
     DeliveryReport, DeliveryStatus, InboundSms, OutboxFilter, SendOutcome, SentSms, SmsChange,
     SmsError, SmsStore,
@@ -120,6 +122,9 @@ pub struct Store {
     pub sms: Arc<SmsStore>,
     /// The email inbox and send operations.
     pub email: Arc<EmailStore>,
+    /// Phone numbers (inventory, owned numbers, searches, reservations, operations) and SIP
+    /// routing.
+    pub numbers: Arc<NumberStore>,
     limits: StoreLimits,
 }
 
@@ -146,6 +151,7 @@ impl Store {
             chat: Arc::new(ChatStore::with_limits(limits.chat)),
             sms: Arc::new(SmsStore::with_opt_out_limit(limits.sms_opt_outs)),
             email: Arc::new(EmailStore::with_limits(limits.email)),
+            numbers: Arc::default(),
             limits,
         }
     }
@@ -166,6 +172,7 @@ impl Store {
         self.chat.clear();
         self.sms.clear();
         self.email.clear();
+        self.numbers.clear();
     }
 }
 

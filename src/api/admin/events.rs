@@ -343,10 +343,11 @@ pub async fn receive_inbound_sms(
         .ok_or_else(|| ApiError::validation("The to field is required.", "to"))?;
     // The number picks the resource, as a carrier routes a message to whoever owns it.
     let resources = state.resources.all();
+    let now = state.clock.now();
     let owner = PhoneNumber::parse(raw_to.trim()).ok().and_then(|to| {
         resources
             .iter()
-            .find(|r| r.owns(&to))
+            .find(|r| r.owns(&to, now))
             .map(|r| (to, Arc::clone(r)))
     });
     let Some((to, resource)) = owner else {

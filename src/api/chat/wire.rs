@@ -257,6 +257,7 @@ pub fn validate_participants(
         message: message.into(),
         target: Some(target),
         details: None,
+        inner_error: None,
     };
     for p in participants {
         let identifier = p.communication_identifier.ok_or_else(|| {

@@ -6,7 +6,7 @@ use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{FromRequest, HttpRequest, HttpResponse};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::send::SEND_VERSIONS;
@@ -15,6 +15,7 @@ use crate::domain::PhoneNumber;
 use crate::error::ApiError;
 use crate::http::operation::Matched;
 use crate::http::{ApiVersion, ProblemJson, Res, json_response};
+use crate::state::AppState;
 
 /// Versions with the opt-out operations: the send's, from 2024-12-10-preview on.
 pub const OPT_OUT_VERSIONS: &[&str] = SEND_VERSIONS.split_at(5).1;
@@ -101,6 +102,7 @@ impl FromRequest for OptOutAction {
 /// recipient with the pair's state afterwards. 200.
 pub async fn opt_outs(
     res: Res,
+    state: web::Data<AppState>,
     _: ApiVersion,
     ProblemJson(request): ProblemJson<OptOutRequest>,
     action: OptOutAction,
@@ -132,8 +134,9 @@ pub async fn opt_outs(
         None => None,
     };
     errors.into_result()?;
+    let now = state.clock.now();
     let from = from
-        .filter(|f| res.phone_numbers.contains(f))
+        .filter(|f| res.owns(f, now))
         .ok_or(ApiError::SenderNotOwned)?;
 
     let sms = &res.store.sms;

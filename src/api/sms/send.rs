@@ -150,9 +150,9 @@ pub async fn send_sms(
         message,
         options,
     } = validate_send(request)?;
-    let from = owned_sender(&res, &from)?;
-
     let now = state.clock.now();
+    let from = owned_sender(&res, &from, now)?;
+
     let enable_report = options.enable_delivery_report.unwrap_or(false);
     let report_delay = TimeDelta::from_std(state.settings.config.sms.sms_delivery_report_delay)
         .unwrap_or(TimeDelta::MAX);
@@ -356,16 +356,24 @@ fn validate_send(request: SendSmsRequest) -> Result<ValidSend, ApiError> {
     }
 }
 
-/// The sender, if the resource owns it. A malformed or foreign sender is 401 with an empty
-/// message (acs-api.md §3.3, §13: `+15550000000`, `+14255550123`, `+1425555012345` all give 401).
-fn owned_sender(res: &Resource, raw: &str) -> Result<PhoneNumber, ApiError> {
-    PhoneNumber::parse(raw)
-        .ok()
-        .filter(|n| res.phone_numbers.contains(n))
-        .ok_or_else(|| {
-            tracing::info!(from = %raw, "sms sender is not owned by the resource");
-            ApiError::SenderNotOwned
-        })
+/// The sender, if the resource owns it at `now` with outbound SMS (`store::numbers`: numbers
+/// configured with `--phone-number` or fixtures, and numbers bought and not released). A
+/// malformed or foreign sender is 401 with an empty message (acs-api.md §3.3, §13:
+/// `+15550000000`, `+14255550123`, `+1425555012345` all give 401); so is an owned number
+/// without outbound SMS (the service authorizes a sender by its SMS capability; no other answer
+/// is documented).
+fn owned_sender(res: &Resource, raw: &str, now: DateTime<Utc>) -> Result<PhoneNumber, ApiError> {
+    let number = PhoneNumber::parse(raw).map_err(|_| {
+        tracing::info!(from = %raw, "sms sender is not a phone number");
+        ApiError::SenderNotOwned
+    })?;
+    match res.store.numbers.sms_sender(&number, now) {
+        Ok(()) => Ok(number),
+        Err(refusal) => {
+            tracing::info!(from = %raw, ?refusal, "sms sender refused: not owned, or without outbound sms");
+            Err(ApiError::SenderNotOwned)
+        }
+    }
 }
 
 /// Whether `value` is an RFC 1123 date exactly as .NET's `"R"` format writes it

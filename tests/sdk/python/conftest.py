@@ -196,6 +196,32 @@ async def async_email_client(request, emulator: Emulator):
         yield client
 
 
+# --------------------------------------------------------------------------- Phone Numbers clients
+# The same two transports as Identity; SIP routing is a client of the same package.
+def _pn_client(cls, emulator: Emulator, transport: str):
+    from azure.core.credentials import AzureKeyCredential
+
+    if transport == "https-connection-string":
+        return cls.from_connection_string(emulator.connection_string)
+    return cls(emulator.http_endpoint.rstrip("/"), AzureKeyCredential(emulator.access_key))
+
+
+@pytest.fixture(params=TRANSPORTS)
+def phone_numbers_client(request, emulator: Emulator):
+    """A sync ``azure.communication.phonenumbers.PhoneNumbersClient`` bound to the emulator."""
+    from azure.communication.phonenumbers import PhoneNumbersClient
+
+    return _pn_client(PhoneNumbersClient, emulator, request.param)
+
+
+@pytest.fixture(params=TRANSPORTS)
+def sip_routing_client(request, emulator: Emulator):
+    """A sync ``azure.communication.phonenumbers.siprouting.SipRoutingClient`` bound to the emulator."""
+    from azure.communication.phonenumbers.siprouting import SipRoutingClient
+
+    return _pn_client(SipRoutingClient, emulator, request.param)
+
+
 # --------------------------------------------------------------------------- dedicated emulators
 # Fixture files and scenario rules change an emulator for its whole life: a reset brings fixture
 # data back and keeps the rules (only their counters and states go back to the start), and rule

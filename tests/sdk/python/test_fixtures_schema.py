@@ -79,6 +79,7 @@ def declared_counts(document: dict) -> dict:
         "messages": sum(len(t.get("messages") or []) for t in threads),
         "optOuts": len(document.get("optOuts") or []),
         "emailDomains": len(document.get("emailDomains") or []),
+        "availablePhoneNumbers": len(document.get("availablePhoneNumbers") or []),
         "rules": len(document.get("rules") or []),
         "subscriptions": len(document.get("subscriptions") or []),
     }
@@ -195,6 +196,13 @@ CASES = [
     ("message-unknown-field", {"identities": [{"name": "a"}],
                                "threads": [{"topic": "t", "participants": ["a"],
                                             "messages": [{"from": "a", "text": "x", "content": "x"}]}]}, False),
+    # Available phone numbers.
+    ("available-number", {"availablePhoneNumbers": [{"phoneNumber": "+18335550199", "phoneNumberType": "tollFree",
+                                                     "capabilities": {"sms": "outbound"}, "cost": 3.5}]}, True),
+    ("available-number-bad-type", {"availablePhoneNumbers": [{"phoneNumber": "+18335550199", "phoneNumberType": "landline"}]}, False),
+    ("available-number-bad-capability", {"availablePhoneNumbers": [{"phoneNumber": "+18335550199", "phoneNumberType": "tollFree",
+                                                                    "capabilities": {"sms": "both"}}]}, False),
+    ("available-number-no-number", {"availablePhoneNumbers": [{"phoneNumberType": "tollFree"}]}, False),
     # Opt-outs.
     ("opt-out", {"optOuts": [{"from": "+18005550100", "to": "+14255550177"}]}, True),
     ("opt-out-bad-number", {"optOuts": [{"from": "+18005550100", "to": "4255550177"}]}, False),
