@@ -22,8 +22,12 @@ fn list(mailboxes: &[Mailbox]) -> Option<Address<'_>> {
     })
 }
 
-/// `email` as an RFC 5322 message (CRLF line ends).
+/// `email` as an RFC 5322 message (CRLF line ends): the message as received when a front door
+/// received one (SMTP), else built from its fields.
 pub fn eml(email: &SentEmail) -> std::io::Result<Vec<u8>> {
+    if let Some(raw) = &email.raw {
+        return Ok(raw.clone());
+    }
     let id = email
         .internet_message_id
         .trim()
