@@ -6,7 +6,9 @@
 //! the message's `To` or `Cc` header names it (with the display name given there), else under
 //! `bcc`. The subject, the first plain-text and HTML bodies, the attachments (inline ones, with a
 //! `Content-ID`, keep it), `Reply-To`, `Message-ID` and the `X-*` headers come from the message;
-//! the raw message is kept so the inbox's `.eml` returns it byte for byte.
+//! the raw message is kept so the inbox's `.eml` returns it byte for byte, with a `Date` and a
+//! `Message-ID` put in front when it has none, as a submission server adds them (RFC 6409 §8.2,
+//! §8.3).
 
 use mail_parser::{MessageParser, MimeHeaders};
 
@@ -29,14 +31,39 @@ fn unfold(value: &str) -> String {
         .to_string()
 }
 
-/// The message `raw` (dot-unstuffed DATA, CRLF line ends) sent by `sender` to `recipients`.
-pub fn new_email(raw: Vec<u8>, sender: &EmailAddress, recipients: &[EmailAddress]) -> NewEmail {
-    let parsed = MessageParser::default().parse(&raw);
+/// The headers a message gets when it has none of its own.
+#[derive(Debug, Clone)]
+pub struct Stamp {
+    /// The `Date` value (RFC 5322), the time it was received.
+    pub date: String,
+    /// The `Message-ID` value, `<id@domain>`.
+    pub message_id: String,
+}
+
+/// The message `raw` (dot-unstuffed DATA, CRLF line ends) sent by `sender` to `recipients`;
+/// `stamp` gives the `Date` and `Message-ID` it lacks.
+pub fn new_email(
+    raw: Vec<u8>,
+    sender: &EmailAddress,
+    recipients: &[EmailAddress],
+    stamp: &Stamp,
+) -> NewEmail {
     let mut email = NewEmail {
         sender: sender.as_str().to_string(),
         ..NewEmail::default()
     };
+    let mut prefix = String::new();
+    let parsed = MessageParser::default().parse(&raw);
     if let Some(message) = &parsed {
+        if message.date().is_none() {
+            prefix.push_str(&format!("Date: {}\r\n", stamp.date));
+        }
+        if message.message_id().is_none() {
+            prefix.push_str(&format!("Message-ID: {}\r\n", stamp.message_id));
+            email
+                .headers
+                .push(("Message-ID".into(), stamp.message_id.clone()));
+        }
         let named = |list: Option<&mail_parser::Address<'_>>| -> Vec<(String, Option<String>)> {
             list.into_iter()
                 .flat_map(|a| a.iter())
@@ -116,11 +143,12 @@ pub fn new_email(raw: Vec<u8>, sender: &EmailAddress, recipients: &[EmailAddress
                 }
             })
             .collect();
-        email.headers = message
-            .headers_raw()
-            .filter(|(name, _)| custom_header(name))
-            .map(|(name, value)| (name.to_string(), unfold(value)))
-            .collect();
+        email.headers.extend(
+            message
+                .headers_raw()
+                .filter(|(name, _)| custom_header(name))
+                .map(|(name, value)| (name.to_string(), unfold(value))),
+        );
     } else {
         email.bcc = recipients
             .iter()
@@ -130,7 +158,14 @@ pub fn new_email(raw: Vec<u8>, sender: &EmailAddress, recipients: &[EmailAddress
             })
             .collect();
     }
-    email.raw = Some(raw);
+    drop(parsed);
+    email.raw = Some(if prefix.is_empty() {
+        raw
+    } else {
+        let mut stamped = prefix.into_bytes();
+        stamped.extend_from_slice(&raw);
+        stamped
+    });
     email
 }
 
@@ -141,6 +176,36 @@ mod tests {
 
     fn addr(a: &str) -> EmailAddress {
         EmailAddress::parse(a).expect("valid")
+    }
+
+    fn stamp() -> Stamp {
+        Stamp {
+            date: "Thu, 03 Dec 2026 21:00:00 +0000".into(),
+            message_id: "<stamped@example.com>".into(),
+        }
+    }
+
+    #[test]
+    fn a_message_without_date_or_message_id_gets_them() {
+        let email = new_email(
+            b"Subject: Hi\r\n\r\nhello\r\n".to_vec(),
+            &addr("s@example.com"),
+            &[addr("r@example.com")],
+            &stamp(),
+        );
+        assert_eq!(
+            email.raw.as_deref(),
+            Some(
+                &b"Date: Thu, 03 Dec 2026 21:00:00 +0000\r\nMessage-ID: <stamped@example.com>\r\nSubject: Hi\r\n\r\nhello\r\n"[..]
+            )
+        );
+        assert_eq!(
+            email.headers,
+            vec![(
+                "Message-ID".to_string(),
+                "<stamped@example.com>".to_string()
+            )]
+        );
     }
 
     #[test]
@@ -158,6 +223,7 @@ Content-Disposition: attachment; filename=\"a.pdf\"\r\nContent-Transfer-Encoding
                 addr("b@example.com"),
                 addr("c@example.com"),
             ],
+            &stamp(),
         );
         assert_eq!(email.to.len(), 1);
         assert_eq!(email.to[0].display_name.as_deref(), Some("Ann"));
@@ -177,14 +243,16 @@ Content-Disposition: attachment; filename=\"a.pdf\"\r\nContent-Transfer-Encoding
                 .headers
                 .contains(&("Message-ID".into(), "<m1@example.com>".into()))
         );
-        assert_eq!(email.raw.as_deref(), Some(&raw[..]));
+        // It has a Message-ID but no Date: only the Date is added.
+        let expected = [&b"Date: Thu, 03 Dec 2026 21:00:00 +0000\r\n"[..], &raw[..]].concat();
+        assert_eq!(email.raw.as_deref(), Some(&expected[..]));
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
         #[test]
         fn arbitrary_messages_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
-            let email = new_email(bytes, &addr("s@example.com"), &[addr("r@example.com")]);
+            let email = new_email(bytes, &addr("s@example.com"), &[addr("r@example.com")], &stamp());
             prop_assert_eq!(email.to.len() + email.cc.len() + email.bcc.len(), 1);
         }
     }

@@ -282,7 +282,7 @@ impl<'a> Session<'a> {
             if self.commands > MAX_COMMANDS {
                 return self.close(io, "421 4.7.0 Too many commands, closing").await;
             }
-            let line = String::from_utf8_lossy(&line).into_owned();
+            let line = String::from_utf8_lossy(&line).trim_end().to_string();
             let (verb, arg) = match line.split_once(' ') {
                 Some((verb, arg)) => (verb, arg.trim()),
                 None => (line.as_str(), ""),
@@ -695,7 +695,15 @@ impl<'a> Session<'a> {
                 );
             }
         }
-        let email = super::message::new_email(raw, sender, recipients);
+        let stamp = super::message::Stamp {
+            date: state.clock.now().to_rfc2822(),
+            message_id: format!(
+                "<{}@{}>",
+                res.store.ids.uuid().hyphenated(),
+                sender.domain()
+            ),
+        };
+        let email = super::message::new_email(raw, sender, recipients, &stamp);
         let accepted = accept_email(
             state,
             res,

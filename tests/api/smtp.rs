@@ -230,10 +230,18 @@ async fn a_message_sent_over_smtp_is_in_the_inbox_as_sent_with_its_operation_and
             .contains("\n. a line that starts with a dot"),
         "{email}"
     );
-    // The .eml is the message exactly as sent (dot-stuffing undone).
+    // The .eml is the message exactly as sent (dot-stuffing undone), with the Date it lacked
+    // put in front, as a submission server does.
     let raw = app.control_get(&format!("emails/{id}/raw")).await;
     assert_eq!(raw.status(), 200);
-    assert_eq!(raw.text().await.expect("text"), unstuffed(&message));
+    let raw = raw.text().await.expect("text");
+    let (date, rest) = raw.split_once("\r\n").expect("a first line");
+    assert!(date.starts_with("Date: "), "{raw}");
+    assert!(
+        chrono::DateTime::parse_from_rfc2822(&date["Date: ".len()..]).is_ok(),
+        "{date}"
+    );
+    assert_eq!(rest, unstuffed(&message));
     // The same operation and delivery reports as a REST send.
     let reports = app
         .wait_events("type=EmailDeliveryReportReceived&state=delivered", 3)
