@@ -32,7 +32,9 @@
 //!    middleware (limits, buffered body, access log, journal), typed extractors, fallbacks.
 //! 7. [`api`]: one folder per service, each with its slice of the operation table, its handlers
 //!    and wire models; [`api::SERVICES`] is the whole table.
-//! 8. [`startup`]: TLS material, both listeners and the app.
+//! 8. [`smtp`]: the SMTP relay (`--smtp-port`), Email's second front door; it hands messages to
+//!    the email entry point in [`api`].
+//! 9. [`startup`]: TLS material, the listeners and the app.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
@@ -48,6 +50,7 @@ pub mod healthcheck;
 pub mod http;
 pub mod resource;
 pub mod scenario;
+pub mod smtp;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -19,7 +19,7 @@ use crate::resource::{Resource, Resources};
 use crate::scenario::{Engine, Journal};
 use crate::state::AppState;
 use crate::store::Changes;
-use crate::{api, http};
+use crate::{api, http, smtp};
 
 /// A built, bound, not yet running emulator.
 pub struct Application {
@@ -29,6 +29,8 @@ pub struct Application {
     bundle_path: PathBuf,
     state: web::Data<AppState>,
     server: Server,
+    /// The SMTP relay's listener and TLS configuration (`--smtp-port`), served alongside.
+    smtp: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
     /// Dropped when the server has stopped (`run` consumes the application).
     _files: RemoveOnDrop,
 }
@@ -153,8 +155,28 @@ impl Application {
             "--http-port",
             "ACS_EMULATOR_HTTP_PORT",
         )?;
+        let smtp_listener = match config.smtp.smtp_port {
+            Some(port) => Some(bind(
+                config.listeners.host,
+                port,
+                "SMTP",
+                "--smtp-port",
+                "ACS_EMULATOR_SMTP_PORT",
+            )?),
+            None => None,
+        };
         let https_addr = https_listener.local_addr()?;
         let http_addr = http_listener.local_addr()?;
+        let smtp_addr = smtp_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?;
+        // STARTTLS serves the same certificate, without the HTTP listener's ALPN.
+        let smtp = smtp_listener.map(|listener| {
+            let mut tls = tls_config.clone();
+            tls.alpn_protocols.clear();
+            (listener, Arc::new(tls))
+        });
 
         // A user-supplied certificate is already a file the user has; a generated one is written
         // where the user asked, or to a per-port file in the temp directory. Files the emulator
@@ -205,6 +227,7 @@ impl Application {
         let state = web::Data::new(AppState {
             entra: Arc::new(entra),
             https_addr,
+            smtp_addr,
             resources,
             engine,
             journal: Journal::new(config.scenarios.journal_size),
@@ -265,6 +288,7 @@ impl Application {
             bundle_path,
             state,
             server: server.run(),
+            smtp,
             _files: files,
         })
     }
@@ -277,6 +301,28 @@ impl Application {
     /// The bound HTTP address.
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The bound SMTP relay address, when `--smtp-port` is given.
+    pub fn smtp_addr(&self) -> Option<SocketAddr> {
+        self.state.smtp_addr
+    }
+
+    /// Starts the SMTP relay (when it is on) on the current runtime; the handle stops it.
+    fn start_smtp(&mut self) -> Option<tokio::task::JoinHandle<()>> {
+        let (listener, tls) = self.smtp.take()?;
+        let limits = &self.state.settings.config;
+        let options = smtp::Options {
+            idle_timeout: limits.smtp.smtp_idle_timeout,
+            max_connections: limits.smtp.smtp_max_connections,
+            max_message_bytes: limits.limits.max_email_request_bytes,
+        };
+        Some(tokio::spawn(smtp::serve(
+            listener,
+            self.state.clone(),
+            tls,
+            options,
+        )))
     }
 
     /// Where the certificate PEM is.
@@ -309,6 +355,14 @@ impl Application {
             Some(d) => humantime::format_duration(d).to_string(),
             None => "as requested (60..1440 minutes, default 1440)".into(),
         };
+        let smtp = match self.state.smtp_addr {
+            Some(addr) => format!(
+                "\x20 SMTP relay         {addr} (STARTTLS, then AUTH as {name}.<client id>.<tenant id> with the client's secret)\n",
+                addr = smtp::dial_address(addr),
+                name = config.resource.resource_name,
+            ),
+            None => String::new(),
+        };
         format!(
             "acs-emulator {version} is ready\n\
              \x20 HTTPS endpoint     {https}\n\
@@ -328,6 +382,7 @@ impl Application {
              \x20 Email sender       {email_sender}\n\
              \x20 Email domains      {email_domains}\n\
              \x20 Email inbox        {http}_emulator/emails\n\
+             {smtp}\
              \x20 Event webhooks     {webhooks}\n\
              \x20 Control API        {control}\n\
              \x20 Stop with Ctrl+C.",
@@ -381,7 +436,8 @@ impl Application {
     /// banner (to stdout) only once the HTTP listener answers `/_emulator/health`: the workers
     /// are up and requests are served, not just accepted into the backlog (worker start-up
     /// builds the routing tables and can take a while on a busy machine or a debug build).
-    pub async fn run_and_announce(self) -> anyhow::Result<()> {
+    pub async fn run_and_announce(mut self) -> anyhow::Result<()> {
+        let relay = self.start_smtp();
         let banner = self.ready_banner();
         let addr = loopback(self.http_addr);
         let state = self.state.clone();
@@ -393,6 +449,9 @@ impl Application {
             .store(true, std::sync::atomic::Ordering::Release);
         println!("{banner}");
         let result = server.await;
+        if let Some(relay) = relay {
+            relay.abort();
+        }
         events.shutdown(std::time::Duration::from_secs(2)).await;
         result??;
         Ok(())
@@ -400,13 +459,17 @@ impl Application {
 
     /// Serves until the server is stopped (see [`Application::stop_on_signals`]); event
     /// delivery runs alongside and stops with the server.
-    pub async fn run(self) -> std::io::Result<()> {
+    pub async fn run(mut self) -> std::io::Result<()> {
+        let relay = self.start_smtp();
         let events = self.state.events.start();
         // The listeners were bound in `build`, and everything loaded at start-up is in place.
         self.state
             .ready
             .store(true, std::sync::atomic::Ordering::Release);
         let result = self.server.await;
+        if let Some(relay) = relay {
+            relay.abort();
+        }
         events.shutdown(std::time::Duration::from_secs(2)).await;
         result
     }

@@ -19,6 +19,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The bound HTTPS address (connection strings in the control API).
     pub https_addr: SocketAddr,
+    /// The bound SMTP relay address (`--smtp-port`), when the relay is on.
+    pub smtp_addr: Option<SocketAddr>,
     /// The emulated resources and their state (`default` first).
     pub resources: Resources,
     /// The emulator's clock.

@@ -239,6 +239,14 @@ impl EntraAuthority {
         }
     }
 
+    /// Whether `client_secret` is the secret of the registered client `client_id` (any case;
+    /// compared in constant time). The SMTP relay's `AUTH` checks its password with it.
+    pub fn client_secret_matches(&self, client_id: &str, client_secret: &str) -> bool {
+        self.clients
+            .get(&client_id.trim().to_ascii_lowercase())
+            .is_some_and(|secret| constant_time_eq(secret.as_bytes(), client_secret.as_bytes()))
+    }
+
     /// Issues a managed identity token for `resource`, with the v1 issuer managed identity
     /// tokens carry.
     pub fn managed_identity(

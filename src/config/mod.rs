@@ -16,6 +16,7 @@ mod logging;
 mod resource;
 mod scenarios;
 mod sms;
+mod smtp;
 mod tokens;
 
 use std::path::Path;
@@ -36,6 +37,7 @@ pub use resource::{
 };
 pub use scenarios::ScenarioFlags;
 pub use sms::{DEFAULT_PHONE_NUMBER, SmsFlags};
+pub use smtp::SmtpFlags;
 pub use tokens::{
     DEFAULT_ENTRA_CLIENT, DEFAULT_ENTRA_TENANT, DEFAULT_MANAGED_IDENTITY_CLIENT_ID,
     DEFAULT_MANAGED_IDENTITY_HEADER, TokenFlags,
@@ -92,6 +94,10 @@ pub struct Config {
     /// Email.
     #[command(flatten)]
     pub email: EmailFlags,
+
+    /// SMTP relay.
+    #[command(flatten)]
+    pub smtp: SmtpFlags,
 
     /// Events.
     #[command(flatten)]
@@ -183,6 +189,7 @@ impl Config {
         let tokens = self.tokens.check()?;
         let phone_numbers = self.sms.check()?;
         let email_domains = self.email.check()?;
+        self.smtp.check()?;
         self.limits.check()?;
         self.scenarios.check()?;
         self.control.check()?;
@@ -212,6 +219,7 @@ impl Config {
             tokens: TokenFlags::for_tests(),
             sms: SmsFlags::for_tests(),
             email: EmailFlags::for_tests(),
+            smtp: SmtpFlags::for_tests(),
             events: EventFlags::for_tests(),
             scenarios: ScenarioFlags::for_tests(),
             limits: LimitFlags::for_tests(),

@@ -231,6 +231,7 @@ mod tests {
             headers: Vec::new(),
             user_engagement_tracking_disabled: false,
             via: "2025-09-01".into(),
+            raw: None,
             sent_at: at(0),
             plan: LroPlan {
                 running_at: at(0),

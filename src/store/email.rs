@@ -145,6 +145,10 @@ pub struct SentEmail {
     pub plan: LroPlan,
     /// One delivery per distinct recipient.
     pub deliveries: Vec<Delivery>,
+    /// The RFC 5322 message exactly as a front door received it (the SMTP relay's DATA), which
+    /// the `.eml` returns as is; `None` when the message was built from fields (REST), and the
+    /// `.eml` is rendered from them.
+    pub raw: Option<Vec<u8>>,
 }
 
 impl SentEmail {
@@ -177,6 +181,7 @@ impl SentEmail {
             + mailboxes(&self.cc)
             + mailboxes(&self.bcc)
             + mailboxes(&self.reply_to)
+            + self.raw.as_ref().map_or(0, Vec::len)
             + 512
     }
 
@@ -490,6 +495,7 @@ mod tests {
             headers: Vec::new(),
             user_engagement_tracking_disabled: false,
             via: "2025-09-01".into(),
+            raw: None,
             sent_at: at(0),
             plan: LroPlan {
                 running_at: at(0),

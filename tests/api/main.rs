@@ -36,5 +36,6 @@ mod sms;
 mod sms_extras;
 mod sms_outbox;
 mod sms_repeatability;
+mod smtp;
 mod user_tokens;
 mod webhook;

@@ -457,6 +457,7 @@ fn help_groups_the_options_under_headings_and_ends_with_examples() {
                 "Tokens & Entra ID:",
                 "SMS:",
                 "Email:",
+                "SMTP relay:",
                 "Events:",
                 "Fixtures & scenarios:",
                 "Limits:",

@@ -150,19 +150,25 @@ pub const OPERATIONS: &[Operation] = &[
 ];
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Health {
     status: &'static str,
     version: &'static str,
+    /// The SMTP relay's port, when `--smtp-port` is given (tests started with port 0 find it
+    /// here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    smtp_port: Option<u16>,
 }
 
 /// `GET /_emulator/health`: 200 while the process serves requests. The only anonymous route
 /// besides the other `/_emulator` helpers.
-async fn health() -> Result<HttpResponse, ApiError> {
+async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     json_response(
         StatusCode::OK,
         &Health {
             status: "healthy",
             version: env!("CARGO_PKG_VERSION"),
+            smtp_port: state.smtp_addr.map(|a| a.port()),
         },
     )
 }
@@ -180,6 +186,7 @@ async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         &Health {
             status: text,
             version: env!("CARGO_PKG_VERSION"),
+            smtp_port: state.smtp_addr.map(|a| a.port()),
         },
     )
 }

@@ -209,7 +209,9 @@ fn journal_query(query: &str) -> Result<(Filter, usize), ApiError> {
         let value = value.trim();
         match name.as_ref() {
             "operation" => {
-                if !crate::api::rule_operations().contains(&value) {
+                if !crate::api::rule_operations().contains(&value)
+                    && value != crate::api::email::SMTP_SEND
+                {
                     return Err(invalid(&name, value, "an operation name such as Sms.Send"));
                 }
                 filter.operation = Some(value.to_string());

@@ -123,6 +123,9 @@ pub struct NewEmail {
     pub headers: Vec<(String, String)>,
     /// Whether engagement (views, clicks) is not tracked for it.
     pub user_engagement_tracking_disabled: bool,
+    /// The RFC 5322 message as received, when the front door received one (SMTP); the inbox's
+    /// `.eml` returns it unchanged.
+    pub raw: Option<Vec<u8>>,
 }
 
 /// What a front door passes besides the message.
@@ -328,6 +331,8 @@ pub struct CheckedEmail {
     pub message_id: Option<String>,
     /// Whether engagement is not tracked.
     pub user_engagement_tracking_disabled: bool,
+    /// The RFC 5322 message as received, if any.
+    pub raw: Option<Vec<u8>>,
 }
 
 impl CheckedEmail {
@@ -368,6 +373,7 @@ impl CheckedEmail {
             headers: self.headers,
             user_engagement_tracking_disabled: self.user_engagement_tracking_disabled,
             via: via.to_string(),
+            raw: self.raw,
             sent_at,
             plan,
             deliveries,
@@ -439,6 +445,7 @@ pub fn check_email(mut email: NewEmail) -> Result<CheckedEmail, EmailError> {
         headers,
         message_id,
         user_engagement_tracking_disabled: email.user_engagement_tracking_disabled,
+        raw: email.raw,
     })
 }
 

@@ -45,6 +45,10 @@ pub const LINKS: LroLinks = LroLinks {
 /// Email spells statuses in PascalCase (`Running`, `Succeeded`).
 pub const STATUS_CASE: StatusCase = StatusCase::Pascal;
 
+/// The journal's name for a message received by the SMTP relay (`crate::smtp`). It is no
+/// operation of the HTTP table: scenario rules match SMTP sends as [`crate::scenario::EMAIL_SEND`].
+pub const SMTP_SEND: &str = "Email.SmtpSend";
+
 /// Where a send operation's status is polled (the id and `?api-version=` follow).
 pub const OPERATIONS_PATH: &str = "/emails/operations/";
 

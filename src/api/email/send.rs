@@ -203,5 +203,6 @@ pub fn new_email(message: EmailMessageDto, version: &str) -> Result<NewEmail, Em
         user_engagement_tracking_disabled: message
             .user_engagement_tracking_disabled
             .unwrap_or(false),
+        raw: None,
     })
 }
