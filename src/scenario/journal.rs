@@ -196,6 +196,16 @@ impl Journal {
             .count()
     }
 
+    /// The newest entry's sequence number (0 before the first); it changes whenever an entry is
+    /// recorded, so a live view can tell there is something new without reading the entries.
+    pub fn last_seq(&self) -> u64 {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .next_seq
+            - 1
+    }
+
     /// Entries dropped to stay within the capacity since the last clear.
     pub fn dropped(&self) -> u64 {
         self.inner
