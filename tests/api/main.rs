@@ -23,6 +23,7 @@ mod hmac_auth;
 mod hostile;
 mod http2;
 mod identity;
+mod inspector;
 mod limits;
 mod scenario_faults;
 mod scenarios;

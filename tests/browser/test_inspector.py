@@ -95,6 +95,7 @@ def test_dark_theme(page, emulator: Emulator):
 
 
 def test_root_redirects_to_the_inspector(page, emulator: Emulator):
+    assert f"Web inspector      {emulator.http_endpoint}_emulator/ui/" in emulator.stdout()
     page.goto(emulator.http_endpoint)
     assert page.url.endswith("/_emulator/ui/")
     page.locator("#live.on").wait_for()
@@ -160,6 +161,7 @@ def test_email_html_renders_sandboxed_and_the_attachment_downloads(page, emulato
     page.click("#email-tab-raw")
     page.get_by_text("Content-Type: multipart", exact=False).first.wait_for()
     page.click("#email-tab-html")
+    page.frame_locator("#email-html").get_by_text("Invoice attached.").wait_for()
     screenshot(page, "email-message")
 
 
