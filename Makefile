@@ -2,12 +2,13 @@
 #   make run    build (release) and start the emulator with its embedded defaults (HTTPS :8443,
 #               HTTP :8080); flags go in ARGS: make run ARGS="--fixtures fixtures/ci-starter.yaml"
 #   make test   run every test: lint, Rust unit + integration tests, the official Python and
-#               JavaScript SDK suites and the README's snippets (creates tests/sdk/python/.venv and
-#               tests/sdk/js/node_modules)
+#               JavaScript SDK suites, the README's snippets and the web inspector in headless
+#               Chromium (creates tests/sdk/python/.venv, tests/sdk/js/node_modules and
+#               tests/browser/.venv; installs Debian's chromium when it is missing)
 
 CARGO ?= cargo
 
-.PHONY: run test test-rust test-sdk lint fmt build release container-check bench bench-anchors bench-startup
+.PHONY: run test test-rust test-sdk test-browser lint fmt build release container-check bench bench-anchors bench-startup
 
 # Flags for `make run`, e.g. ARGS="--fixtures fixtures/ci-starter.yaml --log-level debug".
 ARGS ?=
@@ -24,7 +25,7 @@ build:
 release:
 	$(CARGO) build --release
 
-test: lint test-rust test-sdk
+test: lint test-rust test-sdk test-browser
 
 # Short panics (no backtrace): a CI log excerpt then shows the failed assertion and its values
 # instead of thirty frames. Run `cargo test` directly for backtraces.
@@ -35,6 +36,12 @@ test-rust:
 # run.sh installs the pinned SDKs locally on first use.
 test-sdk: build
 	ACS_EMULATOR_BIN=$(CURDIR)/target/debug/acs-emulator bash tests/sdk/run.sh
+
+# The web inspector in headless Chromium (Debian's chromium, driven by Playwright's Python
+# library); run.sh installs chromium (apt-get, as root) and its venv (tests/browser/.venv) on
+# first use. Screenshots of every page land in tests/browser/artifacts/.
+test-browser: build
+	ACS_EMULATOR_BIN=$(CURDIR)/target/debug/acs-emulator bash tests/browser/run.sh
 
 # The module graph: no import cycle between src/'s top-level modules, each importing only
 # lower layers (scripts/module-graph.py, docs/ARCHITECTURE.md).

@@ -166,6 +166,39 @@ async fn the_stream_says_what_changed() {
     )
     .await;
     read_until(&mut res, &mut seen, "event: requests").await;
+    // While the stream is open the journal keeps the bodies.
+    let journal = body(get(&app, "/_emulator/journal").await).await;
+    let entry = &journal["value"][0];
+    assert!(
+        entry["requestBody"]
+            .as_str()
+            .is_some_and(|b| b.contains("\"message\":\"hi\"")),
+        "{entry}"
+    );
+    assert!(
+        entry["responseBody"]
+            .as_str()
+            .is_some_and(|b| b.contains("messageId")),
+        "{entry}"
+    );
+}
+
+#[tokio::test]
+async fn without_a_live_view_the_journal_keeps_no_bodies() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    app.create_identity().await;
+
+    // Assert
+    let journal = body(get(&app, "/_emulator/journal").await).await;
+    let entry = &journal["value"][0];
+    assert_eq!(entry["operation"], "Identity.CreateUser", "{entry}");
+    assert!(
+        entry.get("requestBody").is_none() && entry.get("responseBody").is_none(),
+        "{entry}"
+    );
 }
 
 #[tokio::test]

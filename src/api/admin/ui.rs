@@ -268,6 +268,22 @@ impl Drop for StreamSlot {
     }
 }
 
+/// While a stream is open the journal keeps request and response bodies.
+struct Watching(web::Data<AppState>);
+
+impl Watching {
+    fn start(state: &web::Data<AppState>) -> Self {
+        state.journal.watch();
+        Self(state.clone())
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.0.journal.unwatch();
+    }
+}
+
 fn area_name(area: Area) -> &'static str {
     match area {
         Area::Chat => "chat",
@@ -296,7 +312,8 @@ enum Next {
 ///
 /// The stream holds one receiver of the sink's bounded broadcast channel and yields one message
 /// at a time (nothing queues per connection beyond that channel); at most [`MAX_STREAMS`] are
-/// open at once (503 past that). While none is open, store writes build no records for it.
+/// open at once (503 past that). While none is open, store writes build no records for it. While
+/// one is open, the journal keeps the first 8 KiB of each request's and response's body.
 pub async fn stream(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     enabled(&state)?;
     let Some(slot) = StreamSlot::take() else {
@@ -304,6 +321,7 @@ pub async fn stream(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             "At most {MAX_STREAMS} inspector streams may be open at once."
         )));
     };
+    let slot = (slot, Watching::start(&state));
     let receiver = state.changes.subscribe();
     let journal_seq = state.journal.last_seq();
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
