@@ -54,6 +54,17 @@ async function refresh() {
     if (page === state.page && node) {
       // Keep the focused control and the scroll position across live refreshes.
       const active = document.activeElement && document.activeElement.id;
+      // What the user was typing survives a live refresh.
+      const typed = new Map();
+      for (const el of view.querySelectorAll('input[id]:not([type=file]):not([type=checkbox]), select[id]')) {
+        typed.set(el.id, el.value);
+      }
+      if (state.shown !== page) typed.clear();
+      state.shown = page;
+      for (const [id, value] of typed) {
+        const el = node.querySelector(`#${CSS.escape(id)}`);
+        if (el && el.value !== value && (el.tagName !== 'SELECT' || [...el.options].some((o) => o.value === value))) el.value = value;
+      }
       mount(view, node);
       if (active) document.getElementById(active)?.focus();
     }

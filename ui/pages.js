@@ -20,7 +20,7 @@ function overview() {
   let started = Date.now();
   return {
     title: 'Overview',
-    live: ['sms', 'email', 'chat', 'events'],
+    live: ['sms', 'email', 'chat', 'events', 'requests'],
     async render(ctx) {
       const [resources, clock, health] = await Promise.all([
         api('/_emulator/resources').then((d) => d.value), api('/_emulator/clock'), api('/_emulator/health'),
@@ -83,7 +83,8 @@ function identities() {
   let scopes = 'chat,voip';
   return {
     title: 'Identities',
-    live: ['chat'],
+    // Identity writes publish no change record; a new journal entry may be one.
+    live: ['chat', 'requests'],
     async render(ctx) {
       const data = await api(withResource('/_emulator/identities', ctx.resource));
       const list = Array.isArray(data) ? data : data.value || [];
@@ -171,6 +172,7 @@ function chat() {
           try {
             await api(withResource(`/_emulator/chat/threads/${enc(thread.id)}/messages`, ctx.resource), { method: 'POST', body: { senderId: sender, content: draft, senderDisplayName: name || undefined } });
             draft = '';
+            input.value = '';
             ctx.refresh();
           } catch (err) { toast(err.message, true); }
         });

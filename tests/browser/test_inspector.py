@@ -104,11 +104,14 @@ def test_root_redirects_to_the_inspector(page, emulator: Emulator):
 
 def test_sms_sent_by_the_sdk_appears_live_within_a_second(page, emulator: Emulator):
     open_page(page, emulator, "sms")
+    page.locator("#inbound-text").fill("half typed")
     text = f"live sms {uuid.uuid4()}"
     sms_client(emulator).send(from_=FROM, to="+14255550123", message=text)
     started = time.monotonic()
     page.get_by_text(text).first.wait_for(timeout=1000)
     assert time.monotonic() - started < 1.0
+    # The live refresh keeps what the user was typing.
+    assert page.locator("#inbound-text").input_value() == "half typed"
     screenshot(page, "sms-live")
 
 
