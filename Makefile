@@ -2,13 +2,14 @@
 #   make run    build (release) and start the emulator with its embedded defaults (HTTPS :8443,
 #               HTTP :8080); flags go in ARGS: make run ARGS="--fixtures fixtures/ci-starter.yaml"
 #   make test   run every test: lint, Rust unit + integration tests, the official Python and
-#               JavaScript SDK suites and the README's snippets (creates tests/sdk/python/.venv and
-#               tests/sdk/js/node_modules), and the browser test of real-time chat notifications
-#               (tests/realtime: headless Chromium)
+#               JavaScript SDK suites, the README's snippets, the web inspector in headless Chromium
+#               and the browser test of real-time chat notifications (creates tests/sdk/python/.venv,
+#               tests/sdk/js/node_modules, tests/browser/.venv and tests/realtime's venv and
+#               node_modules; installs Debian's chromium when it is missing)
 
 CARGO ?= cargo
 
-.PHONY: run test test-rust test-sdk test-realtime lint fmt build release container-check bench bench-anchors bench-startup
+.PHONY: run test test-rust test-sdk test-browser test-realtime lint fmt build release container-check bench bench-anchors bench-startup
 
 # Flags for `make run`, e.g. ARGS="--fixtures fixtures/ci-starter.yaml --log-level debug".
 ARGS ?=
@@ -25,7 +26,7 @@ build:
 release:
 	$(CARGO) build --release
 
-test: lint test-rust test-sdk test-realtime
+test: lint test-rust test-sdk test-browser test-realtime
 
 # Short panics (no backtrace): a CI log excerpt then shows the failed assertion and its values
 # instead of thirty frames. Run `cargo test` directly for backtraces.
@@ -37,11 +38,14 @@ test-rust:
 test-sdk: build
 	ACS_EMULATOR_BIN=$(CURDIR)/target/debug/acs-emulator bash tests/sdk/run.sh
 
-# Real-time chat notifications in a real browser: a page bundling the unmodified browser Chat SDK,
-# on another origin, in headless Chromium (tests/realtime/run.sh installs Debian's chromium when
-# /usr/bin/chromium is missing, the page's npm packages and a venv with playwright).
-test-realtime: build
-	ACS_EMULATOR_BIN=$(CURDIR)/target/debug/acs-emulator bash tests/realtime/run.sh
+#               JavaScript SDK suites, the README's snippets, the web inspector in headless Chromium
+#               and the browser test of real-time chat notifications (creates tests/sdk/python/.venv,
+#               tests/sdk/js/node_modules, tests/browser/.venv and tests/realtime's venv and
+#               node_modules; installs Debian's chromium when it is missing)
+
+CARGO ?= cargo
+
+.PHONY: run test test-rust test-sdk test-browser test-realtime lint fmt build release container-check bench bench-anchors bench-startup
 
 # The module graph: no import cycle between src/'s top-level modules, each importing only
 # lower layers (scripts/module-graph.py, docs/ARCHITECTURE.md).

@@ -384,10 +384,16 @@ impl Application {
              \x20 Email inbox        {http}_emulator/emails\n\
              {smtp}\
              \x20 Event webhooks     {webhooks}\n\
+             \x20 Web inspector      {inspector}\n\
              \x20 Control API        {control}\n\
              \x20 Stop with Ctrl+C.",
             version = env!("CARGO_PKG_VERSION"),
             webhooks = webhooks(&self.state.events),
+            inspector = if config.control.no_ui {
+                "off (--no-ui)".to_owned()
+            } else {
+                format!("{http}_emulator/ui/")
+            },
             control = if config.control.control_token.is_some() {
                 "needs Authorization: Bearer <--control-token> (health, ready, tls-cert, tls-ca-bundle open)"
             } else {

@@ -13,6 +13,10 @@ pub struct ControlFlags {
     /// listener. Set it whenever the emulator listens beyond loopback.
     #[arg(long, env = "ACS_EMULATOR_CONTROL_TOKEN", hide_env_values = true)]
     pub control_token: Option<String>,
+    /// Turn off the web inspector (/_emulator/ui/ and the `GET /` redirect to it); the control
+    /// API stays.
+    #[arg(long, env = "ACS_EMULATOR_NO_UI")]
+    pub no_ui: bool,
 }
 
 impl ControlFlags {
@@ -32,6 +36,7 @@ impl ControlFlags {
     pub(super) fn for_tests() -> Self {
         Self {
             control_token: None,
+            no_ui: false,
         }
     }
 }

@@ -146,10 +146,25 @@ pub fn user_token(
 
 /// With `--control-token`, refuses a control request without `Authorization: Bearer <token>`:
 /// 401 with the envelope. The comparison takes the same time whatever the token sent.
+///
+/// A request that changes state (any method but GET, HEAD and OPTIONS) sent by a browser from
+/// another origin is refused first (see [`same_origin`]), token or not. The web inspector's
+/// login cookie stands in for the header (`SameSite=Strict`, so other sites cannot send it).
 pub fn control(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+    if !matches!(
+        *req.method(),
+        actix_web::http::Method::GET
+            | actix_web::http::Method::HEAD
+            | actix_web::http::Method::OPTIONS
+    ) {
+        same_origin(req)?;
+    }
     let Some(expected) = state.settings.config.control.control_token.as_deref() else {
         return Ok(());
     };
+    if control_cookie(req).is_some_and(|token| control_token_matches(&token, expected)) {
+        return Ok(());
+    }
     let mut given = req.headers().get_all(header::AUTHORIZATION);
     let token = match (given.next(), given.next()) {
         (Some(value), None) => value
@@ -211,4 +226,54 @@ impl FromRequest for UserToken {
         };
         ready(user_token(state, req.headers()).map(|(_, token)| token))
     }
+}
+
+/// Refuses what a browser sends on another site's behalf: a `Sec-Fetch-Site` other than
+/// `same-origin` or `none` (typed in the address bar), or an `Origin` whose host and port are not
+/// the ones the request addresses (403). Clients that send neither header (SDKs, curl) pass.
+pub fn same_origin(req: &HttpRequest) -> Result<(), ApiError> {
+    let headers = req.headers();
+    let refused = || {
+        tracing::info!(method = %req.method(), path = %req.path(), "cross-origin control request refused");
+        Err(ApiError::Forbidden(
+            "The control API refuses requests a browser sends from another origin.".into(),
+        ))
+    };
+    if let Some(site) = headers.get("sec-fetch-site")
+        && !matches!(site.as_bytes(), b"same-origin" | b"none")
+    {
+        return refused();
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, host)| host.trim_end_matches('/'));
+    let host = request_host(req.uri(), headers);
+    match (origin_host, host) {
+        (Some(o), Some(h)) if o.eq_ignore_ascii_case(h) => Ok(()),
+        _ => refused(),
+    }
+}
+
+/// The cookie the web inspector's login sets, holding the control token (percent-encoded).
+pub const CONTROL_COOKIE: &str = "acs_emulator_control";
+
+/// The web inspector's login cookie, decoded.
+fn control_cookie(req: &HttpRequest) -> Option<String> {
+    let name = CONTROL_COOKIE;
+    req.headers()
+        .get_all(header::COOKIE)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| {
+            percent_encoding::percent_decode_str(value)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
 }

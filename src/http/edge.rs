@@ -61,7 +61,22 @@ pub async fn edge(
         Err(refused) => refused.map_into_right_body(),
     };
     if let Some(entry) = entry {
-        entry.finish(&state, &res);
+        // Bodies only while a live view watches the journal: a whole response is moved into
+        // a body of its own bytes (one reference-counted copy), a streamed one is left alone.
+        let response_body = if state.journal.watched() {
+            let mut captured = None;
+            res = res.map_body(|_, body| match body.try_into_bytes() {
+                Ok(bytes) => {
+                    captured = Some(bytes.clone());
+                    actix_web::body::EitherBody::right(actix_web::body::BoxBody::new(bytes))
+                }
+                Err(body) => body,
+            });
+            Some(captured)
+        } else {
+            None
+        };
+        entry.finish(&state, &res, response_body);
     }
     let status = res.status().as_u16();
     let headers = res.headers_mut();

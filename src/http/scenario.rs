@@ -20,7 +20,7 @@ use crate::auth::Caller;
 use crate::auth::user_token::UserToken;
 use crate::domain::{PhoneNumber, ThreadId};
 use crate::error::ApiError;
-use crate::scenario::journal::Record;
+use crate::scenario::journal::{Bodies, Record};
 use crate::scenario::rules::{EmailOverride, EmailOverrides, PhoneNumberFailure};
 use crate::scenario::{EMAIL_SEND, Facts, SMS_SEND};
 use crate::state::AppState;
@@ -112,8 +112,17 @@ impl JournalEntry {
     }
 
     /// Records the entry with what auth, the rules and the handler made of the request.
-    pub fn finish<B>(self, state: &AppState, res: &ServiceResponse<B>) {
-        let (operation, resource, auth, rule, faulted) = {
+    ///
+    /// `response_body`: `Some` while the journal is watched ([`crate::scenario::Journal::watched`]):
+    /// the response's bytes, or `None` inside when it was streamed. The request's buffered body
+    /// is then kept too, except for the Entra ID authority's token requests (credentials).
+    pub fn finish<B>(
+        self,
+        state: &AppState,
+        res: &ServiceResponse<B>,
+        response_body: Option<Option<actix_web::web::Bytes>>,
+    ) {
+        let (operation, resource, auth, rule, faulted, bodies) = {
             let ext = res.request().extensions();
             let operation = match ext.get::<Matched>() {
                 Some(matched) => matched.data_plane_name(),
@@ -128,12 +137,22 @@ impl JournalEntry {
                 (None, None) => "none",
             };
             let rule = ext.get::<AppliedRule>().map(|r| r.0.clone());
+            let bodies = response_body.map(|response| {
+                let path = self.uri.path();
+                Box::new(if path.contains("/oauth2/") || path.starts_with("/msi/") {
+                    Bodies::withheld()
+                } else {
+                    let request = ext.get::<BufferedBody>().map(|b| b.0.clone());
+                    Bodies::capture(request.as_deref().unwrap_or_default(), response.as_deref())
+                })
+            });
             (
                 operation,
                 resource,
                 auth,
                 rule,
                 ext.get::<FaultInjected>().is_some(),
+                bodies,
             )
         };
         state.journal.record(Record {
@@ -146,6 +165,7 @@ impl JournalEntry {
             rule,
             status: if faulted { 0 } else { res.status().as_u16() },
             duration_ms: self.started.elapsed().as_secs_f64() * 1000.0,
+            bodies,
         });
     }
 }

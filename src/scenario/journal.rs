@@ -7,8 +7,13 @@
 //! method, the URI, which are reference-counted, the operation's name, which is static, and a few
 //! small values); the fields derived from them (path, api-version, RFC 3339 time) are worked out
 //! when the journal is read.
+//!
+//! Request and response bodies (the first [`MAX_BODY_BYTES`] of each) are kept only while a
+//! live view watches the journal ([`Journal::watch`], the web inspector's stream): otherwise the
+//! request path pays one atomic load for them.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use actix_web::http::{Method, Uri};
@@ -36,6 +41,50 @@ pub struct Record {
     pub status: u16,
     /// Time spent in the emulator, milliseconds.
     pub duration_ms: f64,
+    /// The bodies, when a live view was watching ([`Journal::watched`]).
+    pub bodies: Option<Box<Bodies>>,
+}
+
+/// How much of each body the journal keeps.
+pub const MAX_BODY_BYTES: usize = 8 * 1024;
+
+/// The start of a request's and its response's bodies, as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bodies {
+    /// The request body (decoded), or empty.
+    pub request: String,
+    /// The response body, or `None` when it was streamed.
+    pub response: Option<String>,
+}
+
+impl Bodies {
+    /// At most [`MAX_BODY_BYTES`] of each body as (lossy) UTF-8, with a note when cut.
+    pub fn capture(request: &[u8], response: Option<&[u8]>) -> Self {
+        Self {
+            request: excerpt(request),
+            response: response.map(excerpt),
+        }
+    }
+
+    /// For requests that carry credentials in their bodies (token requests).
+    pub fn withheld() -> Self {
+        const WITHHELD: &str = "(not kept: it carries credentials)";
+        Self {
+            request: WITHHELD.into(),
+            response: Some(WITHHELD.into()),
+        }
+    }
+}
+
+fn excerpt(bytes: &[u8]) -> String {
+    if bytes.len() <= MAX_BODY_BYTES {
+        return String::from_utf8_lossy(bytes).into_owned();
+    }
+    format!(
+        "{}… ({} bytes in all)",
+        String::from_utf8_lossy(&bytes[..MAX_BODY_BYTES]),
+        bytes.len()
+    )
 }
 
 impl Record {
@@ -54,6 +103,8 @@ impl Record {
             rule: self.rule.clone(),
             status: self.status,
             duration_ms: self.duration_ms,
+            request_body: self.bodies.as_ref().map(|b| b.request.clone()),
+            response_body: self.bodies.as_ref().and_then(|b| b.response.clone()),
         }
     }
 }
@@ -84,6 +135,12 @@ pub struct Entry {
     pub status: u16,
     /// Time spent in the emulator, milliseconds.
     pub duration_ms: f64,
+    /// The request body's start, when a live view was watching.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<String>,
+    /// The response body's start, when a live view was watching.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<String>,
 }
 
 /// Which entries to return.
@@ -131,6 +188,7 @@ struct Inner {
 pub struct Journal {
     capacity: usize,
     inner: Mutex<Inner>,
+    watchers: AtomicUsize,
 }
 
 impl Journal {
@@ -143,7 +201,23 @@ impl Journal {
                 next_seq: 1,
                 dropped: 0,
             }),
+            watchers: AtomicUsize::new(0),
         }
+    }
+
+    /// A live view starts watching: bodies are kept until it [`unwatch`](Self::unwatch)es.
+    pub fn watch(&self) {
+        self.watchers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A live view stops watching.
+    pub fn unwatch(&self) {
+        self.watchers.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Whether bodies are kept (a live view watches and the journal records).
+    pub fn watched(&self) -> bool {
+        self.capacity > 0 && self.watchers.load(Ordering::Relaxed) > 0
     }
 
     /// Whether it records anything.
@@ -196,6 +270,16 @@ impl Journal {
             .count()
     }
 
+    /// The newest entry's sequence number (0 before the first); it changes whenever an entry is
+    /// recorded, so a live view can tell there is something new without reading the entries.
+    pub fn last_seq(&self) -> u64 {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .next_seq
+            - 1
+    }
+
     /// Entries dropped to stay within the capacity since the last clear.
     pub fn dropped(&self) -> u64 {
         self.inner
@@ -233,7 +317,34 @@ mod tests {
             rule: (status == 429).then(|| "throttle".to_string()),
             status,
             duration_ms: 0.0,
+            bodies: None,
         }
+    }
+
+    #[test]
+    fn bodies_are_kept_only_while_watched_and_cut_at_the_limit() {
+        let journal = Journal::new(3);
+        assert!(!journal.watched());
+        journal.watch();
+        assert!(journal.watched());
+        journal.unwatch();
+        assert!(!journal.watched());
+        assert!(!Journal::new(0).watched());
+        let long = vec![b'a'; MAX_BODY_BYTES + 5];
+        let bodies = Bodies::capture(b"{\"x\":1}", Some(&long));
+        assert_eq!(bodies.request, "{\"x\":1}");
+        let response = bodies.response.expect("kept");
+        assert!(response.ends_with(&format!("… ({} bytes in all)", MAX_BODY_BYTES + 5)));
+        let mut record = entry("Sms.Send", 202);
+        record.bodies = Some(Box::new(Bodies::withheld()));
+        journal.record(record);
+        let listed = journal.list(&Filter::default(), 10);
+        assert!(
+            listed[0]
+                .request_body
+                .as_deref()
+                .is_some_and(|b| b.contains("credentials"))
+        );
     }
 
     #[test]

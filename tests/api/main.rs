@@ -24,6 +24,7 @@ mod hmac_auth;
 mod hostile;
 mod http2;
 mod identity;
+mod inspector;
 mod limits;
 mod phone_numbers;
 mod realtime;

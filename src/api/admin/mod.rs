@@ -20,6 +20,7 @@
 //! - `GET  /_emulator/token`: who a `Bearer` user access token belongs to, or why it is refused
 //!   (the same check Chat applies), to debug token handling.
 
+pub mod actions;
 pub mod clock;
 pub mod email;
 pub mod events;
@@ -27,6 +28,7 @@ pub mod inspect;
 pub mod query;
 pub mod scenarios;
 pub mod sms;
+pub mod ui;
 
 use std::sync::Arc;
 
@@ -147,6 +149,34 @@ pub const OPERATIONS: &[Operation] = &[
     Operation::new("Emulator.DeleteSubscription", Method::DELETE,
         "/_emulator/events/subscriptions/{name}", &[], CONTROL,
         |r| r.to(events::delete_subscription)),
+    // The web inspector (ui.rs) and what it does (actions.rs).
+    Operation::new("Emulator.UiRedirect", Method::GET, "/", &[], OPEN, |r| r.to(ui::root)),
+    Operation::new("Emulator.UiNoSlash", Method::GET, "/_emulator/ui", &[], OPEN,
+        |r| r.to(ui::ui_no_slash)),
+    Operation::new("Emulator.UiPage", Method::GET, "/_emulator/ui/", &[], OPEN,
+        |r| r.to(ui::index)),
+    Operation::new("Emulator.UiStream", Method::GET, "/_emulator/ui/stream", &[], CONTROL,
+        |r| r.to(ui::stream)),
+    Operation::new("Emulator.UiLogin", Method::POST, "/_emulator/ui/login", &[], OPEN,
+        |r| r.to(ui::login)),
+    Operation::new("Emulator.UiLogout", Method::POST, "/_emulator/ui/logout", &[], OPEN,
+        |r| r.to(ui::logout)),
+    Operation::new("Emulator.UiAsset", Method::GET, "/_emulator/ui/{file}", &[], OPEN,
+        |r| r.to(ui::asset)),
+    Operation::new("Emulator.UiEmailHtml", Method::GET, "/_emulator/ui/emails/{email_id}/html",
+        &[], CONTROL, |r| r.to(ui::email_html)),
+    Operation::new("Emulator.CreateIdentity", Method::POST, "/_emulator/identities",
+        &[], CONTROL, |r| r.to(actions::create_identity)),
+    Operation::new("Emulator.DeleteIdentity", Method::DELETE, "/_emulator/identities/{user_id}",
+        &[], CONTROL, |r| r.to(actions::delete_identity)),
+    Operation::new("Emulator.RevokeTokens", Method::POST,
+        "/_emulator/identities/{user_id}/revoke", &[], CONTROL,
+        |r| r.to(actions::revoke_tokens)),
+    Operation::new("Emulator.IssueToken", Method::POST, "/_emulator/identities/{user_id}/token",
+        &[], CONTROL, |r| r.to(actions::issue_token)),
+    Operation::new("Emulator.SendChatMessage", Method::POST,
+        "/_emulator/chat/threads/{thread_id}/messages", &[], CONTROL,
+        |r| r.to(actions::send_message)),
 ];
 
 #[derive(Serialize)]

@@ -33,7 +33,7 @@ pub struct IssueAccessTokenRequest {
 }
 
 /// Issues a token to a live identity.
-fn issue_for(
+pub(crate) fn issue_for(
     res: &Resource,
     state: &AppState,
     user: &CommunicationUserId,
