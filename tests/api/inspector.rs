@@ -47,7 +47,9 @@ async fn root_redirects_to_the_inspector_on_the_http_listener_only() {
     // Assert
     assert_eq!(res.status(), 302);
     assert_eq!(res.headers()["location"], "/_emulator/ui/");
-    assert_eq!(https.status(), 404);
+    // The HTTPS listener's root is the browser Chat SDK's trouter probe.
+    assert_eq!(https.status(), 200);
+    assert_eq!(https.text().await.expect("body"), "Trouter");
 }
 
 #[tokio::test]
@@ -113,8 +115,13 @@ async fn no_ui_turns_the_inspector_off_and_keeps_the_control_api() {
     let app = spawn_with(config).await;
 
     // Act + Assert
+    let root = no_redirects()
+        .get(format!("{}/", app.http))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(root.status(), 200, "no redirect: the root is the trouter's probe");
     for path in [
-        "/",
         "/_emulator/ui/",
         "/_emulator/ui/app.js",
         "/_emulator/ui/stream",

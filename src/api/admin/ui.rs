@@ -93,11 +93,12 @@ fn hardened(builder: &mut actix_web::HttpResponseBuilder, csp: &'static str) {
         .insert_header((header::X_FRAME_OPTIONS, "DENY"));
 }
 
-/// `GET /`: to the inspector, on the HTTP listener (the HTTPS one answers 404 as before).
+/// `GET /`: to the inspector, on the HTTP listener; otherwise the trouter's probe answer.
 pub async fn root(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    enabled(&state)?;
-    if req.app_config().secure() {
-        return Err(ApiError::NotFound("No operation is served at '/'.".into()));
+    // The browser Chat SDK probes its trouter's root (`GET /?check=…`, on HTTPS): that answer
+    // wins everywhere but a plain visit to the HTTP listener with the inspector on.
+    if enabled(&state).is_err() || req.app_config().secure() || !req.query_string().is_empty() {
+        return Ok(crate::api::realtime::probe());
     }
     Ok(HttpResponse::Found()
         .insert_header((header::LOCATION, "/_emulator/ui/"))

@@ -65,7 +65,6 @@ const OPERATIONS: &[Operation] = &[
         AuthKind::None, |r| r.to(register)),
     Operation::new("Realtime.Unregister", Method::DELETE,
         "/registrar/v3/registrations/{registration}", &[], AuthKind::None, |r| r.to(register)),
-    Operation::new("Realtime.Probe", Method::GET, "/", &[], AuthKind::None, |r| r.to(probe)),
 ];
 
 /// The control API's view of the trouter (registered before the `/_emulator` mount).
@@ -303,8 +302,10 @@ async fn register(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Accepted().finish())
 }
 
-/// `GET /`: the SDK's connectivity probe (`?check=…`) expects `Trouter`.
-async fn probe() -> HttpResponse {
+/// `GET /`: the SDK's connectivity probe (`?check=…`) expects `Trouter`. The route itself is the
+/// control table's `Emulator.Root` (admin/ui.rs), which redirects a browser on the HTTP listener to
+/// the web inspector and answers everything else with this.
+pub fn probe() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/plain"))
         .body("Trouter")
