@@ -28,6 +28,7 @@ LAYERS: list[list[str]] = [
     ["error", "state"],
     ["http"],
     ["api"],
+    ["persist"],
     ["startup"],
 ]
 

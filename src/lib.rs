@@ -32,7 +32,9 @@
 //!    middleware (limits, buffered body, access log, journal), typed extractors, fallbacks.
 //! 7. [`api`]: one folder per service, each with its slice of the operation table, its handlers
 //!    and wire models; [`api::SERVICES`] is the whole table.
-//! 8. [`startup`]: TLS material, both listeners and the app.
+//! 8. [`persist`]: state kept across restarts (`--state-dir`): an embedded database fed by a
+//!    listener of the change sink, loaded into the stores at start-up.
+//! 9. [`startup`]: TLS material, both listeners and the app.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
@@ -46,6 +48,7 @@ pub mod events;
 pub mod fixtures;
 pub mod healthcheck;
 pub mod http;
+pub mod persist;
 pub mod resource;
 pub mod scenario;
 pub mod startup;

@@ -16,6 +16,7 @@ mod logging;
 mod resource;
 mod scenarios;
 mod sms;
+mod state;
 mod tokens;
 
 use std::path::Path;
@@ -36,6 +37,7 @@ pub use resource::{
 };
 pub use scenarios::ScenarioFlags;
 pub use sms::{DEFAULT_PHONE_NUMBER, SmsFlags};
+pub use state::StateFlags;
 pub use tokens::{
     DEFAULT_ENTRA_CLIENT, DEFAULT_ENTRA_TENANT, DEFAULT_MANAGED_IDENTITY_CLIENT_ID,
     DEFAULT_MANAGED_IDENTITY_HEADER, TokenFlags,
@@ -50,6 +52,7 @@ Examples:
   acs-emulator --port 0 --http-port 0               free ports (printed once ready)
   acs-emulator --fixtures fixtures/ci-starter.yaml  users and a chat thread to start with
   acs-emulator --token-lifetime 30s                 short-lived tokens, to test refresh
+  acs-emulator --state-dir ~/.acs-emulator          keep state across restarts (local development)
   acs-emulator --host 0.0.0.0 --tls-hostname acs-emulator   reachable from other containers
   acs-emulator healthcheck --ready                  exit 0 once the emulator is ready
 
@@ -100,6 +103,10 @@ pub struct Config {
     /// Fixtures & scenarios.
     #[command(flatten)]
     pub scenarios: ScenarioFlags,
+
+    /// State.
+    #[command(flatten)]
+    pub state: StateFlags,
 
     /// Limits.
     #[command(flatten)]
@@ -185,6 +192,7 @@ impl Config {
         let email_domains = self.email.check()?;
         self.limits.check()?;
         self.scenarios.check()?;
+        self.state.check()?;
         self.control.check()?;
         self.listeners.check()?;
         let events = self.events.check()?;
@@ -214,6 +222,7 @@ impl Config {
             email: EmailFlags::for_tests(),
             events: EventFlags::for_tests(),
             scenarios: ScenarioFlags::for_tests(),
+            state: StateFlags::for_tests(),
             limits: LimitFlags::for_tests(),
             logging: LogFlags::for_tests(),
             command: None,

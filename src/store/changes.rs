@@ -30,6 +30,7 @@ use tokio::sync::broadcast;
 
 use super::chat::ChatChange;
 use super::email::EmailChange;
+use super::identity::IdentityChange;
 use super::sms::SmsChange;
 
 /// The changes a live receiver may fall behind by before it loses the oldest.
@@ -45,6 +46,10 @@ pub enum Area {
     Sms,
     /// Email accepted, and engagement reported.
     Email,
+    /// Identities created, issued tokens, revoked or deleted.
+    Identity,
+    /// A whole resource's state forgotten (`POST /_emulator/reset`).
+    Reset,
 }
 
 /// One committed change. Records that the writer has at hand anyway (an SMS in the outbox) are
@@ -57,6 +62,11 @@ pub enum Change<'a> {
     Sms(SmsChange<'a>),
     /// An email accepted, or a recipient's engagement with one.
     Email(EmailChange),
+    /// An identity write.
+    Identity(IdentityChange),
+    /// Every table of the resource was emptied (a reset; fixture data is seeded again without
+    /// records).
+    Reset,
 }
 
 impl Change<'_> {
@@ -66,6 +76,8 @@ impl Change<'_> {
             Change::Chat(_) => Area::Chat,
             Change::Sms(_) => Area::Sms,
             Change::Email(_) => Area::Email,
+            Change::Identity(_) => Area::Identity,
+            Change::Reset => Area::Reset,
         }
     }
 
@@ -75,6 +87,8 @@ impl Change<'_> {
             Change::Chat(change) => Change::Chat(change),
             Change::Sms(change) => Change::Sms(change.into_owned()),
             Change::Email(change) => Change::Email(change),
+            Change::Identity(change) => Change::Identity(change),
+            Change::Reset => Change::Reset,
         }
     }
 }

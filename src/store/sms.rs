@@ -137,6 +137,8 @@ pub enum SmsChange<'a> {
     },
     /// A message arrived at one of the resource's numbers.
     Received(Cow<'a, InboundSms>),
+    /// The outbox was emptied (`DELETE /_emulator/sms`).
+    OutboxCleared,
 }
 
 impl SmsChange<'_> {
@@ -148,6 +150,7 @@ impl SmsChange<'_> {
                 report,
             },
             SmsChange::Received(sms) => SmsChange::Received(Cow::Owned(sms.into_owned())),
+            SmsChange::OutboxCleared => SmsChange::OutboxCleared,
         }
     }
 }
@@ -357,10 +360,11 @@ impl SmsStore {
 
     /// Empties the outbox (delivery reports, repeatability records and opt-outs stay, still
     /// bounded by their own queue).
-    pub fn clear_sent(&self) -> usize {
+    pub fn clear_sent(&self, sink: Sink<'_>) -> usize {
         let mut outbox = self.outbox();
         let n = outbox.sent.len();
         outbox.sent.clear();
+        sink.publish(Area::Sms, || Change::Sms(SmsChange::OutboxCleared));
         n
     }
 
@@ -526,7 +530,7 @@ mod tests {
         let SendOutcome::Sent(first_id) = store.record(first, 2, Sink::NONE) else {
             panic!("not sent")
         };
-        store.clear_sent();
+        store.clear_sent(Sink::NONE);
         // Cleared from the outbox, the first message still dedupes and reports.
         assert!(matches!(
             store.record(sms("+14255550123", Some("first")), 2, Sink::NONE),
@@ -537,7 +541,7 @@ mod tests {
             let mut later = sms("+14255550123", Some(&format!("later-{n}")));
             later.delivery_report_at = Some(Utc::now());
             store.record(later, 2, Sink::NONE);
-            store.clear_sent();
+            store.clear_sent(Sink::NONE);
         }
         assert_eq!(store.repeatability.len(), 2);
         assert_eq!(store.reports.len(), 2);

@@ -459,6 +459,7 @@ fn help_groups_the_options_under_headings_and_ends_with_examples() {
                 "Email:",
                 "Events:",
                 "Fixtures & scenarios:",
+                "State:",
                 "Limits:",
                 "Logging:",
                 "Examples:",
