@@ -138,12 +138,14 @@ impl Application {
         if let Some(dir) = &state_dir {
             let started = std::time::Instant::now();
             let kept = dir.load(&resources, config.limits.max_sms_outbox)?;
+            dir.load_clock(&clock)?;
             tracing::info!(
                 dir = %dir.dir().display(),
                 identities = kept.identities,
                 threads = kept.threads,
                 messages = kept.messages,
                 sms = kept.sms,
+                opt_outs = kept.opt_outs,
                 skipped = kept.skipped,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "state loaded"

@@ -22,7 +22,7 @@ impl ChangeListener for EventGrid {
             // Likewise an email's delivery reports; an engagement is published at once.
             Area::Email => true,
             // No events are made of identities or resets.
-            Area::Identity | Area::Reset => false,
+            Area::Identity | Area::Reset | Area::Clock => false,
         }
     }
 
@@ -31,7 +31,7 @@ impl ChangeListener for EventGrid {
             Change::Chat(change) => self.bus.chat_changed(resource, change),
             Change::Sms(change) => self.bus.sms_changed(resource, change),
             Change::Email(change) => self.bus.email_changed(resource, change),
-            Change::Identity(_) | Change::Reset => {}
+            Change::Identity(_) | Change::Reset | Change::Clock(_) => {}
         }
     }
 }

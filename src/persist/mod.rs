@@ -81,6 +81,9 @@ CREATE TABLE IF NOT EXISTS chat_receipts (
 CREATE TABLE IF NOT EXISTS sms_outbox (
     n INTEGER PRIMARY KEY, resource TEXT NOT NULL, message TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS sms_outbox_resource ON sms_outbox (resource, n);
+CREATE TABLE IF NOT EXISTS sms_opt_outs (
+    resource TEXT NOT NULL, sender TEXT NOT NULL, recipient TEXT NOT NULL,
+    PRIMARY KEY (resource, sender, recipient)) WITHOUT ROWID;
 ";
 
 /// Why DIR cannot be used. Each names the file and what to do.
@@ -152,6 +155,8 @@ pub struct Loaded {
     pub messages: usize,
     /// Messages in the SMS outbox.
     pub sms: usize,
+    /// SMS opt-outs.
+    pub opt_outs: usize,
     /// Rows of resources that no longer exist (skipped).
     pub skipped: usize,
 }
@@ -523,7 +528,63 @@ impl StateDir {
             res.store.sms.record(sms, max_outbox, Sink::NONE);
             loaded.sms += 1;
         }
+        drop(rows);
+        drop(stmt);
+
+        // SMS opt-outs.
+        let mut stmt = self
+            .conn
+            .prepare("SELECT resource, sender, recipient FROM sms_opt_outs")
+            .map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let resource: String = row.get(0).map_err(sql)?;
+            let Some(res) = by_name.get(&resource) else {
+                loaded.skipped += 1;
+                continue;
+            };
+            let (from, to): (String, String) = (row.get(1).map_err(sql)?, row.get(2).map_err(sql)?);
+            let number = |raw: &str| {
+                crate::domain::PhoneNumber::parse(raw)
+                    .map_err(|_| bad_row("sms_opt_outs", raw, "invalid phone number".into()))
+            };
+            // Restored whatever the cap, as the other tables.
+            res.store.sms.restore_opt_out(number(&from)?, number(&to)?);
+            loaded.opt_outs += 1;
+        }
         Ok(loaded)
+    }
+
+    /// Puts the kept clock state back (an offset, or a frozen instant), if one was kept.
+    pub fn load_clock(&self, clock: &crate::clock::Clock) -> Result<(), StateError> {
+        let value: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'clock'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.corrupt(e))?;
+        let Some(value) = value else {
+            return Ok(());
+        };
+        let (offset, frozen) = value
+            .split_once(',')
+            .ok_or_else(|| self.corrupt(format!("invalid clock state {value:?}")))?;
+        let offset_ms: i64 = offset
+            .parse()
+            .map_err(|_| self.corrupt(format!("invalid clock state {value:?}")))?;
+        let frozen_at_ms: Option<i64> = match frozen {
+            "" => None,
+            at => Some(
+                at.parse()
+                    .map_err(|_| self.corrupt(format!("invalid clock state {value:?}")))?,
+            ),
+        };
+        clock.restore(crate::clock::ClockState {
+            offset_ms,
+            frozen_at_ms,
+        });
+        Ok(())
     }
 }
 
@@ -630,7 +691,10 @@ impl Persistence {
 
 impl ChangeListener for Persistence {
     fn wants(&self, area: Area) -> bool {
-        matches!(area, Area::Chat | Area::Sms | Area::Identity | Area::Reset)
+        matches!(
+            area,
+            Area::Chat | Area::Sms | Area::Identity | Area::Reset | Area::Clock
+        )
     }
 
     fn changed(&self, resource: &str, change: &Change<'_>) {
@@ -641,7 +705,11 @@ impl ChangeListener for Persistence {
             })
             | Change::Sms(SmsChange::Received(_))
             | Change::Email(_) => false,
-            Change::Chat(_) | Change::Sms(_) | Change::Identity(_) | Change::Reset => true,
+            Change::Chat(_)
+            | Change::Sms(_)
+            | Change::Identity(_)
+            | Change::Reset
+            | Change::Clock(_) => true,
         };
         if kept {
             // Waits only when the writer is `QUEUE_CAPACITY` records behind (back-pressure: a
@@ -783,6 +851,36 @@ fn apply(
         Change::Sms(SmsChange::OutboxCleared) => {
             tx.execute("DELETE FROM sms_outbox WHERE resource = ?1", [resource])?;
         }
+        Change::Sms(SmsChange::OptedOut { from, to }) => {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO sms_opt_outs (resource, sender, recipient) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+            )?;
+            for to in to {
+                insert.execute(params![resource, from.as_str(), to.as_str()])?;
+            }
+        }
+        Change::Sms(SmsChange::OptedIn { from, to }) => {
+            tx.prepare_cached(
+                "DELETE FROM sms_opt_outs WHERE resource = ?1 AND sender = ?2 AND recipient = ?3",
+            )?
+            .execute(params![resource, from.as_str(), to.as_str()])?;
+        }
+        Change::Clock(state) => {
+            let value = format!(
+                "{},{}",
+                state.offset_ms,
+                state
+                    .frozen_at_ms
+                    .map(|at| at.to_string())
+                    .unwrap_or_default()
+            );
+            tx.prepare_cached(
+                "INSERT INTO meta (key, value) VALUES ('clock', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute([value])?;
+        }
         Change::Sms(SmsChange::Received(_)) | Change::Email(_) => {}
         Change::Reset => {
             for table in [
@@ -791,6 +889,7 @@ fn apply(
                 "chat_messages",
                 "chat_receipts",
                 "sms_outbox",
+                "sms_opt_outs",
             ] {
                 tx.execute(
                     &format!("DELETE FROM {table} WHERE resource = ?1"),

@@ -28,6 +28,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use tokio::sync::broadcast;
 
+use crate::clock::ClockState;
+
 use super::chat::ChatChange;
 use super::email::EmailChange;
 use super::identity::IdentityChange;
@@ -50,6 +52,8 @@ pub enum Area {
     Identity,
     /// A whole resource's state forgotten (`POST /_emulator/reset`).
     Reset,
+    /// The emulator clock was changed (`POST /_emulator/clock`).
+    Clock,
 }
 
 /// One committed change. Records that the writer has at hand anyway (an SMS in the outbox) are
@@ -67,6 +71,9 @@ pub enum Change<'a> {
     /// Every table of the resource was emptied (a reset; fixture data is seeded again without
     /// records).
     Reset,
+    /// The emulator clock's state after a change (published by the control API's handler, for
+    /// the whole process: the resource is `default`).
+    Clock(ClockState),
 }
 
 impl Change<'_> {
@@ -78,6 +85,7 @@ impl Change<'_> {
             Change::Email(_) => Area::Email,
             Change::Identity(_) => Area::Identity,
             Change::Reset => Area::Reset,
+            Change::Clock(_) => Area::Clock,
         }
     }
 
@@ -89,6 +97,7 @@ impl Change<'_> {
             Change::Email(change) => Change::Email(change),
             Change::Identity(change) => Change::Identity(change),
             Change::Reset => Change::Reset,
+            Change::Clock(state) => Change::Clock(state),
         }
     }
 }

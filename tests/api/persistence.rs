@@ -230,6 +230,31 @@ impl Emulator {
         self.json(res, 200).await["value"].clone()
     }
 
+    async fn opt_outs(&self, action: &str, to: &[&str]) -> Response {
+        let body = json!({
+            "from": "+18005550100",
+            "recipients": to.iter().map(|t| json!({"to": t})).collect::<Vec<_>>(),
+        });
+        self.signed(
+            "POST",
+            &format!("/sms/optouts:{action}?api-version=2026-01-23"),
+            &body,
+        )
+        .await
+    }
+
+    async fn clock_offset_ms(&self) -> i64 {
+        let res = self
+            .client
+            .get(format!("{}/_emulator/clock", self.http))
+            .send()
+            .await
+            .expect("request sent");
+        self.json(res, 200).await["offsetMs"]
+            .as_i64()
+            .expect("offsetMs")
+    }
+
     async fn token_status(&self, token: &str) -> u16 {
         self.client
             .get(format!("{}/_emulator/token", self.https))
@@ -387,6 +412,23 @@ async fn build(app: &Emulator) -> Built {
         .as_str()
         .expect("sms id")
         .to_string();
+    // Two opt-outs, one taken back.
+    for (action, to) in [
+        ("add", vec!["+14255550124", "+14255550125"]),
+        ("remove", vec!["+14255550125"]),
+    ] {
+        let res = app.opt_outs(action, &to).await;
+        assert_eq!(res.status(), 200, "{action}");
+    }
+    // The clock ten minutes ahead (within the signatures' allowed skew).
+    let res = app
+        .client
+        .post(format!("{}/_emulator/clock", app.http))
+        .json(&json!({"advance": "10m"}))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(res.status(), 200);
 
     Built {
         messages: app.messages(&alice_token, &thread).await,
@@ -481,6 +523,22 @@ async fn check(app: &Emulator, built: &Built) {
     assert_eq!(thread["topic"], "kept, renamed");
     assert_eq!(thread["metadata"], json!({"k": "v"}));
     assert_eq!(app.outbox().await, built.outbox);
+    let res = app
+        .opt_outs("check", &["+14255550124", "+14255550125"])
+        .await;
+    let checked = app.json(res, 200).await;
+    let opted: Vec<bool> = checked["value"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|i| i["isOptedOut"].as_bool().expect("bool"))
+        .collect();
+    assert_eq!(opted, [true, false], "{checked}");
+    let offset = app.clock_offset_ms().await;
+    assert!(
+        (595_000..700_000).contains(&offset),
+        "the clock is still ten minutes ahead: {offset} ms"
+    );
     // The repeatability record came back: the same request is not sent twice.
     let res = app
         .signed(

@@ -6,7 +6,7 @@ use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{FromRequest, HttpRequest, HttpResponse};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::send::SEND_VERSIONS;
@@ -15,6 +15,7 @@ use crate::domain::PhoneNumber;
 use crate::error::ApiError;
 use crate::http::operation::Matched;
 use crate::http::{ApiVersion, ProblemJson, Res, json_response};
+use crate::state::AppState;
 
 /// Versions with the opt-out operations: the send's, from 2024-12-10-preview on.
 pub const OPT_OUT_VERSIONS: &[&str] = SEND_VERSIONS.split_at(5).1;
@@ -101,6 +102,7 @@ impl FromRequest for OptOutAction {
 /// recipient with the pair's state afterwards. 200.
 pub async fn opt_outs(
     res: Res,
+    state: web::Data<AppState>,
     _: ApiVersion,
     ProblemJson(request): ProblemJson<OptOutRequest>,
     action: OptOutAction,
@@ -144,7 +146,7 @@ pub async fn opt_outs(
             .iter()
             .filter_map(|r| PhoneNumber::parse(r.to.as_deref()?).ok())
             .collect();
-        sms.opt_out(&from, &valid)?;
+        sms.opt_out(&from, &valid, state.changes.sink(&res.name))?;
     }
     let value = recipients
         .into_iter()
@@ -159,7 +161,7 @@ pub async fn opt_outs(
                 };
             };
             match action {
-                OptOutAction::Remove => sms.opt_in(&from, &to),
+                OptOutAction::Remove => sms.opt_in(&from, &to, state.changes.sink(&res.name)),
                 OptOutAction::Add | OptOutAction::Check => {}
             }
             OptOutResponseItem {
