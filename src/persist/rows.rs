@@ -296,3 +296,115 @@ impl SmsRow {
 pub fn user_id(raw: &str) -> Result<CommunicationUserId, RowError> {
     user(raw)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::SmsEncoding;
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(ms).expect("time")
+    }
+
+    #[test]
+    fn a_system_message_and_thread_properties_read_back_as_they_were() {
+        let alice = CommunicationUserId::parse(
+            "8:acs:b1b3a7c2-8e6a-4f2b-9c51-0d3e2f1a4b5c_0000001a-0000-0000-0000-000000000001",
+        )
+        .expect("user");
+        let phone = CommunicationIdentifier::parse_raw("4:+14255550123").expect("phone");
+        let teams = CommunicationIdentifier::parse_raw("8:orgid:abc-123").expect("teams");
+        let participants = vec![
+            Participant {
+                id: CommunicationIdentifier::User(alice.clone()),
+                display_name: Some("Alice".into()),
+                share_history_time: Some(at(1_700_000_000_123)),
+                metadata: Some([("k".to_string(), "v".to_string())].into()),
+            },
+            Participant {
+                id: phone,
+                display_name: None,
+                share_history_time: None,
+                metadata: None,
+            },
+            Participant {
+                id: teams,
+                display_name: None,
+                share_history_time: None,
+                metadata: None,
+            },
+        ];
+        let message = MessageView {
+            id: ChatMessageId(1_700_000_000_500),
+            sequence_id: 1,
+            version: 1_700_000_000_500,
+            kind: MessageType::ParticipantAdded,
+            created_on: at(1_700_000_000_500),
+            edited_on: None,
+            deleted_on: None,
+            content: None,
+            sender: None,
+            sender_display_name: None,
+            metadata: None,
+            system: Some(SystemContent {
+                initiator: CommunicationIdentifier::User(alice.clone()),
+                topic: None,
+                participants: participants.clone(),
+            }),
+        };
+        let text = serde_json::to_string(&MessageRow::of(&message)).expect("json");
+        let back: MessageRow = serde_json::from_str(&text).expect("row");
+        assert_eq!(back.into_view(1).expect("view"), message);
+
+        let props = ThreadProps {
+            id: ThreadId::generate(),
+            topic: "t".into(),
+            created_on: at(1_700_000_000_000),
+            created_by: alice,
+            deleted_on: Some(at(1_700_000_001_000)),
+            metadata: None,
+            retention_policy: Some(RetentionPolicy::ThreadCreationDate {
+                delete_thread_after_days: 30,
+            }),
+        };
+        let text = serde_json::to_string(&PropsRow::of(&props)).expect("json");
+        let back: PropsRow = serde_json::from_str(&text).expect("row");
+        assert_eq!(back.into_props(props.id.as_str()).expect("props"), props);
+        let rows = participants_of(&participants);
+        assert_eq!(
+            super::participants(rows).expect("participants"),
+            participants
+        );
+    }
+
+    #[test]
+    fn an_sms_reads_back_and_a_row_that_does_not_convert_is_reported() {
+        let sms = SentSms {
+            message_id: SmsMessageId::generate(at(1_700_000_000_000)),
+            from: PhoneNumber::parse("+18005550100").expect("number"),
+            to: PhoneNumber::parse("+14255550123").expect("number"),
+            message: "héllo".into(),
+            tag: Some("t".into()),
+            enable_delivery_report: true,
+            delivery_report_timeout_in_seconds: Some(60),
+            repeatability_request_id: None,
+            api_version: "2021-03-07",
+            sent_at: at(1_700_000_000_000),
+            encoding: SmsEncoding::Ucs2,
+            segments: 1,
+            delivery_report_at: Some(at(1_700_000_002_000)),
+            delivery_failure: None,
+        };
+        let text = serde_json::to_string(&SmsRow::of(&sms)).expect("json");
+        let back: SmsRow = serde_json::from_str(&text).expect("row");
+        let back = back.into_sms(&["2021-03-07"]).expect("sms");
+        assert_eq!(back.message_id, sms.message_id);
+        assert_eq!(back.message, sms.message);
+        assert_eq!(back.delivery_report_at, sms.delivery_report_at);
+        assert_eq!(back.encoding, sms.encoding);
+        let row: SmsRow = serde_json::from_str(&text).expect("row");
+        let err = row.into_sms(&["2026-01-23"]).expect_err("unknown version");
+        assert!(err.contains("unknown api-version"), "{err}");
+        assert!(parse_time("yesterday").is_err());
+    }
+}
