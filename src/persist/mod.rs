@@ -54,6 +54,9 @@ pub const GROUP_COMMIT_RECORDS: usize = 2048;
 /// loss).
 pub const QUEUE_CAPACITY: usize = 65_536;
 
+/// SMS rows added to a resource's outbox between two trims of its rows to `--max-sms-outbox`.
+const PRUNE_EVERY: usize = 1024;
+
 /// The database's file name in DIR.
 pub const DB_FILE: &str = "state.db";
 
@@ -661,6 +664,7 @@ impl Persistence {
         let writer = Writer {
             dir,
             max_outbox: i64::try_from(max_outbox).unwrap_or(i64::MAX),
+            unpruned: HashMap::new(),
             failed: false,
         };
         std::thread::Builder::new()
@@ -726,6 +730,8 @@ impl ChangeListener for Persistence {
 struct Writer {
     dir: StateDir,
     max_outbox: i64,
+    /// SMS rows added per resource since its outbox rows were last trimmed.
+    unpruned: HashMap<String, usize>,
     /// A commit failed (disk full, DIR removed): logged once, later groups are still tried.
     failed: bool,
 }
@@ -787,24 +793,34 @@ impl Writer {
 
     fn commit(&mut self, changes: &[(String, Change<'static>)]) -> rusqlite::Result<()> {
         let tx = self.dir.conn.transaction()?;
-        let mut sms_resources: Vec<&str> = Vec::new();
+        let mut added: HashMap<&str, usize> = HashMap::new();
         for (resource, change) in changes {
             apply(&tx, resource, change)?;
-            if matches!(change, Change::Sms(SmsChange::Sent { .. }))
-                && !sms_resources.contains(&resource.as_str())
-            {
-                sms_resources.push(resource);
+            if matches!(change, Change::Sms(SmsChange::Sent { .. })) {
+                *added.entry(resource).or_default() += 1;
             }
         }
-        // The outbox keeps its newest `--max-sms-outbox` messages; so do its rows.
-        for resource in sms_resources {
-            tx.execute(
-                "DELETE FROM sms_outbox WHERE resource = ?1 AND n <= (
-                   SELECT n FROM sms_outbox WHERE resource = ?1 ORDER BY n DESC LIMIT 1 OFFSET ?2)",
-                params![resource, self.max_outbox],
-            )?;
+        // The outbox keeps its newest `--max-sms-outbox` messages; its rows are trimmed to as
+        // many once every `PRUNE_EVERY` new rows (trimming walks the kept rows' index), so the
+        // table holds at most that many more (the start-up replay drops them).
+        let mut pruned = Vec::new();
+        for (resource, n) in added {
+            let since = self.unpruned.entry(resource.to_string()).or_default();
+            *since += n;
+            if *since >= PRUNE_EVERY {
+                tx.execute(
+                    "DELETE FROM sms_outbox WHERE resource = ?1 AND n <= (
+                       SELECT n FROM sms_outbox WHERE resource = ?1 ORDER BY n DESC LIMIT 1 OFFSET ?2)",
+                    params![resource, self.max_outbox],
+                )?;
+                pruned.push(resource);
+            }
         }
-        tx.commit()
+        tx.commit()?;
+        for resource in pruned {
+            self.unpruned.remove(resource);
+        }
+        Ok(())
     }
 }
 

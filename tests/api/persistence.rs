@@ -60,7 +60,12 @@ fn command(dir: &Path, extra: &[&str]) -> Command {
 
 /// Starts the binary on `dir`; waits for its banner.
 fn start(dir: &Path) -> Emulator {
-    let mut child = command(dir, &[])
+    start_with(dir, &[])
+}
+
+/// [`start`] with more flags.
+fn start_with(dir: &Path, extra: &[&str]) -> Emulator {
+    let mut child = command(dir, extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -713,4 +718,34 @@ async fn a_newer_schema_is_refused_and_the_versions_are_recorded() {
         "{stderr}"
     );
     assert!(stderr.contains("state.db"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_kept_outbox_keeps_the_newest_max_sms_outbox_messages() {
+    let dir = TempDir::new();
+    let first = start_with(&dir.0, &["--max-sms-outbox", "2"]);
+    for n in 0..5 {
+        let res = first
+            .signed(
+                "POST",
+                "/sms?api-version=2021-03-07",
+                &json!({"from": "+18005550100", "smsRecipients": [{"to": "+14255550123"}], "message": format!("sms {n}")}),
+            )
+            .await;
+        assert_eq!(res.status(), 202);
+    }
+    let outbox = first.outbox().await;
+    first.stop();
+
+    let second = start_with(&dir.0, &["--max-sms-outbox", "2"]);
+
+    let kept = second.outbox().await;
+    assert_eq!(kept, outbox);
+    let texts: Vec<&str> = kept
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|m| m["message"].as_str().expect("message"))
+        .collect();
+    assert_eq!(texts, ["sms 3", "sms 4"]);
 }
