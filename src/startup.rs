@@ -146,6 +146,7 @@ impl Application {
                 messages = kept.messages,
                 sms = kept.sms,
                 opt_outs = kept.opt_outs,
+                assignments = kept.assignments,
                 skipped = kept.skipped,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "state loaded"

@@ -84,6 +84,10 @@ CREATE TABLE IF NOT EXISTS chat_receipts (
 CREATE TABLE IF NOT EXISTS sms_outbox (
     n INTEGER PRIMARY KEY, resource TEXT NOT NULL, message TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS sms_outbox_resource ON sms_outbox (resource, n);
+CREATE TABLE IF NOT EXISTS teams_assignments (
+    resource TEXT NOT NULL, tenant TEXT NOT NULL, object TEXT NOT NULL,
+    principal_type TEXT NOT NULL, client_ids TEXT,
+    PRIMARY KEY (resource, tenant, object)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sms_opt_outs (
     resource TEXT NOT NULL, sender TEXT NOT NULL, recipient TEXT NOT NULL,
     PRIMARY KEY (resource, sender, recipient)) WITHOUT ROWID;
@@ -160,6 +164,8 @@ pub struct Loaded {
     pub sms: usize,
     /// SMS opt-outs.
     pub opt_outs: usize,
+    /// Teams Phone extension assignments.
+    pub assignments: usize,
     /// Rows of resources that no longer exist (skipped).
     pub skipped: usize,
 }
@@ -414,6 +420,39 @@ impl StateDir {
             .map_err(|reason| bad_row("identities", &id, reason))?;
             res.store.identities.restore(snapshot);
             loaded.identities += 1;
+        }
+        drop(rows);
+        drop(stmt);
+
+        // Teams Phone extension assignments.
+        let mut stmt = self
+            .conn
+            .prepare("SELECT resource, tenant, object, principal_type, client_ids FROM teams_assignments")
+            .map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let resource: String = row.get(0).map_err(sql)?;
+            let Some(res) = by_name.get(&resource) else {
+                loaded.skipped += 1;
+                continue;
+            };
+            let (tenant, object): (String, String) =
+                (row.get(1).map_err(sql)?, row.get(2).map_err(sql)?);
+            let principal_type: String = row.get(3).map_err(sql)?;
+            let client_ids: Option<String> = row.get(4).map_err(sql)?;
+            let client_ids = client_ids
+                .map(|ids| serde_json::from_str::<Vec<String>>(&ids))
+                .transpose()
+                .map_err(|e| bad_row("teams_assignments", &object, e.to_string()))?;
+            res.store.assignments.restore(
+                tenant,
+                object,
+                crate::store::TeamsExtensionAssignment {
+                    principal_type,
+                    client_ids,
+                },
+            );
+            loaded.assignments += 1;
         }
         drop(rows);
         drop(stmt);
@@ -859,6 +898,22 @@ fn apply(
                 delete.execute(params![resource, id.as_str()])?;
             }
         }
+        Change::Identity(IdentityChange::AssignmentStored(tenant, object, a)) => {
+            let client_ids = a.client_ids.as_ref().map(json).transpose()?;
+            tx.prepare_cached(
+                "INSERT INTO teams_assignments (resource, tenant, object, principal_type, client_ids)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (resource, tenant, object) DO UPDATE SET
+                   principal_type = excluded.principal_type, client_ids = excluded.client_ids",
+            )?
+            .execute(params![resource, tenant, object, a.principal_type, client_ids])?;
+        }
+        Change::Identity(IdentityChange::AssignmentRemoved(tenant, object)) => {
+            tx.prepare_cached(
+                "DELETE FROM teams_assignments WHERE resource = ?1 AND tenant = ?2 AND object = ?3",
+            )?
+            .execute(params![resource, tenant, object])?;
+        }
         Change::Chat(change) => apply_chat(tx, resource, change)?,
         Change::Sms(SmsChange::Sent { message, .. }) => {
             tx.prepare_cached("INSERT INTO sms_outbox (resource, message) VALUES (?1, ?2)")?
@@ -901,6 +956,7 @@ fn apply(
         Change::Reset => {
             for table in [
                 "identities",
+                "teams_assignments",
                 "chat_threads",
                 "chat_messages",
                 "chat_receipts",

@@ -66,6 +66,10 @@ pub enum IdentityChange {
     Stored(IdentitySnapshot),
     /// Deleted identities forgotten to make room for new ones.
     Dropped(Vec<CommunicationUserId>),
+    /// A Teams Phone extension assignment created or replaced: (tenant id, object id, it).
+    AssignmentStored(String, String, TeamsExtensionAssignment),
+    /// A Teams Phone extension assignment removed: (tenant id, object id).
+    AssignmentRemoved(String, String),
 }
 
 #[derive(Debug, Clone)]
@@ -510,40 +514,75 @@ impl AssignmentStore {
 
     /// Creates or replaces an assignment; true when it was created. A new one is refused when
     /// the table is full.
+    /// Publishes [`IdentityChange::AssignmentStored`] to `sink`, under the entry's lock.
     pub fn upsert(
         &self,
         tenant_id: &str,
         object_id: &str,
         assignment: TeamsExtensionAssignment,
+        sink: Sink<'_>,
     ) -> Result<bool, StoreError> {
+        let publish = |assignment: &TeamsExtensionAssignment| {
+            sink.publish(Area::Identity, || {
+                Change::Identity(IdentityChange::AssignmentStored(
+                    tenant_id.to_string(),
+                    object_id.to_string(),
+                    assignment.clone(),
+                ))
+            });
+        };
         match self
             .assignments
             .entry((tenant_id.to_string(), object_id.to_string()))
         {
             dashmap::Entry::Occupied(mut existing) => {
                 existing.insert(assignment);
+                publish(existing.get());
                 Ok(false)
             }
             dashmap::Entry::Vacant(slot) => {
                 if !self.count.try_add(1, self.max) {
                     return Err(StoreError::AssignmentsFull(self.max));
                 }
-                slot.insert(assignment);
+                let entry = slot.insert_entry(assignment);
+                publish(entry.get());
                 Ok(true)
             }
         }
     }
 
-    /// Removes an assignment; true when there was one.
-    pub fn delete(&self, tenant_id: &str, object_id: &str) -> bool {
-        let removed = self
+    /// Puts back an assignment persistence kept (start-up), whatever the cap.
+    pub fn restore(
+        &self,
+        tenant_id: String,
+        object_id: String,
+        assignment: TeamsExtensionAssignment,
+    ) {
+        if self
             .assignments
-            .remove(&(tenant_id.to_string(), object_id.to_string()))
-            .is_some();
-        if removed {
-            self.count.sub(1);
+            .insert((tenant_id, object_id), assignment)
+            .is_none()
+        {
+            self.count.try_add(1, usize::MAX);
         }
-        removed
+    }
+
+    /// Removes an assignment; true when there was one (then published to `sink` as
+    /// [`IdentityChange::AssignmentRemoved`], under the entry's lock).
+    pub fn delete(&self, tenant_id: &str, object_id: &str, sink: Sink<'_>) -> bool {
+        let key = (tenant_id.to_string(), object_id.to_string());
+        let dashmap::Entry::Occupied(entry) = self.assignments.entry(key) else {
+            return false;
+        };
+        sink.publish(Area::Identity, || {
+            Change::Identity(IdentityChange::AssignmentRemoved(
+                tenant_id.to_string(),
+                object_id.to_string(),
+            ))
+        });
+        entry.remove();
+        self.count.sub(1);
+        true
     }
 
     /// Number of assignments.
@@ -581,19 +620,19 @@ mod assignment_tests {
     #[test]
     fn a_full_table_refuses_new_assignments_but_replaces_existing_ones() {
         let store = AssignmentStore::with_limit(2);
-        assert_eq!(store.upsert("t", "a", assignment()), Ok(true));
-        assert_eq!(store.upsert("t", "b", assignment()), Ok(true));
+        assert_eq!(store.upsert("t", "a", assignment(), Sink::NONE), Ok(true));
+        assert_eq!(store.upsert("t", "b", assignment(), Sink::NONE), Ok(true));
         assert_eq!(
-            store.upsert("t", "c", assignment()),
+            store.upsert("t", "c", assignment(), Sink::NONE),
             Err(StoreError::AssignmentsFull(2))
         );
-        assert_eq!(store.upsert("t", "a", assignment()), Ok(false));
-        assert!(store.delete("t", "a"));
-        assert_eq!(store.upsert("t", "c", assignment()), Ok(true));
+        assert_eq!(store.upsert("t", "a", assignment(), Sink::NONE), Ok(false));
+        assert!(store.delete("t", "a", Sink::NONE));
+        assert_eq!(store.upsert("t", "c", assignment(), Sink::NONE), Ok(true));
         assert_eq!(store.len(), 2);
         store.clear();
-        assert_eq!(store.upsert("t", "d", assignment()), Ok(true));
-        assert_eq!(store.upsert("t", "e", assignment()), Ok(true));
+        assert_eq!(store.upsert("t", "d", assignment(), Sink::NONE), Ok(true));
+        assert_eq!(store.upsert("t", "e", assignment(), Sink::NONE), Ok(true));
     }
 
     #[test]
@@ -604,7 +643,11 @@ mod assignment_tests {
                 let store = store.clone();
                 std::thread::spawn(move || {
                     (0..20)
-                        .filter(|i| store.upsert("t", &format!("{n}-{i}"), assignment()).is_ok())
+                        .filter(|i| {
+                            store
+                                .upsert("t", &format!("{n}-{i}"), assignment(), Sink::NONE)
+                                .is_ok()
+                        })
                         .count()
                 })
             })

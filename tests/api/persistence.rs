@@ -272,6 +272,18 @@ impl Emulator {
     }
 }
 
+/// The path of the Teams Phone extension assignment of object `object` (a, b → fixed GUIDs).
+fn assignment(object: &str) -> String {
+    let object = if object == "a" {
+        "b27b64b9-39d2-44a3-869d-67700b74e805"
+    } else {
+        "b27b64b9-39d2-44a3-869d-67700b74e806"
+    };
+    format!(
+        "/access/teamsExtension/tenants/c70d068c-2f32-484d-9455-73070cd5aadd/assignments/{object}?api-version=2026-09-23"
+    )
+}
+
 /// What a test built before the restart, to compare after it.
 struct Built {
     alice_token: String,
@@ -417,6 +429,20 @@ async fn build(app: &Emulator) -> Built {
         .as_str()
         .expect("sms id")
         .to_string();
+    // Two Teams Phone extension assignments, one deleted.
+    for (object, method) in [("a", "PUT"), ("b", "PUT"), ("b", "DELETE")] {
+        let body = if method == "PUT" {
+            json!({"principalType": "user", "clientIds": ["app-1"]})
+        } else {
+            Value::Null
+        };
+        let res = app.signed(method, &assignment(object), &body).await;
+        assert!(
+            res.status().is_success(),
+            "{method} {object}: {}",
+            res.status()
+        );
+    }
     // Two opt-outs, one taken back.
     for (action, to) in [
         ("add", vec!["+14255550124", "+14255550125"]),
@@ -539,6 +565,12 @@ async fn check(app: &Emulator, built: &Built) {
         .map(|i| i["isOptedOut"].as_bool().expect("bool"))
         .collect();
     assert_eq!(opted, [true, false], "{checked}");
+    let res = app.signed("GET", &assignment("a"), &Value::Null).await;
+    let kept = app.json(res, 200).await;
+    assert_eq!(kept["clientIds"], json!(["app-1"]));
+    assert_eq!(kept["principalType"], "user");
+    let res = app.signed("GET", &assignment("b"), &Value::Null).await;
+    assert_eq!(res.status(), 404, "the deleted assignment stays deleted");
     let offset = app.clock_offset_ms().await;
     assert!(
         (595_000..700_000).contains(&offset),
