@@ -7,6 +7,7 @@ on a busy machine:
 
     python3 bench/instructions.py                                  # target/release/acs-emulator
     python3 bench/instructions.py --binary /tmp/other/acs-emulator --requests 300
+    python3 bench/instructions.py --state-dir --only "identity create,sms send, 1,chat send"
 
 For each workload the release binary is started under `valgrind --tool=callgrind` with one
 worker, warmed up, its counters zeroed (`callgrind_control --zero`), then sent `--requests`
@@ -38,10 +39,10 @@ REPO = Path(__file__).resolve().parents[1]
 class Valgrinded(Emulator):
     """The emulator under callgrind, one worker, counters written to `self.out`."""
 
-    def __init__(self, binary: Path):
+    def __init__(self, binary: Path, extra: list[str] | None = None):
         self.out = tempfile.mkdtemp(prefix="acs-callgrind-")
         valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={self.out}/callgrind.out.%p"]
-        super().__init__(binary, ["--workers", "1", *CAPS], prefix=valgrind)
+        super().__init__(binary, ["--workers", "1", *CAPS, *(extra or [])], prefix=valgrind)
 
     def instructions(self) -> int:
         """Instructions since the last zeroing (dumps the counters)."""
@@ -84,21 +85,34 @@ def main() -> None:
     parser.add_argument("--binary", type=Path, default=REPO / "target/release/acs-emulator")
     parser.add_argument("--requests", type=int, default=200, help="measured requests per workload")
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--state-dir", action="store_true",
+                        help="run with --state-dir (a fresh directory): the writer thread's work counts too")
+    parser.add_argument("--only", default="", help="comma-separated prefixes of the workloads to run")
     args = parser.parse_args()
 
-    emulator = Valgrinded(args.binary)
+    state = tempfile.mkdtemp(prefix="acs-state-") if args.state_dir else None
+    emulator = Valgrinded(args.binary, ["--state-dir", state] if state else [])
+    only = [p for p in args.only.split(",") if p]
     results = []
     try:
         token, encoded, thread_id = prepare(emulator, ["chat"])
         for name, request in workloads(emulator, token, encoded, thread_id):
+            if only and not name.startswith("health") and not any(name.startswith(p) for p in only):
+                continue
             send(emulator.host, request, args.warmup)
+            if state:
+                time.sleep(2)  # the warm-up's rows committed before the counters are zeroed
             emulator.zero()
             send(emulator.host, request, args.requests)
+            if state:
+                time.sleep(2)  # and the measured requests' rows, after the group-commit window
             per_request = emulator.instructions() / args.requests
             results.append((name, per_request))
             print(f"{name:28} {per_request / 1000:8.1f} k instructions per request", flush=True)
     finally:
         emulator.stop()
+        if state:
+            shutil.rmtree(state, ignore_errors=True)
     base = results[0][1]
     print("\n| workload | k instructions per request | × baseline |\n|---|---|---|")
     for name, per_request in results:

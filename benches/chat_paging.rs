@@ -172,7 +172,7 @@ fn main() {
         let user = CommunicationUserId::generate(resource);
         let now = state.clock.now();
         state.store().identities.create(user.clone(), now);
-        let seq = state.store().identities.next_token_seq(&user).expect("live");
+        let seq = state.store().identities.next_token_seq(&user, acs_emulator::store::Sink::NONE).expect("live");
         let scopes = ScopeSet::parse_claim("chat").expect("scope");
         let token = state
             .resources

@@ -29,6 +29,7 @@ LAYERS: list[list[str]] = [
     ["http"],
     ["api"],
     ["smtp"],
+    ["persist"],
     ["startup"],
 ]
 

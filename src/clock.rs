@@ -61,6 +61,16 @@ pub enum ClockError {
     OutOfRange,
 }
 
+/// What the clock was set to: its offset from the system time, or the instant it is frozen at
+/// (what `--state-dir` keeps across restarts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockState {
+    /// Offset from the system time, in milliseconds (a running clock).
+    pub offset_ms: i64,
+    /// The frozen reading in milliseconds since 1970, if frozen.
+    pub frozen_at_ms: Option<i64>,
+}
+
 /// A clock that reads the system time shifted by an offset, or a frozen instant.
 #[derive(Debug, Default)]
 pub struct Clock {
@@ -172,6 +182,30 @@ impl Clock {
                 .store(ms.saturating_sub(system_ms()), Ordering::Release);
         }
         Ok(())
+    }
+
+    /// Its offset, or the instant it is frozen at.
+    pub fn state(&self) -> ClockState {
+        ClockState {
+            offset_ms: self.offset_ms.load(Ordering::Acquire),
+            frozen_at_ms: self
+                .is_frozen()
+                .then(|| self.frozen_at_ms.load(Ordering::Acquire)),
+        }
+    }
+
+    /// Puts back a state [`Self::state`] gave (start-up); readings outside the clock's range are
+    /// brought into it.
+    pub fn restore(&self, state: ClockState) {
+        self.offset_ms.store(state.offset_ms, Ordering::Release);
+        match state.frozen_at_ms {
+            Some(at) => {
+                self.frozen_at_ms
+                    .store(at.clamp(EARLIEST_MS, LATEST_MS), Ordering::Release);
+                self.frozen.store(true, Ordering::Release);
+            }
+            None => self.frozen.store(false, Ordering::Release),
+        }
     }
 
     /// Whether the clock is frozen.

@@ -34,7 +34,9 @@
 //!    and wire models; [`api::SERVICES`] is the whole table.
 //! 8. [`smtp`]: the SMTP relay (`--smtp-port`), Email's second front door; it hands messages to
 //!    the email entry point in [`api`].
-//! 9. [`startup`]: TLS material, the listeners and the app.
+//! 9. [`persist`]: state kept across restarts (`--state-dir`): an embedded database fed by a
+//!    listener of the change sink, loaded into the stores at start-up.
+//! 10. [`startup`]: TLS material, the listeners and the app.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
@@ -48,6 +50,7 @@ pub mod events;
 pub mod fixtures;
 pub mod healthcheck;
 pub mod http;
+pub mod persist;
 pub mod resource;
 pub mod scenario;
 pub mod smtp;

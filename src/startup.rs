@@ -15,6 +15,7 @@ use crate::clock::Clock;
 use crate::config::{ConfigError, Settings, default_ca_bundle_path, default_cert_path};
 use crate::events::{BusOptions, DeliveryPolicy, EventBus, Subscription, resource_topic};
 use crate::fixtures;
+use crate::persist::{Persistence, StateDir};
 use crate::resource::{Resource, Resources};
 use crate::scenario::{Engine, Journal};
 use crate::state::AppState;
@@ -31,6 +32,8 @@ pub struct Application {
     server: Server,
     /// The SMTP relay's listener and TLS configuration (`--smtp-port`), served alongside.
     smtp: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
+    /// The state database's writer (`--state-dir`), flushed when the server has stopped.
+    persistence: Option<Arc<Persistence>>,
     /// Dropped when the server has stopped (`run` consumes the application).
     _files: RemoveOnDrop,
 }
@@ -90,10 +93,22 @@ impl Application {
     /// Prepares TLS, binds both listeners and builds the server.
     pub fn build(settings: Settings, clock: Arc<Clock>) -> anyhow::Result<Self> {
         let config = &settings.config;
-        // Fixtures first: a broken one stops the start before any listener binds.
-        let mut token_secret = [0u8; 32];
-        getrandom::fill(&mut token_secret)
-            .map_err(|e| anyhow::anyhow!("the OS random number generator failed: {e}"))?;
+        // The state directory first: locked, checked, its keys read (a refusal stops the start
+        // before anything else happens).
+        let state_dir = match &config.state.state_dir {
+            Some(dir) => Some(StateDir::open(dir)?),
+            None => None,
+        };
+        // Fixtures next: a broken one stops the start before any listener binds.
+        let token_secret = match &state_dir {
+            Some(dir) => dir.token_secret()?,
+            None => {
+                let mut secret = [0u8; 32];
+                getrandom::fill(&mut secret)
+                    .map_err(|e| anyhow::anyhow!("the OS random number generator failed: {e}"))?;
+                secret
+            }
+        };
         let resources = Resources::new(
             Resource::from_settings(&settings, &token_secret, config.scenarios.seed),
             config.resource.max_resources,
@@ -123,6 +138,25 @@ impl Application {
             tracing::info!(fixture = %path.display(), summary = %fixture.summary(), "fixture loaded");
             loaded.push(fixture);
         }
+        // Then the kept state, over the fixtures' (a thread or identity kept replaces the
+        // fixture's), before any request can be served.
+        if let Some(dir) = &state_dir {
+            let started = std::time::Instant::now();
+            let kept = dir.load(&resources, config.limits.max_sms_outbox)?;
+            dir.load_clock(&clock)?;
+            tracing::info!(
+                dir = %dir.dir().display(),
+                identities = kept.identities,
+                threads = kept.threads,
+                messages = kept.messages,
+                sms = kept.sms,
+                opt_outs = kept.opt_outs,
+                assignments = kept.assignments,
+                skipped = kept.skipped,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "state loaded"
+            );
+        }
         // Host names the fixtures' resources declare go into the generated certificate too.
         let mut settings = settings;
         for resource in resources.all().iter() {
@@ -140,7 +174,7 @@ impl Application {
                  every resource's keys and can reset state or add webhooks; set --control-token"
             );
         }
-        let (tls_config, cert_pem, chain) = tls_material(&settings)?;
+        let (tls_config, cert_pem, chain) = tls_material(&settings, state_dir.as_ref())?;
         let https_listener = bind(
             config.listeners.host,
             config.listeners.port,
@@ -209,13 +243,18 @@ impl Application {
         write_file(&bundle_path, &bundle_pem, "the CA bundle")?;
         tracing::debug!(path = %bundle_path.display(), roots = %roots.describe(), "CA bundle written");
 
-        let signing_key =
-            match &config.tokens.entra_signing_key {
-                Some(path) => Some(std::fs::read_to_string(path).with_context(|| {
+        let signing_key = match (&config.tokens.entra_signing_key, &state_dir) {
+            (Some(path), _) => {
+                Some(std::fs::read_to_string(path).with_context(|| {
                     format!("cannot read --entra-signing-key {}", path.display())
-                })?),
-                None => None,
-            };
+                })?)
+            }
+            // Kept, so Entra ID tokens issued before a restart stay valid.
+            (None, Some(dir)) => Some(dir.secret("entra_signing_key", || {
+                Ok(rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?.serialize_pem())
+            })?),
+            (None, None) => None,
+        };
         let entra = EntraAuthority::new(
             settings.entra_tenant,
             &settings.entra_clients,
@@ -245,6 +284,16 @@ impl Application {
             .faults
             .attach(Arc::downgrade(&state.clone().into_inner()));
         let trouter = web::Data::from(trouter);
+        // From here on every committed write is kept (the state is loaded).
+        let persistence = match state_dir {
+            Some(dir) => {
+                let persistence = Persistence::start(dir, config.limits.max_sms_outbox)
+                    .context("cannot start the state writer")?;
+                state.changes.listen(persistence.clone());
+                Some(persistence)
+            }
+            None => None,
+        };
         let max_body = config.limits.max_body_bytes;
         let app_state = state.clone();
         let operations = web::Data::new(http::operation::OperationIndex::new(api::SERVICES));
@@ -289,6 +338,7 @@ impl Application {
             state,
             server: server.run(),
             smtp,
+            persistence,
             _files: files,
         })
     }
@@ -445,6 +495,7 @@ impl Application {
     pub async fn run_and_announce(mut self) -> anyhow::Result<()> {
         let relay = self.start_smtp();
         let banner = self.ready_banner();
+        let persistence = self.persistence.clone();
         let addr = loopback(self.http_addr);
         let state = self.state.clone();
         let events = state.events.start();
@@ -459,6 +510,9 @@ impl Application {
             relay.abort();
         }
         events.shutdown(std::time::Duration::from_secs(2)).await;
+        if let Some(persistence) = persistence {
+            persistence.close();
+        }
         result??;
         Ok(())
     }
@@ -472,11 +526,15 @@ impl Application {
         self.state
             .ready
             .store(true, std::sync::atomic::Ordering::Release);
+        let persistence = self.persistence.clone();
         let result = self.server.await;
         if let Some(relay) = relay {
             relay.abort();
         }
         events.shutdown(std::time::Duration::from_secs(2)).await;
+        if let Some(persistence) = persistence {
+            persistence.close();
+        }
         result
     }
 
@@ -522,6 +580,7 @@ fn endpoint(scheme: &str, addr: SocketAddr) -> String {
 /// user's files.
 fn tls_material(
     settings: &Settings,
+    state_dir: Option<&StateDir>,
 ) -> anyhow::Result<(rustls::ServerConfig, String, Vec<CertificateDer<'static>>)> {
     let config = &settings.config;
     let (chain, key, pem) = match (&config.listeners.tls_cert, &config.listeners.tls_key) {
@@ -558,14 +617,46 @@ fn tls_material(
                     names.push(name.clone());
                 }
             }
-            let certified =
-                crate::trust::generate(names).context("cannot generate the TLS certificate")?;
-            let key = PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
-            (
-                vec![certified.cert.der().clone()],
-                key,
-                certified.cert.pem(),
-            )
+            match state_dir {
+                // Kept in the state directory (made again only when the names change), so
+                // clients that trust it keep trusting it across restarts.
+                Some(dir) => {
+                    let wanted = names.join(",");
+                    let kept = match (
+                        dir.kept("tls_names")?,
+                        dir.kept("tls_cert")?,
+                        dir.kept("tls_key")?,
+                    ) {
+                        (Some(kept), Some(cert), Some(key)) if kept == wanted => (cert, key),
+                        _ => {
+                            let made = crate::trust::generate(names)
+                                .context("cannot generate the TLS certificate")?;
+                            let made = (made.cert.pem(), made.signing_key.serialize_pem());
+                            dir.replace_secret("tls_names", &wanted)?;
+                            dir.replace_secret("tls_cert", &made.0)?;
+                            dir.replace_secret("tls_key", &made.1)?;
+                            made
+                        }
+                    };
+                    let (cert_pem, key_pem) = kept;
+                    let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+                        .collect::<Result<Vec<_>, _>>()
+                        .context("the TLS certificate kept in the state directory is not PEM")?;
+                    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+                        .context("the TLS key kept in the state directory is not PEM")?;
+                    (chain, key, cert_pem)
+                }
+                None => {
+                    let certified = crate::trust::generate(names)
+                        .context("cannot generate the TLS certificate")?;
+                    let key = PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+                    (
+                        vec![certified.cert.der().clone()],
+                        key,
+                        certified.cert.pem(),
+                    )
+                }
+            }
         }
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());

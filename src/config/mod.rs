@@ -17,6 +17,7 @@ mod resource;
 mod scenarios;
 mod sms;
 mod smtp;
+mod state;
 mod tokens;
 
 use std::path::Path;
@@ -38,6 +39,7 @@ pub use resource::{
 pub use scenarios::ScenarioFlags;
 pub use sms::{DEFAULT_PHONE_NUMBER, SmsFlags};
 pub use smtp::SmtpFlags;
+pub use state::StateFlags;
 pub use tokens::{
     DEFAULT_ENTRA_CLIENT, DEFAULT_ENTRA_TENANT, DEFAULT_MANAGED_IDENTITY_CLIENT_ID,
     DEFAULT_MANAGED_IDENTITY_HEADER, TokenFlags,
@@ -52,6 +54,7 @@ Examples:
   acs-emulator --port 0 --http-port 0               free ports (printed once ready)
   acs-emulator --fixtures fixtures/ci-starter.yaml  users and a chat thread to start with
   acs-emulator --token-lifetime 30s                 short-lived tokens, to test refresh
+  acs-emulator --state-dir ~/.acs-emulator          keep state across restarts (local development)
   acs-emulator --host 0.0.0.0 --tls-hostname acs-emulator   reachable from other containers
   acs-emulator healthcheck --ready                  exit 0 once the emulator is ready
 
@@ -106,6 +109,10 @@ pub struct Config {
     /// Fixtures & scenarios.
     #[command(flatten)]
     pub scenarios: ScenarioFlags,
+
+    /// State.
+    #[command(flatten)]
+    pub state: StateFlags,
 
     /// Limits.
     #[command(flatten)]
@@ -192,6 +199,7 @@ impl Config {
         self.smtp.check()?;
         self.limits.check()?;
         self.scenarios.check()?;
+        self.state.check()?;
         self.control.check()?;
         self.listeners.check()?;
         let events = self.events.check()?;
@@ -222,6 +230,7 @@ impl Config {
             smtp: SmtpFlags::for_tests(),
             events: EventFlags::for_tests(),
             scenarios: ScenarioFlags::for_tests(),
+            state: StateFlags::for_tests(),
             limits: LimitFlags::for_tests(),
             logging: LogFlags::for_tests(),
             command: None,

@@ -23,6 +23,8 @@ impl ChangeListener for EventGrid {
             Area::Email => true,
             // Event Grid defines no phone-number events.
             Area::Numbers => false,
+            // No events are made of identities or resets.
+            Area::Identity | Area::Reset | Area::Clock => false,
         }
     }
 
@@ -32,6 +34,7 @@ impl ChangeListener for EventGrid {
             Change::Sms(change) => self.bus.sms_changed(resource, change),
             Change::Email(change) => self.bus.email_changed(resource, change),
             Change::Numbers(_) => {}
+            Change::Identity(_) | Change::Reset | Change::Clock(_) => {}
         }
     }
 }

@@ -170,7 +170,10 @@ impl EventBus {
                 lock(&self.inner.reports).add(self.topic_for(resource), report.clone());
                 self.inner.reports_changed.notify_one();
             }
-            SmsChange::Sent { report: None, .. } => {}
+            SmsChange::Sent { report: None, .. }
+            | SmsChange::OutboxCleared
+            | SmsChange::OptedOut { .. }
+            | SmsChange::OptedIn { .. } => {}
             SmsChange::Received(sms) => {
                 if self.wants(EventType::SmsReceived) {
                     self.publish(&self.topic_for(resource), vec![sms_received(sms)]);

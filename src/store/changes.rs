@@ -28,9 +28,12 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use tokio::sync::broadcast;
 
+use crate::clock::ClockState;
+
 use super::chat::ChatChange;
 use super::email::EmailChange;
 use super::numbers::NumbersChange;
+use super::identity::IdentityChange;
 use super::sms::SmsChange;
 
 /// The changes a live receiver may fall behind by before it loses the oldest.
@@ -48,6 +51,12 @@ pub enum Area {
     Email,
     /// Phone numbers bought, released or updated; SIP routing configured.
     Numbers,
+    /// Identities created, issued tokens, revoked or deleted.
+    Identity,
+    /// A whole resource's state forgotten (`POST /_emulator/reset`).
+    Reset,
+    /// The emulator clock was changed (`POST /_emulator/clock`).
+    Clock,
 }
 
 /// One committed change. Records that the writer has at hand anyway (an SMS in the outbox) are
@@ -62,6 +71,14 @@ pub enum Change<'a> {
     Email(EmailChange),
     /// A phone-number or SIP routing write.
     Numbers(NumbersChange),
+    /// An identity write.
+    Identity(IdentityChange),
+    /// Every table of the resource was emptied (a reset; fixture data is seeded again without
+    /// records).
+    Reset,
+    /// The emulator clock's state after a change (published by the control API's handler, for
+    /// the whole process: the resource is `default`).
+    Clock(ClockState),
 }
 
 impl Change<'_> {
@@ -72,6 +89,9 @@ impl Change<'_> {
             Change::Sms(_) => Area::Sms,
             Change::Email(_) => Area::Email,
             Change::Numbers(_) => Area::Numbers,
+            Change::Identity(_) => Area::Identity,
+            Change::Reset => Area::Reset,
+            Change::Clock(_) => Area::Clock,
         }
     }
 
@@ -82,6 +102,9 @@ impl Change<'_> {
             Change::Sms(change) => Change::Sms(change.into_owned()),
             Change::Email(change) => Change::Email(change),
             Change::Numbers(change) => Change::Numbers(change),
+            Change::Identity(change) => Change::Identity(change),
+            Change::Reset => Change::Reset,
+            Change::Clock(state) => Change::Clock(state),
         }
     }
 }

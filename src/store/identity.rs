@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
 use super::Counter;
+use super::changes::{Area, Change, Sink};
 use crate::domain::CommunicationUserId;
 
 /// Why a store operation failed.
@@ -42,6 +43,35 @@ pub enum TokenStatus {
     UnknownIdentity,
 }
 
+/// An identity's record as a write left it (its change record, and what persistence restores).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentitySnapshot {
+    /// Who.
+    pub id: CommunicationUserId,
+    /// When it was created.
+    pub created_on: DateTime<Utc>,
+    /// When it was deleted.
+    pub deleted_on: Option<DateTime<Utc>>,
+    /// The sequence number the next issued token gets.
+    pub next_token_seq: u64,
+    /// Tokens with a sequence number below this are revoked.
+    pub revoked_below: u64,
+}
+
+/// What an identity write changed (its change record).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityChange {
+    /// An identity was created, issued a token, had its tokens revoked or was deleted: its
+    /// record after the write.
+    Stored(IdentitySnapshot),
+    /// Deleted identities forgotten to make room for new ones.
+    Dropped(Vec<CommunicationUserId>),
+    /// A Teams Phone extension assignment created or replaced: (tenant id, object id, it).
+    AssignmentStored(String, String, TeamsExtensionAssignment),
+    /// A Teams Phone extension assignment removed: (tenant id, object id).
+    AssignmentRemoved(String, String),
+}
+
 #[derive(Debug, Clone)]
 struct IdentityRecord {
     created_on: DateTime<Utc>,
@@ -69,7 +99,34 @@ fn new_record(now: DateTime<Utc>) -> IdentityRecord {
     }
 }
 
+impl IdentityRecord {
+    fn snapshot(&self, id: &CommunicationUserId) -> Change<'static> {
+        Change::Identity(IdentityChange::Stored(IdentitySnapshot {
+            id: id.clone(),
+            created_on: self.created_on,
+            deleted_on: self.deleted_on,
+            next_token_seq: self.next_token_seq,
+            revoked_below: self.revoked_below,
+        }))
+    }
+}
+
 impl IdentityStore {
+    /// Puts back an identity as persistence kept it (start-up, before any request), whatever the
+    /// cap.
+    pub fn restore(&self, s: IdentitySnapshot) {
+        let record = IdentityRecord {
+            created_on: s.created_on,
+            deleted_on: s.deleted_on,
+            next_token_seq: s.next_token_seq.max(1),
+            revoked_below: s.revoked_below,
+        };
+        self.count.try_add(1, usize::MAX);
+        if self.identities.insert(s.id, record).is_some() {
+            self.count.sub(1);
+        }
+    }
+
     /// Every identity with its creation and deletion times, oldest first, at most `limit`
     /// (control API).
     pub fn inspect(
@@ -88,10 +145,13 @@ impl IdentityStore {
 
     /// Records a new identity, whatever the cap (tests; the API uses [`Self::create_within`]).
     pub fn create(&self, id: CommunicationUserId, now: DateTime<Utc>) {
-        self.count.try_add(1, usize::MAX);
-        if self.identities.insert(id, new_record(now)).is_some() {
-            self.count.sub(1);
-        }
+        self.restore(IdentitySnapshot {
+            id,
+            created_on: now,
+            deleted_on: None,
+            next_token_seq: 1,
+            revoked_below: 0,
+        });
     }
 
     /// Records a new identity unless `max` identities exist. When full, the tombstones of deleted
@@ -105,8 +165,9 @@ impl IdentityStore {
         id: CommunicationUserId,
         now: DateTime<Utc>,
         max: usize,
+        sink: Sink<'_>,
     ) -> Result<(), StoreError> {
-        self.insert_within(id, new_record(now), max)
+        self.insert_within(id, new_record(now), max, sink)
     }
 
     /// [`Self::create_within`], reserving the new identity's first token sequence number in the
@@ -117,11 +178,12 @@ impl IdentityStore {
         id: CommunicationUserId,
         now: DateTime<Utc>,
         max: usize,
+        sink: Sink<'_>,
     ) -> Result<u64, StoreError> {
         let mut record = new_record(now);
         let seq = record.next_token_seq;
         record.next_token_seq += 1;
-        self.insert_within(id, record, max)?;
+        self.insert_within(id, record, max, sink)?;
         Ok(seq)
     }
 
@@ -130,34 +192,54 @@ impl IdentityStore {
         id: CommunicationUserId,
         record: IdentityRecord,
         max: usize,
+        sink: Sink<'_>,
     ) -> Result<(), StoreError> {
         if !self.count.try_add(1, max) {
-            self.drop_tombstones();
+            self.drop_tombstones(sink);
             if !self.count.try_add(1, max) {
                 return Err(StoreError::Full(max));
             }
         }
-        if self.identities.insert(id, record).is_some() {
-            self.count.sub(1);
+        // Published under the entry's lock, so that a token issued to the new identity at once
+        // is published after it.
+        match self.identities.entry(id) {
+            dashmap::Entry::Occupied(mut entry) => {
+                self.count.sub(1);
+                entry.insert(record);
+                sink.publish(Area::Identity, || entry.get().snapshot(entry.key()));
+            }
+            dashmap::Entry::Vacant(entry) => {
+                let entry = entry.insert_entry(record);
+                sink.publish(Area::Identity, || entry.get().snapshot(entry.key()));
+            }
         }
         Ok(())
     }
 
     /// Forgets deleted identities, giving their room back.
-    fn drop_tombstones(&self) {
-        let mut dropped = 0;
-        self.identities.retain(|_, r| {
+    fn drop_tombstones(&self, sink: Sink<'_>) {
+        let mut dropped = Vec::new();
+        self.identities.retain(|id, r| {
             let keep = r.deleted_on.is_none();
-            dropped += usize::from(!keep);
+            if !keep {
+                dropped.push(id.clone());
+            }
             keep
         });
-        self.count.sub(dropped);
+        self.count.sub(dropped.len());
+        if !dropped.is_empty() {
+            sink.publish(Area::Identity, || {
+                Change::Identity(IdentityChange::Dropped(dropped))
+            });
+        }
     }
 
     /// Applies `f` to a live identity's record, atomically.
+    /// Applies `f` to a live identity's record, atomically, and publishes the record after it.
     fn with_live<T>(
         &self,
         id: &CommunicationUserId,
+        sink: Sink<'_>,
         f: impl FnOnce(&mut IdentityRecord) -> T,
     ) -> Result<T, StoreError> {
         let mut record = self
@@ -167,12 +249,18 @@ impl IdentityStore {
         if record.deleted_on.is_some() {
             return Err(StoreError::IdentityDeleted(id.clone()));
         }
-        Ok(f(&mut record))
+        let out = f(&mut record);
+        sink.publish(Area::Identity, || record.snapshot(id));
+        Ok(out)
     }
 
     /// Reserves the sequence number for a new token of `id`.
-    pub fn next_token_seq(&self, id: &CommunicationUserId) -> Result<u64, StoreError> {
-        self.with_live(id, |r| {
+    pub fn next_token_seq(
+        &self,
+        id: &CommunicationUserId,
+        sink: Sink<'_>,
+    ) -> Result<u64, StoreError> {
+        self.with_live(id, sink, |r| {
             let seq = r.next_token_seq;
             r.next_token_seq += 1;
             seq
@@ -180,13 +268,22 @@ impl IdentityStore {
     }
 
     /// Revokes every token issued to `id` so far.
-    pub fn revoke_tokens(&self, id: &CommunicationUserId) -> Result<(), StoreError> {
-        self.with_live(id, |r| r.revoked_below = r.next_token_seq)
+    pub fn revoke_tokens(
+        &self,
+        id: &CommunicationUserId,
+        sink: Sink<'_>,
+    ) -> Result<(), StoreError> {
+        self.with_live(id, sink, |r| r.revoked_below = r.next_token_seq)
     }
 
     /// Deletes `id` (its tokens stop working).
-    pub fn delete(&self, id: &CommunicationUserId, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.with_live(id, |r| r.deleted_on = Some(now))
+    pub fn delete(
+        &self,
+        id: &CommunicationUserId,
+        now: DateTime<Utc>,
+        sink: Sink<'_>,
+    ) -> Result<(), StoreError> {
+        self.with_live(id, sink, |r| r.deleted_on = Some(now))
     }
 
     /// Whether token number `seq` of `id` is still good.
@@ -248,9 +345,9 @@ mod tests {
     fn revoking_invalidates_earlier_tokens_only() {
         let store = IdentityStore::default();
         let id = new_identity(&store);
-        let before = store.next_token_seq(&id).expect("live");
-        store.revoke_tokens(&id).expect("live");
-        let after = store.next_token_seq(&id).expect("live");
+        let before = store.next_token_seq(&id, Sink::NONE).expect("live");
+        store.revoke_tokens(&id, Sink::NONE).expect("live");
+        let after = store.next_token_seq(&id, Sink::NONE).expect("live");
         assert_eq!(store.token_status(&id, before), TokenStatus::Revoked);
         assert_eq!(store.token_status(&id, after), TokenStatus::Valid);
     }
@@ -259,15 +356,15 @@ mod tests {
     fn deleted_identities_refuse_new_tokens_and_invalidate_old_ones() {
         let store = IdentityStore::default();
         let id = new_identity(&store);
-        let seq = store.next_token_seq(&id).expect("live");
-        store.delete(&id, Utc::now()).expect("live");
+        let seq = store.next_token_seq(&id, Sink::NONE).expect("live");
+        store.delete(&id, Utc::now(), Sink::NONE).expect("live");
         assert_eq!(store.token_status(&id, seq), TokenStatus::IdentityDeleted);
         assert_eq!(
-            store.next_token_seq(&id),
+            store.next_token_seq(&id, Sink::NONE),
             Err(StoreError::IdentityDeleted(id.clone()))
         );
         assert_eq!(
-            store.delete(&id, Utc::now()),
+            store.delete(&id, Utc::now(), Sink::NONE),
             Err(StoreError::IdentityDeleted(id))
         );
     }
@@ -278,15 +375,15 @@ mod tests {
         let now = Utc::now();
         let id = CommunicationUserId::generate(Uuid::new_v4());
         let first = store
-            .create_with_token_within(id.clone(), now, 1)
+            .create_with_token_within(id.clone(), now, 1, Sink::NONE)
             .expect("room");
         assert_eq!(store.token_status(&id, first), TokenStatus::Valid);
-        assert_eq!(store.next_token_seq(&id), Ok(first + 1));
-        store.revoke_tokens(&id).expect("live");
+        assert_eq!(store.next_token_seq(&id, Sink::NONE), Ok(first + 1));
+        store.revoke_tokens(&id, Sink::NONE).expect("live");
         assert_eq!(store.token_status(&id, first), TokenStatus::Revoked);
         let other = CommunicationUserId::generate(Uuid::new_v4());
         assert_eq!(
-            store.create_with_token_within(other, now, 1),
+            store.create_with_token_within(other, now, 1, Sink::NONE),
             Err(StoreError::Full(1))
         );
         // A reset after the create: the token fails like any token from before it.
@@ -299,17 +396,21 @@ mod tests {
         let store = IdentityStore::default();
         let now = Utc::now();
         let a = CommunicationUserId::generate(Uuid::new_v4());
-        store.create_within(a.clone(), now, 2).expect("room");
+        store
+            .create_within(a.clone(), now, 2, Sink::NONE)
+            .expect("room");
         let b = CommunicationUserId::generate(Uuid::new_v4());
-        store.create_within(b.clone(), now, 2).expect("room");
+        store
+            .create_within(b.clone(), now, 2, Sink::NONE)
+            .expect("room");
         let c = CommunicationUserId::generate(Uuid::new_v4());
         assert_eq!(
-            store.create_within(c.clone(), now, 2),
+            store.create_within(c.clone(), now, 2, Sink::NONE),
             Err(StoreError::Full(2))
         );
-        store.delete(&a, now).expect("live");
+        store.delete(&a, now, Sink::NONE).expect("live");
         store
-            .create_within(c.clone(), now, 2)
+            .create_within(c.clone(), now, 2, Sink::NONE)
             .expect("the tombstone made room");
         assert_eq!(store.token_status(&a, 1), TokenStatus::UnknownIdentity);
         assert!(store.is_live(&b) && store.is_live(&c));
@@ -326,7 +427,7 @@ mod tests {
                     (0..50)
                         .filter(|_| {
                             let id = CommunicationUserId::generate(Uuid::new_v4());
-                            store.create_within(id, Utc::now(), 10).is_ok()
+                            store.create_within(id, Utc::now(), 10, Sink::NONE).is_ok()
                         })
                         .count()
                 })
@@ -342,13 +443,15 @@ mod tests {
         let store = IdentityStore::default();
         for _ in 0..3 {
             let id = CommunicationUserId::generate(Uuid::new_v4());
-            store.create_within(id, Utc::now(), 3).expect("room");
+            store
+                .create_within(id, Utc::now(), 3, Sink::NONE)
+                .expect("room");
         }
         store.clear();
         for _ in 0..3 {
             let id = CommunicationUserId::generate(Uuid::new_v4());
             store
-                .create_within(id, Utc::now(), 3)
+                .create_within(id, Utc::now(), 3, Sink::NONE)
                 .expect("room after clear");
         }
     }
@@ -358,7 +461,7 @@ mod tests {
         let store = IdentityStore::default();
         let id = CommunicationUserId::generate(Uuid::new_v4());
         assert_eq!(
-            store.revoke_tokens(&id),
+            store.revoke_tokens(&id, Sink::NONE),
             Err(StoreError::IdentityNotFound(id.clone()))
         );
         assert_eq!(store.token_status(&id, 1), TokenStatus::UnknownIdentity);
@@ -411,40 +514,75 @@ impl AssignmentStore {
 
     /// Creates or replaces an assignment; true when it was created. A new one is refused when
     /// the table is full.
+    /// Publishes [`IdentityChange::AssignmentStored`] to `sink`, under the entry's lock.
     pub fn upsert(
         &self,
         tenant_id: &str,
         object_id: &str,
         assignment: TeamsExtensionAssignment,
+        sink: Sink<'_>,
     ) -> Result<bool, StoreError> {
+        let publish = |assignment: &TeamsExtensionAssignment| {
+            sink.publish(Area::Identity, || {
+                Change::Identity(IdentityChange::AssignmentStored(
+                    tenant_id.to_string(),
+                    object_id.to_string(),
+                    assignment.clone(),
+                ))
+            });
+        };
         match self
             .assignments
             .entry((tenant_id.to_string(), object_id.to_string()))
         {
             dashmap::Entry::Occupied(mut existing) => {
                 existing.insert(assignment);
+                publish(existing.get());
                 Ok(false)
             }
             dashmap::Entry::Vacant(slot) => {
                 if !self.count.try_add(1, self.max) {
                     return Err(StoreError::AssignmentsFull(self.max));
                 }
-                slot.insert(assignment);
+                let entry = slot.insert_entry(assignment);
+                publish(entry.get());
                 Ok(true)
             }
         }
     }
 
-    /// Removes an assignment; true when there was one.
-    pub fn delete(&self, tenant_id: &str, object_id: &str) -> bool {
-        let removed = self
+    /// Puts back an assignment persistence kept (start-up), whatever the cap.
+    pub fn restore(
+        &self,
+        tenant_id: String,
+        object_id: String,
+        assignment: TeamsExtensionAssignment,
+    ) {
+        if self
             .assignments
-            .remove(&(tenant_id.to_string(), object_id.to_string()))
-            .is_some();
-        if removed {
-            self.count.sub(1);
+            .insert((tenant_id, object_id), assignment)
+            .is_none()
+        {
+            self.count.try_add(1, usize::MAX);
         }
-        removed
+    }
+
+    /// Removes an assignment; true when there was one (then published to `sink` as
+    /// [`IdentityChange::AssignmentRemoved`], under the entry's lock).
+    pub fn delete(&self, tenant_id: &str, object_id: &str, sink: Sink<'_>) -> bool {
+        let key = (tenant_id.to_string(), object_id.to_string());
+        let dashmap::Entry::Occupied(entry) = self.assignments.entry(key) else {
+            return false;
+        };
+        sink.publish(Area::Identity, || {
+            Change::Identity(IdentityChange::AssignmentRemoved(
+                tenant_id.to_string(),
+                object_id.to_string(),
+            ))
+        });
+        entry.remove();
+        self.count.sub(1);
+        true
     }
 
     /// Number of assignments.
@@ -482,19 +620,19 @@ mod assignment_tests {
     #[test]
     fn a_full_table_refuses_new_assignments_but_replaces_existing_ones() {
         let store = AssignmentStore::with_limit(2);
-        assert_eq!(store.upsert("t", "a", assignment()), Ok(true));
-        assert_eq!(store.upsert("t", "b", assignment()), Ok(true));
+        assert_eq!(store.upsert("t", "a", assignment(), Sink::NONE), Ok(true));
+        assert_eq!(store.upsert("t", "b", assignment(), Sink::NONE), Ok(true));
         assert_eq!(
-            store.upsert("t", "c", assignment()),
+            store.upsert("t", "c", assignment(), Sink::NONE),
             Err(StoreError::AssignmentsFull(2))
         );
-        assert_eq!(store.upsert("t", "a", assignment()), Ok(false));
-        assert!(store.delete("t", "a"));
-        assert_eq!(store.upsert("t", "c", assignment()), Ok(true));
+        assert_eq!(store.upsert("t", "a", assignment(), Sink::NONE), Ok(false));
+        assert!(store.delete("t", "a", Sink::NONE));
+        assert_eq!(store.upsert("t", "c", assignment(), Sink::NONE), Ok(true));
         assert_eq!(store.len(), 2);
         store.clear();
-        assert_eq!(store.upsert("t", "d", assignment()), Ok(true));
-        assert_eq!(store.upsert("t", "e", assignment()), Ok(true));
+        assert_eq!(store.upsert("t", "d", assignment(), Sink::NONE), Ok(true));
+        assert_eq!(store.upsert("t", "e", assignment(), Sink::NONE), Ok(true));
     }
 
     #[test]
@@ -505,7 +643,11 @@ mod assignment_tests {
                 let store = store.clone();
                 std::thread::spawn(move || {
                     (0..20)
-                        .filter(|i| store.upsert("t", &format!("{n}-{i}"), assignment()).is_ok())
+                        .filter(|i| {
+                            store
+                                .upsert("t", &format!("{n}-{i}"), assignment(), Sink::NONE)
+                                .is_ok()
+                        })
                         .count()
                 })
             })

@@ -32,16 +32,17 @@ pub use changes::{Area, Change, ChangeListener, Changes, Committed, LIVE_CAPACIT
 pub use chat::{
     CONTENT_LIMIT_BYTES, ChatChange, ChatChangeKind, ChatError, ChatLimits, ChatStore,
     DISPLAY_NAME_LIMIT_BYTES, METADATA_LIMIT_BYTES, MessageType, MessageView, Metadata,
-    MetadataPatch, NewMessage, NewThread, Participant, ReadReceipt, RetentionPolicy, SystemContent,
-    TOPIC_LIMIT_BYTES, ThreadCursor, ThreadItem, ThreadProps, ThreadSnapshot, ThreadUpdate,
-    merge_metadata, metadata_size,
+    MetadataPatch, NewMessage, NewThread, Participant, ReadReceipt, RestoredThread,
+    RetentionPolicy, SystemContent, TOPIC_LIMIT_BYTES, ThreadCursor, ThreadItem, ThreadProps,
+    ThreadSnapshot, ThreadUpdate, merge_metadata, metadata_size,
 };
 pub use email::{
     Accepted, Attachment, Delivery, EmailChange, EmailError, EmailLimits, EmailStore, Engagement,
     InboxFilter, Mailbox, SentEmail,
 };
 pub use identity::{
-    AssignmentStore, IdentityStore, StoreError, TeamsExtensionAssignment, TokenStatus,
+    AssignmentStore, IdentityChange, IdentitySnapshot, IdentityStore, StoreError,
+    TeamsExtensionAssignment, TokenStatus,
 };
 pub use numbers::{NumberStore, NumbersChange, NumbersError};
 pub use sms::{
@@ -164,8 +165,8 @@ impl Store {
 
     /// Forgets everything (`POST /_emulator/reset`); a seeded id source starts over. Counters
     /// included: each table gives back exactly what it removed, so writers racing the reset
-    /// keep their counts right.
-    pub fn reset(&self) {
+    /// keep their counts right. Publishes [`Change::Reset`] to `sink` once the tables are empty.
+    pub fn reset(&self, sink: Sink<'_>) {
         self.ids.restart();
         self.identities.clear();
         self.assignments.clear();
@@ -173,6 +174,7 @@ impl Store {
         self.sms.clear();
         self.email.clear();
         self.numbers.clear();
+        sink.publish(Area::Reset, || Change::Reset);
     }
 }
 

@@ -137,6 +137,22 @@ pub enum SmsChange<'a> {
     },
     /// A message arrived at one of the resource's numbers.
     Received(Cow<'a, InboundSms>),
+    /// The outbox was emptied (`DELETE /_emulator/sms`).
+    OutboxCleared,
+    /// Recipients opted out of a sender's messages (only the pairs that were not opted out).
+    OptedOut {
+        /// The sender.
+        from: PhoneNumber,
+        /// The recipients.
+        to: Vec<PhoneNumber>,
+    },
+    /// A recipient opted back in (only when it was opted out).
+    OptedIn {
+        /// The sender.
+        from: PhoneNumber,
+        /// The recipient.
+        to: PhoneNumber,
+    },
 }
 
 impl SmsChange<'_> {
@@ -148,6 +164,9 @@ impl SmsChange<'_> {
                 report,
             },
             SmsChange::Received(sms) => SmsChange::Received(Cow::Owned(sms.into_owned())),
+            SmsChange::OutboxCleared => SmsChange::OutboxCleared,
+            SmsChange::OptedOut { from, to } => SmsChange::OptedOut { from, to },
+            SmsChange::OptedIn { from, to } => SmsChange::OptedIn { from, to },
         }
     }
 }
@@ -357,10 +376,11 @@ impl SmsStore {
 
     /// Empties the outbox (delivery reports, repeatability records and opt-outs stay, still
     /// bounded by their own queue).
-    pub fn clear_sent(&self) -> usize {
+    pub fn clear_sent(&self, sink: Sink<'_>) -> usize {
         let mut outbox = self.outbox();
         let n = outbox.sent.len();
         outbox.sent.clear();
+        sink.publish(Area::Sms, || Change::Sms(SmsChange::OutboxCleared));
         n
     }
 
@@ -374,7 +394,13 @@ impl SmsStore {
 
     /// Records that every recipient in `to` opted out of messages from `from`, or none of them
     /// when that would pass the cap. Pairs already opted out take no room.
-    pub fn opt_out(&self, from: &PhoneNumber, to: &[PhoneNumber]) -> Result<(), SmsError> {
+    /// The pairs it added are published to `sink` ([`SmsChange::OptedOut`]).
+    pub fn opt_out(
+        &self,
+        from: &PhoneNumber,
+        to: &[PhoneNumber],
+        sink: Sink<'_>,
+    ) -> Result<(), SmsError> {
         let new: HashSet<(PhoneNumber, PhoneNumber)> = to
             .iter()
             .map(|to| (from.clone(), to.clone()))
@@ -384,18 +410,39 @@ impl SmsStore {
             return Err(SmsError::OptOutsFull(self.max_opt_outs));
         }
         // A parallel request may have added some of them meanwhile: give that room back.
-        let unused = new
+        let (added, unused): (Vec<_>, Vec<_>) = new
             .into_iter()
-            .filter(|pair| !self.opt_outs.insert(pair.clone()))
-            .count();
-        self.opt_out_count.sub(unused);
+            .partition(|pair| self.opt_outs.insert(pair.clone()));
+        self.opt_out_count.sub(unused.len());
+        if !added.is_empty() {
+            sink.publish(Area::Sms, || {
+                Change::Sms(SmsChange::OptedOut {
+                    from: from.clone(),
+                    to: added.into_iter().map(|(_, to)| to).collect(),
+                })
+            });
+        }
         Ok(())
     }
 
-    /// Opts `to` back in to messages from `from`.
-    pub fn opt_in(&self, from: &PhoneNumber, to: &PhoneNumber) {
+    /// Opts `to` back in to messages from `from`; publishes [`SmsChange::OptedIn`] to `sink`
+    /// when it was opted out.
+    pub fn opt_in(&self, from: &PhoneNumber, to: &PhoneNumber, sink: Sink<'_>) {
         if self.opt_outs.remove(&(from.clone(), to.clone())).is_some() {
             self.opt_out_count.sub(1);
+            sink.publish(Area::Sms, || {
+                Change::Sms(SmsChange::OptedIn {
+                    from: from.clone(),
+                    to: to.clone(),
+                })
+            });
+        }
+    }
+
+    /// Puts back an opt-out persistence kept (start-up), whatever the cap.
+    pub fn restore_opt_out(&self, from: PhoneNumber, to: PhoneNumber) {
+        if self.opt_outs.insert((from, to)) {
+            self.opt_out_count.try_add(1, usize::MAX);
         }
     }
 
@@ -526,7 +573,7 @@ mod tests {
         let SendOutcome::Sent(first_id) = store.record(first, 2, Sink::NONE) else {
             panic!("not sent")
         };
-        store.clear_sent();
+        store.clear_sent(Sink::NONE);
         // Cleared from the outbox, the first message still dedupes and reports.
         assert!(matches!(
             store.record(sms("+14255550123", Some("first")), 2, Sink::NONE),
@@ -537,7 +584,7 @@ mod tests {
             let mut later = sms("+14255550123", Some(&format!("later-{n}")));
             later.delivery_report_at = Some(Utc::now());
             store.record(later, 2, Sink::NONE);
-            store.clear_sent();
+            store.clear_sent(Sink::NONE);
         }
         assert_eq!(store.repeatability.len(), 2);
         assert_eq!(store.reports.len(), 2);
@@ -564,28 +611,30 @@ mod tests {
         let store = SmsStore::with_opt_out_limit(3);
         let from = PhoneNumber::parse("+18005550100").expect("valid");
         store
-            .opt_out(&from, &[number(1), number(2), number(1)])
+            .opt_out(&from, &[number(1), number(2), number(1)], Sink::NONE)
             .expect("room");
         assert_eq!(
-            store.opt_out(&from, &[number(3), number(4)]),
+            store.opt_out(&from, &[number(3), number(4)], Sink::NONE),
             Err(SmsError::OptOutsFull(3))
         );
         assert!(!store.is_opted_out(&from, &number(3)));
         // Pairs already opted out take no room.
         store
-            .opt_out(&from, &[number(1), number(2), number(3)])
+            .opt_out(&from, &[number(1), number(2), number(3)], Sink::NONE)
             .expect("one new");
         assert_eq!(store.opt_out_len(), 3);
-        store.opt_in(&from, &number(1));
-        store.opt_in(&from, &number(1));
-        store.opt_out(&from, &[number(4)]).expect("room again");
+        store.opt_in(&from, &number(1), Sink::NONE);
+        store.opt_in(&from, &number(1), Sink::NONE);
+        store
+            .opt_out(&from, &[number(4)], Sink::NONE)
+            .expect("room again");
         assert_eq!(
-            store.opt_out(&from, &[number(5)]),
+            store.opt_out(&from, &[number(5)], Sink::NONE),
             Err(SmsError::OptOutsFull(3))
         );
         store.clear();
         store
-            .opt_out(&from, &[number(6), number(7), number(8)])
+            .opt_out(&from, &[number(6), number(7), number(8)], Sink::NONE)
             .expect("room after clear");
     }
 
@@ -598,7 +647,11 @@ mod tests {
                 let (store, from) = (store.clone(), from.clone());
                 std::thread::spawn(move || {
                     (0..20u32)
-                        .filter(|i| store.opt_out(&from, &[number(t * 100 + i)]).is_ok())
+                        .filter(|i| {
+                            store
+                                .opt_out(&from, &[number(t * 100 + i)], Sink::NONE)
+                                .is_ok()
+                        })
                         .count()
                 })
             })
@@ -614,10 +667,12 @@ mod tests {
         let a = PhoneNumber::parse("+18005550100").expect("valid");
         let b = PhoneNumber::parse("+18005550101").expect("valid");
         let to = PhoneNumber::parse("+14255550123").expect("valid");
-        store.opt_out(&a, std::slice::from_ref(&to)).expect("room");
+        store
+            .opt_out(&a, std::slice::from_ref(&to), Sink::NONE)
+            .expect("room");
         assert!(store.is_opted_out(&a, &to));
         assert!(!store.is_opted_out(&b, &to));
-        store.opt_in(&a, &to);
+        store.opt_in(&a, &to, Sink::NONE);
         assert!(!store.is_opted_out(&a, &to));
     }
 }

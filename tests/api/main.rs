@@ -28,6 +28,7 @@ mod inspector;
 mod limits;
 mod phone_numbers;
 mod realtime;
+mod persistence;
 mod scenario_faults;
 mod scenarios;
 mod server;

@@ -460,6 +460,7 @@ fn help_groups_the_options_under_headings_and_ends_with_examples() {
                 "SMTP relay:",
                 "Events:",
                 "Fixtures & scenarios:",
+                "State:",
                 "Limits:",
                 "Logging:",
                 "Examples:",

@@ -25,6 +25,7 @@ use crate::clock;
 use crate::error::ApiError;
 use crate::http::{AcsJson, json_response};
 use crate::state::AppState;
+use crate::store::{Area, Change};
 
 /// The clock's state.
 #[derive(Debug, Serialize)]
@@ -176,6 +177,10 @@ pub async fn change_clock(
             .map_err(|_| out_of_range("advance", text))?;
     }
     state.events.clock_changed();
+    state
+        .changes
+        .sink(crate::resource::DEFAULT_RESOURCE)
+        .publish(Area::Clock, || Change::Clock(state.clock.state()));
     let now = state_of(&state);
     tracing::info!(now = %now.now, frozen = now.frozen, "clock changed");
     json_response(StatusCode::OK, &now)

@@ -249,14 +249,18 @@ async fn reset(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespo
     let now = state.clock.now();
     match resource_param(&state, &req)? {
         Some(resource) => {
-            resource.store.reset();
+            resource.store.reset(state.changes.sink(&resource.name));
             for fixture in loaded.iter() {
                 fixtures::seed_data(fixture, &state.resources, Some(&resource.name), now);
             }
             tracing::info!(resource = %resource.name, "resource reset");
         }
         None => {
-            state.resources.all().iter().for_each(|r| r.store.reset());
+            state
+                .resources
+                .all()
+                .iter()
+                .for_each(|r| r.store.reset(state.changes.sink(&r.name)));
             state.engine.reset();
             state.journal.clear();
             state.events.reset();

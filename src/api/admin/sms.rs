@@ -104,7 +104,10 @@ pub async fn clear_sent_sms(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let resource = super::resource_or_default(&state, &req)?;
-    let cleared = resource.store.sms.clear_sent();
+    let cleared = resource
+        .store
+        .sms
+        .clear_sent(state.changes.sink(&resource.name));
     tracing::info!(cleared, "sms outbox cleared");
     json_response(StatusCode::OK, &Cleared { cleared })
 }

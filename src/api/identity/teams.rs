@@ -269,6 +269,7 @@ pub async fn get_assignment(
 /// 201 when created, 200 when replaced.
 pub async fn upsert_assignment(
     res: Res,
+    state: web::Data<AppState>,
     _: ApiVersion,
     key: AssignmentPath,
     AcsJson(request): AcsJson<UpsertAssignmentRequest>,
@@ -296,10 +297,12 @@ pub async fn upsert_assignment(
         principal_type,
         client_ids: request.client_ids,
     };
-    let created =
-        res.store
-            .assignments
-            .upsert(&key.tenant_id, &key.object_id, assignment.clone())?;
+    let created = res.store.assignments.upsert(
+        &key.tenant_id,
+        &key.object_id,
+        assignment.clone(),
+        state.changes.sink(&res.name),
+    )?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -345,10 +348,15 @@ fn check_assignment(
 /// `DELETE /access/teamsExtension/tenants/{tenantId}/assignments/{objectId}` (2025-06-30+). 204.
 pub async fn delete_assignment(
     res: Res,
+    state: web::Data<AppState>,
     _: ApiVersion,
     key: AssignmentPath,
 ) -> Result<HttpResponse, ApiError> {
-    if !res.store.assignments.delete(&key.tenant_id, &key.object_id) {
+    if !res.store.assignments.delete(
+        &key.tenant_id,
+        &key.object_id,
+        state.changes.sink(&res.name),
+    ) {
         return Err(assignment_not_found(&key.tenant_id, &key.object_id));
     }
     Ok(HttpResponse::NoContent().finish())

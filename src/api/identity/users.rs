@@ -39,7 +39,10 @@ pub(crate) fn issue_for(
     user: &CommunicationUserId,
     request: &TokenRequest,
 ) -> Result<IssuedToken, ApiError> {
-    let seq = res.store.identities.next_token_seq(user)?;
+    let seq = res
+        .store
+        .identities
+        .next_token_seq(user, state.changes.sink(&res.name))?;
     issue_with_seq(res, state, user, request, seq)
 }
 
@@ -82,14 +85,15 @@ pub async fn create_user(
         state.clock.now(),
         res.store.limits().identities,
     );
+    let sink = state.changes.sink(&res.name);
     let access_token = match token_request {
         // The identity and its first token number in one insert (see `create_with_token_within`).
         Some(t) => {
-            let seq = identities.create_with_token_within(user.clone(), now, max)?;
+            let seq = identities.create_with_token_within(user.clone(), now, max, sink)?;
             Some(issue_with_seq(&res, &state, &user, &t, seq)?.into())
         }
         None => {
-            identities.create_within(user.clone(), now, max)?;
+            identities.create_within(user.clone(), now, max, sink)?;
             None
         }
     };
@@ -112,7 +116,9 @@ pub async fn delete_user(
     _: ApiVersion,
     UserPath(user): UserPath,
 ) -> Result<HttpResponse, ApiError> {
-    res.store.identities.delete(&user, state.clock.now())?;
+    res.store
+        .identities
+        .delete(&user, state.clock.now(), state.changes.sink(&res.name))?;
     tracing::info!(user = %user, "identity deleted");
     Ok(HttpResponse::NoContent().finish())
 }
@@ -134,10 +140,13 @@ pub async fn issue_access_token(
 /// `POST /identities/{id}/:revokeAccessTokens` (all versions): revoke every token issued so far. 204.
 pub async fn revoke_access_tokens(
     res: Res,
+    state: web::Data<AppState>,
     _: ApiVersion,
     UserPath(user): UserPath,
 ) -> Result<HttpResponse, ApiError> {
-    res.store.identities.revoke_tokens(&user)?;
+    res.store
+        .identities
+        .revoke_tokens(&user, state.changes.sink(&res.name))?;
     tracing::info!(user = %user, "tokens revoked");
     Ok(HttpResponse::NoContent().finish())
 }

@@ -147,7 +147,7 @@ pub async fn opt_outs(
             .iter()
             .filter_map(|r| PhoneNumber::parse(r.to.as_deref()?).ok())
             .collect();
-        sms.opt_out(&from, &valid)?;
+        sms.opt_out(&from, &valid, state.changes.sink(&res.name))?;
     }
     let value = recipients
         .into_iter()
@@ -162,7 +162,7 @@ pub async fn opt_outs(
                 };
             };
             match action {
-                OptOutAction::Remove => sms.opt_in(&from, &to),
+                OptOutAction::Remove => sms.opt_in(&from, &to, state.changes.sink(&res.name)),
                 OptOutAction::Add | OptOutAction::Check => {}
             }
             OptOutResponseItem {

@@ -37,6 +37,7 @@ impl EventBus {
             by,
             at,
             kind,
+            ..
         } = change;
         let (props, participants) = (&*thread.props, &thread.participants[..]);
         if let ChatChangeKind::Typing {

@@ -29,6 +29,9 @@ pub struct ChatChange {
     pub at: DateTime<Utc>,
     /// What happened.
     pub kind: ChatChangeKind,
+    /// The system messages the change appended, as stored (a new thread's `participantAdded`
+    /// and `topicUpdated`, a topic update's, participants added or removed); empty otherwise.
+    pub system_messages: Vec<MessageView>,
 }
 
 /// What happened in a [`ChatChange`].

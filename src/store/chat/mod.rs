@@ -45,6 +45,7 @@ mod change;
 mod messages;
 mod model;
 mod participants;
+mod restore;
 mod thread;
 mod threads;
 
@@ -57,6 +58,7 @@ use dashmap::DashMap;
 
 pub use change::{ChatChange, ChatChangeKind, ThreadSnapshot};
 pub use model::*;
+pub use restore::RestoredThread;
 use thread::{Body, ThreadState, lock};
 
 use super::Counter;

@@ -58,6 +58,7 @@ impl ChatStore {
             if t.participants.len() + added.len() > max {
                 return Err(ChatError::ParticipantsFull(max));
             }
+            let before = t.messages.len();
             self.append(
                 t,
                 MessageType::ParticipantAdded,
@@ -73,10 +74,11 @@ impl ChatStore {
                 self.index_user(user, id);
             }
             sink.publish(Area::Chat, || {
-                t.change(
+                t.change_appending(
                     caller,
                     now,
                     ChatChangeKind::ParticipantsAdded(added.clone()),
+                    before,
                 )
             });
             Ok(added)
@@ -100,6 +102,7 @@ impl ChatStore {
                 return Ok(None);
             };
             // The system message goes first: when the thread is full nothing changes.
+            let before = t.messages.len();
             self.append(
                 t,
                 MessageType::ParticipantRemoved,
@@ -116,10 +119,11 @@ impl ChatStore {
                 self.unindex_user(user, id);
             }
             sink.publish(Area::Chat, || {
-                t.change(
+                t.change_appending(
                     caller,
                     now,
                     ChatChangeKind::ParticipantRemoved(removed.clone()),
+                    before,
                 )
             });
             Ok(Some(removed))

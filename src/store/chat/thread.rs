@@ -79,6 +79,21 @@ impl ThreadState {
         at: DateTime<Utc>,
         kind: ChatChangeKind,
     ) -> Change<'static> {
+        self.change_appending(by, at, kind, self.messages.len())
+    }
+
+    /// [`Self::change`], carrying the (system) messages appended since the thread held
+    /// `before` messages.
+    pub(super) fn change_appending(
+        &self,
+        by: &CommunicationUserId,
+        at: DateTime<Utc>,
+        kind: ChatChangeKind,
+        before: usize,
+    ) -> Change<'static> {
+        let system_messages = (before + 1..=self.messages.len())
+            .map(|seq| self.view(seq as u64))
+            .collect();
         Change::Chat(ChatChange {
             thread: ThreadSnapshot {
                 props: Arc::clone(&self.props),
@@ -87,6 +102,7 @@ impl ThreadState {
             by: by.clone(),
             at,
             kind,
+            system_messages,
         })
     }
 

@@ -143,7 +143,7 @@ impl ChatStore {
             .collect();
         // Published before the thread is reachable, so before any change to it.
         sink.publish(Area::Chat, || {
-            state.change(caller, now, ChatChangeKind::ThreadCreated)
+            state.change_appending(caller, now, ChatChangeKind::ThreadCreated, 0)
         });
         if let Some(replaced) = self.threads.insert(id.clone(), Arc::new(Mutex::new(state))) {
             // A given id already in use (fixtures check that it is not): the old thread is gone,
@@ -183,6 +183,7 @@ impl ChatStore {
         sink: Sink<'_>,
     ) -> Result<(), ChatError> {
         self.with_member(id, caller, |t| {
+            let before = t.messages.len();
             // Everything that can fail comes first, so a refused update changes nothing.
             let merged = update
                 .metadata
@@ -212,7 +213,7 @@ impl ChatStore {
                 Arc::make_mut(&mut t.props).retention_policy = policy;
             }
             sink.publish(Area::Chat, || {
-                t.change(caller, now, ChatChangeKind::ThreadUpdated)
+                t.change_appending(caller, now, ChatChangeKind::ThreadUpdated, before)
             });
             Ok(())
         })

@@ -1,0 +1,1055 @@
+//! State that survives a restart (`--state-dir DIR`): an embedded SQLite database in DIR.
+//!
+//! Memory stays the working set: requests read and write the in-memory stores as without
+//! `--state-dir`, and nothing on a request's path touches the database. Every committed store
+//! write already publishes its change record through the sink ([`crate::store::changes`]), under
+//! the store's lock, in commit order; [`Persistence`] is one more listener of that sink. It
+//! clones the records it keeps into a bounded queue, and ONE writer thread turns them into rows
+//! and commits them in groups: a transaction holds the records of at most
+//! [`GROUP_COMMIT_WINDOW`] (or [`GROUP_COMMIT_RECORDS`] records), so after `kill -9` a restart
+//! finds every write acknowledged more than that window earlier (SQLite's write-ahead log makes
+//! each commit atomic: a crash never leaves half a group). A graceful stop flushes the queue.
+//!
+//! At start-up, [`StateDir::open`] locks DIR (a second process is refused), checks the schema
+//! version (a newer one is refused, never misread) and reads the keys kept there (the token and
+//! Entra ID signing keys, the TLS certificate); [`StateDir::load`] puts the rows back into the
+//! in-memory stores before the listeners open and before [`Persistence`] starts listening.
+//!
+//! A store joins persistence in four steps (docs/ARCHITECTURE.md, "Persistence"): its writes
+//! publish change records carrying what they stored; a table in [`SCHEMA`]; an arm in
+//! `Writer::apply` turning its records into rows; a loader in [`StateDir::load`] with a
+//! `restore` method on the store that puts a row back without publishing.
+
+mod rows;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::api::sms::SEND_VERSIONS;
+use crate::resource::Resources;
+use crate::store::{
+    Area, Change, ChangeListener, ChatChange, ChatChangeKind, IdentityChange, IdentitySnapshot,
+    RestoredThread, Sink, SmsChange,
+};
+use rows::{MessageRow, ParticipantRow, PropsRow, SmsRow, parse_time, time};
+
+/// The schema this emulator writes. Bump it with a migration in [`migrate`] when a table
+/// changes; a DIR with a newer schema is refused.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The longest a committed write waits in the queue before its transaction commits: the most
+/// acknowledged writes a `kill -9` can lose.
+pub const GROUP_COMMIT_WINDOW: Duration = Duration::from_millis(100);
+
+/// The most records one transaction holds.
+pub const GROUP_COMMIT_RECORDS: usize = 2048;
+
+/// Records the queue holds before writers wait for the writer thread (back-pressure rather than
+/// loss).
+pub const QUEUE_CAPACITY: usize = 65_536;
+
+/// SMS rows added to a resource's outbox between two trims of its rows to `--max-sms-outbox`.
+const PRUNE_EVERY: usize = 1024;
+
+/// The database's file name in DIR.
+pub const DB_FILE: &str = "state.db";
+
+/// The lock file's name in DIR.
+pub const LOCK_FILE: &str = "lock";
+
+/// The tables of schema version 1.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS identities (
+    resource TEXT NOT NULL, id TEXT NOT NULL, created_on TEXT NOT NULL, deleted_on TEXT,
+    next_token_seq INTEGER NOT NULL, revoked_below INTEGER NOT NULL,
+    PRIMARY KEY (resource, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chat_threads (
+    resource TEXT NOT NULL, id TEXT NOT NULL, props TEXT NOT NULL, participants TEXT NOT NULL,
+    PRIMARY KEY (resource, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chat_messages (
+    resource TEXT NOT NULL, thread TEXT NOT NULL, seq INTEGER NOT NULL, message TEXT NOT NULL,
+    PRIMARY KEY (resource, thread, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chat_receipts (
+    resource TEXT NOT NULL, thread TEXT NOT NULL, sender TEXT NOT NULL,
+    message_id INTEGER NOT NULL, read_on TEXT NOT NULL,
+    PRIMARY KEY (resource, thread, sender)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sms_outbox (
+    n INTEGER PRIMARY KEY, resource TEXT NOT NULL, message TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS sms_outbox_resource ON sms_outbox (resource, n);
+CREATE TABLE IF NOT EXISTS teams_assignments (
+    resource TEXT NOT NULL, tenant TEXT NOT NULL, object TEXT NOT NULL,
+    principal_type TEXT NOT NULL, client_ids TEXT,
+    PRIMARY KEY (resource, tenant, object)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sms_opt_outs (
+    resource TEXT NOT NULL, sender TEXT NOT NULL, recipient TEXT NOT NULL,
+    PRIMARY KEY (resource, sender, recipient)) WITHOUT ROWID;
+";
+
+/// Why DIR cannot be used. Each names the file and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Another process holds DIR's lock.
+    #[error(
+        "the state directory {0} is in use by another acs-emulator (its lock file {0}/lock is held): stop that one, or choose another --state-dir"
+    )]
+    Locked(PathBuf),
+    /// DIR was written by a newer emulator.
+    #[error(
+        "{file} holds state schema version {found}, written by acs-emulator {by}; this acs-emulator ({ours}) reads schema version {SCHEMA_VERSION} and older: use that version, or choose another --state-dir"
+    )]
+    NewerSchema {
+        /// The database file.
+        file: PathBuf,
+        /// Its schema version.
+        found: i64,
+        /// The emulator version that wrote it.
+        by: String,
+        /// This emulator's version.
+        ours: &'static str,
+    },
+    /// The database cannot be read: not a database, truncated, garbled, or a row that does not
+    /// convert back.
+    #[error(
+        "{file} is damaged or not an acs-emulator state database ({reason}); nothing was changed: move it away to start with an empty state, or restore a copy"
+    )]
+    Corrupt {
+        /// The database file.
+        file: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A file-system error (creating DIR, its lock file).
+    #[error("cannot use the state directory {path}: {reason}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// An open, locked state directory.
+pub struct StateDir {
+    dir: PathBuf,
+    db_path: PathBuf,
+    conn: Connection,
+    /// Held (locked) for the life of the process.
+    _lock: File,
+}
+
+impl std::fmt::Debug for StateDir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateDir").field("dir", &self.dir).finish()
+    }
+}
+
+/// What [`StateDir::load`] put back.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Loaded {
+    /// Identities.
+    pub identities: usize,
+    /// Chat threads.
+    pub threads: usize,
+    /// Chat messages.
+    pub messages: usize,
+    /// Messages in the SMS outbox.
+    pub sms: usize,
+    /// SMS opt-outs.
+    pub opt_outs: usize,
+    /// Teams Phone extension assignments.
+    pub assignments: usize,
+    /// Rows of resources that no longer exist (skipped).
+    pub skipped: usize,
+}
+
+impl StateDir {
+    /// Creates (if needed) and locks DIR, opens its database, creates or checks its schema.
+    pub fn open(dir: &Path) -> Result<Self, StateError> {
+        let io = |path: &Path, e: std::io::Error| StateError::Io {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| io(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StateError::Locked(dir.to_path_buf()));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path, e)),
+        }
+        let db_path = dir.join(DB_FILE);
+        check_size(&db_path)?;
+        let corrupt = |e: rusqlite::Error| StateError::Corrupt {
+            file: db_path.clone(),
+            reason: e.to_string(),
+        };
+        let conn = Connection::open(&db_path).map_err(corrupt)?;
+        // The write-ahead log: a commit is atomic and survives the process being killed;
+        // `NORMAL` syncs at checkpoints (a power cut may lose the last commits, never the file).
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(corrupt)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(corrupt)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(corrupt)?;
+        let state = Self {
+            dir: dir.to_path_buf(),
+            db_path: db_path.clone(),
+            conn,
+            _lock: lock,
+        };
+        state.check_integrity()?;
+        state.check_schema()?;
+        Ok(state)
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn corrupt(&self, reason: impl std::fmt::Display) -> StateError {
+        StateError::Corrupt {
+            file: self.db_path.clone(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// SQLite's own check of every page and index (`PRAGMA quick_check`): damage anywhere is
+    /// refused at start-up rather than found by a later read or write.
+    fn check_integrity(&self) -> Result<(), StateError> {
+        let mut stmt = self
+            .conn
+            .prepare("PRAGMA quick_check(5)")
+            .map_err(|e| self.corrupt(e))?;
+        let problems: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.corrupt(e))?;
+        if problems.len() == 1 && problems[0] == "ok" {
+            return Ok(());
+        }
+        Err(self.corrupt(problems.join("; ")))
+    }
+
+    /// Creates the tables of a new database, or checks (and migrates) an existing one's.
+    fn check_schema(&self) -> Result<(), StateError> {
+        let sql = |e: rusqlite::Error| self.corrupt(e);
+        let tables: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(sql)?;
+        let has_meta: bool = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(sql)?
+            > 0;
+        if tables > 0 && !has_meta {
+            return Err(self.corrupt("it has tables but no emulator metadata"));
+        }
+        let meta = |key: &str| -> Result<Option<String>, StateError> {
+            if !has_meta {
+                return Ok(None);
+            }
+            self.conn
+                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .map_err(sql)
+        };
+        let version = match meta("schema_version")? {
+            None if tables == 0 => None,
+            None => return Err(self.corrupt("its schema version is missing")),
+            Some(v) => Some(
+                v.parse::<i64>()
+                    .map_err(|_| self.corrupt(format!("invalid schema version {v:?}")))?,
+            ),
+        };
+        if let Some(found) = version.filter(|v| *v > SCHEMA_VERSION) {
+            return Err(StateError::NewerSchema {
+                file: self.db_path.clone(),
+                found,
+                by: meta("emulator_version")?.unwrap_or_else(|| "(unknown)".into()),
+                ours: env!("CARGO_PKG_VERSION"),
+            });
+        }
+        if let Some(found) = version {
+            migrate(&self.conn, found).map_err(sql)?;
+        }
+        self.conn.execute_batch(SCHEMA).map_err(sql)?;
+        self.conn
+            .execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?1), ('emulator_version', ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![SCHEMA_VERSION.to_string(), env!("CARGO_PKG_VERSION")],
+            )
+            .map_err(sql)?;
+        self.conn
+            .execute(
+                "INSERT INTO meta (key, value) VALUES ('created_with', ?1) ON CONFLICT DO NOTHING",
+                [env!("CARGO_PKG_VERSION")],
+            )
+            .map_err(sql)?;
+        Ok(())
+    }
+
+    /// The secret kept under `name`, if any.
+    pub fn kept(&self, name: &str) -> Result<Option<String>, StateError> {
+        self.conn
+            .query_row("SELECT value FROM secrets WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.corrupt(e))
+    }
+
+    /// The secret kept under `name`, or the one `make` makes (then kept).
+    pub fn secret(
+        &self,
+        name: &str,
+        make: impl FnOnce() -> anyhow::Result<String>,
+    ) -> anyhow::Result<String> {
+        if let Some(kept) = self.kept(name)? {
+            return Ok(kept);
+        }
+        let made = make()?;
+        self.conn
+            .execute(
+                "INSERT INTO secrets (name, value) VALUES (?1, ?2)",
+                params![name, made],
+            )
+            .map_err(|e| self.corrupt(e))?;
+        Ok(made)
+    }
+
+    /// Keeps `value` under `name`, replacing what was kept.
+    pub fn replace_secret(&self, name: &str, value: &str) -> anyhow::Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO secrets (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                params![name, value],
+            )
+            .map_err(|e| self.corrupt(e))?;
+        Ok(())
+    }
+
+    /// The secret user access tokens are signed with: the kept one, or a new one (kept).
+    pub fn token_secret(&self) -> anyhow::Result<[u8; 32]> {
+        use base64::Engine;
+        use base64::engine::general_purpose::STANDARD;
+        let encoded = self.secret("token_secret", || {
+            let mut secret = [0u8; 32];
+            getrandom::fill(&mut secret)
+                .map_err(|e| anyhow::anyhow!("the OS random number generator failed: {e}"))?;
+            Ok(STANDARD.encode(secret))
+        })?;
+        STANDARD
+            .decode(encoded.as_bytes())
+            .ok()
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .ok_or_else(|| {
+                self.corrupt("the kept token secret is not 32 bytes of base64")
+                    .into()
+            })
+    }
+
+    /// Puts every kept row back into the stores of `resources` (call it before the listeners
+    /// open and before [`Persistence::start`]). Rows of resources that are not loaded are
+    /// skipped (and counted). `max_outbox` is `--max-sms-outbox`.
+    pub fn load(&self, resources: &Resources, max_outbox: usize) -> Result<Loaded, StateError> {
+        let mut loaded = Loaded::default();
+        let sql = |e: rusqlite::Error| self.corrupt(e);
+        let bad_row = |table: &str, key: &str, reason: String| {
+            self.corrupt(format!("table {table}, row {key}: {reason}"))
+        };
+        let by_name: HashMap<String, Arc<crate::resource::Resource>> = resources
+            .all()
+            .iter()
+            .map(|r| (r.name.clone(), Arc::clone(r)))
+            .collect();
+
+        // Identities.
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT resource, id, created_on, deleted_on, next_token_seq, revoked_below
+                 FROM identities",
+            )
+            .map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let resource: String = row.get(0).map_err(sql)?;
+            let id: String = row.get(1).map_err(sql)?;
+            let Some(res) = by_name.get(&resource) else {
+                loaded.skipped += 1;
+                continue;
+            };
+            let snapshot = (|| -> Result<IdentitySnapshot, String> {
+                let created_on: String = row.get(2).map_err(|e| e.to_string())?;
+                let deleted_on: Option<String> = row.get(3).map_err(|e| e.to_string())?;
+                let next_token_seq: i64 = row.get(4).map_err(|e| e.to_string())?;
+                let revoked_below: i64 = row.get(5).map_err(|e| e.to_string())?;
+                Ok(IdentitySnapshot {
+                    id: rows::user_id(&id)?,
+                    created_on: parse_time(&created_on)?,
+                    deleted_on: deleted_on.as_deref().map(parse_time).transpose()?,
+                    next_token_seq: u64::try_from(next_token_seq)
+                        .map_err(|_| "negative token sequence".to_string())?,
+                    revoked_below: u64::try_from(revoked_below)
+                        .map_err(|_| "negative token sequence".to_string())?,
+                })
+            })()
+            .map_err(|reason| bad_row("identities", &id, reason))?;
+            res.store.identities.restore(snapshot);
+            loaded.identities += 1;
+        }
+        drop(rows);
+        drop(stmt);
+
+        // Teams Phone extension assignments.
+        let mut stmt = self
+            .conn
+            .prepare("SELECT resource, tenant, object, principal_type, client_ids FROM teams_assignments")
+            .map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let resource: String = row.get(0).map_err(sql)?;
+            let Some(res) = by_name.get(&resource) else {
+                loaded.skipped += 1;
+                continue;
+            };
+            let (tenant, object): (String, String) =
+                (row.get(1).map_err(sql)?, row.get(2).map_err(sql)?);
+            let principal_type: String = row.get(3).map_err(sql)?;
+            let client_ids: Option<String> = row.get(4).map_err(sql)?;
+            let client_ids = client_ids
+                .map(|ids| serde_json::from_str::<Vec<String>>(&ids))
+                .transpose()
+                .map_err(|e| bad_row("teams_assignments", &object, e.to_string()))?;
+            res.store.assignments.restore(
+                tenant,
+                object,
+                crate::store::TeamsExtensionAssignment {
+                    principal_type,
+                    client_ids,
+                },
+            );
+            loaded.assignments += 1;
+        }
+        drop(rows);
+        drop(stmt);
+
+        // Chat: threads, then their messages and receipts in key order.
+        let mut threads: HashMap<(String, String), RestoredThread> = HashMap::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT resource, id, props, participants FROM chat_threads")
+            .map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let resource: String = row.get(0).map_err(sql)?;
+            let id: String = row.get(1).map_err(sql)?;
+            if !by_name.contains_key(&resource) {
+                loaded.skipped += 1;
+                continue;
+            }
+            let props: String = row.get(2).map_err(sql)?;
+            let participants: String = row.get(3).map_err(sql)?;
+            let thread = (|| -> Result<RestoredThread, String> {
+                let props: PropsRow = serde_json::from_str(&props).map_err(|e| e.to_string())?;
+                let participants: Vec<ParticipantRow> =
+                    serde_json::from_str(&participants).map_err(|e| e.to_string())?;
+                Ok(RestoredThread {
+                    props: props.into_props(&id)?,
+                    participants: rows::participants(participants)?,
+                    messages: Vec::new(),
+                    receipts: Vec::new(),
+                })
+            })()
+            .map_err(|reason| bad_row("chat_threads", &id, reason))?;
+            threads.insert((resource, id), thread);
+        }
+        drop(rows);
+        drop(stmt);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT resource, thread, seq, message FROM chat_messages ORDER BY resource, thread, seq")
+            .map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let resource: String = row.get(0).map_err(sql)?;
+            let thread: String = row.get(1).map_err(sql)?;
+            let seq: i64 = row.get(2).map_err(sql)?;
+            let key = (resource, thread);
+            let Some(restored) = threads.get_mut(&key) else {
+                loaded.skipped += 1;
+                continue;
+            };
+            let text: String = row.get(3).map_err(sql)?;
+            let view = serde_json::from_str::<MessageRow>(&text)
+                .map_err(|e| e.to_string())
+                .and_then(|m| m.into_view(u64::try_from(seq).unwrap_or(0)))
+                .map_err(|reason| bad_row("chat_messages", &format!("{}/{seq}", key.1), reason))?;
+            restored.messages.push(view);
+        }
+        drop(rows);
+        drop(stmt);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT resource, thread, sender, message_id, read_on FROM chat_receipts")
+            .map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let key: (String, String) = (row.get(0).map_err(sql)?, row.get(1).map_err(sql)?);
+            let Some(restored) = threads.get_mut(&key) else {
+                loaded.skipped += 1;
+                continue;
+            };
+            let sender: String = row.get(2).map_err(sql)?;
+            let message_id: i64 = row.get(3).map_err(sql)?;
+            let read_on: String = row.get(4).map_err(sql)?;
+            let receipt = (|| -> Result<_, String> {
+                Ok((
+                    rows::user_id(&sender)?,
+                    crate::domain::ChatMessageId(
+                        u64::try_from(message_id).map_err(|_| "negative message id")?,
+                    ),
+                    parse_time(&read_on)?,
+                ))
+            })()
+            .map_err(|reason| bad_row("chat_receipts", &key.1, reason))?;
+            restored.receipts.push(receipt);
+        }
+        drop(rows);
+        drop(stmt);
+        for ((resource, _), thread) in threads {
+            if let Some(res) = by_name.get(&resource) {
+                loaded.threads += 1;
+                loaded.messages += thread.messages.len();
+                res.store.chat.restore_thread(thread);
+            }
+        }
+
+        // The SMS outbox, replayed in order: delivery reports and repeatability records come
+        // back with their messages, and the outbox keeps its newest `max_outbox`.
+        let mut stmt = self
+            .conn
+            .prepare("SELECT n, resource, message FROM sms_outbox ORDER BY n")
+            .map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let n: i64 = row.get(0).map_err(sql)?;
+            let resource: String = row.get(1).map_err(sql)?;
+            let Some(res) = by_name.get(&resource) else {
+                loaded.skipped += 1;
+                continue;
+            };
+            let text: String = row.get(2).map_err(sql)?;
+            let sms = serde_json::from_str::<SmsRow>(&text)
+                .map_err(|e| e.to_string())
+                .and_then(|s| s.into_sms(SEND_VERSIONS))
+                .map_err(|reason| bad_row("sms_outbox", &n.to_string(), reason))?;
+            res.store.sms.record(sms, max_outbox, Sink::NONE);
+            loaded.sms += 1;
+        }
+        drop(rows);
+        drop(stmt);
+
+        // SMS opt-outs.
+        let mut stmt = self
+            .conn
+            .prepare("SELECT resource, sender, recipient FROM sms_opt_outs")
+            .map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let resource: String = row.get(0).map_err(sql)?;
+            let Some(res) = by_name.get(&resource) else {
+                loaded.skipped += 1;
+                continue;
+            };
+            let (from, to): (String, String) = (row.get(1).map_err(sql)?, row.get(2).map_err(sql)?);
+            let number = |raw: &str| {
+                crate::domain::PhoneNumber::parse(raw)
+                    .map_err(|_| bad_row("sms_opt_outs", raw, "invalid phone number".into()))
+            };
+            // Restored whatever the cap, as the other tables.
+            res.store.sms.restore_opt_out(number(&from)?, number(&to)?);
+            loaded.opt_outs += 1;
+        }
+        Ok(loaded)
+    }
+
+    /// Puts the kept clock state back (an offset, or a frozen instant), if one was kept.
+    pub fn load_clock(&self, clock: &crate::clock::Clock) -> Result<(), StateError> {
+        let value: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'clock'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.corrupt(e))?;
+        let Some(value) = value else {
+            return Ok(());
+        };
+        let (offset, frozen) = value
+            .split_once(',')
+            .ok_or_else(|| self.corrupt(format!("invalid clock state {value:?}")))?;
+        let offset_ms: i64 = offset
+            .parse()
+            .map_err(|_| self.corrupt(format!("invalid clock state {value:?}")))?;
+        let frozen_at_ms: Option<i64> = match frozen {
+            "" => None,
+            at => Some(
+                at.parse()
+                    .map_err(|_| self.corrupt(format!("invalid clock state {value:?}")))?,
+            ),
+        };
+        clock.restore(crate::clock::ClockState {
+            offset_ms,
+            frozen_at_ms,
+        });
+        Ok(())
+    }
+}
+
+/// Refuses a database file shorter than its header says (truncated), before SQLite reads it.
+fn check_size(path: &Path) -> Result<(), StateError> {
+    use std::io::Read;
+    let Ok(mut file) = File::open(path) else {
+        // Missing: a new directory. Unreadable: opening it reports why.
+        return Ok(());
+    };
+    let corrupt = |reason: String| StateError::Corrupt {
+        file: path.to_path_buf(),
+        reason,
+    };
+    let len = file.metadata().map_err(|e| corrupt(e.to_string()))?.len();
+    let mut header = [0u8; 100];
+    if len < 100 || file.read_exact(&mut header).is_err() {
+        return if len == 0 {
+            Ok(())
+        } else {
+            Err(corrupt(format!("truncated to {len} bytes")))
+        };
+    }
+    let be32 = |at: usize| {
+        u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65_536,
+        n => u64::from(n),
+    };
+    let pages = u64::from(be32(28));
+    // The header's page count is valid when its change counter matches (SQLite's rule).
+    if pages > 0 && be32(24) == be32(92) && len < pages * page_size {
+        return Err(corrupt(format!(
+            "truncated: {len} bytes where its header says {}",
+            pages * page_size
+        )));
+    }
+    Ok(())
+}
+
+/// Brings a database of schema `found` (older than or equal to [`SCHEMA_VERSION`]) up to date.
+/// Version 1 is the first: nothing to migrate yet.
+fn migrate(_conn: &Connection, _found: i64) -> rusqlite::Result<()> {
+    Ok(())
+}
+
+/// What the writer thread is handed.
+enum Op {
+    /// A committed change of the resource called `.0` (boxed: the queue's slots stay small).
+    Change(Box<(String, Change<'static>)>),
+    /// Commit what is queued, then answer; with `true`, also move the write-ahead log into the
+    /// database file (a graceful stop leaves one self-contained file).
+    Flush(mpsc::Sender<()>, bool),
+}
+
+/// The persistence listener: queues the records it keeps for the writer thread.
+pub struct Persistence {
+    queue: SyncSender<Op>,
+}
+
+impl std::fmt::Debug for Persistence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Persistence").finish_non_exhaustive()
+    }
+}
+
+impl Persistence {
+    /// Starts the writer thread on `dir`'s database; register the result with
+    /// [`crate::store::Changes::listen`] once the state is loaded. `max_outbox` bounds the SMS
+    /// rows kept per resource.
+    pub fn start(dir: StateDir, max_outbox: usize) -> std::io::Result<Arc<Self>> {
+        let (queue, rx) = mpsc::sync_channel(QUEUE_CAPACITY);
+        let writer = Writer {
+            dir,
+            max_outbox: i64::try_from(max_outbox).unwrap_or(i64::MAX),
+            unpruned: HashMap::new(),
+            failed: false,
+        };
+        std::thread::Builder::new()
+            .name("state-writer".into())
+            .spawn(move || writer.run(rx))?;
+        Ok(Arc::new(Self { queue }))
+    }
+
+    /// Commits everything queued so far; returns once it is in the database (or the writer is
+    /// gone). A graceful stop calls it once the server has stopped.
+    pub fn flush(&self) {
+        self.flush_and(false);
+    }
+
+    /// [`Self::flush`], then moves the write-ahead log into the database file: the graceful
+    /// stop, once the server has stopped.
+    pub fn close(&self) {
+        self.flush_and(true);
+    }
+
+    fn flush_and(&self, checkpoint: bool) {
+        let (ack, done) = mpsc::channel();
+        if self.queue.send(Op::Flush(ack, checkpoint)).is_ok() {
+            let _ = done.recv();
+        }
+    }
+}
+
+impl ChangeListener for Persistence {
+    fn wants(&self, area: Area) -> bool {
+        matches!(
+            area,
+            Area::Chat | Area::Sms | Area::Identity | Area::Reset | Area::Clock
+        )
+    }
+
+    fn changed(&self, resource: &str, change: &Change<'_>) {
+        let kept = match change {
+            Change::Chat(ChatChange {
+                kind: ChatChangeKind::Typing { .. },
+                ..
+            })
+            | Change::Sms(SmsChange::Received(_))
+            | Change::Email(_) => false,
+            Change::Chat(_)
+            | Change::Sms(_)
+            | Change::Identity(_)
+            | Change::Reset
+            | Change::Clock(_) => true,
+        };
+        if kept {
+            // Waits only when the writer is `QUEUE_CAPACITY` records behind (back-pressure: a
+            // write is never dropped); an error means the writer stopped (after `close`).
+            let _ = self.queue.send(Op::Change(Box::new((
+                resource.to_string(),
+                change.clone().into_owned(),
+            ))));
+        }
+    }
+}
+
+/// The writer thread's state.
+struct Writer {
+    dir: StateDir,
+    max_outbox: i64,
+    /// SMS rows added per resource since its outbox rows were last trimmed.
+    unpruned: HashMap<String, usize>,
+    /// A commit failed (disk full, DIR removed): logged once, later groups are still tried.
+    failed: bool,
+}
+
+impl Writer {
+    fn run(mut self, rx: Receiver<Op>) {
+        while let Ok(first) = rx.recv() {
+            let deadline = Instant::now() + GROUP_COMMIT_WINDOW;
+            let mut group = vec![first];
+            let mut acks = Vec::new();
+            let mut checkpoint = false;
+            loop {
+                if let Some(Op::Flush(..)) = group.last() {
+                    break;
+                }
+                if group.len() >= GROUP_COMMIT_RECORDS {
+                    break;
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(left) {
+                    Ok(op) => group.push(op),
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            let changes: Vec<(String, Change<'static>)> = group
+                .into_iter()
+                .filter_map(|op| match op {
+                    Op::Change(change) => Some(*change),
+                    Op::Flush(ack, and_checkpoint) => {
+                        acks.push(ack);
+                        checkpoint |= and_checkpoint;
+                        None
+                    }
+                })
+                .collect();
+            if !changes.is_empty() {
+                match self.commit(&changes) {
+                    Ok(()) => self.failed = false,
+                    Err(e) if !self.failed => {
+                        self.failed = true;
+                        tracing::error!(dir = %self.dir.dir.display(), error = %e, records = changes.len(), "cannot write the state database; these changes are not kept");
+                    }
+                    Err(_) => {}
+                }
+            }
+            if checkpoint
+                && let Err(e) =
+                    self.dir
+                        .conn
+                        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            {
+                tracing::warn!(error = %e, "cannot checkpoint the state database");
+            }
+            for ack in acks {
+                let _ = ack.send(());
+            }
+        }
+    }
+
+    fn commit(&mut self, changes: &[(String, Change<'static>)]) -> rusqlite::Result<()> {
+        let tx = self.dir.conn.transaction()?;
+        let mut added: HashMap<&str, usize> = HashMap::new();
+        for (resource, change) in changes {
+            apply(&tx, resource, change)?;
+            if matches!(change, Change::Sms(SmsChange::Sent { .. })) {
+                *added.entry(resource).or_default() += 1;
+            }
+        }
+        // The outbox keeps its newest `--max-sms-outbox` messages; its rows are trimmed to as
+        // many once every `PRUNE_EVERY` new rows (trimming walks the kept rows' index), so the
+        // table holds at most that many more (the start-up replay drops them).
+        let mut pruned = Vec::new();
+        for (resource, n) in added {
+            let since = self.unpruned.entry(resource.to_string()).or_default();
+            *since += n;
+            if *since >= PRUNE_EVERY {
+                tx.execute(
+                    "DELETE FROM sms_outbox WHERE resource = ?1 AND n <= (
+                       SELECT n FROM sms_outbox WHERE resource = ?1 ORDER BY n DESC LIMIT 1 OFFSET ?2)",
+                    params![resource, self.max_outbox],
+                )?;
+                pruned.push(resource);
+            }
+        }
+        tx.commit()?;
+        for resource in pruned {
+            self.unpruned.remove(resource);
+        }
+        Ok(())
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> rusqlite::Result<String> {
+    serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+/// Turns one change record into rows.
+fn apply(
+    tx: &rusqlite::Transaction<'_>,
+    resource: &str,
+    change: &Change<'_>,
+) -> rusqlite::Result<()> {
+    match change {
+        Change::Identity(IdentityChange::Stored(s)) => {
+            tx.prepare_cached(
+                "INSERT INTO identities (resource, id, created_on, deleted_on, next_token_seq, revoked_below)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (resource, id) DO UPDATE SET created_on = excluded.created_on,
+                   deleted_on = excluded.deleted_on, next_token_seq = excluded.next_token_seq,
+                   revoked_below = excluded.revoked_below",
+            )?
+            .execute(params![
+                resource,
+                s.id.as_str(),
+                time(s.created_on),
+                s.deleted_on.map(time),
+                i64::try_from(s.next_token_seq).unwrap_or(i64::MAX),
+                i64::try_from(s.revoked_below).unwrap_or(i64::MAX),
+            ])?;
+        }
+        Change::Identity(IdentityChange::Dropped(ids)) => {
+            let mut delete =
+                tx.prepare_cached("DELETE FROM identities WHERE resource = ?1 AND id = ?2")?;
+            for id in ids {
+                delete.execute(params![resource, id.as_str()])?;
+            }
+        }
+        Change::Identity(IdentityChange::AssignmentStored(tenant, object, a)) => {
+            let client_ids = a.client_ids.as_ref().map(json).transpose()?;
+            tx.prepare_cached(
+                "INSERT INTO teams_assignments (resource, tenant, object, principal_type, client_ids)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (resource, tenant, object) DO UPDATE SET
+                   principal_type = excluded.principal_type, client_ids = excluded.client_ids",
+            )?
+            .execute(params![resource, tenant, object, a.principal_type, client_ids])?;
+        }
+        Change::Identity(IdentityChange::AssignmentRemoved(tenant, object)) => {
+            tx.prepare_cached(
+                "DELETE FROM teams_assignments WHERE resource = ?1 AND tenant = ?2 AND object = ?3",
+            )?
+            .execute(params![resource, tenant, object])?;
+        }
+        Change::Chat(change) => apply_chat(tx, resource, change)?,
+        Change::Sms(SmsChange::Sent { message, .. }) => {
+            tx.prepare_cached("INSERT INTO sms_outbox (resource, message) VALUES (?1, ?2)")?
+                .execute(params![resource, json(&SmsRow::of(message))?])?;
+        }
+        Change::Sms(SmsChange::OutboxCleared) => {
+            tx.execute("DELETE FROM sms_outbox WHERE resource = ?1", [resource])?;
+        }
+        Change::Sms(SmsChange::OptedOut { from, to }) => {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO sms_opt_outs (resource, sender, recipient) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+            )?;
+            for to in to {
+                insert.execute(params![resource, from.as_str(), to.as_str()])?;
+            }
+        }
+        Change::Sms(SmsChange::OptedIn { from, to }) => {
+            tx.prepare_cached(
+                "DELETE FROM sms_opt_outs WHERE resource = ?1 AND sender = ?2 AND recipient = ?3",
+            )?
+            .execute(params![resource, from.as_str(), to.as_str()])?;
+        }
+        Change::Clock(state) => {
+            let value = format!(
+                "{},{}",
+                state.offset_ms,
+                state
+                    .frozen_at_ms
+                    .map(|at| at.to_string())
+                    .unwrap_or_default()
+            );
+            tx.prepare_cached(
+                "INSERT INTO meta (key, value) VALUES ('clock', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute([value])?;
+        }
+        Change::Sms(SmsChange::Received(_)) | Change::Email(_) => {}
+        Change::Reset => {
+            for table in [
+                "identities",
+                "teams_assignments",
+                "chat_threads",
+                "chat_messages",
+                "chat_receipts",
+                "sms_outbox",
+                "sms_opt_outs",
+            ] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE resource = ?1"),
+                    [resource],
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn apply_chat(
+    tx: &rusqlite::Transaction<'_>,
+    resource: &str,
+    change: &ChatChange,
+) -> rusqlite::Result<()> {
+    let thread = change.thread.props.id.as_str();
+    let put_thread = || -> rusqlite::Result<()> {
+        tx.prepare_cached(
+            "INSERT INTO chat_threads (resource, id, props, participants) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (resource, id) DO UPDATE SET props = excluded.props,
+               participants = excluded.participants",
+        )?
+        .execute(params![
+            resource,
+            thread,
+            json(&PropsRow::of(&change.thread.props))?,
+            json(&rows::participants_of(&change.thread.participants))?,
+        ])?;
+        Ok(())
+    };
+    let put_message = |m: &crate::store::MessageView| -> rusqlite::Result<()> {
+        tx.prepare_cached(
+            "INSERT INTO chat_messages (resource, thread, seq, message) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (resource, thread, seq) DO UPDATE SET message = excluded.message",
+        )?
+        .execute(params![
+            resource,
+            thread,
+            i64::try_from(m.sequence_id).unwrap_or(i64::MAX),
+            json(&MessageRow::of(m))?,
+        ])?;
+        Ok(())
+    };
+    match &change.kind {
+        ChatChangeKind::ThreadCreated
+        | ChatChangeKind::ThreadUpdated
+        | ChatChangeKind::ParticipantsAdded(_) => put_thread()?,
+        ChatChangeKind::ParticipantRemoved(p) => {
+            put_thread()?;
+            tx.prepare_cached(
+                "DELETE FROM chat_receipts WHERE resource = ?1 AND thread = ?2 AND sender = ?3",
+            )?
+            .execute(params![resource, thread, p.id.raw_id()])?;
+        }
+        ChatChangeKind::ThreadDeleted => {
+            put_thread()?;
+            for table in ["chat_messages", "chat_receipts"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE resource = ?1 AND thread = ?2"),
+                    params![resource, thread],
+                )?;
+            }
+        }
+        ChatChangeKind::MessageSent(m)
+        | ChatChangeKind::MessageEdited(m)
+        | ChatChangeKind::MessageDeleted(m) => put_message(m)?,
+        ChatChangeKind::ReadReceiptSent(r) => {
+            // The latest place wins, as in the store (message ids grow with sequence ids).
+            tx.prepare_cached(
+                "INSERT INTO chat_receipts (resource, thread, sender, message_id, read_on)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (resource, thread, sender) DO UPDATE SET
+                   message_id = excluded.message_id, read_on = excluded.read_on
+                 WHERE excluded.message_id >= chat_receipts.message_id",
+            )?
+            .execute(params![
+                resource,
+                thread,
+                r.sender.to_string(),
+                i64::try_from(r.message_id.0).unwrap_or(i64::MAX),
+                time(r.read_on),
+            ])?;
+        }
+        ChatChangeKind::Typing { .. } => {}
+    }
+    for m in &change.system_messages {
+        put_message(m)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,410 @@
+//! The rows the state database holds, as JSON documents where a value has structure (a thread's
+//! properties and participants, a message, an SMS): the store's types carry no serde, so each
+//! has a row type here and a conversion both ways. A row that does not convert back is
+//! reported (never guessed at).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    ChatMessageId, CommunicationIdentifier, CommunicationUserId, PhoneNumber, SmsEncoding,
+    SmsMessageId, ThreadId,
+};
+use crate::store::{
+    MessageType, MessageView, Metadata, Participant, RetentionPolicy, SentSms, SystemContent,
+    ThreadProps,
+};
+
+/// Why a row could not be read back.
+pub type RowError = String;
+
+/// A time as the database keeps it: RFC 3339 with nanoseconds, in UTC.
+pub fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+/// A time read back.
+pub fn parse_time(raw: &str) -> Result<DateTime<Utc>, RowError> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| format!("invalid time {raw:?}"))
+}
+
+fn parse_opt_time(raw: &Option<String>) -> Result<Option<DateTime<Utc>>, RowError> {
+    raw.as_deref().map(parse_time).transpose()
+}
+
+fn user(raw: &str) -> Result<CommunicationUserId, RowError> {
+    CommunicationUserId::parse(raw).map_err(|_| format!("invalid user id {raw:?}"))
+}
+
+fn identifier(raw: &str) -> Result<CommunicationIdentifier, RowError> {
+    CommunicationIdentifier::parse_raw(raw).map_err(|_| format!("invalid identifier {raw:?}"))
+}
+
+/// A thread's properties.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PropsRow {
+    topic: String,
+    created_on: String,
+    created_by: String,
+    deleted_on: Option<String>,
+    metadata: Option<Metadata>,
+    /// `None`: no policy given; `Some(None)`: policy "none"; `Some(Some(days))`.
+    retention_days: Option<Option<i32>>,
+}
+
+impl PropsRow {
+    /// The row of `props`.
+    pub fn of(props: &ThreadProps) -> Self {
+        Self {
+            topic: props.topic.clone(),
+            created_on: time(props.created_on),
+            created_by: props.created_by.to_string(),
+            deleted_on: props.deleted_on.map(time),
+            metadata: props.metadata.clone(),
+            retention_days: props.retention_policy.as_ref().map(|p| match p {
+                RetentionPolicy::ThreadCreationDate {
+                    delete_thread_after_days,
+                } => Some(*delete_thread_after_days),
+                RetentionPolicy::None => None,
+            }),
+        }
+    }
+
+    /// The properties of thread `id`.
+    pub fn into_props(self, id: &str) -> Result<ThreadProps, RowError> {
+        Ok(ThreadProps {
+            id: ThreadId::parse(id).map_err(|_| format!("invalid thread id {id:?}"))?,
+            topic: self.topic,
+            created_on: parse_time(&self.created_on)?,
+            created_by: user(&self.created_by)?,
+            deleted_on: parse_opt_time(&self.deleted_on)?,
+            metadata: self.metadata,
+            retention_policy: self.retention_days.map(|days| match days {
+                Some(delete_thread_after_days) => RetentionPolicy::ThreadCreationDate {
+                    delete_thread_after_days,
+                },
+                None => RetentionPolicy::None,
+            }),
+        })
+    }
+}
+
+/// A participant.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ParticipantRow {
+    id: String,
+    display_name: Option<String>,
+    share_history_time: Option<String>,
+    metadata: Option<Metadata>,
+}
+
+impl ParticipantRow {
+    /// The row of `p`.
+    pub fn of(p: &Participant) -> Self {
+        Self {
+            id: p.id.raw_id(),
+            display_name: p.display_name.clone(),
+            share_history_time: p.share_history_time.map(time),
+            metadata: p.metadata.clone(),
+        }
+    }
+
+    /// The participant back.
+    pub fn into_participant(self) -> Result<Participant, RowError> {
+        Ok(Participant {
+            id: identifier(&self.id)?,
+            display_name: self.display_name,
+            share_history_time: parse_opt_time(&self.share_history_time)?,
+            metadata: self.metadata,
+        })
+    }
+}
+
+/// Rows of participants, in order.
+pub fn participants_of(all: &[Participant]) -> Vec<ParticipantRow> {
+    all.iter().map(ParticipantRow::of).collect()
+}
+
+/// Participants back, in order.
+pub fn participants(rows: Vec<ParticipantRow>) -> Result<Vec<Participant>, RowError> {
+    rows.into_iter()
+        .map(ParticipantRow::into_participant)
+        .collect()
+}
+
+/// A system message's content.
+#[derive(Debug, Serialize, Deserialize)]
+struct SystemRow {
+    initiator: String,
+    topic: Option<String>,
+    participants: Vec<ParticipantRow>,
+}
+
+/// A message (user or system) as stored.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MessageRow {
+    id: u64,
+    version: u64,
+    kind: String,
+    created_on: String,
+    edited_on: Option<String>,
+    deleted_on: Option<String>,
+    content: Option<String>,
+    sender: Option<String>,
+    sender_display_name: Option<String>,
+    metadata: Option<Metadata>,
+    system: Option<SystemRow>,
+}
+
+fn message_type(raw: &str) -> Result<MessageType, RowError> {
+    Ok(match raw {
+        "text" => MessageType::Text,
+        "html" => MessageType::Html,
+        "topicUpdated" => MessageType::TopicUpdated,
+        "participantAdded" => MessageType::ParticipantAdded,
+        "participantRemoved" => MessageType::ParticipantRemoved,
+        other => return Err(format!("unknown message type {other:?}")),
+    })
+}
+
+impl MessageRow {
+    /// The row of `m`.
+    pub fn of(m: &MessageView) -> Self {
+        Self {
+            id: m.id.0,
+            version: m.version,
+            kind: m.kind.as_str().to_string(),
+            created_on: time(m.created_on),
+            edited_on: m.edited_on.map(time),
+            deleted_on: m.deleted_on.map(time),
+            content: m.content.clone(),
+            sender: m.sender.as_ref().map(ToString::to_string),
+            sender_display_name: m.sender_display_name.clone(),
+            metadata: m.metadata.clone(),
+            system: m.system.as_ref().map(|s| SystemRow {
+                initiator: s.initiator.raw_id(),
+                topic: s.topic.clone(),
+                participants: participants_of(&s.participants),
+            }),
+        }
+    }
+
+    /// The message with sequence id `seq` back.
+    pub fn into_view(self, seq: u64) -> Result<MessageView, RowError> {
+        let system = match self.system {
+            Some(s) => Some(SystemContent {
+                initiator: identifier(&s.initiator)?,
+                topic: s.topic,
+                participants: participants(s.participants)?,
+            }),
+            None => None,
+        };
+        Ok(MessageView {
+            id: ChatMessageId(self.id),
+            sequence_id: seq,
+            version: self.version,
+            kind: message_type(&self.kind)?,
+            created_on: parse_time(&self.created_on)?,
+            edited_on: parse_opt_time(&self.edited_on)?,
+            deleted_on: parse_opt_time(&self.deleted_on)?,
+            content: self.content,
+            sender: self.sender.as_deref().map(user).transpose()?,
+            sender_display_name: self.sender_display_name,
+            metadata: self.metadata,
+            system,
+        })
+    }
+}
+
+/// An SMS in the outbox.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SmsRow {
+    message_id: String,
+    from: String,
+    to: String,
+    message: String,
+    tag: Option<String>,
+    enable_delivery_report: bool,
+    delivery_report_timeout_in_seconds: Option<i64>,
+    repeatability_request_id: Option<String>,
+    api_version: String,
+    sent_at: String,
+    encoding: String,
+    segments: u32,
+    delivery_report_at: Option<String>,
+    delivery_failure: Option<String>,
+}
+
+impl SmsRow {
+    /// The row of `sms`.
+    pub fn of(sms: &SentSms) -> Self {
+        Self {
+            message_id: sms.message_id.to_string(),
+            from: sms.from.to_string(),
+            to: sms.to.to_string(),
+            message: sms.message.clone(),
+            tag: sms.tag.clone(),
+            enable_delivery_report: sms.enable_delivery_report,
+            delivery_report_timeout_in_seconds: sms.delivery_report_timeout_in_seconds,
+            repeatability_request_id: sms.repeatability_request_id.clone(),
+            api_version: sms.api_version.to_string(),
+            sent_at: time(sms.sent_at),
+            encoding: sms.encoding.as_str().to_string(),
+            segments: sms.segments,
+            delivery_report_at: sms.delivery_report_at.map(time),
+            delivery_failure: sms.delivery_failure.clone(),
+        }
+    }
+
+    /// The SMS back; `versions` are the api-versions it may name (the store keeps a static one).
+    pub fn into_sms(self, versions: &[&'static str]) -> Result<SentSms, RowError> {
+        let number = |raw: &str| {
+            PhoneNumber::parse(raw).map_err(|_| format!("invalid phone number {raw:?}"))
+        };
+        let api_version = versions
+            .iter()
+            .find(|v| **v == self.api_version)
+            .copied()
+            .ok_or_else(|| format!("unknown api-version {:?}", self.api_version))?;
+        Ok(SentSms {
+            message_id: SmsMessageId::parse(&self.message_id)
+                .ok_or_else(|| format!("invalid SMS message id {:?}", self.message_id))?,
+            from: number(&self.from)?,
+            to: number(&self.to)?,
+            message: self.message,
+            tag: self.tag,
+            enable_delivery_report: self.enable_delivery_report,
+            delivery_report_timeout_in_seconds: self.delivery_report_timeout_in_seconds,
+            repeatability_request_id: self.repeatability_request_id,
+            api_version,
+            sent_at: parse_time(&self.sent_at)?,
+            encoding: match self.encoding.as_str() {
+                "GSM-7" => SmsEncoding::Gsm7,
+                "UCS-2" => SmsEncoding::Ucs2,
+                other => return Err(format!("unknown SMS encoding {other:?}")),
+            },
+            segments: self.segments,
+            delivery_report_at: parse_opt_time(&self.delivery_report_at)?,
+            delivery_failure: self.delivery_failure,
+        })
+    }
+}
+
+/// A user id read back.
+pub fn user_id(raw: &str) -> Result<CommunicationUserId, RowError> {
+    user(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::SmsEncoding;
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(ms).expect("time")
+    }
+
+    #[test]
+    fn a_system_message_and_thread_properties_read_back_as_they_were() {
+        let alice = CommunicationUserId::parse(
+            "8:acs:b1b3a7c2-8e6a-4f2b-9c51-0d3e2f1a4b5c_0000001a-0000-0000-0000-000000000001",
+        )
+        .expect("user");
+        let phone = CommunicationIdentifier::parse_raw("4:+14255550123").expect("phone");
+        let teams = CommunicationIdentifier::parse_raw("8:orgid:abc-123").expect("teams");
+        let participants = vec![
+            Participant {
+                id: CommunicationIdentifier::User(alice.clone()),
+                display_name: Some("Alice".into()),
+                share_history_time: Some(at(1_700_000_000_123)),
+                metadata: Some([("k".to_string(), "v".to_string())].into()),
+            },
+            Participant {
+                id: phone,
+                display_name: None,
+                share_history_time: None,
+                metadata: None,
+            },
+            Participant {
+                id: teams,
+                display_name: None,
+                share_history_time: None,
+                metadata: None,
+            },
+        ];
+        let message = MessageView {
+            id: ChatMessageId(1_700_000_000_500),
+            sequence_id: 1,
+            version: 1_700_000_000_500,
+            kind: MessageType::ParticipantAdded,
+            created_on: at(1_700_000_000_500),
+            edited_on: None,
+            deleted_on: None,
+            content: None,
+            sender: None,
+            sender_display_name: None,
+            metadata: None,
+            system: Some(SystemContent {
+                initiator: CommunicationIdentifier::User(alice.clone()),
+                topic: None,
+                participants: participants.clone(),
+            }),
+        };
+        let text = serde_json::to_string(&MessageRow::of(&message)).expect("json");
+        let back: MessageRow = serde_json::from_str(&text).expect("row");
+        assert_eq!(back.into_view(1).expect("view"), message);
+
+        let props = ThreadProps {
+            id: ThreadId::generate(),
+            topic: "t".into(),
+            created_on: at(1_700_000_000_000),
+            created_by: alice,
+            deleted_on: Some(at(1_700_000_001_000)),
+            metadata: None,
+            retention_policy: Some(RetentionPolicy::ThreadCreationDate {
+                delete_thread_after_days: 30,
+            }),
+        };
+        let text = serde_json::to_string(&PropsRow::of(&props)).expect("json");
+        let back: PropsRow = serde_json::from_str(&text).expect("row");
+        assert_eq!(back.into_props(props.id.as_str()).expect("props"), props);
+        let rows = participants_of(&participants);
+        assert_eq!(
+            super::participants(rows).expect("participants"),
+            participants
+        );
+    }
+
+    #[test]
+    fn an_sms_reads_back_and_a_row_that_does_not_convert_is_reported() {
+        let sms = SentSms {
+            message_id: SmsMessageId::generate(at(1_700_000_000_000)),
+            from: PhoneNumber::parse("+18005550100").expect("number"),
+            to: PhoneNumber::parse("+14255550123").expect("number"),
+            message: "héllo".into(),
+            tag: Some("t".into()),
+            enable_delivery_report: true,
+            delivery_report_timeout_in_seconds: Some(60),
+            repeatability_request_id: None,
+            api_version: "2021-03-07",
+            sent_at: at(1_700_000_000_000),
+            encoding: SmsEncoding::Ucs2,
+            segments: 1,
+            delivery_report_at: Some(at(1_700_000_002_000)),
+            delivery_failure: None,
+        };
+        let text = serde_json::to_string(&SmsRow::of(&sms)).expect("json");
+        let back: SmsRow = serde_json::from_str(&text).expect("row");
+        let back = back.into_sms(&["2021-03-07"]).expect("sms");
+        assert_eq!(back.message_id, sms.message_id);
+        assert_eq!(back.message, sms.message);
+        assert_eq!(back.delivery_report_at, sms.delivery_report_at);
+        assert_eq!(back.encoding, sms.encoding);
+        let row: SmsRow = serde_json::from_str(&text).expect("row");
+        let err = row.into_sms(&["2026-01-23"]).expect_err("unknown version");
+        assert!(err.contains("unknown api-version"), "{err}");
+        assert!(parse_time("yesterday").is_err());
+    }
+}

@@ -1,0 +1,130 @@
+//! Putting back a thread as persistence kept it (start-up, before any request is served).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+
+use super::thread::{Body, StoredMessage, ThreadState, lock};
+use super::*;
+
+/// A thread as persistence kept it: what [`ChatStore::restore_thread`] takes.
+#[derive(Debug, Clone)]
+pub struct RestoredThread {
+    /// Its properties.
+    pub props: ThreadProps,
+    /// Its participants, in the order they joined.
+    pub participants: Vec<Participant>,
+    /// Its messages in sequence order (sequence ids 1, 2, 3, … without gaps).
+    pub messages: Vec<MessageView>,
+    /// The latest read receipt per participant: who, up to which message, when.
+    pub receipts: Vec<(CommunicationUserId, ChatMessageId, DateTime<Utc>)>,
+}
+
+impl ChatStore {
+    /// Puts `thread` back whatever the caps (a thread with the same id, from a fixture, is
+    /// replaced). Messages whose sequence ids leave a gap, and receipts naming an unknown
+    /// message, are dropped: the message list stays dense. Message ids handed out later are
+    /// larger than every restored one.
+    pub fn restore_thread(&self, thread: RestoredThread) {
+        let RestoredThread {
+            props,
+            participants,
+            messages,
+            receipts,
+        } = thread;
+        let deleted = props.deleted_on.is_some();
+        let mut state = ThreadState {
+            last_message_received_on: props.created_on,
+            props: Arc::new(props),
+            repeatability: None,
+            detached: false,
+            participants: Arc::new(participants),
+            messages: Vec::with_capacity(messages.len()),
+            senders: Vec::new(),
+            receipts: BTreeMap::new(),
+        };
+        let mut last_id = 0;
+        for m in messages {
+            if m.sequence_id != state.messages.len() as u64 + 1 {
+                break;
+            }
+            last_id = last_id.max(m.id.0).max(m.version);
+            let body = match m.system {
+                Some(system) => Body::System(Box::new(system)),
+                None => {
+                    let sender = match &m.sender {
+                        Some(user) => state.sender_index(user),
+                        None => continue,
+                    };
+                    Body::User {
+                        content: m.content.unwrap_or_default(),
+                        sender,
+                        sender_display_name: m.sender_display_name,
+                        metadata: m.metadata,
+                    }
+                }
+            };
+            state.last_message_received_on = m.created_on;
+            state.messages.push(StoredMessage {
+                id: m.id.0,
+                version: m.version,
+                kind: m.kind,
+                created_on: m.created_on,
+                edited_on: m.edited_on,
+                deleted_on: m.deleted_on,
+                body,
+            });
+        }
+        for (sender, message_id, read_on) in receipts {
+            if let Some(sequence_id) = state.seq_of(message_id) {
+                state.receipts.insert(
+                    sender.to_string(),
+                    ReadReceipt {
+                        sender,
+                        message_id,
+                        read_on,
+                        sequence_id,
+                    },
+                );
+            }
+        }
+        if deleted {
+            state.messages = Vec::new();
+            state.receipts.clear();
+        }
+        self.last_id.fetch_max(last_id, Ordering::AcqRel);
+        let id = state.id().clone();
+        let users: Vec<CommunicationUserId> = if deleted {
+            Vec::new()
+        } else {
+            state
+                .participants
+                .iter()
+                .filter_map(|p| p.id.as_user().cloned())
+                .collect()
+        };
+        self.thread_count.try_add(1, usize::MAX);
+        self.message_count.try_add(state.messages.len(), usize::MAX);
+        if deleted {
+            self.tombstones.fetch_add(1, Ordering::AcqRel);
+        }
+        if let Some(replaced) = self.threads.insert(id.clone(), Arc::new(Mutex::new(state))) {
+            let mut old = lock(&replaced);
+            self.thread_count.sub(1);
+            self.message_count.sub(old.messages.len());
+            if old.is_deleted() {
+                self.tombstones.fetch_sub(1, Ordering::AcqRel);
+            }
+            for user in old.participants.iter().filter_map(|p| p.id.as_user()) {
+                self.unindex_user(user, &id);
+            }
+            old.detached = true;
+            old.messages = Vec::new();
+        }
+        for user in &users {
+            self.index_user(user, &id);
+        }
+    }
+}

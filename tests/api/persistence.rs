@@ -1,0 +1,783 @@
+//! `--state-dir`: state that survives a restart of the real binary (graceful and `kill -9`), the
+//! directory's lock, schema version and damage checks.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use acs_emulator::auth::hmac;
+use acs_emulator::config::DEFAULT_ACCESS_KEY;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chrono::Utc;
+use reqwest::{Method, Response};
+use serde_json::{Value, json};
+
+use crate::helpers::{CHAT_V, encode};
+
+/// A fresh state directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("acs-emulator-state-{}", uuid::Uuid::new_v4()));
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The emulator binary, running on free ports with a state directory.
+struct Emulator {
+    child: Child,
+    http: String,
+    https: String,
+    client: reqwest::Client,
+    cert: String,
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn command(dir: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_acs-emulator"));
+    command
+        .args(["--port", "0", "--http-port", "0", "--log-level", "warn"])
+        .arg("--state-dir")
+        .arg(dir)
+        .args(extra);
+    command
+}
+
+/// Starts the binary on `dir`; waits for its banner.
+fn start(dir: &Path) -> Emulator {
+    start_with(dir, &[])
+}
+
+/// [`start`] with more flags.
+fn start_with(dir: &Path, extra: &[&str]) -> Emulator {
+    let mut child = command(dir, extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawns");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let (mut http, mut https, mut cert_path) = (None, None, None);
+    let mut line = String::new();
+    while http.is_none() || https.is_none() || cert_path.is_none() {
+        line.clear();
+        assert!(stdout.read_line(&mut line).expect("read") > 0, "no banner");
+        let line = line.trim();
+        let url = |rest: &str| rest.trim().trim_end_matches('/').to_string();
+        if let Some(rest) = line.strip_prefix("HTTP endpoint") {
+            http = Some(url(rest));
+        } else if let Some(rest) = line.strip_prefix("HTTPS endpoint") {
+            https = Some(url(rest));
+        } else if let Some(rest) = line.strip_prefix("TLS certificate") {
+            cert_path = Some(rest.trim().to_string());
+        }
+    }
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let cert = std::fs::read_to_string(cert_path.expect("cert path")).expect("certificate");
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.as_bytes()).expect("pem"))
+        .tls_built_in_root_certs(false)
+        .build()
+        .expect("client");
+    Emulator {
+        child,
+        http: http.expect("http"),
+        https: https.expect("https"),
+        client,
+        cert,
+    }
+}
+
+/// Runs the binary on `dir` expecting it to refuse to start; returns its exit code and stderr.
+fn refused(dir: &Path) -> (i32, String) {
+    let mut child = command(dir, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("it started instead of refusing");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    (status.code().expect("exit code, not a signal"), stderr)
+}
+
+impl Emulator {
+    /// SIGTERM, then waits for exit 0.
+    fn stop(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "exit status {status}");
+                return;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL: nothing is flushed.
+    fn kill_9(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("wait");
+    }
+
+    async fn signed(&self, method: &str, target: &str, body: &Value) -> Response {
+        let key = STANDARD.decode(DEFAULT_ACCESS_KEY).expect("key");
+        let body = if body.is_null() {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        };
+        let host = self.http.trim_start_matches("http://");
+        let date = hmac::http_date(Utc::now());
+        let authorization = hmac::authorization_header(&key, method, target, &date, host, &body);
+        self.client
+            .request(
+                Method::from_bytes(method.as_bytes()).expect("method"),
+                format!("{}{target}", self.http),
+            )
+            .header("x-ms-date", date)
+            .header("x-ms-content-sha256", hmac::content_hash(&body))
+            .header("authorization", authorization)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    async fn chat(&self, method: &str, token: &str, path: &str, body: Option<&Value>) -> Response {
+        let mut request = self
+            .client
+            .request(
+                Method::from_bytes(method.as_bytes()).expect("method"),
+                format!("{}{path}", self.https),
+            )
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    async fn json(&self, res: Response, status: u16) -> Value {
+        let got = res.status().as_u16();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        assert_eq!(got, status, "{body}");
+        body
+    }
+
+    /// Creates a user with a chat token; returns (id, token).
+    async fn user(&self) -> (String, String) {
+        let res = self
+            .signed(
+                "POST",
+                "/identities?api-version=2023-10-01",
+                &json!({"createTokenWithScopes": ["chat"]}),
+            )
+            .await;
+        let body = self.json(res, 201).await;
+        (
+            body["identity"]["id"].as_str().expect("id").to_string(),
+            body["accessToken"]["token"]
+                .as_str()
+                .expect("token")
+                .to_string(),
+        )
+    }
+
+    async fn messages(&self, token: &str, thread: &str) -> Value {
+        let path = format!(
+            "/chat/threads/{}/messages?api-version={CHAT_V}&maxPageSize=200",
+            encode(thread)
+        );
+        let res = self.chat("GET", token, &path, None).await;
+        self.json(res, 200).await["value"].clone()
+    }
+
+    async fn outbox(&self) -> Value {
+        let res = self
+            .client
+            .get(format!("{}/_emulator/sms", self.http))
+            .send()
+            .await
+            .expect("request sent");
+        self.json(res, 200).await["value"].clone()
+    }
+
+    async fn opt_outs(&self, action: &str, to: &[&str]) -> Response {
+        let body = json!({
+            "from": "+18005550100",
+            "recipients": to.iter().map(|t| json!({"to": t})).collect::<Vec<_>>(),
+        });
+        self.signed(
+            "POST",
+            &format!("/sms/optouts:{action}?api-version=2026-01-23"),
+            &body,
+        )
+        .await
+    }
+
+    async fn clock_offset_ms(&self) -> i64 {
+        let res = self
+            .client
+            .get(format!("{}/_emulator/clock", self.http))
+            .send()
+            .await
+            .expect("request sent");
+        self.json(res, 200).await["offsetMs"]
+            .as_i64()
+            .expect("offsetMs")
+    }
+
+    async fn token_status(&self, token: &str) -> u16 {
+        self.client
+            .get(format!("{}/_emulator/token", self.https))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
+            .status()
+            .as_u16()
+    }
+}
+
+/// The path of the Teams Phone extension assignment of object `object` (a, b → fixed GUIDs).
+fn assignment(object: &str) -> String {
+    let object = if object == "a" {
+        "b27b64b9-39d2-44a3-869d-67700b74e805"
+    } else {
+        "b27b64b9-39d2-44a3-869d-67700b74e806"
+    };
+    format!(
+        "/access/teamsExtension/tenants/c70d068c-2f32-484d-9455-73070cd5aadd/assignments/{object}?api-version=2026-09-23"
+    )
+}
+
+/// What a test built before the restart, to compare after it.
+struct Built {
+    alice_token: String,
+    bob_token: String,
+    revoked_token: String,
+    deleted_token: String,
+    thread: String,
+    messages: Value,
+    receipts: Value,
+    participants: Value,
+    outbox: Value,
+    report: Value,
+}
+
+/// Identities (one with revoked tokens, one deleted), a thread with messages (one edited, one
+/// deleted), a participant added and one removed, a read receipt, an SMS with a delivery report.
+async fn build(app: &Emulator) -> Built {
+    let (_alice, alice_token) = app.user().await;
+    let (bob, bob_token) = app.user().await;
+    let (carol, _) = app.user().await;
+    let (revoked, revoked_token) = app.user().await;
+    let (deleted, deleted_token) = app.user().await;
+    let target = format!(
+        "/identities/{}/:revokeAccessTokens?api-version=2023-10-01",
+        encode(&revoked)
+    );
+    assert_eq!(
+        app.signed("POST", &target, &Value::Null).await.status(),
+        204
+    );
+    let target = format!("/identities/{}?api-version=2023-10-01", encode(&deleted));
+    assert_eq!(
+        app.signed("DELETE", &target, &Value::Null).await.status(),
+        204
+    );
+
+    let res = app
+        .chat(
+            "POST",
+            &alice_token,
+            &format!("/chat/threads?api-version={CHAT_V}"),
+            Some(&json!({
+                "topic": "kept",
+                "participants": [{"communicationIdentifier": {"rawId": bob}, "displayName": "Bob"}],
+                "metadata": {"k": "v"},
+            })),
+        )
+        .await;
+    let thread = app.json(res, 201).await["chatThread"]["id"]
+        .as_str()
+        .expect("thread id")
+        .to_string();
+    let base = format!("/chat/threads/{}", encode(&thread));
+    let mut ids = Vec::new();
+    for (n, token) in [&alice_token, &bob_token, &alice_token]
+        .into_iter()
+        .enumerate()
+    {
+        let res = app
+            .chat(
+                "POST",
+                token,
+                &format!("{base}/messages?api-version={CHAT_V}"),
+                Some(&json!({"content": format!("message {n}"), "senderDisplayName": "S", "metadata": {"n": n.to_string()}})),
+            )
+            .await;
+        ids.push(
+            app.json(res, 201).await["id"]
+                .as_str()
+                .expect("id")
+                .to_string(),
+        );
+    }
+    let res = app
+        .chat(
+            "PATCH",
+            &alice_token,
+            &format!("{base}/messages/{}?api-version={CHAT_V}", ids[0]),
+            Some(&json!({"content": "edited"})),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    let res = app
+        .chat(
+            "DELETE",
+            &alice_token,
+            &format!("{base}/messages/{}?api-version={CHAT_V}", ids[2]),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    let res = app
+        .chat(
+            "POST",
+            &alice_token,
+            &format!("{base}/participants/:add?api-version={CHAT_V}"),
+            Some(&json!({"participants": [{"communicationIdentifier": {"rawId": carol}}]})),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let res = app
+        .chat(
+            "POST",
+            &alice_token,
+            &format!("{base}/participants/:remove?api-version={CHAT_V}"),
+            Some(&json!({"rawId": carol})),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    let res = app
+        .chat(
+            "POST",
+            &bob_token,
+            &format!("{base}/readReceipts?api-version={CHAT_V}"),
+            Some(&json!({"chatMessageId": ids[1]})),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = app
+        .chat(
+            "PATCH",
+            &alice_token,
+            &format!("{base}?api-version={CHAT_V}"),
+            Some(&json!({"topic": "kept, renamed"})),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+
+    let res = app
+        .signed(
+            "POST",
+            "/sms?api-version=2021-03-07",
+            &json!({
+                "from": "+18005550100",
+                "smsRecipients": [{"to": "+14255550123", "repeatabilityRequestId": "8a4c2a9f-0b1e-4a52-9d2a-6f0c5b3e1d7a", "repeatabilityFirstSent": "Thu, 01 Jan 2026 00:00:00 GMT"}],
+                "message": "kept text",
+                "smsSendOptions": {"enableDeliveryReport": true, "tag": "t1"},
+            }),
+        )
+        .await;
+    let sent = app.json(res, 202).await;
+    let sms_id = sent["value"][0]["messageId"]
+        .as_str()
+        .expect("sms id")
+        .to_string();
+    // Two Teams Phone extension assignments, one deleted.
+    for (object, method) in [("a", "PUT"), ("b", "PUT"), ("b", "DELETE")] {
+        let body = if method == "PUT" {
+            json!({"principalType": "user", "clientIds": ["app-1"]})
+        } else {
+            Value::Null
+        };
+        let res = app.signed(method, &assignment(object), &body).await;
+        assert!(
+            res.status().is_success(),
+            "{method} {object}: {}",
+            res.status()
+        );
+    }
+    // Two opt-outs, one taken back.
+    for (action, to) in [
+        ("add", vec!["+14255550124", "+14255550125"]),
+        ("remove", vec!["+14255550125"]),
+    ] {
+        let res = app.opt_outs(action, &to).await;
+        assert_eq!(res.status(), 200, "{action}");
+    }
+    // The clock ten minutes ahead (within the signatures' allowed skew).
+    let res = app
+        .client
+        .post(format!("{}/_emulator/clock", app.http))
+        .json(&json!({"advance": "10m"}))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(res.status(), 200);
+
+    Built {
+        messages: app.messages(&alice_token, &thread).await,
+        receipts: app
+            .json(
+                app.chat(
+                    "GET",
+                    &alice_token,
+                    &format!("{base}/readReceipts?api-version={CHAT_V}"),
+                    None,
+                )
+                .await,
+                200,
+            )
+            .await,
+        participants: app
+            .json(
+                app.chat(
+                    "GET",
+                    &alice_token,
+                    &format!("{base}/participants?api-version={CHAT_V}"),
+                    None,
+                )
+                .await,
+                200,
+            )
+            .await,
+        outbox: app.outbox().await,
+        report: json!(sms_id),
+        alice_token,
+        bob_token,
+        revoked_token,
+        deleted_token,
+        thread,
+    }
+}
+
+/// Everything `build` made reads back the same.
+async fn check(app: &Emulator, built: &Built) {
+    assert_eq!(app.token_status(&built.alice_token).await, 200);
+    assert_eq!(app.token_status(&built.revoked_token).await, 401);
+    assert_eq!(app.token_status(&built.deleted_token).await, 401);
+    let messages = app.messages(&built.bob_token, &built.thread).await;
+    assert_eq!(
+        messages, built.messages,
+        "the same messages in the same order"
+    );
+    assert!(
+        messages.as_array().expect("array").len() >= 8,
+        "user and system messages: {messages}"
+    );
+    let base = format!("/chat/threads/{}", encode(&built.thread));
+    let receipts = app
+        .json(
+            app.chat(
+                "GET",
+                &built.alice_token,
+                &format!("{base}/readReceipts?api-version={CHAT_V}"),
+                None,
+            )
+            .await,
+            200,
+        )
+        .await;
+    assert_eq!(receipts, built.receipts);
+    assert_eq!(receipts["value"].as_array().expect("array").len(), 1);
+    let participants = app
+        .json(
+            app.chat(
+                "GET",
+                &built.alice_token,
+                &format!("{base}/participants?api-version={CHAT_V}"),
+                None,
+            )
+            .await,
+            200,
+        )
+        .await;
+    assert_eq!(participants, built.participants);
+    let thread = app
+        .json(
+            app.chat(
+                "GET",
+                &built.alice_token,
+                &format!("{base}?api-version={CHAT_V}"),
+                None,
+            )
+            .await,
+            200,
+        )
+        .await;
+    assert_eq!(thread["topic"], "kept, renamed");
+    assert_eq!(thread["metadata"], json!({"k": "v"}));
+    assert_eq!(app.outbox().await, built.outbox);
+    let res = app
+        .opt_outs("check", &["+14255550124", "+14255550125"])
+        .await;
+    let checked = app.json(res, 200).await;
+    let opted: Vec<bool> = checked["value"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|i| i["isOptedOut"].as_bool().expect("bool"))
+        .collect();
+    assert_eq!(opted, [true, false], "{checked}");
+    let res = app.signed("GET", &assignment("a"), &Value::Null).await;
+    let kept = app.json(res, 200).await;
+    assert_eq!(kept["clientIds"], json!(["app-1"]));
+    assert_eq!(kept["principalType"], "user");
+    let res = app.signed("GET", &assignment("b"), &Value::Null).await;
+    assert_eq!(res.status(), 404, "the deleted assignment stays deleted");
+    let offset = app.clock_offset_ms().await;
+    assert!(
+        (595_000..700_000).contains(&offset),
+        "the clock is still ten minutes ahead: {offset} ms"
+    );
+    // The repeatability record came back: the same request is not sent twice.
+    let res = app
+        .signed(
+            "POST",
+            "/sms?api-version=2021-03-07",
+            &json!({
+                "from": "+18005550100",
+                "smsRecipients": [{"to": "+14255550123", "repeatabilityRequestId": "8a4c2a9f-0b1e-4a52-9d2a-6f0c5b3e1d7a", "repeatabilityFirstSent": "Thu, 01 Jan 2026 00:00:00 GMT"}],
+                "message": "kept text",
+                "smsSendOptions": {"enableDeliveryReport": true, "tag": "t1"},
+            }),
+        )
+        .await;
+    let again = app.json(res, 202).await;
+    assert_eq!(again["value"][0]["messageId"], built.report);
+    assert_eq!(app.outbox().await, built.outbox);
+    // New writes go on where the old ones stopped.
+    let res = app
+        .chat(
+            "POST",
+            &built.alice_token,
+            &format!("{base}/messages?api-version={CHAT_V}"),
+            Some(&json!({"content": "after the restart"})),
+        )
+        .await;
+    let id: u64 = app.json(res, 201).await["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("numeric id");
+    let newest: u64 = built.messages[0]["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("numeric");
+    assert!(id > newest, "message ids keep growing: {id} after {newest}");
+}
+
+#[tokio::test]
+async fn a_graceful_restart_keeps_identities_tokens_chat_and_the_outbox() {
+    // Arrange
+    let dir = TempDir::new();
+    let first = start(&dir.0);
+    let built = build(&first).await;
+    let cert = first.cert.clone();
+
+    // Act
+    first.stop();
+    let second = start(&dir.0);
+
+    // Assert
+    check(&second, &built).await;
+    assert_eq!(second.cert, cert, "the TLS certificate is kept");
+    second.stop();
+    // And again, with the writes made after the first restart.
+    let third = start(&dir.0);
+    let messages = third.messages(&built.alice_token, &built.thread).await;
+    assert_eq!(messages[0]["content"]["message"], "after the restart");
+}
+
+#[tokio::test]
+async fn kill_9_loses_nothing_acknowledged_more_than_the_group_commit_window_earlier() {
+    // Arrange
+    let dir = TempDir::new();
+    let first = start(&dir.0);
+    let built = build(&first).await;
+    tokio::time::sleep(acs_emulator::persist::GROUP_COMMIT_WINDOW * 5).await;
+
+    // Act
+    first.kill_9();
+    let second = start(&dir.0);
+
+    // Assert
+    check(&second, &built).await;
+}
+
+#[tokio::test]
+async fn a_second_emulator_on_the_same_directory_is_refused() {
+    let dir = TempDir::new();
+    let first = start(&dir.0);
+
+    let (code, stderr) = refused(&dir.0);
+
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("is in use by another acs-emulator"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&dir.0.display().to_string()), "{stderr}");
+    // The first one is untouched.
+    let (_, token) = first.user().await;
+    assert_eq!(first.token_status(&token).await, 200);
+}
+
+#[tokio::test]
+async fn a_damaged_database_is_refused_with_its_name_never_a_panic() {
+    let dir = TempDir::new();
+    let first = start(&dir.0);
+    let (_, _) = first.user().await;
+    first.stop();
+    let db = dir.0.join("state.db");
+    let original = std::fs::read(&db).expect("database");
+    assert!(original.len() > 4096, "a few pages: {}", original.len());
+
+    // Garbled header.
+    let mut garbled = original.clone();
+    garbled[..100].fill(0x5a);
+    std::fs::write(&db, &garbled).expect("write");
+    let (code, stderr) = refused(&dir.0);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("state.db is damaged"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // Truncated mid-page.
+    std::fs::write(&db, &original[..original.len() - 1500]).expect("write");
+    let (code, stderr) = refused(&dir.0);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("state.db is damaged"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // Garbled pages past the header.
+    let mut garbled = original.clone();
+    let len = garbled.len();
+    garbled[4096..len].iter_mut().for_each(|b| *b ^= 0xa5);
+    std::fs::write(&db, &garbled).expect("write");
+    let (code, stderr) = refused(&dir.0);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("state.db is damaged"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused_and_the_versions_are_recorded() {
+    let dir = TempDir::new();
+    start(&dir.0).stop();
+    let db = dir.0.join("state.db");
+    {
+        let conn = rusqlite::Connection::open(&db).expect("open");
+        let version: String = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("schema version");
+        assert_eq!(version, acs_emulator::persist::SCHEMA_VERSION.to_string());
+        let by: String = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'emulator_version'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("emulator version");
+        assert_eq!(by, env!("CARGO_PKG_VERSION"));
+        conn.execute(
+            "UPDATE meta SET value = '99' WHERE key = 'schema_version'",
+            [],
+        )
+        .expect("update");
+        conn.execute(
+            "UPDATE meta SET value = '9.9.9' WHERE key = 'emulator_version'",
+            [],
+        )
+        .expect("update");
+    }
+
+    let (code, stderr) = refused(&dir.0);
+
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("holds state schema version 99, written by acs-emulator 9.9.9"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("state.db"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_kept_outbox_keeps_the_newest_max_sms_outbox_messages() {
+    let dir = TempDir::new();
+    let first = start_with(&dir.0, &["--max-sms-outbox", "2"]);
+    for n in 0..5 {
+        let res = first
+            .signed(
+                "POST",
+                "/sms?api-version=2021-03-07",
+                &json!({"from": "+18005550100", "smsRecipients": [{"to": "+14255550123"}], "message": format!("sms {n}")}),
+            )
+            .await;
+        assert_eq!(res.status(), 202);
+    }
+    let outbox = first.outbox().await;
+    first.stop();
+
+    let second = start_with(&dir.0, &["--max-sms-outbox", "2"]);
+
+    let kept = second.outbox().await;
+    assert_eq!(kept, outbox);
+    let texts: Vec<&str> = kept
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|m| m["message"].as_str().expect("message"))
+        .collect();
+    assert_eq!(texts, ["sms 3", "sms 4"]);
+}
