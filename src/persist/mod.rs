@@ -747,7 +747,8 @@ impl ChangeListener for Persistence {
                 ..
             })
             | Change::Sms(SmsChange::Received(_))
-            | Change::Email(_) => false,
+            | Change::Email(_)
+            | Change::Numbers(_) => false,
             Change::Chat(_)
             | Change::Sms(_)
             | Change::Identity(_)
@@ -952,7 +953,7 @@ fn apply(
             )?
             .execute([value])?;
         }
-        Change::Sms(SmsChange::Received(_)) | Change::Email(_) => {}
+        Change::Sms(SmsChange::Received(_)) | Change::Email(_) | Change::Numbers(_) => {}
         Change::Reset => {
             for table in [
                 "identities",

@@ -745,6 +745,8 @@ impl<'a> Session<'a> {
             rule,
             status,
             duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            // SMTP traffic carries credentials (AUTH) and whole messages; the inbox shows the latter.
+            bodies: None,
         });
     }
 }

@@ -32,8 +32,8 @@ use crate::clock::ClockState;
 
 use super::chat::ChatChange;
 use super::email::EmailChange;
-use super::numbers::NumbersChange;
 use super::identity::IdentityChange;
+use super::numbers::NumbersChange;
 use super::sms::SmsChange;
 
 /// The changes a live receiver may fall behind by before it loses the oldest.

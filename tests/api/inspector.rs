@@ -120,7 +120,11 @@ async fn no_ui_turns_the_inspector_off_and_keeps_the_control_api() {
         .send()
         .await
         .expect("sent");
-    assert_eq!(root.status(), 200, "no redirect: the root is the trouter's probe");
+    assert_eq!(
+        root.status(),
+        200,
+        "no redirect: the root is the trouter's probe"
+    );
     for path in [
         "/_emulator/ui/",
         "/_emulator/ui/app.js",

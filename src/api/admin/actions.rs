@@ -48,6 +48,7 @@ pub async fn create_identity(
         user.clone(),
         state.clock.now(),
         res.store.limits().identities,
+        state.changes.sink(&res.name),
     )?;
     tracing::info!(user = %user, "identity created from the control API");
     json_response(
@@ -65,7 +66,9 @@ pub async fn delete_identity(
 ) -> Result<HttpResponse, ApiError> {
     let res = resource_or_default(&state, &req)?;
     let user = user_of(&req)?;
-    res.store.identities.delete(&user, state.clock.now())?;
+    res.store
+        .identities
+        .delete(&user, state.clock.now(), state.changes.sink(&res.name))?;
     tracing::info!(user = %user, "identity deleted from the control API");
     Ok(HttpResponse::NoContent().finish())
 }
@@ -77,7 +80,9 @@ pub async fn revoke_tokens(
 ) -> Result<HttpResponse, ApiError> {
     let res = resource_or_default(&state, &req)?;
     let user = user_of(&req)?;
-    res.store.identities.revoke_tokens(&user)?;
+    res.store
+        .identities
+        .revoke_tokens(&user, state.changes.sink(&res.name))?;
     tracing::info!(user = %user, "tokens revoked from the control API");
     Ok(HttpResponse::NoContent().finish())
 }

@@ -290,6 +290,10 @@ fn area_name(area: Area) -> &'static str {
         Area::Chat => "chat",
         Area::Sms => "sms",
         Area::Email => "email",
+        Area::Numbers => "numbers",
+        Area::Identity => "identities",
+        Area::Reset => "reset",
+        Area::Clock => "clock",
     }
 }
 

@@ -159,6 +159,7 @@ pub fn notification(change: &ChatChange) -> Option<Notification> {
         by,
         at,
         kind,
+        system_messages: _,
     } = change;
     let props = &*thread.props;
     let participants = &thread.participants[..];
@@ -356,6 +357,7 @@ mod tests {
             by: user(1),
             at,
             kind,
+            system_messages: Vec::new(),
         }
     }
 
