@@ -93,7 +93,7 @@ pub async fn create_user(
             None
         }
     };
-    tracing::info!(user = %user, with_token = access_token.is_some(), "identity created");
+    tracing::debug!(user = %user, with_token = access_token.is_some(), "identity created");
     json_response(
         StatusCode::CREATED,
         &CreateUserResponse {
@@ -113,7 +113,7 @@ pub async fn delete_user(
     UserPath(user): UserPath,
 ) -> Result<HttpResponse, ApiError> {
     res.store.identities.delete(&user, state.clock.now())?;
-    tracing::info!(user = %user, "identity deleted");
+    tracing::debug!(user = %user, "identity deleted");
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -127,7 +127,7 @@ pub async fn issue_access_token(
 ) -> Result<HttpResponse, ApiError> {
     let token_request = token_request(&state, version, request.scopes, request.expires_in_minutes)?;
     let issued = issue_for(&res, &state, &user, &token_request)?;
-    tracing::info!(user = %user, scopes = %token_request.scopes.to_claim(), expires_on = %issued.expires_on, "token issued");
+    tracing::debug!(user = %user, scopes = %token_request.scopes.to_claim(), expires_on = %issued.expires_on, "token issued");
     json_response(StatusCode::OK, &AccessTokenDto::from(issued))
 }
 
@@ -138,6 +138,6 @@ pub async fn revoke_access_tokens(
     UserPath(user): UserPath,
 ) -> Result<HttpResponse, ApiError> {
     res.store.identities.revoke_tokens(&user)?;
-    tracing::info!(user = %user, "tokens revoked");
+    tracing::debug!(user = %user, "tokens revoked");
     Ok(HttpResponse::NoContent().finish())
 }
