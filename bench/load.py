@@ -244,13 +244,14 @@ class Emulator(Server):
 class Anchor(Server):
     """One of the anchor binaries of bench/anchors (`fixed` or `work`) on a free port."""
 
-    def __init__(self, binary: Path, workers: int | None = None):
+    def __init__(self, binary: Path, workers: int | None = None, prefix: list[str] | None = None):
+        """`prefix`: a command the binary runs under (valgrind, in bench/instructions.py)."""
         env = dict(os.environ, PORT="0", ACS_ACCESS_KEY=ACCESS_KEY)
         if workers:
             env["WORKERS"] = str(workers)
-        self.proc = subprocess.Popen([str(binary)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     bufsize=0, env=env)
-        line = read_stdout_until(self.proc, lambda line: line.startswith("listening on "), 30)[-1]
+        self.proc = subprocess.Popen([*(prefix or []), str(binary)], stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, bufsize=0, env=env)
+        line = read_stdout_until(self.proc, lambda line: line.startswith("listening on "), 120)[-1]
         self.http = line.split()[-1].rstrip("/")
         self.host = self.http.removeprefix("http://")
 

@@ -280,9 +280,16 @@ impl Resources {
         token: &str,
         now: DateTime<Utc>,
     ) -> Result<(Arc<Resource>, UserToken), TokenError> {
-        let resource = user_token::resource_claim(token)
-            .and_then(|id| self.by_id(&id))
-            .unwrap_or_else(|| self.default_resource());
+        let all = self.all();
+        // With `default` alone there is nothing to pick: its issuer refuses a token for another
+        // resource (reading the claim would decode the payload a second time).
+        let resource = match all.as_slice() {
+            [only] => only.clone(),
+            _ => user_token::resource_claim(token)
+                .and_then(|id| Uuid::parse_str(&id).ok())
+                .and_then(|id| all.iter().find(|r| r.resource_id == id).cloned())
+                .unwrap_or_else(|| all[0].clone()),
+        };
         let claims = resource.tokens.verify(token, now)?;
         let user =
             CommunicationUserId::from_skype_id(&claims.skypeid).map_err(|_| TokenError::Invalid)?;

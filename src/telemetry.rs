@@ -13,14 +13,20 @@
 //! measured 4 µs of CPU per request.) No line is dropped: past 8 MiB waiting, a logging thread
 //! waits for the writer, and the guard [`init`] returns writes what is left when `main` returns.
 //!
+//! When the pretty log goes to a file or a pipe (no colours), the access line is formatted
+//! straight into that buffer, byte for byte as the subscriber would write it: the subscriber's
+//! per-event work (dispatch, field visitor, its own line buffer) was most of the line's cost. The
+//! level filter still decides whether the line is written.
+//!
 //! Keys never appear in logs; signatures and expected strings-to-sign only at debug level.
 
 use std::io::Write;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::time::FormatTime;
 
 use crate::config::{Config, LogFormat};
 
@@ -55,6 +61,9 @@ pub fn init(config: &Config) -> LogGuard {
     let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let (writer, guard) = BatchWriter::start(std::io::stderr());
+    if config.logging.log_format == LogFormat::Pretty && !ansi {
+        let _ = DIRECT.set(writer.clone());
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
@@ -109,17 +118,24 @@ impl Shared {
     }
 
     fn append(&self, bytes: &[u8]) {
+        self.append_with(|buffer| buffer.extend_from_slice(bytes));
+    }
+
+    /// Appends what `write` writes into the buffer (under its lock: no copy of its own).
+    fn append_with(&self, write: impl FnOnce(&mut Vec<u8>)) {
         let mut buffer = self.lock();
         while buffer.bytes.len() >= BLOCK_AT && !buffer.closing {
             buffer = self.drained.wait(buffer).unwrap_or_else(|p| p.into_inner());
         }
         if buffer.closing {
             drop(buffer);
-            self.write_out(bytes);
+            let mut line = Vec::new();
+            write(&mut line);
+            self.write_out(&line);
             return;
         }
         let was_below = buffer.bytes.len() < FLUSH_AT;
-        buffer.bytes.extend_from_slice(bytes);
+        write(&mut buffer.bytes);
         if was_below && buffer.bytes.len() >= FLUSH_AT {
             self.wake.notify_one();
         }
@@ -198,6 +214,42 @@ impl<'a> MakeWriter<'a> for BatchWriter {
     }
 }
 
+/// The pretty log's writer when it has no colours (see the module docs): access lines go
+/// straight into it.
+static DIRECT: OnceLock<BatchWriter> = OnceLock::new();
+
+/// `fmt::Write` into a byte buffer.
+struct Bytes<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for Bytes<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Writes the pretty access line (without colours) as the subscriber's compact format does:
+/// `<RFC 3339 time, µs>  INFO <message>`.
+fn pretty_line(out: &mut Vec<u8>, message: std::fmt::Arguments<'_>) {
+    use std::fmt::Write as _;
+    let mut bytes = Bytes(out);
+    let mut writer = tracing_subscriber::fmt::format::Writer::new(&mut bytes);
+    if tracing_subscriber::fmt::time::SystemTime
+        .format_time(&mut writer)
+        .is_err()
+    {
+        let _ = writer.write_str("<unknown time>");
+    }
+    let _ = bytes.write_str("  INFO ");
+    let _ = bytes.write_fmt(message);
+    bytes.0.push(b'\n');
+}
+
+/// Whether `text` has a control character (that the subscriber would escape).
+fn has_controls(text: &str) -> bool {
+    text.bytes().any(|b| b < 0x20 || b == 0x7f)
+}
+
 /// Whether `path` is a liveness or readiness probe (logged at DEBUG: they come every second or
 /// two from container runtimes and would bury everything else).
 fn is_probe(path: &str) -> bool {
@@ -226,14 +278,26 @@ pub fn access(
     }
     let operation = operation();
     let ms = elapsed.as_secs_f64() * 1000.0;
+    let (space, name) = match operation {
+        Some(name) => (" ", name),
+        None => ("", ""),
+    };
     match (format, probe) {
-        (LogFormat::Pretty, false) => tracing::info!(
-            target: ACCESS_TARGET,
-            "{method} {path} {status} {}{}{}",
-            Millis(ms),
-            if operation.is_some() { " " } else { "" },
-            operation.unwrap_or_default()
-        ),
+        // The subscriber escapes control characters in the line (HTTP parsers refuse them in a
+        // method or path, so the direct line never has to).
+        (LogFormat::Pretty, false) => match DIRECT.get().filter(|_| !has_controls(path)) {
+            Some(writer) => writer.0.append_with(|out| {
+                pretty_line(
+                    out,
+                    format_args!("{method} {path} {status} {}{space}{name}", Millis(ms)),
+                )
+            }),
+            None => tracing::info!(
+                target: ACCESS_TARGET,
+                "{method} {path} {status} {}{space}{name}",
+                Millis(ms)
+            ),
+        },
         (LogFormat::Pretty, true) => tracing::debug!(
             target: ACCESS_TARGET,
             "{method} {path} {status} {}",
@@ -346,6 +410,48 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(sink.0.lock().expect("sink").as_slice(), b"one line\n");
+    }
+
+    #[test]
+    fn the_direct_access_line_is_the_line_the_subscriber_writes() {
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_target(false)
+            .with_ansi(false)
+            .compact()
+            .finish();
+        let (method, path, status, space, name) =
+            ("POST", "/identities", 201, " ", "Identity.CreateUser");
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(
+                target: ACCESS_TARGET,
+                "{method} {path} {status} {}{space}{name}",
+                Millis(0.4321)
+            );
+        });
+        let mut direct = Vec::new();
+        pretty_line(
+            &mut direct,
+            format_args!("{method} {path} {status} {}{space}{name}", Millis(0.4321)),
+        );
+        let subscriber = String::from_utf8(sink.0.lock().expect("sink").clone()).expect("utf8");
+        let direct = String::from_utf8(direct).expect("utf8");
+        // The times differ; both are RFC 3339 with microseconds, in UTC.
+        let time = "2026-12-03T17:39:59.259611Z".len();
+        for line in [&subscriber, &direct] {
+            assert!(
+                chrono::DateTime::parse_from_rfc3339(&line[..time]).is_ok(),
+                "{line}"
+            );
+            assert!(line[..time].ends_with('Z'), "{line}");
+        }
+        assert_eq!(&subscriber[time..], &direct[time..]);
+        assert_eq!(
+            &direct[time..],
+            "  INFO POST /identities 201 0.43ms Identity.CreateUser\n"
+        );
     }
 
     #[test]

@@ -20,13 +20,39 @@ impl SmsMessageId {
 
     /// The id stamped with `now` and made unique by `id`.
     pub fn new(now: DateTime<Utc>, id: Uuid) -> Self {
-        Self(format!("Outgoing_{}{id}", now.format("%Y%m%d%H%M%S")))
+        Self::stamped("Outgoing_", now, id)
     }
 
     /// A new id for an inbound message (`Incoming_<yyyyMMddHHmmss><guid>`, the shape of the
     /// service's `SMSReceived` examples); `id` makes it unique (a resource's id source, so that `--seed` reproduces it).
     pub fn incoming(now: DateTime<Utc>, id: Uuid) -> Self {
-        Self(format!("Incoming_{}{id}", now.format("%Y%m%d%H%M%S")))
+        Self::stamped("Incoming_", now, id)
+    }
+
+    /// `<prefix><yyyyMMddHHmmss><guid>`, as `format!("{prefix}{}{id}", now.format("%Y%m%d%H%M%S"))`
+    /// writes it, without parsing the format string per id (one per SMS recipient).
+    fn stamped(prefix: &str, now: DateTime<Utc>, id: Uuid) -> Self {
+        use chrono::{Datelike, Timelike};
+        use std::fmt::Write;
+        let mut text = String::with_capacity(prefix.len() + 14 + 36);
+        text.push_str(prefix);
+        let year = now.year();
+        if (0..=9999).contains(&year) {
+            let _ = write!(
+                text,
+                "{year:04}{:02}{:02}{:02}{:02}{:02}",
+                now.month(),
+                now.day(),
+                now.hour(),
+                now.minute(),
+                now.second()
+            );
+        } else {
+            // chrono signs years past four digits (`+10000`).
+            let _ = write!(text, "{}", now.format("%Y%m%d%H%M%S"));
+        }
+        text.push_str(id.hyphenated().encode_lower(&mut Uuid::encode_buffer()));
+        Self(text)
     }
 
     /// Accepts an id from a request path; `None` when it cannot be an id at all.
@@ -105,6 +131,27 @@ pub fn segments(message: &str) -> (SmsEncoding, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_ids_are_stamped_as_chrono_formats_them() {
+        let id = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        use chrono::TimeZone;
+        for (y, mo, d, h, mi, s) in [
+            (2026, 12, 3, 21, 4, 5),
+            (1999, 1, 2, 0, 0, 9),
+            (42, 7, 8, 23, 59, 59),
+            (12345, 6, 7, 8, 9, 10),
+        ] {
+            let now = Utc
+                .with_ymd_and_hms(y, mo, d, h, mi, s)
+                .single()
+                .expect("time");
+            let expected = format!("Outgoing_{}{id}", now.format("%Y%m%d%H%M%S"));
+            assert_eq!(SmsMessageId::new(now, id).as_str(), expected);
+            let expected = format!("Incoming_{}{id}", now.format("%Y%m%d%H%M%S"));
+            assert_eq!(SmsMessageId::incoming(now, id).as_str(), expected);
+        }
+    }
 
     #[test]
     fn gsm7_messages_use_160_then_153_per_segment() {

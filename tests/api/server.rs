@@ -565,6 +565,109 @@ async fn the_access_log_is_one_short_line_per_request_and_none_is_lost() {
     assert!(!stderr.contains("/_emulator/health"), "{stderr}");
 }
 
+/// A request signed with the binary's default access key, for the emulator at `http`.
+fn signed_request(
+    client: &reqwest::Client,
+    http: &str,
+    target: &str,
+    body: &'static [u8],
+) -> reqwest::RequestBuilder {
+    use acs_emulator::auth::hmac;
+    use base64::Engine;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(acs_emulator::config::DEFAULT_ACCESS_KEY)
+        .expect("base64 key");
+    let host = http.trim_start_matches("http://");
+    let date = hmac::http_date(chrono::Utc::now());
+    client
+        .post(format!("{http}{target}"))
+        .header("x-ms-date", &date)
+        .header("x-ms-content-sha256", hmac::content_hash(body))
+        .header(
+            "authorization",
+            hmac::authorization_header(&key, "POST", target, &date, host, body),
+        )
+        .header("content-type", "application/json")
+        .body(body)
+}
+
+/// At the default level a successful data-plane request writes its access line and nothing else
+/// (what it created is logged at debug), so the default log costs one short line per request.
+#[tokio::test]
+async fn successful_requests_write_only_their_access_line_at_the_default_level() {
+    let (child, http) = start_binary(&[]);
+    let client = reqwest::Client::new();
+    let res = signed_request(
+        &client,
+        &http,
+        "/identities?api-version=2023-10-01",
+        br#"{"createTokenWithScopes":["chat"]}"#,
+    )
+    .send()
+    .await
+    .expect("sent");
+    assert_eq!(res.status(), 201);
+    let created: serde_json::Value = res.json().await.expect("json");
+    let token = created["accessToken"]["token"].as_str().expect("token");
+    let user = created["identity"]["id"].as_str().expect("id");
+    let res = signed_request(
+        &client,
+        &http,
+        "/sms?api-version=2021-03-07",
+        br#"{"from":"+18005550100","smsRecipients":[{"to":"+14255550123"},{"to":"+14255550124"}],"message":"hi","smsSendOptions":{"enableDeliveryReport":true}}"#,
+    )
+    .send()
+    .await
+    .expect("sent");
+    assert_eq!(res.status(), 202);
+    let res = client
+        .post(format!("{http}/chat/threads?api-version=2024-03-07"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"topic": "log"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 201);
+    let thread: serde_json::Value = res.json().await.expect("json");
+    let thread_id = thread["chatThread"]["id"].as_str().expect("thread id");
+    let res = client
+        .post(format!(
+            "{http}/chat/threads/{}/messages?api-version=2024-03-07",
+            crate::helpers::encode(thread_id)
+        ))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"content": "hello"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 201);
+    let stderr = stop_binary(child);
+    // The server's own start and stop lines aside, only the access lines.
+    let lines = stderr
+        .lines()
+        .filter(|l| l.contains(" INFO POST "))
+        .collect::<Vec<_>>();
+    for other in stderr.lines().filter(|l| !l.contains(" INFO POST ")) {
+        for domain in ["created", "accepted", "message sent", "token issued"] {
+            assert!(!other.contains(domain), "{other}");
+        }
+    }
+    let expected = [
+        "POST /identities 201 ",
+        "POST /sms 202 ",
+        "POST /chat/threads 201 ",
+        "POST /chat/threads/",
+    ];
+    assert_eq!(lines.len(), expected.len(), "{stderr}");
+    for (line, start) in lines.iter().zip(expected) {
+        assert!(line.contains(&format!(" INFO {start}")), "{line}");
+    }
+    assert!(lines[3].ends_with("ms Chat.SendMessage"), "{}", lines[3]);
+    // Nothing about what was created: the user, message ids and thread are debug details.
+    assert!(!stderr.contains(user), "{stderr}");
+    assert!(!stderr.contains("sms accepted"), "{stderr}");
+}
+
 #[tokio::test]
 async fn the_json_access_log_has_fields_and_probes_appear_at_debug() {
     let (child, http) = start_binary(&["--log-format", "json", "--log-level", "debug"]);

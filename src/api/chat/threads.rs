@@ -221,7 +221,7 @@ pub async fn create_chat_thread(
         state.clock.now(),
         state.changes.sink(&res.name),
     )?;
-    tracing::info!(thread_id = %thread.id, created, "chat thread created");
+    tracing::debug!(thread_id = %thread.id, created, "chat thread created");
     let location = absolute_link(
         &req,
         &format!("/chat/threads/{}", thread.id.location_segment()),
@@ -359,6 +359,6 @@ pub async fn delete_chat_thread(
         state.clock.now(),
         state.changes.sink(&res.name),
     )?;
-    tracing::info!(thread_id = %id, "chat thread deleted");
+    tracing::debug!(thread_id = %id, "chat thread deleted");
     Ok(HttpResponse::NoContent().finish())
 }

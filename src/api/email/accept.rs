@@ -492,10 +492,10 @@ pub fn accept_email(
     let accepted = res.store.email.accept(sent, state.changes.sink(&res.name));
     match &accepted {
         Accepted::New(email) => {
-            tracing::info!(operation_id = %email.id, sender = %email.sender, recipients = email.deliveries.len(), via = %email.via, "email accepted");
+            tracing::debug!(operation_id = %email.id, sender = %email.sender, recipients = email.deliveries.len(), via = %email.via, "email accepted");
         }
         Accepted::Repeated(lro) => {
-            tracing::info!(operation_id = %lro.id, "email send repeated: the first operation answers");
+            tracing::debug!(operation_id = %lro.id, "email send repeated: the first operation answers");
         }
     }
     Ok(accepted)

@@ -148,7 +148,7 @@ pub async fn exchange_teams_user_access_token(
         now,
         lifetime,
     )?;
-    tracing::info!(teams_user = %oid, expires_on = %issued.expires_on, "Teams user token exchanged");
+    tracing::debug!(teams_user = %oid, expires_on = %issued.expires_on, "Teams user token exchanged");
     json_response(StatusCode::OK, &AccessTokenDto::from(issued))
 }
 

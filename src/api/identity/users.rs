@@ -97,7 +97,7 @@ pub async fn create_user(
             None
         }
     };
-    tracing::info!(user = %user, with_token = access_token.is_some(), "identity created");
+    tracing::debug!(user = %user, with_token = access_token.is_some(), "identity created");
     json_response(
         StatusCode::CREATED,
         &CreateUserResponse {
@@ -119,7 +119,7 @@ pub async fn delete_user(
     res.store
         .identities
         .delete(&user, state.clock.now(), state.changes.sink(&res.name))?;
-    tracing::info!(user = %user, "identity deleted");
+    tracing::debug!(user = %user, "identity deleted");
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -133,7 +133,7 @@ pub async fn issue_access_token(
 ) -> Result<HttpResponse, ApiError> {
     let token_request = token_request(&state, version, request.scopes, request.expires_in_minutes)?;
     let issued = issue_for(&res, &state, &user, &token_request)?;
-    tracing::info!(user = %user, scopes = %token_request.scopes.to_claim(), expires_on = %issued.expires_on, "token issued");
+    tracing::debug!(user = %user, scopes = %token_request.scopes.to_claim(), expires_on = %issued.expires_on, "token issued");
     json_response(StatusCode::OK, &AccessTokenDto::from(issued))
 }
 
@@ -147,6 +147,6 @@ pub async fn revoke_access_tokens(
     res.store
         .identities
         .revoke_tokens(&user, state.changes.sink(&res.name))?;
-    tracing::info!(user = %user, "tokens revoked");
+    tracing::debug!(user = %user, "tokens revoked");
     Ok(HttpResponse::NoContent().finish())
 }

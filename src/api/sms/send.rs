@@ -251,7 +251,7 @@ pub async fn send_sms(
             SendOutcome::Sent(id) => (id, false),
             SendOutcome::Repeated(id) => (id, true),
         };
-        tracing::info!(message_id = %id, from = %from, repeated, "sms accepted");
+        tracing::debug!(message_id = %id, from = %from, repeated, "sms accepted");
         value.push(SmsSendResponseItem {
             to: raw_to,
             message_id: Some(id.to_string()),
