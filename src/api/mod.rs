@@ -8,6 +8,7 @@ pub mod chat;
 pub mod email;
 pub mod entra;
 pub mod identity;
+pub mod rooms;
 pub mod sms;
 
 use actix_web::web;
@@ -23,6 +24,7 @@ pub const SERVICES: &[&Service] = &[
     &chat::SERVICE,
     &sms::SERVICE,
     &email::SERVICE,
+    &rooms::SERVICE,
     &entra::SERVICE,
 ];
 

@@ -21,6 +21,8 @@ impl ChangeListener for EventGrid {
             Area::Sms => true,
             // Likewise an email's delivery reports; an engagement is published at once.
             Area::Email => true,
+            // Event Grid defines no Rooms events.
+            Area::Rooms => false,
         }
     }
 
@@ -29,6 +31,7 @@ impl ChangeListener for EventGrid {
             Change::Chat(change) => self.bus.chat_changed(resource, change),
             Change::Sms(change) => self.bus.sms_changed(resource, change),
             Change::Email(change) => self.bus.email_changed(resource, change),
+            Change::Rooms(_) => {}
         }
     }
 }

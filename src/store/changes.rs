@@ -30,6 +30,7 @@ use tokio::sync::broadcast;
 
 use super::chat::ChatChange;
 use super::email::EmailChange;
+use super::rooms::RoomsChange;
 use super::sms::SmsChange;
 
 /// The changes a live receiver may fall behind by before it loses the oldest.
@@ -45,6 +46,8 @@ pub enum Area {
     Sms,
     /// Email accepted, and engagement reported.
     Email,
+    /// Rooms created, updated, deleted; their participants changed.
+    Rooms,
 }
 
 /// One committed change. Records that the writer has at hand anyway (an SMS in the outbox) are
@@ -57,6 +60,8 @@ pub enum Change<'a> {
     Sms(SmsChange<'a>),
     /// An email accepted, or a recipient's engagement with one.
     Email(EmailChange),
+    /// A room write.
+    Rooms(RoomsChange),
 }
 
 impl Change<'_> {
@@ -66,6 +71,7 @@ impl Change<'_> {
             Change::Chat(_) => Area::Chat,
             Change::Sms(_) => Area::Sms,
             Change::Email(_) => Area::Email,
+            Change::Rooms(_) => Area::Rooms,
         }
     }
 
@@ -75,6 +81,7 @@ impl Change<'_> {
             Change::Chat(change) => Change::Chat(change),
             Change::Sms(change) => Change::Sms(change.into_owned()),
             Change::Email(change) => Change::Email(change),
+            Change::Rooms(change) => Change::Rooms(change),
         }
     }
 }

@@ -18,6 +18,7 @@ mod chat;
 mod email;
 mod identity;
 pub mod lro;
+mod rooms;
 mod sms;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -42,13 +43,18 @@ pub use email::{
 pub use identity::{
     AssignmentStore, IdentityStore, StoreError, TeamsExtensionAssignment, TokenStatus,
 };
+pub use rooms::{
+    Created as RoomCreated, MAX_WINDOW_DAYS, NewRoom, ROOM_ID_LENGTH, Room, RoomLimits, RoomRole,
+    RoomUpdate, RoomsChange, RoomsError, RoomsPage, RoomsStore, at_service_precision,
+    check_room_id, check_window, default_valid_until,
+};
 pub use sms::{
     DeliveryReport, DeliveryStatus, InboundSms, OutboxFilter, SendOutcome, SentSms, SmsChange,
     SmsError, SmsStore,
 };
 
 /// The caps fixed when the store is built (`--max-chat-*`, `--max-sms-opt-outs`,
-/// `--max-teams-extension-assignments`, `--max-emails`, `--max-email-storage-bytes`). [`Default`] is unbounded, for unit tests and benches.
+/// `--max-teams-extension-assignments`, `--max-emails`, `--max-email-storage-bytes`, `--max-rooms`, `--max-room-participants`). [`Default`] is unbounded, for unit tests and benches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreLimits {
     /// Identities (live ones, and deleted ones until room is needed).
@@ -61,6 +67,8 @@ pub struct StoreLimits {
     pub teams_extension_assignments: usize,
     /// The email inbox and send operations.
     pub email: EmailLimits,
+    /// Rooms and their participants.
+    pub rooms: RoomLimits,
 }
 
 impl Default for StoreLimits {
@@ -71,6 +79,7 @@ impl Default for StoreLimits {
             sms_opt_outs: usize::MAX,
             teams_extension_assignments: usize::MAX,
             email: EmailLimits::default(),
+            rooms: RoomLimits::default(),
         }
     }
 }
@@ -120,6 +129,8 @@ pub struct Store {
     pub sms: Arc<SmsStore>,
     /// The email inbox and send operations.
     pub email: Arc<EmailStore>,
+    /// Rooms and their participants.
+    pub rooms: Arc<RoomsStore>,
     limits: StoreLimits,
 }
 
@@ -146,6 +157,7 @@ impl Store {
             chat: Arc::new(ChatStore::with_limits(limits.chat)),
             sms: Arc::new(SmsStore::with_opt_out_limit(limits.sms_opt_outs)),
             email: Arc::new(EmailStore::with_limits(limits.email)),
+            rooms: Arc::new(RoomsStore::with_limits(limits.rooms)),
             limits,
         }
     }
@@ -166,6 +178,7 @@ impl Store {
         self.chat.clear();
         self.sms.clear();
         self.email.clear();
+        self.rooms.clear();
     }
 }
 

@@ -24,6 +24,7 @@ mod hostile;
 mod http2;
 mod identity;
 mod limits;
+mod rooms;
 mod scenario_faults;
 mod scenarios;
 mod server;
