@@ -165,6 +165,7 @@ impl From<RoomsError> for ApiError {
                 message: e.to_string(),
             },
             RoomsError::NotFound => ApiError::NotFound(e.to_string()),
+            RoomsError::Taken(_) => ApiError::Conflict(e.to_string()),
             RoomsError::TimeRange | RoomsError::EndInPast | RoomsError::StartTooFar => {
                 ApiError::bad_argument(e.to_string(), e.target().unwrap_or_default())
             }

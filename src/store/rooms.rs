@@ -154,6 +154,9 @@ pub enum RoomsError {
         "The emulator holds its limit of {0} rooms for this resource (--max-rooms); delete some or POST /_emulator/reset."
     )]
     Full(usize),
+    /// A fixture's room id is taken already.
+    #[error("The room {0} exists already.")]
+    Taken(String),
     /// 403: the room would hold more than `--max-room-participants` participants.
     #[error("A room holds at most {0} participants (--max-room-participants).")]
     ParticipantsFull(usize),
@@ -349,6 +352,24 @@ impl RoomsStore {
             Change::Rooms(RoomsChange::Created(room.clone()))
         });
         Ok(Created { room, fresh: true })
+    }
+
+    /// Stores `room` as it is (fixtures): refused if its id is taken or a cap would be passed.
+    /// Publishes nothing.
+    pub fn insert(&self, room: Room) -> Result<(), RoomsError> {
+        let mut inner = self.lock();
+        if inner.by_id.contains_key(&room.id) {
+            return Err(RoomsError::Taken(room.id));
+        }
+        if inner.rooms.len() >= self.limits.rooms {
+            return Err(RoomsError::Full(self.limits.rooms));
+        }
+        self.check_participants(room.participants.len())?;
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        inner.by_id.insert(room.id.clone(), seq);
+        inner.rooms.insert(seq, room);
+        Ok(())
     }
 
     /// The room `id`.

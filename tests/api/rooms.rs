@@ -738,3 +738,73 @@ async fn rules_journal_and_reset_cover_rooms() {
     assert!(res.status().is_success());
     assert_error(app.signed("GET", &room(&id), b"").await, 404, "NotFound").await;
 }
+
+#[tokio::test]
+async fn fixture_rooms_load_with_participants_and_come_back_after_a_reset() {
+    let app = spawn_app().await;
+    let load = |doc: Value| {
+        let app = &app;
+        async move {
+            app.client
+                .post(format!("{}/_emulator/fixtures", app.http))
+                .json(&doc)
+                .send()
+                .await
+                .expect("sent")
+        }
+    };
+    let now = app.state.clock.now();
+    let res = load(json!({
+        "identities": [{"name": "alice"}, {"name": "bob"}],
+        "rooms": [
+            {"id": "99460161060023207", "validFrom": iso(now), "validUntil": iso(now + TimeDelta::days(30)),
+             "pstnDialOutEnabled": true,
+             "participants": ["alice", {"user": "bob", "role": "Presenter"}]},
+            {}
+        ]
+    }))
+    .await;
+    assert_eq!(res.status(), 201, "{}", body(res).await);
+    let check = || async {
+        let res = app.signed("GET", &room("99460161060023207"), b"").await;
+        assert_eq!(res.status(), 200);
+        let got = body(res).await;
+        assert_eq!(got["pstnDialOutEnabled"], true);
+        let people = app.room_participants("99460161060023207").await;
+        assert_eq!(people.len(), 2);
+        assert!(people.iter().any(|p| p["role"] == "Presenter"));
+        let res = app.signed("GET", &rooms(""), b"").await;
+        assert_eq!(body(res).await["value"].as_array().expect("value").len(), 2);
+    };
+    check().await;
+    assert_eq!(
+        app.signed("DELETE", &room("99460161060023207"), b"")
+            .await
+            .status(),
+        204
+    );
+    let res = app
+        .client
+        .post(format!("{}/_emulator/reset", app.http))
+        .send()
+        .await
+        .expect("sent");
+    assert!(res.status().is_success());
+    check().await;
+
+    for (doc, needle) in [
+        (
+            json!({"rooms": [{"id": "99460161060023207"}]}),
+            "already exists",
+        ),
+        (json!({"rooms": [{"id": "12"}]}), "Invalid room ID length"),
+        (json!({"rooms": [{"participants": ["carol"]}]}), "carol"),
+        (
+            json!({"rooms": [{"validFrom": iso(now), "validUntil": iso(now + TimeDelta::days(200))}]}),
+            "180 days",
+        ),
+    ] {
+        let message = assert_error(load(doc).await, 400, "InvalidFixture").await;
+        assert!(message.contains(needle), "{message}");
+    }
+}

@@ -168,6 +168,16 @@ CASES = [
     ("subscription-bad-schema", {"subscriptions": [{"endpoint": "http://localhost:7071/", "schema": "Nope"}]}, False),
     ("subscription-no-endpoint", {"subscriptions": [{"name": "abc"}]}, False),
     ("subscription-bad-endpoint", {"subscriptions": [{"endpoint": "ftp://localhost/"}]}, False),
+    # Rooms.
+    ("room", {"identities": [{"name": "alice"}, {"name": "bob"}],
+              "rooms": [{"id": "99460161060023207", "validFrom": "2030-01-01T00:00:00.123456Z",
+                         "validUntil": "2030-02-01T00:00:00Z", "pstnDialOutEnabled": True,
+                         "participants": ["alice", {"user": "bob", "role": "Presenter"}]}]}, True),
+    ("room-defaults", {"rooms": [{}]}, True),
+    ("room-bad-id", {"rooms": [{"id": "123"}]}, False),
+    ("room-bad-role", {"identities": [{"name": "alice"}],
+                       "rooms": [{"participants": [{"user": "alice", "role": "Kafka"}]}]}, False),
+    ("room-unknown-field", {"rooms": [{"topic": "x"}]}, False),
     # Identities.
     ("identity-name", {"identities": [{"name": "alice"}]}, True),
     ("identity-raw-id", {"identities": [{"id": f"8:acs:{RID}_0000-abc"}]}, True),
