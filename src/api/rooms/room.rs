@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue, LOCATION};
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use super::dated;
 use super::wire::{
@@ -65,7 +65,8 @@ pub async fn create_room(
     AcsJsonOrDefault(request): AcsJsonOrDefault<CreateRoomRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let repeat = repeatability(&req)?;
-    let now = state.clock.now();
+    // Server-made times to the microsecond: clients parse them with `%S.%f` (6 digits at most).
+    let now = state.clock.now().trunc_subsecs(6);
     let valid_from = optional_time(request.valid_from, "validFrom")?.unwrap_or(now);
     let valid_until = optional_time(request.valid_until, "validUntil")?
         .unwrap_or_else(|| default_valid_until(valid_from));

@@ -79,6 +79,7 @@ def declared_counts(document: dict) -> dict:
         "messages": sum(len(t.get("messages") or []) for t in threads),
         "optOuts": len(document.get("optOuts") or []),
         "emailDomains": len(document.get("emailDomains") or []),
+        "rooms": len(document.get("rooms") or []),
         "rules": len(document.get("rules") or []),
         "subscriptions": len(document.get("subscriptions") or []),
     }
@@ -215,7 +216,8 @@ CASES = [
     ("operation-service-wildcard", rule(match={"operation": "Chat.*"}), True),
     ("operation-everything", rule(match={"operation": "*"}), True),
     ("operation-wrong-case", rule(match={"operation": "Sms.send"}), False),
-    ("operation-unknown-service", rule(match={"operation": "Rooms.*"}), False),
+    ("operation-unknown-service", rule(match={"operation": "Calling.*"}), False),
+    ("operation-rooms-service", rule(match={"operation": "Rooms.*"}), True),
     ("operation-empty-list", rule(match={"operation": []}), False),
     ("operation-missing", rule(match={"to": "+14255550123"}), False),
     ("rule-name-blank", rule(name="  "), False),
