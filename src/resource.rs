@@ -19,7 +19,7 @@ use crate::auth::hmac::{self, HmacError, HmacRequest, KeySlot};
 use crate::auth::user_token::{self, TokenError, TokenIssuer, UserToken};
 use crate::config::{LimitFlags, Settings};
 use crate::domain::{CommunicationUserId, PhoneNumber, ScopeSet};
-use crate::store::{ChatLimits, EmailLimits, Store, StoreLimits, TokenStatus};
+use crate::store::{ChatLimits, EmailLimits, RoomLimits, Store, StoreLimits, TokenStatus};
 
 /// The name of the resource the command-line flags describe.
 pub const DEFAULT_RESOURCE: &str = "default";
@@ -70,6 +70,10 @@ fn store_limits(flags: &LimitFlags) -> StoreLimits {
         email: EmailLimits {
             max_emails: flags.max_emails,
             max_bytes: flags.max_email_storage_bytes,
+        },
+        rooms: RoomLimits {
+            rooms: flags.max_rooms,
+            participants_per_room: flags.max_room_participants,
         },
     }
 }

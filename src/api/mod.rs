@@ -10,6 +10,7 @@ pub mod entra;
 pub mod identity;
 pub mod phone_numbers;
 pub mod realtime;
+pub mod rooms;
 pub mod sms;
 
 use actix_web::web;
@@ -28,6 +29,7 @@ pub const SERVICES: &[&Service] = &[
     &sms::SERVICE,
     &email::SERVICE,
     &phone_numbers::SERVICE,
+    &rooms::SERVICE,
     &realtime::SERVICE,
     &entra::SERVICE,
 ];

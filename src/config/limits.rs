@@ -148,6 +148,18 @@ pub struct LimitFlags {
     )]
     pub max_teams_extension_assignments: usize,
 
+    /// Most rooms kept per resource; creating one more gets 403 `RoomLimitReached`.
+    #[arg(long, env = "ACS_EMULATOR_MAX_ROOMS", default_value_t = 100_000)]
+    pub max_rooms: usize,
+
+    /// Most participants in one room; more gets 403 `ParticipantLimitReached`.
+    #[arg(
+        long,
+        env = "ACS_EMULATOR_MAX_ROOM_PARTICIPANTS",
+        default_value_t = 1_000
+    )]
+    pub max_room_participants: usize,
+
     /// Worker threads (default: one per CPU core).
     #[arg(long, env = "ACS_EMULATOR_WORKERS")]
     pub workers: Option<usize>,
@@ -192,6 +204,8 @@ impl LimitFlags {
                 self.max_teams_extension_assignments,
                 1,
             ),
+            ("--max-rooms", self.max_rooms, 1),
+            ("--max-room-participants", self.max_room_participants, 1),
         ] {
             if value < least {
                 return Err(ConfigError(format!("{flag} must be at least {least}")));
@@ -249,6 +263,8 @@ impl LimitFlags {
             max_chat_messages_per_thread: 100_000,
             max_chat_participants_per_thread: 250,
             max_teams_extension_assignments: 100_000,
+            max_rooms: 100_000,
+            max_room_participants: 1_000,
             workers: Some(1),
         }
     }

@@ -9,7 +9,7 @@ use crate::auth::hmac::HmacError;
 use crate::auth::user_token::{IssueError, TokenError};
 use crate::events::SubscribeError;
 use crate::fixtures::{FixtureError, FixtureErrorKind};
-use crate::store::{ChatError, EmailError, NumbersError, SmsError, StoreError};
+use crate::store::{ChatError, EmailError, NumbersError, RoomsError, SmsError, StoreError};
 
 impl From<TokenError> for ApiError {
     fn from(e: TokenError) -> Self {
@@ -150,6 +150,33 @@ impl From<EmailError> for ApiError {
             EmailError::EngagementRefused(message) => {
                 coded(StatusCode::CONFLICT, "EngagementNotTracked", message)
             }
+        }
+    }
+}
+
+/// Rooms, as the real service answers (notes/research/rooms.md §3): malformed ids a flat 400
+/// `BadRequest`, an unknown room 404 `NotFound`, a bad validity window 400 `BadRequest` with a
+/// `BadArgument` detail naming the field; full tables 403 `…LimitReached`.
+impl From<RoomsError> for ApiError {
+    fn from(e: RoomsError) -> Self {
+        match e {
+            RoomsError::InvalidIdLength | RoomsError::InvalidId => ApiError::BadRequest {
+                code: "BadRequest",
+                message: e.to_string(),
+            },
+            RoomsError::NotFound => ApiError::NotFound(e.to_string()),
+            RoomsError::Taken(_) => ApiError::Conflict(e.to_string()),
+            RoomsError::TimeRange | RoomsError::EndInPast | RoomsError::StartTooFar => {
+                ApiError::bad_argument(e.to_string(), e.target().unwrap_or_default())
+            }
+            RoomsError::Full(_) => ApiError::LimitReached {
+                code: "RoomLimitReached",
+                message: e.to_string(),
+            },
+            RoomsError::ParticipantsFull(_) => ApiError::LimitReached {
+                code: "ParticipantLimitReached",
+                message: e.to_string(),
+            },
         }
     }
 }

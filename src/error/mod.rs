@@ -9,7 +9,7 @@
 //! (`ApiError::invalid_body`, `ApiError::host_mismatch`, …) their message.
 //!
 //! The lower layers have their own small error enums (`store::ChatError`, `store::StoreError`,
-//! `store::SmsError`, `auth::user_token::TokenError`, `auth::hmac::HmacError`,
+//! `store::SmsError`, `store::RoomsError`, `auth::user_token::TokenError`, `auth::hmac::HmacError`,
 //! `auth::entra::EntraError`, `events::SubscribeError`, `fixtures::FixtureError`); how the API
 //! answers each is decided here, in one `From` impl per enum, so a handler just uses `?`. This
 //! module therefore sits above those layers and below `http` and `api` (docs/ARCHITECTURE.md).
@@ -133,6 +133,19 @@ pub enum ApiError {
         /// `innererror.message`.
         inner_message: String,
     },
+    /// Any status with a code of its own and further errors in `details` (Rooms' model
+    /// validation: 400 `BadRequest` with `BadArgument` details naming the field).
+    #[error("{message}")]
+    Detailed {
+        /// The status.
+        status: StatusCode,
+        /// The ACS error code.
+        code: &'static str,
+        /// What is wrong.
+        message: String,
+        /// The errors behind it.
+        details: Vec<CommunicationError>,
+    },
     /// 409 `Conflict`: the resource exists already (an event subscription's name).
     #[error("{0}")]
     Conflict(String),
@@ -247,7 +260,9 @@ impl ApiError {
             ApiError::ApiVersionUnspecified => "ApiVersionUnspecified",
             ApiError::InvalidApiVersion { .. } => "InvalidApiVersion",
             ApiError::NotFound(_) => "NotFound",
-            ApiError::Coded { code, .. } | ApiError::Inner { code, .. } => code,
+            ApiError::Coded { code, .. }
+            | ApiError::Inner { code, .. }
+            | ApiError::Detailed { code, .. } => code,
             ApiError::Conflict(_) => "Conflict",
             ApiError::MethodNotAllowed(_) => "MethodNotAllowed",
             ApiError::PayloadTooLarge(_) => "RequestEntityTooLarge",
@@ -332,6 +347,25 @@ impl ApiError {
         ApiError::Forbidden(CHAT_FORBIDDEN_MESSAGE.into())
     }
 
+    /// 400 `BadRequest` "The request could not be understood by the server due to malformed
+    /// syntax." with one `BadArgument` detail about `target`, as ASP.NET model validation
+    /// answers in the Rooms service.
+    pub fn bad_argument(message: impl Into<String>, target: impl Into<String>) -> Self {
+        ApiError::Detailed {
+            status: StatusCode::BAD_REQUEST,
+            code: "BadRequest",
+            message: "The request could not be understood by the server due to malformed syntax."
+                .into(),
+            details: vec![CommunicationError {
+                code: "BadArgument".into(),
+                message: message.into(),
+                target: Some(target.into()),
+                details: None,
+                inner_error: None,
+            }],
+        }
+    }
+
     /// Shorthand for a validation error about `target`.
     pub fn validation(message: impl Into<String>, target: impl Into<String>) -> Self {
         ApiError::Validation {
@@ -400,12 +434,16 @@ impl ApiError {
             })),
             _ => None,
         };
+        let details = match self {
+            ApiError::Detailed { details, .. } => Some(details.clone()),
+            _ => None,
+        };
         ErrorResponse {
             error: CommunicationError {
                 code: self.code().to_string(),
                 message,
                 target,
-                details: None,
+                details,
                 inner_error,
             },
         }
@@ -427,7 +465,9 @@ impl ResponseError for ApiError {
             | ApiError::ApiVersionUnspecified
             | ApiError::InvalidApiVersion { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) | ApiError::ProblemNotFound => StatusCode::NOT_FOUND,
-            ApiError::Coded { status, .. } | ApiError::Inner { status, .. } => *status,
+            ApiError::Coded { status, .. }
+            | ApiError::Inner { status, .. }
+            | ApiError::Detailed { status, .. } => *status,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

@@ -25,6 +25,8 @@ impl ChangeListener for EventGrid {
             Area::Numbers => false,
             // No events are made of identities or resets.
             Area::Identity | Area::Reset | Area::Clock => false,
+            // Event Grid defines no Rooms events.
+            Area::Rooms => false,
         }
     }
 
@@ -35,6 +37,7 @@ impl ChangeListener for EventGrid {
             Change::Email(change) => self.bus.email_changed(resource, change),
             Change::Numbers(_) => {}
             Change::Identity(_) | Change::Reset | Change::Clock(_) => {}
+            Change::Rooms(_) => {}
         }
     }
 }

@@ -748,7 +748,8 @@ impl ChangeListener for Persistence {
             })
             | Change::Sms(SmsChange::Received(_))
             | Change::Email(_)
-            | Change::Numbers(_) => false,
+            | Change::Numbers(_)
+            | Change::Rooms(_) => false,
             Change::Chat(_)
             | Change::Sms(_)
             | Change::Identity(_)
@@ -953,7 +954,10 @@ fn apply(
             )?
             .execute([value])?;
         }
-        Change::Sms(SmsChange::Received(_)) | Change::Email(_) | Change::Numbers(_) => {}
+        Change::Sms(SmsChange::Received(_))
+        | Change::Email(_)
+        | Change::Numbers(_)
+        | Change::Rooms(_) => {}
         Change::Reset => {
             for table in [
                 "identities",

@@ -34,6 +34,7 @@ use super::chat::ChatChange;
 use super::email::EmailChange;
 use super::identity::IdentityChange;
 use super::numbers::NumbersChange;
+use super::rooms::RoomsChange;
 use super::sms::SmsChange;
 
 /// The changes a live receiver may fall behind by before it loses the oldest.
@@ -57,6 +58,8 @@ pub enum Area {
     Reset,
     /// The emulator clock was changed (`POST /_emulator/clock`).
     Clock,
+    /// Rooms created, updated, deleted; their participants changed.
+    Rooms,
 }
 
 /// One committed change. Records that the writer has at hand anyway (an SMS in the outbox) are
@@ -79,6 +82,8 @@ pub enum Change<'a> {
     /// The emulator clock's state after a change (published by the control API's handler, for
     /// the whole process: the resource is `default`).
     Clock(ClockState),
+    /// A room write.
+    Rooms(RoomsChange),
 }
 
 impl Change<'_> {
@@ -92,6 +97,7 @@ impl Change<'_> {
             Change::Identity(_) => Area::Identity,
             Change::Reset => Area::Reset,
             Change::Clock(_) => Area::Clock,
+            Change::Rooms(_) => Area::Rooms,
         }
     }
 
@@ -105,6 +111,7 @@ impl Change<'_> {
             Change::Identity(change) => Change::Identity(change),
             Change::Reset => Change::Reset,
             Change::Clock(state) => Change::Clock(state),
+            Change::Rooms(change) => Change::Rooms(change),
         }
     }
 }

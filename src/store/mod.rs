@@ -19,6 +19,7 @@ mod email;
 mod identity;
 pub mod lro;
 pub mod numbers;
+mod rooms;
 mod sms;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,13 +46,18 @@ pub use identity::{
     TeamsExtensionAssignment, TokenStatus,
 };
 pub use numbers::{NumberStore, NumbersChange, NumbersError};
+pub use rooms::{
+    Created as RoomCreated, MAX_WINDOW_DAYS, NewRoom, ROOM_ID_LENGTH, Room, RoomLimits, RoomRole,
+    RoomUpdate, RoomsChange, RoomsError, RoomsPage, RoomsStore, at_service_precision,
+    check_room_id, check_window, default_valid_until,
+};
 pub use sms::{
     DeliveryReport, DeliveryStatus, InboundSms, OutboxFilter, SendOutcome, SentSms, SmsChange,
     SmsError, SmsStore,
 };
 
 /// The caps fixed when the store is built (`--max-chat-*`, `--max-sms-opt-outs`,
-/// `--max-teams-extension-assignments`, `--max-emails`, `--max-email-storage-bytes`). [`Default`] is unbounded, for unit tests and benches.
+/// `--max-teams-extension-assignments`, `--max-emails`, `--max-email-storage-bytes`, `--max-rooms`, `--max-room-participants`). [`Default`] is unbounded, for unit tests and benches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreLimits {
     /// Identities (live ones, and deleted ones until room is needed).
@@ -64,6 +70,8 @@ pub struct StoreLimits {
     pub teams_extension_assignments: usize,
     /// The email inbox and send operations.
     pub email: EmailLimits,
+    /// Rooms and their participants.
+    pub rooms: RoomLimits,
 }
 
 impl Default for StoreLimits {
@@ -74,6 +82,7 @@ impl Default for StoreLimits {
             sms_opt_outs: usize::MAX,
             teams_extension_assignments: usize::MAX,
             email: EmailLimits::default(),
+            rooms: RoomLimits::default(),
         }
     }
 }
@@ -126,6 +135,8 @@ pub struct Store {
     /// Phone numbers (inventory, owned numbers, searches, reservations, operations) and SIP
     /// routing.
     pub numbers: Arc<NumberStore>,
+    /// Rooms and their participants.
+    pub rooms: Arc<RoomsStore>,
     limits: StoreLimits,
 }
 
@@ -153,6 +164,7 @@ impl Store {
             sms: Arc::new(SmsStore::with_opt_out_limit(limits.sms_opt_outs)),
             email: Arc::new(EmailStore::with_limits(limits.email)),
             numbers: Arc::default(),
+            rooms: Arc::new(RoomsStore::with_limits(limits.rooms)),
             limits,
         }
     }
@@ -174,6 +186,7 @@ impl Store {
         self.sms.clear();
         self.email.clear();
         self.numbers.clear();
+        self.rooms.clear();
         sink.publish(Area::Reset, || Change::Reset);
     }
 }

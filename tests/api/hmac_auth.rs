@@ -619,3 +619,42 @@ async fn a_signature_for_another_host_or_method_is_rejected() {
     denied(&app, CREATE, &lower.headers(), b"").await;
     assert_eq!(app.state.store().identities.len(), 0);
 }
+
+#[tokio::test]
+async fn a_tampered_rooms_request_is_denied_and_creates_no_room() {
+    let app = spawn_app().await;
+    let target = "/rooms?api-version=2025-03-13";
+    let sent = br#"{"pstnDialOutEnabled":false}"#;
+    let s = app.sign("POST", target, sent);
+    let tampered = br#"{"pstnDialOutEnabled":true}"#;
+    let mut headers = s.headers().to_vec();
+    headers.push(("content-type", "application/json"));
+    let res = app.send("POST", target, &headers, tampered).await;
+    assert_error(res, 401, "Denied").await;
+    let hash = acs_emulator::auth::hmac::content_hash(tampered);
+    let res = app
+        .send(
+            "POST",
+            target,
+            &[
+                ("x-ms-date", &s.date),
+                ("x-ms-content-sha256", &hash),
+                ("authorization", &s.authorization),
+            ],
+            tampered,
+        )
+        .await;
+    assert_error(res, 401, "Denied").await;
+    // Signed for the list, sent to another room path.
+    let s = app.sign("GET", target, b"");
+    let res = app
+        .send(
+            "GET",
+            "/rooms/12345678901234567?api-version=2025-03-13",
+            &s.headers(),
+            b"",
+        )
+        .await;
+    assert_error(res, 401, "Denied").await;
+    assert!(app.state.store().rooms.is_empty());
+}

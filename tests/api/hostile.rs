@@ -510,3 +510,79 @@ async fn absurd_outbox_query_values_are_rejected_or_clamped_without_hanging() {
     }
     assert_healthy_and_unchanged(&app, 0, 0).await;
 }
+
+#[tokio::test]
+async fn rooms_refuse_deep_ill_typed_and_oversized_bodies_without_changing_anything() {
+    let app = spawn_app().await;
+    let create = "/rooms?api-version=2025-03-13";
+    let res = app.signed("POST", create, b"{}").await;
+    assert_eq!(res.status(), 201);
+    let id = crate::helpers::body(res).await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let patch = format!("/rooms/{id}?api-version=2025-03-13");
+    let people = format!("/rooms/{id}/participants?api-version=2025-03-13");
+    let deep = format!(
+        r#"{{"participants":{}1{}}}"#,
+        r#"{"a":"#.repeat(5_000),
+        "}".repeat(5_000)
+    );
+    for (method, target, body) in [
+        ("POST", create, deep.clone()),
+        ("PATCH", people.as_str(), deep.clone()),
+        ("POST", create, r#"{"validFrom": 12}"#.to_string()),
+        (
+            "POST",
+            create,
+            r#"{"pstnDialOutEnabled": "yes"}"#.to_string(),
+        ),
+        ("POST", create, r#"{"participants": []}"#.to_string()),
+        (
+            "POST",
+            create,
+            r#"{"participants": {"8:acs:x": 1}}"#.to_string(),
+        ),
+        (
+            "PATCH",
+            patch.as_str(),
+            r#"{"validUntil": [1]}"#.to_string(),
+        ),
+        ("PATCH", patch.as_str(), r#"[]"#.to_string()),
+        (
+            "PATCH",
+            people.as_str(),
+            r#"{"participants": "x"}"#.to_string(),
+        ),
+        (
+            "PATCH",
+            people.as_str(),
+            "{\"participants\":{}}\u{0}".to_string(),
+        ),
+        ("PATCH", people.as_str(), String::new()),
+    ] {
+        let res = app.signed(method, target, body.as_bytes()).await;
+        let status = res.status().as_u16();
+        assert_eq!(
+            status,
+            400,
+            "{method} {target} {}",
+            &body[..body.len().min(60)]
+        );
+        let envelope = crate::helpers::body(res).await;
+        assert!(envelope["error"]["code"].is_string(), "{envelope}");
+    }
+    // Past --max-body-bytes: 413 before the handler.
+    let big = format!(
+        r#"{{"participants":{{"{}":null}}}}"#,
+        "8".repeat(2 * 1024 * 1024)
+    );
+    let res = app.signed("PATCH", &people, big.as_bytes()).await;
+    assert_error(res, 413, "RequestEntityTooLarge").await;
+    let res = app
+        .signed("GET", "/rooms?api-version=2025-03-13", b"")
+        .await;
+    let listed = crate::helpers::body(res).await;
+    assert_eq!(listed["value"].as_array().expect("value").len(), 1);
+    assert_eq!(listed["value"][0]["id"], id.as_str());
+}

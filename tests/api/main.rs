@@ -29,6 +29,7 @@ mod limits;
 mod persistence;
 mod phone_numbers;
 mod realtime;
+mod rooms;
 mod scenario_faults;
 mod scenarios;
 mod server;

@@ -291,6 +291,7 @@ fn area_name(area: Area) -> &'static str {
         Area::Sms => "sms",
         Area::Email => "email",
         Area::Numbers => "numbers",
+        Area::Rooms => "rooms",
         Area::Identity => "identities",
         Area::Reset => "reset",
         Area::Clock => "clock",
