@@ -12,7 +12,7 @@ requests of the spec folder must be valid against their request definitions.
 
 The spec files are read from ``$ACS_EMULATOR_SPECS`` (default: the repository's ``specs/``):
 ``Rooms/2025-03-13/communicationservicesrooms.json`` (with ``examples/``) and
-``Common/2023-11-15/common.json``. Until they are there, these tests are skipped, naming the file.
+``Common/2023-11-15/common.json``. A missing file fails these tests, naming the file.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ COMMON_REF = "../../../Common/stable/2023-11-15/common.json"
 
 def read(path: Path) -> dict:
     if not path.is_file():
-        pytest.skip(f"{path} is missing: the Rooms spec copies belong under {SPECS} (specs/README.md)")
+        pytest.fail(f"{path} is missing: the Rooms spec copies belong under {SPECS} (specs/README.md)")
     return json.loads(path.read_text())
 
 
