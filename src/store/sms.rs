@@ -446,6 +446,13 @@ impl SmsStore {
         }
     }
 
+    /// Every (sender, recipient) opt-out, sorted (snapshots).
+    pub fn opt_out_pairs(&self) -> Vec<(PhoneNumber, PhoneNumber)> {
+        let mut pairs: Vec<_> = self.opt_outs.iter().map(|p| p.key().clone()).collect();
+        pairs.sort_by(|a, b| (a.0.as_str(), a.1.as_str()).cmp(&(b.0.as_str(), b.1.as_str())));
+        pairs
+    }
+
     /// Number of (sender, recipient) opt-outs.
     pub fn opt_out_len(&self) -> usize {
         self.opt_outs.len()

@@ -40,5 +40,6 @@ mod sms_extras;
 mod sms_outbox;
 mod sms_repeatability;
 mod smtp;
+mod snapshot;
 mod user_tokens;
 mod webhook;

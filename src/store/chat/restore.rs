@@ -1,4 +1,5 @@
-//! Putting back a thread as persistence kept it (start-up, before any request is served).
+//! Putting back a thread as persistence or a fixture kept it (start-up, before any request is
+//! served, or a fixture load), and reading every thread out in that same form (snapshots).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -126,5 +127,38 @@ impl ChatStore {
         for user in &users {
             self.index_user(user, &id);
         }
+    }
+
+    /// Every live thread as [`Self::restore_thread`] takes it, oldest first (then by id):
+    /// messages in sequence order with their ids, versions, times and system content, and the
+    /// latest read receipt of each participant. Deleted threads are left out. Each thread is
+    /// read under its own lock, so a thread is consistent but two threads may be read either
+    /// side of a concurrent write (snapshots).
+    pub fn export_threads(&self) -> Vec<RestoredThread> {
+        let threads: Vec<Arc<Mutex<ThreadState>>> =
+            self.threads.iter().map(|t| Arc::clone(&t)).collect();
+        let mut all: Vec<RestoredThread> = threads
+            .iter()
+            .filter_map(|thread| {
+                let t = lock(thread);
+                if t.is_deleted() || t.detached {
+                    return None;
+                }
+                Some(RestoredThread {
+                    props: t.props(),
+                    participants: t.participants.to_vec(),
+                    messages: (1..=t.messages.len() as u64).map(|s| t.view(s)).collect(),
+                    receipts: t
+                        .receipts
+                        .values()
+                        .map(|r| (r.sender.clone(), r.message_id, r.read_on))
+                        .collect(),
+                })
+            })
+            .collect();
+        all.sort_by(|a, b| {
+            (a.props.created_on, &a.props.id).cmp(&(b.props.created_on, &b.props.id))
+        });
+        all
     }
 }
