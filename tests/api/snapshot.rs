@@ -381,3 +381,157 @@ async fn reset_keeps_the_fixtures_data_by_default_or_nothing_when_asked() {
     assert_eq!(app.state_json().await, snapshot);
     assert_error(reset("?keep=everything").await, 400, "InvalidKeep").await;
 }
+
+#[tokio::test]
+async fn resources_from_fixtures_come_back_with_their_data_and_one_resource_alone() {
+    // Arrange: three resources (multi-resource.yaml), with data in each.
+    let mut config = Config::for_tests();
+    config.scenarios.fixtures =
+        vec![concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/multi-resource.yaml").into()];
+    let original = spawn_with(config).await;
+    build_state(&original).await;
+    let snapshot = original.state_json().await;
+    let names: Vec<&str> = snapshot["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .map(|r| r["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["contoso", "fabrikam"]);
+    assert_eq!(
+        snapshot["resources"][0]["secondaryAccessKey"],
+        "Y29udG9zby1zZWNvbmRhcnkta2V5LWZvci10aGUtYWNzLWVtdWxhdG9yLTAwMDAwMA=="
+    );
+    assert!(
+        snapshot["optOuts"]
+            .as_array()
+            .expect("opt-outs")
+            .iter()
+            .any(|o| o["resource"] == "fabrikam"),
+        "{snapshot}"
+    );
+
+    // Act: a fresh emulator with only the snapshot (rules are not in it).
+    let file = TempFile::with("json", &serde_json::to_string(&snapshot).expect("json"));
+    let mut config = Config::for_tests();
+    config.scenarios.fixtures = vec![file.0.clone()];
+    let copy = spawn_with(config).await;
+
+    // Assert: the same snapshot, the same resources, and one resource alone.
+    assert_eq!(copy.state_json().await, snapshot);
+    let resources = |app: &TestApp| {
+        let url = format!("{}/_emulator/resources", app.http);
+        let client = app.client.clone();
+        async move {
+            let mut listed = body(client.get(url).send().await.expect("sent")).await;
+            // The endpoint names the listener's port, which differs.
+            for r in listed["value"].as_array_mut().expect("value") {
+                r.as_object_mut()
+                    .expect("object")
+                    .remove("connectionString");
+            }
+            listed
+        }
+    };
+    assert_eq!(resources(&copy).await, resources(&original).await);
+    let one = body(copy.state("?resource=fabrikam&format=json").await).await;
+    assert_eq!(one["resources"][0]["name"], "fabrikam");
+    assert_eq!(one["resources"].as_array().map(Vec::len), Some(1));
+    assert!(
+        one["identities"]
+            .as_array()
+            .expect("identities")
+            .iter()
+            .all(|i| i["resource"] == "fabrikam"),
+        "{one}"
+    );
+    assert!(one.get("threads").is_none(), "{one}");
+}
+
+#[tokio::test]
+async fn exact_threads_are_checked_before_anything_loads() {
+    let app = spawn_app().await;
+    let thread = |messages: Value, extra: Value| {
+        let mut t = json!({
+            "topic": "t",
+            "createdOn": "2026-01-02T03:04:05Z",
+            "participants": ["a", "b"],
+            "messages": messages,
+        });
+        for (k, v) in extra.as_object().expect("object") {
+            t[k] = v.clone();
+        }
+        json!({"identities": [{"name": "a"}, {"name": "b"}], "threads": [t]})
+    };
+    let text = |id: &str, at: &str| json!({"id": id, "from": "a", "content": "x", "createdOn": at});
+    let cases = [
+        (
+            thread(
+                json!([
+                    text("2", "2026-01-02T03:04:05Z"),
+                    text("1", "2026-01-02T03:04:06Z")
+                ]),
+                json!({}),
+            ),
+            "message ids must increase",
+        ),
+        (
+            thread(
+                json!([
+                    text("1", "2026-01-02T03:04:06Z"),
+                    text("2", "2026-01-02T03:04:05Z")
+                ]),
+                json!({}),
+            ),
+            "must not decrease",
+        ),
+        (
+            thread(
+                json!([{"id": "1", "sequenceId": 2, "from": "a", "content": "x", "createdOn": "2026-01-02T03:04:05Z"}]),
+                json!({}),
+            ),
+            "sequenceId 2 is not its position (1)",
+        ),
+        (
+            thread(json!([text("1", "yesterday")]), json!({})),
+            "'yesterday' is not an RFC 3339 time",
+        ),
+        (
+            thread(
+                json!([text("1", "2026-01-02T03:04:05Z")]),
+                json!({"readReceipts": [{"user": "b", "messageId": "9", "readOn": "2026-01-02T03:04:05Z"}]}),
+            ),
+            "the thread has no message 9",
+        ),
+        (
+            thread(
+                json!([{"id": "1", "type": "topicUpdated", "createdOn": "2026-01-02T03:04:05Z"}]),
+                json!({}),
+            ),
+            "needs its initiator",
+        ),
+        (
+            thread(json!([]), json!({"createdBy": "nobody"})),
+            "'nobody' is not an identity",
+        ),
+        (
+            json!({"identities": [{"name": "a"}],
+                   "threads": [{"topic": "t", "participants": ["a"],
+                                "messages": [{"id": "1", "from": "a", "content": "x"}]}]}),
+            "id needs the thread's createdOn",
+        ),
+    ];
+    for (document, reason) in cases {
+        let res = app
+            .client
+            .post(format!("{}/_emulator/fixtures", app.http))
+            .json(&document)
+            .send()
+            .await
+            .expect("sent");
+        let message = assert_error(res, 400, "InvalidFixture").await;
+        assert!(message.contains(reason), "{reason}: {message}");
+    }
+    // Nothing was loaded.
+    assert_eq!(app.state_json().await, json!({}));
+}
