@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::helpers::{
     CHAT_V, TestApp, assert_error, body, encode, participant, spawn_app, spawn_with,
 };
+use crate::phone_numbers::toll_free_search;
 use crate::sms::FROM;
 
 /// A file in the temporary directory, removed when dropped.
@@ -196,14 +197,18 @@ async fn build_state(app: &TestApp) -> (String, String, String, String, String) 
     assert_eq!(res.status(), 201);
     let room = body(res).await["id"].as_str().expect("room id").to_string();
 
-    let res = app
-        .signed_json(
-            "POST",
-            "/sms/optouts:add?api-version=2026-01-23",
-            &json!({"from": FROM, "recipients": [{"to": "+14255550123"}]}),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
+    // A bought number, with an opt-out from it besides one from the configured number.
+    let bought = app.pn_buy(&toll_free_search(1)).await;
+    for from in [FROM, bought[0].as_str()] {
+        let res = app
+            .signed_json(
+                "POST",
+                "/sms/optouts:add?api-version=2026-01-23",
+                &json!({"from": from, "recipients": [{"to": "+14255550123"}]}),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+    }
     (alice, bob, carol, thread, room)
 }
 
@@ -261,12 +266,22 @@ async fn a_snapshot_loads_back_into_the_same_state_object_by_object() {
             async move { body(client.get(url).send().await.expect("sent")).await }
         };
         assert_eq!(listed(&copy).await, listed(&original).await, "{extension}");
-        let check = json!({"from": FROM, "recipients": [{"to": "+14255550123"}]});
-        let check_path = "/sms/optouts:check?api-version=2026-01-23";
-        assert_eq!(
-            body(copy.signed_json("POST", check_path, &check).await).await,
-            body(original.signed_json("POST", check_path, &check).await).await,
-        );
+        let owned = "/phoneNumbers?skip=0&top=100";
+        let numbers = body(original.pn_get(owned).await).await;
+        assert_eq!(numbers["phoneNumbers"].as_array().map(Vec::len), Some(2));
+        assert_eq!(body(copy.pn_get(owned).await).await, numbers, "{extension}");
+        for number in numbers["phoneNumbers"].as_array().expect("numbers") {
+            let from = number["phoneNumber"].as_str().expect("number");
+            let check = json!({"from": from, "recipients": [{"to": "+14255550123"}]});
+            let check_path = "/sms/optouts:check?api-version=2026-01-23";
+            let checked = body(original.signed_json("POST", check_path, &check).await).await;
+            assert_eq!(checked["value"][0]["isOptedOut"], true, "{checked}");
+            assert_eq!(
+                body(copy.signed_json("POST", check_path, &check).await).await,
+                checked,
+                "{extension}: {from}"
+            );
+        }
     }
 }
 
@@ -449,7 +464,7 @@ async fn resources_from_fixtures_come_back_with_their_data_and_one_resource_alon
 }
 
 #[tokio::test]
-async fn exact_threads_are_checked_before_anything_loads() {
+async fn exact_threads_and_bought_numbers_are_checked_before_anything_loads() {
     let app = spawn_app().await;
     let thread = |messages: Value, extra: Value| {
         let mut t = json!({
@@ -513,6 +528,10 @@ async fn exact_threads_are_checked_before_anything_loads() {
         (
             thread(json!([]), json!({"createdBy": "nobody"})),
             "'nobody' is not an identity",
+        ),
+        (
+            json!({"purchasedPhoneNumbers": [{"phoneNumber": FROM, "phoneNumberType": "tollFree"}]}),
+            "is already a phone number of resource 'default'",
         ),
         (
             json!({"identities": [{"name": "a"}],

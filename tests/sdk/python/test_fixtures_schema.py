@@ -82,6 +82,7 @@ def declared_counts(document: dict) -> dict:
         "optOuts": len(document.get("optOuts") or []),
         "emailDomains": len(document.get("emailDomains") or []),
         "availablePhoneNumbers": len(document.get("availablePhoneNumbers") or []),
+        "purchasedPhoneNumbers": len(document.get("purchasedPhoneNumbers") or []),
         "rooms": len(document.get("rooms") or []),
         "rules": len(document.get("rules") or []),
         "subscriptions": len(document.get("subscriptions") or []),
@@ -270,6 +271,16 @@ CASES = [
     ("available-number-bad-capability", {"availablePhoneNumbers": [{"phoneNumber": "+18335550199", "phoneNumberType": "tollFree",
                                                                     "capabilities": {"sms": "both"}}]}, False),
     ("available-number-no-number", {"availablePhoneNumbers": [{"phoneNumberType": "tollFree"}]}, False),
+    # Bought phone numbers.
+    ("purchased-number", {"purchasedPhoneNumbers": [{"phoneNumber": "+18335550199", "phoneNumberType": "tollFree",
+                                                     "capabilities": {"calling": "none", "sms": "outbound"},
+                                                     "cost": 2, "purchaseDate": "2026-01-02T03:04:05.123Z"}],
+                          "optOuts": [{"from": "+18335550199", "to": "+14255550177"}]}, True),
+    ("purchased-number-bad-type", {"purchasedPhoneNumbers": [{"phoneNumber": "+18335550199",
+                                                              "phoneNumberType": "landline"}]}, False),
+    ("purchased-number-unknown-field", {"purchasedPhoneNumbers": [{"phoneNumber": "+18335550199",
+                                                                   "phoneNumberType": "tollFree", "owned": True}]},
+     False),
     # Opt-outs.
     ("opt-out", {"optOuts": [{"from": "+18005550100", "to": "+14255550177"}]}, True),
     ("opt-out-bad-number", {"optOuts": [{"from": "+18005550100", "to": "4255550177"}]}, False),
@@ -467,6 +478,7 @@ SNAPSHOT_SOURCE = {
     "optOuts": [{"from": "+18005550100", "to": "+14255550177"}],
     "emailDomains": [{"domain": "fabrikam.com"}],
     "rooms": [{"participants": ["alice"]}],
+    "purchasedPhoneNumbers": [{"phoneNumber": "+18335550199", "phoneNumberType": "tollFree"}],
 }
 
 
