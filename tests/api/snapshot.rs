@@ -449,6 +449,22 @@ async fn resources_from_fixtures_come_back_with_their_data_and_one_resource_alon
         }
     };
     assert_eq!(resources(&copy).await, resources(&original).await);
+    // Fixture names stay with their identities.
+    let named: Vec<&str> = snapshot["identities"]
+        .as_array()
+        .expect("identities")
+        .iter()
+        .filter_map(|i| i["name"].as_str())
+        .collect();
+    assert_eq!(named, ["contoso-agent", "fabrikam-agent"]);
+    for resource in ["default", "contoso", "fabrikam"] {
+        let listed = |app: &TestApp| {
+            let url = format!("{}/_emulator/identities?resource={resource}", app.http);
+            let client = app.client.clone();
+            async move { body(client.get(url).send().await.expect("sent")).await }
+        };
+        assert_eq!(listed(&copy).await, listed(&original).await, "{resource}");
+    }
     let one = body(copy.state("?resource=fabrikam&format=json").await).await;
     assert_eq!(one["resources"][0]["name"], "fabrikam");
     assert_eq!(one["resources"].as_array().map(Vec::len), Some(1));

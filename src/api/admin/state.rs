@@ -2,9 +2,12 @@
 //! default, or JSON) that `--fixtures` loads back into the same state. What it contains and
 //! leaves out: [`crate::fixtures::snapshot`] and `docs/persistence.md` ("Snapshots").
 
+use std::collections::HashMap;
+
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use crate::domain::CommunicationUserId;
 use crate::error::ApiError;
 use crate::fixtures;
 use crate::state::AppState;
@@ -34,9 +37,17 @@ pub async fn get_state(
         }
     };
     let now = state.clock.now();
+    let names: HashMap<CommunicationUserId, String> = {
+        let loaded = state.fixtures.lock().unwrap_or_else(|p| p.into_inner());
+        loaded
+            .iter()
+            .flat_map(|f| f.identities())
+            .filter_map(|(_, id, name)| Some((id.clone(), name?.to_string())))
+            .collect()
+    };
     // Reading every store and writing the text grows with the state: off the async workers.
     let text = web::block(move || {
-        let fixture = fixtures::snapshot(&state.resources, only.as_deref(), now);
+        let fixture = fixtures::snapshot(&state.resources, &names, only.as_deref(), now);
         match format {
             Format::Yaml => serde_yaml_ng::to_string(&fixture)
                 .map(|t| format!("# {SCHEMA_NOTE}\n{t}"))
