@@ -570,3 +570,24 @@ async fn exact_threads_and_bought_numbers_are_checked_before_anything_loads() {
     // Nothing was loaded.
     assert_eq!(app.state_json().await, json!({}));
 }
+
+#[tokio::test]
+async fn with_a_control_token_a_snapshot_needs_it() {
+    let mut config = Config::for_tests();
+    config.control.control_token = Some("snapshot-control-token-0123456789".into());
+    let app = spawn_with(config).await;
+    app.create_identity().await;
+    let url = format!("{}/_emulator/state", app.http);
+
+    let res = app.client.get(&url).send().await.expect("sent");
+    assert_error(res, 401, "Unauthorized").await;
+    let res = app
+        .client
+        .get(&url)
+        .bearer_auth("snapshot-control-token-0123456789")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.expect("text").contains("identities:"));
+}
