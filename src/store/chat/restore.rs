@@ -11,7 +11,7 @@ use super::thread::{Body, StoredMessage, ThreadState, lock};
 use super::*;
 
 /// A thread as persistence kept it: what [`ChatStore::restore_thread`] takes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestoredThread {
     /// Its properties.
     pub props: ThreadProps,
@@ -160,5 +160,88 @@ impl ChatStore {
             (a.props.created_on, &a.props.id).cmp(&(b.props.created_on, &b.props.id))
         });
         all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Sink;
+    use uuid::Uuid;
+
+    fn member(user: &CommunicationUserId) -> Participant {
+        Participant {
+            id: CommunicationIdentifier::User(user.clone()),
+            display_name: Some("A".into()),
+            share_history_time: None,
+            metadata: None,
+        }
+    }
+
+    #[test]
+    fn an_exported_thread_restores_to_the_same_thread() {
+        let (store, copy) = (ChatStore::default(), ChatStore::default());
+        let (a, b) = (
+            CommunicationUserId::generate(Uuid::new_v4()),
+            CommunicationUserId::generate(Uuid::new_v4()),
+        );
+        let now = Utc::now();
+        let new = NewThread {
+            id: None,
+            topic: "t".into(),
+            participants: vec![member(&b)],
+            metadata: None,
+            retention_policy: None,
+        };
+        let (props, _) = store
+            .create_thread(&a, new, None, now, Sink::NONE)
+            .expect("created");
+        let text = NewMessage {
+            content: "hi".into(),
+            kind: MessageType::Text,
+            sender_display_name: None,
+            metadata: None,
+        };
+        let (first, _) = store
+            .send_message(&b, &props.id, text.clone(), now, Sink::NONE)
+            .expect("sent");
+        store
+            .send_read_receipt(&a, &props.id, first, now, Sink::NONE)
+            .expect("receipt");
+        // A deleted thread is left out.
+        let (gone, _) = store
+            .create_thread(
+                &a,
+                NewThread {
+                    id: None,
+                    topic: "gone".into(),
+                    participants: Vec::new(),
+                    metadata: None,
+                    retention_policy: None,
+                },
+                None,
+                now,
+                Sink::NONE,
+            )
+            .expect("created");
+        store
+            .delete_thread(&a, &gone.id, now, Sink::NONE)
+            .expect("deleted");
+
+        let exported = store.export_threads();
+        assert_eq!(exported.len(), 1);
+        copy.restore_thread(exported[0].clone());
+
+        assert_eq!(copy.export_threads(), exported);
+        assert_eq!(
+            copy.inspect_messages(&props.id, usize::MAX),
+            store.inspect_messages(&props.id, usize::MAX)
+        );
+        assert_eq!(copy.message_count(), copy.stored_messages());
+        // Ids handed out later are larger than the restored ones.
+        let (next, _) = copy
+            .send_message(&a, &props.id, text, now, Sink::NONE)
+            .expect("sent");
+        assert!(next.0 > first.0);
     }
 }
