@@ -181,6 +181,11 @@ async fn build_state(app: &TestApp) -> (String, String, String, String, String) 
         assert_eq!(res.status(), 200);
     }
 
+    // A room participant the resource holds no identity of (the Rooms API allows it).
+    let stranger = format!(
+        "8:acs:acacacac-0000-4000-8000-000000000001_{}",
+        uuid::Uuid::new_v4()
+    );
     let res = app
         .signed_json(
             "POST",
@@ -190,6 +195,7 @@ async fn build_state(app: &TestApp) -> (String, String, String, String, String) 
                 "participants": {
                     &alice: {"role": "Presenter"},
                     &bob: {"role": "Attendee"},
+                    &stranger: {"role": "Consumer"},
                 },
             }),
         )
