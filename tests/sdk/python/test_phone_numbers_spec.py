@@ -7,11 +7,11 @@ with the common types they refer to; see specs/README.md).
 Every answer of every operation is validated against the definition the spec gives for that
 operation and status, through the official SDK's pipeline (``send_request``, HMAC): the catalogue
 (countries, localities, area codes, offerings), browse, search (202 headers, the operation, the
-result, a failed operation's ``error``), purchase, owned numbers (list, get), a capabilities
-update, release, reservations (create 201, update 200, a partial 207, get, list, purchase,
-delete 204), operator information, SIP ``GET``/``PATCH``, and the errors (the spec's
-``CommunicationErrorResponse``). ``date-time`` and ``uuid`` formats are checked too. The example
-requests the tests use must be valid against their request definitions.
+result, a failed operation's ``error``), purchase, an operation's cancel, owned numbers (list,
+get), a capabilities update, release, reservations (create 201, update 200, a partial 207, get,
+list, purchase, delete 204), operator information, SIP ``GET``/``PATCH``, and the errors (the
+spec's ``CommunicationErrorResponse``). ``date-time`` and ``uuid`` formats are checked too. The
+example requests the tests use must be valid against their request definitions.
 
 Where the emulator answers as the real service does and not as the spec writes (recorded answers
 of the service in the SDKs' recorded tests), the test says so where it checks it, and
@@ -257,6 +257,7 @@ def test_search_purchase_update_release(api: Api):
     answer, headers = api.call("POST", "/availablePhoneNumbers/:purchase", 202, {"searchId": result["searchId"]})
     assert answer is None
     api.operation(headers, "purchase")
+    api.call("DELETE", "/phoneNumbers/operations/{operationId}", 204, operationId=headers["operation-id"])
 
     listed, _ = api.call("GET", "/phoneNumbers", 200)
     assert {CONFIGURED, *numbers} <= {n["phoneNumber"] for n in listed["phoneNumbers"]}
