@@ -11,6 +11,7 @@ const state = {
   source: null,
   timer: null,
   pending: new Set(),
+  poller: null,
 };
 
 const view = document.getElementById('view');
@@ -41,6 +42,7 @@ async function render() {
     state.name = name;
     state.page = pages[name]();
     mount(view, h('p', { class: 'muted' }, 'Loading…'));
+    startPolling(state.page);
   }
   document.title = `${state.page.title} · ACS Emulator`;
   await refresh();
@@ -72,6 +74,19 @@ async function refresh() {
     if (err.status === 401) return;
     mount(view, h('div', { class: 'empty' }, h('p', { class: 'empty-title' }, 'Could not load this page'), h('p', { class: 'error' }, err.message)));
   }
+}
+
+/**
+ * A page's `poll: { ms, run }`: what the live stream does not announce (sockets opening and
+ * closing), fetched every `ms` while this page is shown and the browser tab is visible.
+ */
+function startPolling(page) {
+  if (state.poller) { clearInterval(state.poller); state.poller = null; }
+  if (!page.poll) return;
+  state.poller = setInterval(() => {
+    if (state.page !== page || document.visibilityState !== 'visible') return;
+    page.poll.run().catch(() => { /* the next tick tries again */ });
+  }, page.poll.ms);
 }
 
 /** Re-renders the page soon when what it shows changed (several changes, one refresh). */
@@ -156,6 +171,10 @@ document.getElementById('login-form').addEventListener('submit', async (e) => {
   }
 });
 window.addEventListener('needs-login', showLogin);
+document.addEventListener('visibilitychange', () => {
+  // Back in view: catch up at once instead of waiting for the next tick.
+  if (document.visibilityState === 'visible' && state.page && state.page.poll) state.page.poll.run().catch(() => {});
+});
 window.addEventListener('hashchange', render);
 document.addEventListener('keydown', (e) => {
   // Alt+1…8 switch pages.

@@ -78,15 +78,55 @@ function overview() {
 }
 
 // ---------------------------------------------------------------- Identities
+/** The real-time notification sockets of one resource, from GET /_emulator/realtime. */
+function liveSockets(data, ctx, refresh) {
+  const rows = [];
+  for (const u of data.users || []) {
+    for (const s of u.sockets || []) if (s.resource === ctx.resource) rows.push({ user: u.user, ...s });
+  }
+  return h('section', { class: 'card', id: 'live-sockets' },
+    h('h2', {}, 'Live sockets'),
+    rows.length === 0
+      ? h('p', { class: 'muted' }, 'No real-time notification socket is open. A browser app opens one with ChatClient.startRealtimeNotifications(); it shows up here within 2 s.')
+      : table([
+        ['User', (s) => h('code', {}, s.user)],
+        ['Resource', (s) => s.resource],
+        ['Since', (s) => time(s.connectedAt)],
+        ['Transport', (s) => s.transport || 'websocket'],
+        ['Origin', (s) => s.origin || '—'],
+        ['Sent / acked / dropped', (s) => `${s.sent} / ${s.acknowledged} / ${s.dropped}`],
+        ['', (s) => button('Disconnect', async () => {
+          const done = await api(withResource('/_emulator/realtime/close', '', { user: s.user }), { method: 'POST' });
+          toast(`Closed ${done.closed} socket${done.closed === 1 ? '' : 's'} of this user (the SDK reconnects)`);
+          await refresh();
+        }, { class: 'small warn', dataset: { action: 'disconnect' } })],
+      ], rows));
+}
+
 function identities() {
   const issued = new Map();
   let scopes = 'chat,voip';
+  let ctxNow = null;
+  // Sockets open and close without a change record: polled (app.js runs this every 2 s while
+  // the page is shown and the tab visible), and only this section is redrawn.
+  const pollSockets = async () => {
+    if (!ctxNow) return;
+    const ctx = ctxNow;
+    const data = await api('/_emulator/realtime');
+    const old = document.getElementById('live-sockets');
+    if (old && ctxNow === ctx) old.replaceWith(liveSockets(data, ctx, pollSockets));
+  };
   return {
     title: 'Identities',
     // Identity writes publish no change record; a new journal entry may be one.
     live: ['chat', 'requests'],
+    poll: { ms: 2000, run: pollSockets },
     async render(ctx) {
-      const data = await api(withResource('/_emulator/identities', ctx.resource));
+      ctxNow = ctx;
+      const [data, sockets] = await Promise.all([
+        api(withResource('/_emulator/identities', ctx.resource)),
+        api('/_emulator/realtime').catch(() => ({ users: [] })),
+      ]);
       const list = Array.isArray(data) ? data : data.value || [];
       const path = (id, rest = '') => withResource(`/_emulator/identities/${enc(id)}${rest}`, ctx.resource);
       const scopeInput = h('input', { id: 'token-scopes', value: scopes, size: 14, 'aria-label': 'Scopes of issued tokens' });
@@ -123,7 +163,8 @@ function identities() {
                 await api(path(u.id), { method: 'DELETE' });
                 ctx.refresh();
               }, { class: 'small danger' })))],
-          ], list));
+          ], list),
+        liveSockets(sockets, ctx, pollSockets));
     },
   };
 }

@@ -286,3 +286,60 @@ def test_control_token_login_sets_a_strict_httponly_cookie(browser):
         screenshot(page, "login-done")
         context.close()
         assert errors == []
+
+
+OPEN_SOCKET = """async (token) => {
+  // What the Chat SDK does in startRealtimeNotifications(): allocation, handshake, WebSocket.
+  const alloc = await (await fetch('/v4/a?epid=inspector-test', {
+    method: 'POST', headers: { 'X-Skypetoken': token, 'content-type': 'text/plain' },
+  })).json();
+  const sr = alloc.connectparams.sr;
+  const session = (await (await fetch(`/socket.io/1/?sr=${sr}&v=v4&auth=true`)).text()).split(':')[0];
+  const ws = new WebSocket(`ws://${location.host}/socket.io/1/websocket/${session}?sr=${sr}`);
+  window.__closed = false;
+  ws.addEventListener('close', () => { window.__closed = true; });
+  await new Promise((resolve, reject) => {
+    ws.addEventListener('message', (e) => { if (String(e.data).startsWith('5:::')) resolve(); });
+    ws.addEventListener('error', () => reject(new Error('websocket error')));
+  });
+  window.__ws = ws;
+}"""
+
+
+def test_live_sockets_are_listed_and_disconnected(page, browser, emulator: Emulator):
+    user, token = identity_client(emulator).create_user_and_token(["chat"])
+    user_id = user.properties["id"]
+    open_page(page, emulator, "identities")
+    page.locator("#live-sockets").get_by_text("No real-time notification socket is open").wait_for()
+    # A browser app on the emulator's own origin opens a socket; the page's poll finds it.
+    app_context = browser.new_context()
+    app = app_context.new_page()
+    app.goto(emulator.http_endpoint.rstrip("/") + "/_emulator/health")
+    app.evaluate(OPEN_SOCKET, token.token)
+    row = page.locator("#live-sockets tr", has_text=user_id)
+    row.wait_for(timeout=3000)
+    assert "websocket" in row.inner_text()
+    screenshot(page, "identities-sockets")
+    row.get_by_role("button", name="Disconnect").click()
+    page.get_by_text("Closed 1 socket of this user").wait_for()
+    page.locator("#live-sockets").get_by_text("No real-time notification socket is open").wait_for()
+    deadline = time.monotonic() + 3
+    while not app.evaluate("window.__closed") and time.monotonic() < deadline:
+        app.wait_for_timeout(50)
+    assert app.evaluate("window.__closed") is True
+    status, body = emulator.control("GET", "/_emulator/realtime")
+    assert status == 200 and body["sockets"] == 0
+    app_context.close()
+
+
+def test_live_sockets_are_not_polled_on_other_pages(page, emulator: Emulator):
+    polls = []
+    page.on("request", lambda r: r.url.endswith("/_emulator/realtime") and polls.append(r.url))
+    open_page(page, emulator, "identities")
+    page.wait_for_timeout(2500)
+    assert len(polls) >= 2  # the first render and at least one tick
+    open_page(page, emulator, "sms")
+    page.wait_for_timeout(300)
+    before = len(polls)
+    page.wait_for_timeout(2500)
+    assert len(polls) == before
