@@ -384,17 +384,33 @@ function email() {
 // ---------------------------------------------------------------- Events
 function events() {
   let open = '';
+  let stateFilter = '';
   const key = (r) => `${r.subscription}/${r.id}`;
+  const redeliver = async (r, ctx) => {
+    const done = await api(withResource(`/_emulator/events/${enc(r.id)}/redeliver`, '', { subscription: r.subscription }), { method: 'POST' });
+    toast(`Queued again (${done.queued})`);
+    ctx.refresh();
+  };
+  const attemptsTable = (r) => (r.deliveryAttempts || []).length === 0
+    ? h('p', { class: 'muted' }, r.state === 'pending' ? 'Not tried yet.' : 'No delivery attempt was made (see the last result).')
+    : table([
+      ['#', (a) => String(a.n)],
+      ['Time', (a) => time(a.at)],
+      ['Subscription', (a) => a.subscription],
+      ['Result', (a) => (a.status ? badge(`HTTP ${a.status}`, a.status < 300 ? 'ok' : 'bad') : badge('no answer', 'bad'))],
+      ['Error', (a) => a.error || ''],
+      ['ms', (a) => (typeof a.durationMs === 'number' ? a.durationMs.toFixed(1) : '')],
+    ], r.deliveryAttempts.map((a, i) => ({ ...a, n: i + 1 })).reverse());
   return {
     title: 'Events',
     live: ['events', 'sms', 'email', 'chat'],
     async render(ctx) {
       const [subs, data] = await Promise.all([
-        api('/_emulator/events/subscriptions'), api('/_emulator/events'),
+        api('/_emulator/events/subscriptions'), api(withResource('/_emulator/events', '', { state: stateFilter })),
       ]);
       const subsList = subs.value || [];
       const records = (data.value || []).slice().reverse();
-      const kind = (s) => ({ delivered: 'ok', pending: 'warn', deadLettered: 'bad' })[s] || '';
+      const kind = (s) => ({ delivered: 'ok', pending: 'warn', deadlettered: 'bad' })[s] || '';
       const form = h('form', { class: 'inline', id: 'subscription-form' },
         h('input', { id: 'sub-name', placeholder: 'name (3-64 letters, digits, -)', size: 22, 'aria-label': 'Subscription name' }),
         h('input', { id: 'sub-endpoint', placeholder: 'https://… webhook', size: 32, 'aria-label': 'Webhook endpoint' }),
@@ -408,8 +424,11 @@ function events() {
         } catch (err) { toast(err.message, true); }
       });
       const selected = records.find((r) => key(r) === open);
+      const st = h('select', { id: 'events-state', 'aria-label': 'State' }, [['', 'any state'], ['pending', 'pending'], ['delivered', 'delivered'], ['deadlettered', 'dead letters']].map(([v, label]) => h('option', { value: v }, label)));
+      st.value = stateFilter;
+      st.addEventListener('change', () => { stateFilter = st.value; ctx.refresh(); });
       return h('div', {},
-        header('Events', button('Clear history', async () => { await api('/_emulator/events', { method: 'DELETE' }); ctx.refresh(); }, { class: 'danger' })),
+        header('Events', st, button('Clear history', async () => { await api('/_emulator/events', { method: 'DELETE' }); ctx.refresh(); }, { class: 'danger' })),
         h('section', { class: 'card' }, h('h2', {}, 'Webhook subscriptions'),
           subsList.length === 0 ? h('p', { class: 'muted' }, 'None yet. Events are built and kept for each subscription: add one here, with --event-webhook URL, or in a fixture.')
             : table([
@@ -419,7 +438,8 @@ function events() {
               ['', (s) => button('Delete', async () => { await api(`/_emulator/events/subscriptions/${enc(s.name)}`, { method: 'DELETE' }); ctx.refresh(); }, { class: 'small danger' })],
             ], subsList),
           form),
-        records.length === 0 ? empty('No events yet.', subsList.length ? 'Send an SMS, an email or a chat message; each event the real service would publish shows up here with its delivery attempts.' : 'Add a webhook subscription first.')
+        records.length === 0 && stateFilter ? empty(`No ${stateFilter === 'deadlettered' ? 'dead letters' : `${stateFilter} events`}.`, 'Pick "any state" to see every event.')
+        : records.length === 0 ? empty('No events yet.', subsList.length ? 'Send an SMS, an email or a chat message; each event the real service would publish shows up here with its delivery attempts.' : 'Add a webhook subscription first.')
           : table([
             ['Published', (r) => shortTime(r.publishedAt)],
             ['Type', (r) => r.eventType || ''],
@@ -428,8 +448,23 @@ function events() {
             ['State', (r) => badge(r.state || '', kind(r.state))],
             ['Attempts', (r) => String(r.attempts ?? '')],
             ['Last result', (r) => [r.lastStatus ? `HTTP ${r.lastStatus}` : '', r.lastError || '', r.deadLetterReason || ''].filter(Boolean).join(' · ')],
+            ['', (r) => {
+              if (r.state === 'pending') return '';
+              const b = button('Redeliver', () => redeliver(r, ctx), { class: 'small', dataset: { action: 'redeliver' }, title: 'Queue this event again for this subscription' });
+              b.addEventListener('click', (e) => e.stopPropagation()); // not the row's toggle
+              return b;
+            }],
           ], records, { onRow: (r) => { open = open === key(r) ? '' : key(r); ctx.refresh(); }, selected: (r) => key(r) === open }),
-        selected ? h('section', { class: 'card', id: 'event-detail' }, h('h2', {}, selected.eventType), pre(selected.event)) : null);
+        selected ? h('section', { class: 'card', id: 'event-detail' },
+          h('h2', {}, selected.eventType),
+          field('Event id', h('code', {}, selected.id)),
+          field('Subscription', selected.subscription),
+          field('State', badge(selected.state, kind(selected.state)), selected.deadLetterReason ? ` ${selected.deadLetterReason}` : ''),
+          selected.completedAt ? field(selected.state === 'delivered' ? 'Delivered' : 'Dead-lettered', time(selected.completedAt)) : null,
+          h('h3', {}, `Delivery attempts (${selected.attempts} in this round; the newest 32 kept)`),
+          h('div', { id: 'event-attempts' }, attemptsTable(selected)),
+          h('h3', {}, 'Event'),
+          pre(selected.event)) : null);
     },
   };
 }

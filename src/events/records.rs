@@ -1,6 +1,6 @@
 //! What the bus remembers of each event for each subscription: its [`EventRecord`] (state,
-//! attempts, last error), how the control API filters them, and the delivered and dead-lettered
-//! history lists.
+//! attempts, last error, the newest [`ATTEMPTS_KEPT`] attempts), how the control API filters
+//! them, and the delivered and dead-lettered history lists.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -63,6 +63,22 @@ impl DeadLetterReason {
     }
 }
 
+/// How many delivery attempts a record keeps (the newest; the `attempts` count goes on).
+pub const ATTEMPTS_KEPT: usize = 32;
+
+/// One delivery attempt of an event to a subscription's webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryAttempt {
+    /// When it started (emulator clock).
+    pub at: DateTime<Utc>,
+    /// The webhook's HTTP status, if it answered.
+    pub status: Option<u16>,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+    /// How long it took (real time).
+    pub duration: std::time::Duration,
+}
+
 /// One event for one subscription, with its delivery history.
 #[derive(Debug, Clone)]
 pub struct EventRecord {
@@ -86,9 +102,52 @@ pub struct EventRecord {
     pub dead_letter_reason: Option<DeadLetterReason>,
     /// When it was delivered or dead-lettered (emulator clock).
     pub completed_at: Option<DateTime<Utc>>,
+    /// The newest [`ATTEMPTS_KEPT`] attempts, oldest first (a redelivery's after the earlier).
+    pub delivery_attempts: VecDeque<DeliveryAttempt>,
 }
 
 impl EventRecord {
+    /// A record not tried yet.
+    pub(super) fn new(
+        seq: u64,
+        event: Arc<Event>,
+        subscription: String,
+        schema: EventSchema,
+    ) -> Self {
+        Self {
+            seq,
+            event,
+            subscription,
+            schema,
+            state: DeliveryState::Pending,
+            attempts: 0,
+            last_status: None,
+            last_error: None,
+            dead_letter_reason: None,
+            completed_at: None,
+            delivery_attempts: VecDeque::new(),
+        }
+    }
+
+    /// Notes an attempt: the count, the last result and the log (its newest [`ATTEMPTS_KEPT`]).
+    pub(super) fn note_attempt(&mut self, count: u32, attempt: DeliveryAttempt) {
+        self.attempts = count;
+        self.last_status = attempt.status;
+        self.last_error = attempt.error.clone();
+        if self.delivery_attempts.len() >= ATTEMPTS_KEPT {
+            self.delivery_attempts.pop_front();
+        }
+        self.delivery_attempts.push_back(attempt);
+    }
+
+    /// Back to pending for another round of delivery; the attempt log stays.
+    pub(super) fn requeue(&mut self) {
+        self.state = DeliveryState::Pending;
+        self.attempts = 0;
+        self.dead_letter_reason = None;
+        self.completed_at = None;
+    }
+
     /// The event as the subscription's webhook receives it.
     pub fn rendered(&self) -> serde_json::Value {
         match self.schema {

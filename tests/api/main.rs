@@ -18,6 +18,7 @@ mod entra;
 mod events;
 mod events_chat;
 mod events_race;
+mod events_redeliver;
 mod field_limits;
 mod helpers;
 mod hmac_auth;

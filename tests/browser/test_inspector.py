@@ -6,6 +6,8 @@ never run, and revoking from the UI makes the SDK's next chat call fail with 401
 from __future__ import annotations
 
 import base64
+import http.server
+import threading
 import time
 import urllib.request
 import uuid
@@ -343,3 +345,52 @@ def test_live_sockets_are_not_polled_on_other_pages(page, emulator: Emulator):
     before = len(polls)
     page.wait_for_timeout(2500)
     assert len(polls) == before
+
+
+class _Hook(http.server.BaseHTTPRequestHandler):
+    """A webhook that refuses its first delivery with 400 (dead-lettered at once) and accepts
+    the rest."""
+
+    seen = 0
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        type(self).seen += 1
+        self.send_response(400 if type(self).seen == 1 else 200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_dead_letter_attempts_and_redeliver(page, emulator: Emulator):
+    _Hook.seen = 0
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        status, _ = emulator.control(
+            "POST", "/_emulator/events/subscriptions",
+            {"name": "picky", "endpoint": f"http://127.0.0.1:{server.server_port}/hook", "skipValidation": True},
+        )
+        assert status == 201
+        emulator.control("POST", "/_emulator/sms/inbound", {"from": "+14255550199", "to": FROM, "message": "hello"})
+        open_page(page, emulator, "events")
+        page.locator("#events-state").select_option("deadlettered")
+        row = page.locator("tr.clickable", has_text="NonRetryableStatusCode")
+        row.wait_for()
+        row.click()
+        page.locator("#event-attempts").get_by_text("HTTP 400").wait_for()
+        screenshot(page, "events-dead-letter")
+        row.get_by_role("button", name="Redeliver").click()
+        page.get_by_text("Queued again (1)").wait_for()
+        page.get_by_text("No dead letters.").wait_for()
+        page.locator("#events-state").select_option("delivered")
+        page.locator("tr.clickable", has_text="picky").click()
+        attempts = page.locator("#event-attempts")
+        attempts.get_by_text("HTTP 200").wait_for()
+        assert "HTTP 400" in attempts.inner_text()
+        screenshot(page, "events-redelivered")
+    finally:
+        server.shutdown()
+

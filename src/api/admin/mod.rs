@@ -136,6 +136,8 @@ pub const OPERATIONS: &[Operation] = &[
         &[], CONTROL, |r| r.to(events::list_events)),
     Operation::new("Emulator.ClearEvents", Method::DELETE, "/_emulator/events",
         &[], CONTROL, |r| r.to(events::clear_events)),
+    Operation::new("Emulator.RedeliverEvent", Method::POST, "/_emulator/events/{event_id}/redeliver",
+        &[], CONTROL, |r| r.to(events::redeliver_event)),
     Operation::new("Emulator.CreateSubscription", Method::POST, "/_emulator/events/subscriptions",
         &[], CONTROL, |r| r.to(events::create_subscription)),
     Operation::new("Emulator.ListSubscriptions", Method::GET, "/_emulator/events/subscriptions",
