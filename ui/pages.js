@@ -273,10 +273,24 @@ function sms() {
           toast('SMSReceived published (see Events)');
         } catch (err) { toast(err.message, true); }
       });
+      const optOuts = (await api(withResource('/_emulator/sms/optouts', ctx.resource)).catch(() => ({ value: [] }))).value || [];
+      const optOutCard = h('section', { class: 'card', id: 'sms-optouts' },
+        h('h2', {}, `Opt-outs (${optOuts.length})`),
+        optOuts.length === 0
+          ? h('p', { class: 'muted' }, 'Nobody opted out. SmsClient opt-outs (POST /sms/optouts:add) land here; a send to an opted-out recipient fails for that recipient.')
+          : table([
+            ['From', (o) => o.from],
+            ['To', (o) => o.to],
+            ['', (o) => button('Remove', async () => {
+              await api(withResource('/_emulator/sms/optouts', ctx.resource, { from: o.from, to: o.to }), { method: 'DELETE' });
+              toast(`${o.to} opted back in to ${o.from}`);
+              ctx.refresh();
+            }, { class: 'small warn', dataset: { action: 'opt-in' } })],
+          ], optOuts));
       const head = header('SMS',
         button('Clear outbox', async () => { await api(withResource('/_emulator/sms', ctx.resource), { method: 'DELETE' }); ctx.refresh(); }, { class: 'danger' }));
       if (!all.length) {
-        return h('div', {}, head, inbound, empty('No SMS sent yet.', 'Send one with SmsClient.send(from_=…, to=…, message=…) using this resource\'s connection string; it appears here at once.'));
+        return h('div', {}, head, inbound, optOutCard, empty('No SMS sent yet.', 'Send one with SmsClient.send(from_=…, to=…, message=…) using this resource\'s connection string; it appears here at once.'));
       }
       const list = h('ul', { class: 'list', 'aria-label': 'Conversations' }, keys.map((k) => {
         const msgs = pairs.get(k);
@@ -297,7 +311,7 @@ function sms() {
           h('div', { class: 'meta' }, shortTime(m.sentAt), ' · ', `${m.segments} segment${m.segments > 1 ? 's' : ''} ${m.encoding}`, m.tag ? ` · tag ${m.tag}` : ''),
           h('div', { class: 'body' }, m.message),
           h('div', { class: 'meta' }, m.enableDeliveryReport ? `delivery report ${m.deliveryReportAt ? `at ${shortTime(m.deliveryReportAt)}` : 'pending'}` : 'no delivery report', ' · ', h('code', {}, m.messageId))))));
-      return h('div', {}, head, inbound, h('div', { class: 'split' }, list, conv));
+      return h('div', {}, head, inbound, h('div', { class: 'split' }, list, conv), optOutCard);
     },
   };
 }

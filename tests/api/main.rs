@@ -38,6 +38,7 @@ mod shutdown;
 mod sip_routing;
 mod sms;
 mod sms_extras;
+mod sms_optouts_admin;
 mod sms_outbox;
 mod sms_repeatability;
 mod smtp;

@@ -394,3 +394,25 @@ def test_dead_letter_attempts_and_redeliver(page, emulator: Emulator):
     finally:
         server.shutdown()
 
+
+def test_sms_opt_outs_are_listed_and_removed(page, emulator: Emulator):
+    sms = sms_client(emulator)
+    # The SDK's opt-out API (2024-12-10-preview+) is not in the pinned SDK: the REST call, signed
+    # by the same SDK pipeline, is what the SDK would send.
+    from azure.core.pipeline.transport import HttpRequest
+
+    request = HttpRequest("POST", "{endpoint}/sms/optouts:add?api-version=2026-01-23")
+    request.set_json_body({"from": FROM, "recipients": [{"to": "+14255550123"}]})
+    response = sms._sms_service_client._send_request(request, stream=False)
+    assert response.status_code == 200, response.text()
+    open_page(page, emulator, "sms")
+    card = page.locator("#sms-optouts")
+    row = card.locator("tr", has_text="+14255550123")
+    row.wait_for()
+    assert FROM in row.inner_text()
+    screenshot(page, "sms-optouts")
+    row.get_by_role("button", name="Remove").click()
+    page.get_by_text(f"+14255550123 opted back in to {FROM}").wait_for()
+    card.get_by_text("Nobody opted out.").wait_for()
+    status, body = emulator.control("GET", "/_emulator/sms/optouts")
+    assert status == 200 and body == {"value": []}

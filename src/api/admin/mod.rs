@@ -12,7 +12,8 @@
 //!   fixtures declare; scenarios back to `Started`, the journal emptied.
 //! - Scripted scenarios, the journal, fixtures, resources and inspection: see
 //!   [`scenarios`] and [`inspect`].
-//! - `GET|DELETE /_emulator/sms`: the SMS outbox (see [`sms`]).
+//! - `GET|DELETE /_emulator/sms`: the SMS outbox (see [`sms`]); `GET|DELETE
+//!   /_emulator/sms/optouts`: the opt-out list (see [`optouts`]).
 //! - `GET|DELETE /_emulator/emails…`: the email inbox, raw messages, attachments and engagement
 //!   (see [`email`]).
 //! - `/_emulator/events…`, `POST /_emulator/sms/inbound`: Event Grid subscriptions, the event
@@ -25,6 +26,7 @@ pub mod clock;
 pub mod email;
 pub mod events;
 pub mod inspect;
+pub mod optouts;
 pub mod query;
 pub mod scenarios;
 pub mod sms;
@@ -116,6 +118,10 @@ pub const OPERATIONS: &[Operation] = &[
         &[], CONTROL, |r| r.to(sms::list_sent_sms)),
     Operation::new("Emulator.ClearSentSms", Method::DELETE, "/_emulator/sms",
         &[], CONTROL, |r| r.to(sms::clear_sent_sms)),
+    Operation::new("Emulator.ListSmsOptOuts", Method::GET, "/_emulator/sms/optouts",
+        &[], CONTROL, |r| r.to(optouts::list_opt_outs)),
+    Operation::new("Emulator.RemoveSmsOptOut", Method::DELETE, "/_emulator/sms/optouts",
+        &[], CONTROL, |r| r.to(optouts::remove_opt_out)),
     Operation::new("Emulator.ListEmails", Method::GET, "/_emulator/emails",
         &[], CONTROL, |r| r.to(email::list_emails)),
     Operation::new("Emulator.ClearEmails", Method::DELETE, "/_emulator/emails",
