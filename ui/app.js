@@ -113,12 +113,19 @@ function connect() {
     try { data = JSON.parse(e.data); } catch { /* ignore */ }
     if (!data.resource || data.resource === state.resource) changed(data.area);
   });
+  source.addEventListener('typing', (e) => {
+    let data = {};
+    try { data = JSON.parse(e.data); } catch { return; }
+    if (data.resource === state.resource && state.page && state.page.typing) state.page.typing(data);
+  });
   source.addEventListener('requests', () => changed('requests'));
   source.addEventListener('events', () => changed('events'));
   source.addEventListener('resync', () => { for (const k of ['sms', 'email', 'chat', 'events', 'requests']) changed(k); });
   source.onerror = () => {
     live.textContent = 'reconnecting…';
     live.className = 'live off';
+    // What only the stream tells (typing) is stale without it.
+    if (state.page && state.page.typing) state.page.typing(null);
   };
 }
 

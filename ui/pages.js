@@ -170,13 +170,38 @@ function identities() {
 }
 
 // ---------------------------------------------------------------- Chat
+/** How long a typing notification shows (the Chat SDK repeats it every 8 s while typing). */
+const TYPING_MS = 8000;
+
 function chat() {
   let selected = '';
   let sender = '';
   let draft = '';
+  // threadId → Map(sender → {name, until}); fed only by the live stream's `typing` messages.
+  const typing = new Map();
+  let names = new Map();
+  const typingText = (threadId) => {
+    const now = Date.now();
+    const who = [...(typing.get(threadId) || new Map()).entries()]
+      .filter(([, t]) => t.until > now)
+      .map(([id, t]) => t.name || names.get(id) || id.slice(-12));
+    if (!who.length) return '';
+    return `${who.join(', ')} ${who.length === 1 ? 'is' : 'are'} typing…`;
+  };
+  const showTyping = () => {
+    const el = document.getElementById('typing');
+    if (el) el.textContent = typingText(selected);
+  };
   return {
     title: 'Chat',
     live: ['chat'],
+    typing(data) {
+      if (!data) { typing.clear(); showTyping(); return; }
+      if (!typing.has(data.threadId)) typing.set(data.threadId, new Map());
+      typing.get(data.threadId).set(data.sender, { name: data.senderDisplayName || '', until: Date.now() + TYPING_MS });
+      showTyping();
+      setTimeout(showTyping, TYPING_MS + 50);
+    },
     async render(ctx) {
       const data = await api(withResource('/_emulator/chat/threads', ctx.resource));
       const threads = Array.isArray(data) ? data : data.value || [];
@@ -196,10 +221,23 @@ function chat() {
       }
       let detail = h('div', {}, empty('Pick a thread.'));
       if (thread) {
-        const msgs = await api(withResource(`/_emulator/chat/threads/${enc(thread.id)}/messages`, ctx.resource));
+        const [msgs, receiptData] = await Promise.all([
+          api(withResource(`/_emulator/chat/threads/${enc(thread.id)}/messages`, ctx.resource)),
+          api(withResource(`/_emulator/chat/threads/${enc(thread.id)}/readReceipts`, ctx.resource)).catch(() => ({ value: [] })),
+        ]);
+        const receipts = receiptData.value || [];
         const messages = (Array.isArray(msgs) ? msgs : msgs.value || []).slice().sort((a, b) => Number(a.sequenceId) - Number(b.sequenceId));
         const people = thread.participants.map((p) => ({ id: p.communicationIdentifier?.rawId || p.communicationIdentifier?.communicationUser?.id || '', name: p.displayName || '' }));
         if (!people.some((p) => p.id === sender)) sender = people[0] ? people[0].id : '';
+        names = new Map(people.filter((p) => p.name).map((p) => [p.id, p.name]));
+        const nameOf = (id) => names.get(id) || id.slice(-12);
+        // Who read up to each message (their latest receipt).
+        const readBy = new Map();
+        for (const r of receipts) {
+          const id = r.senderCommunicationIdentifier?.rawId || '';
+          if (!readBy.has(r.chatMessageId)) readBy.set(r.chatMessageId, []);
+          readBy.get(r.chatMessageId).push(nameOf(id));
+        }
         const who = h('select', { id: 'chat-sender', 'aria-label': 'Send as' }, people.map((p) => h('option', { value: p.id }, p.name ? `${p.name} (${p.id.slice(-8)})` : p.id)));
         who.value = sender;
         who.addEventListener('change', () => { sender = who.value; });
@@ -230,9 +268,22 @@ function chat() {
             }
             return h('div', { class: from === sender ? 'msg mine' : 'msg' },
               h('div', { class: 'meta' }, m.senderDisplayName || from.slice(-12), ' · ', shortTime(m.createdOn), m.editedOn ? ' · edited' : '', m.deletedOn ? ' · deleted' : ''),
-              h('div', { class: 'body' }, content.message ?? ''));
+              h('div', { class: 'body' }, content.message ?? ''),
+              readBy.has(m.id) ? h('div', { class: 'meta read' }, `Read by ${readBy.get(m.id).join(', ')}`) : null);
           })),
-          form);
+          h('div', { class: 'typing muted', id: 'typing', 'aria-live': 'polite' }, typingText(thread.id)),
+          form,
+          h('section', { id: 'read-receipts' },
+            h('h3', {}, 'Read receipts'),
+            receipts.length === 0 ? h('p', { class: 'muted' }, 'No read receipts yet. ChatThreadClient.send_read_receipt(message_id) sends one.')
+              : table([
+                ['Participant', (r) => nameOf(r.senderCommunicationIdentifier?.rawId || '')],
+                ['Read up to', (r) => {
+                  const m = messages.find((x) => x.id === r.chatMessageId);
+                  return m ? `${(m.content?.message ?? m.type ?? '').slice(0, 60)} (#${m.sequenceId})` : h('code', {}, r.chatMessageId);
+                }],
+                ['Read on', (r) => time(r.readOn)],
+              ], receipts)));
       }
       const node = h('div', {}, header('Chat'), h('div', { class: 'split' }, list, detail));
       setTimeout(() => { const c = document.getElementById('conversation'); if (c) c.scrollTop = c.scrollHeight; }, 0);

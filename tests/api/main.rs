@@ -26,6 +26,7 @@ mod hostile;
 mod http2;
 mod identity;
 mod inspector;
+mod inspector_chat;
 mod limits;
 mod persistence;
 mod phone_numbers;

@@ -416,3 +416,26 @@ def test_sms_opt_outs_are_listed_and_removed(page, emulator: Emulator):
     card.get_by_text("Nobody opted out.").wait_for()
     status, body = emulator.control("GET", "/_emulator/sms/optouts")
     assert status == 200 and body == {"value": []}
+
+
+def test_chat_read_receipts_and_typing_show_live(page, emulator: Emulator):
+    alice, _, alice_chat = chat_user(emulator, "Alice")
+    bob, _, bob_chat = chat_user(emulator, "Bob")
+    thread = alice_chat.create_chat_thread(
+        "Receipts and typing",
+        thread_participants=[ChatParticipant(identifier=alice, display_name="Alice"),
+                             ChatParticipant(identifier=bob, display_name="Bob")],
+    ).chat_thread
+    message_id = alice_chat.get_chat_thread_client(thread.id).send_message("Did you read this?", sender_display_name="Alice").id
+    open_page(page, emulator, "chat")
+    page.locator("#read-receipts").get_by_text("No read receipts yet").wait_for()
+    bob_chat.get_chat_thread_client(thread.id).send_read_receipt(message_id)
+    page.locator(".conversation").get_by_text("Read by Bob").wait_for(timeout=2000)
+    page.locator("#read-receipts tr", has_text="Did you read this?").wait_for()
+    alice_chat.get_chat_thread_client(thread.id).send_typing_notification(sender_display_name="Alice <img src=x onerror=\"window.__xss=4\">")
+    started = time.monotonic()
+    expect(page.locator("#typing")).to_have_text('Alice <img src=x onerror="window.__xss=4"> is typing…', timeout=1000)
+    assert time.monotonic() - started < 1.0
+    assert page.evaluate("window.__xss") is None
+    screenshot(page, "chat-receipts-typing")
+
