@@ -27,6 +27,7 @@ mod http2;
 mod identity;
 mod inspector;
 mod inspector_chat;
+mod inspector_overview;
 mod limits;
 mod persistence;
 mod phone_numbers;

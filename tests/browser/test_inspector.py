@@ -439,3 +439,9 @@ def test_chat_read_receipts_and_typing_show_live(page, emulator: Emulator):
     assert page.evaluate("window.__xss") is None
     screenshot(page, "chat-receipts-typing")
 
+
+def test_overview_lists_each_resources_email_domains(page, emulator: Emulator):
+    open_page(page, emulator, "overview")
+    domains = page.locator(".field", has_text="Email domains")
+    domains.wait_for()
+    assert SENDER.split("@")[1] in domains.inner_text()
