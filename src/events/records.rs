@@ -185,3 +185,58 @@ pub(super) struct History {
     pub(super) delivered: VecDeque<EventRecord>,
     pub(super) dead_lettered: VecDeque<EventRecord>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn record() -> EventRecord {
+        let event = Event {
+            id: "e1".into(),
+            event_type: EventType::SmsReceived,
+            subject: "/phonenumber/1".into(),
+            topic: "/t".into(),
+            event_time: Utc::now(),
+            data: serde_json::json!({}),
+        };
+        EventRecord::new(1, Arc::new(event), "s".into(), EventSchema::EventGridSchema)
+    }
+
+    fn attempt(status: u16) -> DeliveryAttempt {
+        DeliveryAttempt {
+            at: Utc::now(),
+            status: Some(status),
+            error: None,
+            duration: Duration::from_millis(1),
+        }
+    }
+
+    #[test]
+    fn the_attempt_log_keeps_the_newest_attempts_and_the_count_goes_on() {
+        let mut r = record();
+        for n in 1..=40u16 {
+            r.note_attempt(u32::from(n), attempt(500 + n));
+        }
+        assert_eq!(r.attempts, 40);
+        assert_eq!(r.delivery_attempts.len(), ATTEMPTS_KEPT);
+        assert_eq!(r.delivery_attempts[0].status, Some(509));
+        assert_eq!(r.last_status, Some(540));
+    }
+
+    #[test]
+    fn a_requeued_record_is_pending_again_and_keeps_its_log() {
+        let mut r = record();
+        r.note_attempt(1, attempt(400));
+        r.state = DeliveryState::DeadLettered;
+        r.dead_letter_reason = Some(DeadLetterReason::NonRetryableStatusCode);
+        r.completed_at = Some(Utc::now());
+        r.requeue();
+        assert_eq!(r.state, DeliveryState::Pending);
+        assert_eq!(
+            (r.attempts, r.dead_letter_reason, r.completed_at),
+            (0, None, None)
+        );
+        assert_eq!(r.delivery_attempts.len(), 1);
+    }
+}
