@@ -135,8 +135,16 @@ impl Resource {
 
     /// Whether `domain` (any case) is linked to the resource, so that it may send from it.
     pub fn links_email_domain(&self, domain: &str) -> bool {
-        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-        self.email_domains().contains(&domain)
+        let domain = domain.trim_end_matches('.');
+        if crate::domain::is_managed_domain_of(domain, self.resource_id) {
+            return true;
+        }
+        let custom = match self.custom_email_domains.read() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // Custom domains are kept lower-cased.
+        custom.iter().any(|d| d.eq_ignore_ascii_case(domain))
     }
 
     /// Links more custom email domains (lower-cased; ones already linked are skipped).

@@ -11,6 +11,7 @@ const state = {
   source: null,
   timer: null,
   pending: new Set(),
+  poller: null,
 };
 
 const view = document.getElementById('view');
@@ -41,6 +42,7 @@ async function render() {
     state.name = name;
     state.page = pages[name]();
     mount(view, h('p', { class: 'muted' }, 'Loading…'));
+    startPolling(state.page);
   }
   document.title = `${state.page.title} · ACS Emulator`;
   await refresh();
@@ -74,6 +76,19 @@ async function refresh() {
   }
 }
 
+/**
+ * A page's `poll: { ms, run }`: what the live stream does not announce (sockets opening and
+ * closing), fetched every `ms` while this page is shown and the browser tab is visible.
+ */
+function startPolling(page) {
+  if (state.poller) { clearInterval(state.poller); state.poller = null; }
+  if (!page.poll) return;
+  state.poller = setInterval(() => {
+    if (state.page !== page || document.visibilityState !== 'visible') return;
+    page.poll.run().catch(() => { /* the next tick tries again */ });
+  }, page.poll.ms);
+}
+
 /** Re-renders the page soon when what it shows changed (several changes, one refresh). */
 function changed(kind) {
   if (!state.page || !state.page.live || !state.page.live.includes(kind)) return;
@@ -98,12 +113,19 @@ function connect() {
     try { data = JSON.parse(e.data); } catch { /* ignore */ }
     if (!data.resource || data.resource === state.resource) changed(data.area);
   });
+  source.addEventListener('typing', (e) => {
+    let data = {};
+    try { data = JSON.parse(e.data); } catch { return; }
+    if (data.resource === state.resource && state.page && state.page.typing) state.page.typing(data);
+  });
   source.addEventListener('requests', () => changed('requests'));
   source.addEventListener('events', () => changed('events'));
   source.addEventListener('resync', () => { for (const k of ['sms', 'email', 'chat', 'events', 'requests']) changed(k); });
   source.onerror = () => {
     live.textContent = 'reconnecting…';
     live.className = 'live off';
+    // What only the stream tells (typing) is stale without it.
+    if (state.page && state.page.typing) state.page.typing(null);
   };
 }
 
@@ -156,6 +178,10 @@ document.getElementById('login-form').addEventListener('submit', async (e) => {
   }
 });
 window.addEventListener('needs-login', showLogin);
+document.addEventListener('visibilitychange', () => {
+  // Back in view: catch up at once instead of waiting for the next tick.
+  if (document.visibilityState === 'visible' && state.page && state.page.poll) state.page.poll.run().catch(() => {});
+});
 window.addEventListener('hashchange', render);
 document.addEventListener('keydown', (e) => {
   // Alt+1…8 switch pages.

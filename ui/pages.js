@@ -78,15 +78,55 @@ function overview() {
 }
 
 // ---------------------------------------------------------------- Identities
+/** The real-time notification sockets of one resource, from GET /_emulator/realtime. */
+function liveSockets(data, ctx, refresh) {
+  const rows = [];
+  for (const u of data.users || []) {
+    for (const s of u.sockets || []) if (s.resource === ctx.resource) rows.push({ user: u.user, ...s });
+  }
+  return h('section', { class: 'card', id: 'live-sockets' },
+    h('h2', {}, 'Live sockets'),
+    rows.length === 0
+      ? h('p', { class: 'muted' }, 'No real-time notification socket is open. A browser app opens one with ChatClient.startRealtimeNotifications(); it shows up here within 2 s.')
+      : table([
+        ['User', (s) => h('code', {}, s.user)],
+        ['Resource', (s) => s.resource],
+        ['Since', (s) => time(s.connectedAt)],
+        ['Transport', (s) => s.transport || 'websocket'],
+        ['Origin', (s) => s.origin || '—'],
+        ['Sent / acked / dropped', (s) => `${s.sent} / ${s.acknowledged} / ${s.dropped}`],
+        ['', (s) => button('Disconnect', async () => {
+          const done = await api(withResource('/_emulator/realtime/close', '', { user: s.user }), { method: 'POST' });
+          toast(`Closed ${done.closed} socket${done.closed === 1 ? '' : 's'} of this user (the SDK reconnects)`);
+          await refresh();
+        }, { class: 'small warn', dataset: { action: 'disconnect' } })],
+      ], rows));
+}
+
 function identities() {
   const issued = new Map();
   let scopes = 'chat,voip';
+  let ctxNow = null;
+  // Sockets open and close without a change record: polled (app.js runs this every 2 s while
+  // the page is shown and the tab visible), and only this section is redrawn.
+  const pollSockets = async () => {
+    if (!ctxNow) return;
+    const ctx = ctxNow;
+    const data = await api('/_emulator/realtime');
+    const old = document.getElementById('live-sockets');
+    if (old && ctxNow === ctx) old.replaceWith(liveSockets(data, ctx, pollSockets));
+  };
   return {
     title: 'Identities',
     // Identity writes publish no change record; a new journal entry may be one.
     live: ['chat', 'requests'],
+    poll: { ms: 2000, run: pollSockets },
     async render(ctx) {
-      const data = await api(withResource('/_emulator/identities', ctx.resource));
+      ctxNow = ctx;
+      const [data, sockets] = await Promise.all([
+        api(withResource('/_emulator/identities', ctx.resource)),
+        api('/_emulator/realtime').catch(() => ({ users: [] })),
+      ]);
       const list = Array.isArray(data) ? data : data.value || [];
       const path = (id, rest = '') => withResource(`/_emulator/identities/${enc(id)}${rest}`, ctx.resource);
       const scopeInput = h('input', { id: 'token-scopes', value: scopes, size: 14, 'aria-label': 'Scopes of issued tokens' });
@@ -123,19 +163,45 @@ function identities() {
                 await api(path(u.id), { method: 'DELETE' });
                 ctx.refresh();
               }, { class: 'small danger' })))],
-          ], list));
+          ], list),
+        liveSockets(sockets, ctx, pollSockets));
     },
   };
 }
 
 // ---------------------------------------------------------------- Chat
+/** How long a typing notification shows (the Chat SDK repeats it every 8 s while typing). */
+const TYPING_MS = 8000;
+
 function chat() {
   let selected = '';
   let sender = '';
   let draft = '';
+  // threadId → Map(sender → {name, until}); fed only by the live stream's `typing` messages.
+  const typing = new Map();
+  let names = new Map();
+  const typingText = (threadId) => {
+    const now = Date.now();
+    const who = [...(typing.get(threadId) || new Map()).entries()]
+      .filter(([, t]) => t.until > now)
+      .map(([id, t]) => t.name || names.get(id) || id.slice(-12));
+    if (!who.length) return '';
+    return `${who.join(', ')} ${who.length === 1 ? 'is' : 'are'} typing…`;
+  };
+  const showTyping = () => {
+    const el = document.getElementById('typing');
+    if (el) el.textContent = typingText(selected);
+  };
   return {
     title: 'Chat',
     live: ['chat'],
+    typing(data) {
+      if (!data) { typing.clear(); showTyping(); return; }
+      if (!typing.has(data.threadId)) typing.set(data.threadId, new Map());
+      typing.get(data.threadId).set(data.sender, { name: data.senderDisplayName || '', until: Date.now() + TYPING_MS });
+      showTyping();
+      setTimeout(showTyping, TYPING_MS + 50);
+    },
     async render(ctx) {
       const data = await api(withResource('/_emulator/chat/threads', ctx.resource));
       const threads = Array.isArray(data) ? data : data.value || [];
@@ -155,10 +221,23 @@ function chat() {
       }
       let detail = h('div', {}, empty('Pick a thread.'));
       if (thread) {
-        const msgs = await api(withResource(`/_emulator/chat/threads/${enc(thread.id)}/messages`, ctx.resource));
+        const [msgs, receiptData] = await Promise.all([
+          api(withResource(`/_emulator/chat/threads/${enc(thread.id)}/messages`, ctx.resource)),
+          api(withResource(`/_emulator/chat/threads/${enc(thread.id)}/readReceipts`, ctx.resource)).catch(() => ({ value: [] })),
+        ]);
+        const receipts = receiptData.value || [];
         const messages = (Array.isArray(msgs) ? msgs : msgs.value || []).slice().sort((a, b) => Number(a.sequenceId) - Number(b.sequenceId));
         const people = thread.participants.map((p) => ({ id: p.communicationIdentifier?.rawId || p.communicationIdentifier?.communicationUser?.id || '', name: p.displayName || '' }));
         if (!people.some((p) => p.id === sender)) sender = people[0] ? people[0].id : '';
+        names = new Map(people.filter((p) => p.name).map((p) => [p.id, p.name]));
+        const nameOf = (id) => names.get(id) || id.slice(-12);
+        // Who read up to each message (their latest receipt).
+        const readBy = new Map();
+        for (const r of receipts) {
+          const id = r.senderCommunicationIdentifier?.rawId || '';
+          if (!readBy.has(r.chatMessageId)) readBy.set(r.chatMessageId, []);
+          readBy.get(r.chatMessageId).push(nameOf(id));
+        }
         const who = h('select', { id: 'chat-sender', 'aria-label': 'Send as' }, people.map((p) => h('option', { value: p.id }, p.name ? `${p.name} (${p.id.slice(-8)})` : p.id)));
         who.value = sender;
         who.addEventListener('change', () => { sender = who.value; });
@@ -189,9 +268,22 @@ function chat() {
             }
             return h('div', { class: from === sender ? 'msg mine' : 'msg' },
               h('div', { class: 'meta' }, m.senderDisplayName || from.slice(-12), ' · ', shortTime(m.createdOn), m.editedOn ? ' · edited' : '', m.deletedOn ? ' · deleted' : ''),
-              h('div', { class: 'body' }, content.message ?? ''));
+              h('div', { class: 'body' }, content.message ?? ''),
+              readBy.has(m.id) ? h('div', { class: 'meta read' }, `Read by ${readBy.get(m.id).join(', ')}`) : null);
           })),
-          form);
+          h('div', { class: 'typing muted', id: 'typing', 'aria-live': 'polite' }, typingText(thread.id)),
+          form,
+          h('section', { id: 'read-receipts' },
+            h('h3', {}, 'Read receipts'),
+            receipts.length === 0 ? h('p', { class: 'muted' }, 'No read receipts yet. ChatThreadClient.send_read_receipt(message_id) sends one.')
+              : table([
+                ['Participant', (r) => nameOf(r.senderCommunicationIdentifier?.rawId || '')],
+                ['Read up to', (r) => {
+                  const m = messages.find((x) => x.id === r.chatMessageId);
+                  return m ? `${(m.content?.message ?? m.type ?? '').slice(0, 60)} (#${m.sequenceId})` : h('code', {}, r.chatMessageId);
+                }],
+                ['Read on', (r) => time(r.readOn)],
+              ], receipts)));
       }
       const node = h('div', {}, header('Chat'), h('div', { class: 'split' }, list, detail));
       setTimeout(() => { const c = document.getElementById('conversation'); if (c) c.scrollTop = c.scrollHeight; }, 0);
@@ -232,10 +324,24 @@ function sms() {
           toast('SMSReceived published (see Events)');
         } catch (err) { toast(err.message, true); }
       });
+      const optOuts = (await api(withResource('/_emulator/sms/optouts', ctx.resource)).catch(() => ({ value: [] }))).value || [];
+      const optOutCard = h('section', { class: 'card', id: 'sms-optouts' },
+        h('h2', {}, `Opt-outs (${optOuts.length})`),
+        optOuts.length === 0
+          ? h('p', { class: 'muted' }, 'Nobody opted out. SmsClient opt-outs (POST /sms/optouts:add) land here; a send to an opted-out recipient fails for that recipient.')
+          : table([
+            ['From', (o) => o.from],
+            ['To', (o) => o.to],
+            ['', (o) => button('Remove', async () => {
+              await api(withResource('/_emulator/sms/optouts', ctx.resource, { from: o.from, to: o.to }), { method: 'DELETE' });
+              toast(`${o.to} opted back in to ${o.from}`);
+              ctx.refresh();
+            }, { class: 'small warn', dataset: { action: 'opt-in' } })],
+          ], optOuts));
       const head = header('SMS',
         button('Clear outbox', async () => { await api(withResource('/_emulator/sms', ctx.resource), { method: 'DELETE' }); ctx.refresh(); }, { class: 'danger' }));
       if (!all.length) {
-        return h('div', {}, head, inbound, empty('No SMS sent yet.', 'Send one with SmsClient.send(from_=…, to=…, message=…) using this resource\'s connection string; it appears here at once.'));
+        return h('div', {}, head, inbound, optOutCard, empty('No SMS sent yet.', 'Send one with SmsClient.send(from_=…, to=…, message=…) using this resource\'s connection string; it appears here at once.'));
       }
       const list = h('ul', { class: 'list', 'aria-label': 'Conversations' }, keys.map((k) => {
         const msgs = pairs.get(k);
@@ -256,7 +362,7 @@ function sms() {
           h('div', { class: 'meta' }, shortTime(m.sentAt), ' · ', `${m.segments} segment${m.segments > 1 ? 's' : ''} ${m.encoding}`, m.tag ? ` · tag ${m.tag}` : ''),
           h('div', { class: 'body' }, m.message),
           h('div', { class: 'meta' }, m.enableDeliveryReport ? `delivery report ${m.deliveryReportAt ? `at ${shortTime(m.deliveryReportAt)}` : 'pending'}` : 'no delivery report', ' · ', h('code', {}, m.messageId))))));
-      return h('div', {}, head, inbound, h('div', { class: 'split' }, list, conv));
+      return h('div', {}, head, inbound, h('div', { class: 'split' }, list, conv), optOutCard);
     },
   };
 }
@@ -343,17 +449,33 @@ function email() {
 // ---------------------------------------------------------------- Events
 function events() {
   let open = '';
+  let stateFilter = '';
   const key = (r) => `${r.subscription}/${r.id}`;
+  const redeliver = async (r, ctx) => {
+    const done = await api(withResource(`/_emulator/events/${enc(r.id)}/redeliver`, '', { subscription: r.subscription }), { method: 'POST' });
+    toast(`Queued again (${done.queued})`);
+    ctx.refresh();
+  };
+  const attemptsTable = (r) => (r.deliveryAttempts || []).length === 0
+    ? h('p', { class: 'muted' }, r.state === 'pending' ? 'Not tried yet.' : 'No delivery attempt was made (see the last result).')
+    : table([
+      ['#', (a) => String(a.n)],
+      ['Time', (a) => time(a.at)],
+      ['Subscription', (a) => a.subscription],
+      ['Result', (a) => (a.status ? badge(`HTTP ${a.status}`, a.status < 300 ? 'ok' : 'bad') : badge('no answer', 'bad'))],
+      ['Error', (a) => a.error || ''],
+      ['ms', (a) => (typeof a.durationMs === 'number' ? a.durationMs.toFixed(1) : '')],
+    ], r.deliveryAttempts.map((a, i) => ({ ...a, n: i + 1 })).reverse());
   return {
     title: 'Events',
     live: ['events', 'sms', 'email', 'chat'],
     async render(ctx) {
       const [subs, data] = await Promise.all([
-        api('/_emulator/events/subscriptions'), api('/_emulator/events'),
+        api('/_emulator/events/subscriptions'), api(withResource('/_emulator/events', '', { state: stateFilter })),
       ]);
       const subsList = subs.value || [];
       const records = (data.value || []).slice().reverse();
-      const kind = (s) => ({ delivered: 'ok', pending: 'warn', deadLettered: 'bad' })[s] || '';
+      const kind = (s) => ({ delivered: 'ok', pending: 'warn', deadlettered: 'bad' })[s] || '';
       const form = h('form', { class: 'inline', id: 'subscription-form' },
         h('input', { id: 'sub-name', placeholder: 'name (3-64 letters, digits, -)', size: 22, 'aria-label': 'Subscription name' }),
         h('input', { id: 'sub-endpoint', placeholder: 'https://… webhook', size: 32, 'aria-label': 'Webhook endpoint' }),
@@ -367,8 +489,11 @@ function events() {
         } catch (err) { toast(err.message, true); }
       });
       const selected = records.find((r) => key(r) === open);
+      const st = h('select', { id: 'events-state', 'aria-label': 'State' }, [['', 'any state'], ['pending', 'pending'], ['delivered', 'delivered'], ['deadlettered', 'dead letters']].map(([v, label]) => h('option', { value: v }, label)));
+      st.value = stateFilter;
+      st.addEventListener('change', () => { stateFilter = st.value; ctx.refresh(); });
       return h('div', {},
-        header('Events', button('Clear history', async () => { await api('/_emulator/events', { method: 'DELETE' }); ctx.refresh(); }, { class: 'danger' })),
+        header('Events', st, button('Clear history', async () => { await api('/_emulator/events', { method: 'DELETE' }); ctx.refresh(); }, { class: 'danger' })),
         h('section', { class: 'card' }, h('h2', {}, 'Webhook subscriptions'),
           subsList.length === 0 ? h('p', { class: 'muted' }, 'None yet. Events are built and kept for each subscription: add one here, with --event-webhook URL, or in a fixture.')
             : table([
@@ -378,7 +503,8 @@ function events() {
               ['', (s) => button('Delete', async () => { await api(`/_emulator/events/subscriptions/${enc(s.name)}`, { method: 'DELETE' }); ctx.refresh(); }, { class: 'small danger' })],
             ], subsList),
           form),
-        records.length === 0 ? empty('No events yet.', subsList.length ? 'Send an SMS, an email or a chat message; each event the real service would publish shows up here with its delivery attempts.' : 'Add a webhook subscription first.')
+        records.length === 0 && stateFilter ? empty(`No ${stateFilter === 'deadlettered' ? 'dead letters' : `${stateFilter} events`}.`, 'Pick "any state" to see every event.')
+        : records.length === 0 ? empty('No events yet.', subsList.length ? 'Send an SMS, an email or a chat message; each event the real service would publish shows up here with its delivery attempts.' : 'Add a webhook subscription first.')
           : table([
             ['Published', (r) => shortTime(r.publishedAt)],
             ['Type', (r) => r.eventType || ''],
@@ -387,8 +513,23 @@ function events() {
             ['State', (r) => badge(r.state || '', kind(r.state))],
             ['Attempts', (r) => String(r.attempts ?? '')],
             ['Last result', (r) => [r.lastStatus ? `HTTP ${r.lastStatus}` : '', r.lastError || '', r.deadLetterReason || ''].filter(Boolean).join(' · ')],
+            ['', (r) => {
+              if (r.state === 'pending') return '';
+              const b = button('Redeliver', () => redeliver(r, ctx), { class: 'small', dataset: { action: 'redeliver' }, title: 'Queue this event again for this subscription' });
+              b.addEventListener('click', (e) => e.stopPropagation()); // not the row's toggle
+              return b;
+            }],
           ], records, { onRow: (r) => { open = open === key(r) ? '' : key(r); ctx.refresh(); }, selected: (r) => key(r) === open }),
-        selected ? h('section', { class: 'card', id: 'event-detail' }, h('h2', {}, selected.eventType), pre(selected.event)) : null);
+        selected ? h('section', { class: 'card', id: 'event-detail' },
+          h('h2', {}, selected.eventType),
+          field('Event id', h('code', {}, selected.id)),
+          field('Subscription', selected.subscription),
+          field('State', badge(selected.state, kind(selected.state)), selected.deadLetterReason ? ` ${selected.deadLetterReason}` : ''),
+          selected.completedAt ? field(selected.state === 'delivered' ? 'Delivered' : 'Dead-lettered', time(selected.completedAt)) : null,
+          h('h3', {}, `Delivery attempts (${selected.attempts} in this round; the newest 32 kept)`),
+          h('div', { id: 'event-attempts' }, attemptsTable(selected)),
+          h('h3', {}, 'Event'),
+          pre(selected.event)) : null);
     },
   };
 }

@@ -94,6 +94,23 @@ pub fn managed_domain(resource_id: uuid::Uuid) -> String {
     format!("{}.azurecomm.net", resource_id.hyphenated())
 }
 
+/// Whether `domain` (any case, no trailing dot) is [`managed_domain`] of `resource_id`; without
+/// writing that name out, as a send checks it on every request.
+pub fn is_managed_domain_of(domain: &str, resource_id: uuid::Uuid) -> bool {
+    const SUFFIX: &str = ".azurecomm.net";
+    let Some(split) = domain.len().checked_sub(SUFFIX.len()) else {
+        return false;
+    };
+    let (id, suffix) = match (domain.get(..split), domain.get(split..)) {
+        (Some(id), Some(suffix)) => (id, suffix),
+        _ => return false,
+    };
+    // The hyphenated form only (36 characters), as managed_domain writes it.
+    suffix.eq_ignore_ascii_case(SUFFIX)
+        && id.len() == 36
+        && uuid::Uuid::try_parse(id).is_ok_and(|parsed| parsed == resource_id)
+}
+
 /// The default sender of a resource's Azure-managed domain.
 pub fn default_sender(resource_id: uuid::Uuid) -> String {
     format!("DoNotReply@{}", managed_domain(resource_id))
@@ -312,6 +329,26 @@ pub fn is_address_pattern(pattern: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_managed_domain_is_recognised_in_any_case_and_nothing_else_is() {
+        let id = uuid::Uuid::parse_str("acacacac-0000-4000-8000-000000000001").expect("uuid");
+        let name = managed_domain(id);
+        assert!(is_managed_domain_of(&name, id));
+        assert!(is_managed_domain_of(&name.to_ascii_uppercase(), id));
+        for other in [
+            "",
+            ".azurecomm.net",
+            "azurecomm.net",
+            "acacacac-0000-4000-8000-000000000002.azurecomm.net",
+            "acacacac000040008000000000000001.azurecomm.net",
+            "x.acacacac-0000-4000-8000-000000000001.azurecomm.net",
+            "acacacac-0000-4000-8000-000000000001.azurecomm.net.evil",
+            "é.azurecomm.net",
+        ] {
+            assert!(!is_managed_domain_of(other, id), "{other}");
+        }
+    }
 
     #[test]
     fn addresses_are_checked_as_addr_spec() {

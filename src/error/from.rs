@@ -7,7 +7,7 @@ use super::ApiError;
 use crate::auth::entra::EntraError;
 use crate::auth::hmac::HmacError;
 use crate::auth::user_token::{IssueError, TokenError};
-use crate::events::SubscribeError;
+use crate::events::{RedeliverError, SubscribeError};
 use crate::fixtures::{FixtureError, FixtureErrorKind};
 use crate::store::{ChatError, EmailError, NumbersError, RoomsError, SmsError, StoreError};
 
@@ -187,6 +187,16 @@ impl From<SubscribeError> for ApiError {
         match e {
             SubscribeError::DuplicateName(_) => ApiError::Conflict(e.to_string()),
             SubscribeError::NotFound(_) => ApiError::NotFound(e.to_string()),
+        }
+    }
+}
+
+/// An event to redeliver: 404 when there is no finished copy, 409 while one is pending.
+impl From<RedeliverError> for ApiError {
+    fn from(e: RedeliverError) -> Self {
+        match e {
+            RedeliverError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            RedeliverError::Pending(_) => ApiError::Conflict(e.to_string()),
         }
     }
 }

@@ -149,18 +149,12 @@ impl EventBus {
             tracing::debug!(event_id = %event.id, event_type = %event.event_type, subject = %event.subject, "event published");
             for slot in targets {
                 slot.enqueue(
-                    EventRecord {
+                    EventRecord::new(
                         seq,
-                        event: Arc::clone(&event),
-                        subscription: slot.name.clone(),
-                        schema: slot.sub.schema(),
-                        state: DeliveryState::Pending,
-                        attempts: 0,
-                        last_status: None,
-                        last_error: None,
-                        dead_letter_reason: None,
-                        completed_at: None,
-                    },
+                        Arc::clone(&event),
+                        slot.name.clone(),
+                        slot.sub.schema(),
+                    ),
                     capacity,
                 );
                 queued = true;
@@ -229,6 +223,65 @@ impl EventBus {
         cleared
     }
 
+    /// Queues the delivered or dead-lettered copies of event `id` again (the copy for
+    /// `subscription` only, if given), as if just published: attempts start over, the attempt
+    /// log goes on. Returns how many copies were queued. A copy whose subscription is gone
+    /// cannot be; one still pending (waiting or being delivered) refuses the whole call.
+    pub fn redeliver(&self, id: &str, subscription: Option<&str>) -> Result<usize, RedeliverError> {
+        let wanted = |r: &EventRecord| {
+            r.event.id == id && subscription.is_none_or(|s| r.subscription.eq_ignore_ascii_case(s))
+        };
+        // Holding `subs` throughout (it comes before a slot's state and the history in the lock
+        // order) keeps two redeliveries of one event from both finding it done.
+        let subs = lock(&self.inner.subs);
+        for slot in subs.iter() {
+            let state = lock(&slot.state);
+            if state.in_flight.iter().chain(&state.queue).any(wanted) {
+                return Err(RedeliverError::Pending(id.to_string()));
+            }
+        }
+        let slot_of = |r: &EventRecord| subs.iter().find(|s| s.name == r.subscription);
+        let mut taken = Vec::new();
+        {
+            let mut guard = lock(&self.inner.history);
+            let history = &mut *guard;
+            for (list, state) in [
+                (&mut history.delivered, DeliveryState::Delivered),
+                (&mut history.dead_lettered, DeliveryState::DeadLettered),
+            ] {
+                let (out, kept) = std::mem::take(list)
+                    .into_iter()
+                    .partition(|r| wanted(r) && slot_of(r).is_some());
+                *list = kept;
+                taken.extend(out.into_iter().map(|r| (r, state)));
+            }
+        }
+        if taken.is_empty() {
+            return Err(RedeliverError::NotFound(id.to_string()));
+        }
+        taken.sort_by_key(|(r, _)| r.seq);
+        let capacity = self.inner.options.queue_capacity.max(1);
+        let count = taken.len();
+        for (mut record, was) in taken {
+            let Some(slot) = slot_of(&record) else {
+                continue;
+            };
+            {
+                let mut state = lock(&slot.state);
+                match was {
+                    DeliveryState::Delivered => state.delivered = state.delivered.saturating_sub(1),
+                    _ => state.dead_lettered = state.dead_lettered.saturating_sub(1),
+                }
+            }
+            record.requeue();
+            tracing::info!(event_id = %record.event.id, subscription = %record.subscription, "event queued for redelivery");
+            slot.enqueue(record, capacity);
+        }
+        drop(subs);
+        self.inner.changed.notify_waiters();
+        Ok(count)
+    }
+
     /// A new id for an event or a chat transaction: the `--seed` sequence, or random.
     pub(crate) fn next_uuid(&self) -> uuid::Uuid {
         self.inner.ids.uuid()
@@ -268,6 +321,17 @@ impl EventBus {
             tasks: vec![supervisor, reports],
         }
     }
+}
+
+/// Why [`EventBus::redeliver`] queued nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RedeliverError {
+    /// No delivered or dead-lettered copy of the event (for a subscription that still exists).
+    #[error("no delivered or dead-lettered event has the id '{0}'")]
+    NotFound(String),
+    /// A copy is still pending: waiting or being delivered now.
+    #[error("event '{0}' is pending: it is waiting for or in delivery now")]
+    Pending(String),
 }
 
 /// Stops the bus's tasks.

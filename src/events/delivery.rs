@@ -28,6 +28,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::event::{DATA_VERSION, METADATA_VERSION, fmt_time};
+use super::records::DeliveryAttempt;
 use super::{
     DeadLetterReason, DeliveryState, EventRecord, EventSchema, Inner, Slot, Validation, lock,
 };
@@ -248,13 +249,23 @@ async fn deliver(inner: &Inner, slot: &Slot, batch: Batch, stop: &mut watch::Rec
         if !current(inner, slot, &batch) {
             return;
         }
+        let (at, started) = (inner.clock.now(), std::time::Instant::now());
         let result = post(inner, slot, &body, attempt - 1).await;
         let (status, error) = match &result {
             Attempt::Done(s) => (Some(*s), None),
             Attempt::Retry(s, e) => (*s, Some(e.clone())),
             Attempt::GiveUp(s, e) => (Some(*s), Some(e.clone())),
         };
-        record_attempt(slot, attempt, status, error.clone());
+        record_attempt(
+            slot,
+            attempt,
+            DeliveryAttempt {
+                at,
+                status,
+                error: error.clone(),
+                duration: started.elapsed(),
+            },
+        );
         match result {
             Attempt::Done(_) => {
                 tracing::debug!(subscription = %slot.name, events = batch.records.len(), attempt, "events delivered");
@@ -306,12 +317,10 @@ async fn deliver(inner: &Inner, slot: &Slot, batch: Batch, stop: &mut watch::Rec
 }
 
 /// Notes an attempt on the in-flight records (so that pending listings show it).
-fn record_attempt(slot: &Slot, attempt: u32, status: Option<u16>, error: Option<String>) {
+fn record_attempt(slot: &Slot, count: u32, attempt: DeliveryAttempt) {
     let mut state = lock(&slot.state);
     for r in &mut state.in_flight {
-        r.attempts = attempt;
-        r.last_status = status;
-        r.last_error = error.clone();
+        r.note_attempt(count, attempt.clone());
     }
 }
 

@@ -123,7 +123,10 @@ impl EmailSchedule {
         }
     }
 
-    fn add(&mut self, topic: &str, email: &Arc<SentEmail>) {
+    /// Schedules the reports of `email`; true when one of them is now the earliest due, so the
+    /// timer (which waits for the earliest) must look again.
+    fn add(&mut self, topic: &str, email: &Arc<SentEmail>) -> bool {
+        let before = self.next_due();
         for (i, delivery) in email.deliveries.iter().enumerate() {
             if self.due.len() >= self.capacity {
                 // Full: forget the latest-due report.
@@ -134,6 +137,11 @@ impl EmailSchedule {
                 (delivery.at, self.next),
                 (topic.to_string(), Arc::clone(email), i),
             );
+        }
+        match (before, self.next_due()) {
+            (Some(before), Some(now)) => now < before,
+            (None, now) => now.is_some(),
+            (Some(_), None) => false,
         }
     }
 
@@ -162,8 +170,9 @@ impl EventBus {
         let topic = self.topic_for(resource);
         match change {
             EmailChange::Sent(email) => {
-                lock(&self.inner.email_reports).add(&topic, email);
-                self.inner.reports_changed.notify_one();
+                if lock(&self.inner.email_reports).add(&topic, email) {
+                    self.inner.reports_changed.notify_one();
+                }
             }
             EmailChange::Engaged(engagement) => {
                 if self.wants(EventType::EmailEngagementTrackingReportReceived) {

@@ -54,14 +54,16 @@ pub mod tls;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-pub use bus::{EventBus, EventsHandle};
+pub use bus::{EventBus, EventsHandle, RedeliverError};
 pub use delivery::{DeliveryPolicy, backoff};
 pub use event::{
     CLOUD_EVENTS_SPEC_VERSION, DATA_VERSION, Event, EventType, METADATA_VERSION, NewEvent,
     TYPE_PREFIX,
 };
 pub use options::{BusOptions, resource_topic};
-pub use records::{DeadLetterReason, DeliveryState, EventFilter, EventRecord};
+pub use records::{
+    ATTEMPTS_KEPT, DeadLetterReason, DeliveryAttempt, DeliveryState, EventFilter, EventRecord,
+};
 pub use slots::{SubscribeError, SubscriptionInfo, SubscriptionSource, Validation};
 pub use subscription::{
     EventSchema, MAX_EVENTS_PER_BATCH, Subscription, SubscriptionError, SubscriptionSpec,

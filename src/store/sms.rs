@@ -446,11 +446,15 @@ impl SmsStore {
         }
     }
 
-    /// Every (sender, recipient) opt-out, sorted (snapshots).
-    pub fn opt_out_pairs(&self) -> Vec<(PhoneNumber, PhoneNumber)> {
-        let mut pairs: Vec<_> = self.opt_outs.iter().map(|p| p.key().clone()).collect();
-        pairs.sort_by(|a, b| (a.0.as_str(), a.1.as_str()).cmp(&(b.0.as_str(), b.1.as_str())));
-        pairs
+    /// Every (sender, recipient) opt-out, sorted by sender then recipient.
+    pub fn opt_outs(&self) -> Vec<(PhoneNumber, PhoneNumber)> {
+        let mut all: Vec<(PhoneNumber, PhoneNumber)> = self
+            .opt_outs
+            .iter()
+            .map(|pair| pair.key().clone())
+            .collect();
+        all.sort_by(|a, b| (a.0.as_str(), a.1.as_str()).cmp(&(b.0.as_str(), b.1.as_str())));
+        all
     }
 
     /// Number of (sender, recipient) opt-outs.

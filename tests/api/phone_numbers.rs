@@ -776,12 +776,23 @@ async fn operator_information_formats_known_numbers() {
         app.pn_send(
             "POST",
             "/operatorInformation/:search",
-            &json!({"phoneNumbers": ["+14255550123"], "options": {"includeAdditionalOperatorDetails": true}}),
+            &json!({"phoneNumbers": ["+14255550123", "+18005550100"], "options": {"includeAdditionalOperatorDetails": true}}),
         )
         .await,
     )
     .await;
     assert!(detailed["values"][0]["operatorDetails"]["name"].is_string());
+    assert_eq!(
+        detailed["values"][0]["operatorDetails"]["mobileNetworkCode"],
+        "000"
+    );
+    // An owned number's operator is the emulator: no mobile codes, left out rather than null
+    // (the spec types them as strings).
+    let owned = detailed["values"][1]["operatorDetails"]
+        .as_object()
+        .unwrap();
+    assert!(owned["name"].is_string());
+    assert!(!owned.contains_key("mobileNetworkCode") && !owned.contains_key("mobileCountryCode"));
     for bad in [
         json!({}),
         json!({"phoneNumbers": ["425"]}),

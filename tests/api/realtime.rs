@@ -245,6 +245,7 @@ async fn a_socket_is_acked_and_hears_what_others_do_in_its_threads() {
         .expect("bob listed");
     assert_eq!(bobs["sockets"][0]["sent"], 3);
     assert_eq!(bobs["sockets"][0]["acknowledged"], 1);
+    assert_eq!(bobs["sockets"][0]["transport"], "websocket");
 
     // The control API closes Bob's socket; the client's next allocation reuses its `sr`.
     let closed: Value = app
@@ -441,5 +442,50 @@ async fn scenario_rules_delay_and_drop_notifications_and_drop_sockets() {
         )
         .await;
     assert_eq!(res.status(), 204);
+    assert_eq!(next_text(&mut ws).await, None);
+}
+
+#[tokio::test]
+async fn closing_sockets_from_another_origin_is_refused() {
+    let app = spawn_app().await;
+    let (bob, token) = app.create_user_and_token(&["chat"]).await;
+    let (mut ws, _) = connect(&app, &token).await;
+    let res = app
+        .client
+        .post(format!(
+            "{}/_emulator/realtime/close?user={}",
+            app.http,
+            encode(&bob)
+        ))
+        .header("Origin", "http://evil.example")
+        .header("Sec-Fetch-Site", "cross-site")
+        .send()
+        .await
+        .expect("close");
+    assert_eq!(res.status(), 403);
+    let live: Value = app
+        .client
+        .get(format!("{}/_emulator/realtime", app.http))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(live["sockets"], 1);
+    // The same request from the inspector's own origin closes it.
+    let res = app
+        .client
+        .post(format!(
+            "{}/_emulator/realtime/close?user={}",
+            app.http,
+            encode(&bob)
+        ))
+        .header("Origin", app.http.clone())
+        .header("Sec-Fetch-Site", "same-origin")
+        .send()
+        .await
+        .expect("close");
+    assert_eq!(res.status(), 200);
     assert_eq!(next_text(&mut ws).await, None);
 }

@@ -6,6 +6,8 @@ never run, and revoking from the UI makes the SDK's next chat call fail with 401
 from __future__ import annotations
 
 import base64
+import http.server
+import threading
 import time
 import urllib.request
 import uuid
@@ -286,3 +288,160 @@ def test_control_token_login_sets_a_strict_httponly_cookie(browser):
         screenshot(page, "login-done")
         context.close()
         assert errors == []
+
+
+OPEN_SOCKET = """async (token) => {
+  // What the Chat SDK does in startRealtimeNotifications(): allocation, handshake, WebSocket.
+  const alloc = await (await fetch('/v4/a?epid=inspector-test', {
+    method: 'POST', headers: { 'X-Skypetoken': token, 'content-type': 'text/plain' },
+  })).json();
+  const sr = alloc.connectparams.sr;
+  const session = (await (await fetch(`/socket.io/1/?sr=${sr}&v=v4&auth=true`)).text()).split(':')[0];
+  const ws = new WebSocket(`ws://${location.host}/socket.io/1/websocket/${session}?sr=${sr}`);
+  window.__closed = false;
+  ws.addEventListener('close', () => { window.__closed = true; });
+  await new Promise((resolve, reject) => {
+    ws.addEventListener('message', (e) => { if (String(e.data).startsWith('5:::')) resolve(); });
+    ws.addEventListener('error', () => reject(new Error('websocket error')));
+  });
+  window.__ws = ws;
+}"""
+
+
+def test_live_sockets_are_listed_and_disconnected(page, browser, emulator: Emulator):
+    user, token = identity_client(emulator).create_user_and_token(["chat"])
+    user_id = user.properties["id"]
+    open_page(page, emulator, "identities")
+    page.locator("#live-sockets").get_by_text("No real-time notification socket is open").wait_for()
+    # A browser app on the emulator's own origin opens a socket; the page's poll finds it.
+    app_context = browser.new_context()
+    app = app_context.new_page()
+    app.goto(emulator.http_endpoint.rstrip("/") + "/_emulator/health")
+    app.evaluate(OPEN_SOCKET, token.token)
+    row = page.locator("#live-sockets tr", has_text=user_id)
+    row.wait_for(timeout=3000)
+    assert "websocket" in row.inner_text()
+    screenshot(page, "identities-sockets")
+    row.get_by_role("button", name="Disconnect").click()
+    page.get_by_text("Closed 1 socket of this user").wait_for()
+    page.locator("#live-sockets").get_by_text("No real-time notification socket is open").wait_for()
+    deadline = time.monotonic() + 3
+    while not app.evaluate("window.__closed") and time.monotonic() < deadline:
+        app.wait_for_timeout(50)
+    assert app.evaluate("window.__closed") is True
+    status, body = emulator.control("GET", "/_emulator/realtime")
+    assert status == 200 and body["sockets"] == 0
+    app_context.close()
+
+
+def test_live_sockets_are_not_polled_on_other_pages(page, emulator: Emulator):
+    polls = []
+    page.on("request", lambda r: r.url.endswith("/_emulator/realtime") and polls.append(r.url))
+    open_page(page, emulator, "identities")
+    page.wait_for_timeout(2500)
+    assert len(polls) >= 2  # the first render and at least one tick
+    open_page(page, emulator, "sms")
+    page.wait_for_timeout(300)
+    before = len(polls)
+    page.wait_for_timeout(2500)
+    assert len(polls) == before
+
+
+class _Hook(http.server.BaseHTTPRequestHandler):
+    """A webhook that refuses its first delivery with 400 (dead-lettered at once) and accepts
+    the rest."""
+
+    seen = 0
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        type(self).seen += 1
+        self.send_response(400 if type(self).seen == 1 else 200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_dead_letter_attempts_and_redeliver(page, emulator: Emulator):
+    _Hook.seen = 0
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        status, _ = emulator.control(
+            "POST", "/_emulator/events/subscriptions",
+            {"name": "picky", "endpoint": f"http://127.0.0.1:{server.server_port}/hook", "skipValidation": True},
+        )
+        assert status == 201
+        emulator.control("POST", "/_emulator/sms/inbound", {"from": "+14255550199", "to": FROM, "message": "hello"})
+        open_page(page, emulator, "events")
+        page.locator("#events-state").select_option("deadlettered")
+        row = page.locator("tr.clickable", has_text="NonRetryableStatusCode")
+        row.wait_for()
+        row.click()
+        page.locator("#event-attempts").get_by_text("HTTP 400").wait_for()
+        screenshot(page, "events-dead-letter")
+        row.get_by_role("button", name="Redeliver").click()
+        page.get_by_text("Queued again (1)").wait_for()
+        page.get_by_text("No dead letters.").wait_for()
+        page.locator("#events-state").select_option("delivered")
+        page.locator("tr.clickable", has_text="picky").click()
+        attempts = page.locator("#event-attempts")
+        attempts.get_by_text("HTTP 200").wait_for()
+        assert "HTTP 400" in attempts.inner_text()
+        screenshot(page, "events-redelivered")
+    finally:
+        server.shutdown()
+
+
+def test_sms_opt_outs_are_listed_and_removed(page, emulator: Emulator):
+    sms = sms_client(emulator)
+    # The SDK's opt-out API (2024-12-10-preview+) is not in the pinned SDK: the REST call, signed
+    # by the same SDK pipeline, is what the SDK would send.
+    from azure.core.pipeline.transport import HttpRequest
+
+    request = HttpRequest("POST", "{endpoint}/sms/optouts:add?api-version=2026-01-23")
+    request.set_json_body({"from": FROM, "recipients": [{"to": "+14255550123"}]})
+    response = sms._sms_service_client._send_request(request, stream=False)
+    assert response.status_code == 200, response.text()
+    open_page(page, emulator, "sms")
+    card = page.locator("#sms-optouts")
+    row = card.locator("tr", has_text="+14255550123")
+    row.wait_for()
+    assert FROM in row.inner_text()
+    screenshot(page, "sms-optouts")
+    row.get_by_role("button", name="Remove").click()
+    page.get_by_text(f"+14255550123 opted back in to {FROM}").wait_for()
+    card.get_by_text("Nobody opted out.").wait_for()
+    status, body = emulator.control("GET", "/_emulator/sms/optouts")
+    assert status == 200 and body == {"value": []}
+
+
+def test_chat_read_receipts_and_typing_show_live(page, emulator: Emulator):
+    alice, _, alice_chat = chat_user(emulator, "Alice")
+    bob, _, bob_chat = chat_user(emulator, "Bob")
+    thread = alice_chat.create_chat_thread(
+        "Receipts and typing",
+        thread_participants=[ChatParticipant(identifier=alice, display_name="Alice"),
+                             ChatParticipant(identifier=bob, display_name="Bob")],
+    ).chat_thread
+    message_id = alice_chat.get_chat_thread_client(thread.id).send_message("Did you read this?", sender_display_name="Alice").id
+    open_page(page, emulator, "chat")
+    page.locator("#read-receipts").get_by_text("No read receipts yet").wait_for()
+    bob_chat.get_chat_thread_client(thread.id).send_read_receipt(message_id)
+    page.locator(".conversation").get_by_text("Read by Bob").wait_for(timeout=2000)
+    page.locator("#read-receipts tr", has_text="Did you read this?").wait_for()
+    alice_chat.get_chat_thread_client(thread.id).send_typing_notification(sender_display_name="Alice <img src=x onerror=\"window.__xss=4\">")
+    started = time.monotonic()
+    expect(page.locator("#typing")).to_have_text('Alice <img src=x onerror="window.__xss=4"> is typing…', timeout=1000)
+    assert time.monotonic() - started < 1.0
+    assert page.evaluate("window.__xss") is None
+    screenshot(page, "chat-receipts-typing")
+
+
+def test_overview_lists_each_resources_email_domains(page, emulator: Emulator):
+    open_page(page, emulator, "overview")
+    domains = page.locator(".field", has_text="Email domains")
+    domains.wait_for()
+    assert SENDER.split("@")[1] in domains.inner_text()

@@ -13,6 +13,8 @@
 //!   `wait` (`5s`, `500ms`, plain seconds; at most 60 s, real time) the request long-polls until
 //!   `count` (default 1) records match, like `GET /_emulator/sms`.
 //! - `DELETE /_emulator/events` forgets every record (pending ones too) → `{"cleared": n}`.
+//! - `POST /_emulator/events/{id}/redeliver[?subscription=]` queues a delivered or dead-lettered
+//!   event again → 202 `{"queued": n}`; 404 unknown, 409 while it is pending.
 //! - `POST /_emulator/sms/inbound` `{"from","to","message"}` → 202 and an `SMSReceived` event:
 //!   `to` must be a number an emulated resource owns (that resource publishes the event),
 //!   `from` an E.164 number.
@@ -135,8 +137,28 @@ pub struct EventRecordDto {
     /// When it was delivered or dead-lettered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<String>,
+    /// The newest attempts (at most [`crate::events::ATTEMPTS_KEPT`]), oldest first.
+    pub delivery_attempts: Vec<DeliveryAttemptDto>,
     /// The event exactly as the webhook receives it (in the subscription's schema).
     pub event: serde_json::Value,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryAttemptDto {
+    /// When it started (emulator clock).
+    pub at: String,
+    /// The subscription it was for.
+    pub subscription: String,
+    /// The webhook's HTTP status, if it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// What went wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How long it took, in milliseconds (real time).
+    pub duration_ms: f64,
 }
 
 impl From<EventRecord> for EventRecordDto {
@@ -144,8 +166,20 @@ impl From<EventRecord> for EventRecordDto {
         let ts = |t: chrono::DateTime<chrono::Utc>| {
             t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         };
+        let delivery_attempts = r
+            .delivery_attempts
+            .iter()
+            .map(|a| DeliveryAttemptDto {
+                at: ts(a.at),
+                subscription: r.subscription.clone(),
+                status: a.status,
+                error: a.error.clone(),
+                duration_ms: (a.duration.as_secs_f64() * 1000.0 * 10.0).round() / 10.0,
+            })
+            .collect();
         Self {
             event: r.rendered(),
+            delivery_attempts,
             id: r.event.id.clone(),
             event_type: r.event.event_type.as_str(),
             subject: r.event.subject.clone(),
@@ -263,6 +297,28 @@ pub async fn list_events(
                 .collect::<Vec<_>>(),
         },
     )
+}
+
+#[derive(Debug, Serialize)]
+struct Queued {
+    queued: usize,
+}
+
+/// `POST /_emulator/events/{event_id}/redeliver[?subscription=NAME]`: queues a delivered or
+/// dead-lettered event again (its copy for every subscription, or for one). 202 `{"queued"}`;
+/// 404 when no finished copy exists; 409 while a copy is pending (waiting or in delivery).
+pub async fn redeliver_event(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let raw = req.match_info().get("event_id").unwrap_or("");
+    let id = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+    let query = req.uri().query().unwrap_or("");
+    let subscription = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "subscription")
+        .map(|(_, v)| v.into_owned());
+    let queued = state.events.redeliver(&id, subscription.as_deref())?;
+    json_response(StatusCode::ACCEPTED, &Queued { queued })
 }
 
 /// `DELETE /_emulator/events`: forget every record.

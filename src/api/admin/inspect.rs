@@ -6,6 +6,8 @@
 //!   participants and message counts.
 //! - `GET /_emulator/chat/threads/{id}/messages?resource=&limit=`: a thread's messages, oldest
 //!   first (the newest `limit`), in the Chat API's own shape.
+//! - `GET /_emulator/chat/threads/{id}/readReceipts?resource=`: the latest read receipt of each
+//!   participant, oldest read first, in the Chat API's shape.
 //!
 //! `resource` defaults to `default`; `limit` to 1000 (at most 100000).
 
@@ -15,9 +17,9 @@ use serde::Serialize;
 
 use super::query::invalid;
 use super::resource_or_default;
-use crate::api::chat::messages::ChatMessageDto;
+use crate::api::chat::messages::{ChatMessageDto, ReadReceiptDto};
 use crate::api::chat::{ParticipantOut, fmt_time};
-use crate::domain::ThreadId;
+use crate::domain::{CommunicationIdentifier, ThreadId};
 use crate::error::ApiError;
 use crate::http::json_response;
 use crate::state::AppState;
@@ -143,6 +145,37 @@ pub async fn list_messages(
     let value: Vec<ChatMessageDto> = messages
         .into_iter()
         .map(|m| ChatMessageDto::new(m, SHAPE_VERSION))
+        .collect();
+    json_response(StatusCode::OK, &serde_json::json!({ "value": value }))
+}
+
+/// `GET /_emulator/chat/threads/{id}/readReceipts`: the latest receipt of each participant who
+/// sent one, oldest read first, in the Chat API's shape.
+pub async fn list_read_receipts(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let resource = resource_or_default(&state, &req)?;
+    let raw = req.match_info().get("thread_id").unwrap_or_default();
+    let id = ThreadId::parse(raw).map_err(|e| ApiError::NotFound(format!("{e}.")))?;
+    let receipts = resource
+        .store
+        .chat
+        .inspect_read_receipts(&id)
+        .map_err(|e| match e {
+            ChatError::ThreadNotFound(id) => ApiError::NotFound(format!(
+                "There is no thread {id} in resource '{}'.",
+                resource.name
+            )),
+            other => ApiError::Internal(anyhow::anyhow!("{other}")),
+        })?;
+    let value: Vec<ReadReceiptDto> = receipts
+        .into_iter()
+        .map(|r| ReadReceiptDto {
+            sender_communication_identifier: (&CommunicationIdentifier::User(r.sender)).into(),
+            chat_message_id: r.message_id.to_string(),
+            read_on: fmt_time(r.read_on),
+        })
         .collect();
     json_response(StatusCode::OK, &serde_json::json!({ "value": value }))
 }

@@ -15,7 +15,8 @@
 //!   that `--fixtures` loads back (see [`state`]).
 //! - Scripted scenarios, the journal, fixtures, resources and inspection: see
 //!   [`scenarios`] and [`inspect`].
-//! - `GET|DELETE /_emulator/sms`: the SMS outbox (see [`sms`]).
+//! - `GET|DELETE /_emulator/sms`: the SMS outbox (see [`sms`]); `GET|DELETE
+//!   /_emulator/sms/optouts`: the opt-out list (see [`optouts`]).
 //! - `GET|DELETE /_emulator/emails…`: the email inbox, raw messages, attachments and engagement
 //!   (see [`email`]).
 //! - `/_emulator/events…`, `POST /_emulator/sms/inbound`: Event Grid subscriptions, the event
@@ -28,6 +29,7 @@ pub mod clock;
 pub mod email;
 pub mod events;
 pub mod inspect;
+pub mod optouts;
 pub mod query;
 pub mod scenarios;
 pub mod sms;
@@ -118,10 +120,17 @@ pub const OPERATIONS: &[Operation] = &[
     Operation::new("Emulator.ListMessages", Method::GET,
         "/_emulator/chat/threads/{thread_id}/messages", &[], CONTROL,
         |r| r.to(inspect::list_messages)),
+    Operation::new("Emulator.ListReadReceipts", Method::GET,
+        "/_emulator/chat/threads/{thread_id}/readReceipts", &[], CONTROL,
+        |r| r.to(inspect::list_read_receipts)),
     Operation::new("Emulator.ListSentSms", Method::GET, "/_emulator/sms",
         &[], CONTROL, |r| r.to(sms::list_sent_sms)),
     Operation::new("Emulator.ClearSentSms", Method::DELETE, "/_emulator/sms",
         &[], CONTROL, |r| r.to(sms::clear_sent_sms)),
+    Operation::new("Emulator.ListSmsOptOuts", Method::GET, "/_emulator/sms/optouts",
+        &[], CONTROL, |r| r.to(optouts::list_opt_outs)),
+    Operation::new("Emulator.RemoveSmsOptOut", Method::DELETE, "/_emulator/sms/optouts",
+        &[], CONTROL, |r| r.to(optouts::remove_opt_out)),
     Operation::new("Emulator.ListEmails", Method::GET, "/_emulator/emails",
         &[], CONTROL, |r| r.to(email::list_emails)),
     Operation::new("Emulator.ClearEmails", Method::DELETE, "/_emulator/emails",
@@ -142,6 +151,8 @@ pub const OPERATIONS: &[Operation] = &[
         &[], CONTROL, |r| r.to(events::list_events)),
     Operation::new("Emulator.ClearEvents", Method::DELETE, "/_emulator/events",
         &[], CONTROL, |r| r.to(events::clear_events)),
+    Operation::new("Emulator.RedeliverEvent", Method::POST, "/_emulator/events/{event_id}/redeliver",
+        &[], CONTROL, |r| r.to(events::redeliver_event)),
     Operation::new("Emulator.CreateSubscription", Method::POST, "/_emulator/events/subscriptions",
         &[], CONTROL, |r| r.to(events::create_subscription)),
     Operation::new("Emulator.ListSubscriptions", Method::GET, "/_emulator/events/subscriptions",

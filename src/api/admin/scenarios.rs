@@ -323,6 +323,8 @@ struct ResourceView {
     phone_numbers: Vec<String>,
     connection_string: String,
     entra_clients: Option<Vec<String>>,
+    /// The Azure-managed domain first, then the custom ones.
+    email_domains: Vec<String>,
     identities: usize,
     threads: usize,
 }
@@ -351,6 +353,7 @@ pub async fn list_resources(
                 r.access_key_b64
             ),
             entra_clients: r.entra_clients.clone(),
+            email_domains: r.email_domains(),
             identities: r.store.identities.len(),
             threads: r.store.chat.len(),
         })

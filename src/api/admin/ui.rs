@@ -30,7 +30,7 @@ use crate::error::ApiError;
 use crate::http::AcsJson;
 use crate::http::extract::decoded_segment;
 use crate::state::AppState;
-use crate::store::Area;
+use crate::store::{Area, Change, ChatChangeKind, Committed};
 
 /// The cookie the login sets; [`crate::http::auth::control`] accepts it.
 use crate::http::auth::CONTROL_COOKIE as COOKIE;
@@ -301,6 +301,7 @@ fn area_name(area: Area) -> &'static str {
 /// What the stream tells the page next.
 enum Next {
     Change(Area, String),
+    Typing(serde_json::Value),
     Requests,
     Events,
     Resync,
@@ -308,10 +309,33 @@ enum Next {
     Closed,
 }
 
+/// A typing notification as the stream's `typing` message: it changes nothing stored, so the
+/// page shows it from the stream alone (and only while the stream is open).
+fn typing(committed: &Committed) -> Option<Next> {
+    let Change::Chat(chat) = &committed.change else {
+        return None;
+    };
+    let ChatChangeKind::Typing {
+        sender_display_name,
+    } = &chat.kind
+    else {
+        return None;
+    };
+    Some(Next::Typing(serde_json::json!({
+        "resource": committed.resource,
+        "threadId": chat.thread.props.id.to_string(),
+        "sender": chat.by.to_string(),
+        "senderDisplayName": sender_display_name,
+        "at": chat.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    })))
+}
+
 /// `GET /_emulator/ui/stream`: `text/event-stream`. Each message names what changed, the page
 /// fetches it through the control API:
 /// - `event: change`, `data: {"area":"sms|email|chat","resource":NAME}` for every committed
 ///   store write (from the change sink's live subscription);
+/// - `event: typing`, `data: {"resource","threadId","sender","senderDisplayName","at"}` for a
+///   chat typing notification (instead of `change`: nothing stored changed);
 /// - `event: requests` when the journal has new entries; `event: events` when event records
 ///   changed; `event: resync` when this stream fell behind the sink's buffer (fetch everything);
 /// - a comment every 10 s.
@@ -341,7 +365,8 @@ pub async fn stream(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         |(state, mut receiver, mut seq, mut heartbeat, mut tick, slot)| async move {
             let next = tokio::select! {
                 got = receiver.recv() => match got {
-                    Ok(committed) => Next::Change(committed.change.area(), committed.resource.clone()),
+                    Ok(committed) => typing(&committed)
+                        .unwrap_or_else(|| Next::Change(committed.change.area(), committed.resource.clone())),
                     Err(RecvError::Lagged(_)) => Next::Resync,
                     Err(RecvError::Closed) => Next::Closed,
                 },
@@ -364,6 +389,7 @@ pub async fn stream(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
                     "event: change\ndata: {}\n\n",
                     serde_json::json!({"area": area_name(area), "resource": resource})
                 ),
+                Next::Typing(data) => format!("event: typing\ndata: {data}\n\n"),
                 Next::Requests => "event: requests\ndata: {}\n\n".to_owned(),
                 Next::Events => "event: events\ndata: {}\n\n".to_owned(),
                 Next::Resync => "event: resync\ndata: {}\n\n".to_owned(),

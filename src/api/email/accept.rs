@@ -165,7 +165,16 @@ fn mailboxes(list: &[NewMailbox], path: &str) -> Result<Vec<Mailbox>, EmailError
         .enumerate()
         .map(|(i, m)| {
             Ok(Mailbox {
-                address: address(&m.address, &format!("{path}[{i}].address"))?,
+                // The path is written only for the error (not for every valid recipient).
+                address: EmailAddress::parse(&m.address).map_err(|_| {
+                    invalid(
+                        "InvalidEmailAddress",
+                        format!(
+                            "The email address '{}' ({path}[{i}].address) is not valid.",
+                            m.address
+                        ),
+                    )
+                })?,
                 display_name: m.display_name.clone(),
             })
         })

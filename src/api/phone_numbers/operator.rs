@@ -5,7 +5,8 @@
 //! `+1 (123) 456-7899`, `+1 123 456 7899`) and ISO country; `numberType` is what the emulator knows (a number an
 //! emulated resource owns: `geographic`, or `other` for toll-free; other North American numbers
 //! `geographic`; the rest `unknown`). With `includeAdditionalOperatorDetails`, `operatorDetails`
-//! names the emulator for numbers an emulated resource owns and a fictional carrier otherwise.
+//! names the emulator for numbers an emulated resource owns (without mobile network and country
+//! codes, which the spec types as strings: left out, not `null`) and a fictional carrier otherwise.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -97,7 +98,7 @@ pub async fn search(
         }
         if details {
             value["operatorDetails"] = if owned.is_some() {
-                json!({"name": "Azure Communication Services (emulated)", "mobileNetworkCode": null, "mobileCountryCode": null})
+                json!({"name": "Azure Communication Services (emulated)"})
             } else {
                 json!({"name": "Emulated Carrier", "mobileNetworkCode": "000", "mobileCountryCode": "001"})
             };

@@ -322,6 +322,8 @@ async fn list_sockets(req: HttpRequest) -> Result<HttpResponse, ApiError> {
             "id": s.id,
             "resource": s.resource,
             "origin": s.origin,
+            // socket.io 0.9 over a WebSocket is the only transport the handshake offers.
+            "transport": "websocket",
             "connectedAt": s.connected_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             "sent": s.sent.load(std::sync::atomic::Ordering::Relaxed),
             "acknowledged": s.acknowledged.load(std::sync::atomic::Ordering::Relaxed),

@@ -226,6 +226,16 @@ impl ChatStore {
         Ok((first..=newest).map(|seq| t.view(seq)).collect())
     }
 
+    /// A thread's read receipts for inspection (no membership check): the latest per
+    /// participant, oldest read first.
+    pub fn inspect_read_receipts(&self, id: &ThreadId) -> Result<Vec<ReadReceipt>, ChatError> {
+        let thread = self.thread(id)?;
+        let t = lock(&thread);
+        let mut receipts: Vec<ReadReceipt> = t.receipts.values().cloned().collect();
+        receipts.sort_by_key(|r| (r.read_on, r.sequence_id));
+        Ok(receipts)
+    }
+
     /// Whether a thread with this id exists (deleted or not).
     pub fn contains(&self, id: &ThreadId) -> bool {
         self.threads.contains_key(id)
