@@ -259,8 +259,9 @@ struct ResetResult {
 
 /// `POST /_emulator/reset[?resource=NAME][&keep=fixtures|nothing]`: clears every table of
 /// every resource, or of one, then puts the loaded fixtures' data back (`keep=fixtures`, the
-/// default) or leaves the tables empty (`keep=nothing`). Resources, rules and start-up
-/// subscriptions the fixtures declared stay either way. A full reset also clears the event
+/// default) or leaves the tables empty (`keep=nothing`). What the fixtures declared outside the
+/// tables (resources, linked email domains, the numbers searches offer, rules, start-up
+/// subscriptions) stays either way. A full reset also clears the event
 /// records and removes the control API's event subscriptions (start-up ones stay).
 async fn reset(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let query = req.uri().query().unwrap_or("");
