@@ -1026,6 +1026,12 @@ impl NumberStore {
         }
     }
 
+    /// Records `owned` as a number the resource owns, replacing any record of it (fixtures and
+    /// snapshots: a number bought before). Publishes nothing.
+    pub fn insert_owned(&self, owned: OwnedNumber) {
+        self.inner().owned.insert(owned.number.clone(), owned);
+    }
+
     /// Forgets everything but the configured numbers and the declared inventory.
     pub fn clear(&self) {
         let mut inner = self.inner();

@@ -44,5 +44,6 @@ mod sms_optouts_admin;
 mod sms_outbox;
 mod sms_repeatability;
 mod smtp;
+mod snapshot;
 mod user_tokens;
 mod webhook;

@@ -187,6 +187,7 @@ mod loading {
             "token-expiry.yaml",
             "multi-resource.yaml",
             "events-webhook.yaml",
+            "snapshot-example.yaml",
         ] {
             let app = with_fixtures(&[name]).await;
             let loaded = app.get_admin("fixtures").await;

@@ -8,8 +8,11 @@
 //! - `GET  /_emulator/tls-cert`: the HTTPS certificate (PEM), for clients to trust.
 //! - `GET  /_emulator/tls-ca-bundle`: the certificate plus the machine's trusted roots (PEM), for
 //!   `REQUESTS_CA_BUNDLE` and the like, which replace a process's roots (see [`crate::trust`]).
-//! - `POST /_emulator/reset[?resource=NAME]`: every resource (or one) back to what the loaded
-//!   fixtures declare; scenarios back to `Started`, the journal emptied.
+//! - `POST /_emulator/reset[?resource=NAME][&keep=fixtures|nothing]`: every resource (or one)
+//!   back to what the loaded fixtures declare (`keep=nothing`: emptied, the fixtures' data not
+//!   put back); scenarios back to `Started`, the journal emptied.
+//! - `GET  /_emulator/state[?resource=NAME][&format=yaml|json]`: the data as a fixture file
+//!   that `--fixtures` loads back (see [`state`]).
 //! - Scripted scenarios, the journal, fixtures, resources and inspection: see
 //!   [`scenarios`] and [`inspect`].
 //! - `GET|DELETE /_emulator/sms`: the SMS outbox (see [`sms`]); `GET|DELETE
@@ -30,6 +33,7 @@ pub mod optouts;
 pub mod query;
 pub mod scenarios;
 pub mod sms;
+pub mod state;
 pub mod ui;
 
 use std::sync::Arc;
@@ -77,6 +81,8 @@ pub const OPERATIONS: &[Operation] = &[
         &[], OPEN, |r| r.to(tls_ca_bundle)),
     Operation::new("Emulator.Reset", Method::POST, "/_emulator/reset",
         &[], CONTROL, |r| r.to(reset)),
+    Operation::new("Emulator.GetState", Method::GET, "/_emulator/state",
+        &[], CONTROL, |r| r.to(state::get_state)),
     Operation::new("Emulator.Token", Method::GET, "/_emulator/token",
         &[], OPEN, |r| r.to(token_info)),
     Operation::new("Emulator.GetClock", Method::GET, "/_emulator/clock",
@@ -251,12 +257,30 @@ struct ResetResult {
     reset: bool,
 }
 
-/// `POST /_emulator/reset[?resource=NAME]`: clears every table of every resource, or of one.
-/// A full reset also clears the event records and removes the control API's event
-/// subscriptions (start-up ones stay).
+/// `POST /_emulator/reset[?resource=NAME][&keep=fixtures|nothing]`: clears every table of
+/// every resource, or of one, then puts the loaded fixtures' data back (`keep=fixtures`, the
+/// default) or leaves the tables empty (`keep=nothing`). What the fixtures declared outside the
+/// tables (resources, linked email domains, the numbers searches offer, rules, start-up
+/// subscriptions) stays either way. A full reset also clears the event
+/// records and removes the control API's event subscriptions (start-up ones stay).
 async fn reset(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let query = req.uri().query().unwrap_or("");
+    let keep = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "keep")
+        .map(|(_, v)| v.into_owned());
+    let keep_fixtures = match keep.as_deref() {
+        None | Some("fixtures") => true,
+        Some("nothing") => false,
+        Some(other) => {
+            return Err(ApiError::BadRequest {
+                code: "InvalidKeep",
+                message: format!("keep '{other}' is not fixtures or nothing."),
+            });
+        }
+    };
     // Back to the world the fixtures describe: stores emptied, fixture data put back.
-    let loaded = state.fixtures.lock().unwrap_or_else(|p| p.into_inner());
+    let guard = state.fixtures.lock().unwrap_or_else(|p| p.into_inner());
+    let loaded: &[fixtures::Loaded] = if keep_fixtures { &guard } else { &[] };
     let now = state.clock.now();
     match resource_param(&state, &req)? {
         Some(resource) => {

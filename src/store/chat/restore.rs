@@ -1,4 +1,5 @@
-//! Putting back a thread as persistence kept it (start-up, before any request is served).
+//! Putting back a thread as persistence or a fixture kept it (start-up, before any request is
+//! served, or a fixture load), and reading every thread out in that same form (snapshots).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -10,7 +11,7 @@ use super::thread::{Body, StoredMessage, ThreadState, lock};
 use super::*;
 
 /// A thread as persistence kept it: what [`ChatStore::restore_thread`] takes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestoredThread {
     /// Its properties.
     pub props: ThreadProps,
@@ -126,5 +127,121 @@ impl ChatStore {
         for user in &users {
             self.index_user(user, &id);
         }
+    }
+
+    /// Every live thread as [`Self::restore_thread`] takes it, oldest first (then by id):
+    /// messages in sequence order with their ids, versions, times and system content, and the
+    /// latest read receipt of each participant. Deleted threads are left out. Each thread is
+    /// read under its own lock, so a thread is consistent but two threads may be read either
+    /// side of a concurrent write (snapshots).
+    pub fn export_threads(&self) -> Vec<RestoredThread> {
+        let threads: Vec<Arc<Mutex<ThreadState>>> =
+            self.threads.iter().map(|t| Arc::clone(&t)).collect();
+        let mut all: Vec<RestoredThread> = threads
+            .iter()
+            .filter_map(|thread| {
+                let t = lock(thread);
+                if t.is_deleted() || t.detached {
+                    return None;
+                }
+                Some(RestoredThread {
+                    props: t.props(),
+                    participants: t.participants.to_vec(),
+                    messages: (1..=t.messages.len() as u64).map(|s| t.view(s)).collect(),
+                    receipts: t
+                        .receipts
+                        .values()
+                        .map(|r| (r.sender.clone(), r.message_id, r.read_on))
+                        .collect(),
+                })
+            })
+            .collect();
+        all.sort_by(|a, b| {
+            (a.props.created_on, &a.props.id).cmp(&(b.props.created_on, &b.props.id))
+        });
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Sink;
+    use uuid::Uuid;
+
+    fn member(user: &CommunicationUserId) -> Participant {
+        Participant {
+            id: CommunicationIdentifier::User(user.clone()),
+            display_name: Some("A".into()),
+            share_history_time: None,
+            metadata: None,
+        }
+    }
+
+    #[test]
+    fn an_exported_thread_restores_to_the_same_thread() {
+        let (store, copy) = (ChatStore::default(), ChatStore::default());
+        let (a, b) = (
+            CommunicationUserId::generate(Uuid::new_v4()),
+            CommunicationUserId::generate(Uuid::new_v4()),
+        );
+        let now = Utc::now();
+        let new = NewThread {
+            id: None,
+            topic: "t".into(),
+            participants: vec![member(&b)],
+            metadata: None,
+            retention_policy: None,
+        };
+        let (props, _) = store
+            .create_thread(&a, new, None, now, Sink::NONE)
+            .expect("created");
+        let text = NewMessage {
+            content: "hi".into(),
+            kind: MessageType::Text,
+            sender_display_name: None,
+            metadata: None,
+        };
+        let (first, _) = store
+            .send_message(&b, &props.id, text.clone(), now, Sink::NONE)
+            .expect("sent");
+        store
+            .send_read_receipt(&a, &props.id, first, now, Sink::NONE)
+            .expect("receipt");
+        // A deleted thread is left out.
+        let (gone, _) = store
+            .create_thread(
+                &a,
+                NewThread {
+                    id: None,
+                    topic: "gone".into(),
+                    participants: Vec::new(),
+                    metadata: None,
+                    retention_policy: None,
+                },
+                None,
+                now,
+                Sink::NONE,
+            )
+            .expect("created");
+        store
+            .delete_thread(&a, &gone.id, now, Sink::NONE)
+            .expect("deleted");
+
+        let exported = store.export_threads();
+        assert_eq!(exported.len(), 1);
+        copy.restore_thread(exported[0].clone());
+
+        assert_eq!(copy.export_threads(), exported);
+        assert_eq!(
+            copy.inspect_messages(&props.id, usize::MAX),
+            store.inspect_messages(&props.id, usize::MAX)
+        );
+        assert_eq!(copy.message_count(), copy.stored_messages());
+        // Ids handed out later are larger than the restored ones.
+        let (next, _) = copy
+            .send_message(&a, &props.id, text, now, Sink::NONE)
+            .expect("sent");
+        assert!(next.0 > first.0);
     }
 }

@@ -13,13 +13,15 @@ emulator process (plain HTTP, control API only).
 from __future__ import annotations
 
 import json
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from acs_emulator import Emulator
+from acs_emulator import _NO_PROXY_OPENER, Emulator
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SCHEMA_PATH = REPO_ROOT / "schemas" / "fixtures.schema.json"
@@ -80,6 +82,7 @@ def declared_counts(document: dict) -> dict:
         "optOuts": len(document.get("optOuts") or []),
         "emailDomains": len(document.get("emailDomains") or []),
         "availablePhoneNumbers": len(document.get("availablePhoneNumbers") or []),
+        "purchasedPhoneNumbers": len(document.get("purchasedPhoneNumbers") or []),
         "rooms": len(document.get("rooms") or []),
         "rules": len(document.get("rules") or []),
         "subscriptions": len(document.get("subscriptions") or []),
@@ -207,6 +210,60 @@ CASES = [
     ("message-unknown-field", {"identities": [{"name": "a"}],
                                "threads": [{"topic": "t", "participants": ["a"],
                                             "messages": [{"from": "a", "text": "x", "content": "x"}]}]}, False),
+    # Exact threads (`createdOn`: what snapshots write) and the times snapshots keep.
+    ("exact-thread", {"identities": [{"name": "a", "createdOn": "2026-01-02T03:04:05.123456789Z"},
+                                     {"name": "b", "createdOn": "2026-01-02T03:04:05Z",
+                                      "deletedOn": "2026-01-03T00:00:00Z"}],
+                      "threads": [{"id": "19:acsemu_x@thread.v2", "topic": "t", "createdOn": "2026-01-02T03:04:05Z",
+                                   "createdBy": "a", "metadata": {"k": "v"},
+                                   "retentionPolicy": {"kind": "threadCreationDate", "deleteThreadAfterDays": 30},
+                                   "participants": ["a", {"user": "b", "displayName": "B", "metadata": {"x": "y"},
+                                                          "shareHistoryTime": "2026-01-02T03:04:05Z"},
+                                                    "4:+14255550123"],
+                                   "messages": [
+                                       {"id": "1000", "sequenceId": 1, "type": "participantAdded", "initiator": "a",
+                                        "createdOn": "2026-01-02T03:04:05Z", "participants": ["a", "b"]},
+                                       {"id": "1001", "type": "topicUpdated", "initiator": "a", "topic": "t",
+                                        "createdOn": "2026-01-02T03:04:05Z"},
+                                       {"id": "1002", "version": "1005", "from": "b", "content": "hi",
+                                        "createdOn": "2026-01-02T03:04:06Z", "editedOn": "2026-01-02T03:04:09Z",
+                                        "metadata": {"m": "1"}},
+                                       {"id": "1003", "from": "a", "content": "", "type": "html",
+                                        "createdOn": "2026-01-02T03:04:07Z", "deletedOn": "2026-01-02T03:04:08Z"}],
+                                   "readReceipts": [{"user": "a", "messageId": "1002",
+                                                     "readOn": "2026-01-02T03:05:00Z"}]}]}, True),
+    ("exact-message-without-id", {"identities": [{"name": "a"}],
+                                  "threads": [{"topic": "t", "createdOn": "2026-01-02T03:04:05Z", "participants": ["a"],
+                                               "messages": [{"from": "a", "content": "x",
+                                                             "createdOn": "2026-01-02T03:04:05Z"}]}]}, False),
+    ("exact-system-message-without-initiator", {"identities": [{"name": "a"}],
+                                                "threads": [{"topic": "t", "createdOn": "2026-01-02T03:04:05Z",
+                                                             "participants": ["a"],
+                                                             "messages": [{"id": "1", "type": "topicUpdated",
+                                                                           "createdOn": "2026-01-02T03:04:05Z"}]}]},
+     False),
+    ("exact-message-bad-id", {"identities": [{"name": "a"}],
+                              "threads": [{"topic": "t", "createdOn": "2026-01-02T03:04:05Z", "participants": ["a"],
+                                           "messages": [{"id": "x1", "from": "a", "content": "x",
+                                                         "createdOn": "2026-01-02T03:04:05Z"}]}]}, False),
+    ("read-receipts-without-created-on", {"identities": [{"name": "a"}],
+                                          "threads": [{"topic": "t", "participants": ["a"],
+                                                       "messages": [{"from": "a", "content": "x"}],
+                                                       "readReceipts": [{"user": "a", "messageId": "1",
+                                                                         "readOn": "2026-01-02T03:05:00Z"}]}]}, False),
+    ("message-id-without-created-on", {"identities": [{"name": "a"}],
+                                       "threads": [{"topic": "t", "participants": ["a"],
+                                                    "messages": [{"id": "1", "from": "a", "content": "x"}]}]}, False),
+    ("share-history-without-created-on", {"identities": [{"name": "a"}],
+                                          "threads": [{"topic": "t", "participants": [
+                                              {"user": "a", "shareHistoryTime": "2026-01-02T03:04:05Z"}]}]}, False),
+    ("thread-metadata-and-retention", {"identities": [{"name": "a"}],
+                                       "threads": [{"topic": "t", "participants": ["a"], "metadata": {"k": "v"},
+                                                    "retentionPolicy": {"kind": "none"},
+                                                    "messages": [{"from": "a", "content": "x",
+                                                                  "metadata": {"m": "1"}}]}]}, True),
+    ("room-created-at", {"rooms": [{"createdAt": "2026-01-02T03:04:05.123456Z",
+                                    "validFrom": "2026-01-02T03:04:05Z"}]}, True),
     # Available phone numbers.
     ("available-number", {"availablePhoneNumbers": [{"phoneNumber": "+18335550199", "phoneNumberType": "tollFree",
                                                      "capabilities": {"sms": "outbound"}, "cost": 3.5}]}, True),
@@ -214,6 +271,16 @@ CASES = [
     ("available-number-bad-capability", {"availablePhoneNumbers": [{"phoneNumber": "+18335550199", "phoneNumberType": "tollFree",
                                                                     "capabilities": {"sms": "both"}}]}, False),
     ("available-number-no-number", {"availablePhoneNumbers": [{"phoneNumberType": "tollFree"}]}, False),
+    # Bought phone numbers.
+    ("purchased-number", {"purchasedPhoneNumbers": [{"phoneNumber": "+18335550199", "phoneNumberType": "tollFree",
+                                                     "capabilities": {"calling": "none", "sms": "outbound"},
+                                                     "cost": 2, "purchaseDate": "2026-01-02T03:04:05.123Z"}],
+                          "optOuts": [{"from": "+18335550199", "to": "+14255550177"}]}, True),
+    ("purchased-number-bad-type", {"purchasedPhoneNumbers": [{"phoneNumber": "+18335550199",
+                                                              "phoneNumberType": "landline"}]}, False),
+    ("purchased-number-unknown-field", {"purchasedPhoneNumbers": [{"phoneNumber": "+18335550199",
+                                                                   "phoneNumberType": "tollFree", "owned": True}]},
+     False),
     # Opt-outs.
     ("opt-out", {"optOuts": [{"from": "+18005550100", "to": "+14255550177"}]}, True),
     ("opt-out-bad-number", {"optOuts": [{"from": "+18005550100", "to": "4255550177"}]}, False),
@@ -401,3 +468,69 @@ def test_schema_and_emulator_agree(case_id, document, valid, validator, request)
     else:
         assert status == 400, f"the emulator accepted a document the schema refuses: {body}"
         assert body["error"]["code"] == "InvalidFixture"
+
+
+# --------------------------------------------------------------------------- snapshots
+SNAPSHOT_SOURCE = {
+    "identities": [{"name": "alice"}, {"name": "bob"}],
+    "threads": [{"topic": "snapshot", "participants": ["alice", {"user": "bob", "displayName": "Bob"}],
+                 "messages": [{"from": "alice", "content": "hello"}, {"from": "bob", "content": "hi"}]}],
+    "optOuts": [{"from": "+18005550100", "to": "+14255550177"}],
+    "emailDomains": [{"domain": "fabrikam.com"}],
+    "rooms": [{"participants": ["alice"]}],
+    "purchasedPhoneNumbers": [{"phoneNumber": "+18335550199", "phoneNumberType": "tollFree"}],
+}
+
+
+class StringTimesLoader(yaml.SafeLoader):
+    """YAML 1.2 as the emulator reads it: times are strings (PyYAML's 1.1 resolver makes them
+    datetimes, which the schema's strings refuse)."""
+
+
+StringTimesLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def raw_state(emulator: Emulator, query: str) -> tuple[str, str]:
+    """``GET /_emulator/state?<query>``: (content type, text)."""
+    url = emulator.http_endpoint.rstrip("/") + "/_emulator/state" + (f"?{query}" if query else "")
+    with _NO_PROXY_OPENER.open(urllib.request.Request(url), timeout=10) as resp:
+        assert resp.status == 200
+        return resp.headers["content-type"], resp.read().decode()
+
+
+def test_a_snapshot_is_a_valid_fixture_that_loads_back(validator, fresh_emulator: Emulator, tmp_path: Path):
+    # Arrange: fixture data, then a message sent at run time.
+    status, body = fresh_emulator.load_fixture(json.dumps(SNAPSHOT_SOURCE), yaml=False)
+    assert status == 201, body
+    thread = fresh_emulator.get_json("/_emulator/chat/threads")["value"][0]["id"]
+    alice = next(i["id"] for i in fresh_emulator.get_json("/_emulator/identities")["value"] if i.get("name") == "alice")
+    status, body = fresh_emulator.control(
+        "POST", f"/_emulator/chat/threads/{urllib.parse.quote(thread, safe='')}/messages",
+        {"senderId": alice, "content": "sent later"})
+    assert status in (200, 201), body
+
+    # Act: both formats.
+    yaml_type, yaml_text = raw_state(fresh_emulator, "")
+    json_type, json_text = raw_state(fresh_emulator, "format=json")
+
+    # Assert: valid against the schema, and loading either gives the same snapshot back.
+    assert yaml_type == "application/yaml" and json_type == "application/json"
+    document = json.loads(json_text)
+    from_yaml = yaml.load(yaml_text, Loader=StringTimesLoader)
+    assert from_yaml.pop("description").startswith("Snapshot of acs-emulator")
+    assert from_yaml == {k: v for k, v in document.items() if k != "description"}
+    assert schema_errors(validator, from_yaml) == []
+    assert schema_errors(validator, document) == []
+    assert [m.get("content") for m in document["threads"][0]["messages"] if "from" in m] == [
+        "hello", "hi", "sent later"]
+    for name, text in (("state.yaml", yaml_text), ("state.json", json_text)):
+        path = tmp_path / name
+        path.write_text(text)
+        with Emulator(extra_args=("--fixtures", str(path))) as copy:
+            _, again = raw_state(copy, "format=json")
+        again = json.loads(again)
+        assert {k: v for k, v in again.items() if k != "description"} == {
+            k: v for k, v in document.items() if k != "description"}

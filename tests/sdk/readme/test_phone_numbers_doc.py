@@ -84,9 +84,14 @@ def test_the_sdk_snippets_run_as_written(emulator, tmp_path):
     ], done.stdout
 
 
-def test_the_documented_fixture_loads():
-    [fixture] = [code for lang, code, _ in blocks() if lang == "yaml"]
+def test_the_documented_fixtures_load():
+    available, purchased = [code for lang, code, _ in blocks() if lang == "yaml"]
     with Emulator() as emulator:
-        status, body = emulator.load_fixture(fixture)
-    assert status == 201, body
-    assert body["availablePhoneNumbers"] == 1 and body["rules"] == 1, body
+        status, body = emulator.load_fixture(available)
+        assert status == 201, body
+        assert body["availablePhoneNumbers"] == 1 and body["rules"] == 1, body
+        status, body = emulator.load_fixture(purchased)
+        assert status == 201, body
+        assert body["purchasedPhoneNumbers"] == 1, body
+        owned = [n["phoneNumber"] for n in emulator.get_json("/_emulator/state?format=json")["purchasedPhoneNumbers"]]
+    assert owned == ["+18335550123"]
