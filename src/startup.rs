@@ -152,6 +152,7 @@ impl Application {
                 sms = kept.sms,
                 opt_outs = kept.opt_outs,
                 assignments = kept.assignments,
+                rooms = kept.rooms,
                 skipped = kept.skipped,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "state loaded"

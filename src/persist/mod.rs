@@ -35,13 +35,13 @@ use crate::api::sms::SEND_VERSIONS;
 use crate::resource::Resources;
 use crate::store::{
     Area, Change, ChangeListener, ChatChange, ChatChangeKind, IdentityChange, IdentitySnapshot,
-    RestoredThread, Sink, SmsChange,
+    RestoredThread, RoomsChange, Sink, SmsChange,
 };
-use rows::{MessageRow, ParticipantRow, PropsRow, SmsRow, parse_time, time};
+use rows::{MessageRow, ParticipantRow, PropsRow, RoomRow, SmsRow, parse_time, time};
 
 /// The schema this emulator writes. Bump it with a migration in [`migrate`] when a table
 /// changes; a DIR with a newer schema is refused.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The longest a committed write waits in the queue before its transaction commits: the most
 /// acknowledged writes a `kill -9` can lose.
@@ -63,7 +63,7 @@ pub const DB_FILE: &str = "state.db";
 /// The lock file's name in DIR.
 pub const LOCK_FILE: &str = "lock";
 
-/// The tables of schema version 1.
+/// The tables of schema version 2 (version 1 had all but `rooms`).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -91,6 +91,9 @@ CREATE TABLE IF NOT EXISTS teams_assignments (
 CREATE TABLE IF NOT EXISTS sms_opt_outs (
     resource TEXT NOT NULL, sender TEXT NOT NULL, recipient TEXT NOT NULL,
     PRIMARY KEY (resource, sender, recipient)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rooms (
+    n INTEGER PRIMARY KEY, resource TEXT NOT NULL, id TEXT NOT NULL, room TEXT, repeat TEXT,
+    UNIQUE (resource, id));
 ";
 
 /// Why DIR cannot be used. Each names the file and what to do.
@@ -166,6 +169,8 @@ pub struct Loaded {
     pub opt_outs: usize,
     /// Teams Phone extension assignments.
     pub assignments: usize,
+    /// Rooms (put back or, deleted since a fixture made them, removed).
+    pub rooms: usize,
     /// Rows of resources that no longer exist (skipped).
     pub skipped: usize,
 }
@@ -594,7 +599,61 @@ impl StateDir {
             res.store.sms.restore_opt_out(number(&from)?, number(&to)?);
             loaded.opt_outs += 1;
         }
+        drop(rows);
+        drop(stmt);
+
+        self.load_rooms(&by_name, &mut loaded)?;
         Ok(loaded)
+    }
+
+    /// Rooms, in creation order. A deleted room's row (no `room`) removes the fixture's room
+    /// with its id; one that removes nothing is dropped from the table (no fixture makes that
+    /// room any more).
+    fn load_rooms(
+        &self,
+        by_name: &HashMap<String, Arc<crate::resource::Resource>>,
+        loaded: &mut Loaded,
+    ) -> Result<(), StateError> {
+        let sql = |e: rusqlite::Error| self.corrupt(e);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT n, resource, id, room, repeat FROM rooms ORDER BY n")
+            .map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        let mut stale = Vec::new();
+        while let Some(row) = rows.next().map_err(sql)? {
+            let n: i64 = row.get(0).map_err(sql)?;
+            let resource: String = row.get(1).map_err(sql)?;
+            let Some(res) = by_name.get(&resource) else {
+                loaded.skipped += 1;
+                continue;
+            };
+            let id: String = row.get(2).map_err(sql)?;
+            let room: Option<String> = row.get(3).map_err(sql)?;
+            let repeat: Option<String> = row.get(4).map_err(sql)?;
+            let room = room
+                .map(|text| {
+                    serde_json::from_str::<RoomRow>(&text)
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| r.into_room(&id))
+                })
+                .transpose()
+                .map_err(|reason| self.corrupt(format!("table rooms, row {id}: {reason}")))?;
+            let deleted = room.is_none();
+            if res.store.rooms.restore(&id, room, repeat) {
+                loaded.rooms += 1;
+            } else if deleted {
+                stale.push(n);
+            }
+        }
+        drop(rows);
+        drop(stmt);
+        for n in stale {
+            self.conn
+                .execute("DELETE FROM rooms WHERE n = ?1", [n])
+                .map_err(sql)?;
+        }
+        Ok(())
     }
 
     /// Puts the kept clock state back (an offset, or a frozen instant), if one was kept.
@@ -669,8 +728,16 @@ fn check_size(path: &Path) -> Result<(), StateError> {
 }
 
 /// Brings a database of schema `found` (older than or equal to [`SCHEMA_VERSION`]) up to date.
-/// Version 1 is the first: nothing to migrate yet.
-fn migrate(_conn: &Connection, _found: i64) -> rusqlite::Result<()> {
+/// Each step only adds tables, which [`SCHEMA`]'s `CREATE TABLE IF NOT EXISTS` makes right after:
+/// version 1 → 2 adds `rooms`. A step that changes an existing table goes here.
+fn migrate(_conn: &Connection, found: i64) -> rusqlite::Result<()> {
+    if found < 2 {
+        tracing::info!(
+            from = found,
+            to = SCHEMA_VERSION,
+            "migrating the state database"
+        );
+    }
     Ok(())
 }
 
@@ -736,7 +803,7 @@ impl ChangeListener for Persistence {
     fn wants(&self, area: Area) -> bool {
         matches!(
             area,
-            Area::Chat | Area::Sms | Area::Identity | Area::Reset | Area::Clock
+            Area::Chat | Area::Sms | Area::Identity | Area::Reset | Area::Clock | Area::Rooms
         )
     }
 
@@ -748,9 +815,9 @@ impl ChangeListener for Persistence {
             })
             | Change::Sms(SmsChange::Received(_))
             | Change::Email(_)
-            | Change::Numbers(_)
-            | Change::Rooms(_) => false,
+            | Change::Numbers(_) => false,
             Change::Chat(_)
+            | Change::Rooms(_)
             | Change::Sms(_)
             | Change::Identity(_)
             | Change::Reset
@@ -954,10 +1021,8 @@ fn apply(
             )?
             .execute([value])?;
         }
-        Change::Sms(SmsChange::Received(_))
-        | Change::Email(_)
-        | Change::Numbers(_)
-        | Change::Rooms(_) => {}
+        Change::Rooms(change) => apply_rooms(tx, resource, change)?,
+        Change::Sms(SmsChange::Received(_)) | Change::Email(_) | Change::Numbers(_) => {}
         Change::Reset => {
             for table in [
                 "identities",
@@ -967,12 +1032,53 @@ fn apply(
                 "chat_receipts",
                 "sms_outbox",
                 "sms_opt_outs",
+                "rooms",
             ] {
                 tx.execute(
                     &format!("DELETE FROM {table} WHERE resource = ?1"),
                     [resource],
                 )?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// A created room gets a new row (after the others: creation order), an update rewrites its
+/// room, a deletion leaves the row without a room, so that a fixture's room deleted at run
+/// time stays deleted after a restart.
+fn apply_rooms(
+    tx: &rusqlite::Transaction<'_>,
+    resource: &str,
+    change: &RoomsChange,
+) -> rusqlite::Result<()> {
+    match change {
+        RoomsChange::Created { room, repeat } => {
+            tx.prepare_cached("DELETE FROM rooms WHERE resource = ?1 AND id = ?2")?
+                .execute(params![resource, room.id])?;
+            tx.prepare_cached(
+                "INSERT INTO rooms (resource, id, room, repeat) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                resource,
+                room.id,
+                json(&RoomRow::of(room))?,
+                repeat
+            ])?;
+        }
+        RoomsChange::Updated(room) => {
+            tx.prepare_cached(
+                "INSERT INTO rooms (resource, id, room) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (resource, id) DO UPDATE SET room = excluded.room",
+            )?
+            .execute(params![resource, room.id, json(&RoomRow::of(room))?])?;
+        }
+        RoomsChange::Deleted { id } => {
+            tx.prepare_cached(
+                "INSERT INTO rooms (resource, id, room) VALUES (?1, ?2, NULL)
+                 ON CONFLICT (resource, id) DO UPDATE SET room = NULL",
+            )?
+            .execute(params![resource, id])?;
         }
     }
     Ok(())

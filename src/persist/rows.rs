@@ -11,8 +11,8 @@ use crate::domain::{
     SmsMessageId, ThreadId,
 };
 use crate::store::{
-    MessageType, MessageView, Metadata, Participant, RetentionPolicy, SentSms, SystemContent,
-    ThreadProps,
+    MessageType, MessageView, Metadata, Participant, RetentionPolicy, Room, RoomRole, SentSms,
+    SystemContent, ThreadProps,
 };
 
 /// Why a row could not be read back.
@@ -288,6 +288,54 @@ impl SmsRow {
             segments: self.segments,
             delivery_report_at: parse_opt_time(&self.delivery_report_at)?,
             delivery_failure: self.delivery_failure,
+        })
+    }
+}
+
+/// A room: its window, dial-out flag and participants (raw id and role, in the order added).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RoomRow {
+    created_at: String,
+    valid_from: String,
+    valid_until: String,
+    pstn_dial_out_enabled: bool,
+    participants: Vec<(String, String)>,
+}
+
+impl RoomRow {
+    /// The row of `room`.
+    pub fn of(room: &Room) -> Self {
+        Self {
+            created_at: time(room.created_at),
+            valid_from: time(room.valid_from),
+            valid_until: time(room.valid_until),
+            pstn_dial_out_enabled: room.pstn_dial_out_enabled,
+            participants: room
+                .participants
+                .iter()
+                .map(|(user, role)| (user.to_string(), role.as_str().to_string()))
+                .collect(),
+        }
+    }
+
+    /// The room `id`.
+    pub fn into_room(self, id: &str) -> Result<Room, RowError> {
+        Ok(Room {
+            id: id.to_string(),
+            created_at: parse_time(&self.created_at)?,
+            valid_from: parse_time(&self.valid_from)?,
+            valid_until: parse_time(&self.valid_until)?,
+            pstn_dial_out_enabled: self.pstn_dial_out_enabled,
+            participants: self
+                .participants
+                .into_iter()
+                .map(|(raw, role)| {
+                    Ok((
+                        user(&raw)?,
+                        RoomRole::parse(&role).ok_or_else(|| format!("unknown role {role:?}"))?,
+                    ))
+                })
+                .collect::<Result<_, RowError>>()?,
         })
     }
 }

@@ -152,6 +152,17 @@ impl Emulator {
     }
 
     async fn signed(&self, method: &str, target: &str, body: &Value) -> Response {
+        self.signed_with(method, target, body, &[]).await
+    }
+
+    /// [`Self::signed`] with more headers.
+    async fn signed_with(
+        &self,
+        method: &str,
+        target: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Response {
         let key = STANDARD.decode(DEFAULT_ACCESS_KEY).expect("key");
         let body = if body.is_null() {
             Vec::new()
@@ -170,6 +181,18 @@ impl Emulator {
             .header("x-ms-content-sha256", hmac::content_hash(&body))
             .header("authorization", authorization)
             .header("content-type", "application/json")
+            .headers(
+                headers
+                    .iter()
+                    .map(|(name, value)| {
+                        (
+                            reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                                .expect("header name"),
+                            reqwest::header::HeaderValue::from_str(value).expect("header value"),
+                        )
+                    })
+                    .collect(),
+            )
             .body(body)
             .send()
             .await
@@ -780,4 +803,258 @@ async fn the_kept_outbox_keeps_the_newest_max_sms_outbox_messages() {
         .map(|m| m["message"].as_str().expect("message"))
         .collect();
     assert_eq!(texts, ["sms 3", "sms 4"]);
+}
+
+const ROOMS: &str = "api-version=2025-03-13";
+
+/// A fixture with two rooms (one deleted and one updated at run time by [`build_rooms`]).
+fn rooms_fixture(dir: &Path) -> PathBuf {
+    let path = dir.with_extension("rooms.json");
+    std::fs::write(
+        &path,
+        json!({"rooms": [
+            {"id": "1111111111111111"},
+            {"id": "2222222222222222", "pstnDialOutEnabled": false},
+        ]})
+        .to_string(),
+    )
+    .expect("fixture");
+    path
+}
+
+impl Emulator {
+    async fn rooms(&self) -> Value {
+        let res = self
+            .signed("GET", &format!("/rooms?{ROOMS}"), &Value::Null)
+            .await;
+        self.json(res, 200).await["value"].clone()
+    }
+
+    async fn room_participants(&self, id: &str) -> Value {
+        let res = self
+            .signed(
+                "GET",
+                &format!("/rooms/{id}/participants?{ROOMS}"),
+                &Value::Null,
+            )
+            .await;
+        let mut value = self.json(res, 200).await["value"].clone();
+        value
+            .as_array_mut()
+            .expect("array")
+            .sort_by_key(|p| p["rawId"].as_str().unwrap_or("").to_string());
+        value
+    }
+
+    async fn create_room(&self, body: &Value, repeat: &str, first_sent: &str) -> Value {
+        let res = self
+            .signed_with(
+                "POST",
+                &format!("/rooms?{ROOMS}"),
+                body,
+                &[
+                    ("repeatability-request-id", repeat),
+                    ("repeatability-first-sent", first_sent),
+                ],
+            )
+            .await;
+        self.json(res, 201).await
+    }
+}
+
+/// Rooms made, updated and deleted at run time, a fixture's room deleted and another updated;
+/// returns (the rooms listed, each room's participants, the repeated create's room id).
+async fn build_rooms(app: &Emulator) -> (Value, Vec<Value>, String) {
+    let (a, _) = app.user().await;
+    let (b, _) = app.user().await;
+    let (c, _) = app.user().await;
+    let first_sent = hmac::http_date(Utc::now());
+    let from = (Utc::now() + chrono::TimeDelta::days(1))
+        .format("%Y-%m-%dT10:00:00Z")
+        .to_string();
+    let kept = app
+        .create_room(
+            &json!({"validFrom": from, "pstnDialOutEnabled": true,
+                "participants": {&a: {"role": "Presenter"}, &b: {}}}),
+            "5d7f3b0e-1c2a-4b3d-8e9f-0a1b2c3d4e5f",
+            &first_sent,
+        )
+        .await;
+    let kept_id = kept["id"].as_str().expect("id").to_string();
+    let gone = app
+        .create_room(
+            &json!({}),
+            "5d7f3b0e-1c2a-4b3d-8e9f-0a1b2c3d4e60",
+            &first_sent,
+        )
+        .await;
+    let gone_id = gone["id"].as_str().expect("id");
+    let res = app
+        .signed(
+            "PATCH",
+            &format!("/rooms/{kept_id}?{ROOMS}"),
+            &json!({"validUntil": (Utc::now() + chrono::TimeDelta::days(30)).format("%Y-%m-%dT12:00:00Z").to_string()}),
+        )
+        .await;
+    app.json(res, 200).await;
+    let res = app
+        .signed(
+            "PATCH",
+            &format!("/rooms/{kept_id}/participants?{ROOMS}"),
+            &json!({"participants": {&b: null, &c: {"role": "Consumer"}}}),
+        )
+        .await;
+    app.json(res, 200).await;
+    for id in [gone_id, "1111111111111111"] {
+        let res = app
+            .signed("DELETE", &format!("/rooms/{id}?{ROOMS}"), &Value::Null)
+            .await;
+        assert_eq!(res.status(), 204);
+    }
+    let res = app
+        .signed(
+            "PATCH",
+            &format!("/rooms/2222222222222222?{ROOMS}"),
+            &json!({"pstnDialOutEnabled": true}),
+        )
+        .await;
+    app.json(res, 200).await;
+    let rooms = app.rooms().await;
+    let mut participants = Vec::new();
+    for room in rooms.as_array().expect("array") {
+        participants.push(
+            app.room_participants(room["id"].as_str().expect("id"))
+                .await,
+        );
+    }
+    (rooms, participants, kept_id)
+}
+
+/// What [`build_rooms`] made reads back the same, and the repeated create finds its room.
+async fn check_rooms(app: &Emulator, built: &(Value, Vec<Value>, String)) {
+    let (rooms, participants, kept_id) = built;
+    let now = app.rooms().await;
+    assert_eq!(&now, rooms, "the same rooms in the same order");
+    let ids: Vec<&str> = now
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids.len(), 2, "{now}");
+    assert_eq!(
+        ids[0], "2222222222222222",
+        "the fixture's room, updated: {now}"
+    );
+    assert_eq!(now[0]["pstnDialOutEnabled"], true);
+    assert_eq!(ids[1], kept_id.as_str());
+    for (room, expected) in now.as_array().expect("array").iter().zip(participants) {
+        assert_eq!(
+            &app.room_participants(room["id"].as_str().expect("id"))
+                .await,
+            expected
+        );
+    }
+    assert_eq!(participants[1].as_array().expect("array").len(), 2);
+    let res = app
+        .signed(
+            "GET",
+            &format!("/rooms/1111111111111111?{ROOMS}"),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        404,
+        "the fixture's room deleted stays deleted"
+    );
+    // The repeatability record came back: the same create finds the same room.
+    let again = app
+        .create_room(
+            &json!({}),
+            "5d7f3b0e-1c2a-4b3d-8e9f-0a1b2c3d4e5f",
+            &hmac::http_date(Utc::now()),
+        )
+        .await;
+    assert_eq!(again["id"], json!(kept_id));
+    assert_eq!(app.rooms().await.as_array().expect("array").len(), 2);
+}
+
+#[tokio::test]
+async fn rooms_survive_a_graceful_restart_and_kill_9() {
+    // Arrange
+    let dir = TempDir::new();
+    let fixture = rooms_fixture(&dir.0);
+    let fixture = fixture.to_str().expect("utf-8");
+    let first = start_with(&dir.0, &["--fixtures", fixture]);
+    let built = build_rooms(&first).await;
+
+    // Act
+    first.stop();
+    let second = start_with(&dir.0, &["--fixtures", fixture]);
+
+    // Assert
+    check_rooms(&second, &built).await;
+    // A room created after the restart survives kill -9.
+    let late = second
+        .create_room(
+            &json!({}),
+            "5d7f3b0e-1c2a-4b3d-8e9f-0a1b2c3d4e61",
+            &hmac::http_date(Utc::now()),
+        )
+        .await;
+    tokio::time::sleep(acs_emulator::persist::GROUP_COMMIT_WINDOW * 5).await;
+    second.kill_9();
+    let third = start_with(&dir.0, &["--fixtures", fixture]);
+    let rooms = third.rooms().await;
+    assert_eq!(rooms.as_array().expect("array").len(), 3, "{rooms}");
+    assert_eq!(rooms[2], late);
+    let _ = std::fs::remove_file(fixture);
+}
+
+#[tokio::test]
+async fn a_schema_version_1_database_is_migrated_and_keeps_its_state() {
+    // Arrange: a version 1 database (the tables version 2 added dropped) holding an identity.
+    let dir = TempDir::new();
+    let first = start(&dir.0);
+    let (_, token) = first.user().await;
+    first.stop();
+    let db = dir.0.join("state.db");
+    {
+        let conn = rusqlite::Connection::open(&db).expect("open");
+        conn.execute_batch(
+            "DROP TABLE rooms; UPDATE meta SET value = '1' WHERE key = 'schema_version';",
+        )
+        .expect("make it version 1");
+    }
+
+    // Act
+    let second = start(&dir.0);
+
+    // Assert
+    assert_eq!(
+        second.token_status(&token).await,
+        200,
+        "the identity is kept"
+    );
+    let room = second
+        .create_room(
+            &json!({}),
+            "5d7f3b0e-1c2a-4b3d-8e9f-0a1b2c3d4e62",
+            &hmac::http_date(Utc::now()),
+        )
+        .await;
+    second.stop();
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    let version: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("schema version");
+    assert_eq!(version, acs_emulator::persist::SCHEMA_VERSION.to_string());
+    drop(conn);
+    let third = start(&dir.0);
+    assert_eq!(third.rooms().await, json!([room]));
 }
