@@ -153,6 +153,7 @@ impl Application {
                 opt_outs = kept.opt_outs,
                 assignments = kept.assignments,
                 rooms = kept.rooms,
+                numbers = kept.numbers,
                 skipped = kept.skipped,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "state loaded"

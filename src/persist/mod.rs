@@ -33,11 +33,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::api::sms::SEND_VERSIONS;
 use crate::resource::Resources;
+use crate::store::numbers::OwnedNumber;
 use crate::store::{
     Area, Change, ChangeListener, ChatChange, ChatChangeKind, IdentityChange, IdentitySnapshot,
-    RestoredThread, RoomsChange, Sink, SmsChange,
+    NumbersChange, RestoredThread, RoomsChange, Sink, SmsChange,
 };
-use rows::{MessageRow, ParticipantRow, PropsRow, RoomRow, SmsRow, parse_time, time};
+use rows::{
+    MessageRow, OwnedRow, ParticipantRow, PropsRow, ReservationRow, RoomRow, SipRow, SmsRow,
+    parse_time, time,
+};
 
 /// The schema this emulator writes. Bump it with a migration in [`migrate`] when a table
 /// changes; a DIR with a newer schema is refused.
@@ -63,7 +67,8 @@ pub const DB_FILE: &str = "state.db";
 /// The lock file's name in DIR.
 pub const LOCK_FILE: &str = "lock";
 
-/// The tables of schema version 2 (version 1 had all but `rooms`).
+/// The tables of schema version 2 (version 1 had all but `rooms`, `phone_numbers`,
+/// `number_reservations` and `sip_config`).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -94,6 +99,14 @@ CREATE TABLE IF NOT EXISTS sms_opt_outs (
 CREATE TABLE IF NOT EXISTS rooms (
     n INTEGER PRIMARY KEY, resource TEXT NOT NULL, id TEXT NOT NULL, room TEXT, repeat TEXT,
     UNIQUE (resource, id));
+CREATE TABLE IF NOT EXISTS phone_numbers (
+    resource TEXT NOT NULL, number TEXT NOT NULL, record TEXT NOT NULL,
+    PRIMARY KEY (resource, number)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS number_reservations (
+    n INTEGER PRIMARY KEY, resource TEXT NOT NULL, id TEXT NOT NULL, reservation TEXT NOT NULL,
+    UNIQUE (resource, id));
+CREATE TABLE IF NOT EXISTS sip_config (
+    resource TEXT PRIMARY KEY, config TEXT NOT NULL) WITHOUT ROWID;
 ";
 
 /// Why DIR cannot be used. Each names the file and what to do.
@@ -171,6 +184,8 @@ pub struct Loaded {
     pub assignments: usize,
     /// Rooms (put back or, deleted since a fixture made them, removed).
     pub rooms: usize,
+    /// Phone numbers owned (or released) and reservations.
+    pub numbers: usize,
     /// Rows of resources that no longer exist (skipped).
     pub skipped: usize,
 }
@@ -603,7 +618,82 @@ impl StateDir {
         drop(stmt);
 
         self.load_rooms(&by_name, &mut loaded)?;
+        self.load_numbers(&by_name, &mut loaded)?;
         Ok(loaded)
+    }
+
+    /// Owned (and released) numbers over the configured ones, reservations in creation order,
+    /// the SIP routing configuration.
+    fn load_numbers(
+        &self,
+        by_name: &HashMap<String, Arc<crate::resource::Resource>>,
+        loaded: &mut Loaded,
+    ) -> Result<(), StateError> {
+        let sql = |e: rusqlite::Error| self.corrupt(e);
+        let bad_row = |table: &str, key: &str, reason: String| {
+            self.corrupt(format!("table {table}, row {key}: {reason}"))
+        };
+        let mut stmt = self
+            .conn
+            .prepare("SELECT resource, number, record FROM phone_numbers")
+            .map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let resource: String = row.get(0).map_err(sql)?;
+            let Some(res) = by_name.get(&resource) else {
+                loaded.skipped += 1;
+                continue;
+            };
+            let number: String = row.get(1).map_err(sql)?;
+            let text: String = row.get(2).map_err(sql)?;
+            let owned = serde_json::from_str::<OwnedRow>(&text)
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.into_owned(&number))
+                .map_err(|reason| bad_row("phone_numbers", &number, reason))?;
+            res.store.numbers.restore_owned(owned);
+            loaded.numbers += 1;
+        }
+        drop(rows);
+        drop(stmt);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT resource, id, reservation FROM number_reservations ORDER BY n")
+            .map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let resource: String = row.get(0).map_err(sql)?;
+            let Some(res) = by_name.get(&resource) else {
+                loaded.skipped += 1;
+                continue;
+            };
+            let id: String = row.get(1).map_err(sql)?;
+            let text: String = row.get(2).map_err(sql)?;
+            let reservation = serde_json::from_str::<ReservationRow>(&text)
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.into_reservation(&id))
+                .map_err(|reason| bad_row("number_reservations", &id, reason))?;
+            res.store.numbers.restore_reservation(reservation);
+            loaded.numbers += 1;
+        }
+        drop(rows);
+        drop(stmt);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT resource, config FROM sip_config")
+            .map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let resource: String = row.get(0).map_err(sql)?;
+            let Some(res) = by_name.get(&resource) else {
+                loaded.skipped += 1;
+                continue;
+            };
+            let text: String = row.get(1).map_err(sql)?;
+            let sip = serde_json::from_str::<SipRow>(&text)
+                .map_err(|e| bad_row("sip_config", &resource, e.to_string()))?;
+            res.store.numbers.restore_sip(sip.into_sip());
+        }
+        Ok(())
     }
 
     /// Rooms, in creation order. A deleted room's row (no `room`) removes the fixture's room
@@ -729,7 +819,7 @@ fn check_size(path: &Path) -> Result<(), StateError> {
 
 /// Brings a database of schema `found` (older than or equal to [`SCHEMA_VERSION`]) up to date.
 /// Each step only adds tables, which [`SCHEMA`]'s `CREATE TABLE IF NOT EXISTS` makes right after:
-/// version 1 → 2 adds `rooms`. A step that changes an existing table goes here.
+/// version 1 → 2 adds `rooms`, `phone_numbers`, `number_reservations` and `sip_config`. A step that changes an existing table goes here.
 fn migrate(_conn: &Connection, found: i64) -> rusqlite::Result<()> {
     if found < 2 {
         tracing::info!(
@@ -803,7 +893,13 @@ impl ChangeListener for Persistence {
     fn wants(&self, area: Area) -> bool {
         matches!(
             area,
-            Area::Chat | Area::Sms | Area::Identity | Area::Reset | Area::Clock | Area::Rooms
+            Area::Chat
+                | Area::Sms
+                | Area::Identity
+                | Area::Reset
+                | Area::Clock
+                | Area::Rooms
+                | Area::Numbers
         )
     }
 
@@ -814,9 +910,9 @@ impl ChangeListener for Persistence {
                 ..
             })
             | Change::Sms(SmsChange::Received(_))
-            | Change::Email(_)
-            | Change::Numbers(_) => false,
+            | Change::Email(_) => false,
             Change::Chat(_)
+            | Change::Numbers(_)
             | Change::Rooms(_)
             | Change::Sms(_)
             | Change::Identity(_)
@@ -1022,7 +1118,8 @@ fn apply(
             .execute([value])?;
         }
         Change::Rooms(change) => apply_rooms(tx, resource, change)?,
-        Change::Sms(SmsChange::Received(_)) | Change::Email(_) | Change::Numbers(_) => {}
+        Change::Numbers(change) => apply_numbers(tx, resource, change)?,
+        Change::Sms(SmsChange::Received(_)) | Change::Email(_) => {}
         Change::Reset => {
             for table in [
                 "identities",
@@ -1033,6 +1130,9 @@ fn apply(
                 "sms_outbox",
                 "sms_opt_outs",
                 "rooms",
+                "phone_numbers",
+                "number_reservations",
+                "sip_config",
             ] {
                 tx.execute(
                     &format!("DELETE FROM {table} WHERE resource = ?1"),
@@ -1079,6 +1179,70 @@ fn apply_rooms(
                  ON CONFLICT (resource, id) DO UPDATE SET room = NULL",
             )?
             .execute(params![resource, id])?;
+        }
+    }
+    Ok(())
+}
+
+/// An owned number's record (bought, released, capabilities changed) replaces its row; a
+/// reservation's row keeps its place (creation order); the SIP configuration is one row.
+fn apply_numbers(
+    tx: &rusqlite::Transaction<'_>,
+    resource: &str,
+    change: &NumbersChange,
+) -> rusqlite::Result<()> {
+    let put_owned = |owned: &OwnedNumber| -> rusqlite::Result<()> {
+        tx.prepare_cached(
+            "INSERT INTO phone_numbers (resource, number, record) VALUES (?1, ?2, ?3)
+             ON CONFLICT (resource, number) DO UPDATE SET record = excluded.record",
+        )?
+        .execute(params![
+            resource,
+            owned.number.as_str(),
+            json(&OwnedRow::of(owned))?
+        ])?;
+        Ok(())
+    };
+    match change {
+        NumbersChange::Purchased { owned, .. } => {
+            for owned in owned {
+                put_owned(owned)?;
+            }
+        }
+        NumbersChange::Released { owned, .. }
+        | NumbersChange::CapabilitiesUpdated { owned, .. } => {
+            put_owned(owned)?;
+        }
+        NumbersChange::SipConfigured(sip) => {
+            tx.prepare_cached(
+                "INSERT INTO sip_config (resource, config) VALUES (?1, ?2)
+                 ON CONFLICT (resource) DO UPDATE SET config = excluded.config",
+            )?
+            .execute(params![resource, json(&SipRow::of(sip))?])?;
+        }
+        NumbersChange::Reserved {
+            reservation,
+            dropped,
+        } => {
+            tx.prepare_cached(
+                "INSERT INTO number_reservations (resource, id, reservation) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (resource, id) DO UPDATE SET reservation = excluded.reservation",
+            )?
+            .execute(params![
+                resource,
+                reservation.id,
+                json(&ReservationRow::of(reservation))?
+            ])?;
+            let mut delete = tx.prepare_cached(
+                "DELETE FROM number_reservations WHERE resource = ?1 AND id = ?2",
+            )?;
+            for id in dropped {
+                delete.execute(params![resource, id])?;
+            }
+        }
+        NumbersChange::ReservationDeleted(id) => {
+            tx.prepare_cached("DELETE FROM number_reservations WHERE resource = ?1 AND id = ?2")?
+                .execute(params![resource, id])?;
         }
     }
     Ok(())

@@ -1023,7 +1023,7 @@ async fn a_schema_version_1_database_is_migrated_and_keeps_its_state() {
     {
         let conn = rusqlite::Connection::open(&db).expect("open");
         conn.execute_batch(
-            "DROP TABLE rooms; UPDATE meta SET value = '1' WHERE key = 'schema_version';",
+            "DROP TABLE rooms; DROP TABLE phone_numbers; DROP TABLE number_reservations; DROP TABLE sip_config; UPDATE meta SET value = '1' WHERE key = 'schema_version';",
         )
         .expect("make it version 1");
     }
@@ -1057,4 +1057,212 @@ async fn a_schema_version_1_database_is_migrated_and_keeps_its_state() {
     drop(conn);
     let third = start(&dir.0);
     assert_eq!(third.rooms().await, json!([room]));
+}
+
+const NUMBERS: &str = "api-version=2025-06-01";
+
+impl Emulator {
+    /// A signed phone-numbers request (`path` without a query); answers the status and body.
+    async fn pn(
+        &self,
+        method: &str,
+        path: &str,
+        body: &Value,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let res = self
+            .signed(method, &format!("{path}?{NUMBERS}"), body)
+            .await;
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let body = res.json().await.unwrap_or(Value::Null);
+        (status, body, headers)
+    }
+
+    /// What the numbers API shows: owned numbers, the reservation, the SIP configuration.
+    async fn numbers_state(&self, reservation: &str) -> (Value, Value, Value) {
+        let res = self
+            .signed(
+                "GET",
+                &format!("/phoneNumbers?skip=0&top=100&{NUMBERS}"),
+                &Value::Null,
+            )
+            .await;
+        let owned = self.json(res, 200).await;
+        let (status, reservation, _) = self
+            .pn(
+                "GET",
+                &format!("/availablePhoneNumbers/reservations/{reservation}"),
+                &Value::Null,
+            )
+            .await;
+        assert_eq!(status, 200, "{reservation}");
+        let res = self
+            .signed("GET", "/sip?api-version=2023-03-01", &Value::Null)
+            .await;
+        let sip = self.json(res, 200).await;
+        (owned, reservation, sip)
+    }
+
+    async fn sms_from(&self, from: &str) -> u16 {
+        self.signed(
+            "POST",
+            "/sms?api-version=2021-03-07",
+            &json!({"from": from, "smsRecipients": [{"to": "+14255550123"}], "message": "hi"}),
+        )
+        .await
+        .status()
+        .as_u16()
+    }
+}
+
+const RESERVATION: &str = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
+
+/// Two numbers bought (one's SMS made inbound only, the other released), the configured number
+/// released, a reservation holding a number, SIP trunks and ordered routes; returns the
+/// numbers bought.
+async fn build_numbers(app: &Emulator) -> Vec<String> {
+    let (status, _, headers) = app
+        .pn(
+            "POST",
+            "/availablePhoneNumbers/countries/US/:search",
+            &json!({"phoneNumberType": "tollFree", "assignmentType": "application",
+                "capabilities": {"calling": "outbound", "sms": "inbound+outbound"},
+                "areaCode": "833", "quantity": 3}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let search = headers["search-id"].to_str().expect("ascii").to_string();
+    let (status, result, _) = app
+        .pn(
+            "GET",
+            &format!("/availablePhoneNumbers/searchResults/{search}"),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(status, 200, "{result}");
+    let (status, _, _) = app
+        .pn(
+            "POST",
+            "/availablePhoneNumbers/:purchase",
+            &json!({"searchId": search}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let bought: Vec<String> = result["phoneNumbers"]
+        .as_array()
+        .expect("numbers")
+        .iter()
+        .map(|n| n.as_str().expect("number").to_string())
+        .collect();
+    assert_eq!(bought.len(), 3);
+    let (status, _, _) = app
+        .pn(
+            "PATCH",
+            &format!("/phoneNumbers/{}/capabilities", encode(&bought[0])),
+            &json!({"sms": "inbound"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    for number in [bought[1].as_str(), "+18005550100"] {
+        let (status, _, _) = app
+            .pn(
+                "DELETE",
+                &format!("/phoneNumbers/{}", encode(number)),
+                &Value::Null,
+            )
+            .await;
+        assert_eq!(status, 202, "release {number}");
+    }
+    let (status, browsed, _) = app
+        .pn(
+            "POST",
+            "/availablePhoneNumbers/countries/US/:browse",
+            &json!({"phoneNumberType": "tollFree", "capabilities": {"sms": "outbound"}, "phoneNumberPrefixes": ["1844"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{browsed}");
+    let first = browsed["phoneNumbers"][0].clone();
+    let id = first["id"].as_str().expect("id").to_string();
+    let (status, reserved, _) = app
+        .pn(
+            "PATCH",
+            &format!("/availablePhoneNumbers/reservations/{RESERVATION}"),
+            &json!({"phoneNumbers": {id: first}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{reserved}");
+    let res = app
+        .signed(
+            "PATCH",
+            "/sip?api-version=2023-03-01",
+            &json!({
+                "trunks": {
+                    "sbc1.contoso.com": {"sipSignalingPort": 5061},
+                    "sbc2.contoso.com": {"sipSignalingPort": 5062},
+                },
+                "routes": [
+                    {"name": "second", "numberPattern": "^\\+1425[0-9]{7}$", "trunks": ["sbc2.contoso.com", "sbc1.contoso.com"]},
+                    {"name": "first", "description": "everything else", "numberPattern": "^\\+[1-9][0-9]{3,23}$", "trunks": ["sbc1.contoso.com"]},
+                ],
+            }),
+        )
+        .await;
+    app.json(res, 200).await;
+    bought
+}
+
+#[tokio::test]
+async fn phone_numbers_reservations_and_sip_routing_survive_a_graceful_restart_and_kill_9() {
+    // Arrange
+    let dir = TempDir::new();
+    let first = start(&dir.0);
+    let bought = build_numbers(&first).await;
+    let before = first.numbers_state(RESERVATION).await;
+
+    // Act
+    first.stop();
+    let second = start(&dir.0);
+
+    // Assert
+    let after = second.numbers_state(RESERVATION).await;
+    assert_eq!(after, before);
+    let owned: Vec<&str> = after.0["phoneNumbers"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|n| n["phoneNumber"].as_str().expect("number"))
+        .collect();
+    assert_eq!(
+        owned,
+        [bought[0].as_str(), bought[2].as_str()],
+        "{}",
+        after.0
+    );
+    assert_eq!(after.1["status"], "active");
+    assert_eq!(after.2["routes"][0]["name"], "second", "routes in order");
+    // What the numbers can do is kept: a released number (configured or bought) stays released.
+    assert_eq!(second.sms_from("+18005550100").await, 401);
+    assert_eq!(second.sms_from(&bought[1]).await, 401);
+    assert_eq!(second.sms_from(&bought[0]).await, 401, "SMS inbound only");
+    assert_eq!(second.sms_from(&bought[2]).await, 202);
+    // A write after the restart survives kill -9.
+    let (status, _, _) = second
+        .pn(
+            "DELETE",
+            &format!("/phoneNumbers/{}", encode(&bought[2])),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(status, 202);
+    tokio::time::sleep(acs_emulator::persist::GROUP_COMMIT_WINDOW * 5).await;
+    second.kill_9();
+    let third = start(&dir.0);
+    let (owned, reservation, sip) = third.numbers_state(RESERVATION).await;
+    assert_eq!(
+        owned["phoneNumbers"].as_array().expect("list").len(),
+        1,
+        "{owned}"
+    );
+    assert_eq!((reservation, sip), (before.1, before.2));
+    assert_eq!(third.sms_from(&bought[2]).await, 401);
 }
