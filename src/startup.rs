@@ -154,6 +154,7 @@ impl Application {
                 assignments = kept.assignments,
                 rooms = kept.rooms,
                 numbers = kept.numbers,
+                emails = kept.emails,
                 skipped = kept.skipped,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "state loaded"
@@ -289,8 +290,9 @@ impl Application {
         // From here on every committed write is kept (the state is loaded).
         let persistence = match state_dir {
             Some(dir) => {
-                let persistence = Persistence::start(dir, config.limits.max_sms_outbox)
-                    .context("cannot start the state writer")?;
+                let persistence =
+                    Persistence::start(dir, config.limits.max_sms_outbox, config.limits.max_emails)
+                        .context("cannot start the state writer")?;
                 state.changes.listen(persistence.clone());
                 Some(persistence)
             }

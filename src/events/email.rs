@@ -173,6 +173,8 @@ impl EventBus {
                     );
                 }
             }
+            // Emptying the inbox cancels no delivery report (the messages were sent).
+            EmailChange::InboxCleared => {}
         }
     }
 

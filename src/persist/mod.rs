@@ -35,12 +35,12 @@ use crate::api::sms::SEND_VERSIONS;
 use crate::resource::Resources;
 use crate::store::numbers::OwnedNumber;
 use crate::store::{
-    Area, Change, ChangeListener, ChatChange, ChatChangeKind, IdentityChange, IdentitySnapshot,
-    NumbersChange, RestoredThread, RoomsChange, Sink, SmsChange,
+    Area, Change, ChangeListener, ChatChange, ChatChangeKind, EmailChange, IdentityChange,
+    IdentitySnapshot, NumbersChange, RestoredThread, RoomsChange, Sink, SmsChange,
 };
 use rows::{
-    MessageRow, OwnedRow, ParticipantRow, PropsRow, ReservationRow, RoomRow, SipRow, SmsRow,
-    parse_time, time,
+    EmailRow, MessageRow, OwnedRow, ParticipantRow, PropsRow, ReservationRow, RoomRow, SipRow,
+    SmsRow, parse_time, time,
 };
 
 /// The schema this emulator writes. Bump it with a migration in [`migrate`] when a table
@@ -68,7 +68,7 @@ pub const DB_FILE: &str = "state.db";
 pub const LOCK_FILE: &str = "lock";
 
 /// The tables of schema version 2 (version 1 had all but `rooms`, `phone_numbers`,
-/// `number_reservations` and `sip_config`).
+/// `number_reservations`, `sip_config` and `emails`).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -107,6 +107,10 @@ CREATE TABLE IF NOT EXISTS number_reservations (
     UNIQUE (resource, id));
 CREATE TABLE IF NOT EXISTS sip_config (
     resource TEXT PRIMARY KEY, config TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS emails (
+    n INTEGER PRIMARY KEY, resource TEXT NOT NULL, id TEXT NOT NULL, email TEXT NOT NULL,
+    in_inbox INTEGER NOT NULL DEFAULT 1);
+CREATE INDEX IF NOT EXISTS emails_resource ON emails (resource, n);
 ";
 
 /// Why DIR cannot be used. Each names the file and what to do.
@@ -186,6 +190,8 @@ pub struct Loaded {
     pub rooms: usize,
     /// Phone numbers owned (or released) and reservations.
     pub numbers: usize,
+    /// Emails (their send operations, and the inbox).
+    pub emails: usize,
     /// Rows of resources that no longer exist (skipped).
     pub skipped: usize,
 }
@@ -619,7 +625,45 @@ impl StateDir {
 
         self.load_rooms(&by_name, &mut loaded)?;
         self.load_numbers(&by_name, &mut loaded)?;
+        self.load_emails(&by_name, &mut loaded)?;
         Ok(loaded)
+    }
+
+    /// Emails replayed in order: each one's send operation comes back (a poller goes on where
+    /// it was), and the message into the inbox unless the inbox was emptied since; the inbox's
+    /// caps (`--max-emails`, `--max-email-storage-bytes`) apply as when they were sent.
+    fn load_emails(
+        &self,
+        by_name: &HashMap<String, Arc<crate::resource::Resource>>,
+        loaded: &mut Loaded,
+    ) -> Result<(), StateError> {
+        let sql = |e: rusqlite::Error| self.corrupt(e);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT resource, id, email, in_inbox FROM emails ORDER BY n")
+            .map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let resource: String = row.get(0).map_err(sql)?;
+            let Some(res) = by_name.get(&resource) else {
+                loaded.skipped += 1;
+                continue;
+            };
+            let id: String = row.get(1).map_err(sql)?;
+            let text: String = row.get(2).map_err(sql)?;
+            let in_inbox: bool = row.get(3).map_err(sql)?;
+            let email = serde_json::from_str::<EmailRow>(&text)
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.into_email(&id))
+                .map_err(|reason| self.corrupt(format!("table emails, row {id}: {reason}")))?;
+            if in_inbox {
+                res.store.email.accept(email, Sink::NONE);
+            } else {
+                res.store.email.restore_operation(email.operation());
+            }
+            loaded.emails += 1;
+        }
+        Ok(())
     }
 
     /// Owned (and released) numbers over the configured ones, reservations in creation order,
@@ -855,12 +899,18 @@ impl Persistence {
     /// Starts the writer thread on `dir`'s database; register the result with
     /// [`crate::store::Changes::listen`] once the state is loaded. `max_outbox` bounds the SMS
     /// rows kept per resource.
-    pub fn start(dir: StateDir, max_outbox: usize) -> std::io::Result<Arc<Self>> {
+    pub fn start(
+        dir: StateDir,
+        max_outbox: usize,
+        max_emails: usize,
+    ) -> std::io::Result<Arc<Self>> {
         let (queue, rx) = mpsc::sync_channel(QUEUE_CAPACITY);
         let writer = Writer {
             dir,
             max_outbox: i64::try_from(max_outbox).unwrap_or(i64::MAX),
+            max_emails: i64::try_from(max_emails).unwrap_or(i64::MAX),
             unpruned: HashMap::new(),
+            unpruned_emails: HashMap::new(),
             failed: false,
         };
         std::thread::Builder::new()
@@ -900,6 +950,7 @@ impl ChangeListener for Persistence {
                 | Area::Clock
                 | Area::Rooms
                 | Area::Numbers
+                | Area::Email
         )
     }
 
@@ -910,7 +961,8 @@ impl ChangeListener for Persistence {
                 ..
             })
             | Change::Sms(SmsChange::Received(_))
-            | Change::Email(_) => false,
+            | Change::Email(EmailChange::Engaged(_)) => false,
+            Change::Email(EmailChange::Sent(_) | EmailChange::InboxCleared) => true,
             Change::Chat(_)
             | Change::Numbers(_)
             | Change::Rooms(_)
@@ -934,8 +986,12 @@ impl ChangeListener for Persistence {
 struct Writer {
     dir: StateDir,
     max_outbox: i64,
+    /// `--max-emails`: the email rows kept per resource (as many send operations are kept).
+    max_emails: i64,
     /// SMS rows added per resource since its outbox rows were last trimmed.
     unpruned: HashMap<String, usize>,
+    /// Email rows added per resource since they were last trimmed.
+    unpruned_emails: HashMap<String, usize>,
     /// A commit failed (disk full, DIR removed): logged once, later groups are still tried.
     failed: bool,
 }
@@ -998,10 +1054,32 @@ impl Writer {
     fn commit(&mut self, changes: &[(String, Change<'static>)]) -> rusqlite::Result<()> {
         let tx = self.dir.conn.transaction()?;
         let mut added: HashMap<&str, usize> = HashMap::new();
+        let mut emails: HashMap<&str, usize> = HashMap::new();
         for (resource, change) in changes {
             apply(&tx, resource, change)?;
-            if matches!(change, Change::Sms(SmsChange::Sent { .. })) {
-                *added.entry(resource).or_default() += 1;
+            match change {
+                Change::Sms(SmsChange::Sent { .. }) => *added.entry(resource).or_default() += 1,
+                Change::Email(EmailChange::Sent(_)) => {
+                    *emails.entry(resource).or_default() += 1;
+                }
+                _ => {}
+            }
+        }
+        // Likewise the emails: their newest `--max-emails` rows (the operations kept).
+        let mut pruned_emails = Vec::new();
+        for (resource, n) in emails {
+            let since = self
+                .unpruned_emails
+                .entry(resource.to_string())
+                .or_default();
+            *since += n;
+            if *since >= PRUNE_EVERY {
+                tx.execute(
+                    "DELETE FROM emails WHERE resource = ?1 AND n <= (
+                       SELECT n FROM emails WHERE resource = ?1 ORDER BY n DESC LIMIT 1 OFFSET ?2)",
+                    params![resource, self.max_emails],
+                )?;
+                pruned_emails.push(resource);
             }
         }
         // The outbox keeps its newest `--max-sms-outbox` messages; its rows are trimmed to as
@@ -1023,6 +1101,9 @@ impl Writer {
         tx.commit()?;
         for resource in pruned {
             self.unpruned.remove(resource);
+        }
+        for resource in pruned_emails {
+            self.unpruned_emails.remove(resource);
         }
         Ok(())
     }
@@ -1119,7 +1200,17 @@ fn apply(
         }
         Change::Rooms(change) => apply_rooms(tx, resource, change)?,
         Change::Numbers(change) => apply_numbers(tx, resource, change)?,
-        Change::Sms(SmsChange::Received(_)) | Change::Email(_) => {}
+        Change::Email(EmailChange::Sent(email)) => {
+            tx.prepare_cached("INSERT INTO emails (resource, id, email) VALUES (?1, ?2, ?3)")?
+                .execute(params![resource, email.id, json(&EmailRow::of(email))?])?;
+        }
+        Change::Email(EmailChange::InboxCleared) => {
+            tx.prepare_cached(
+                "UPDATE emails SET in_inbox = 0 WHERE resource = ?1 AND in_inbox = 1",
+            )?
+            .execute([resource])?;
+        }
+        Change::Sms(SmsChange::Received(_)) | Change::Email(EmailChange::Engaged(_)) => {}
         Change::Reset => {
             for table in [
                 "identities",
@@ -1133,6 +1224,7 @@ fn apply(
                 "phone_numbers",
                 "number_reservations",
                 "sip_config",
+                "emails",
             ] {
                 tx.execute(
                     &format!("DELETE FROM {table} WHERE resource = ?1"),

@@ -1023,7 +1023,7 @@ async fn a_schema_version_1_database_is_migrated_and_keeps_its_state() {
     {
         let conn = rusqlite::Connection::open(&db).expect("open");
         conn.execute_batch(
-            "DROP TABLE rooms; DROP TABLE phone_numbers; DROP TABLE number_reservations; DROP TABLE sip_config; UPDATE meta SET value = '1' WHERE key = 'schema_version';",
+            "DROP TABLE rooms; DROP TABLE phone_numbers; DROP TABLE number_reservations; DROP TABLE sip_config; DROP TABLE emails; UPDATE meta SET value = '1' WHERE key = 'schema_version';",
         )
         .expect("make it version 1");
     }
@@ -1265,4 +1265,120 @@ async fn phone_numbers_reservations_and_sip_routing_survive_a_graceful_restart_a
     );
     assert_eq!((reservation, sip), (before.1, before.2));
     assert_eq!(third.sms_from(&bought[2]).await, 401);
+}
+
+const EMAIL_SENDER: &str = "DoNotReply@acacacac-0000-4000-8000-000000000001.azurecomm.net";
+
+impl Emulator {
+    /// Sends an email with `subject` (and two attachments); returns its operation id.
+    async fn send_email(&self, subject: &str) -> String {
+        let res = self
+            .signed(
+                "POST",
+                "/emails:send?api-version=2025-09-01",
+                &json!({
+                    "senderAddress": EMAIL_SENDER,
+                    "content": {"subject": subject, "plainText": "Thanks.", "html": "<p>Thanks! <img src=\"cid:logo\"></p>"},
+                    "recipients": {
+                        "to": [{"address": "alice@example.com", "displayName": "Alice"}],
+                        "bcc": [{"address": "audit@example.com"}],
+                    },
+                    "attachments": [
+                        {"name": "invoice.pdf", "contentType": "application/pdf", "contentInBase64": STANDARD.encode(b"%PDF-1.4 invoice")},
+                        {"name": "logo.png", "contentType": "image/png", "contentInBase64": STANDARD.encode(b"\x89PNG logo"), "contentId": "logo"},
+                    ],
+                    "headers": {"X-Campaign": "spring"},
+                }),
+            )
+            .await;
+        self.json(res, 202).await["id"]
+            .as_str()
+            .expect("operation id")
+            .to_string()
+    }
+
+    async fn control(&self, path: &str) -> Value {
+        let res = self
+            .client
+            .get(format!("{}/_emulator/{path}", self.http))
+            .send()
+            .await
+            .expect("request sent");
+        self.json(res, 200).await
+    }
+
+    async fn email_operation(&self, id: &str) -> Value {
+        let res = self
+            .signed(
+                "GET",
+                &format!("/emails/operations/{id}?api-version=2025-09-01"),
+                &Value::Null,
+            )
+            .await;
+        self.json(res, 200).await
+    }
+}
+
+#[tokio::test]
+async fn emails_and_their_operations_survive_a_graceful_restart_and_kill_9() {
+    // Arrange: two emails sent, the inbox emptied, a third sent; all delivered.
+    let dir = TempDir::new();
+    let first = start(&dir.0);
+    let cleared = [
+        first.send_email("first").await,
+        first.send_email("second").await,
+    ];
+    let res = first
+        .client
+        .delete(format!("{}/_emulator/emails", first.http))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(res.status(), 200);
+    let kept = first.send_email("third ✓").await;
+    // A poller that started before the restart.
+    let running = first.email_operation(&kept).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let inbox = first.control("emails").await;
+    let one = first.control(&format!("emails/{kept}")).await;
+    let mut operations = Vec::new();
+    for id in cleared.iter().chain([&kept]) {
+        operations.push(first.email_operation(id).await);
+    }
+
+    // Act
+    first.stop();
+    let second = start(&dir.0);
+
+    // Assert
+    assert_eq!(second.control("emails").await, inbox, "the same inbox");
+    assert_eq!(
+        inbox["value"].as_array().expect("value").len(),
+        1,
+        "emptied, then one sent: {inbox}"
+    );
+    assert_eq!(second.control(&format!("emails/{kept}")).await, one);
+    assert_eq!(
+        one["attachments"][1]["contentInBase64"],
+        STANDARD.encode(b"\x89PNG logo")
+    );
+    for (id, before) in cleared.iter().chain([&kept]).zip(&operations) {
+        assert_eq!(&second.email_operation(id).await, before, "operation {id}");
+    }
+    assert_eq!(running["id"], json!(kept));
+    assert_eq!(operations[2]["status"], "Succeeded", "{}", operations[2]);
+    // An email sent after the restart survives kill -9.
+    let late = second.send_email("fourth").await;
+    tokio::time::sleep(acs_emulator::persist::GROUP_COMMIT_WINDOW * 5).await;
+    second.kill_9();
+    let third = start(&dir.0);
+    let inbox = third.control("emails").await;
+    let subjects: Vec<&str> = inbox["value"]
+        .as_array()
+        .expect("value")
+        .iter()
+        .map(|e| e["subject"].as_str().expect("subject"))
+        .collect();
+    assert_eq!(subjects, ["third ✓", "fourth"], "{inbox}");
+    assert_eq!(third.email_operation(&late).await["id"], json!(late));
 }
