@@ -35,8 +35,8 @@ use crate::api::sms::SEND_VERSIONS;
 use crate::resource::Resources;
 use crate::store::numbers::OwnedNumber;
 use crate::store::{
-    Area, Change, ChangeListener, ChatChange, ChatChangeKind, EmailChange, IdentityChange,
-    IdentitySnapshot, NumbersChange, RestoredThread, RoomsChange, Sink, SmsChange,
+    Area, Change, ChangeListener, ChatChange, ChatChangeKind, ControlChange, EmailChange,
+    IdentityChange, IdentitySnapshot, NumbersChange, RestoredThread, RoomsChange, Sink, SmsChange,
 };
 use rows::{
     EmailRow, MessageRow, OwnedRow, ParticipantRow, PropsRow, ReservationRow, RoomRow, SipRow,
@@ -68,7 +68,7 @@ pub const DB_FILE: &str = "state.db";
 pub const LOCK_FILE: &str = "lock";
 
 /// The tables of schema version 2 (version 1 had all but `rooms`, `phone_numbers`,
-/// `number_reservations`, `sip_config` and `emails`).
+/// `number_reservations`, `sip_config`, `emails`, `runtime_fixtures` and `event_subscriptions`).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -111,6 +111,10 @@ CREATE TABLE IF NOT EXISTS emails (
     n INTEGER PRIMARY KEY, resource TEXT NOT NULL, id TEXT NOT NULL, email TEXT NOT NULL,
     in_inbox INTEGER NOT NULL DEFAULT 1);
 CREATE INDEX IF NOT EXISTS emails_resource ON emails (resource, n);
+CREATE TABLE IF NOT EXISTS runtime_fixtures (
+    n INTEGER PRIMARY KEY, text TEXT NOT NULL, yaml INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS event_subscriptions (
+    n INTEGER PRIMARY KEY, name TEXT NOT NULL COLLATE NOCASE UNIQUE, spec TEXT NOT NULL);
 ";
 
 /// Why DIR cannot be used. Each names the file and what to do.
@@ -790,6 +794,33 @@ impl StateDir {
         Ok(())
     }
 
+    /// The fixtures loaded at run time through the control API, in load order: (text, whether
+    /// YAML). Start-up applies them after the `--fixtures` files and before [`Self::load`] (they
+    /// may add the resources kept rows belong to).
+    pub fn runtime_fixtures(&self) -> Result<Vec<(String, bool)>, StateError> {
+        let sql = |e: rusqlite::Error| self.corrupt(e);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT text, yaml FROM runtime_fixtures ORDER BY n")
+            .map_err(sql)?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(sql)
+    }
+
+    /// The event subscriptions added at run time through the control API, in the order added:
+    /// their specs as JSON (with their names).
+    pub fn subscriptions(&self) -> Result<Vec<String>, StateError> {
+        let sql = |e: rusqlite::Error| self.corrupt(e);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT spec FROM event_subscriptions ORDER BY n")
+            .map_err(sql)?;
+        stmt.query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(sql)
+    }
+
     /// Puts the kept clock state back (an offset, or a frozen instant), if one was kept.
     pub fn load_clock(&self, clock: &crate::clock::Clock) -> Result<(), StateError> {
         let value: Option<String> = self
@@ -951,6 +982,7 @@ impl ChangeListener for Persistence {
                 | Area::Rooms
                 | Area::Numbers
                 | Area::Email
+                | Area::Control
         )
     }
 
@@ -962,7 +994,8 @@ impl ChangeListener for Persistence {
             })
             | Change::Sms(SmsChange::Received(_))
             | Change::Email(EmailChange::Engaged(_)) => false,
-            Change::Email(EmailChange::Sent(_) | EmailChange::InboxCleared) => true,
+            Change::Email(EmailChange::Sent(_) | EmailChange::InboxCleared)
+            | Change::Control(_) => true,
             Change::Chat(_)
             | Change::Numbers(_)
             | Change::Rooms(_)
@@ -1209,6 +1242,24 @@ fn apply(
                 "UPDATE emails SET in_inbox = 0 WHERE resource = ?1 AND in_inbox = 1",
             )?
             .execute([resource])?;
+        }
+        Change::Control(ControlChange::FixtureLoaded { text, yaml }) => {
+            tx.prepare_cached("INSERT INTO runtime_fixtures (text, yaml) VALUES (?1, ?2)")?
+                .execute(params![text.as_ref(), yaml])?;
+        }
+        Change::Control(ControlChange::Subscribed { name, spec }) => {
+            tx.prepare_cached(
+                "INSERT INTO event_subscriptions (name, spec) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET spec = excluded.spec",
+            )?
+            .execute(params![name, spec.as_ref()])?;
+        }
+        Change::Control(ControlChange::Unsubscribed(Some(name))) => {
+            tx.prepare_cached("DELETE FROM event_subscriptions WHERE name = ?1")?
+                .execute([name])?;
+        }
+        Change::Control(ControlChange::Unsubscribed(None)) => {
+            tx.execute("DELETE FROM event_subscriptions", [])?;
         }
         Change::Sms(SmsChange::Received(_)) | Change::Email(EmailChange::Engaged(_)) => {}
         Change::Reset => {

@@ -1023,7 +1023,7 @@ async fn a_schema_version_1_database_is_migrated_and_keeps_its_state() {
     {
         let conn = rusqlite::Connection::open(&db).expect("open");
         conn.execute_batch(
-            "DROP TABLE rooms; DROP TABLE phone_numbers; DROP TABLE number_reservations; DROP TABLE sip_config; DROP TABLE emails; UPDATE meta SET value = '1' WHERE key = 'schema_version';",
+            "DROP TABLE rooms; DROP TABLE phone_numbers; DROP TABLE number_reservations; DROP TABLE sip_config; DROP TABLE emails; DROP TABLE runtime_fixtures; DROP TABLE event_subscriptions; UPDATE meta SET value = '1' WHERE key = 'schema_version';",
         )
         .expect("make it version 1");
     }
@@ -1381,4 +1381,105 @@ async fn emails_and_their_operations_survive_a_graceful_restart_and_kill_9() {
         .collect();
     assert_eq!(subjects, ["third ✓", "fourth"], "{inbox}");
     assert_eq!(third.email_operation(&late).await["id"], json!(late));
+}
+
+impl Emulator {
+    async fn control_send(&self, method: &str, path: &str, body: &Value) -> Response {
+        let mut request = self.client.request(
+            Method::from_bytes(method.as_bytes()).expect("method"),
+            format!("{}/_emulator/{path}", self.http),
+        );
+        if !body.is_null() {
+            request = request.json(body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// The resources (without their connection strings, which name the port), the event
+    /// subscriptions and the identities of the resource `extra`.
+    async fn control_state(&self) -> (Value, Value, Value) {
+        let mut resources = self.control("resources").await;
+        for r in resources["value"].as_array_mut().expect("value") {
+            r.as_object_mut()
+                .expect("object")
+                .remove("connectionString");
+        }
+        (
+            resources,
+            self.control("events/subscriptions").await,
+            self.control("identities?resource=extra").await,
+        )
+    }
+}
+
+#[tokio::test]
+async fn resources_and_event_subscriptions_added_at_run_time_survive_a_restart() {
+    // Arrange: a resource added by a fixture loaded at run time, an identity in it, two event
+    // subscriptions added (one only for that resource) and one removed.
+    let dir = TempDir::new();
+    let first = start(&dir.0);
+    let fixture = json!({"resources": [{"name": "extra", "accessKey": STANDARD.encode(b"the extra resource's key")}]});
+    let res = first.control_send("POST", "fixtures", &fixture).await;
+    assert_eq!(res.status(), 201, "{:?}", res.text().await);
+    let res = first
+        .control_send("POST", "identities?resource=extra", &Value::Null)
+        .await;
+    let user = first.json(res, 201).await["id"].clone();
+    for (name, resource) in [("kept-hook", json!("extra")), ("gone-hook", Value::Null)] {
+        let res = first
+            .control_send(
+                "POST",
+                "events/subscriptions",
+                &json!({"name": name, "endpoint": "http://127.0.0.1:9/hook", "skipValidation": true,
+                    "eventTypes": ["SMSReceived"], "resource": resource}),
+            )
+            .await;
+        assert_eq!(res.status(), 201, "{name}");
+    }
+    let res = first
+        .control_send("DELETE", "events/subscriptions/gone-hook", &Value::Null)
+        .await;
+    assert_eq!(res.status(), 204);
+    let before = first.control_state().await;
+
+    // Act
+    first.stop();
+    let second = start(&dir.0);
+
+    // Assert
+    let after = second.control_state().await;
+    assert_eq!(after, before);
+    assert!(after.0.to_string().contains("\"extra\""), "{}", after.0);
+    assert!(
+        after.2.to_string().contains(user.as_str().expect("id")),
+        "{}",
+        after.2
+    );
+    let names: Vec<&str> = after.1["value"]
+        .as_array()
+        .expect("value")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(names, ["kept-hook"], "{}", after.1);
+    // A full reset removes the control API's subscriptions, for good.
+    let res = second.control_send("POST", "reset", &Value::Null).await;
+    assert_eq!(res.status(), 200);
+    tokio::time::sleep(acs_emulator::persist::GROUP_COMMIT_WINDOW * 5).await;
+    second.kill_9();
+    let third = start(&dir.0);
+    let (resources, subscriptions, _) = third.control_state().await;
+    let names: Vec<&str> = resources["value"]
+        .as_array()
+        .expect("value")
+        .iter()
+        .map(|r| r["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        names,
+        ["default", "extra"],
+        "the resource stays (its fixture is loaded); its identity went with the reset"
+    );
+    assert_eq!(resources["value"][1]["identities"], 0);
+    assert_eq!(subscriptions["value"], json!([]), "{subscriptions}");
 }
