@@ -67,7 +67,8 @@ pub const DB_FILE: &str = "state.db";
 /// The lock file's name in DIR.
 pub const LOCK_FILE: &str = "lock";
 
-/// The tables of schema version 2 (version 1 had all but `rooms`, `phone_numbers`,
+/// The tables of schema version 2 (version 1 kept an SMS as one JSON document, `sms_outbox
+/// (n, resource, message)`, and had all but `rooms`, `phone_numbers`,
 /// `number_reservations`, `sip_config`, `emails`, `runtime_fixtures` and `event_subscriptions`).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -87,7 +88,11 @@ CREATE TABLE IF NOT EXISTS chat_receipts (
     message_id INTEGER NOT NULL, read_on TEXT NOT NULL,
     PRIMARY KEY (resource, thread, sender)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sms_outbox (
-    n INTEGER PRIMARY KEY, resource TEXT NOT NULL, message TEXT NOT NULL);
+    n INTEGER PRIMARY KEY, resource TEXT NOT NULL, message_id TEXT NOT NULL,
+    sender TEXT NOT NULL, recipient TEXT NOT NULL, message TEXT NOT NULL, tag TEXT,
+    enable_delivery_report INTEGER NOT NULL, delivery_report_timeout INTEGER,
+    repeatability_request_id TEXT, api_version TEXT NOT NULL, sent_at NOT NULL,
+    encoding TEXT NOT NULL, segments INTEGER NOT NULL, delivery_report_at, delivery_failure TEXT);
 CREATE INDEX IF NOT EXISTS sms_outbox_resource ON sms_outbox (resource, n);
 CREATE TABLE IF NOT EXISTS teams_assignments (
     resource TEXT NOT NULL, tenant TEXT NOT NULL, object TEXT NOT NULL,
@@ -582,7 +587,12 @@ impl StateDir {
         // back with their messages, and the outbox keeps its newest `max_outbox`.
         let mut stmt = self
             .conn
-            .prepare("SELECT n, resource, message FROM sms_outbox ORDER BY n")
+            .prepare(
+                "SELECT n, resource, message_id, sender, recipient, message, tag,
+                   enable_delivery_report, delivery_report_timeout, repeatability_request_id,
+                   api_version, sent_at, encoding, segments, delivery_report_at, delivery_failure
+                 FROM sms_outbox ORDER BY n",
+            )
             .map_err(sql)?;
         let mut rows = stmt.query([]).map_err(sql)?;
         while let Some(row) = rows.next().map_err(sql)? {
@@ -592,11 +602,37 @@ impl StateDir {
                 loaded.skipped += 1;
                 continue;
             };
-            let text: String = row.get(2).map_err(sql)?;
-            let sms = serde_json::from_str::<SmsRow>(&text)
-                .map_err(|e| e.to_string())
-                .and_then(|s| s.into_sms(SEND_VERSIONS))
-                .map_err(|reason| bad_row("sms_outbox", &n.to_string(), reason))?;
+            let sms = (|| -> Result<_, String> {
+                let text = |i: usize| row.get::<_, String>(i).map_err(|e| e.to_string());
+                let opt = |i: usize| row.get::<_, Option<String>>(i).map_err(|e| e.to_string());
+                let stamp = |i: usize| {
+                    row.get_ref(i)
+                        .map_err(|e| e.to_string())
+                        .and_then(rows::read_stamp)
+                };
+                let delivery_report_at = match row.get_ref(14).map_err(|e| e.to_string())? {
+                    rusqlite::types::ValueRef::Null => None,
+                    value => Some(rows::read_stamp(value)?),
+                };
+                SmsRow {
+                    message_id: text(2)?,
+                    from: text(3)?,
+                    to: text(4)?,
+                    message: text(5)?,
+                    tag: opt(6)?,
+                    enable_delivery_report: row.get(7).map_err(|e| e.to_string())?,
+                    delivery_report_timeout_in_seconds: row.get(8).map_err(|e| e.to_string())?,
+                    repeatability_request_id: opt(9)?,
+                    api_version: text(10)?,
+                    sent_at: stamp(11)?,
+                    encoding: text(12)?,
+                    segments: row.get(13).map_err(|e| e.to_string())?,
+                    delivery_report_at,
+                    delivery_failure: opt(15)?,
+                }
+                .into_sms(SEND_VERSIONS)
+            })()
+            .map_err(|reason| bad_row("sms_outbox", &n.to_string(), reason))?;
             res.store.sms.record(sms, max_outbox, Sink::NONE);
             loaded.sms += 1;
         }
@@ -893,17 +929,46 @@ fn check_size(path: &Path) -> Result<(), StateError> {
 }
 
 /// Brings a database of schema `found` (older than or equal to [`SCHEMA_VERSION`]) up to date.
-/// Each step only adds tables, which [`SCHEMA`]'s `CREATE TABLE IF NOT EXISTS` makes right after:
-/// version 1 → 2 adds `rooms`, `phone_numbers`, `number_reservations` and `sip_config`. A step that changes an existing table goes here.
-fn migrate(_conn: &Connection, found: i64) -> rusqlite::Result<()> {
-    if found < 2 {
-        tracing::info!(
-            from = found,
-            to = SCHEMA_VERSION,
-            "migrating the state database"
-        );
+/// Tables a version adds are made by [`SCHEMA`]'s `CREATE TABLE IF NOT EXISTS`; a step here
+/// changes an existing table. Version 1 → 2 (which added `rooms`, `phone_numbers`,
+/// `number_reservations`, `sip_config`, `emails`, `runtime_fixtures`, `event_subscriptions`)
+/// turns `sms_outbox`'s JSON documents into columns, in one transaction.
+fn migrate(conn: &Connection, found: i64) -> rusqlite::Result<()> {
+    if found >= 2 {
+        return Ok(());
     }
-    Ok(())
+    tracing::info!(
+        from = found,
+        to = SCHEMA_VERSION,
+        "migrating the state database"
+    );
+    let columns: i64 = conn.query_row(
+        "SELECT count(*) FROM pragma_table_info('sms_outbox') WHERE name = 'message_id'",
+        [],
+        |r| r.get(0),
+    )?;
+    if columns > 0 {
+        return Ok(());
+    }
+    conn.execute_batch(&format!(
+        "BEGIN;
+         ALTER TABLE sms_outbox RENAME TO sms_outbox_v1;
+         DROP INDEX IF EXISTS sms_outbox_resource;
+         {SCHEMA}
+         INSERT INTO sms_outbox (n, resource, message_id, sender, recipient, message, tag,
+           enable_delivery_report, delivery_report_timeout, repeatability_request_id,
+           api_version, sent_at, encoding, segments, delivery_report_at, delivery_failure)
+         SELECT n, resource, message ->> '$.message_id', message ->> '$.from',
+           message ->> '$.to', message ->> '$.message', message ->> '$.tag',
+           message ->> '$.enable_delivery_report',
+           message ->> '$.delivery_report_timeout_in_seconds',
+           message ->> '$.repeatability_request_id', message ->> '$.api_version',
+           message ->> '$.sent_at', message ->> '$.encoding', message ->> '$.segments',
+           message ->> '$.delivery_report_at', message ->> '$.delivery_failure'
+         FROM sms_outbox_v1;
+         DROP TABLE sms_outbox_v1;
+         COMMIT;"
+    ))
 }
 
 /// What the writer thread is handed.
@@ -1195,8 +1260,30 @@ fn apply(
         }
         Change::Chat(change) => apply_chat(tx, resource, change)?,
         Change::Sms(SmsChange::Sent { message, .. }) => {
-            tx.prepare_cached("INSERT INTO sms_outbox (resource, message) VALUES (?1, ?2)")?
-                .execute(params![resource, json(&SmsRow::of(message))?])?;
+            // Columns, not a document: a send to many recipients writes a row each.
+            tx.prepare_cached(
+                "INSERT INTO sms_outbox (resource, message_id, sender, recipient, message, tag,
+                   enable_delivery_report, delivery_report_timeout, repeatability_request_id,
+                   api_version, sent_at, encoding, segments, delivery_report_at, delivery_failure)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )?
+            .execute(params![
+                resource,
+                message.message_id.as_str(),
+                message.from.as_str(),
+                message.to.as_str(),
+                message.message,
+                message.tag,
+                message.enable_delivery_report,
+                message.delivery_report_timeout_in_seconds,
+                message.repeatability_request_id,
+                message.api_version,
+                rows::stamp(message.sent_at),
+                message.encoding.as_str(),
+                message.segments,
+                message.delivery_report_at.map(rows::stamp),
+                message.delivery_failure,
+            ])?;
         }
         Change::Sms(SmsChange::OutboxCleared) => {
             tx.execute("DELETE FROM sms_outbox WHERE resource = ?1", [resource])?;

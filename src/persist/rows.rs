@@ -238,46 +238,61 @@ impl MessageRow {
     }
 }
 
-/// An SMS in the outbox.
-#[derive(Debug, Serialize, Deserialize)]
+/// An instant as an SMS row keeps it: nanoseconds since the Unix epoch (an integer, cheap to
+/// write on every send), or, outside the years 1677–2262, the text of [`time`].
+pub fn stamp(t: DateTime<Utc>) -> rusqlite::types::Value {
+    match t.timestamp_nanos_opt() {
+        Some(nanos) => rusqlite::types::Value::Integer(nanos),
+        None => rusqlite::types::Value::Text(time(t)),
+    }
+}
+
+/// An instant read back from [`stamp`] (or, in a row of schema version 1, from [`time`]).
+pub fn read_stamp(value: rusqlite::types::ValueRef<'_>) -> Result<DateTime<Utc>, RowError> {
+    match value {
+        rusqlite::types::ValueRef::Integer(nanos) => Ok(DateTime::from_timestamp_nanos(nanos)),
+        rusqlite::types::ValueRef::Text(text) => {
+            parse_time(std::str::from_utf8(text).map_err(|_| "a time that is not UTF-8")?)
+        }
+        other => Err(format!("invalid time {other:?}")),
+    }
+}
+
+/// An SMS of the outbox, as its row's columns hold it (one column a field: a send to many
+/// recipients writes many rows, so a row costs no serialisation).
+#[derive(Debug)]
 pub struct SmsRow {
-    message_id: String,
-    from: String,
-    to: String,
-    message: String,
-    tag: Option<String>,
-    enable_delivery_report: bool,
-    delivery_report_timeout_in_seconds: Option<i64>,
-    repeatability_request_id: Option<String>,
-    api_version: String,
-    sent_at: String,
-    encoding: String,
-    segments: u32,
-    delivery_report_at: Option<String>,
-    delivery_failure: Option<String>,
+    /// `message_id`.
+    pub message_id: String,
+    /// `sender`.
+    pub from: String,
+    /// `recipient`.
+    pub to: String,
+    /// `message`.
+    pub message: String,
+    /// `tag`.
+    pub tag: Option<String>,
+    /// `enable_delivery_report`.
+    pub enable_delivery_report: bool,
+    /// `delivery_report_timeout`.
+    pub delivery_report_timeout_in_seconds: Option<i64>,
+    /// `repeatability_request_id`.
+    pub repeatability_request_id: Option<String>,
+    /// `api_version`.
+    pub api_version: String,
+    /// `sent_at`.
+    pub sent_at: DateTime<Utc>,
+    /// `encoding`.
+    pub encoding: String,
+    /// `segments`.
+    pub segments: u32,
+    /// `delivery_report_at`.
+    pub delivery_report_at: Option<DateTime<Utc>>,
+    /// `delivery_failure`.
+    pub delivery_failure: Option<String>,
 }
 
 impl SmsRow {
-    /// The row of `sms`.
-    pub fn of(sms: &SentSms) -> Self {
-        Self {
-            message_id: sms.message_id.to_string(),
-            from: sms.from.to_string(),
-            to: sms.to.to_string(),
-            message: sms.message.clone(),
-            tag: sms.tag.clone(),
-            enable_delivery_report: sms.enable_delivery_report,
-            delivery_report_timeout_in_seconds: sms.delivery_report_timeout_in_seconds,
-            repeatability_request_id: sms.repeatability_request_id.clone(),
-            api_version: sms.api_version.to_string(),
-            sent_at: time(sms.sent_at),
-            encoding: sms.encoding.as_str().to_string(),
-            segments: sms.segments,
-            delivery_report_at: sms.delivery_report_at.map(time),
-            delivery_failure: sms.delivery_failure.clone(),
-        }
-    }
-
     /// The SMS back; `versions` are the api-versions it may name (the store keeps a static one).
     pub fn into_sms(self, versions: &[&'static str]) -> Result<SentSms, RowError> {
         let number = |raw: &str| {
@@ -299,14 +314,14 @@ impl SmsRow {
             delivery_report_timeout_in_seconds: self.delivery_report_timeout_in_seconds,
             repeatability_request_id: self.repeatability_request_id,
             api_version,
-            sent_at: parse_time(&self.sent_at)?,
+            sent_at: self.sent_at,
             encoding: match self.encoding.as_str() {
                 "GSM-7" => SmsEncoding::Gsm7,
                 "UCS-2" => SmsEncoding::Ucs2,
                 other => return Err(format!("unknown SMS encoding {other:?}")),
             },
             segments: self.segments,
-            delivery_report_at: parse_opt_time(&self.delivery_report_at)?,
+            delivery_report_at: self.delivery_report_at,
             delivery_failure: self.delivery_failure,
         })
     }
@@ -937,33 +952,40 @@ mod tests {
     }
 
     #[test]
-    fn an_sms_reads_back_and_a_row_that_does_not_convert_is_reported() {
-        let sms = SentSms {
-            message_id: SmsMessageId::generate(at(1_700_000_000_000)),
-            from: PhoneNumber::parse("+18005550100").expect("number"),
-            to: PhoneNumber::parse("+14255550123").expect("number"),
+    fn an_sms_row_converts_back_and_times_keep_their_nanoseconds() {
+        let row = || SmsRow {
+            message_id: SmsMessageId::generate(at(1_700_000_000_000)).to_string(),
+            from: "+18005550100".into(),
+            to: "+14255550123".into(),
             message: "héllo".into(),
             tag: Some("t".into()),
             enable_delivery_report: true,
             delivery_report_timeout_in_seconds: Some(60),
             repeatability_request_id: None,
-            api_version: "2021-03-07",
+            api_version: "2021-03-07".into(),
             sent_at: at(1_700_000_000_000),
-            encoding: SmsEncoding::Ucs2,
+            encoding: "UCS-2".into(),
             segments: 1,
             delivery_report_at: Some(at(1_700_000_002_000)),
             delivery_failure: None,
         };
-        let text = serde_json::to_string(&SmsRow::of(&sms)).expect("json");
-        let back: SmsRow = serde_json::from_str(&text).expect("row");
-        let back = back.into_sms(&["2021-03-07"]).expect("sms");
-        assert_eq!(back.message_id, sms.message_id);
-        assert_eq!(back.message, sms.message);
-        assert_eq!(back.delivery_report_at, sms.delivery_report_at);
-        assert_eq!(back.encoding, sms.encoding);
-        let row: SmsRow = serde_json::from_str(&text).expect("row");
-        let err = row.into_sms(&["2026-01-23"]).expect_err("unknown version");
+        let back = row().into_sms(&["2021-03-07"]).expect("sms");
+        assert_eq!(back.message, "héllo");
+        assert_eq!(back.encoding, SmsEncoding::Ucs2);
+        let err = row()
+            .into_sms(&["2026-01-23"])
+            .expect_err("unknown version");
         assert!(err.contains("unknown api-version"), "{err}");
+        let precise = DateTime::from_timestamp(1_700_000_000, 123_456_789).expect("time");
+        for t in [precise, DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC] {
+            let value = stamp(t);
+            assert_eq!(read_stamp(rusqlite::types::ValueRef::from(&value)), Ok(t));
+        }
+        assert_eq!(
+            read_stamp(rusqlite::types::ValueRef::Text(time(precise).as_bytes())),
+            Ok(precise),
+            "a version 1 row's time"
+        );
         assert!(parse_time("yesterday").is_err());
         for t in [DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC, at(-1)] {
             assert_eq!(parse_time(&time(t)), Ok(t));

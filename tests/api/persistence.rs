@@ -1014,18 +1014,46 @@ async fn rooms_survive_a_graceful_restart_and_kill_9() {
 
 #[tokio::test]
 async fn a_schema_version_1_database_is_migrated_and_keeps_its_state() {
-    // Arrange: a version 1 database (the tables version 2 added dropped) holding an identity.
+    // Arrange: a version 1 database (the tables version 2 added dropped, the outbox's SMS as
+    // version 1 wrote it: a JSON document) holding an identity and an SMS.
     let dir = TempDir::new();
     let first = start(&dir.0);
     let (_, token) = first.user().await;
+    let res = first
+        .signed(
+            "POST",
+            "/sms?api-version=2021-03-07",
+            &json!({"from": "+18005550100", "smsRecipients": [{"to": "+14255550123"}], "message": "now"}),
+        )
+        .await;
+    let sms_id = first.json(res, 202).await["value"][0]["messageId"].clone();
     first.stop();
     let db = dir.0.join("state.db");
     {
         let conn = rusqlite::Connection::open(&db).expect("open");
         conn.execute_batch(
-            "DROP TABLE rooms; DROP TABLE phone_numbers; DROP TABLE number_reservations; DROP TABLE sip_config; DROP TABLE emails; DROP TABLE runtime_fixtures; DROP TABLE event_subscriptions; UPDATE meta SET value = '1' WHERE key = 'schema_version';",
+            "DROP TABLE rooms; DROP TABLE phone_numbers; DROP TABLE number_reservations;
+             DROP TABLE sip_config; DROP TABLE emails; DROP TABLE runtime_fixtures;
+             DROP TABLE event_subscriptions; DROP TABLE sms_outbox;
+             CREATE TABLE sms_outbox (
+                 n INTEGER PRIMARY KEY, resource TEXT NOT NULL, message TEXT NOT NULL);
+             CREATE INDEX sms_outbox_resource ON sms_outbox (resource, n);
+             UPDATE meta SET value = '1' WHERE key = 'schema_version';",
         )
         .expect("make it version 1");
+        let v1 = json!({
+            "message_id": sms_id, "from": "+18005550100", "to": "+14255550123",
+            "message": "from version 1", "tag": "v1", "enable_delivery_report": true,
+            "delivery_report_timeout_in_seconds": null, "repeatability_request_id": null,
+            "api_version": "2021-03-07", "sent_at": "2026-01-01T00:00:00.123456789Z",
+            "encoding": "GSM-7", "segments": 1,
+            "delivery_report_at": "2026-01-01T00:00:01.123456789Z", "delivery_failure": null,
+        });
+        conn.execute(
+            "INSERT INTO sms_outbox (resource, message) VALUES ('default', ?1)",
+            [v1.to_string()],
+        )
+        .expect("a version 1 SMS");
     }
 
     // Act
@@ -1037,6 +1065,11 @@ async fn a_schema_version_1_database_is_migrated_and_keeps_its_state() {
         200,
         "the identity is kept"
     );
+    let outbox = second.outbox().await;
+    assert_eq!(outbox.as_array().expect("array").len(), 1, "{outbox}");
+    assert_eq!(outbox[0]["messageId"], sms_id, "{outbox}");
+    assert_eq!(outbox[0]["message"], "from version 1", "{outbox}");
+    let outbox_before = outbox;
     let room = second
         .create_room(
             &json!({}),
@@ -1057,6 +1090,11 @@ async fn a_schema_version_1_database_is_migrated_and_keeps_its_state() {
     drop(conn);
     let third = start(&dir.0);
     assert_eq!(third.rooms().await, json!([room]));
+    assert_eq!(
+        third.outbox().await,
+        outbox_before,
+        "the migrated SMS, kept again"
+    );
 }
 
 const NUMBERS: &str = "api-version=2025-06-01";
