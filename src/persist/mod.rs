@@ -1153,8 +1153,18 @@ impl Writer {
         let tx = self.dir.conn.transaction()?;
         let mut added: HashMap<&str, usize> = HashMap::new();
         let mut emails: HashMap<&str, usize> = HashMap::new();
+        // The SMS insert is prepared once a group: a send to many recipients is many rows.
+        let mut sms_insert = None;
         for (resource, change) in changes {
-            apply(&tx, resource, change)?;
+            if let Change::Sms(SmsChange::Sent { message, .. }) = change {
+                let insert = match &mut sms_insert {
+                    Some(insert) => insert,
+                    None => sms_insert.insert(tx.prepare_cached(INSERT_SMS)?),
+                };
+                insert_sms(insert, resource, message)?;
+            } else {
+                apply(&tx, resource, change)?;
+            }
             match change {
                 Change::Sms(SmsChange::Sent { .. }) => *added.entry(resource).or_default() += 1,
                 Change::Email(EmailChange::Sent(_)) => {
@@ -1196,6 +1206,7 @@ impl Writer {
                 pruned.push(resource);
             }
         }
+        drop(sms_insert);
         tx.commit()?;
         for resource in pruned {
             self.unpruned.remove(resource);
@@ -1209,6 +1220,38 @@ impl Writer {
 
 fn json<T: serde::Serialize>(value: &T) -> rusqlite::Result<String> {
     serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+/// A row of the SMS outbox: columns, not a document (a send to many recipients writes a row
+/// each, and nothing is serialised).
+const INSERT_SMS: &str = "INSERT INTO sms_outbox (resource, message_id, sender, recipient,
+    message, tag, enable_delivery_report, delivery_report_timeout, repeatability_request_id,
+    api_version, sent_at, encoding, segments, delivery_report_at, delivery_failure)
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+
+fn insert_sms(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    resource: &str,
+    sms: &crate::store::SentSms,
+) -> rusqlite::Result<()> {
+    insert.execute(params![
+        resource,
+        sms.message_id.as_str(),
+        sms.from.as_str(),
+        sms.to.as_str(),
+        sms.message,
+        sms.tag,
+        sms.enable_delivery_report,
+        sms.delivery_report_timeout_in_seconds,
+        sms.repeatability_request_id,
+        sms.api_version,
+        rows::stamp(sms.sent_at),
+        sms.encoding.as_str(),
+        sms.segments,
+        sms.delivery_report_at.map(rows::stamp),
+        sms.delivery_failure,
+    ])?;
+    Ok(())
 }
 
 /// Turns one change record into rows.
@@ -1260,30 +1303,8 @@ fn apply(
         }
         Change::Chat(change) => apply_chat(tx, resource, change)?,
         Change::Sms(SmsChange::Sent { message, .. }) => {
-            // Columns, not a document: a send to many recipients writes a row each.
-            tx.prepare_cached(
-                "INSERT INTO sms_outbox (resource, message_id, sender, recipient, message, tag,
-                   enable_delivery_report, delivery_report_timeout, repeatability_request_id,
-                   api_version, sent_at, encoding, segments, delivery_report_at, delivery_failure)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-            )?
-            .execute(params![
-                resource,
-                message.message_id.as_str(),
-                message.from.as_str(),
-                message.to.as_str(),
-                message.message,
-                message.tag,
-                message.enable_delivery_report,
-                message.delivery_report_timeout_in_seconds,
-                message.repeatability_request_id,
-                message.api_version,
-                rows::stamp(message.sent_at),
-                message.encoding.as_str(),
-                message.segments,
-                message.delivery_report_at.map(rows::stamp),
-                message.delivery_failure,
-            ])?;
+            let mut insert = tx.prepare_cached(INSERT_SMS)?;
+            insert_sms(&mut insert, resource, message)?;
         }
         Change::Sms(SmsChange::OutboxCleared) => {
             tx.execute("DELETE FROM sms_outbox WHERE resource = ?1", [resource])?;
