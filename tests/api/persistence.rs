@@ -1521,3 +1521,43 @@ async fn resources_and_event_subscriptions_added_at_run_time_survive_a_restart()
     assert_eq!(resources["value"][1]["identities"], 0);
     assert_eq!(subscriptions["value"], json!([]), "{subscriptions}");
 }
+
+#[tokio::test]
+async fn a_fixture_loaded_at_run_time_that_no_longer_applies_is_skipped_not_fatal() {
+    // Arrange: a resource added at run time, then a `--fixtures` file declaring one with the
+    // same name (the kept fixture now clashes with it).
+    let dir = TempDir::new();
+    let first = start(&dir.0);
+    let fixture = json!({"resources": [{"name": "extra", "accessKey": STANDARD.encode(b"the run-time key")}]});
+    let res = first.control_send("POST", "fixtures", &fixture).await;
+    assert_eq!(res.status(), 201);
+    first.stop();
+    let file = dir.0.with_extension("clash.json");
+    std::fs::write(
+        &file,
+        json!({"resources": [{"name": "extra", "accessKey": STANDARD.encode(b"the file's key")}]})
+            .to_string(),
+    )
+    .expect("fixture");
+
+    // Act
+    let second = start_with(&dir.0, &["--fixtures", file.to_str().expect("utf-8")]);
+
+    // Assert: it starts, with the file's resource.
+    let resources = second.control("resources").await;
+    let extra: Vec<&Value> = resources["value"]
+        .as_array()
+        .expect("value")
+        .iter()
+        .filter(|r| r["name"] == "extra")
+        .collect();
+    assert_eq!(extra.len(), 1, "{resources}");
+    assert!(
+        extra[0]["connectionString"]
+            .as_str()
+            .expect("connection string")
+            .ends_with(&STANDARD.encode(b"the file's key")),
+        "{resources}"
+    );
+    let _ = std::fs::remove_file(file);
+}
