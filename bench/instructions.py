@@ -9,7 +9,8 @@ busy machine, and the emulator with its anchors (bench/anchors/) for the same re
     python3 bench/instructions.py --binary /tmp/other/acs-emulator --requests 300
     python3 bench/instructions.py --levels default --anchors ''    # one emulator, no anchors
     python3 bench/instructions.py --keep /tmp/profiles             # keep the dumps (callgrind_annotate)
-    python3 bench/instructions.py --state-dir --levels default --only "identity create|sms send, 1"
+    python3 bench/instructions.py --state-dir --levels default --only "identity create + token"
+    python3 bench/instructions.py --only "sms send, 1 recipient" --only "chat send message"
 
 Each server (the emulator at each of `--levels`: `default` is as users run it, its log going to a
 file; and, unless `--anchors ''`, the `fixed` and `work` anchors of `make bench-anchors`) is
@@ -115,9 +116,10 @@ def main() -> None:
                         help="the emulator's log levels, of: default (as users run it), warn, error")
     parser.add_argument("--requests", type=int, default=200, help="measured requests per workload")
     parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--only", default="",
-                        help="'|'-separated beginnings of workload names, e.g. 'sms send|chat' "
-                             "(names contain commas; default: all)")
+    parser.add_argument("--only", action="append", default=[],
+                        help="a workload name (repeat the flag for more; default: all). Names hold "
+                             "commas (\"sms send, 1 recipient\"), so several in one value are "
+                             "separated by semicolons")
     parser.add_argument("--keep", type=Path, help="copy each workload's callgrind dump into this directory")
     parser.add_argument("--state-dir", action="store_true",
                         help="run the emulator with --state-dir (a fresh directory): the writer thread's work counts too")
@@ -126,10 +128,13 @@ def main() -> None:
     for level in levels:
         if level not in LEVELS:
             raise SystemExit(f"--levels: unknown level {level!r}")
-    only = [prefix.strip() for prefix in args.only.split("|") if prefix.strip()]
+    only = {name.strip() for value in args.only for name in value.split(";") if name.strip()}
+    known = set(ANCHORED)
+    if only - known:
+        raise SystemExit(f"--only: unknown workload(s) {sorted(only - known)}; known: {sorted(known)}")
 
     def wanted(name: str) -> bool:
-        return not only or any(name.startswith(prefix) for prefix in only)
+        return not only or name in only
 
     emulators: dict[str, dict[str, float]] = {}
     thread = "-"

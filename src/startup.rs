@@ -138,8 +138,45 @@ impl Application {
             tracing::info!(fixture = %path.display(), summary = %fixture.summary(), "fixture loaded");
             loaded.push(fixture);
         }
-        // Then the kept state, over the fixtures' (a thread or identity kept replaces the
-        // fixture's), before any request can be served.
+        // Then what the control API added at run time and the kept state, over the fixtures'
+        // (a thread or identity kept replaces the fixture's), before any request can be served:
+        // first the fixtures loaded at run time (they may add resources), then the event
+        // subscriptions, then the stores' rows.
+        if let Some(dir) = &state_dir {
+            // One that no longer applies (it clashes with a `--fixtures` file added since) is
+            // skipped with a warning, and so are the kept rows of what it made.
+            for (n, (text, yaml)) in dir.runtime_fixtures()?.into_iter().enumerate() {
+                let source = format!("the fixture loaded at run time #{}", n + 1);
+                let applied = fixtures::parse(&source, &text, !yaml, &api::rule_operations())
+                    .and_then(|f| fixtures::check(&source, &text, f, &resources, &engine, &events))
+                    .map_err(|e| e.to_string())
+                    .and_then(|fixture| {
+                        fixtures::apply(
+                            &fixture,
+                            &resources,
+                            &engine,
+                            &events,
+                            &token_secret,
+                            config.scenarios.seed,
+                            clock.now(),
+                        )
+                        .map(|()| fixture)
+                    });
+                match applied {
+                    Ok(fixture) => loaded.push(fixture),
+                    Err(error) => tracing::warn!(%error, "{source} is kept but no longer applies"),
+                }
+            }
+            for spec in dir.subscriptions()? {
+                let added = serde_json::from_str::<crate::events::SubscriptionSpec>(&spec)
+                    .map_err(|e| e.to_string())
+                    .and_then(|spec| Subscription::from_spec(spec).map_err(|e| e.to_string()))
+                    .and_then(|s| events.subscribe_until_reset(s).map_err(|e| e.to_string()));
+                if let Err(error) = added {
+                    tracing::warn!(%error, spec, "a kept event subscription no longer applies");
+                }
+            }
+        }
         if let Some(dir) = &state_dir {
             let started = std::time::Instant::now();
             let kept = dir.load(&resources, config.limits.max_sms_outbox)?;
@@ -152,6 +189,9 @@ impl Application {
                 sms = kept.sms,
                 opt_outs = kept.opt_outs,
                 assignments = kept.assignments,
+                rooms = kept.rooms,
+                numbers = kept.numbers,
+                emails = kept.emails,
                 skipped = kept.skipped,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "state loaded"
@@ -287,8 +327,9 @@ impl Application {
         // From here on every committed write is kept (the state is loaded).
         let persistence = match state_dir {
             Some(dir) => {
-                let persistence = Persistence::start(dir, config.limits.max_sms_outbox)
-                    .context("cannot start the state writer")?;
+                let persistence =
+                    Persistence::start(dir, config.limits.max_sms_outbox, config.limits.max_emails)
+                        .context("cannot start the state writer")?;
                 state.changes.listen(persistence.clone());
                 Some(persistence)
             }

@@ -27,6 +27,8 @@ impl ChangeListener for EventGrid {
             Area::Identity | Area::Reset | Area::Clock => false,
             // Event Grid defines no Rooms events.
             Area::Rooms => false,
+            // Nor any of the emulator's own configuration.
+            Area::Control => false,
         }
     }
 
@@ -37,7 +39,7 @@ impl ChangeListener for EventGrid {
             Change::Email(change) => self.bus.email_changed(resource, change),
             Change::Numbers(_) => {}
             Change::Identity(_) | Change::Reset | Change::Clock(_) => {}
-            Change::Rooms(_) => {}
+            Change::Rooms(_) | Change::Control(_) => {}
         }
     }
 }

@@ -182,6 +182,8 @@ impl EventBus {
                     );
                 }
             }
+            // Emptying the inbox cancels no delivery report (the messages were sent).
+            EmailChange::InboxCleared => {}
         }
     }
 

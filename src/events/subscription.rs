@@ -55,7 +55,7 @@ pub const MAX_EVENTS_PER_BATCH: usize = 5000;
 ///  "eventTypes": ["Microsoft.Communication.SMSReceived"], "schema": "CloudEventSchemaV1_0",
 ///  "maxEventsPerBatch": 10}
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SubscriptionSpec {
     /// Unique name (3-64 letters, digits, hyphens); default `webhook-<n>`. Sent as

@@ -33,15 +33,19 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::api::sms::SEND_VERSIONS;
 use crate::resource::Resources;
+use crate::store::numbers::OwnedNumber;
 use crate::store::{
-    Area, Change, ChangeListener, ChatChange, ChatChangeKind, IdentityChange, IdentitySnapshot,
-    RestoredThread, Sink, SmsChange,
+    Area, Change, ChangeListener, ChatChange, ChatChangeKind, ControlChange, EmailChange,
+    IdentityChange, IdentitySnapshot, NumbersChange, RestoredThread, RoomsChange, Sink, SmsChange,
 };
-use rows::{MessageRow, ParticipantRow, PropsRow, SmsRow, parse_time, time};
+use rows::{
+    EmailRow, MessageRow, OwnedRow, ParticipantRow, PropsRow, ReservationRow, RoomRow, SipRow,
+    SmsRow, parse_time, time,
+};
 
 /// The schema this emulator writes. Bump it with a migration in [`migrate`] when a table
 /// changes; a DIR with a newer schema is refused.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The longest a committed write waits in the queue before its transaction commits: the most
 /// acknowledged writes a `kill -9` can lose.
@@ -63,7 +67,9 @@ pub const DB_FILE: &str = "state.db";
 /// The lock file's name in DIR.
 pub const LOCK_FILE: &str = "lock";
 
-/// The tables of schema version 1.
+/// The tables of schema version 2 (version 1 kept an SMS as one JSON document, `sms_outbox
+/// (n, resource, message)`, and had all but `rooms`, `phone_numbers`,
+/// `number_reservations`, `sip_config`, `emails`, `runtime_fixtures` and `event_subscriptions`).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -82,7 +88,11 @@ CREATE TABLE IF NOT EXISTS chat_receipts (
     message_id INTEGER NOT NULL, read_on TEXT NOT NULL,
     PRIMARY KEY (resource, thread, sender)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sms_outbox (
-    n INTEGER PRIMARY KEY, resource TEXT NOT NULL, message TEXT NOT NULL);
+    n INTEGER PRIMARY KEY, resource TEXT NOT NULL, message_id TEXT NOT NULL,
+    sender TEXT NOT NULL, recipient TEXT NOT NULL, message TEXT NOT NULL, tag TEXT,
+    enable_delivery_report INTEGER NOT NULL, delivery_report_timeout INTEGER,
+    repeatability_request_id TEXT, api_version TEXT NOT NULL, sent_at NOT NULL,
+    encoding TEXT NOT NULL, segments INTEGER NOT NULL, delivery_report_at, delivery_failure TEXT);
 CREATE INDEX IF NOT EXISTS sms_outbox_resource ON sms_outbox (resource, n);
 CREATE TABLE IF NOT EXISTS teams_assignments (
     resource TEXT NOT NULL, tenant TEXT NOT NULL, object TEXT NOT NULL,
@@ -91,6 +101,25 @@ CREATE TABLE IF NOT EXISTS teams_assignments (
 CREATE TABLE IF NOT EXISTS sms_opt_outs (
     resource TEXT NOT NULL, sender TEXT NOT NULL, recipient TEXT NOT NULL,
     PRIMARY KEY (resource, sender, recipient)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rooms (
+    n INTEGER PRIMARY KEY, resource TEXT NOT NULL, id TEXT NOT NULL, room TEXT, repeat TEXT,
+    UNIQUE (resource, id));
+CREATE TABLE IF NOT EXISTS phone_numbers (
+    resource TEXT NOT NULL, number TEXT NOT NULL, record TEXT NOT NULL,
+    PRIMARY KEY (resource, number)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS number_reservations (
+    n INTEGER PRIMARY KEY, resource TEXT NOT NULL, id TEXT NOT NULL, reservation TEXT NOT NULL,
+    UNIQUE (resource, id));
+CREATE TABLE IF NOT EXISTS sip_config (
+    resource TEXT PRIMARY KEY, config TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS emails (
+    n INTEGER PRIMARY KEY, resource TEXT NOT NULL, id TEXT NOT NULL, email TEXT NOT NULL,
+    in_inbox INTEGER NOT NULL DEFAULT 1);
+CREATE INDEX IF NOT EXISTS emails_resource ON emails (resource, n);
+CREATE TABLE IF NOT EXISTS runtime_fixtures (
+    n INTEGER PRIMARY KEY, text TEXT NOT NULL, yaml INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS event_subscriptions (
+    n INTEGER PRIMARY KEY, name TEXT NOT NULL COLLATE NOCASE UNIQUE, spec TEXT NOT NULL);
 ";
 
 /// Why DIR cannot be used. Each names the file and what to do.
@@ -166,6 +195,12 @@ pub struct Loaded {
     pub opt_outs: usize,
     /// Teams Phone extension assignments.
     pub assignments: usize,
+    /// Rooms (put back or, deleted since a fixture made them, removed).
+    pub rooms: usize,
+    /// Phone numbers owned (or released) and reservations.
+    pub numbers: usize,
+    /// Emails (their send operations, and the inbox).
+    pub emails: usize,
     /// Rows of resources that no longer exist (skipped).
     pub skipped: usize,
 }
@@ -552,7 +587,12 @@ impl StateDir {
         // back with their messages, and the outbox keeps its newest `max_outbox`.
         let mut stmt = self
             .conn
-            .prepare("SELECT n, resource, message FROM sms_outbox ORDER BY n")
+            .prepare(
+                "SELECT n, resource, message_id, sender, recipient, message, tag,
+                   enable_delivery_report, delivery_report_timeout, repeatability_request_id,
+                   api_version, sent_at, encoding, segments, delivery_report_at, delivery_failure
+                 FROM sms_outbox ORDER BY n",
+            )
             .map_err(sql)?;
         let mut rows = stmt.query([]).map_err(sql)?;
         while let Some(row) = rows.next().map_err(sql)? {
@@ -562,11 +602,37 @@ impl StateDir {
                 loaded.skipped += 1;
                 continue;
             };
-            let text: String = row.get(2).map_err(sql)?;
-            let sms = serde_json::from_str::<SmsRow>(&text)
-                .map_err(|e| e.to_string())
-                .and_then(|s| s.into_sms(SEND_VERSIONS))
-                .map_err(|reason| bad_row("sms_outbox", &n.to_string(), reason))?;
+            let sms = (|| -> Result<_, String> {
+                let text = |i: usize| row.get::<_, String>(i).map_err(|e| e.to_string());
+                let opt = |i: usize| row.get::<_, Option<String>>(i).map_err(|e| e.to_string());
+                let stamp = |i: usize| {
+                    row.get_ref(i)
+                        .map_err(|e| e.to_string())
+                        .and_then(rows::read_stamp)
+                };
+                let delivery_report_at = match row.get_ref(14).map_err(|e| e.to_string())? {
+                    rusqlite::types::ValueRef::Null => None,
+                    value => Some(rows::read_stamp(value)?),
+                };
+                SmsRow {
+                    message_id: text(2)?,
+                    from: text(3)?,
+                    to: text(4)?,
+                    message: text(5)?,
+                    tag: opt(6)?,
+                    enable_delivery_report: row.get(7).map_err(|e| e.to_string())?,
+                    delivery_report_timeout_in_seconds: row.get(8).map_err(|e| e.to_string())?,
+                    repeatability_request_id: opt(9)?,
+                    api_version: text(10)?,
+                    sent_at: stamp(11)?,
+                    encoding: text(12)?,
+                    segments: row.get(13).map_err(|e| e.to_string())?,
+                    delivery_report_at,
+                    delivery_failure: opt(15)?,
+                }
+                .into_sms(SEND_VERSIONS)
+            })()
+            .map_err(|reason| bad_row("sms_outbox", &n.to_string(), reason))?;
             res.store.sms.record(sms, max_outbox, Sink::NONE);
             loaded.sms += 1;
         }
@@ -594,7 +660,201 @@ impl StateDir {
             res.store.sms.restore_opt_out(number(&from)?, number(&to)?);
             loaded.opt_outs += 1;
         }
+        drop(rows);
+        drop(stmt);
+
+        self.load_rooms(&by_name, &mut loaded)?;
+        self.load_numbers(&by_name, &mut loaded)?;
+        self.load_emails(&by_name, &mut loaded)?;
         Ok(loaded)
+    }
+
+    /// Emails replayed in order: each one's send operation comes back (a poller goes on where
+    /// it was), and the message into the inbox unless the inbox was emptied since; the inbox's
+    /// caps (`--max-emails`, `--max-email-storage-bytes`) apply as when they were sent.
+    fn load_emails(
+        &self,
+        by_name: &HashMap<String, Arc<crate::resource::Resource>>,
+        loaded: &mut Loaded,
+    ) -> Result<(), StateError> {
+        let sql = |e: rusqlite::Error| self.corrupt(e);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT resource, id, email, in_inbox FROM emails ORDER BY n")
+            .map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let resource: String = row.get(0).map_err(sql)?;
+            let Some(res) = by_name.get(&resource) else {
+                loaded.skipped += 1;
+                continue;
+            };
+            let id: String = row.get(1).map_err(sql)?;
+            let text: String = row.get(2).map_err(sql)?;
+            let in_inbox: bool = row.get(3).map_err(sql)?;
+            let email = serde_json::from_str::<EmailRow>(&text)
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.into_email(&id))
+                .map_err(|reason| self.corrupt(format!("table emails, row {id}: {reason}")))?;
+            if in_inbox {
+                res.store.email.accept(email, Sink::NONE);
+            } else {
+                res.store.email.restore_operation(email.operation());
+            }
+            loaded.emails += 1;
+        }
+        Ok(())
+    }
+
+    /// Owned (and released) numbers over the configured ones, reservations in creation order,
+    /// the SIP routing configuration.
+    fn load_numbers(
+        &self,
+        by_name: &HashMap<String, Arc<crate::resource::Resource>>,
+        loaded: &mut Loaded,
+    ) -> Result<(), StateError> {
+        let sql = |e: rusqlite::Error| self.corrupt(e);
+        let bad_row = |table: &str, key: &str, reason: String| {
+            self.corrupt(format!("table {table}, row {key}: {reason}"))
+        };
+        let mut stmt = self
+            .conn
+            .prepare("SELECT resource, number, record FROM phone_numbers")
+            .map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let resource: String = row.get(0).map_err(sql)?;
+            let Some(res) = by_name.get(&resource) else {
+                loaded.skipped += 1;
+                continue;
+            };
+            let number: String = row.get(1).map_err(sql)?;
+            let text: String = row.get(2).map_err(sql)?;
+            let owned = serde_json::from_str::<OwnedRow>(&text)
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.into_owned(&number))
+                .map_err(|reason| bad_row("phone_numbers", &number, reason))?;
+            res.store.numbers.restore_owned(owned);
+            loaded.numbers += 1;
+        }
+        drop(rows);
+        drop(stmt);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT resource, id, reservation FROM number_reservations ORDER BY n")
+            .map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let resource: String = row.get(0).map_err(sql)?;
+            let Some(res) = by_name.get(&resource) else {
+                loaded.skipped += 1;
+                continue;
+            };
+            let id: String = row.get(1).map_err(sql)?;
+            let text: String = row.get(2).map_err(sql)?;
+            let reservation = serde_json::from_str::<ReservationRow>(&text)
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.into_reservation(&id))
+                .map_err(|reason| bad_row("number_reservations", &id, reason))?;
+            res.store.numbers.restore_reservation(reservation);
+            loaded.numbers += 1;
+        }
+        drop(rows);
+        drop(stmt);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT resource, config FROM sip_config")
+            .map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let resource: String = row.get(0).map_err(sql)?;
+            let Some(res) = by_name.get(&resource) else {
+                loaded.skipped += 1;
+                continue;
+            };
+            let text: String = row.get(1).map_err(sql)?;
+            let sip = serde_json::from_str::<SipRow>(&text)
+                .map_err(|e| bad_row("sip_config", &resource, e.to_string()))?;
+            res.store.numbers.restore_sip(sip.into_sip());
+        }
+        Ok(())
+    }
+
+    /// Rooms, in creation order. A deleted room's row (no `room`) removes the fixture's room
+    /// with its id; one that removes nothing is dropped from the table (no fixture makes that
+    /// room any more).
+    fn load_rooms(
+        &self,
+        by_name: &HashMap<String, Arc<crate::resource::Resource>>,
+        loaded: &mut Loaded,
+    ) -> Result<(), StateError> {
+        let sql = |e: rusqlite::Error| self.corrupt(e);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT n, resource, id, room, repeat FROM rooms ORDER BY n")
+            .map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        let mut stale = Vec::new();
+        while let Some(row) = rows.next().map_err(sql)? {
+            let n: i64 = row.get(0).map_err(sql)?;
+            let resource: String = row.get(1).map_err(sql)?;
+            let Some(res) = by_name.get(&resource) else {
+                loaded.skipped += 1;
+                continue;
+            };
+            let id: String = row.get(2).map_err(sql)?;
+            let room: Option<String> = row.get(3).map_err(sql)?;
+            let repeat: Option<String> = row.get(4).map_err(sql)?;
+            let room = room
+                .map(|text| {
+                    serde_json::from_str::<RoomRow>(&text)
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| r.into_room(&id))
+                })
+                .transpose()
+                .map_err(|reason| self.corrupt(format!("table rooms, row {id}: {reason}")))?;
+            let deleted = room.is_none();
+            if res.store.rooms.restore(&id, room, repeat) {
+                loaded.rooms += 1;
+            } else if deleted {
+                stale.push(n);
+            }
+        }
+        drop(rows);
+        drop(stmt);
+        for n in stale {
+            self.conn
+                .execute("DELETE FROM rooms WHERE n = ?1", [n])
+                .map_err(sql)?;
+        }
+        Ok(())
+    }
+
+    /// The fixtures loaded at run time through the control API, in load order: (text, whether
+    /// YAML). Start-up applies them after the `--fixtures` files and before [`Self::load`] (they
+    /// may add the resources kept rows belong to).
+    pub fn runtime_fixtures(&self) -> Result<Vec<(String, bool)>, StateError> {
+        let sql = |e: rusqlite::Error| self.corrupt(e);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT text, yaml FROM runtime_fixtures ORDER BY n")
+            .map_err(sql)?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(sql)
+    }
+
+    /// The event subscriptions added at run time through the control API, in the order added:
+    /// their specs as JSON (with their names).
+    pub fn subscriptions(&self) -> Result<Vec<String>, StateError> {
+        let sql = |e: rusqlite::Error| self.corrupt(e);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT spec FROM event_subscriptions ORDER BY n")
+            .map_err(sql)?;
+        stmt.query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(sql)
     }
 
     /// Puts the kept clock state back (an offset, or a frozen instant), if one was kept.
@@ -669,9 +929,46 @@ fn check_size(path: &Path) -> Result<(), StateError> {
 }
 
 /// Brings a database of schema `found` (older than or equal to [`SCHEMA_VERSION`]) up to date.
-/// Version 1 is the first: nothing to migrate yet.
-fn migrate(_conn: &Connection, _found: i64) -> rusqlite::Result<()> {
-    Ok(())
+/// Tables a version adds are made by [`SCHEMA`]'s `CREATE TABLE IF NOT EXISTS`; a step here
+/// changes an existing table. Version 1 → 2 (which added `rooms`, `phone_numbers`,
+/// `number_reservations`, `sip_config`, `emails`, `runtime_fixtures`, `event_subscriptions`)
+/// turns `sms_outbox`'s JSON documents into columns, in one transaction.
+fn migrate(conn: &Connection, found: i64) -> rusqlite::Result<()> {
+    if found >= 2 {
+        return Ok(());
+    }
+    tracing::info!(
+        from = found,
+        to = SCHEMA_VERSION,
+        "migrating the state database"
+    );
+    let columns: i64 = conn.query_row(
+        "SELECT count(*) FROM pragma_table_info('sms_outbox') WHERE name = 'message_id'",
+        [],
+        |r| r.get(0),
+    )?;
+    if columns > 0 {
+        return Ok(());
+    }
+    conn.execute_batch(&format!(
+        "BEGIN;
+         ALTER TABLE sms_outbox RENAME TO sms_outbox_v1;
+         DROP INDEX IF EXISTS sms_outbox_resource;
+         {SCHEMA}
+         INSERT INTO sms_outbox (n, resource, message_id, sender, recipient, message, tag,
+           enable_delivery_report, delivery_report_timeout, repeatability_request_id,
+           api_version, sent_at, encoding, segments, delivery_report_at, delivery_failure)
+         SELECT n, resource, message ->> '$.message_id', message ->> '$.from',
+           message ->> '$.to', message ->> '$.message', message ->> '$.tag',
+           message ->> '$.enable_delivery_report',
+           message ->> '$.delivery_report_timeout_in_seconds',
+           message ->> '$.repeatability_request_id', message ->> '$.api_version',
+           message ->> '$.sent_at', message ->> '$.encoding', message ->> '$.segments',
+           message ->> '$.delivery_report_at', message ->> '$.delivery_failure'
+         FROM sms_outbox_v1;
+         DROP TABLE sms_outbox_v1;
+         COMMIT;"
+    ))
 }
 
 /// What the writer thread is handed.
@@ -698,12 +995,18 @@ impl Persistence {
     /// Starts the writer thread on `dir`'s database; register the result with
     /// [`crate::store::Changes::listen`] once the state is loaded. `max_outbox` bounds the SMS
     /// rows kept per resource.
-    pub fn start(dir: StateDir, max_outbox: usize) -> std::io::Result<Arc<Self>> {
+    pub fn start(
+        dir: StateDir,
+        max_outbox: usize,
+        max_emails: usize,
+    ) -> std::io::Result<Arc<Self>> {
         let (queue, rx) = mpsc::sync_channel(QUEUE_CAPACITY);
         let writer = Writer {
             dir,
             max_outbox: i64::try_from(max_outbox).unwrap_or(i64::MAX),
+            max_emails: i64::try_from(max_emails).unwrap_or(i64::MAX),
             unpruned: HashMap::new(),
+            unpruned_emails: HashMap::new(),
             failed: false,
         };
         std::thread::Builder::new()
@@ -736,7 +1039,15 @@ impl ChangeListener for Persistence {
     fn wants(&self, area: Area) -> bool {
         matches!(
             area,
-            Area::Chat | Area::Sms | Area::Identity | Area::Reset | Area::Clock
+            Area::Chat
+                | Area::Sms
+                | Area::Identity
+                | Area::Reset
+                | Area::Clock
+                | Area::Rooms
+                | Area::Numbers
+                | Area::Email
+                | Area::Control
         )
     }
 
@@ -747,10 +1058,12 @@ impl ChangeListener for Persistence {
                 ..
             })
             | Change::Sms(SmsChange::Received(_))
-            | Change::Email(_)
-            | Change::Numbers(_)
-            | Change::Rooms(_) => false,
+            | Change::Email(EmailChange::Engaged(_)) => false,
+            Change::Email(EmailChange::Sent(_) | EmailChange::InboxCleared)
+            | Change::Control(_) => true,
             Change::Chat(_)
+            | Change::Numbers(_)
+            | Change::Rooms(_)
             | Change::Sms(_)
             | Change::Identity(_)
             | Change::Reset
@@ -771,8 +1084,12 @@ impl ChangeListener for Persistence {
 struct Writer {
     dir: StateDir,
     max_outbox: i64,
+    /// `--max-emails`: the email rows kept per resource (as many send operations are kept).
+    max_emails: i64,
     /// SMS rows added per resource since its outbox rows were last trimmed.
     unpruned: HashMap<String, usize>,
+    /// Email rows added per resource since they were last trimmed.
+    unpruned_emails: HashMap<String, usize>,
     /// A commit failed (disk full, DIR removed): logged once, later groups are still tried.
     failed: bool,
 }
@@ -835,10 +1152,42 @@ impl Writer {
     fn commit(&mut self, changes: &[(String, Change<'static>)]) -> rusqlite::Result<()> {
         let tx = self.dir.conn.transaction()?;
         let mut added: HashMap<&str, usize> = HashMap::new();
+        let mut emails: HashMap<&str, usize> = HashMap::new();
+        // The SMS insert is prepared once a group: a send to many recipients is many rows.
+        let mut sms_insert = None;
         for (resource, change) in changes {
-            apply(&tx, resource, change)?;
-            if matches!(change, Change::Sms(SmsChange::Sent { .. })) {
-                *added.entry(resource).or_default() += 1;
+            if let Change::Sms(SmsChange::Sent { message, .. }) = change {
+                let insert = match &mut sms_insert {
+                    Some(insert) => insert,
+                    None => sms_insert.insert(tx.prepare_cached(INSERT_SMS)?),
+                };
+                insert_sms(insert, resource, message)?;
+            } else {
+                apply(&tx, resource, change)?;
+            }
+            match change {
+                Change::Sms(SmsChange::Sent { .. }) => *added.entry(resource).or_default() += 1,
+                Change::Email(EmailChange::Sent(_)) => {
+                    *emails.entry(resource).or_default() += 1;
+                }
+                _ => {}
+            }
+        }
+        // Likewise the emails: their newest `--max-emails` rows (the operations kept).
+        let mut pruned_emails = Vec::new();
+        for (resource, n) in emails {
+            let since = self
+                .unpruned_emails
+                .entry(resource.to_string())
+                .or_default();
+            *since += n;
+            if *since >= PRUNE_EVERY {
+                tx.execute(
+                    "DELETE FROM emails WHERE resource = ?1 AND n <= (
+                       SELECT n FROM emails WHERE resource = ?1 ORDER BY n DESC LIMIT 1 OFFSET ?2)",
+                    params![resource, self.max_emails],
+                )?;
+                pruned_emails.push(resource);
             }
         }
         // The outbox keeps its newest `--max-sms-outbox` messages; its rows are trimmed to as
@@ -857,9 +1206,13 @@ impl Writer {
                 pruned.push(resource);
             }
         }
+        drop(sms_insert);
         tx.commit()?;
         for resource in pruned {
             self.unpruned.remove(resource);
+        }
+        for resource in pruned_emails {
+            self.unpruned_emails.remove(resource);
         }
         Ok(())
     }
@@ -867,6 +1220,38 @@ impl Writer {
 
 fn json<T: serde::Serialize>(value: &T) -> rusqlite::Result<String> {
     serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+/// A row of the SMS outbox: columns, not a document (a send to many recipients writes a row
+/// each, and nothing is serialised).
+const INSERT_SMS: &str = "INSERT INTO sms_outbox (resource, message_id, sender, recipient,
+    message, tag, enable_delivery_report, delivery_report_timeout, repeatability_request_id,
+    api_version, sent_at, encoding, segments, delivery_report_at, delivery_failure)
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+
+fn insert_sms(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    resource: &str,
+    sms: &crate::store::SentSms,
+) -> rusqlite::Result<()> {
+    insert.execute(params![
+        resource,
+        sms.message_id.as_str(),
+        sms.from.as_str(),
+        sms.to.as_str(),
+        sms.message,
+        sms.tag,
+        sms.enable_delivery_report,
+        sms.delivery_report_timeout_in_seconds,
+        sms.repeatability_request_id,
+        sms.api_version,
+        rows::stamp(sms.sent_at),
+        sms.encoding.as_str(),
+        sms.segments,
+        sms.delivery_report_at.map(rows::stamp),
+        sms.delivery_failure,
+    ])?;
+    Ok(())
 }
 
 /// Turns one change record into rows.
@@ -918,8 +1303,8 @@ fn apply(
         }
         Change::Chat(change) => apply_chat(tx, resource, change)?,
         Change::Sms(SmsChange::Sent { message, .. }) => {
-            tx.prepare_cached("INSERT INTO sms_outbox (resource, message) VALUES (?1, ?2)")?
-                .execute(params![resource, json(&SmsRow::of(message))?])?;
+            let mut insert = tx.prepare_cached(INSERT_SMS)?;
+            insert_sms(&mut insert, resource, message)?;
         }
         Change::Sms(SmsChange::OutboxCleared) => {
             tx.execute("DELETE FROM sms_outbox WHERE resource = ?1", [resource])?;
@@ -954,10 +1339,37 @@ fn apply(
             )?
             .execute([value])?;
         }
-        Change::Sms(SmsChange::Received(_))
-        | Change::Email(_)
-        | Change::Numbers(_)
-        | Change::Rooms(_) => {}
+        Change::Rooms(change) => apply_rooms(tx, resource, change)?,
+        Change::Numbers(change) => apply_numbers(tx, resource, change)?,
+        Change::Email(EmailChange::Sent(email)) => {
+            tx.prepare_cached("INSERT INTO emails (resource, id, email) VALUES (?1, ?2, ?3)")?
+                .execute(params![resource, email.id, json(&EmailRow::of(email))?])?;
+        }
+        Change::Email(EmailChange::InboxCleared) => {
+            tx.prepare_cached(
+                "UPDATE emails SET in_inbox = 0 WHERE resource = ?1 AND in_inbox = 1",
+            )?
+            .execute([resource])?;
+        }
+        Change::Control(ControlChange::FixtureLoaded { text, yaml }) => {
+            tx.prepare_cached("INSERT INTO runtime_fixtures (text, yaml) VALUES (?1, ?2)")?
+                .execute(params![text.as_ref(), yaml])?;
+        }
+        Change::Control(ControlChange::Subscribed { name, spec }) => {
+            tx.prepare_cached(
+                "INSERT INTO event_subscriptions (name, spec) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET spec = excluded.spec",
+            )?
+            .execute(params![name, spec.as_ref()])?;
+        }
+        Change::Control(ControlChange::Unsubscribed(Some(name))) => {
+            tx.prepare_cached("DELETE FROM event_subscriptions WHERE name = ?1")?
+                .execute([name])?;
+        }
+        Change::Control(ControlChange::Unsubscribed(None)) => {
+            tx.execute("DELETE FROM event_subscriptions", [])?;
+        }
+        Change::Sms(SmsChange::Received(_)) | Change::Email(EmailChange::Engaged(_)) => {}
         Change::Reset => {
             for table in [
                 "identities",
@@ -967,12 +1379,121 @@ fn apply(
                 "chat_receipts",
                 "sms_outbox",
                 "sms_opt_outs",
+                "rooms",
+                "phone_numbers",
+                "number_reservations",
+                "sip_config",
+                "emails",
             ] {
                 tx.execute(
                     &format!("DELETE FROM {table} WHERE resource = ?1"),
                     [resource],
                 )?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// A created room gets a new row (after the others: creation order), an update rewrites its
+/// room, a deletion leaves the row without a room, so that a fixture's room deleted at run
+/// time stays deleted after a restart.
+fn apply_rooms(
+    tx: &rusqlite::Transaction<'_>,
+    resource: &str,
+    change: &RoomsChange,
+) -> rusqlite::Result<()> {
+    match change {
+        RoomsChange::Created { room, repeat } => {
+            tx.prepare_cached("DELETE FROM rooms WHERE resource = ?1 AND id = ?2")?
+                .execute(params![resource, room.id])?;
+            tx.prepare_cached(
+                "INSERT INTO rooms (resource, id, room, repeat) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                resource,
+                room.id,
+                json(&RoomRow::of(room))?,
+                repeat
+            ])?;
+        }
+        RoomsChange::Updated(room) => {
+            tx.prepare_cached(
+                "INSERT INTO rooms (resource, id, room) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (resource, id) DO UPDATE SET room = excluded.room",
+            )?
+            .execute(params![resource, room.id, json(&RoomRow::of(room))?])?;
+        }
+        RoomsChange::Deleted { id } => {
+            tx.prepare_cached(
+                "INSERT INTO rooms (resource, id, room) VALUES (?1, ?2, NULL)
+                 ON CONFLICT (resource, id) DO UPDATE SET room = NULL",
+            )?
+            .execute(params![resource, id])?;
+        }
+    }
+    Ok(())
+}
+
+/// An owned number's record (bought, released, capabilities changed) replaces its row; a
+/// reservation's row keeps its place (creation order); the SIP configuration is one row.
+fn apply_numbers(
+    tx: &rusqlite::Transaction<'_>,
+    resource: &str,
+    change: &NumbersChange,
+) -> rusqlite::Result<()> {
+    let put_owned = |owned: &OwnedNumber| -> rusqlite::Result<()> {
+        tx.prepare_cached(
+            "INSERT INTO phone_numbers (resource, number, record) VALUES (?1, ?2, ?3)
+             ON CONFLICT (resource, number) DO UPDATE SET record = excluded.record",
+        )?
+        .execute(params![
+            resource,
+            owned.number.as_str(),
+            json(&OwnedRow::of(owned))?
+        ])?;
+        Ok(())
+    };
+    match change {
+        NumbersChange::Purchased { owned, .. } => {
+            for owned in owned {
+                put_owned(owned)?;
+            }
+        }
+        NumbersChange::Released { owned, .. }
+        | NumbersChange::CapabilitiesUpdated { owned, .. } => {
+            put_owned(owned)?;
+        }
+        NumbersChange::SipConfigured(sip) => {
+            tx.prepare_cached(
+                "INSERT INTO sip_config (resource, config) VALUES (?1, ?2)
+                 ON CONFLICT (resource) DO UPDATE SET config = excluded.config",
+            )?
+            .execute(params![resource, json(&SipRow::of(sip))?])?;
+        }
+        NumbersChange::Reserved {
+            reservation,
+            dropped,
+        } => {
+            tx.prepare_cached(
+                "INSERT INTO number_reservations (resource, id, reservation) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (resource, id) DO UPDATE SET reservation = excluded.reservation",
+            )?
+            .execute(params![
+                resource,
+                reservation.id,
+                json(&ReservationRow::of(reservation))?
+            ])?;
+            let mut delete = tx.prepare_cached(
+                "DELETE FROM number_reservations WHERE resource = ?1 AND id = ?2",
+            )?;
+            for id in dropped {
+                delete.execute(params![resource, id])?;
+            }
+        }
+        NumbersChange::ReservationDeleted(id) => {
+            tx.prepare_cached("DELETE FROM number_reservations WHERE resource = ?1 AND id = ?2")?
+                .execute(params![resource, id])?;
         }
     }
     Ok(())

@@ -10,24 +10,44 @@ use crate::domain::{
     ChatMessageId, CommunicationIdentifier, CommunicationUserId, PhoneNumber, SmsEncoding,
     SmsMessageId, ThreadId,
 };
+use crate::domain::{DeliveryStatus, EmailAddress};
+use crate::store::lro::{LroError, LroOutcome, LroPlan};
+use crate::store::numbers::{
+    Assignment, AvailableNumber, Capabilities, Capability, Cost, NumberType, OwnedNumber,
+    Reservation, Route, SipConfig, Trunk,
+};
 use crate::store::{
-    MessageType, MessageView, Metadata, Participant, RetentionPolicy, SentSms, SystemContent,
-    ThreadProps,
+    Attachment, Delivery, Mailbox, MessageType, MessageView, Metadata, Participant,
+    RetentionPolicy, Room, RoomRole, SentEmail, SentSms, SystemContent, ThreadProps,
 };
 
 /// Why a row could not be read back.
 pub type RowError = String;
 
-/// A time as the database keeps it: RFC 3339 with nanoseconds, in UTC.
+/// A time as the database keeps it: RFC 3339 with nanoseconds, in UTC; a time RFC 3339 cannot
+/// spell (a year before 0 or after 9999, such as "owned since always") as `@seconds.nanoseconds`
+/// since the Unix epoch.
 pub fn time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+    use chrono::Datelike;
+    if (0..=9999).contains(&t.year()) {
+        t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+    } else {
+        format!("@{}.{:09}", t.timestamp(), t.timestamp_subsec_nanos())
+    }
 }
 
 /// A time read back.
 pub fn parse_time(raw: &str) -> Result<DateTime<Utc>, RowError> {
+    let invalid = || format!("invalid time {raw:?}");
+    if let Some(epoch) = raw.strip_prefix('@') {
+        let (secs, nanos) = epoch.split_once('.').ok_or_else(invalid)?;
+        let secs: i64 = secs.parse().map_err(|_| invalid())?;
+        let nanos: u32 = nanos.parse().map_err(|_| invalid())?;
+        return DateTime::from_timestamp(secs, nanos).ok_or_else(invalid);
+    }
     DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| format!("invalid time {raw:?}"))
+        .map_err(|_| invalid())
 }
 
 fn parse_opt_time(raw: &Option<String>) -> Result<Option<DateTime<Utc>>, RowError> {
@@ -218,46 +238,61 @@ impl MessageRow {
     }
 }
 
-/// An SMS in the outbox.
-#[derive(Debug, Serialize, Deserialize)]
+/// An instant as an SMS row keeps it: nanoseconds since the Unix epoch (an integer, cheap to
+/// write on every send), or, outside the years 1677–2262, the text of [`time`].
+pub fn stamp(t: DateTime<Utc>) -> rusqlite::types::Value {
+    match t.timestamp_nanos_opt() {
+        Some(nanos) => rusqlite::types::Value::Integer(nanos),
+        None => rusqlite::types::Value::Text(time(t)),
+    }
+}
+
+/// An instant read back from [`stamp`] (or, in a row of schema version 1, from [`time`]).
+pub fn read_stamp(value: rusqlite::types::ValueRef<'_>) -> Result<DateTime<Utc>, RowError> {
+    match value {
+        rusqlite::types::ValueRef::Integer(nanos) => Ok(DateTime::from_timestamp_nanos(nanos)),
+        rusqlite::types::ValueRef::Text(text) => {
+            parse_time(std::str::from_utf8(text).map_err(|_| "a time that is not UTF-8")?)
+        }
+        other => Err(format!("invalid time {other:?}")),
+    }
+}
+
+/// An SMS of the outbox, as its row's columns hold it (one column a field: a send to many
+/// recipients writes many rows, so a row costs no serialisation).
+#[derive(Debug)]
 pub struct SmsRow {
-    message_id: String,
-    from: String,
-    to: String,
-    message: String,
-    tag: Option<String>,
-    enable_delivery_report: bool,
-    delivery_report_timeout_in_seconds: Option<i64>,
-    repeatability_request_id: Option<String>,
-    api_version: String,
-    sent_at: String,
-    encoding: String,
-    segments: u32,
-    delivery_report_at: Option<String>,
-    delivery_failure: Option<String>,
+    /// `message_id`.
+    pub message_id: String,
+    /// `sender`.
+    pub from: String,
+    /// `recipient`.
+    pub to: String,
+    /// `message`.
+    pub message: String,
+    /// `tag`.
+    pub tag: Option<String>,
+    /// `enable_delivery_report`.
+    pub enable_delivery_report: bool,
+    /// `delivery_report_timeout`.
+    pub delivery_report_timeout_in_seconds: Option<i64>,
+    /// `repeatability_request_id`.
+    pub repeatability_request_id: Option<String>,
+    /// `api_version`.
+    pub api_version: String,
+    /// `sent_at`.
+    pub sent_at: DateTime<Utc>,
+    /// `encoding`.
+    pub encoding: String,
+    /// `segments`.
+    pub segments: u32,
+    /// `delivery_report_at`.
+    pub delivery_report_at: Option<DateTime<Utc>>,
+    /// `delivery_failure`.
+    pub delivery_failure: Option<String>,
 }
 
 impl SmsRow {
-    /// The row of `sms`.
-    pub fn of(sms: &SentSms) -> Self {
-        Self {
-            message_id: sms.message_id.to_string(),
-            from: sms.from.to_string(),
-            to: sms.to.to_string(),
-            message: sms.message.clone(),
-            tag: sms.tag.clone(),
-            enable_delivery_report: sms.enable_delivery_report,
-            delivery_report_timeout_in_seconds: sms.delivery_report_timeout_in_seconds,
-            repeatability_request_id: sms.repeatability_request_id.clone(),
-            api_version: sms.api_version.to_string(),
-            sent_at: time(sms.sent_at),
-            encoding: sms.encoding.as_str().to_string(),
-            segments: sms.segments,
-            delivery_report_at: sms.delivery_report_at.map(time),
-            delivery_failure: sms.delivery_failure.clone(),
-        }
-    }
-
     /// The SMS back; `versions` are the api-versions it may name (the store keeps a static one).
     pub fn into_sms(self, versions: &[&'static str]) -> Result<SentSms, RowError> {
         let number = |raw: &str| {
@@ -279,15 +314,503 @@ impl SmsRow {
             delivery_report_timeout_in_seconds: self.delivery_report_timeout_in_seconds,
             repeatability_request_id: self.repeatability_request_id,
             api_version,
-            sent_at: parse_time(&self.sent_at)?,
+            sent_at: self.sent_at,
             encoding: match self.encoding.as_str() {
                 "GSM-7" => SmsEncoding::Gsm7,
                 "UCS-2" => SmsEncoding::Ucs2,
                 other => return Err(format!("unknown SMS encoding {other:?}")),
             },
             segments: self.segments,
-            delivery_report_at: parse_opt_time(&self.delivery_report_at)?,
+            delivery_report_at: self.delivery_report_at,
             delivery_failure: self.delivery_failure,
+        })
+    }
+}
+
+/// A room: its window, dial-out flag and participants (raw id and role, in the order added).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RoomRow {
+    created_at: String,
+    valid_from: String,
+    valid_until: String,
+    pstn_dial_out_enabled: bool,
+    participants: Vec<(String, String)>,
+}
+
+impl RoomRow {
+    /// The row of `room`.
+    pub fn of(room: &Room) -> Self {
+        Self {
+            created_at: time(room.created_at),
+            valid_from: time(room.valid_from),
+            valid_until: time(room.valid_until),
+            pstn_dial_out_enabled: room.pstn_dial_out_enabled,
+            participants: room
+                .participants
+                .iter()
+                .map(|(user, role)| (user.to_string(), role.as_str().to_string()))
+                .collect(),
+        }
+    }
+
+    /// The room `id`.
+    pub fn into_room(self, id: &str) -> Result<Room, RowError> {
+        Ok(Room {
+            id: id.to_string(),
+            created_at: parse_time(&self.created_at)?,
+            valid_from: parse_time(&self.valid_from)?,
+            valid_until: parse_time(&self.valid_until)?,
+            pstn_dial_out_enabled: self.pstn_dial_out_enabled,
+            participants: self
+                .participants
+                .into_iter()
+                .map(|(raw, role)| {
+                    Ok((
+                        user(&raw)?,
+                        RoomRole::parse(&role).ok_or_else(|| format!("unknown role {role:?}"))?,
+                    ))
+                })
+                .collect::<Result<_, RowError>>()?,
+        })
+    }
+}
+
+fn number(raw: &str) -> Result<PhoneNumber, RowError> {
+    PhoneNumber::parse(raw).map_err(|_| format!("invalid phone number {raw:?}"))
+}
+
+/// Capabilities as `[calling, sms]` wire names.
+type CapabilitiesRow = (String, String);
+
+fn capabilities_row(c: Capabilities) -> CapabilitiesRow {
+    (c.calling.as_str().to_string(), c.sms.as_str().to_string())
+}
+
+fn capabilities(row: &CapabilitiesRow) -> Result<Capabilities, RowError> {
+    let one =
+        |raw: &str| Capability::parse(raw).ok_or_else(|| format!("unknown capability {raw:?}"));
+    Ok(Capabilities {
+        calling: one(&row.0)?,
+        sms: one(&row.1)?,
+    })
+}
+
+fn number_type(raw: &str) -> Result<NumberType, RowError> {
+    NumberType::parse(raw).ok_or_else(|| format!("unknown number type {raw:?}"))
+}
+
+fn assignment(raw: &str) -> Result<Assignment, RowError> {
+    Assignment::parse(raw).ok_or_else(|| format!("unknown assignment {raw:?}"))
+}
+
+/// A phone number the resource owns (or owned: released), with its capabilities' timeline.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OwnedRow {
+    country: String,
+    number_type: String,
+    assignment: String,
+    purchased_at: String,
+    cost: f64,
+    owned_from: String,
+    released_at: Option<String>,
+    capabilities: Vec<(String, CapabilitiesRow)>,
+}
+
+impl OwnedRow {
+    /// The row of `owned`.
+    pub fn of(owned: &OwnedNumber) -> Self {
+        Self {
+            country: owned.country.clone(),
+            number_type: owned.number_type.as_str().to_string(),
+            assignment: owned.assignment.as_str().to_string(),
+            purchased_at: time(owned.purchased_at),
+            cost: owned.cost.amount,
+            owned_from: time(owned.owned_from),
+            released_at: owned.released_at.map(time),
+            capabilities: owned
+                .capabilities
+                .iter()
+                .map(|(from, c)| (time(*from), capabilities_row(*c)))
+                .collect(),
+        }
+    }
+
+    /// The record of the number `raw`.
+    pub fn into_owned(self, raw: &str) -> Result<OwnedNumber, RowError> {
+        Ok(OwnedNumber {
+            number: number(raw)?,
+            country: self.country,
+            number_type: number_type(&self.number_type)?,
+            assignment: assignment(&self.assignment)?,
+            purchased_at: parse_time(&self.purchased_at)?,
+            cost: Cost { amount: self.cost },
+            owned_from: parse_time(&self.owned_from)?,
+            released_at: parse_opt_time(&self.released_at)?,
+            capabilities: self
+                .capabilities
+                .iter()
+                .map(|(from, c)| Ok((parse_time(from)?, capabilities(c)?)))
+                .collect::<Result<_, RowError>>()?,
+        })
+    }
+}
+
+/// A number a reservation holds.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AvailableRow {
+    id: String,
+    number: String,
+    country: String,
+    number_type: String,
+    assignment: String,
+    capabilities: CapabilitiesRow,
+    cost: f64,
+}
+
+/// A phone-number reservation: its expiry, numbers and purchase.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReservationRow {
+    created_at: String,
+    expires_at: String,
+    numbers: Vec<AvailableRow>,
+    /// When its purchase completes, and whether it succeeds.
+    purchase: Option<(String, bool)>,
+}
+
+impl ReservationRow {
+    /// The row of `r`.
+    pub fn of(r: &Reservation) -> Self {
+        Self {
+            created_at: time(r.created_at),
+            expires_at: time(r.expires_at),
+            numbers: r
+                .numbers
+                .iter()
+                .map(|(id, n)| AvailableRow {
+                    id: id.clone(),
+                    number: n.number.to_string(),
+                    country: n.country.clone(),
+                    number_type: n.number_type.as_str().to_string(),
+                    assignment: n.assignment.as_str().to_string(),
+                    capabilities: capabilities_row(n.capabilities),
+                    cost: n.cost.amount,
+                })
+                .collect(),
+            purchase: r.purchase.map(|(at, ok)| (time(at), ok)),
+        }
+    }
+
+    /// The reservation `id`.
+    pub fn into_reservation(self, id: &str) -> Result<Reservation, RowError> {
+        Ok(Reservation {
+            id: id.to_string(),
+            created_at: parse_time(&self.created_at)?,
+            expires_at: parse_time(&self.expires_at)?,
+            numbers: self
+                .numbers
+                .into_iter()
+                .map(|n| {
+                    Ok((
+                        n.id,
+                        AvailableNumber {
+                            number: number(&n.number)?,
+                            country: n.country,
+                            number_type: number_type(&n.number_type)?,
+                            assignment: assignment(&n.assignment)?,
+                            capabilities: capabilities(&n.capabilities)?,
+                            cost: Cost { amount: n.cost },
+                        },
+                    ))
+                })
+                .collect::<Result<_, RowError>>()?,
+            purchase: self
+                .purchase
+                .map(|(at, ok)| Ok::<_, RowError>((parse_time(&at)?, ok)))
+                .transpose()?,
+        })
+    }
+}
+
+/// A SIP trunk: its FQDN and port.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TrunkRow {
+    fqdn: String,
+    port: i32,
+}
+
+/// A SIP route.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RouteRow {
+    name: String,
+    description: Option<String>,
+    number_pattern: String,
+    trunks: Vec<String>,
+}
+
+/// The SIP routing configuration: trunks, and routes in the order they apply.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SipRow {
+    trunks: Vec<TrunkRow>,
+    routes: Vec<RouteRow>,
+}
+
+impl SipRow {
+    /// The row of `sip`.
+    pub fn of(sip: &SipConfig) -> Self {
+        Self {
+            trunks: sip
+                .trunks
+                .iter()
+                .map(|(fqdn, t)| TrunkRow {
+                    fqdn: fqdn.clone(),
+                    port: t.port,
+                })
+                .collect(),
+            routes: sip
+                .routes
+                .iter()
+                .map(|r| RouteRow {
+                    name: r.name.clone(),
+                    description: r.description.clone(),
+                    number_pattern: r.number_pattern.clone(),
+                    trunks: r.trunks.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The configuration.
+    pub fn into_sip(self) -> SipConfig {
+        SipConfig {
+            trunks: self
+                .trunks
+                .into_iter()
+                .map(|t| (t.fqdn, Trunk { port: t.port }))
+                .collect(),
+            routes: self
+                .routes
+                .into_iter()
+                .map(|r| Route {
+                    name: r.name,
+                    description: r.description,
+                    number_pattern: r.number_pattern,
+                    trunks: r.trunks,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn email_address(raw: &str) -> Result<EmailAddress, RowError> {
+    EmailAddress::parse(raw).map_err(|_| format!("invalid email address {raw:?}"))
+}
+
+fn bytes_row(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn bytes(raw: &str) -> Result<Vec<u8>, RowError> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(raw)
+        .map_err(|e| format!("invalid base64: {e}"))
+}
+
+/// An address and its display name.
+type MailboxRow = (String, Option<String>);
+
+fn mailboxes_row(list: &[Mailbox]) -> Vec<MailboxRow> {
+    list.iter()
+        .map(|m| (m.address.as_str().to_string(), m.display_name.clone()))
+        .collect()
+}
+
+fn mailboxes(rows: Vec<MailboxRow>) -> Result<Vec<Mailbox>, RowError> {
+    rows.into_iter()
+        .map(|(address, display_name)| {
+            Ok(Mailbox {
+                address: email_address(&address)?,
+                display_name,
+            })
+        })
+        .collect()
+}
+
+/// An attachment, its bytes in base64.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AttachmentRow {
+    name: String,
+    content_type: String,
+    content_id: Option<String>,
+    content: String,
+}
+
+/// One recipient's delivery.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeliveryRow {
+    recipient: String,
+    status: String,
+    details: String,
+    at: String,
+}
+
+/// An operation's course: when it runs and ends, how (`Succeeded`, `Failed`, `Canceled`, with
+/// the error's code and message).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PlanRow {
+    running_at: String,
+    completes_at: String,
+    outcome: String,
+    error: Option<(String, String)>,
+}
+
+impl PlanRow {
+    fn of(plan: &LroPlan) -> Self {
+        let (outcome, error) = match &plan.outcome {
+            LroOutcome::Succeeded => ("Succeeded", None),
+            LroOutcome::Failed(e) => ("Failed", Some(e)),
+            LroOutcome::Canceled(e) => ("Canceled", Some(e)),
+        };
+        Self {
+            running_at: time(plan.running_at),
+            completes_at: time(plan.completes_at),
+            outcome: outcome.to_string(),
+            error: error.map(|e| (e.code.clone(), e.message.clone())),
+        }
+    }
+
+    fn into_plan(self) -> Result<LroPlan, RowError> {
+        let error = || -> Result<LroError, RowError> {
+            let (code, message) = self
+                .error
+                .clone()
+                .ok_or_else(|| format!("a {} operation without its error", self.outcome))?;
+            Ok(LroError { code, message })
+        };
+        let outcome = match self.outcome.as_str() {
+            "Succeeded" => LroOutcome::Succeeded,
+            "Failed" => LroOutcome::Failed(error()?),
+            "Canceled" => LroOutcome::Canceled(error()?),
+            other => return Err(format!("unknown operation outcome {other:?}")),
+        };
+        Ok(LroPlan {
+            running_at: parse_time(&self.running_at)?,
+            completes_at: parse_time(&self.completes_at)?,
+            outcome,
+        })
+    }
+}
+
+/// An accepted email, as the inbox shows it, with its send operation's plan.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EmailRow {
+    internet_message_id: String,
+    sender: String,
+    to: Vec<MailboxRow>,
+    cc: Vec<MailboxRow>,
+    bcc: Vec<MailboxRow>,
+    reply_to: Vec<MailboxRow>,
+    subject: String,
+    plain_text: Option<String>,
+    html: Option<String>,
+    attachments: Vec<AttachmentRow>,
+    headers: Vec<(String, String)>,
+    user_engagement_tracking_disabled: bool,
+    via: String,
+    sent_at: String,
+    plan: PlanRow,
+    deliveries: Vec<DeliveryRow>,
+    /// The message as a front door received it, in base64.
+    raw: Option<String>,
+}
+
+impl EmailRow {
+    /// The row of `e`.
+    pub fn of(e: &SentEmail) -> Self {
+        Self {
+            internet_message_id: e.internet_message_id.clone(),
+            sender: e.sender.as_str().to_string(),
+            to: mailboxes_row(&e.to),
+            cc: mailboxes_row(&e.cc),
+            bcc: mailboxes_row(&e.bcc),
+            reply_to: mailboxes_row(&e.reply_to),
+            subject: e.subject.clone(),
+            plain_text: e.plain_text.clone(),
+            html: e.html.clone(),
+            attachments: e
+                .attachments
+                .iter()
+                .map(|a| AttachmentRow {
+                    name: a.name.clone(),
+                    content_type: a.content_type.clone(),
+                    content_id: a.content_id.clone(),
+                    content: bytes_row(&a.content),
+                })
+                .collect(),
+            headers: e.headers.clone(),
+            user_engagement_tracking_disabled: e.user_engagement_tracking_disabled,
+            via: e.via.clone(),
+            sent_at: time(e.sent_at),
+            plan: PlanRow::of(&e.plan),
+            deliveries: e
+                .deliveries
+                .iter()
+                .map(|d| DeliveryRow {
+                    recipient: d.recipient.as_str().to_string(),
+                    status: d.status.as_str().to_string(),
+                    details: d.details.clone(),
+                    at: time(d.at),
+                })
+                .collect(),
+            raw: e.raw.as_deref().map(bytes_row),
+        }
+    }
+
+    /// The email `id`.
+    pub fn into_email(self, id: &str) -> Result<SentEmail, RowError> {
+        Ok(SentEmail {
+            id: id.to_string(),
+            internet_message_id: self.internet_message_id,
+            sender: email_address(&self.sender)?,
+            to: mailboxes(self.to)?,
+            cc: mailboxes(self.cc)?,
+            bcc: mailboxes(self.bcc)?,
+            reply_to: mailboxes(self.reply_to)?,
+            subject: self.subject,
+            plain_text: self.plain_text,
+            html: self.html,
+            attachments: self
+                .attachments
+                .into_iter()
+                .map(|a| {
+                    Ok(Attachment {
+                        name: a.name,
+                        content_type: a.content_type,
+                        content_id: a.content_id,
+                        content: bytes(&a.content)?,
+                    })
+                })
+                .collect::<Result<_, RowError>>()?,
+            headers: self.headers,
+            user_engagement_tracking_disabled: self.user_engagement_tracking_disabled,
+            via: self.via,
+            sent_at: parse_time(&self.sent_at)?,
+            plan: self.plan.into_plan()?,
+            deliveries: self
+                .deliveries
+                .into_iter()
+                .map(|d| {
+                    Ok(Delivery {
+                        recipient: email_address(&d.recipient)?,
+                        status: DeliveryStatus::parse(&d.status)
+                            .ok_or_else(|| format!("unknown delivery status {:?}", d.status))?,
+                        details: d.details,
+                        at: parse_time(&d.at)?,
+                    })
+                })
+                .collect::<Result<_, RowError>>()?,
+            raw: self.raw.as_deref().map(bytes).transpose()?,
         })
     }
 }
@@ -378,33 +901,94 @@ mod tests {
     }
 
     #[test]
-    fn an_sms_reads_back_and_a_row_that_does_not_convert_is_reported() {
-        let sms = SentSms {
-            message_id: SmsMessageId::generate(at(1_700_000_000_000)),
-            from: PhoneNumber::parse("+18005550100").expect("number"),
-            to: PhoneNumber::parse("+14255550123").expect("number"),
+    fn an_email_with_attachments_raw_bytes_and_a_failed_operation_reads_back() {
+        let address = |a: &str| EmailAddress::parse(a).expect("address");
+        let email = SentEmail {
+            id: "op-1".into(),
+            internet_message_id: "<op-1@example.com>".into(),
+            sender: address("DoNotReply@example.com"),
+            to: vec![Mailbox {
+                address: address("alice@example.com"),
+                display_name: Some("Alice".into()),
+            }],
+            cc: Vec::new(),
+            bcc: vec![Mailbox {
+                address: address("audit@example.com"),
+                display_name: None,
+            }],
+            reply_to: Vec::new(),
+            subject: "héllo".into(),
+            plain_text: None,
+            html: Some("<p>x</p>".into()),
+            attachments: vec![Attachment {
+                name: "a.bin".into(),
+                content_type: "application/octet-stream".into(),
+                content_id: Some("logo".into()),
+                content: vec![0, 159, 255],
+            }],
+            headers: vec![("X-A".into(), "1".into())],
+            user_engagement_tracking_disabled: true,
+            via: "smtp".into(),
+            sent_at: at(1_700_000_000_000),
+            plan: LroPlan {
+                running_at: at(1_700_000_000_000),
+                completes_at: at(1_700_000_001_000),
+                outcome: LroOutcome::Failed(LroError {
+                    code: "EmailDropped".into(),
+                    message: "dropped".into(),
+                }),
+            },
+            deliveries: vec![Delivery {
+                recipient: address("alice@example.com"),
+                status: DeliveryStatus::Bounced,
+                details: "bounced".into(),
+                at: at(1_700_000_002_000),
+            }],
+            raw: Some(b"Subject: x\r\n\r\n\xff".to_vec()),
+        };
+        let text = serde_json::to_string(&EmailRow::of(&email)).expect("json");
+        let back: EmailRow = serde_json::from_str(&text).expect("row");
+        assert_eq!(back.into_email("op-1").expect("email"), email);
+    }
+
+    #[test]
+    fn an_sms_row_converts_back_and_times_keep_their_nanoseconds() {
+        let row = || SmsRow {
+            message_id: SmsMessageId::generate(at(1_700_000_000_000)).to_string(),
+            from: "+18005550100".into(),
+            to: "+14255550123".into(),
             message: "héllo".into(),
             tag: Some("t".into()),
             enable_delivery_report: true,
             delivery_report_timeout_in_seconds: Some(60),
             repeatability_request_id: None,
-            api_version: "2021-03-07",
+            api_version: "2021-03-07".into(),
             sent_at: at(1_700_000_000_000),
-            encoding: SmsEncoding::Ucs2,
+            encoding: "UCS-2".into(),
             segments: 1,
             delivery_report_at: Some(at(1_700_000_002_000)),
             delivery_failure: None,
         };
-        let text = serde_json::to_string(&SmsRow::of(&sms)).expect("json");
-        let back: SmsRow = serde_json::from_str(&text).expect("row");
-        let back = back.into_sms(&["2021-03-07"]).expect("sms");
-        assert_eq!(back.message_id, sms.message_id);
-        assert_eq!(back.message, sms.message);
-        assert_eq!(back.delivery_report_at, sms.delivery_report_at);
-        assert_eq!(back.encoding, sms.encoding);
-        let row: SmsRow = serde_json::from_str(&text).expect("row");
-        let err = row.into_sms(&["2026-01-23"]).expect_err("unknown version");
+        let back = row().into_sms(&["2021-03-07"]).expect("sms");
+        assert_eq!(back.message, "héllo");
+        assert_eq!(back.encoding, SmsEncoding::Ucs2);
+        let err = row()
+            .into_sms(&["2026-01-23"])
+            .expect_err("unknown version");
         assert!(err.contains("unknown api-version"), "{err}");
+        let precise = DateTime::from_timestamp(1_700_000_000, 123_456_789).expect("time");
+        for t in [precise, DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC] {
+            let value = stamp(t);
+            assert_eq!(read_stamp(rusqlite::types::ValueRef::from(&value)), Ok(t));
+        }
+        assert_eq!(
+            read_stamp(rusqlite::types::ValueRef::Text(time(precise).as_bytes())),
+            Ok(precise),
+            "a version 1 row's time"
+        );
         assert!(parse_time("yesterday").is_err());
+        for t in [DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC, at(-1)] {
+            assert_eq!(parse_time(&time(t)), Ok(t));
+        }
     }
 }

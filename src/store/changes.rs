@@ -60,6 +60,9 @@ pub enum Area {
     Clock,
     /// Rooms created, updated, deleted; their participants changed.
     Rooms,
+    /// The control API changed the emulator itself: a fixture loaded at run time, an event
+    /// subscription added or removed.
+    Control,
 }
 
 /// One committed change. Records that the writer has at hand anyway (an SMS in the outbox) are
@@ -84,6 +87,32 @@ pub enum Change<'a> {
     Clock(ClockState),
     /// A room write.
     Rooms(RoomsChange),
+    /// A control API change of the emulator itself (published by its handler, for the whole
+    /// process: the resource is `default`).
+    Control(ControlChange),
+}
+
+/// What the control API changed in the emulator itself (not in a store), kept by
+/// `--state-dir` so that a restart finds it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlChange {
+    /// A fixture was loaded at run time (`POST /_emulator/fixtures`); it may add resources.
+    FixtureLoaded {
+        /// The fixture's text.
+        text: Arc<str>,
+        /// Whether it is YAML (else JSON).
+        yaml: bool,
+    },
+    /// An event subscription was added (`POST /_emulator/events/subscriptions`).
+    Subscribed {
+        /// Its name.
+        name: String,
+        /// Its spec, as JSON, with its name.
+        spec: Arc<str>,
+    },
+    /// The event subscription with this name was removed, or (`None`) all of them were (also
+    /// by a full reset).
+    Unsubscribed(Option<String>),
 }
 
 impl Change<'_> {
@@ -98,6 +127,7 @@ impl Change<'_> {
             Change::Reset => Area::Reset,
             Change::Clock(_) => Area::Clock,
             Change::Rooms(_) => Area::Rooms,
+            Change::Control(_) => Area::Control,
         }
     }
 
@@ -112,6 +142,7 @@ impl Change<'_> {
             Change::Reset => Change::Reset,
             Change::Clock(state) => Change::Clock(state),
             Change::Rooms(change) => Change::Rooms(change),
+            Change::Control(change) => Change::Control(change),
         }
     }
 }

@@ -230,6 +230,8 @@ pub enum EmailChange {
     Sent(Arc<SentEmail>),
     /// A recipient viewed the message or clicked a link in it.
     Engaged(Engagement),
+    /// The inbox was emptied (`DELETE /_emulator/emails`); the operations stay.
+    InboxCleared,
 }
 
 /// What [`EmailStore::accept`] did.
@@ -438,13 +440,21 @@ impl EmailStore {
         }))
     }
 
-    /// Empties the inbox (operations stay pollable); how many messages went.
-    pub fn clear_sent(&self) -> usize {
+    /// Empties the inbox (operations stay pollable), published to `sink`
+    /// ([`EmailChange::InboxCleared`]); how many messages went.
+    pub fn clear_sent(&self, sink: Sink<'_>) -> usize {
         let mut inner = self.inner();
         let n = inner.inbox.len();
         inner.inbox.clear();
         inner.bytes = 0;
+        sink.publish(Area::Email, || Change::Email(EmailChange::InboxCleared));
         n
+    }
+
+    /// Puts a kept message's send operation back without the message (the `--state-dir` replay
+    /// of a message whose inbox was emptied since). Publishes nothing.
+    pub fn restore_operation(&self, operation: Lro<()>) {
+        let _ = self.inner().operations.start(operation);
     }
 
     /// Forgets everything (`POST /_emulator/reset`).
@@ -528,7 +538,7 @@ mod tests {
             store.operation("abc").expect("known").status(at(5)),
             LroStatus::Succeeded
         );
-        assert_eq!(store.clear_sent(), 1);
+        assert_eq!(store.clear_sent(Sink::NONE), 1);
         // The inbox is empty, the operation still answers and still dedupes.
         assert!(store.operation("ABC").is_ok());
         assert!(matches!(

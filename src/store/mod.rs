@@ -29,7 +29,9 @@ use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use uuid::Uuid;
 
-pub use changes::{Area, Change, ChangeListener, Changes, Committed, LIVE_CAPACITY, Sink};
+pub use changes::{
+    Area, Change, ChangeListener, Changes, Committed, ControlChange, LIVE_CAPACITY, Sink,
+};
 pub use chat::{
     CONTENT_LIMIT_BYTES, ChatChange, ChatChangeKind, ChatError, ChatLimits, ChatStore,
     DISPLAY_NAME_LIMIT_BYTES, METADATA_LIMIT_BYTES, MessageType, MessageView, Metadata,

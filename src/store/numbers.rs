@@ -640,6 +640,8 @@ pub enum NumbersChange {
         numbers: Vec<PhoneNumber>,
         /// When the purchase completes.
         at: DateTime<Utc>,
+        /// Their records as stored.
+        owned: Vec<OwnedNumber>,
     },
     /// A number was released (from `at`).
     Released {
@@ -647,6 +649,8 @@ pub enum NumbersChange {
         number: PhoneNumber,
         /// When the release completes.
         at: DateTime<Utc>,
+        /// Its record as stored (with `released_at`).
+        owned: Box<OwnedNumber>,
     },
     /// A number's capabilities change (from `at`).
     CapabilitiesUpdated {
@@ -656,9 +660,21 @@ pub enum NumbersChange {
         capabilities: Capabilities,
         /// When the update completes.
         at: DateTime<Utc>,
+        /// Its record as stored (with the new capabilities' entry).
+        owned: Box<OwnedNumber>,
     },
     /// The SIP routing configuration changed.
     SipConfigured(SipConfig),
+    /// A reservation was created, changed or purchased (as it is now); `dropped` are the
+    /// oldest reservations forgotten to stay under [`MAX_RESERVATIONS`].
+    Reserved {
+        /// The reservation.
+        reservation: Box<Reservation>,
+        /// The ids of the reservations forgotten.
+        dropped: Vec<String>,
+    },
+    /// A reservation was deleted.
+    ReservationDeleted(String),
 }
 
 /// Why an SMS sender is refused.
@@ -896,6 +912,14 @@ impl Inner {
             }
         }
         out
+    }
+
+    /// The stored records of `numbers` (for change records).
+    fn records(&self, numbers: &[PhoneNumber]) -> Vec<OwnedNumber> {
+        numbers
+            .iter()
+            .filter_map(|n| self.owned.get(n).cloned())
+            .collect()
     }
 
     fn owned_count(&self, now: DateTime<Utc>) -> usize {
@@ -1213,6 +1237,7 @@ impl NumberStore {
                     let at = planned.completes_at;
                     sink.publish(Area::Numbers, || {
                         Change::Numbers(NumbersChange::Purchased {
+                            owned: inner.records(&bought),
                             numbers: bought,
                             at,
                         })
@@ -1252,6 +1277,7 @@ impl NumberStore {
                 Change::Numbers(NumbersChange::Released {
                     number: number.clone(),
                     at,
+                    owned: Box::new(owned.clone()),
                 })
             });
         }
@@ -1296,6 +1322,7 @@ impl NumberStore {
                     number: number.clone(),
                     capabilities: next,
                     at,
+                    owned: Box::new(owned.clone()),
                 })
             });
         }
@@ -1354,6 +1381,7 @@ impl NumberStore {
         id: &str,
         changes: Vec<ReservationChange>,
         now: DateTime<Utc>,
+        sink: Sink<'_>,
     ) -> Result<(Reservation, bool, Vec<String>), NumbersError> {
         let mut guard = self.inner();
         let inner = &mut *guard;
@@ -1409,19 +1437,32 @@ impl NumberStore {
         let cap = crate::clock::saturating_add(reservation.created_at, RESERVATION_MAX_AGE);
         reservation.expires_at = crate::clock::saturating_add(now, RESERVATION_VALIDITY).min(cap);
         inner.reservations.insert(key.clone(), reservation.clone());
+        let mut dropped = Vec::new();
         if created {
             inner.reservation_order.push_back(key);
             while inner.reservation_order.len() > MAX_RESERVATIONS {
                 if let Some(old) = inner.reservation_order.pop_front() {
                     inner.reservations.remove(&old);
+                    dropped.push(old);
                 }
             }
         }
+        sink.publish(Area::Numbers, || {
+            Change::Numbers(NumbersChange::Reserved {
+                reservation: Box::new(reservation.clone()),
+                dropped,
+            })
+        });
         Ok((reservation, created, refused))
     }
 
     /// Deletes a reservation (its numbers become available again).
-    pub fn delete_reservation(&self, id: &str, now: DateTime<Utc>) -> Result<(), NumbersError> {
+    pub fn delete_reservation(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        sink: Sink<'_>,
+    ) -> Result<(), NumbersError> {
         let mut inner = self.inner();
         let key = id.to_ascii_lowercase();
         let r = inner
@@ -1439,6 +1480,9 @@ impl NumberStore {
         }
         inner.reservations.remove(&key);
         inner.reservation_order.retain(|k| k != &key);
+        sink.publish(Area::Numbers, || {
+            Change::Numbers(NumbersChange::ReservationDeleted(key.clone()))
+        });
         Ok(())
     }
 
@@ -1476,18 +1520,59 @@ impl NumberStore {
                         res.purchase = Some((planned.completes_at, true));
                     }
                     let at = planned.completes_at;
+                    let reservation = inner.reservations.get(&key).cloned();
                     sink.publish(Area::Numbers, || {
                         Change::Numbers(NumbersChange::Purchased {
+                            owned: inner.records(&bought),
                             numbers: bought,
                             at,
                         })
                     });
+                    if let Some(reservation) = reservation {
+                        sink.publish(Area::Numbers, || {
+                            Change::Numbers(NumbersChange::Reserved {
+                                reservation: Box::new(reservation),
+                                dropped: Vec::new(),
+                            })
+                        });
+                    }
                 }
                 Err(e) => planned.failure = Some(e),
             }
         }
         let op_id = format!("{}_{key}", OperationKind::ReservationPurchase.id_prefix());
         Ok(inner.start(OperationKind::ReservationPurchase, op_id, &planned, None))
+    }
+
+    /// Puts a kept owned number back (the `--state-dir` replay at start-up): it replaces the
+    /// record of the same number (a configured number released or updated at run time stays
+    /// so). Publishes nothing; no cap refuses it.
+    pub fn restore_owned(&self, owned: OwnedNumber) {
+        self.inner().owned.insert(owned.number.clone(), owned);
+    }
+
+    /// Puts a kept reservation back, after the others (call in creation order). Publishes
+    /// nothing; the oldest are forgotten past [`MAX_RESERVATIONS`] as on a create.
+    pub fn restore_reservation(&self, reservation: Reservation) {
+        let mut inner = self.inner();
+        let key = reservation.id.clone();
+        if inner
+            .reservations
+            .insert(key.clone(), reservation)
+            .is_none()
+        {
+            inner.reservation_order.push_back(key);
+        }
+        while inner.reservation_order.len() > MAX_RESERVATIONS {
+            if let Some(old) = inner.reservation_order.pop_front() {
+                inner.reservations.remove(&old);
+            }
+        }
+    }
+
+    /// Puts the kept SIP routing configuration back. Publishes nothing.
+    pub fn restore_sip(&self, sip: SipConfig) {
+        self.inner().sip = sip;
     }
 
     /// The SIP routing configuration.
@@ -1647,19 +1732,25 @@ mod tests {
                 "R1",
                 vec![("14255550100".into(), Some((n.clone(), None)))],
                 at(0),
+                Sink::NONE,
             )
             .expect("reserve");
         assert!(created && refused.is_empty());
         assert_eq!(r.expires_at, at(15 * 60));
         let (_, created, refused) = store
-            .reserve("r2", vec![("14255550100".into(), Some((n, None)))], at(1))
+            .reserve(
+                "r2",
+                vec![("14255550100".into(), Some((n, None)))],
+                at(1),
+                Sink::NONE,
+            )
             .expect("reserve");
         assert!(created);
         assert_eq!(refused, vec!["14255550100".to_string()]);
         let mut r = None;
         for minute in (10..=110).step_by(10) {
             let (updated, created, _) = store
-                .reserve("r1", vec![], at(minute * 60))
+                .reserve("r1", vec![], at(minute * 60), Sink::NONE)
                 .expect("update");
             assert!(!created);
             r = Some(updated);

@@ -177,8 +177,14 @@ impl RoomsError {
 /// A room write, as listeners (live views) see it.
 #[derive(Debug, Clone)]
 pub enum RoomsChange {
-    /// A room was created (as it is now).
-    Created(Room),
+    /// A room was created (as it is now), with the create request's
+    /// `Repeatability-Request-ID` if it had one (so the record can be kept).
+    Created {
+        /// The room.
+        room: Room,
+        /// The request's repeatability id.
+        repeat: Option<String>,
+    },
     /// A room's properties or participants changed (as it is now).
     Updated(Room),
     /// A room was deleted.
@@ -338,20 +344,63 @@ impl RoomsStore {
         inner.next_seq += 1;
         inner.by_id.insert(id.clone(), seq);
         inner.rooms.insert(seq, room.clone());
-        if let Some(repeat) = repeat {
-            inner.repeats.insert(repeat.clone(), id);
-            inner.repeat_order.push_back(repeat);
-            // As many records as rooms may exist; the oldest go first.
-            while inner.repeat_order.len() > self.limits.rooms {
-                if let Some(old) = inner.repeat_order.pop_front() {
-                    inner.repeats.remove(&old);
-                }
-            }
+        if let Some(repeat) = &repeat {
+            self.remember(&mut inner, repeat.clone(), id);
         }
         sink.publish(Area::Rooms, || {
-            Change::Rooms(RoomsChange::Created(room.clone()))
+            Change::Rooms(RoomsChange::Created {
+                room: room.clone(),
+                repeat: repeat.clone(),
+            })
         });
         Ok(Created { room, fresh: true })
+    }
+
+    /// Keeps a `Repeatability-Request-ID` → room id record: as many records as rooms may
+    /// exist; the oldest go first.
+    fn remember(&self, inner: &mut Inner, repeat: String, id: String) {
+        inner.repeats.insert(repeat.clone(), id);
+        inner.repeat_order.push_back(repeat);
+        while inner.repeat_order.len() > self.limits.rooms {
+            if let Some(old) = inner.repeat_order.pop_front() {
+                inner.repeats.remove(&old);
+            }
+        }
+    }
+
+    /// Puts a kept room back (the `--state-dir` replay at start-up), publishing nothing and
+    /// refused by no cap: `Some(room)` replaces the room with its id where it is (a fixture's)
+    /// or is appended after the others; `None` (a room deleted since) removes the room `id` if
+    /// there is one. `repeat` brings back the create request's repeatability record. Returns
+    /// whether a room was put back or removed.
+    pub fn restore(&self, id: &str, room: Option<Room>, repeat: Option<String>) -> bool {
+        let mut inner = self.lock();
+        let existing = inner.by_id.get(id).copied();
+        let changed = match (room, existing) {
+            (Some(room), Some(seq)) => {
+                inner.rooms.insert(seq, room);
+                true
+            }
+            (Some(room), None) => {
+                let seq = inner.next_seq;
+                inner.next_seq += 1;
+                inner.by_id.insert(id.to_string(), seq);
+                inner.rooms.insert(seq, room);
+                true
+            }
+            (None, Some(seq)) => {
+                inner.by_id.remove(id);
+                inner.rooms.remove(&seq);
+                true
+            }
+            (None, None) => false,
+        };
+        if let Some(repeat) = repeat
+            && inner.by_id.contains_key(id)
+        {
+            self.remember(&mut inner, repeat, id.to_string());
+        }
+        changed
     }
 
     /// Stores `room` as it is (fixtures): refused if its id is taken or a cap would be passed.

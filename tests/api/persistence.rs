@@ -152,6 +152,17 @@ impl Emulator {
     }
 
     async fn signed(&self, method: &str, target: &str, body: &Value) -> Response {
+        self.signed_with(method, target, body, &[]).await
+    }
+
+    /// [`Self::signed`] with more headers.
+    async fn signed_with(
+        &self,
+        method: &str,
+        target: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Response {
         let key = STANDARD.decode(DEFAULT_ACCESS_KEY).expect("key");
         let body = if body.is_null() {
             Vec::new()
@@ -170,6 +181,18 @@ impl Emulator {
             .header("x-ms-content-sha256", hmac::content_hash(&body))
             .header("authorization", authorization)
             .header("content-type", "application/json")
+            .headers(
+                headers
+                    .iter()
+                    .map(|(name, value)| {
+                        (
+                            reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                                .expect("header name"),
+                            reqwest::header::HeaderValue::from_str(value).expect("header value"),
+                        )
+                    })
+                    .collect(),
+            )
             .body(body)
             .send()
             .await
@@ -780,4 +803,761 @@ async fn the_kept_outbox_keeps_the_newest_max_sms_outbox_messages() {
         .map(|m| m["message"].as_str().expect("message"))
         .collect();
     assert_eq!(texts, ["sms 3", "sms 4"]);
+}
+
+const ROOMS: &str = "api-version=2025-03-13";
+
+/// A fixture with two rooms (one deleted and one updated at run time by [`build_rooms`]).
+fn rooms_fixture(dir: &Path) -> PathBuf {
+    let path = dir.with_extension("rooms.json");
+    std::fs::write(
+        &path,
+        json!({"rooms": [
+            {"id": "1111111111111111"},
+            {"id": "2222222222222222", "pstnDialOutEnabled": false},
+        ]})
+        .to_string(),
+    )
+    .expect("fixture");
+    path
+}
+
+impl Emulator {
+    async fn rooms(&self) -> Value {
+        let res = self
+            .signed("GET", &format!("/rooms?{ROOMS}"), &Value::Null)
+            .await;
+        self.json(res, 200).await["value"].clone()
+    }
+
+    async fn room_participants(&self, id: &str) -> Value {
+        let res = self
+            .signed(
+                "GET",
+                &format!("/rooms/{id}/participants?{ROOMS}"),
+                &Value::Null,
+            )
+            .await;
+        let mut value = self.json(res, 200).await["value"].clone();
+        value
+            .as_array_mut()
+            .expect("array")
+            .sort_by_key(|p| p["rawId"].as_str().unwrap_or("").to_string());
+        value
+    }
+
+    async fn create_room(&self, body: &Value, repeat: &str, first_sent: &str) -> Value {
+        let res = self
+            .signed_with(
+                "POST",
+                &format!("/rooms?{ROOMS}"),
+                body,
+                &[
+                    ("repeatability-request-id", repeat),
+                    ("repeatability-first-sent", first_sent),
+                ],
+            )
+            .await;
+        self.json(res, 201).await
+    }
+}
+
+/// Rooms made, updated and deleted at run time, a fixture's room deleted and another updated;
+/// returns (the rooms listed, each room's participants, the repeated create's room id).
+async fn build_rooms(app: &Emulator) -> (Value, Vec<Value>, String) {
+    let (a, _) = app.user().await;
+    let (b, _) = app.user().await;
+    let (c, _) = app.user().await;
+    let first_sent = hmac::http_date(Utc::now());
+    let from = (Utc::now() + chrono::TimeDelta::days(1))
+        .format("%Y-%m-%dT10:00:00Z")
+        .to_string();
+    let kept = app
+        .create_room(
+            &json!({"validFrom": from, "pstnDialOutEnabled": true,
+                "participants": {&a: {"role": "Presenter"}, &b: {}}}),
+            "5d7f3b0e-1c2a-4b3d-8e9f-0a1b2c3d4e5f",
+            &first_sent,
+        )
+        .await;
+    let kept_id = kept["id"].as_str().expect("id").to_string();
+    let gone = app
+        .create_room(
+            &json!({}),
+            "5d7f3b0e-1c2a-4b3d-8e9f-0a1b2c3d4e60",
+            &first_sent,
+        )
+        .await;
+    let gone_id = gone["id"].as_str().expect("id");
+    let res = app
+        .signed(
+            "PATCH",
+            &format!("/rooms/{kept_id}?{ROOMS}"),
+            &json!({"validUntil": (Utc::now() + chrono::TimeDelta::days(30)).format("%Y-%m-%dT12:00:00Z").to_string()}),
+        )
+        .await;
+    app.json(res, 200).await;
+    let res = app
+        .signed(
+            "PATCH",
+            &format!("/rooms/{kept_id}/participants?{ROOMS}"),
+            &json!({"participants": {&b: null, &c: {"role": "Consumer"}}}),
+        )
+        .await;
+    app.json(res, 200).await;
+    for id in [gone_id, "1111111111111111"] {
+        let res = app
+            .signed("DELETE", &format!("/rooms/{id}?{ROOMS}"), &Value::Null)
+            .await;
+        assert_eq!(res.status(), 204);
+    }
+    let res = app
+        .signed(
+            "PATCH",
+            &format!("/rooms/2222222222222222?{ROOMS}"),
+            &json!({"pstnDialOutEnabled": true}),
+        )
+        .await;
+    app.json(res, 200).await;
+    let rooms = app.rooms().await;
+    let mut participants = Vec::new();
+    for room in rooms.as_array().expect("array") {
+        participants.push(
+            app.room_participants(room["id"].as_str().expect("id"))
+                .await,
+        );
+    }
+    (rooms, participants, kept_id)
+}
+
+/// What [`build_rooms`] made reads back the same, and the repeated create finds its room.
+async fn check_rooms(app: &Emulator, built: &(Value, Vec<Value>, String)) {
+    let (rooms, participants, kept_id) = built;
+    let now = app.rooms().await;
+    assert_eq!(&now, rooms, "the same rooms in the same order");
+    let ids: Vec<&str> = now
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids.len(), 2, "{now}");
+    assert_eq!(
+        ids[0], "2222222222222222",
+        "the fixture's room, updated: {now}"
+    );
+    assert_eq!(now[0]["pstnDialOutEnabled"], true);
+    assert_eq!(ids[1], kept_id.as_str());
+    for (room, expected) in now.as_array().expect("array").iter().zip(participants) {
+        assert_eq!(
+            &app.room_participants(room["id"].as_str().expect("id"))
+                .await,
+            expected
+        );
+    }
+    assert_eq!(participants[1].as_array().expect("array").len(), 2);
+    let res = app
+        .signed(
+            "GET",
+            &format!("/rooms/1111111111111111?{ROOMS}"),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        404,
+        "the fixture's room deleted stays deleted"
+    );
+    // The repeatability record came back: the same create finds the same room.
+    let again = app
+        .create_room(
+            &json!({}),
+            "5d7f3b0e-1c2a-4b3d-8e9f-0a1b2c3d4e5f",
+            &hmac::http_date(Utc::now()),
+        )
+        .await;
+    assert_eq!(again["id"], json!(kept_id));
+    assert_eq!(app.rooms().await.as_array().expect("array").len(), 2);
+}
+
+#[tokio::test]
+async fn rooms_survive_a_graceful_restart_and_kill_9() {
+    // Arrange
+    let dir = TempDir::new();
+    let fixture = rooms_fixture(&dir.0);
+    let fixture = fixture.to_str().expect("utf-8");
+    let first = start_with(&dir.0, &["--fixtures", fixture]);
+    let built = build_rooms(&first).await;
+
+    // Act
+    first.stop();
+    let second = start_with(&dir.0, &["--fixtures", fixture]);
+
+    // Assert
+    check_rooms(&second, &built).await;
+    // A room created after the restart survives kill -9.
+    let late = second
+        .create_room(
+            &json!({}),
+            "5d7f3b0e-1c2a-4b3d-8e9f-0a1b2c3d4e61",
+            &hmac::http_date(Utc::now()),
+        )
+        .await;
+    tokio::time::sleep(acs_emulator::persist::GROUP_COMMIT_WINDOW * 5).await;
+    second.kill_9();
+    let third = start_with(&dir.0, &["--fixtures", fixture]);
+    let rooms = third.rooms().await;
+    assert_eq!(rooms.as_array().expect("array").len(), 3, "{rooms}");
+    assert_eq!(rooms[2], late);
+    let _ = std::fs::remove_file(fixture);
+}
+
+#[tokio::test]
+async fn a_schema_version_1_database_is_migrated_and_keeps_its_state() {
+    // Arrange: a version 1 database (the tables version 2 added dropped, the outbox's SMS as
+    // version 1 wrote it: a JSON document) holding an identity and an SMS.
+    let dir = TempDir::new();
+    let first = start(&dir.0);
+    let (_, token) = first.user().await;
+    let res = first
+        .signed(
+            "POST",
+            "/sms?api-version=2021-03-07",
+            &json!({"from": "+18005550100", "smsRecipients": [{"to": "+14255550123"}], "message": "now"}),
+        )
+        .await;
+    let sms_id = first.json(res, 202).await["value"][0]["messageId"].clone();
+    first.stop();
+    let db = dir.0.join("state.db");
+    {
+        let conn = rusqlite::Connection::open(&db).expect("open");
+        conn.execute_batch(
+            "DROP TABLE rooms; DROP TABLE phone_numbers; DROP TABLE number_reservations;
+             DROP TABLE sip_config; DROP TABLE emails; DROP TABLE runtime_fixtures;
+             DROP TABLE event_subscriptions; DROP TABLE sms_outbox;
+             CREATE TABLE sms_outbox (
+                 n INTEGER PRIMARY KEY, resource TEXT NOT NULL, message TEXT NOT NULL);
+             CREATE INDEX sms_outbox_resource ON sms_outbox (resource, n);
+             UPDATE meta SET value = '1' WHERE key = 'schema_version';",
+        )
+        .expect("make it version 1");
+        let v1 = json!({
+            "message_id": sms_id, "from": "+18005550100", "to": "+14255550123",
+            "message": "from version 1", "tag": "v1", "enable_delivery_report": true,
+            "delivery_report_timeout_in_seconds": null, "repeatability_request_id": null,
+            "api_version": "2021-03-07", "sent_at": "2026-01-01T00:00:00.123456789Z",
+            "encoding": "GSM-7", "segments": 1,
+            "delivery_report_at": "2026-01-01T00:00:01.123456789Z", "delivery_failure": null,
+        });
+        conn.execute(
+            "INSERT INTO sms_outbox (resource, message) VALUES ('default', ?1)",
+            [v1.to_string()],
+        )
+        .expect("a version 1 SMS");
+    }
+
+    // Act
+    let second = start(&dir.0);
+
+    // Assert
+    assert_eq!(
+        second.token_status(&token).await,
+        200,
+        "the identity is kept"
+    );
+    let outbox = second.outbox().await;
+    assert_eq!(outbox.as_array().expect("array").len(), 1, "{outbox}");
+    assert_eq!(outbox[0]["messageId"], sms_id, "{outbox}");
+    assert_eq!(outbox[0]["message"], "from version 1", "{outbox}");
+    let outbox_before = outbox;
+    let room = second
+        .create_room(
+            &json!({}),
+            "5d7f3b0e-1c2a-4b3d-8e9f-0a1b2c3d4e62",
+            &hmac::http_date(Utc::now()),
+        )
+        .await;
+    second.stop();
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    let version: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("schema version");
+    assert_eq!(version, acs_emulator::persist::SCHEMA_VERSION.to_string());
+    drop(conn);
+    let third = start(&dir.0);
+    assert_eq!(third.rooms().await, json!([room]));
+    assert_eq!(
+        third.outbox().await,
+        outbox_before,
+        "the migrated SMS, kept again"
+    );
+}
+
+const NUMBERS: &str = "api-version=2025-06-01";
+
+impl Emulator {
+    /// A signed phone-numbers request (`path` without a query); answers the status and body.
+    async fn pn(
+        &self,
+        method: &str,
+        path: &str,
+        body: &Value,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let res = self
+            .signed(method, &format!("{path}?{NUMBERS}"), body)
+            .await;
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let body = res.json().await.unwrap_or(Value::Null);
+        (status, body, headers)
+    }
+
+    /// What the numbers API shows: owned numbers, the reservation, the SIP configuration.
+    async fn numbers_state(&self, reservation: &str) -> (Value, Value, Value) {
+        let res = self
+            .signed(
+                "GET",
+                &format!("/phoneNumbers?skip=0&top=100&{NUMBERS}"),
+                &Value::Null,
+            )
+            .await;
+        let owned = self.json(res, 200).await;
+        let (status, reservation, _) = self
+            .pn(
+                "GET",
+                &format!("/availablePhoneNumbers/reservations/{reservation}"),
+                &Value::Null,
+            )
+            .await;
+        assert_eq!(status, 200, "{reservation}");
+        let res = self
+            .signed("GET", "/sip?api-version=2023-03-01", &Value::Null)
+            .await;
+        let sip = self.json(res, 200).await;
+        (owned, reservation, sip)
+    }
+
+    async fn sms_from(&self, from: &str) -> u16 {
+        self.signed(
+            "POST",
+            "/sms?api-version=2021-03-07",
+            &json!({"from": from, "smsRecipients": [{"to": "+14255550123"}], "message": "hi"}),
+        )
+        .await
+        .status()
+        .as_u16()
+    }
+}
+
+const RESERVATION: &str = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
+
+/// Two numbers bought (one's SMS made inbound only, the other released), the configured number
+/// released, a reservation holding a number, SIP trunks and ordered routes; returns the
+/// numbers bought.
+async fn build_numbers(app: &Emulator) -> Vec<String> {
+    let (status, _, headers) = app
+        .pn(
+            "POST",
+            "/availablePhoneNumbers/countries/US/:search",
+            &json!({"phoneNumberType": "tollFree", "assignmentType": "application",
+                "capabilities": {"calling": "outbound", "sms": "inbound+outbound"},
+                "areaCode": "833", "quantity": 3}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let search = headers["search-id"].to_str().expect("ascii").to_string();
+    let (status, result, _) = app
+        .pn(
+            "GET",
+            &format!("/availablePhoneNumbers/searchResults/{search}"),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(status, 200, "{result}");
+    let (status, _, _) = app
+        .pn(
+            "POST",
+            "/availablePhoneNumbers/:purchase",
+            &json!({"searchId": search}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let bought: Vec<String> = result["phoneNumbers"]
+        .as_array()
+        .expect("numbers")
+        .iter()
+        .map(|n| n.as_str().expect("number").to_string())
+        .collect();
+    assert_eq!(bought.len(), 3);
+    let (status, _, _) = app
+        .pn(
+            "PATCH",
+            &format!("/phoneNumbers/{}/capabilities", encode(&bought[0])),
+            &json!({"sms": "inbound"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    for number in [bought[1].as_str(), "+18005550100"] {
+        let (status, _, _) = app
+            .pn(
+                "DELETE",
+                &format!("/phoneNumbers/{}", encode(number)),
+                &Value::Null,
+            )
+            .await;
+        assert_eq!(status, 202, "release {number}");
+    }
+    let (status, browsed, _) = app
+        .pn(
+            "POST",
+            "/availablePhoneNumbers/countries/US/:browse",
+            &json!({"phoneNumberType": "tollFree", "capabilities": {"sms": "outbound"}, "phoneNumberPrefixes": ["1844"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{browsed}");
+    let first = browsed["phoneNumbers"][0].clone();
+    let id = first["id"].as_str().expect("id").to_string();
+    let (status, reserved, _) = app
+        .pn(
+            "PATCH",
+            &format!("/availablePhoneNumbers/reservations/{RESERVATION}"),
+            &json!({"phoneNumbers": {id: first}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{reserved}");
+    let res = app
+        .signed(
+            "PATCH",
+            "/sip?api-version=2023-03-01",
+            &json!({
+                "trunks": {
+                    "sbc1.contoso.com": {"sipSignalingPort": 5061},
+                    "sbc2.contoso.com": {"sipSignalingPort": 5062},
+                },
+                "routes": [
+                    {"name": "second", "numberPattern": "^\\+1425[0-9]{7}$", "trunks": ["sbc2.contoso.com", "sbc1.contoso.com"]},
+                    {"name": "first", "description": "everything else", "numberPattern": "^\\+[1-9][0-9]{3,23}$", "trunks": ["sbc1.contoso.com"]},
+                ],
+            }),
+        )
+        .await;
+    app.json(res, 200).await;
+    bought
+}
+
+#[tokio::test]
+async fn phone_numbers_reservations_and_sip_routing_survive_a_graceful_restart_and_kill_9() {
+    // Arrange
+    let dir = TempDir::new();
+    let first = start(&dir.0);
+    let bought = build_numbers(&first).await;
+    let before = first.numbers_state(RESERVATION).await;
+
+    // Act
+    first.stop();
+    let second = start(&dir.0);
+
+    // Assert
+    let after = second.numbers_state(RESERVATION).await;
+    assert_eq!(after, before);
+    let owned: Vec<&str> = after.0["phoneNumbers"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|n| n["phoneNumber"].as_str().expect("number"))
+        .collect();
+    assert_eq!(
+        owned,
+        [bought[0].as_str(), bought[2].as_str()],
+        "{}",
+        after.0
+    );
+    assert_eq!(after.1["status"], "active");
+    assert_eq!(after.2["routes"][0]["name"], "second", "routes in order");
+    // What the numbers can do is kept: a released number (configured or bought) stays released.
+    assert_eq!(second.sms_from("+18005550100").await, 401);
+    assert_eq!(second.sms_from(&bought[1]).await, 401);
+    assert_eq!(second.sms_from(&bought[0]).await, 401, "SMS inbound only");
+    assert_eq!(second.sms_from(&bought[2]).await, 202);
+    // A write after the restart survives kill -9.
+    let (status, _, _) = second
+        .pn(
+            "DELETE",
+            &format!("/phoneNumbers/{}", encode(&bought[2])),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(status, 202);
+    tokio::time::sleep(acs_emulator::persist::GROUP_COMMIT_WINDOW * 5).await;
+    second.kill_9();
+    let third = start(&dir.0);
+    let (owned, reservation, sip) = third.numbers_state(RESERVATION).await;
+    assert_eq!(
+        owned["phoneNumbers"].as_array().expect("list").len(),
+        1,
+        "{owned}"
+    );
+    assert_eq!((reservation, sip), (before.1, before.2));
+    assert_eq!(third.sms_from(&bought[2]).await, 401);
+}
+
+const EMAIL_SENDER: &str = "DoNotReply@acacacac-0000-4000-8000-000000000001.azurecomm.net";
+
+impl Emulator {
+    /// Sends an email with `subject` (and two attachments); returns its operation id.
+    async fn send_email(&self, subject: &str) -> String {
+        let res = self
+            .signed(
+                "POST",
+                "/emails:send?api-version=2025-09-01",
+                &json!({
+                    "senderAddress": EMAIL_SENDER,
+                    "content": {"subject": subject, "plainText": "Thanks.", "html": "<p>Thanks! <img src=\"cid:logo\"></p>"},
+                    "recipients": {
+                        "to": [{"address": "alice@example.com", "displayName": "Alice"}],
+                        "bcc": [{"address": "audit@example.com"}],
+                    },
+                    "attachments": [
+                        {"name": "invoice.pdf", "contentType": "application/pdf", "contentInBase64": STANDARD.encode(b"%PDF-1.4 invoice")},
+                        {"name": "logo.png", "contentType": "image/png", "contentInBase64": STANDARD.encode(b"\x89PNG logo"), "contentId": "logo"},
+                    ],
+                    "headers": {"X-Campaign": "spring"},
+                }),
+            )
+            .await;
+        self.json(res, 202).await["id"]
+            .as_str()
+            .expect("operation id")
+            .to_string()
+    }
+
+    async fn control(&self, path: &str) -> Value {
+        let res = self
+            .client
+            .get(format!("{}/_emulator/{path}", self.http))
+            .send()
+            .await
+            .expect("request sent");
+        self.json(res, 200).await
+    }
+
+    async fn email_operation(&self, id: &str) -> Value {
+        let res = self
+            .signed(
+                "GET",
+                &format!("/emails/operations/{id}?api-version=2025-09-01"),
+                &Value::Null,
+            )
+            .await;
+        self.json(res, 200).await
+    }
+}
+
+#[tokio::test]
+async fn emails_and_their_operations_survive_a_graceful_restart_and_kill_9() {
+    // Arrange: two emails sent, the inbox emptied, a third sent; all delivered.
+    let dir = TempDir::new();
+    let first = start(&dir.0);
+    let cleared = [
+        first.send_email("first").await,
+        first.send_email("second").await,
+    ];
+    let res = first
+        .client
+        .delete(format!("{}/_emulator/emails", first.http))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(res.status(), 200);
+    let kept = first.send_email("third ✓").await;
+    // A poller that started before the restart.
+    let running = first.email_operation(&kept).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let inbox = first.control("emails").await;
+    let one = first.control(&format!("emails/{kept}")).await;
+    let mut operations = Vec::new();
+    for id in cleared.iter().chain([&kept]) {
+        operations.push(first.email_operation(id).await);
+    }
+
+    // Act
+    first.stop();
+    let second = start(&dir.0);
+
+    // Assert
+    assert_eq!(second.control("emails").await, inbox, "the same inbox");
+    assert_eq!(
+        inbox["value"].as_array().expect("value").len(),
+        1,
+        "emptied, then one sent: {inbox}"
+    );
+    assert_eq!(second.control(&format!("emails/{kept}")).await, one);
+    assert_eq!(
+        one["attachments"][1]["contentInBase64"],
+        STANDARD.encode(b"\x89PNG logo")
+    );
+    for (id, before) in cleared.iter().chain([&kept]).zip(&operations) {
+        assert_eq!(&second.email_operation(id).await, before, "operation {id}");
+    }
+    assert_eq!(running["id"], json!(kept));
+    assert_eq!(operations[2]["status"], "Succeeded", "{}", operations[2]);
+    // An email sent after the restart survives kill -9.
+    let late = second.send_email("fourth").await;
+    tokio::time::sleep(acs_emulator::persist::GROUP_COMMIT_WINDOW * 5).await;
+    second.kill_9();
+    let third = start(&dir.0);
+    let inbox = third.control("emails").await;
+    let subjects: Vec<&str> = inbox["value"]
+        .as_array()
+        .expect("value")
+        .iter()
+        .map(|e| e["subject"].as_str().expect("subject"))
+        .collect();
+    assert_eq!(subjects, ["third ✓", "fourth"], "{inbox}");
+    assert_eq!(third.email_operation(&late).await["id"], json!(late));
+}
+
+impl Emulator {
+    async fn control_send(&self, method: &str, path: &str, body: &Value) -> Response {
+        let mut request = self.client.request(
+            Method::from_bytes(method.as_bytes()).expect("method"),
+            format!("{}/_emulator/{path}", self.http),
+        );
+        if !body.is_null() {
+            request = request.json(body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// The resources (without their connection strings, which name the port), the event
+    /// subscriptions and the identities of the resource `extra`.
+    async fn control_state(&self) -> (Value, Value, Value) {
+        let mut resources = self.control("resources").await;
+        for r in resources["value"].as_array_mut().expect("value") {
+            r.as_object_mut()
+                .expect("object")
+                .remove("connectionString");
+        }
+        (
+            resources,
+            self.control("events/subscriptions").await,
+            self.control("identities?resource=extra").await,
+        )
+    }
+}
+
+#[tokio::test]
+async fn resources_and_event_subscriptions_added_at_run_time_survive_a_restart() {
+    // Arrange: a resource added by a fixture loaded at run time, an identity in it, two event
+    // subscriptions added (one only for that resource) and one removed.
+    let dir = TempDir::new();
+    let first = start(&dir.0);
+    let fixture = json!({"resources": [{"name": "extra", "accessKey": STANDARD.encode(b"the extra resource's key")}]});
+    let res = first.control_send("POST", "fixtures", &fixture).await;
+    assert_eq!(res.status(), 201, "{:?}", res.text().await);
+    let res = first
+        .control_send("POST", "identities?resource=extra", &Value::Null)
+        .await;
+    let user = first.json(res, 201).await["id"].clone();
+    for (name, resource) in [("kept-hook", json!("extra")), ("gone-hook", Value::Null)] {
+        let res = first
+            .control_send(
+                "POST",
+                "events/subscriptions",
+                &json!({"name": name, "endpoint": "http://127.0.0.1:9/hook", "skipValidation": true,
+                    "eventTypes": ["SMSReceived"], "resource": resource}),
+            )
+            .await;
+        assert_eq!(res.status(), 201, "{name}");
+    }
+    let res = first
+        .control_send("DELETE", "events/subscriptions/gone-hook", &Value::Null)
+        .await;
+    assert_eq!(res.status(), 204);
+    let before = first.control_state().await;
+
+    // Act
+    first.stop();
+    let second = start(&dir.0);
+
+    // Assert
+    let after = second.control_state().await;
+    assert_eq!(after, before);
+    assert!(after.0.to_string().contains("\"extra\""), "{}", after.0);
+    assert!(
+        after.2.to_string().contains(user.as_str().expect("id")),
+        "{}",
+        after.2
+    );
+    let names: Vec<&str> = after.1["value"]
+        .as_array()
+        .expect("value")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(names, ["kept-hook"], "{}", after.1);
+    // A full reset removes the control API's subscriptions, for good.
+    let res = second.control_send("POST", "reset", &Value::Null).await;
+    assert_eq!(res.status(), 200);
+    tokio::time::sleep(acs_emulator::persist::GROUP_COMMIT_WINDOW * 5).await;
+    second.kill_9();
+    let third = start(&dir.0);
+    let (resources, subscriptions, _) = third.control_state().await;
+    let names: Vec<&str> = resources["value"]
+        .as_array()
+        .expect("value")
+        .iter()
+        .map(|r| r["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        names,
+        ["default", "extra"],
+        "the resource stays (its fixture is loaded); its identity went with the reset"
+    );
+    assert_eq!(resources["value"][1]["identities"], 0);
+    assert_eq!(subscriptions["value"], json!([]), "{subscriptions}");
+}
+
+#[tokio::test]
+async fn a_fixture_loaded_at_run_time_that_no_longer_applies_is_skipped_not_fatal() {
+    // Arrange: a resource added at run time, then a `--fixtures` file declaring one with the
+    // same name (the kept fixture now clashes with it).
+    let dir = TempDir::new();
+    let first = start(&dir.0);
+    let fixture = json!({"resources": [{"name": "extra", "accessKey": STANDARD.encode(b"the run-time key")}]});
+    let res = first.control_send("POST", "fixtures", &fixture).await;
+    assert_eq!(res.status(), 201);
+    first.stop();
+    let file = dir.0.with_extension("clash.json");
+    std::fs::write(
+        &file,
+        json!({"resources": [{"name": "extra", "accessKey": STANDARD.encode(b"the file's key")}]})
+            .to_string(),
+    )
+    .expect("fixture");
+
+    // Act
+    let second = start_with(&dir.0, &["--fixtures", file.to_str().expect("utf-8")]);
+
+    // Assert: it starts, with the file's resource.
+    let resources = second.control("resources").await;
+    let extra: Vec<&Value> = resources["value"]
+        .as_array()
+        .expect("value")
+        .iter()
+        .filter(|r| r["name"] == "extra")
+        .collect();
+    assert_eq!(extra.len(), 1, "{resources}");
+    assert!(
+        extra[0]["connectionString"]
+            .as_str()
+            .expect("connection string")
+            .ends_with(&STANDARD.encode(b"the file's key")),
+        "{resources}"
+    );
+    let _ = std::fs::remove_file(file);
 }

@@ -349,7 +349,10 @@ pub async fn clear_emails(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let resource = resource_or_default(&state, &req)?;
-    let cleared = resource.store.email.clear_sent();
+    let cleared = resource
+        .store
+        .email
+        .clear_sent(state.changes.sink(&resource.name));
     tracing::info!(cleared, "email inbox cleared");
     json_response(StatusCode::OK, &Cleared { cleared })
 }

@@ -35,7 +35,7 @@ use crate::events::{
 };
 use crate::http::{AcsJson, json_response};
 use crate::state::AppState;
-use crate::store::{Area, Change, InboundSms, SmsChange};
+use crate::store::{Area, Change, ControlChange, InboundSms, SmsChange};
 
 /// Longest inbound message, in UTF-16 code units (as for sends).
 const MAX_MESSAGE_LENGTH: usize = 2048;
@@ -210,6 +210,7 @@ pub async fn create_subscription(
     state: web::Data<AppState>,
     AcsJson(spec): AcsJson<SubscriptionSpec>,
 ) -> Result<HttpResponse, ApiError> {
+    let mut kept = spec.clone();
     let subscription = Subscription::from_spec(spec).map_err(|e| {
         ApiError::validation(
             format!("The subscription is not usable: {e}."),
@@ -225,6 +226,13 @@ pub async fn create_subscription(
         ));
     }
     let name = state.events.subscribe_until_reset(subscription)?;
+    kept.name = Some(name.clone());
+    state.changes.sink("default").publish(Area::Control, || {
+        Change::Control(ControlChange::Subscribed {
+            name: name.clone(),
+            spec: serde_json::to_string(&kept).unwrap_or_default().into(),
+        })
+    });
     let info = state
         .events
         .subscription(&name)
@@ -246,6 +254,9 @@ pub async fn list_subscriptions(state: web::Data<AppState>) -> Result<HttpRespon
 /// `DELETE /_emulator/events/subscriptions`: remove them all.
 pub async fn delete_subscriptions(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let removed = state.events.unsubscribe_all(None);
+    state.changes.sink("default").publish(Area::Control, || {
+        Change::Control(ControlChange::Unsubscribed(None))
+    });
     json_response(StatusCode::OK, &Removed { removed })
 }
 
@@ -274,7 +285,11 @@ pub async fn delete_subscription(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    state.events.unsubscribe(&path_name(&req))?;
+    let name = path_name(&req);
+    state.events.unsubscribe(&name)?;
+    state.changes.sink("default").publish(Area::Control, || {
+        Change::Control(ControlChange::Unsubscribed(Some(name)))
+    });
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -48,6 +48,7 @@ use crate::fixtures;
 use crate::http::{AuthKind, Mount, Operation, Plane, Service, json_response};
 use crate::resource::Resource;
 use crate::state::AppState;
+use crate::store::{Area, Change, ControlChange};
 
 /// The control API's slice of the operation table. With `--control-token`, every operation
 /// needs `Authorization: Bearer <token>` ([`AuthKind::Control`]) except the liveness and
@@ -299,6 +300,9 @@ async fn reset(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespo
             state.engine.reset();
             state.journal.clear();
             state.events.reset();
+            state.changes.sink("default").publish(Area::Control, || {
+                Change::Control(ControlChange::Unsubscribed(None))
+            });
             for fixture in loaded.iter() {
                 fixtures::seed_data(fixture, &state.resources, None, now);
             }

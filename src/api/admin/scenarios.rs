@@ -24,6 +24,7 @@ use crate::fixtures;
 use crate::http::{AcsJson, BufferedBody, json_response};
 use crate::scenario::journal::Filter;
 use crate::state::AppState;
+use crate::store::{Area, Change, ControlChange};
 
 /// Most journal entries one listing returns.
 const MAX_LIMIT: usize = 10_000;
@@ -309,6 +310,12 @@ fn load_blocking(state: &AppState, body: &[u8], yaml: bool) -> Result<serde_json
     .map_err(ApiError::invalid_fixture)?;
     let summary = loaded.summary();
     tracing::info!(summary = %summary, "fixture loaded at runtime");
+    state.changes.sink("default").publish(Area::Control, || {
+        Change::Control(ControlChange::FixtureLoaded {
+            text: text.into(),
+            yaml,
+        })
+    });
     all.push(loaded);
     Ok(summary)
 }

@@ -295,6 +295,7 @@ fn area_name(area: Area) -> &'static str {
         Area::Identity => "identities",
         Area::Reset => "reset",
         Area::Clock => "clock",
+        Area::Control => "control",
     }
 }
 

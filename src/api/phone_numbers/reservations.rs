@@ -103,7 +103,7 @@ pub async fn delete(
     let id = reservation_id(&req)?;
     res.store
         .numbers
-        .delete_reservation(&id, state.clock.now())?;
+        .delete_reservation(&id, state.clock.now(), state.changes.sink(&res.name))?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -154,7 +154,10 @@ pub async fn create_or_update(
         }
     }
     let now = state.clock.now();
-    let (reservation, created, refused) = res.store.numbers.reserve(&id, changes, now)?;
+    let (reservation, created, refused) =
+        res.store
+            .numbers
+            .reserve(&id, changes, now, state.changes.sink(&res.name))?;
     let mut body = dto(&reservation, now, true);
     if !refused.is_empty()
         && let Some(numbers) = body.phone_numbers.as_mut()
