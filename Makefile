@@ -38,14 +38,17 @@ test-rust:
 test-sdk: build
 	ACS_EMULATOR_BIN=$(CURDIR)/target/debug/acs-emulator bash tests/sdk/run.sh
 
-#               JavaScript SDK suites, the README's snippets, the web inspector in headless Chromium
-#               and the browser test of real-time chat notifications (creates tests/sdk/python/.venv,
-#               tests/sdk/js/node_modules, tests/browser/.venv and tests/realtime's venv and
-#               node_modules; installs Debian's chromium when it is missing)
+# The web inspector in headless Chromium (Debian's chromium, driven by Playwright's Python
+# library); run.sh installs chromium (apt-get, as root) and its venv (tests/browser/.venv) on
+# first use. Screenshots of every page land in tests/browser/artifacts/.
+test-browser: build
+	ACS_EMULATOR_BIN=$(CURDIR)/target/debug/acs-emulator bash tests/browser/run.sh
 
-CARGO ?= cargo
-
-.PHONY: run test test-rust test-sdk test-browser test-realtime lint fmt build release container-check bench bench-anchors bench-startup
+# Real-time chat notifications in a real browser: a page bundling the unmodified browser Chat SDK,
+# on another origin, in headless Chromium (tests/realtime/run.sh installs Debian's chromium when
+# /usr/bin/chromium is missing, the page's npm packages and a venv with playwright).
+test-realtime: build
+	ACS_EMULATOR_BIN=$(CURDIR)/target/debug/acs-emulator bash tests/realtime/run.sh
 
 # The module graph: no import cycle between src/'s top-level modules, each importing only
 # lower layers (scripts/module-graph.py, docs/ARCHITECTURE.md).
