@@ -181,6 +181,7 @@ impl Application {
             let started = std::time::Instant::now();
             let kept = dir.load(&resources, config.limits.max_sms_outbox)?;
             dir.load_clock(&clock)?;
+            let (events_kept, reports_kept) = restore_undelivered(dir, &resources, &events)?;
             tracing::info!(
                 dir = %dir.dir().display(),
                 identities = kept.identities,
@@ -192,6 +193,8 @@ impl Application {
                 rooms = kept.rooms,
                 numbers = kept.numbers,
                 emails = kept.emails,
+                pending_events = events_kept,
+                due_reports = reports_kept,
                 skipped = kept.skipped,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "state loaded"
@@ -331,6 +334,8 @@ impl Application {
                     Persistence::start(dir, config.limits.max_sms_outbox, config.limits.max_emails)
                         .context("cannot start the state writer")?;
                 state.changes.listen(persistence.clone());
+                // And what the event bus has not delivered yet (the kept part is restored).
+                state.events.keep_with(persistence.clone());
                 Some(persistence)
             }
             None => None,
@@ -798,6 +803,71 @@ pub fn bus_options(settings: &Settings) -> BusOptions {
 /// Subscribes the `--event-webhook`s (kept across resets), once all of them are checked. A value
 /// `events` refuses is a configuration error (exit status 2), as the flags `Config::validate`
 /// checks are.
+/// Puts back what the event bus had not delivered when the emulator stopped: each waiting event
+/// into its subscription's queue (an event of a subscription that is gone is forgotten), each
+/// delivery report into its schedule (one whose message is gone is forgotten). Returns how many
+/// events and reports came back.
+fn restore_undelivered(
+    dir: &StateDir,
+    resources: &Resources,
+    events: &EventBus,
+) -> anyhow::Result<(usize, usize)> {
+    let mut gone_subscriptions: Vec<String> = Vec::new();
+    let mut restored_events = 0;
+    for (subscription, seq, event) in dir.pending_events()? {
+        if events.restore_pending(&subscription, seq, event) {
+            restored_events += 1;
+        } else if !gone_subscriptions.contains(&subscription) {
+            gone_subscriptions.push(subscription);
+        }
+    }
+    for name in &gone_subscriptions {
+        tracing::warn!(subscription = %name, "events kept for an event subscription that no longer exists are dropped");
+    }
+    let by_topic: std::collections::HashMap<String, Arc<Resource>> = resources
+        .all()
+        .iter()
+        .map(|r| (events.topic_for(&r.name), Arc::clone(r)))
+        .collect();
+    let mut gone_reports = Vec::new();
+    let mut restored_reports = 0;
+    for key in dir.due_reports()? {
+        let restored = by_topic.get(&key.topic).is_some_and(|res| match key.kind {
+            crate::events::ReportKind::Sms => crate::domain::SmsMessageId::parse(&key.id)
+                .and_then(|id| {
+                    res.store
+                        .sms
+                        .delivery_report(&id, chrono::DateTime::<chrono::Utc>::MAX_UTC)
+                })
+                .map(|report| events.restore_sms_report(key.topic.clone(), report))
+                .is_some(),
+            crate::events::ReportKind::Email => {
+                let index = usize::try_from(key.index).unwrap_or(usize::MAX);
+                res.store
+                    .email
+                    .message(&key.id)
+                    .ok()
+                    .filter(|email| index < email.deliveries.len())
+                    .map(|email| events.restore_email_report(&key.topic, &email, index))
+                    .is_some()
+            }
+        });
+        if restored {
+            restored_reports += 1;
+        } else {
+            gone_reports.push(key);
+        }
+    }
+    if !gone_reports.is_empty() {
+        tracing::info!(
+            reports = gone_reports.len(),
+            "delivery reports kept for messages no longer kept are dropped"
+        );
+    }
+    dir.forget_undeliverable(&gone_subscriptions, &gone_reports)?;
+    Ok((restored_events, restored_reports))
+}
+
 fn subscribe_webhooks(events: &EventBus, settings: &Settings) -> anyhow::Result<()> {
     let subscriptions = settings
         .event_webhooks

@@ -12,7 +12,9 @@ use super::ConfigError;
 pub struct StateFlags {
     /// Keep the state in this directory across restarts (an embedded SQLite database, created
     /// if missing): identities and their tokens' state, the token, Entra ID and TLS keys, chat,
-    /// Teams assignments, the SMS outbox and opt-outs, the clock's offset. For local
+    /// Teams assignments, the SMS outbox and opt-outs, emails, rooms, phone numbers and SIP
+    /// routing, resources and event subscriptions added at run time, events not delivered yet
+    /// and delivery reports not due yet, the clock's offset. For local
     /// development; leave it unset in CI (memory only, as default). One emulator at a time may
     /// use a directory. See docs/persistence.md.
     #[arg(long, env = "ACS_EMULATOR_STATE_DIR", value_name = "DIR")]

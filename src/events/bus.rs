@@ -2,7 +2,7 @@
 //! stopping its tasks. Subscriptions are managed in `slots`, delivered in `delivery`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
@@ -11,8 +11,8 @@ use super::options::provider_path;
 use super::records::History;
 use super::slots::Slot;
 use super::{
-    BusOptions, DeliveryState, Event, EventFilter, EventRecord, NewEvent, SubscriptionSource,
-    delivery, email, lock, restart, sms, tls,
+    BusOptions, DeliveryState, Event, EventFilter, EventJournal, EventRecord, NewEvent,
+    SubscriptionSource, delivery, email, lock, restart, sms, tls,
 };
 use crate::clock::Clock;
 use crate::store::IdSource;
@@ -42,6 +42,8 @@ pub(super) struct Inner {
     pub(super) reports_changed: Notify,
     pub(super) stop: watch::Sender<bool>,
     pub(super) started: AtomicBool,
+    /// Where what is not delivered yet is noted (`--state-dir`; see `journal`).
+    pub(super) journal: OnceLock<Arc<dyn EventJournal>>,
 }
 
 /// The event bus: subscriptions, delivery queues and history. A cheap `Clone` handle.
@@ -91,6 +93,7 @@ impl EventBus {
                 reports_changed: Notify::new(),
                 stop: watch::channel(false).0,
                 started: AtomicBool::new(false),
+                journal: OnceLock::new(),
             }),
         }
     }
@@ -156,6 +159,7 @@ impl EventBus {
                         slot.sub.schema(),
                     ),
                     capacity,
+                    self.journal(),
                 );
                 queued = true;
             }
@@ -219,6 +223,9 @@ impl EventBus {
         history.delivered.clear();
         history.dead_lettered.clear();
         drop(history);
+        if let Some(journal) = self.journal() {
+            journal.cleared();
+        }
         self.inner.changed.notify_waiters();
         cleared
     }
@@ -275,7 +282,7 @@ impl EventBus {
             }
             record.requeue();
             tracing::info!(event_id = %record.event.id, subscription = %record.subscription, "event queued for redelivery");
-            slot.enqueue(record, capacity);
+            slot.enqueue(record, capacity, self.journal());
         }
         drop(subs);
         self.inner.changed.notify_waiters();
@@ -294,6 +301,9 @@ impl EventBus {
         self.inner.ids.restart();
         lock(&self.inner.reports).clear();
         lock(&self.inner.email_reports).clear();
+        if let Some(journal) = self.journal() {
+            journal.reports_cleared();
+        }
         self.unsubscribe_all(Some(SubscriptionSource::ControlApi));
     }
 

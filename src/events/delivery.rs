@@ -341,6 +341,10 @@ fn finish(
     if state.removed || inner.epoch.load(Ordering::Acquire) != batch.epoch {
         return;
     }
+    if let Some(journal) = inner.journal() {
+        let seqs: Vec<u64> = records.iter().map(|r| r.seq).collect();
+        journal.settled(&slot.name, &seqs);
+    }
     match outcome {
         DeliveryState::Delivered => state.delivered += records.len() as u64,
         _ => state.dead_lettered += records.len() as u64,

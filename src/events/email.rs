@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::event::{EventType, NewEvent, fmt_time};
-use super::{EventBus, lock};
+use super::{EventBus, ReportKey, ReportKind, lock};
 use crate::store::{Delivery, EmailChange, Engagement, SentEmail};
 
 /// `sender/<sender>/message/<message id>`.
@@ -104,6 +104,18 @@ pub fn engagement_tracking_report_received(e: &Engagement) -> NewEvent {
     }
 }
 
+/// How the journal names the delivery report of recipient `index` of `email`.
+fn report_key(topic: &str, email: &SentEmail, index: usize) -> Option<ReportKey> {
+    let delivery = email.deliveries.get(index)?;
+    Some(ReportKey {
+        kind: ReportKind::Email,
+        topic: topic.to_string(),
+        id: email.id.clone(),
+        index: u32::try_from(index).ok()?,
+        due: delivery.at,
+    })
+}
+
 /// A delivery report waiting for its time: the topic, the message, which of its deliveries.
 type Due = (String, Arc<SentEmail>, usize);
 
@@ -127,22 +139,31 @@ impl EmailSchedule {
     /// timer (which waits for the earliest) must look again.
     fn add(&mut self, topic: &str, email: &Arc<SentEmail>) -> bool {
         let before = self.next_due();
-        for (i, delivery) in email.deliveries.iter().enumerate() {
-            if self.due.len() >= self.capacity {
-                // Full: forget the latest-due report.
-                self.due.pop_last();
-            }
-            self.next += 1;
-            self.due.insert(
-                (delivery.at, self.next),
-                (topic.to_string(), Arc::clone(email), i),
-            );
+        for i in 0..email.deliveries.len() {
+            self.add_one(topic, email, i);
         }
         match (before, self.next_due()) {
             (Some(before), Some(now)) => now < before,
             (None, now) => now.is_some(),
             (Some(_), None) => false,
         }
+    }
+
+    /// Schedules the report of recipient `index` of `email` (nothing if it has no such
+    /// recipient).
+    pub(super) fn add_one(&mut self, topic: &str, email: &Arc<SentEmail>, index: usize) {
+        let Some(delivery) = email.deliveries.get(index) else {
+            return;
+        };
+        if self.due.len() >= self.capacity {
+            // Full: forget the latest-due report.
+            self.due.pop_last();
+        }
+        self.next += 1;
+        self.due.insert(
+            (delivery.at, self.next),
+            (topic.to_string(), Arc::clone(email), index),
+        );
     }
 
     /// Removes and returns the reports due at `now`, earliest first.
@@ -170,6 +191,12 @@ impl EventBus {
         let topic = self.topic_for(resource);
         match change {
             EmailChange::Sent(email) => {
+                if let Some(journal) = self.journal() {
+                    let keys: Vec<ReportKey> = (0..email.deliveries.len())
+                        .filter_map(|i| report_key(&topic, email, i))
+                        .collect();
+                    journal.reports_scheduled(&keys);
+                }
                 if lock(&self.inner.email_reports).add(&topic, email) {
                     self.inner.reports_changed.notify_one();
                 }
@@ -195,12 +222,24 @@ impl EventBus {
             let mut schedule = lock(&self.inner.email_reports);
             (schedule.take_due(now), schedule.next_due())
         };
+        if due.is_empty() {
+            return next;
+        }
         if self.wants(EventType::EmailDeliveryReportReceived) {
-            for (topic, email, i) in due {
-                if let Some(delivery) = email.deliveries.get(i) {
-                    self.publish(&topic, vec![delivery_report_received(&email, delivery)]);
+            for (topic, email, i) in &due {
+                if let Some(delivery) = email.deliveries.get(*i) {
+                    self.publish(topic, vec![delivery_report_received(email, delivery)]);
                 }
             }
+        }
+        // Noted after the events are queued: a crash between the two publishes a report twice
+        // rather than never.
+        if let Some(journal) = self.journal() {
+            let taken: Vec<ReportKey> = due
+                .iter()
+                .filter_map(|(topic, email, i)| report_key(topic, email, *i))
+                .collect();
+            journal.reports_taken(&taken);
         }
         next
     }

@@ -34,6 +34,8 @@
 //! - `slots`: the bus's subscriptions (add, remove, list; each slot's queue and counters);
 //! - `records`: [`EventRecord`]s, their [`EventFilter`] and the history lists;
 //! - `options`: [`BusOptions`] and the topics ([`resource_topic`]);
+//! - `journal`: what is not delivered yet, noted for `--state-dir` ([`EventJournal`]) and put
+//!   back at start-up;
 //! - `subscription`: what a [`Subscription`] is (spec, `--event-webhook` syntax, checks);
 //! - `event`: [`Event`] and its two wire shapes; [`chat`], [`sms`], [`email`]: the event builders, from
 //!   change records; `delivery`: the per-subscription workers; [`tls`]: what HTTPS webhooks may present.
@@ -44,6 +46,7 @@ pub mod chat;
 mod delivery;
 pub mod email;
 mod event;
+mod journal;
 mod options;
 mod records;
 mod restart;
@@ -60,6 +63,7 @@ pub use event::{
     CLOUD_EVENTS_SPEC_VERSION, DATA_VERSION, Event, EventType, METADATA_VERSION, NewEvent,
     TYPE_PREFIX,
 };
+pub use journal::{EventJournal, ReportKey, ReportKind};
 pub use options::{BusOptions, resource_topic};
 pub use records::{
     ATTEMPTS_KEPT, DeadLetterReason, DeliveryAttempt, DeliveryState, EventFilter, EventRecord,

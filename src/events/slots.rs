@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-use super::{EventBus, EventRecord, EventType, Subscription, lock};
+use super::{EventBus, EventJournal, EventRecord, EventType, Subscription, lock};
 
 /// Where a subscription came from, which decides whether `POST /_emulator/reset` keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,7 +167,7 @@ impl EventBus {
             .subscribed
             .store(!subs.is_empty(), Ordering::Release);
         drop(subs);
-        Self::retire(&slot);
+        self.retire(&slot);
         self.inner.changed.notify_waiters();
         Ok(())
     }
@@ -186,19 +186,22 @@ impl EventBus {
             gone
         };
         for slot in &removed {
-            Self::retire(slot);
+            self.retire(slot);
         }
         self.inner.changed.notify_waiters();
         removed.len()
     }
 
-    fn retire(slot: &Slot) {
+    fn retire(&self, slot: &Slot) {
         let mut state = lock(&slot.state);
         state.removed = true;
         let forgotten = state.queue.len() + state.in_flight.len();
         state.queue.clear();
         state.in_flight.clear();
         drop(state);
+        if let Some(journal) = self.journal() {
+            journal.unsubscribed(&slot.name);
+        }
         slot.work.notify_one();
         tracing::info!(subscription = %slot.name, forgotten, "event subscription removed");
     }
@@ -238,15 +241,27 @@ impl EventBus {
 }
 
 impl Slot {
-    /// Appends `record`, dropping the oldest waiting one when the queue is full.
-    pub(super) fn enqueue(&self, record: EventRecord, capacity: usize) {
+    /// Appends `record`, dropping the oldest waiting one when the queue is full; notes both in
+    /// `journal`.
+    pub(super) fn enqueue(
+        &self,
+        record: EventRecord,
+        capacity: usize,
+        journal: Option<&dyn EventJournal>,
+    ) {
         let mut state = lock(&self.state);
         if state.removed {
             return;
         }
+        if let Some(journal) = journal {
+            journal.queued(&record);
+        }
         if state.queue.len() >= capacity
             && let Some(dropped) = state.queue.pop_front()
         {
+            if let Some(journal) = journal {
+                journal.settled(&self.name, &[dropped.seq]);
+            }
             state.dropped += 1;
             let total = state.dropped;
             if total == 1 || total.is_multiple_of(1000) {

@@ -22,7 +22,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use super::event::{EventType, NewEvent, fmt_time};
-use super::{EventBus, lock};
+use super::{EventBus, ReportKey, ReportKind, lock};
 use crate::domain::{PhoneNumber, segments};
 use crate::store::{DeliveryReport, DeliveryStatus, InboundSms, SmsChange};
 
@@ -114,6 +114,17 @@ pub fn delivery_report_received(report: &DeliveryReport) -> NewEvent {
     }
 }
 
+/// How the journal names an SMS delivery report.
+fn report_key(topic: &str, report: &DeliveryReport) -> ReportKey {
+    ReportKey {
+        kind: ReportKind::Sms,
+        topic: topic.to_string(),
+        id: report.message_id.to_string(),
+        index: 0,
+        due: report.received_at,
+    }
+}
+
 /// Delivery reports waiting for their time, with the topic to publish them under.
 pub(super) struct ReportSchedule {
     due: BTreeMap<(DateTime<Utc>, u64), (String, DeliveryReport)>,
@@ -133,7 +144,7 @@ impl ReportSchedule {
     /// Schedules `report`; true when it is now the earliest one due, so the timer (which waits
     /// for the earliest) must look again. A later one is met by the wait already running: under
     /// load this spares the timer task a wake-up per message.
-    fn add(&mut self, topic: String, report: DeliveryReport) -> bool {
+    pub(super) fn add(&mut self, topic: String, report: DeliveryReport) -> bool {
         if self.due.len() >= self.capacity {
             // The outbox evicted the oldest messages' reports too: forget the latest-due one.
             self.due.pop_last();
@@ -171,8 +182,11 @@ impl EventBus {
                 report: Some(report),
                 ..
             } => {
-                let earliest =
-                    lock(&self.inner.reports).add(self.topic_for(resource), report.clone());
+                let topic = self.topic_for(resource);
+                if let Some(journal) = self.journal() {
+                    journal.reports_scheduled(&[report_key(&topic, report)]);
+                }
+                let earliest = lock(&self.inner.reports).add(topic, report.clone());
                 if earliest {
                     self.inner.reports_changed.notify_one();
                 }
@@ -202,10 +216,19 @@ impl EventBus {
             let mut schedule = lock(&self.inner.reports);
             (schedule.take_due(now), schedule.next_due())
         };
-        for (topic, report) in due {
-            if self.wants(EventType::SmsDeliveryReportReceived) {
-                self.publish(&topic, vec![delivery_report_received(&report)]);
+        if due.is_empty() {
+            return next;
+        }
+        if self.wants(EventType::SmsDeliveryReportReceived) {
+            for (topic, report) in &due {
+                self.publish(topic, vec![delivery_report_received(report)]);
             }
+        }
+        // Noted after the events are queued (and noted): a crash between the two publishes a
+        // report twice rather than never.
+        if let Some(journal) = self.journal() {
+            let taken: Vec<ReportKey> = due.iter().map(|(t, r)| report_key(t, r)).collect();
+            journal.reports_taken(&taken);
         }
         next
     }

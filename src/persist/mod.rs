@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::api::sms::SEND_VERSIONS;
+use crate::events::{Event, EventJournal, EventRecord, ReportKey, ReportKind};
 use crate::resource::Resources;
 use crate::store::numbers::OwnedNumber;
 use crate::store::{
@@ -39,13 +40,13 @@ use crate::store::{
     IdentityChange, IdentitySnapshot, NumbersChange, RestoredThread, RoomsChange, Sink, SmsChange,
 };
 use rows::{
-    EmailRow, MessageRow, OwnedRow, ParticipantRow, PropsRow, ReservationRow, RoomRow, SipRow,
-    SmsRow, parse_time, time,
+    EmailRow, EventRow, MessageRow, OwnedRow, ParticipantRow, PropsRow, ReservationRow, RoomRow,
+    SipRow, SmsRow, parse_time, time,
 };
 
 /// The schema this emulator writes. Bump it with a migration in [`migrate`] when a table
 /// changes; a DIR with a newer schema is refused.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The longest a committed write waits in the queue before its transaction commits: the most
 /// acknowledged writes a `kill -9` can lose.
@@ -67,9 +68,10 @@ pub const DB_FILE: &str = "state.db";
 /// The lock file's name in DIR.
 pub const LOCK_FILE: &str = "lock";
 
-/// The tables of schema version 2 (version 1 kept an SMS as one JSON document, `sms_outbox
-/// (n, resource, message)`, and had all but `rooms`, `phone_numbers`,
-/// `number_reservations`, `sip_config`, `emails`, `runtime_fixtures` and `event_subscriptions`).
+/// The tables of schema version 3 (version 2 had all but `pending_events` and `due_reports`;
+/// version 1 kept an SMS as one JSON document, `sms_outbox (n, resource, message)`, and had
+/// neither `rooms`, `phone_numbers`, `number_reservations`, `sip_config`, `emails`,
+/// `runtime_fixtures` nor `event_subscriptions`).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -120,6 +122,12 @@ CREATE TABLE IF NOT EXISTS runtime_fixtures (
     n INTEGER PRIMARY KEY, text TEXT NOT NULL, yaml INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS event_subscriptions (
     n INTEGER PRIMARY KEY, name TEXT NOT NULL COLLATE NOCASE UNIQUE, spec TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pending_events (
+    subscription TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL,
+    PRIMARY KEY (subscription, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS due_reports (
+    kind TEXT NOT NULL, topic TEXT NOT NULL, id TEXT NOT NULL, idx INTEGER NOT NULL,
+    due TEXT NOT NULL, PRIMARY KEY (kind, topic, id, idx)) WITHOUT ROWID;
 ";
 
 /// Why DIR cannot be used. Each names the file and what to do.
@@ -857,6 +865,92 @@ impl StateDir {
             .map_err(sql)
     }
 
+    /// The events that were waiting for delivery when the emulator stopped, in publication
+    /// order: (subscription, publication number, event).
+    pub fn pending_events(&self) -> Result<Vec<(String, u64, Event)>, StateError> {
+        let sql = |e: rusqlite::Error| self.corrupt(e);
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT subscription, seq, event FROM pending_events ORDER BY seq, subscription",
+            )
+            .map_err(sql)?;
+        let rows: Vec<(String, i64, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(sql)?;
+        rows.into_iter()
+            .map(|(subscription, seq, text)| {
+                let event = serde_json::from_str::<EventRow>(&text)
+                    .map_err(|e| e.to_string())
+                    .and_then(EventRow::into_event)
+                    .map_err(|reason| {
+                        self.corrupt(format!(
+                            "table pending_events, row {subscription}/{seq}: {reason}"
+                        ))
+                    })?;
+                let seq = u64::try_from(seq).map_err(|_| {
+                    self.corrupt(format!("table pending_events: invalid number {seq}"))
+                })?;
+                Ok((subscription, seq, event))
+            })
+            .collect()
+    }
+
+    /// The delivery reports that were waiting for their time when the emulator stopped.
+    pub fn due_reports(&self) -> Result<Vec<ReportKey>, StateError> {
+        let sql = |e: rusqlite::Error| self.corrupt(e);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT kind, topic, id, idx, due FROM due_reports ORDER BY due")
+            .map_err(sql)?;
+        let rows: Vec<(String, String, String, u32, String)> = stmt
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(sql)?;
+        rows.into_iter()
+            .map(|(kind, topic, id, index, due)| {
+                let bad = |reason: String| {
+                    self.corrupt(format!("table due_reports, row {kind}/{id}: {reason}"))
+                };
+                Ok(ReportKey {
+                    kind: ReportKind::parse(&kind)
+                        .ok_or_else(|| bad(format!("unknown kind {kind:?}")))?,
+                    due: parse_time(&due).map_err(bad)?,
+                    topic,
+                    id,
+                    index,
+                })
+            })
+            .collect()
+    }
+
+    /// Forgets the kept events of a subscription that no longer exists, and the kept reports
+    /// whose message is gone (start-up, before the writer starts).
+    pub fn forget_undeliverable(
+        &self,
+        subscriptions: &[String],
+        reports: &[ReportKey],
+    ) -> Result<(), StateError> {
+        let sql = |e: rusqlite::Error| self.corrupt(e);
+        for name in subscriptions {
+            self.conn
+                .execute("DELETE FROM pending_events WHERE subscription = ?1", [name])
+                .map_err(sql)?;
+        }
+        for r in reports {
+            self.conn
+                .execute(
+                    "DELETE FROM due_reports WHERE kind = ?1 AND topic = ?2 AND id = ?3 AND idx = ?4",
+                    params![r.kind.as_str(), r.topic, r.id, r.index],
+                )
+                .map_err(sql)?;
+        }
+        Ok(())
+    }
+
     /// Puts the kept clock state back (an offset, or a frozen instant), if one was kept.
     pub fn load_clock(&self, clock: &crate::clock::Clock) -> Result<(), StateError> {
         let value: Option<String> = self
@@ -932,7 +1026,8 @@ fn check_size(path: &Path) -> Result<(), StateError> {
 /// Tables a version adds are made by [`SCHEMA`]'s `CREATE TABLE IF NOT EXISTS`; a step here
 /// changes an existing table. Version 1 → 2 (which added `rooms`, `phone_numbers`,
 /// `number_reservations`, `sip_config`, `emails`, `runtime_fixtures`, `event_subscriptions`)
-/// turns `sms_outbox`'s JSON documents into columns, in one transaction.
+/// turns `sms_outbox`'s JSON documents into columns, in one transaction. Version 2 → 3 only adds
+/// tables (`pending_events`, `due_reports`): nothing to change.
 fn migrate(conn: &Connection, found: i64) -> rusqlite::Result<()> {
     if found >= 2 {
         return Ok(());
@@ -975,9 +1070,36 @@ fn migrate(conn: &Connection, found: i64) -> rusqlite::Result<()> {
 enum Op {
     /// A committed change of the resource called `.0` (boxed: the queue's slots stay small).
     Change(Box<(String, Change<'static>)>),
+    /// A note of the event bus about what it has not delivered yet.
+    Note(Box<Note>),
     /// Commit what is queued, then answer; with `true`, also move the write-ahead log into the
     /// database file (a graceful stop leaves one self-contained file).
     Flush(mpsc::Sender<()>, bool),
+}
+
+/// What the event bus notes (see [`EventJournal`]), as the writer thread is handed it.
+enum Note {
+    Queued {
+        subscription: String,
+        seq: u64,
+        event: Arc<Event>,
+    },
+    Settled {
+        subscription: String,
+        seqs: Vec<u64>,
+    },
+    Unsubscribed(String),
+    Cleared,
+    ReportsScheduled(Vec<ReportKey>),
+    ReportsTaken(Vec<ReportKey>),
+    ReportsCleared,
+}
+
+/// What one transaction of the writer holds, in queue order.
+enum Item {
+    /// (boxed as in [`Op`]).
+    Change(Box<(String, Change<'static>)>),
+    Note(Note),
 }
 
 /// The persistence listener: queues the records it keeps for the writer thread.
@@ -1032,6 +1154,58 @@ impl Persistence {
         if self.queue.send(Op::Flush(ack, checkpoint)).is_ok() {
             let _ = done.recv();
         }
+    }
+}
+
+impl Persistence {
+    /// Queues a note of the event bus (waits only when the writer is far behind).
+    fn note(&self, note: Note) {
+        let _ = self.queue.send(Op::Note(Box::new(note)));
+    }
+}
+
+/// The event bus's notes of what it has not delivered yet become rows of `pending_events` and
+/// `due_reports`, committed in order with the store's changes.
+impl EventJournal for Persistence {
+    fn queued(&self, record: &EventRecord) {
+        self.note(Note::Queued {
+            subscription: record.subscription.clone(),
+            seq: record.seq,
+            event: Arc::clone(&record.event),
+        });
+    }
+
+    fn settled(&self, subscription: &str, seqs: &[u64]) {
+        if !seqs.is_empty() {
+            self.note(Note::Settled {
+                subscription: subscription.to_string(),
+                seqs: seqs.to_vec(),
+            });
+        }
+    }
+
+    fn unsubscribed(&self, subscription: &str) {
+        self.note(Note::Unsubscribed(subscription.to_string()));
+    }
+
+    fn cleared(&self) {
+        self.note(Note::Cleared);
+    }
+
+    fn reports_scheduled(&self, reports: &[ReportKey]) {
+        if !reports.is_empty() {
+            self.note(Note::ReportsScheduled(reports.to_vec()));
+        }
+    }
+
+    fn reports_taken(&self, reports: &[ReportKey]) {
+        if !reports.is_empty() {
+            self.note(Note::ReportsTaken(reports.to_vec()));
+        }
+    }
+
+    fn reports_cleared(&self) {
+        self.note(Note::ReportsCleared);
     }
 }
 
@@ -1114,10 +1288,11 @@ impl Writer {
                     Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
                 }
             }
-            let changes: Vec<(String, Change<'static>)> = group
+            let changes: Vec<Item> = group
                 .into_iter()
                 .filter_map(|op| match op {
-                    Op::Change(change) => Some(*change),
+                    Op::Change(change) => Some(Item::Change(change)),
+                    Op::Note(note) => Some(Item::Note(*note)),
                     Op::Flush(ack, and_checkpoint) => {
                         acks.push(ack);
                         checkpoint |= and_checkpoint;
@@ -1149,13 +1324,20 @@ impl Writer {
         }
     }
 
-    fn commit(&mut self, changes: &[(String, Change<'static>)]) -> rusqlite::Result<()> {
+    fn commit(&mut self, changes: &[Item]) -> rusqlite::Result<()> {
         let tx = self.dir.conn.transaction()?;
         let mut added: HashMap<&str, usize> = HashMap::new();
         let mut emails: HashMap<&str, usize> = HashMap::new();
         // The SMS insert is prepared once a group: a send to many recipients is many rows.
         let mut sms_insert = None;
-        for (resource, change) in changes {
+        for item in changes {
+            let (resource, change) = match item {
+                Item::Change(boxed) => (&boxed.0, &boxed.1),
+                Item::Note(note) => {
+                    apply_note(&tx, note)?;
+                    continue;
+                }
+            };
             if let Change::Sms(SmsChange::Sent { message, .. }) = change {
                 let insert = match &mut sms_insert {
                     Some(insert) => insert,
@@ -1216,6 +1398,69 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+/// Turns one note of the event bus into rows.
+fn apply_note(tx: &rusqlite::Transaction<'_>, note: &Note) -> rusqlite::Result<()> {
+    match note {
+        Note::Queued {
+            subscription,
+            seq,
+            event,
+        } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO pending_events (subscription, seq, event) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![subscription, seq_value(*seq), json(&EventRow::of(event))?])?;
+        }
+        Note::Settled { subscription, seqs } => {
+            let mut delete = tx.prepare_cached(
+                "DELETE FROM pending_events WHERE subscription = ?1 AND seq = ?2",
+            )?;
+            for seq in seqs {
+                delete.execute(params![subscription, seq_value(*seq)])?;
+            }
+        }
+        Note::Unsubscribed(subscription) => {
+            tx.prepare_cached("DELETE FROM pending_events WHERE subscription = ?1")?
+                .execute([subscription])?;
+        }
+        Note::Cleared => {
+            tx.execute("DELETE FROM pending_events", [])?;
+        }
+        Note::ReportsScheduled(reports) => {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO due_reports (kind, topic, id, idx, due) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for r in reports {
+                insert.execute(params![
+                    r.kind.as_str(),
+                    r.topic,
+                    r.id,
+                    r.index,
+                    rows::time(r.due)
+                ])?;
+            }
+        }
+        Note::ReportsTaken(reports) => {
+            let mut delete = tx.prepare_cached(
+                "DELETE FROM due_reports WHERE kind = ?1 AND topic = ?2 AND id = ?3 AND idx = ?4",
+            )?;
+            for r in reports {
+                delete.execute(params![r.kind.as_str(), r.topic, r.id, r.index])?;
+            }
+        }
+        Note::ReportsCleared => {
+            tx.execute("DELETE FROM due_reports", [])?;
+        }
+    }
+    Ok(())
+}
+
+/// A publication number as SQLite's signed integer (they start at 1 and count up: never near
+/// the limit).
+fn seq_value(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
 fn json<T: serde::Serialize>(value: &T) -> rusqlite::Result<String> {
@@ -1578,4 +1823,125 @@ fn apply_chat(
         put_message(m)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::EventType;
+    use chrono::{DateTime, Utc};
+
+    /// A state directory under the system's temporary directory, removed when dropped.
+    struct Temp(PathBuf);
+
+    impl Drop for Temp {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 123_456_789).expect("valid")
+    }
+
+    fn event(id: &str) -> Arc<Event> {
+        Arc::new(Event {
+            id: id.into(),
+            event_type: EventType::SmsReceived,
+            subject: "/phonenumber/18005550100".into(),
+            topic: "/subscriptions/s/resourceGroups/g".into(),
+            event_time: at(1),
+            data: serde_json::json!({"MessageId": id, "Message": "hé ✓"}),
+        })
+    }
+
+    fn queued(subscription: &str, seq: u64, id: &str) -> Note {
+        Note::Queued {
+            subscription: subscription.into(),
+            seq,
+            event: event(id),
+        }
+    }
+
+    fn report(kind: ReportKind, id: &str, index: u32, due: i64) -> ReportKey {
+        ReportKey {
+            kind,
+            topic: "/t".into(),
+            id: id.into(),
+            index,
+            due: at(due),
+        }
+    }
+
+    fn commit(dir: &mut StateDir, notes: Vec<Note>) {
+        let tx = dir.conn.transaction().expect("transaction");
+        for note in &notes {
+            apply_note(&tx, note).expect("applied");
+        }
+        tx.commit().expect("committed");
+    }
+
+    #[test]
+    fn the_event_bus_notes_become_rows_that_read_back_in_order() {
+        let temp =
+            Temp(std::env::temp_dir().join(format!("acs-emulator-unit-{}", uuid::Uuid::new_v4())));
+        let mut dir = StateDir::open(&temp.0).expect("opens");
+        commit(
+            &mut dir,
+            vec![
+                queued("a", 1, "e1"),
+                queued("a", 2, "e2"),
+                queued("b", 2, "e2"),
+                queued("c", 3, "e3"),
+                Note::Settled {
+                    subscription: "a".into(),
+                    seqs: vec![1],
+                },
+                Note::Unsubscribed("c".into()),
+                // Queued again (a redelivery): one row still.
+                queued("b", 2, "e2"),
+                Note::ReportsScheduled(vec![
+                    report(ReportKind::Email, "op", 1, 30),
+                    report(ReportKind::Sms, "Outgoing_1", 0, 20),
+                    report(ReportKind::Email, "op", 0, 10),
+                ]),
+                Note::ReportsTaken(vec![report(ReportKind::Email, "op", 0, 10)]),
+            ],
+        );
+
+        let pending = dir.pending_events().expect("reads");
+        let kept: Vec<(&str, u64, &str)> = pending
+            .iter()
+            .map(|(s, seq, e)| (s.as_str(), *seq, e.id.as_str()))
+            .collect();
+        assert_eq!(kept, [("a", 2, "e2"), ("b", 2, "e2")]);
+        assert_eq!(pending[0].2, *event("e2"), "the event reads back whole");
+        let due = dir.due_reports().expect("reads");
+        assert_eq!(
+            due,
+            [
+                report(ReportKind::Sms, "Outgoing_1", 0, 20),
+                report(ReportKind::Email, "op", 1, 30)
+            ]
+        );
+
+        commit(&mut dir, vec![Note::Cleared, Note::ReportsCleared]);
+        assert!(dir.pending_events().expect("reads").is_empty());
+        assert!(dir.due_reports().expect("reads").is_empty());
+    }
+
+    #[test]
+    fn a_garbled_kept_event_is_reported_as_damage_not_guessed_at() {
+        let temp =
+            Temp(std::env::temp_dir().join(format!("acs-emulator-unit-{}", uuid::Uuid::new_v4())));
+        let dir = StateDir::open(&temp.0).expect("opens");
+        dir.conn
+            .execute(
+                "INSERT INTO pending_events (subscription, seq, event) VALUES ('a', 1, '{\"id\":1}')",
+                [],
+            )
+            .expect("inserted");
+        let error = dir.pending_events().expect_err("refused").to_string();
+        assert!(error.contains("table pending_events, row a/1"), "{error}");
+    }
 }

@@ -820,6 +820,43 @@ pub fn user_id(raw: &str) -> Result<CommunicationUserId, RowError> {
     user(raw)
 }
 
+/// An event waiting for delivery (`pending_events.event`).
+#[derive(Serialize, Deserialize)]
+pub struct EventRow {
+    id: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    subject: String,
+    topic: String,
+    time: String,
+    data: serde_json::Value,
+}
+
+impl EventRow {
+    pub fn of(e: &crate::events::Event) -> Self {
+        Self {
+            id: e.id.clone(),
+            event_type: e.event_type.as_str().to_string(),
+            subject: e.subject.clone(),
+            topic: e.topic.clone(),
+            time: time(e.event_time),
+            data: e.data.clone(),
+        }
+    }
+
+    pub fn into_event(self) -> Result<crate::events::Event, RowError> {
+        Ok(crate::events::Event {
+            event_type: crate::events::EventType::parse(&self.event_type)
+                .ok_or_else(|| format!("unknown event type {:?}", self.event_type))?,
+            event_time: parse_time(&self.time)?,
+            id: self.id,
+            subject: self.subject,
+            topic: self.topic,
+            data: self.data,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

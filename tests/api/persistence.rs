@@ -1561,3 +1561,261 @@ async fn a_fixture_loaded_at_run_time_that_no_longer_applies_is_skipped_not_fata
     );
     let _ = std::fs::remove_file(file);
 }
+
+impl Emulator {
+    /// Adds an event subscription through the control API (it is kept).
+    async fn subscribe(&self, name: &str, endpoint: &str, types: &[&str]) {
+        let res = self
+            .control_send(
+                "POST",
+                "events/subscriptions",
+                &json!({"name": name, "endpoint": endpoint, "skipValidation": true,
+                    "eventTypes": types}),
+            )
+            .await;
+        assert_eq!(res.status(), 201, "{:?}", res.text().await);
+    }
+
+    /// `GET /_emulator/events?<query>`, waiting up to 10 s for `count` records.
+    async fn wait_events(&self, query: &str, count: usize) -> Vec<Value> {
+        let records = self
+            .control(&format!("events?{query}&wait=10s&count={count}"))
+            .await["value"]
+            .as_array()
+            .expect("value")
+            .clone();
+        assert!(
+            records.len() >= count,
+            "waited for {count} records matching '{query}', got {records:#?}"
+        );
+        records
+    }
+
+    /// An SMS from a phone to the resource's number (`SMSReceived`).
+    async fn inbound(&self, message: &str) {
+        let res = self
+            .control_send(
+                "POST",
+                "sms/inbound",
+                &json!({"from": "+14255550123", "to": "+18005550100", "message": message}),
+            )
+            .await;
+        assert!(res.status().is_success(), "{:?}", res.text().await);
+    }
+
+    /// Sends an SMS asking for delivery reports; returns the message ids.
+    async fn send_reported_sms(&self, to: &[&str]) -> Vec<String> {
+        let recipients: Vec<Value> = to.iter().map(|t| json!({"to": t})).collect();
+        let res = self
+            .signed(
+                "POST",
+                "/sms?api-version=2021-03-07",
+                &json!({"from": "+18005550100", "smsRecipients": recipients, "message": "report me",
+                    "smsSendOptions": {"enableDeliveryReport": true}}),
+            )
+            .await;
+        let sent = self.json(res, 202).await;
+        sent["value"]
+            .as_array()
+            .expect("value")
+            .iter()
+            .map(|r| r["messageId"].as_str().expect("messageId").to_string())
+            .collect()
+    }
+}
+
+/// Waits (up to 10 s) until `webhook` has accepted `count` events; returns them.
+async fn accepted(webhook: &crate::webhook::Webhook, count: usize) -> Vec<Value> {
+    let started = Instant::now();
+    loop {
+        let events = webhook.events();
+        if events.len() >= count || started.elapsed() > Duration::from_secs(10) {
+            return events;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn ids(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn events_waiting_for_a_webhook_survive_a_graceful_restart_and_kill_9_with_their_ids() {
+    use crate::webhook::{Behaviour, Webhook};
+    // Arrange: a webhook that fails its first delivery, and a minute before the retry: the
+    // events wait (one in retry, two behind it) when the emulator stops.
+    let failing_once = || Behaviour {
+        fail_first: 1,
+        fail_status: 503,
+        ..Behaviour::default()
+    };
+    let hook = Webhook::with(failing_once()).await;
+    let dir = TempDir::new();
+    let flags = ["--event-retry-initial", "1m"];
+    let first = start_with(&dir.0, &flags);
+    first.subscribe("hook", &hook.url, &["SMSReceived"]).await;
+    for n in 1..=3 {
+        first.inbound(&format!("message {n}")).await;
+    }
+    let pending = first
+        .wait_events("state=pending&subscription=hook", 3)
+        .await;
+    assert_eq!(hook.notifications().len(), 1, "the first delivery failed");
+    let waiting: Vec<Value> = pending.iter().map(|r| r["event"].clone()).collect();
+    assert_eq!(waiting.len(), 3);
+
+    // Act
+    first.stop();
+    let second = start_with(&dir.0, &flags);
+
+    // Assert: delivered after the restart, in order, with their ids and bodies, once each.
+    let events = accepted(&hook, 3).await;
+    assert_eq!(events, waiting, "the same events, in publication order");
+    second
+        .wait_events("state=delivered&subscription=hook", 3)
+        .await;
+    assert!(
+        second.control("events?state=pending").await["value"]
+            .as_array()
+            .expect("value")
+            .is_empty()
+    );
+
+    // Arrange: a second webhook, failing once too; events for both subscriptions, then kill -9
+    // once the writes had time to commit.
+    let other = Webhook::with(failing_once()).await;
+    second
+        .subscribe("other", &other.url, &["SMSReceived"])
+        .await;
+    second.inbound("message 4").await;
+    second.inbound("message 5").await;
+    let late = second
+        .wait_events("state=pending&subscription=other", 2)
+        .await;
+    let late: Vec<Value> = late.iter().map(|r| r["event"].clone()).collect();
+    accepted(&hook, 5).await;
+    second
+        .wait_events("state=delivered&subscription=hook", 5)
+        .await;
+    tokio::time::sleep(acs_emulator::persist::GROUP_COMMIT_WINDOW * 5).await;
+
+    // Act
+    second.kill_9();
+    let third = start_with(&dir.0, &flags);
+
+    // Assert: the waiting ones arrive; the delivered ones do not arrive again.
+    assert_eq!(accepted(&other, 2).await, late);
+    third
+        .wait_events("state=delivered&subscription=other", 2)
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let all = ids(&hook.events());
+    assert_eq!(all.len(), 5, "each event once: {all:?}");
+    assert_eq!(ids(&other.events()), ids(&late));
+    third.stop();
+}
+
+#[tokio::test]
+async fn delivery_reports_due_after_a_restart_are_published_when_due_and_never_twice() {
+    use crate::webhook::Webhook;
+    // Arrange: reports an hour away on the emulator clock (SMS to two numbers, an email to two
+    // recipients), then kill -9.
+    let hook = Webhook::start().await;
+    let dir = TempDir::new();
+    let flags = [
+        "--sms-delivery-report-delay",
+        "1h",
+        "--email-delivery-report-delay",
+        "1h",
+        "--email-completion-delay",
+        "0s",
+    ];
+    let first = start_with(&dir.0, &flags);
+    first
+        .subscribe(
+            "reports",
+            &hook.url,
+            &["SMSDeliveryReportReceived", "EmailDeliveryReportReceived"],
+        )
+        .await;
+    let sms = first
+        .send_reported_sms(&["+14255550123", "+14255550124"])
+        .await;
+    let email = first.send_email("reported").await;
+    tokio::time::sleep(acs_emulator::persist::GROUP_COMMIT_WINDOW * 5).await;
+    first.kill_9();
+
+    // Act
+    let second = start_with(&dir.0, &flags);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let early = hook.events();
+    let res = second
+        .control_send("POST", "clock", &json!({"advance": "2h"}))
+        .await;
+    assert_eq!(res.status(), 200);
+
+    // Assert: nothing before they fell due; then each report once.
+    assert_eq!(early, Vec::<Value>::new(), "not due yet");
+    let events = accepted(&hook, 4).await;
+    let mut sms_ids: Vec<&str> = events
+        .iter()
+        .filter(|e| e["eventType"] == "Microsoft.Communication.SMSDeliveryReportReceived")
+        .map(|e| e["data"]["MessageId"].as_str().expect("MessageId"))
+        .collect();
+    sms_ids.sort_unstable();
+    let mut expected: Vec<&str> = sms.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(sms_ids, expected, "{events:#?}");
+    let mut recipients: Vec<&str> = events
+        .iter()
+        .filter(|e| e["eventType"] == "Microsoft.Communication.EmailDeliveryReportReceived")
+        .map(|e| {
+            assert_eq!(e["data"]["messageId"], json!(email));
+            e["data"]["recipient"].as_str().expect("recipient")
+        })
+        .collect();
+    recipients.sort_unstable();
+    assert_eq!(recipients, ["alice@example.com", "audit@example.com"]);
+    second
+        .wait_events("state=delivered&subscription=reports", 4)
+        .await;
+    // The clock back to the system's (the next runs sign requests with the real time).
+    let res = second
+        .control_send("POST", "clock", &json!({"advance": "-2h"}))
+        .await;
+    assert_eq!(res.status(), 200);
+
+    // Arrange: one more SMS whose report falls due while the emulator is stopped.
+    second.stop();
+    let short = [
+        "--sms-delivery-report-delay",
+        "3s",
+        "--email-completion-delay",
+        "0s",
+    ];
+    let third = start_with(&dir.0, &short);
+    let sent_at = Instant::now();
+    let overdue = third.send_reported_sms(&["+14255550125"]).await;
+    third.stop();
+    assert!(
+        sent_at.elapsed() < Duration::from_secs(3),
+        "stopped before the report fell due"
+    );
+    assert_eq!(hook.events().len(), 4);
+    tokio::time::sleep(Duration::from_secs(3).saturating_sub(sent_at.elapsed())).await;
+
+    // Act
+    let fourth = start_with(&dir.0, &short);
+
+    // Assert: published at start-up; the four earlier ones not again.
+    let events = accepted(&hook, 5).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let events_now = hook.events();
+    assert_eq!(events_now.len(), 5, "{events_now:#?}");
+    assert_eq!(events[4]["data"]["MessageId"], json!(overdue[0]));
+    fourth.stop();
+}
