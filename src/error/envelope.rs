@@ -9,6 +9,11 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use serde::Serialize;
 
 use super::Scripted;
+
+/// The real service's JSON content type, as a ready header value (parsed once, not per
+/// response).
+pub const JSON_CONTENT_TYPE: HeaderValue =
+    HeaderValue::from_static("application/json; charset=utf-8");
 use crate::auth::entra::OAuthError;
 
 /// `CommunicationErrorResponse`: `{"error": CommunicationError}`.
@@ -65,7 +70,7 @@ pub(super) fn trace_id() -> String {
 /// A JSON body with the success responses' content type (scripted and OAuth answers).
 pub(super) fn json(status: StatusCode, body: &impl Serialize) -> HttpResponse {
     HttpResponse::build(status)
-        .insert_header((header::CONTENT_TYPE, "application/json; charset=utf-8"))
+        .insert_header((header::CONTENT_TYPE, JSON_CONTENT_TYPE))
         .body(serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec()))
 }
 
@@ -105,7 +110,7 @@ pub(super) fn scripted_response(scripted: &Scripted) -> HttpResponse {
         .unwrap_or_else(|_| b"{}".to_vec()),
     };
     builder
-        .insert_header((header::CONTENT_TYPE, "application/json; charset=utf-8"))
+        .insert_header((header::CONTENT_TYPE, JSON_CONTENT_TYPE))
         .body(body)
 }
 

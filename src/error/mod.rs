@@ -35,7 +35,7 @@ use envelope::{
     ManagedIdentityError, default_code, json, oauth_response, scripted_response, trace_id,
 };
 
-pub use envelope::{CommunicationError, ErrorResponse, ProblemDetails};
+pub use envelope::{CommunicationError, ErrorResponse, JSON_CONTENT_TYPE, ProblemDetails};
 
 use crate::auth::entra::OAuthError;
 use crate::scenario::rules::Respond;

@@ -1,9 +1,11 @@
 //! Cross-origin requests from browser pages, answered as the real service answers them: a
 //! preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) on any path gets 204
 //! with the `Origin` and the requested method and headers echoed, before authentication and
-//! routing; every other response carries `Access-Control-Allow-Origin` (the `Origin` echoed, or
-//! `*` without one) and exposes the headers the SDKs read. Requests carry no credentials
-//! (cookies), so nothing else is needed for a page on any origin.
+//! routing; every other response to a request with an `Origin` carries
+//! `Access-Control-Allow-Origin` (the `Origin` echoed) and exposes the headers the SDKs read.
+//! Requests carry no credentials (cookies), so nothing else is needed for a page on any origin.
+//! A request without `Origin` (not a cross-origin browser request: SDKs in Node, Python, curl)
+//! gets no CORS headers but `Vary: Origin`, so that no cache hands its answer to a page.
 
 use actix_web::HttpResponse;
 use actix_web::dev::ServiceRequest;
@@ -55,15 +57,18 @@ pub fn preflight(req: &ServiceRequest) -> Option<HttpResponse> {
     Some(res.finish())
 }
 
-/// Adds the CORS response headers to any answer (errors included): the request's `Origin`
-/// echoed (`*` when it had none) and the headers a script may read.
+/// Adds the CORS response headers to any answer (errors included) to a request with an
+/// `Origin`: the `Origin` echoed and the headers a script may read; and `Vary: Origin` to every
+/// answer. (Only browsers enforce CORS, and they send `Origin` on every cross-origin request;
+/// sparing the two headers elsewhere spares every SDK request their cost.)
 pub fn decorate(headers: &mut HeaderMap, origin: Option<HeaderValue>) {
-    let allow = origin.unwrap_or_else(|| HeaderValue::from_static("*"));
-    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow);
-    headers.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static(EXPOSED_HEADERS),
-    );
+    if let Some(allow) = origin {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow);
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSED_HEADERS),
+        );
+    }
     if !headers.contains_key(header::VARY) {
         headers.insert(header::VARY, HeaderValue::from_static("Origin"));
     }

@@ -35,7 +35,8 @@ pub async fn edge(
     };
     let origin = req.headers().get(header::ORIGIN).cloned();
     // A CORS preflight is answered before authentication and routing (and is not journaled).
-    if head_size(&req) <= state.settings.config.limits.max_header_bytes
+    let head = head_size(&req);
+    if head <= state.settings.config.limits.max_header_bytes
         && let Some(answer) = super::cors::preflight(&req)
     {
         let res = req.into_response(answer).map_into_right_body();
@@ -52,7 +53,7 @@ pub async fn edge(
         return Ok(res);
     }
     let entry = super::scenario::JournalEntry::begin(&state, &req);
-    let mut res = match limits(&state, req).await {
+    let mut res = match limits(&state, req, head).await {
         Ok((req, held)) => {
             let res = next.call(req).await?.map_into_left_body();
             drop(held);
@@ -102,8 +103,8 @@ pub async fn edge(
     Ok(res)
 }
 
-/// Per-request limits, for every route; a request within them is handed back, with its body
-/// buffered, else the refusal:
+/// Per-request limits, for every route (`size`: the request's [`head_size`]); a request within
+/// them is handed back, with its body buffered, else the refusal:
 /// - a head (request line and headers) larger than `--max-header-bytes` answers 431 with the
 ///   envelope (actix-web itself closes connections whose head passes 128 KiB or 96 headers);
 /// - a `Host` header that names another host than the URI's authority (HTTP/2 `:authority`)
@@ -119,10 +120,10 @@ pub async fn edge(
 async fn limits(
     state: &crate::state::AppState,
     mut req: ServiceRequest,
+    size: usize,
 ) -> Result<(ServiceRequest, Held), ServiceResponse> {
     use actix_web::ResponseError;
     let config = &state.settings.config;
-    let size = head_size(&req);
     if size > config.limits.max_header_bytes {
         let err = ApiError::HeadersTooLarge {
             size,

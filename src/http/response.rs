@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use crate::error::ApiError;
+use crate::error::JSON_CONTENT_TYPE;
 
 /// The scheme and host (`host[:port]`) a client used to reach the emulator, for URLs the
 /// emulator hands out (the Entra ID authority's issuer and endpoints, Chat's `nextLink`, the
@@ -39,7 +40,7 @@ pub fn json_response(
 ) -> Result<HttpResponse, ApiError> {
     let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Internal(e.into()))?;
     Ok(HttpResponse::build(status)
-        .insert_header((header::CONTENT_TYPE, "application/json; charset=utf-8"))
+        .insert_header((header::CONTENT_TYPE, JSON_CONTENT_TYPE))
         .body(bytes))
 }
 
