@@ -310,6 +310,7 @@ impl Application {
             entra: Arc::new(entra),
             https_addr,
             smtp_addr,
+            health_body: std::sync::OnceLock::new(),
             resources,
             engine,
             journal: Journal::new(config.scenarios.journal_size),

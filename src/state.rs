@@ -21,6 +21,9 @@ pub struct AppState {
     pub https_addr: SocketAddr,
     /// The bound SMTP relay address (`--smtp-port`), when the relay is on.
     pub smtp_addr: Option<SocketAddr>,
+    /// `GET /_emulator/health`'s answer, the same for the life of the process: serialised on the
+    /// first probe, then sent as is.
+    pub health_body: std::sync::OnceLock<actix_web::web::Bytes>,
     /// The emulated resources and their state (`default` first).
     pub resources: Resources,
     /// The emulator's clock.

@@ -46,12 +46,22 @@ fn matched(req: &HttpRequest) -> Result<Matched, ApiError> {
     Matched::of(req).ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no operation matched")))
 }
 
-/// The request's `api-version` as sent (`None`: absent or empty).
-fn requested_version(req: &HttpRequest) -> Option<String> {
+/// The request's `api-version` as sent (`None`: absent or empty), percent-decoded. The first
+/// `api-version` pair counts, as `form_urlencoded` reads them; a query without `%` or `+` (every
+/// SDK's) is read in place, without decoding or copying.
+fn requested_version(req: &HttpRequest) -> Option<std::borrow::Cow<'_, str>> {
     let query = req.uri().query().unwrap_or("");
-    form_urlencoded::parse(query.as_bytes())
+    if query.contains(['%', '+']) {
+        return form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k.eq_ignore_ascii_case("api-version"))
+            .map(|(_, v)| v)
+            .filter(|v| !v.is_empty());
+    }
+    query
+        .split('&')
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
         .find(|(k, _)| k.eq_ignore_ascii_case("api-version"))
-        .map(|(_, v)| v.into_owned())
+        .map(|(_, v)| std::borrow::Cow::Borrowed(v))
         .filter(|v| !v.is_empty())
 }
 
@@ -60,7 +70,7 @@ fn requested_version(req: &HttpRequest) -> Option<String> {
 fn supported_version(
     req: &HttpRequest,
     supported: &[&'static str],
-    requested: String,
+    requested: std::borrow::Cow<'_, str>,
 ) -> Result<&'static str, ApiError> {
     supported
         .iter()
@@ -68,7 +78,7 @@ fn supported_version(
         .copied()
         .ok_or_else(|| ApiError::InvalidApiVersion {
             uri: req.uri().to_string(),
-            version: requested,
+            version: requested.into_owned(),
         })
 }
 
@@ -96,11 +106,16 @@ sync_extractor!(BufferedBody, |req| { Ok(BufferedBody(body_of(req))) });
 /// The essence of a non-JSON `Content-Type` (JSON: `application/json`, `text/json`, `*+json`).
 fn non_json_content_type(req: &HttpRequest) -> Option<String> {
     let content_type = req.headers().get(header::CONTENT_TYPE)?;
-    let content_type = content_type.to_str().unwrap_or("").to_ascii_lowercase();
+    let content_type = content_type.to_str().unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim();
-    let is_json =
-        essence == "application/json" || essence.ends_with("+json") || essence == "text/json";
-    (!is_json).then(|| essence.to_string())
+    let is_json = essence.eq_ignore_ascii_case("application/json")
+        || essence.eq_ignore_ascii_case("text/json")
+        || essence
+            .len()
+            .checked_sub(5)
+            .and_then(|at| essence.get(at..))
+            .is_some_and(|end| end.eq_ignore_ascii_case("+json"));
+    (!is_json).then(|| essence.to_ascii_lowercase())
 }
 
 fn body_of(req: &HttpRequest) -> actix_web::web::Bytes {
@@ -305,3 +320,62 @@ sync_extractor!(ChatCaller, |req| {
         _ => Err(ApiError::chat_forbidden()),
     }
 });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn version(uri: &str) -> Option<String> {
+        let req = TestRequest::with_uri(uri).to_http_request();
+        requested_version(&req).map(std::borrow::Cow::into_owned)
+    }
+
+    #[test]
+    fn the_api_version_is_read_in_place_or_decoded() {
+        assert_eq!(
+            version("/sms?api-version=2021-03-07").as_deref(),
+            Some("2021-03-07")
+        );
+        assert_eq!(
+            version("/x?a=1&API-Version=2024-03-07&api-version=9").as_deref(),
+            Some("2024-03-07"),
+            "the first pair, any case"
+        );
+        assert_eq!(
+            version("/x?api%2Dversion=2023-10-01").as_deref(),
+            Some("2023-10-01")
+        );
+        assert_eq!(
+            version("/x?api-version=2023-10-01+").as_deref(),
+            Some("2023-10-01 ")
+        );
+        assert_eq!(version("/x?api-version="), None);
+        assert_eq!(version("/x?api-version"), None);
+        assert_eq!(version("/x"), None);
+    }
+
+    #[test]
+    fn json_content_types_are_recognised_in_any_case() {
+        let essence = |value: &str| {
+            let req = TestRequest::default()
+                .insert_header((header::CONTENT_TYPE, value))
+                .to_http_request();
+            non_json_content_type(&req)
+        };
+        for json in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "text/json",
+            "application/merge-patch+json",
+            "application/vnd.x+JSON ; q=1",
+        ] {
+            assert_eq!(essence(json), None, "{json}");
+        }
+        assert_eq!(
+            essence("Text/Plain; charset=utf-8").as_deref(),
+            Some("text/plain")
+        );
+        assert_eq!(essence("json").as_deref(), Some("json"));
+    }
+}

@@ -38,7 +38,7 @@ pub mod ui;
 
 use std::sync::Arc;
 
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
@@ -210,15 +210,23 @@ struct Health {
 
 /// `GET /_emulator/health`: 200 while the process serves requests. The only anonymous route
 /// besides the other `/_emulator` helpers.
+/// Probes poll it often: its body (which never changes) is made once.
 async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    json_response(
-        StatusCode::OK,
-        &Health {
-            status: "healthy",
-            version: env!("CARGO_PKG_VERSION"),
-            smtp_port: state.smtp_addr.map(|a| a.port()),
-        },
-    )
+    let body = match state.health_body.get() {
+        Some(body) => body.clone(),
+        None => {
+            let body = serde_json::to_vec(&Health {
+                status: "healthy",
+                version: env!("CARGO_PKG_VERSION"),
+                smtp_port: state.smtp_addr.map(|a| a.port()),
+            })
+            .map_err(|e| ApiError::Internal(e.into()))?;
+            state.health_body.get_or_init(|| body.into()).clone()
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, crate::error::JSON_CONTENT_TYPE))
+        .body(body))
 }
 
 /// `GET /_emulator/ready`: 200 once the emulator is fully started, 503 before.
