@@ -491,7 +491,8 @@ function events() {
       const selected = records.find((r) => key(r) === open);
       const st = h('select', { id: 'events-state', 'aria-label': 'State' }, [['', 'any state'], ['pending', 'pending'], ['delivered', 'delivered'], ['deadlettered', 'dead letters']].map(([v, label]) => h('option', { value: v }, label)));
       st.value = stateFilter;
-      st.addEventListener('change', () => { stateFilter = st.value; ctx.refresh(); });
+      // Another state is another list: nothing in it is open yet (a click on a row opens it).
+      st.addEventListener('change', () => { stateFilter = st.value; open = ''; ctx.refresh(); });
       return h('div', {},
         header('Events', st, button('Clear history', async () => { await api('/_emulator/events', { method: 'DELETE' }); ctx.refresh(); }, { class: 'danger' })),
         h('section', { class: 'card' }, h('h2', {}, 'Webhook subscriptions'),
