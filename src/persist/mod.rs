@@ -420,9 +420,6 @@ impl StateDir {
     pub fn load(&self, resources: &Resources, max_outbox: usize) -> Result<Loaded, StateError> {
         let mut loaded = Loaded::default();
         let sql = |e: rusqlite::Error| self.corrupt(e);
-        let bad_row = |table: &str, key: &str, reason: String| {
-            self.corrupt(format!("table {table}, row {key}: {reason}"))
-        };
         let by_name: HashMap<String, Arc<crate::resource::Resource>> = resources
             .all()
             .iter()
@@ -430,108 +427,92 @@ impl StateDir {
             .collect();
 
         // Identities.
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT resource, id, created_on, deleted_on, next_token_seq, revoked_below
-                 FROM identities",
-            )
-            .map_err(sql)?;
-        let mut rows = stmt.query([]).map_err(sql)?;
-        while let Some(row) = rows.next().map_err(sql)? {
-            let resource: String = row.get(0).map_err(sql)?;
-            let id: String = row.get(1).map_err(sql)?;
-            let Some(res) = by_name.get(&resource) else {
-                loaded.skipped += 1;
-                continue;
-            };
-            let snapshot = (|| -> Result<IdentitySnapshot, String> {
-                let created_on: String = row.get(2).map_err(|e| e.to_string())?;
-                let deleted_on: Option<String> = row.get(3).map_err(|e| e.to_string())?;
-                let next_token_seq: i64 = row.get(4).map_err(|e| e.to_string())?;
-                let revoked_below: i64 = row.get(5).map_err(|e| e.to_string())?;
-                Ok(IdentitySnapshot {
-                    id: rows::user_id(&id)?,
-                    created_on: parse_time(&created_on)?,
-                    deleted_on: deleted_on.as_deref().map(parse_time).transpose()?,
-                    next_token_seq: u64::try_from(next_token_seq)
-                        .map_err(|_| "negative token sequence".to_string())?,
-                    revoked_below: u64::try_from(revoked_below)
-                        .map_err(|_| "negative token sequence".to_string())?,
-                })
-            })()
-            .map_err(|reason| bad_row("identities", &id, reason))?;
-            res.store.identities.restore(snapshot);
-            loaded.identities += 1;
-        }
-        drop(rows);
-        drop(stmt);
+        self.each_row(
+            "SELECT resource, id, created_on, deleted_on, next_token_seq, revoked_below
+             FROM identities",
+            0,
+            &by_name,
+            &mut loaded,
+            |res, row, loaded| {
+                let id: String = row.get(1).map_err(sql)?;
+                let snapshot = (|| -> Result<IdentitySnapshot, String> {
+                    let created_on: String = row.get(2).map_err(|e| e.to_string())?;
+                    let deleted_on: Option<String> = row.get(3).map_err(|e| e.to_string())?;
+                    let next_token_seq: i64 = row.get(4).map_err(|e| e.to_string())?;
+                    let revoked_below: i64 = row.get(5).map_err(|e| e.to_string())?;
+                    Ok(IdentitySnapshot {
+                        id: rows::user_id(&id)?,
+                        created_on: parse_time(&created_on)?,
+                        deleted_on: deleted_on.as_deref().map(parse_time).transpose()?,
+                        next_token_seq: u64::try_from(next_token_seq)
+                            .map_err(|_| "negative token sequence".to_string())?,
+                        revoked_below: u64::try_from(revoked_below)
+                            .map_err(|_| "negative token sequence".to_string())?,
+                    })
+                })()
+                .map_err(|reason| self.bad_row("identities", &id, reason))?;
+                res.store.identities.restore(snapshot);
+                loaded.identities += 1;
+                Ok(())
+            },
+        )?;
 
         // Teams Phone extension assignments.
-        let mut stmt = self
-            .conn
-            .prepare("SELECT resource, tenant, object, principal_type, client_ids FROM teams_assignments")
-            .map_err(sql)?;
-        let mut rows = stmt.query([]).map_err(sql)?;
-        while let Some(row) = rows.next().map_err(sql)? {
-            let resource: String = row.get(0).map_err(sql)?;
-            let Some(res) = by_name.get(&resource) else {
-                loaded.skipped += 1;
-                continue;
-            };
-            let (tenant, object): (String, String) =
-                (row.get(1).map_err(sql)?, row.get(2).map_err(sql)?);
-            let principal_type: String = row.get(3).map_err(sql)?;
-            let client_ids: Option<String> = row.get(4).map_err(sql)?;
-            let client_ids = client_ids
-                .map(|ids| serde_json::from_str::<Vec<String>>(&ids))
-                .transpose()
-                .map_err(|e| bad_row("teams_assignments", &object, e.to_string()))?;
-            res.store.assignments.restore(
-                tenant,
-                object,
-                crate::store::TeamsExtensionAssignment {
-                    principal_type,
-                    client_ids,
-                },
-            );
-            loaded.assignments += 1;
-        }
-        drop(rows);
-        drop(stmt);
+        self.each_row(
+            "SELECT resource, tenant, object, principal_type, client_ids FROM teams_assignments",
+            0,
+            &by_name,
+            &mut loaded,
+            |res, row, loaded| {
+                let (tenant, object): (String, String) =
+                    (row.get(1).map_err(sql)?, row.get(2).map_err(sql)?);
+                let principal_type: String = row.get(3).map_err(sql)?;
+                let client_ids: Option<String> = row.get(4).map_err(sql)?;
+                let client_ids = client_ids
+                    .map(|ids| serde_json::from_str::<Vec<String>>(&ids))
+                    .transpose()
+                    .map_err(|e| self.bad_row("teams_assignments", &object, e))?;
+                res.store.assignments.restore(
+                    tenant,
+                    object,
+                    crate::store::TeamsExtensionAssignment {
+                        principal_type,
+                        client_ids,
+                    },
+                );
+                loaded.assignments += 1;
+                Ok(())
+            },
+        )?;
 
         // Chat: threads, then their messages and receipts in key order.
         let mut threads: HashMap<(String, String), RestoredThread> = HashMap::new();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT resource, id, props, participants FROM chat_threads")
-            .map_err(sql)?;
-        let mut rows = stmt.query([]).map_err(sql)?;
-        while let Some(row) = rows.next().map_err(sql)? {
-            let resource: String = row.get(0).map_err(sql)?;
-            let id: String = row.get(1).map_err(sql)?;
-            if !by_name.contains_key(&resource) {
-                loaded.skipped += 1;
-                continue;
-            }
-            let props: String = row.get(2).map_err(sql)?;
-            let participants: String = row.get(3).map_err(sql)?;
-            let thread = (|| -> Result<RestoredThread, String> {
-                let props: PropsRow = serde_json::from_str(&props).map_err(|e| e.to_string())?;
-                let participants: Vec<ParticipantRow> =
-                    serde_json::from_str(&participants).map_err(|e| e.to_string())?;
-                Ok(RestoredThread {
-                    props: props.into_props(&id)?,
-                    participants: rows::participants(participants)?,
-                    messages: Vec::new(),
-                    receipts: Vec::new(),
-                })
-            })()
-            .map_err(|reason| bad_row("chat_threads", &id, reason))?;
-            threads.insert((resource, id), thread);
-        }
-        drop(rows);
-        drop(stmt);
+        self.each_row(
+            "SELECT resource, id, props, participants FROM chat_threads",
+            0,
+            &by_name,
+            &mut loaded,
+            |res, row, _| {
+                let id: String = row.get(1).map_err(sql)?;
+                let props: String = row.get(2).map_err(sql)?;
+                let participants: String = row.get(3).map_err(sql)?;
+                let thread = (|| -> Result<RestoredThread, String> {
+                    let props: PropsRow =
+                        serde_json::from_str(&props).map_err(|e| e.to_string())?;
+                    let participants: Vec<ParticipantRow> =
+                        serde_json::from_str(&participants).map_err(|e| e.to_string())?;
+                    Ok(RestoredThread {
+                        props: props.into_props(&id)?,
+                        participants: rows::participants(participants)?,
+                        messages: Vec::new(),
+                        receipts: Vec::new(),
+                    })
+                })()
+                .map_err(|reason| self.bad_row("chat_threads", &id, reason))?;
+                threads.insert((res.name.clone(), id), thread);
+                Ok(())
+            },
+        )?;
         let mut stmt = self
             .conn
             .prepare("SELECT resource, thread, seq, message FROM chat_messages ORDER BY resource, thread, seq")
@@ -550,7 +531,9 @@ impl StateDir {
             let view = serde_json::from_str::<MessageRow>(&text)
                 .map_err(|e| e.to_string())
                 .and_then(|m| m.into_view(u64::try_from(seq).unwrap_or(0)))
-                .map_err(|reason| bad_row("chat_messages", &format!("{}/{seq}", key.1), reason))?;
+                .map_err(|reason| {
+                    self.bad_row("chat_messages", &format!("{}/{seq}", key.1), reason)
+                })?;
             restored.messages.push(view);
         }
         drop(rows);
@@ -578,7 +561,7 @@ impl StateDir {
                     parse_time(&read_on)?,
                 ))
             })()
-            .map_err(|reason| bad_row("chat_receipts", &key.1, reason))?;
+            .map_err(|reason| self.bad_row("chat_receipts", &key.1, reason))?;
             restored.receipts.push(receipt);
         }
         drop(rows);
@@ -593,88 +576,112 @@ impl StateDir {
 
         // The SMS outbox, replayed in order: delivery reports and repeatability records come
         // back with their messages, and the outbox keeps its newest `max_outbox`.
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT n, resource, message_id, sender, recipient, message, tag,
-                   enable_delivery_report, delivery_report_timeout, repeatability_request_id,
-                   api_version, sent_at, encoding, segments, delivery_report_at, delivery_failure
-                 FROM sms_outbox ORDER BY n",
-            )
-            .map_err(sql)?;
-        let mut rows = stmt.query([]).map_err(sql)?;
-        while let Some(row) = rows.next().map_err(sql)? {
-            let n: i64 = row.get(0).map_err(sql)?;
-            let resource: String = row.get(1).map_err(sql)?;
-            let Some(res) = by_name.get(&resource) else {
-                loaded.skipped += 1;
-                continue;
-            };
-            let sms = (|| -> Result<_, String> {
-                let text = |i: usize| row.get::<_, String>(i).map_err(|e| e.to_string());
-                let opt = |i: usize| row.get::<_, Option<String>>(i).map_err(|e| e.to_string());
-                let stamp = |i: usize| {
-                    row.get_ref(i)
-                        .map_err(|e| e.to_string())
-                        .and_then(rows::read_stamp)
-                };
-                let delivery_report_at = match row.get_ref(14).map_err(|e| e.to_string())? {
-                    rusqlite::types::ValueRef::Null => None,
-                    value => Some(rows::read_stamp(value)?),
-                };
-                SmsRow {
-                    message_id: text(2)?,
-                    from: text(3)?,
-                    to: text(4)?,
-                    message: text(5)?,
-                    tag: opt(6)?,
-                    enable_delivery_report: row.get(7).map_err(|e| e.to_string())?,
-                    delivery_report_timeout_in_seconds: row.get(8).map_err(|e| e.to_string())?,
-                    repeatability_request_id: opt(9)?,
-                    api_version: text(10)?,
-                    sent_at: stamp(11)?,
-                    encoding: text(12)?,
-                    segments: row.get(13).map_err(|e| e.to_string())?,
-                    delivery_report_at,
-                    delivery_failure: opt(15)?,
-                }
-                .into_sms(SEND_VERSIONS)
-            })()
-            .map_err(|reason| bad_row("sms_outbox", &n.to_string(), reason))?;
-            res.store.sms.record(sms, max_outbox, Sink::NONE);
-            loaded.sms += 1;
-        }
-        drop(rows);
-        drop(stmt);
+        self.each_row(
+            "SELECT n, resource, message_id, sender, recipient, message, tag,
+               enable_delivery_report, delivery_report_timeout, repeatability_request_id,
+               api_version, sent_at, encoding, segments, delivery_report_at, delivery_failure
+             FROM sms_outbox ORDER BY n",
+            1,
+            &by_name,
+            &mut loaded,
+            |res, row, loaded| {
+                let n: i64 = row.get(0).map_err(sql)?;
+                let sms = (|| -> Result<_, String> {
+                    let text = |i: usize| row.get::<_, String>(i).map_err(|e| e.to_string());
+                    let opt = |i: usize| row.get::<_, Option<String>>(i).map_err(|e| e.to_string());
+                    let stamp = |i: usize| {
+                        row.get_ref(i)
+                            .map_err(|e| e.to_string())
+                            .and_then(rows::read_stamp)
+                    };
+                    let delivery_report_at = match row.get_ref(14).map_err(|e| e.to_string())? {
+                        rusqlite::types::ValueRef::Null => None,
+                        value => Some(rows::read_stamp(value)?),
+                    };
+                    SmsRow {
+                        message_id: text(2)?,
+                        from: text(3)?,
+                        to: text(4)?,
+                        message: text(5)?,
+                        tag: opt(6)?,
+                        enable_delivery_report: row.get(7).map_err(|e| e.to_string())?,
+                        delivery_report_timeout_in_seconds: row
+                            .get(8)
+                            .map_err(|e| e.to_string())?,
+                        repeatability_request_id: opt(9)?,
+                        api_version: text(10)?,
+                        sent_at: stamp(11)?,
+                        encoding: text(12)?,
+                        segments: row.get(13).map_err(|e| e.to_string())?,
+                        delivery_report_at,
+                        delivery_failure: opt(15)?,
+                    }
+                    .into_sms(SEND_VERSIONS)
+                })()
+                .map_err(|reason| self.bad_row("sms_outbox", &n.to_string(), reason))?;
+                res.store.sms.record(sms, max_outbox, Sink::NONE);
+                loaded.sms += 1;
+                Ok(())
+            },
+        )?;
 
         // SMS opt-outs.
-        let mut stmt = self
-            .conn
-            .prepare("SELECT resource, sender, recipient FROM sms_opt_outs")
-            .map_err(sql)?;
-        let mut rows = stmt.query([]).map_err(sql)?;
-        while let Some(row) = rows.next().map_err(sql)? {
-            let resource: String = row.get(0).map_err(sql)?;
-            let Some(res) = by_name.get(&resource) else {
-                loaded.skipped += 1;
-                continue;
-            };
-            let (from, to): (String, String) = (row.get(1).map_err(sql)?, row.get(2).map_err(sql)?);
-            let number = |raw: &str| {
-                crate::domain::PhoneNumber::parse(raw)
-                    .map_err(|_| bad_row("sms_opt_outs", raw, "invalid phone number".into()))
-            };
-            // Restored whatever the cap, as the other tables.
-            res.store.sms.restore_opt_out(number(&from)?, number(&to)?);
-            loaded.opt_outs += 1;
-        }
-        drop(rows);
-        drop(stmt);
+        self.each_row(
+            "SELECT resource, sender, recipient FROM sms_opt_outs",
+            0,
+            &by_name,
+            &mut loaded,
+            |res, row, loaded| {
+                let (from, to): (String, String) =
+                    (row.get(1).map_err(sql)?, row.get(2).map_err(sql)?);
+                let number = |raw: &str| {
+                    crate::domain::PhoneNumber::parse(raw)
+                        .map_err(|_| self.bad_row("sms_opt_outs", raw, "invalid phone number"))
+                };
+                // Restored whatever the cap, as the other tables.
+                res.store.sms.restore_opt_out(number(&from)?, number(&to)?);
+                loaded.opt_outs += 1;
+                Ok(())
+            },
+        )?;
 
         self.load_rooms(&by_name, &mut loaded)?;
         self.load_numbers(&by_name, &mut loaded)?;
         self.load_emails(&by_name, &mut loaded)?;
         Ok(loaded)
+    }
+
+    /// Runs `query` and hands each row to `each` with the resource its column `resource_column`
+    /// names; a row of a resource that is not loaded is skipped (and counted). Every loader of a
+    /// per-resource table reads through it.
+    fn each_row(
+        &self,
+        query: &str,
+        resource_column: usize,
+        by_name: &HashMap<String, Arc<crate::resource::Resource>>,
+        loaded: &mut Loaded,
+        mut each: impl FnMut(
+            &Arc<crate::resource::Resource>,
+            &rusqlite::Row<'_>,
+            &mut Loaded,
+        ) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
+        let sql = |e: rusqlite::Error| self.corrupt(e);
+        let mut stmt = self.conn.prepare(query).map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let resource: String = row.get(resource_column).map_err(sql)?;
+            match by_name.get(&resource) {
+                Some(res) => each(res, row, loaded)?,
+                None => loaded.skipped += 1,
+            }
+        }
+        Ok(())
+    }
+
+    /// A row of `table` (named by `key`) that does not convert back.
+    fn bad_row(&self, table: &str, key: &str, reason: impl std::fmt::Display) -> StateError {
+        self.corrupt(format!("table {table}, row {key}: {reason}"))
     }
 
     /// Emails replayed in order: each one's send operation comes back (a poller goes on where
@@ -686,32 +693,28 @@ impl StateDir {
         loaded: &mut Loaded,
     ) -> Result<(), StateError> {
         let sql = |e: rusqlite::Error| self.corrupt(e);
-        let mut stmt = self
-            .conn
-            .prepare("SELECT resource, id, email, in_inbox FROM emails ORDER BY n")
-            .map_err(sql)?;
-        let mut rows = stmt.query([]).map_err(sql)?;
-        while let Some(row) = rows.next().map_err(sql)? {
-            let resource: String = row.get(0).map_err(sql)?;
-            let Some(res) = by_name.get(&resource) else {
-                loaded.skipped += 1;
-                continue;
-            };
-            let id: String = row.get(1).map_err(sql)?;
-            let text: String = row.get(2).map_err(sql)?;
-            let in_inbox: bool = row.get(3).map_err(sql)?;
-            let email = serde_json::from_str::<EmailRow>(&text)
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.into_email(&id))
-                .map_err(|reason| self.corrupt(format!("table emails, row {id}: {reason}")))?;
-            if in_inbox {
-                res.store.email.accept(email, Sink::NONE);
-            } else {
-                res.store.email.restore_operation(email.operation());
-            }
-            loaded.emails += 1;
-        }
-        Ok(())
+        self.each_row(
+            "SELECT resource, id, email, in_inbox FROM emails ORDER BY n",
+            0,
+            by_name,
+            loaded,
+            |res, row, loaded| {
+                let id: String = row.get(1).map_err(sql)?;
+                let text: String = row.get(2).map_err(sql)?;
+                let in_inbox: bool = row.get(3).map_err(sql)?;
+                let email = serde_json::from_str::<EmailRow>(&text)
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.into_email(&id))
+                    .map_err(|reason| self.bad_row("emails", &id, reason))?;
+                if in_inbox {
+                    res.store.email.accept(email, Sink::NONE);
+                } else {
+                    res.store.email.restore_operation(email.operation());
+                }
+                loaded.emails += 1;
+                Ok(())
+            },
+        )
     }
 
     /// Owned (and released) numbers over the configured ones, reservations in creation order,
@@ -722,70 +725,53 @@ impl StateDir {
         loaded: &mut Loaded,
     ) -> Result<(), StateError> {
         let sql = |e: rusqlite::Error| self.corrupt(e);
-        let bad_row = |table: &str, key: &str, reason: String| {
-            self.corrupt(format!("table {table}, row {key}: {reason}"))
-        };
-        let mut stmt = self
-            .conn
-            .prepare("SELECT resource, number, record FROM phone_numbers")
-            .map_err(sql)?;
-        let mut rows = stmt.query([]).map_err(sql)?;
-        while let Some(row) = rows.next().map_err(sql)? {
-            let resource: String = row.get(0).map_err(sql)?;
-            let Some(res) = by_name.get(&resource) else {
-                loaded.skipped += 1;
-                continue;
-            };
-            let number: String = row.get(1).map_err(sql)?;
-            let text: String = row.get(2).map_err(sql)?;
-            let owned = serde_json::from_str::<OwnedRow>(&text)
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.into_owned(&number))
-                .map_err(|reason| bad_row("phone_numbers", &number, reason))?;
-            res.store.numbers.restore_owned(owned);
-            loaded.numbers += 1;
-        }
-        drop(rows);
-        drop(stmt);
-        let mut stmt = self
-            .conn
-            .prepare("SELECT resource, id, reservation FROM number_reservations ORDER BY n")
-            .map_err(sql)?;
-        let mut rows = stmt.query([]).map_err(sql)?;
-        while let Some(row) = rows.next().map_err(sql)? {
-            let resource: String = row.get(0).map_err(sql)?;
-            let Some(res) = by_name.get(&resource) else {
-                loaded.skipped += 1;
-                continue;
-            };
-            let id: String = row.get(1).map_err(sql)?;
-            let text: String = row.get(2).map_err(sql)?;
-            let reservation = serde_json::from_str::<ReservationRow>(&text)
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.into_reservation(&id))
-                .map_err(|reason| bad_row("number_reservations", &id, reason))?;
-            res.store.numbers.restore_reservation(reservation);
-            loaded.numbers += 1;
-        }
-        drop(rows);
-        drop(stmt);
-        let mut stmt = self
-            .conn
-            .prepare("SELECT resource, config FROM sip_config")
-            .map_err(sql)?;
-        let mut rows = stmt.query([]).map_err(sql)?;
-        while let Some(row) = rows.next().map_err(sql)? {
-            let resource: String = row.get(0).map_err(sql)?;
-            let Some(res) = by_name.get(&resource) else {
-                loaded.skipped += 1;
-                continue;
-            };
-            let text: String = row.get(1).map_err(sql)?;
-            let sip = serde_json::from_str::<SipRow>(&text)
-                .map_err(|e| bad_row("sip_config", &resource, e.to_string()))?;
-            res.store.numbers.restore_sip(sip.into_sip());
-        }
-        Ok(())
+        self.each_row(
+            "SELECT resource, number, record FROM phone_numbers",
+            0,
+            by_name,
+            loaded,
+            |res, row, loaded| {
+                let number: String = row.get(1).map_err(sql)?;
+                let text: String = row.get(2).map_err(sql)?;
+                let owned = serde_json::from_str::<OwnedRow>(&text)
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.into_owned(&number))
+                    .map_err(|reason| self.bad_row("phone_numbers", &number, reason))?;
+                res.store.numbers.restore_owned(owned);
+                loaded.numbers += 1;
+                Ok(())
+            },
+        )?;
+        self.each_row(
+            "SELECT resource, id, reservation FROM number_reservations ORDER BY n",
+            0,
+            by_name,
+            loaded,
+            |res, row, loaded| {
+                let id: String = row.get(1).map_err(sql)?;
+                let text: String = row.get(2).map_err(sql)?;
+                let reservation = serde_json::from_str::<ReservationRow>(&text)
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.into_reservation(&id))
+                    .map_err(|reason| self.bad_row("number_reservations", &id, reason))?;
+                res.store.numbers.restore_reservation(reservation);
+                loaded.numbers += 1;
+                Ok(())
+            },
+        )?;
+        self.each_row(
+            "SELECT resource, config FROM sip_config",
+            0,
+            by_name,
+            loaded,
+            |res, row, _| {
+                let text: String = row.get(1).map_err(sql)?;
+                let sip = serde_json::from_str::<SipRow>(&text)
+                    .map_err(|e| self.bad_row("sip_config", &res.name, e))?;
+                res.store.numbers.restore_sip(sip.into_sip());
+                Ok(())
+            },
+        )
     }
 
     /// Rooms, in creation order. A deleted room's row (no `room`) removes the fixture's room
@@ -797,39 +783,34 @@ impl StateDir {
         loaded: &mut Loaded,
     ) -> Result<(), StateError> {
         let sql = |e: rusqlite::Error| self.corrupt(e);
-        let mut stmt = self
-            .conn
-            .prepare("SELECT n, resource, id, room, repeat FROM rooms ORDER BY n")
-            .map_err(sql)?;
-        let mut rows = stmt.query([]).map_err(sql)?;
         let mut stale = Vec::new();
-        while let Some(row) = rows.next().map_err(sql)? {
-            let n: i64 = row.get(0).map_err(sql)?;
-            let resource: String = row.get(1).map_err(sql)?;
-            let Some(res) = by_name.get(&resource) else {
-                loaded.skipped += 1;
-                continue;
-            };
-            let id: String = row.get(2).map_err(sql)?;
-            let room: Option<String> = row.get(3).map_err(sql)?;
-            let repeat: Option<String> = row.get(4).map_err(sql)?;
-            let room = room
-                .map(|text| {
-                    serde_json::from_str::<RoomRow>(&text)
-                        .map_err(|e| e.to_string())
-                        .and_then(|r| r.into_room(&id))
-                })
-                .transpose()
-                .map_err(|reason| self.corrupt(format!("table rooms, row {id}: {reason}")))?;
-            let deleted = room.is_none();
-            if res.store.rooms.restore(&id, room, repeat) {
-                loaded.rooms += 1;
-            } else if deleted {
-                stale.push(n);
-            }
-        }
-        drop(rows);
-        drop(stmt);
+        self.each_row(
+            "SELECT n, resource, id, room, repeat FROM rooms ORDER BY n",
+            1,
+            by_name,
+            loaded,
+            |res, row, loaded| {
+                let n: i64 = row.get(0).map_err(sql)?;
+                let id: String = row.get(2).map_err(sql)?;
+                let room: Option<String> = row.get(3).map_err(sql)?;
+                let repeat: Option<String> = row.get(4).map_err(sql)?;
+                let room = room
+                    .map(|text| {
+                        serde_json::from_str::<RoomRow>(&text)
+                            .map_err(|e| e.to_string())
+                            .and_then(|r| r.into_room(&id))
+                    })
+                    .transpose()
+                    .map_err(|reason| self.bad_row("rooms", &id, reason))?;
+                let deleted = room.is_none();
+                if res.store.rooms.restore(&id, room, repeat) {
+                    loaded.rooms += 1;
+                } else if deleted {
+                    stale.push(n);
+                }
+                Ok(())
+            },
+        )?;
         for n in stale {
             self.conn
                 .execute("DELETE FROM rooms WHERE n = ?1", [n])
@@ -885,9 +866,7 @@ impl StateDir {
                     .map_err(|e| e.to_string())
                     .and_then(EventRow::into_event)
                     .map_err(|reason| {
-                        self.corrupt(format!(
-                            "table pending_events, row {subscription}/{seq}: {reason}"
-                        ))
+                        self.bad_row("pending_events", &format!("{subscription}/{seq}"), reason)
                     })?;
                 let seq = u64::try_from(seq).map_err(|_| {
                     self.corrupt(format!("table pending_events: invalid number {seq}"))
@@ -912,9 +891,8 @@ impl StateDir {
             .map_err(sql)?;
         rows.into_iter()
             .map(|(kind, topic, id, index, due)| {
-                let bad = |reason: String| {
-                    self.corrupt(format!("table due_reports, row {kind}/{id}: {reason}"))
-                };
+                let bad =
+                    |reason: String| self.bad_row("due_reports", &format!("{kind}/{id}"), reason);
                 Ok(ReportKey {
                     kind: ReportKind::parse(&kind)
                         .ok_or_else(|| bad(format!("unknown kind {kind:?}")))?,
