@@ -122,6 +122,22 @@ pub async fn list_threads(
     json_response(StatusCode::OK, &serde_json::json!({ "value": value }))
 }
 
+/// The thread id of a `/_emulator/chat/threads/{thread_id}/…` path (not a thread id: 404).
+fn thread_in_path(req: &HttpRequest) -> Result<ThreadId, ApiError> {
+    let raw = req.match_info().get("thread_id").unwrap_or_default();
+    ThreadId::parse(raw).map_err(|e| ApiError::NotFound(format!("{e}.")))
+}
+
+/// A chat store refusal while inspecting a thread of resource `resource`: an unknown thread is 404.
+fn thread_error(resource: &str, e: ChatError) -> ApiError {
+    match e {
+        ChatError::ThreadNotFound(id) => {
+            ApiError::NotFound(format!("There is no thread {id} in resource '{resource}'."))
+        }
+        other => ApiError::Internal(anyhow::anyhow!("{other}")),
+    }
+}
+
 /// `GET /_emulator/chat/threads/{id}/messages`.
 pub async fn list_messages(
     req: HttpRequest,
@@ -129,19 +145,12 @@ pub async fn list_messages(
 ) -> Result<HttpResponse, ApiError> {
     let resource = resource_or_default(&state, &req)?;
     let limit = limit(&req)?;
-    let raw = req.match_info().get("thread_id").unwrap_or_default();
-    let id = ThreadId::parse(raw).map_err(|e| ApiError::NotFound(format!("{e}.")))?;
+    let id = thread_in_path(&req)?;
     let messages = resource
         .store
         .chat
         .inspect_messages(&id, limit)
-        .map_err(|e| match e {
-            ChatError::ThreadNotFound(id) => ApiError::NotFound(format!(
-                "There is no thread {id} in resource '{}'.",
-                resource.name
-            )),
-            other => ApiError::Internal(anyhow::anyhow!("{other}")),
-        })?;
+        .map_err(|e| thread_error(&resource.name, e))?;
     let value: Vec<ChatMessageDto> = messages
         .into_iter()
         .map(|m| ChatMessageDto::new(m, SHAPE_VERSION))
@@ -156,19 +165,12 @@ pub async fn list_read_receipts(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let resource = resource_or_default(&state, &req)?;
-    let raw = req.match_info().get("thread_id").unwrap_or_default();
-    let id = ThreadId::parse(raw).map_err(|e| ApiError::NotFound(format!("{e}.")))?;
+    let id = thread_in_path(&req)?;
     let receipts = resource
         .store
         .chat
         .inspect_read_receipts(&id)
-        .map_err(|e| match e {
-            ChatError::ThreadNotFound(id) => ApiError::NotFound(format!(
-                "There is no thread {id} in resource '{}'.",
-                resource.name
-            )),
-            other => ApiError::Internal(anyhow::anyhow!("{other}")),
-        })?;
+        .map_err(|e| thread_error(&resource.name, e))?;
     let value: Vec<ReadReceiptDto> = receipts
         .into_iter()
         .map(|r| ReadReceiptDto {
