@@ -159,7 +159,7 @@ impl EventBus {
                         slot.sub.schema(),
                     ),
                     capacity,
-                    self.journal(),
+                    self.inner.journal(),
                 );
                 queued = true;
             }
@@ -223,7 +223,7 @@ impl EventBus {
         history.delivered.clear();
         history.dead_lettered.clear();
         drop(history);
-        if let Some(journal) = self.journal() {
+        if let Some(journal) = self.inner.journal() {
             journal.cleared();
         }
         self.inner.changed.notify_waiters();
@@ -282,7 +282,7 @@ impl EventBus {
             }
             record.requeue();
             tracing::info!(event_id = %record.event.id, subscription = %record.subscription, "event queued for redelivery");
-            slot.enqueue(record, capacity, self.journal());
+            slot.enqueue(record, capacity, self.inner.journal());
         }
         drop(subs);
         self.inner.changed.notify_waiters();
@@ -301,7 +301,7 @@ impl EventBus {
         self.inner.ids.restart();
         lock(&self.inner.reports).clear();
         lock(&self.inner.email_reports).clear();
-        if let Some(journal) = self.journal() {
+        if let Some(journal) = self.inner.journal() {
             journal.reports_cleared();
         }
         self.unsubscribe_all(Some(SubscriptionSource::ControlApi));

@@ -191,7 +191,7 @@ impl EventBus {
         let topic = self.topic_for(resource);
         match change {
             EmailChange::Sent(email) => {
-                if let Some(journal) = self.journal() {
+                if let Some(journal) = self.inner.journal() {
                     let keys: Vec<ReportKey> = (0..email.deliveries.len())
                         .filter_map(|i| report_key(&topic, email, i))
                         .collect();
@@ -234,7 +234,7 @@ impl EventBus {
         }
         // Noted after the events are queued: a crash between the two publishes a report twice
         // rather than never.
-        if let Some(journal) = self.journal() {
+        if let Some(journal) = self.inner.journal() {
             let taken: Vec<ReportKey> = due
                 .iter()
                 .filter_map(|(topic, email, i)| report_key(topic, email, *i))

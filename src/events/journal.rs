@@ -124,11 +124,6 @@ impl EventBus {
         lock(&self.inner.email_reports).add_one(topic, email, index);
         self.inner.reports_changed.notify_one();
     }
-
-    /// The journal, if one is set.
-    pub(super) fn journal(&self) -> Option<&dyn EventJournal> {
-        self.inner.journal()
-    }
 }
 
 impl super::Inner {

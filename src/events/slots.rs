@@ -199,7 +199,7 @@ impl EventBus {
         state.queue.clear();
         state.in_flight.clear();
         drop(state);
-        if let Some(journal) = self.journal() {
+        if let Some(journal) = self.inner.journal() {
             journal.unsubscribed(&slot.name);
         }
         slot.work.notify_one();

@@ -183,7 +183,7 @@ impl EventBus {
                 ..
             } => {
                 let topic = self.topic_for(resource);
-                if let Some(journal) = self.journal() {
+                if let Some(journal) = self.inner.journal() {
                     journal.reports_scheduled(&[report_key(&topic, report)]);
                 }
                 let earliest = lock(&self.inner.reports).add(topic, report.clone());
@@ -226,7 +226,7 @@ impl EventBus {
         }
         // Noted after the events are queued (and noted): a crash between the two publishes a
         // report twice rather than never.
-        if let Some(journal) = self.journal() {
+        if let Some(journal) = self.inner.journal() {
             let taken: Vec<ReportKey> = due.iter().map(|(t, r)| report_key(t, r)).collect();
             journal.reports_taken(&taken);
         }
