@@ -13,6 +13,8 @@
 //! JS re-serialises the query, Python signs the host from its endpoint string, which can carry a
 //! default port or a trailing `/`), so [`verify`] accepts any of those variants of the one request.
 
+use std::borrow::Cow;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -98,13 +100,14 @@ pub struct HmacRequest<'a> {
     pub body: &'a [u8],
 }
 
-/// The parsed `Authorization` header.
+/// The parsed `Authorization` header (the names borrowed from it).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HmacAuthorization {
-    /// Lower-cased header names, in signing order.
-    pub signed_headers: Vec<String>,
+pub struct HmacAuthorization<'a> {
+    /// Header names, in signing order, as written (HTTP header names: compare them ignoring
+    /// ASCII case).
+    pub signed_headers: Vec<&'a str>,
     /// The decoded signature.
-    pub signature: Vec<u8>,
+    pub signature: [u8; 32],
 }
 
 /// Which access key verified a request.
@@ -169,7 +172,7 @@ fn mac(key: &[u8], string_to_sign: &str) -> HmacSha256 {
 }
 
 /// Parses `HMAC-SHA256 SignedHeaders=a;b;c&Signature=<base64>`.
-pub fn parse_authorization(value: &str) -> Result<HmacAuthorization, HmacError> {
+pub fn parse_authorization(value: &str) -> Result<HmacAuthorization<'_>, HmacError> {
     if value.len() > MAX_AUTHORIZATION_LEN {
         return Err(HmacError::MalformedAuthorization("it is too long"));
     }
@@ -202,26 +205,33 @@ pub fn parse_authorization(value: &str) -> Result<HmacAuthorization, HmacError> 
             return Err(HmacError::MalformedAuthorization("a parameter is repeated"));
         }
     }
-    let signed_headers: Vec<String> = signed_headers
+    let signed_headers: Vec<&str> = signed_headers
         .ok_or(HmacError::MalformedAuthorization(
             "SignedHeaders is missing",
         ))?
         .split(';')
-        .map(|h| h.trim().to_ascii_lowercase())
+        .map(str::trim)
         .collect();
-    if signed_headers.iter().any(String::is_empty) {
+    if signed_headers.iter().any(|h| h.is_empty()) {
         return Err(HmacError::MalformedAuthorization(
             "SignedHeaders has an empty name",
         ));
     }
-    let signature = STANDARD
-        .decode(signature.ok_or(HmacError::MalformedAuthorization("Signature is missing"))?)
-        .map_err(|_| HmacError::MalformedAuthorization("Signature is not base64"))?;
-    if signature.len() != 32 {
-        return Err(HmacError::MalformedAuthorization(
-            "Signature is not 32 bytes (HMAC-SHA256)",
-        ));
-    }
+    let encoded = signature.ok_or(HmacError::MalformedAuthorization("Signature is missing"))?;
+    // Decoded in place: room for any base64 of up to 33 bytes, so that a longer signature is
+    // told apart from one that is not base64.
+    let mut decoded = [0u8; 33];
+    let signature = match STANDARD.decode_slice(encoded, &mut decoded) {
+        Ok(32) => decoded[..32].try_into().unwrap_or_else(|_| unreachable!()),
+        Ok(_) | Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+            return Err(HmacError::MalformedAuthorization(
+                "Signature is not 32 bytes (HMAC-SHA256)",
+            ));
+        }
+        Err(base64::DecodeSliceError::DecodeError(_)) => {
+            return Err(HmacError::MalformedAuthorization("Signature is not base64"));
+        }
+    };
     Ok(HmacAuthorization {
         signed_headers,
         signature,
@@ -233,10 +243,16 @@ fn single_header<'a>(
     headers: &[(&'a str, &'a str)],
     name: &str,
 ) -> Result<Option<&'a str>, HmacError> {
-    let mut found = headers.iter().filter(|(n, _)| *n == name).map(|(_, v)| *v);
+    let mut found = headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| *v);
     let first = found.next();
     if found.next().is_some() {
-        return Err(HmacError::SignedHeader(name.to_string(), "repeated"));
+        return Err(HmacError::SignedHeader(
+            name.to_ascii_lowercase(),
+            "repeated",
+        ));
     }
     Ok(first)
 }
@@ -264,7 +280,11 @@ pub fn verify_any(
     skew: std::time::Duration,
 ) -> Result<(usize, KeySlot), HmacError> {
     let auth = parse_authorization(authorization.ok_or(HmacError::MissingAuthorization)?)?;
-    let has = |name: &str| auth.signed_headers.iter().any(|h| h == name);
+    let has = |name: &str| {
+        auth.signed_headers
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(name))
+    };
     let date_header = if has("x-ms-date") {
         "x-ms-date"
     } else if has("date") {
@@ -311,23 +331,20 @@ pub fn verify_any(
         .ok_or_else(|| HmacError::SignedHeader("host".into(), "missing"))?;
     let mut values: Vec<Option<&str>> = Vec::with_capacity(auth.signed_headers.len());
     for name in &auth.signed_headers {
-        if name == "host" {
+        if name.eq_ignore_ascii_case("host") {
             values.push(None);
         } else {
             let value = single_header(req.headers, name)?
-                .ok_or_else(|| HmacError::SignedHeader(name.clone(), "missing"))?;
+                .ok_or_else(|| HmacError::SignedHeader(name.to_ascii_lowercase(), "missing"))?;
             values.push(Some(value));
         }
     }
-    let join = |host: &str| {
-        values
-            .iter()
-            .map(|v| v.unwrap_or(host))
-            .collect::<Vec<_>>()
-            .join(";")
-    };
 
-    let method = req.method.to_ascii_uppercase();
+    let method: Cow<'_, str> = if req.method.bytes().any(|b| b.is_ascii_lowercase()) {
+        Cow::Owned(req.method.to_ascii_uppercase())
+    } else {
+        Cow::Borrowed(req.method)
+    };
     let slot = |index: usize| {
         if index == 0 {
             KeySlot::Primary
@@ -337,21 +354,23 @@ pub fn verify_any(
     };
     // The request exactly as received is what nearly every client signs: try it first, and work
     // out the variants only when it does not verify.
-    let exact = format!("{method}\n{}\n{}", req.path_and_query, join(host));
+    let mut sts = String::new();
+    signed_string(&mut sts, &method, req.path_and_query, &values, host);
     for (set, keys) in key_sets.iter().enumerate() {
         for (index, key) in keys.iter().enumerate() {
-            if mac(key, &exact).verify_slice(&auth.signature).is_ok() {
+            if mac(key, &sts).verify_slice(&auth.signature).is_ok() {
                 return Ok((set, slot(index)));
             }
         }
     }
+    let expected_string_to_sign = sts.clone();
     let targets = target_variants(req.path_and_query);
     let hosts = host_variants(host);
     for (set, keys) in key_sets.iter().enumerate() {
         for (index, key) in keys.iter().enumerate() {
             for target in &targets {
                 for host in &hosts {
-                    let sts = format!("{method}\n{target}\n{}", join(host));
+                    signed_string(&mut sts, &method, target, &values, host);
                     if mac(key, &sts).verify_slice(&auth.signature).is_ok() {
                         return Ok((set, slot(index)));
                     }
@@ -360,8 +379,31 @@ pub fn verify_any(
         }
     }
     Err(HmacError::SignatureMismatch {
-        expected_string_to_sign: format!("{method}\n{}\n{}", req.path_and_query, join(host)),
+        expected_string_to_sign,
     })
+}
+
+/// Writes into `out` (cleared first) the string a client signs: `METHOD "\n" target "\n"` and the
+/// signed headers' values joined by `;`, `None` standing for the host.
+fn signed_string(
+    out: &mut String,
+    method: &str,
+    target: &str,
+    values: &[Option<&str>],
+    host: &str,
+) {
+    out.clear();
+    out.reserve(method.len() + target.len() + 2 + values.len() * 48);
+    out.push_str(method);
+    out.push('\n');
+    out.push_str(target);
+    out.push('\n');
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(';');
+        }
+        out.push_str(value.unwrap_or(host));
+    }
 }
 
 /// The forms in which real clients sign the request target: as received, fully percent-decoded
@@ -603,6 +645,58 @@ mod tests {
             );
             assert_eq!(result.is_ok(), ok, "offset {offset}: {result:?}");
         }
+    }
+
+    #[test]
+    fn the_signature_must_decode_to_exactly_32_bytes() {
+        let with = |bytes: &[u8]| {
+            format!(
+                "HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature={}",
+                STANDARD.encode(bytes)
+            )
+        };
+        let valid = with(&[7u8; 32]);
+        let parsed = parse_authorization(&valid).expect("32 bytes");
+        assert_eq!(parsed.signature, [7u8; 32]);
+        assert_eq!(
+            parsed.signed_headers,
+            ["x-ms-date", "host", "x-ms-content-sha256"]
+        );
+        for len in [0, 1, 31, 33, 34, 48, 300] {
+            assert_eq!(
+                parse_authorization(&with(&vec![7u8; len])),
+                Err(HmacError::MalformedAuthorization(
+                    "Signature is not 32 bytes (HMAC-SHA256)"
+                )),
+                "{len} bytes"
+            );
+        }
+        let garbled = with(&[7u8; 32]).replace("Bwc", "B!c");
+        assert_eq!(
+            parse_authorization(&garbled),
+            Err(HmacError::MalformedAuthorization("Signature is not base64"))
+        );
+    }
+
+    #[test]
+    fn signed_header_names_match_in_any_case() {
+        let auth = authorization_header(&key(), "POST", "/x?a=1", date(), "h", b"{}").replace(
+            "x-ms-date;host;x-ms-content-sha256",
+            "X-MS-Date;Host;X-Ms-Content-SHA256",
+        );
+        let owned = headers(date(), b"{}");
+        let headers = pairs(&owned);
+        let req = request("POST", "/x?a=1", &headers, b"{}");
+        assert_eq!(
+            verify(
+                &req,
+                Some(&auth),
+                &[key()],
+                now(),
+                std::time::Duration::from_secs(60)
+            ),
+            Ok(KeySlot::Primary)
+        );
     }
 
     #[test]
