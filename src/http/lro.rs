@@ -32,23 +32,27 @@ const ID: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// The link to an operation's status: `path_prefix` + the id (percent-encoded) + `query`
-/// (e.g. `?api-version=2025-09-01`), absolute on the request's own scheme and host when `links`
-/// says so.
+/// The link to an operation's status: `path_prefix` + the id (percent-encoded) + `query` (its
+/// pieces one after the other, e.g. `["?api-version=", version]`), absolute on the request's own
+/// scheme and host when `links` says so.
 pub fn status_link(
     req: &HttpRequest,
     links: LroLinks,
     path_prefix: &str,
     id: &str,
-    query: &str,
+    query: &[&str],
 ) -> String {
-    let path = format!("{path_prefix}{}{query}", utf8_percent_encode(id, ID));
+    let mut link = String::with_capacity(128);
     if links.absolute {
         let (scheme, host) = origin(req);
-        format!("{scheme}://{host}{path}")
-    } else {
-        path
+        link.push_str(&scheme);
+        link.push_str("://");
+        link.push_str(&host);
     }
+    link.push_str(path_prefix);
+    link.extend(utf8_percent_encode(id, ID));
+    link.extend(query.iter().copied());
+    link
 }
 
 /// A JSON answer about an operation: `status` and `body`, with `Operation-Location` (and

@@ -1,6 +1,8 @@
 //! Answering requests: JSON responses, the client's origin for links, and the 404/405 errors of
 //! requests that match no operation.
 
+use std::borrow::Cow;
+
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
@@ -14,13 +16,16 @@ use crate::error::JSON_CONTENT_TYPE;
 /// (HTTP/2 `:authority`, else `Host`). Only with `--trust-forwarded-headers` do a reverse
 /// proxy's `Forwarded` / `X-Forwarded-Host` / `X-Forwarded-Proto` headers count: anyone can send
 /// them, and a forged host would put the forger's URL into tokens' issuer and into links.
-pub fn origin(req: &HttpRequest) -> (String, String) {
+pub fn origin(req: &HttpRequest) -> (Cow<'static, str>, Cow<'_, str>) {
     let trust = req
         .app_data::<web::Data<crate::state::AppState>>()
         .is_some_and(|s| s.settings.config.tokens.trust_forwarded_headers);
     if trust {
         let info = req.connection_info();
-        return (info.scheme().to_string(), info.host().to_string());
+        return (
+            Cow::Owned(info.scheme().to_string()),
+            Cow::Owned(info.host().to_string()),
+        );
     }
     let scheme = if req.app_config().secure() {
         "https"
@@ -28,9 +33,8 @@ pub fn origin(req: &HttpRequest) -> (String, String) {
         "http"
     };
     let host = super::host::request_host(req.uri(), req.headers())
-        .map(str::to_string)
-        .unwrap_or_else(|| req.app_config().host().to_string());
-    (scheme.to_string(), host)
+        .unwrap_or_else(|| req.app_config().host());
+    (Cow::Borrowed(scheme), Cow::Borrowed(host))
 }
 
 /// A JSON response with the real service's success content type.

@@ -74,7 +74,7 @@ pub async fn send_email(
         LINKS,
         OPERATIONS_PATH,
         &lro.id,
-        &format!("?api-version={version}"),
+        &["?api-version=", version],
     );
     respond(
         StatusCode::ACCEPTED,
