@@ -24,16 +24,20 @@ pub struct InvalidEmailAddress(pub String);
 impl EmailAddress {
     /// Checks `raw` (surrounding whitespace is not part of an address).
     pub fn parse(raw: &str) -> Result<Self, InvalidEmailAddress> {
+        if raw.len() > MAX_ADDRESS_BYTES {
+            return Err(InvalidEmailAddress(raw.chars().take(64).collect()));
+        }
         let options = email_address::Options::default()
             .without_display_text()
             .without_domain_literal()
             .with_required_tld();
-        if raw.len() > MAX_ADDRESS_BYTES {
-            return Err(InvalidEmailAddress(raw.chars().take(64).collect()));
+        if is_plain_address(raw)
+            || email_address::EmailAddress::parse_with_options(raw, options).is_ok()
+        {
+            Ok(Self(raw.to_string()))
+        } else {
+            Err(InvalidEmailAddress(raw.to_string()))
         }
-        email_address::EmailAddress::parse_with_options(raw, options)
-            .map(|_| Self(raw.to_string()))
-            .map_err(|_| InvalidEmailAddress(raw.to_string()))
     }
 
     /// The address as written.
@@ -65,6 +69,35 @@ impl fmt::Display for EmailAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Whether `raw` has the everyday shape of an address, which needs no full parse: a dot-atom
+/// local part of at most 64 ASCII characters (letters, digits, ``!#$%&'*+/=?^_`{|}~-``, dots
+/// between them), one `@`, and a domain of at most 254 characters in two or more labels of at
+/// most 63 letters, digits and inner hyphens. Every such address is one the `email_address`
+/// crate accepts with the options [`EmailAddress::parse`] uses (a property test holds the two
+/// together); anything else, valid or not, is left to the crate.
+fn is_plain_address(raw: &str) -> bool {
+    let Some((local, domain)) = raw.split_once('@') else {
+        return false;
+    };
+    let atext = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b);
+    let label = |l: &str| {
+        let bytes = l.as_bytes();
+        (1..=63).contains(&bytes.len())
+            && bytes[0].is_ascii_alphanumeric()
+            && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+            && bytes
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    (1..=64).contains(&local.len())
+        && local
+            .split('.')
+            .all(|atom| !atom.is_empty() && atom.bytes().all(atext))
+        && (1..=254).contains(&domain.len())
+        && domain.split('.').all(label)
+        && domain.contains('.')
 }
 
 /// How addresses are compared (filters, rules, suppression): ASCII case ignored.
@@ -377,6 +410,86 @@ mod tests {
         assert_eq!(a.domain(), "example.com");
         assert_eq!(a.local_part(), "Bob");
         assert_eq!(a.key(), "bob@example.com");
+    }
+
+    /// The crate's verdict with the options `parse` uses.
+    fn crate_accepts(raw: &str) -> bool {
+        let options = email_address::Options::default()
+            .without_display_text()
+            .without_domain_literal()
+            .with_required_tld();
+        email_address::EmailAddress::parse_with_options(raw, options).is_ok()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        /// Near-addresses (the characters that matter, at the lengths that matter): whatever the
+        /// shortcut accepts, the crate accepts.
+        #[test]
+        fn the_plain_shape_is_a_subset_of_what_the_crate_accepts(
+            local in "[a-zA-Z0-9.@\\-_+!~\"\\[\\] <>é]{0,12}",
+            domain in "[a-zA-Z0-9.\\-_ é\\[\\]]{0,14}",
+        ) {
+            let raw = format!("{local}@{domain}");
+            if is_plain_address(&raw) {
+                proptest::prop_assert!(crate_accepts(&raw), "{raw:?}");
+            }
+        }
+
+        /// Addresses built in the plain shape, at and past the limits (local part 64, label 63).
+        #[test]
+        fn plain_addresses_at_the_limits_agree_with_the_crate(
+            local in "[a-z0-9!#$%&'*+/=?^_`{|}~-]{1,30}(\\.[a-z0-9_-]{1,40}){0,2}",
+            labels in proptest::collection::vec("[a-z0-9]([a-z0-9-]{0,64}[a-z0-9])?", 1..5),
+        ) {
+            let raw = format!("{local}@{}", labels.join("."));
+            if is_plain_address(&raw) {
+                proptest::prop_assert!(crate_accepts(&raw), "{raw:?}");
+            } else {
+                // Outside the shape only through a length limit or a single label.
+                proptest::prop_assert!(
+                    local.len() > 64 || labels.len() < 2 || labels.iter().any(|l| l.len() > 63)
+                        || raw.len() - local.len() - 1 > 254,
+                    "{raw:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_plain_shape_covers_everyday_addresses_only() {
+        for plain in [
+            "a@example.com",
+            "DoNotReply@acacacac-0000-4000-8000-000000000001.azurecomm.net",
+            "first.last+tag@sub.example.co.uk",
+            "o'brien@x-y.example",
+        ] {
+            assert!(is_plain_address(plain) && crate_accepts(plain), "{plain}");
+        }
+        // Valid, but left to the crate.
+        for other in [
+            "\"quoted local\"@example.com",
+            "é@example.com",
+            "a@exämple.com",
+        ] {
+            assert!(!is_plain_address(other), "{other}");
+            assert!(EmailAddress::parse(other).is_ok(), "{other}");
+        }
+        for bad in [
+            "a..b@example.com",
+            ".a@example.com",
+            "a.@example.com",
+            "a@-example.com",
+            "a@example-.com",
+            "a@example..com",
+            "a@example.com.",
+            "a@b@example.com",
+            "a@localhost",
+        ] {
+            assert!(!is_plain_address(bad), "{bad}");
+            assert!(EmailAddress::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
