@@ -9,6 +9,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
@@ -66,8 +67,9 @@ pub fn respond(
     let mut res = super::json_response(status, body)?;
     let headers = res.headers_mut();
     if let Some((links, link)) = link {
-        let value = HeaderValue::from_str(&link)
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("operation link {link:?}: {e}")))?;
+        // The link's own bytes become the header value (no copy; a clone for `Location` shares them).
+        let value = HeaderValue::from_maybe_shared(Bytes::from(link))
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("operation link: {e}")))?;
         headers.insert(HeaderName::from_static("operation-location"), value.clone());
         if links.location {
             headers.insert(header::LOCATION, value);

@@ -355,9 +355,18 @@ impl CheckedEmail {
         plan: LroPlan,
         deliveries: Vec<Delivery>,
     ) -> SentEmail {
-        let internet_message_id = self
-            .message_id
-            .unwrap_or_else(|| format!("<{}@{}>", id.to_ascii_lowercase(), self.sender.domain()));
+        let internet_message_id = self.message_id.unwrap_or_else(|| {
+            // `<id@sender's domain>`, lower case.
+            let domain = self.sender.as_str().rsplit_once('@').map_or("", |(_, d)| d);
+            let mut mid = String::with_capacity(id.len() + domain.len() + 3);
+            mid.push('<');
+            mid.push_str(&id);
+            mid.push('@');
+            mid.push_str(domain);
+            mid.push('>');
+            mid.make_ascii_lowercase();
+            mid
+        });
         SentEmail {
             id,
             internet_message_id,

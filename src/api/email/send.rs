@@ -10,6 +10,7 @@
 //! nothing.
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderName;
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -87,7 +88,8 @@ pub async fn send_email(
 /// The `Operation-Id` header (format uuid): the caller's id for the operation; anything else
 /// than a UUID is 400.
 fn operation_id(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    let Some(value) = req.headers().get("operation-id") else {
+    const OPERATION_ID: HeaderName = HeaderName::from_static("operation-id");
+    let Some(value) = req.headers().get(OPERATION_ID) else {
         return Ok(None);
     };
     let text = value.to_str().unwrap_or("").trim();
