@@ -89,12 +89,11 @@ impl SmsOverride {
 }
 
 /// A request on its way to the journal: what is known before it is handled (see
-/// [`super::edge()`], which journals every request outside `/_emulator/`).
+/// [`super::edge()`], which journals every request outside `/_emulator/`). The method and target
+/// are read from the request again when it is recorded.
 pub struct JournalEntry {
     started: Instant,
     time: chrono::DateTime<chrono::Utc>,
-    method: actix_web::http::Method,
-    uri: actix_web::http::Uri,
 }
 
 impl JournalEntry {
@@ -106,8 +105,6 @@ impl JournalEntry {
         Some(Self {
             started: Instant::now(),
             time: state.clock.now(),
-            method: req.method().clone(),
-            uri: req.uri().clone(),
         })
     }
 
@@ -122,48 +119,42 @@ impl JournalEntry {
         res: &ServiceResponse<B>,
         response_body: Option<Option<actix_web::web::Bytes>>,
     ) {
-        let (operation, resource, auth, rule, faulted, bodies) = {
-            let ext = res.request().extensions();
-            let operation = match ext.get::<Matched>() {
-                Some(matched) => matched.data_plane_name(),
-                None => Matched::resolve(res.request()).and_then(|m| m.data_plane_name()),
-            };
-            let resource = ext.get::<Res>().map(|r| r.name.clone());
-            let auth = match (ext.get::<Caller>(), ext.get::<UserToken>()) {
-                (Some(Caller::AccessKey(_)), _) => "accessKey",
-                (Some(Caller::Entra(_)), _) => "entraId",
-                (None, Some(_)) => "userToken",
-                (None, None) if matches!(res.status().as_u16(), 401 | 403) => "denied",
-                (None, None) => "none",
-            };
-            let rule = ext.get::<AppliedRule>().map(|r| r.0.clone());
-            let bodies = response_body.map(|response| {
-                let path = self.uri.path();
-                Box::new(if path.contains("/oauth2/") || path.starts_with("/msi/") {
-                    Bodies::withheld()
-                } else {
-                    let request = ext.get::<BufferedBody>().map(|b| b.0.clone());
-                    Bodies::capture(request.as_deref().unwrap_or_default(), response.as_deref())
-                })
-            });
-            (
-                operation,
-                resource,
-                auth,
-                rule,
-                ext.get::<FaultInjected>().is_some(),
-                bodies,
-            )
+        let request = res.request();
+        let target = crate::scenario::journal::target(request.uri());
+        let ext = request.extensions();
+        let operation = match ext.get::<Matched>() {
+            Some(matched) => matched.data_plane_name(),
+            None => Matched::resolve(request).and_then(|m| m.data_plane_name()),
         };
+        let auth = match (ext.get::<Caller>(), ext.get::<UserToken>()) {
+            (Some(Caller::AccessKey(_)), _) => "accessKey",
+            (Some(Caller::Entra(_)), _) => "entraId",
+            (None, Some(_)) => "userToken",
+            (None, None) if matches!(res.status().as_u16(), 401 | 403) => "denied",
+            (None, None) => "none",
+        };
+        let bodies = response_body.map(|response| {
+            let path = request.path();
+            Box::new(if path.contains("/oauth2/") || path.starts_with("/msi/") {
+                Bodies::withheld()
+            } else {
+                let body = ext.get::<BufferedBody>().map(|b| b.0.clone());
+                Bodies::capture(body.as_deref().unwrap_or_default(), response.as_deref())
+            })
+        });
         state.journal.record(Record {
             time: self.time,
-            method: self.method,
-            uri: self.uri,
+            method: request.method(),
+            target,
             operation,
-            resource,
+            resource: ext.get::<Res>().map(|r| r.name.as_str()),
             auth,
-            rule,
-            status: if faulted { 0 } else { res.status().as_u16() },
+            rule: ext.get::<AppliedRule>().map(|r| r.0.clone()),
+            status: if ext.get::<FaultInjected>().is_some() {
+                0
+            } else {
+                res.status().as_u16()
+            },
             duration_ms: self.started.elapsed().as_secs_f64() * 1000.0,
             bodies,
         });

@@ -3,10 +3,13 @@
 //! A bounded ring (`--journal-size`, oldest dropped first) behind one mutex, appended once per
 //! request after its response is built. `/_emulator/*` requests are not journaled.
 //!
-//! Recording sits on every request's path, so it only copies what it is given ([`Record`]: the
-//! method, the URI, which are reference-counted, the operation's name, which is static, and a few
-//! small values); the fields derived from them (path, api-version, RFC 3339 time) are worked out
-//! when the journal is read.
+//! Recording sits on every request's path, so it borrows what it is given ([`Record`]: the
+//! method, the request target, the resource's name, the operation's name, which is static, and a
+//! few small values) and copies the two texts into the buffers of the entry it evicts: once the
+//! journal is full, a request allocates and frees nothing for it (freeing a record written
+//! thousands of requests earlier touched cold memory and cost more than all the rest). The fields
+//! derived from what is kept (path, api-version, RFC 3339 time) are worked out when the journal
+//! is read.
 //!
 //! Request and response bodies (the first [`MAX_BODY_BYTES`] of each) are kept only while a
 //! live view watches the journal ([`Journal::watch`], the web inspector's stream): otherwise the
@@ -20,19 +23,19 @@ use actix_web::http::{Method, Uri};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-/// What the journal keeps of one request (see [`Entry`] for what it reads as).
-#[derive(Debug, Clone)]
-pub struct Record {
+/// One request, as the journal is given it (see [`Entry`] for what it reads as).
+#[derive(Debug)]
+pub struct Record<'a> {
     /// When it arrived (emulator clock).
     pub time: DateTime<Utc>,
     /// HTTP method.
-    pub method: Method,
-    /// The request target as received.
-    pub uri: Uri,
+    pub method: &'a Method,
+    /// The request target as received: the path and the query (e.g. `/sms?api-version=…`).
+    pub target: &'a str,
     /// The data-plane operation it matched.
     pub operation: Option<&'static str>,
     /// The resource it was routed to (after authentication).
-    pub resource: Option<String>,
+    pub resource: Option<&'a str>,
     /// `accessKey`, `entraId`, `userToken`, `denied` or `none`.
     pub auth: &'static str,
     /// The scenario rule that applied.
@@ -43,6 +46,72 @@ pub struct Record {
     pub duration_ms: f64,
     /// The bodies, when a live view was watching ([`Journal::watched`]).
     pub bodies: Option<Box<Bodies>>,
+}
+
+/// The request target of `uri` as [`Record::target`] takes it: the path and the query.
+pub fn target(uri: &Uri) -> &str {
+    uri.path_and_query().map_or("/", |pq| pq.as_str())
+}
+
+/// What the journal keeps of one request: a [`Record`] with its texts copied into buffers that
+/// are reused when the entry is evicted.
+#[derive(Debug, Default)]
+struct Kept {
+    time: DateTime<Utc>,
+    method: Method,
+    target: String,
+    operation: Option<&'static str>,
+    resource: Option<String>,
+    auth: &'static str,
+    rule: Option<String>,
+    status: u16,
+    duration_ms: f64,
+    bodies: Option<Box<Bodies>>,
+}
+
+/// A reused buffer larger than this (a long URI once) is given back rather than kept.
+const MAX_REUSED_BYTES: usize = 512;
+
+/// `text` into `buf`, reusing its allocation unless it is much larger than needed.
+fn copy_into(buf: &mut String, text: &str) {
+    if buf.capacity() > MAX_REUSED_BYTES && text.len() <= MAX_REUSED_BYTES {
+        *buf = String::new();
+    }
+    buf.clear();
+    buf.push_str(text);
+}
+
+impl Kept {
+    /// Overwrites this entry with `record`; returns what it held that is not reused (a rule's
+    /// name, bodies), to be dropped outside the journal's lock.
+    fn fill(&mut self, record: Record<'_>) -> (Option<String>, Option<Box<Bodies>>) {
+        self.time = record.time;
+        if self.method != *record.method {
+            self.method = record.method.clone();
+        }
+        copy_into(&mut self.target, record.target);
+        self.operation = record.operation;
+        match (record.resource, &mut self.resource) {
+            (Some(name), Some(buf)) => copy_into(buf, name),
+            (Some(name), kept) => *kept = Some(name.to_string()),
+            (None, kept) => *kept = None,
+        }
+        self.auth = record.auth;
+        self.status = record.status;
+        self.duration_ms = record.duration_ms;
+        (
+            std::mem::replace(&mut self.rule, record.rule),
+            std::mem::replace(&mut self.bodies, record.bodies),
+        )
+    }
+
+    fn path(&self) -> &str {
+        self.target.split_once('?').map_or(&self.target, |(p, _)| p)
+    }
+
+    fn query(&self) -> &str {
+        self.target.split_once('?').map_or("", |(_, q)| q)
+    }
 }
 
 /// How much of each body the journal keeps.
@@ -87,16 +156,16 @@ fn excerpt(bytes: &[u8]) -> String {
     )
 }
 
-impl Record {
+impl Kept {
     fn entry(&self, seq: u64) -> Entry {
         Entry {
             seq,
             time: timestamp(self.time),
             method: self.method.as_str().to_string(),
-            path: self.uri.path().to_string(),
+            path: self.path().to_string(),
             operation: self.operation,
             resource: self.resource.clone(),
-            api_version: form_urlencoded::parse(self.uri.query().unwrap_or("").as_bytes())
+            api_version: form_urlencoded::parse(self.query().as_bytes())
                 .find(|(k, _)| k.eq_ignore_ascii_case("api-version"))
                 .map(|(_, v)| v.into_owned()),
             auth: self.auth,
@@ -159,7 +228,7 @@ pub struct Filter {
 }
 
 impl Filter {
-    fn matches(&self, seq: u64, e: &Record) -> bool {
+    fn matches(&self, seq: u64, e: &Kept) -> bool {
         self.after.is_none_or(|after| seq > after)
             && self.status.is_none_or(|s| e.status == s)
             && self
@@ -179,7 +248,7 @@ impl Filter {
 
 struct Inner {
     /// (sequence number, record), oldest first.
-    entries: VecDeque<(u64, Record)>,
+    entries: VecDeque<(u64, Kept)>,
     next_seq: u64,
     dropped: u64,
 }
@@ -225,24 +294,30 @@ impl Journal {
         self.capacity > 0
     }
 
-    /// Appends a record, giving it the next sequence number.
-    pub fn record(&self, record: Record) {
+    /// Appends a record, giving it the next sequence number. Once the journal is full, the
+    /// oldest entry's buffers take the new record's texts.
+    pub fn record(&self, record: Record<'_>) {
         if self.capacity == 0 {
             return;
         }
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let seq = inner.next_seq;
         inner.next_seq += 1;
-        // The oldest record is dropped after the lock is released (freeing takes time too).
-        let oldest = if inner.entries.len() >= self.capacity {
+        let mut kept = if inner.entries.len() >= self.capacity {
             inner.dropped += 1;
-            inner.entries.pop_front()
+            inner
+                .entries
+                .pop_front()
+                .map(|(_, k)| k)
+                .unwrap_or_default()
         } else {
-            None
+            Kept::default()
         };
-        inner.entries.push_back((seq, record));
+        let released = kept.fill(record);
+        inner.entries.push_back((seq, kept));
         drop(inner);
-        drop(oldest);
+        // What is not reused is freed after the lock is released (freeing takes time too).
+        drop(released);
     }
 
     /// Matching entries, oldest first, at most `limit` (the newest ones when cut).
@@ -305,14 +380,16 @@ pub fn timestamp(t: DateTime<Utc>) -> String {
 mod tests {
     use super::*;
 
-    fn entry(op: &'static str, status: u16) -> Record {
+    static POST: Method = Method::POST;
+
+    fn entry(op: &'static str, status: u16) -> Record<'static> {
         assert_eq!(op, "Sms.Send");
         Record {
             time: DateTime::UNIX_EPOCH,
-            method: Method::POST,
-            uri: Uri::from_static("/sms?api-version=2021-03-07"),
+            method: &POST,
+            target: "/sms?api-version=2021-03-07",
             operation: Some(op),
-            resource: Some("default".into()),
+            resource: Some("default"),
             auth: "accessKey",
             rule: (status == 429).then(|| "throttle".to_string()),
             status,
@@ -392,5 +469,47 @@ mod tests {
         let off = Journal::new(0);
         off.record(entry("Sms.Send", 202));
         assert_eq!(off.count(&Filter::default()), 0);
+    }
+
+    #[test]
+    fn an_evicted_entry_reused_reads_as_the_new_request_only() {
+        static GET: Method = Method::GET;
+        let journal = Journal::new(1);
+        let mut first = entry("Sms.Send", 429);
+        first.bodies = Some(Box::new(Bodies::capture(b"first", Some(b"first"))));
+        journal.record(first);
+        let long = format!(
+            "/chat/threads/{}/messages?api-version=2024-03-07",
+            "x".repeat(600)
+        );
+        journal.record(Record {
+            method: &GET,
+            target: &long,
+            operation: Some("Chat.ListMessages"),
+            resource: None,
+            auth: "userToken",
+            rule: None,
+            status: 200,
+            ..entry("Sms.Send", 200)
+        });
+        let e = &journal.list(&Filter::default(), 10)[0];
+        assert_eq!((e.seq, e.method.as_str(), e.status), (2, "GET", 200));
+        assert_eq!(e.path, long.split_once('?').map(|(p, _)| p).unwrap_or(""));
+        assert_eq!(e.api_version.as_deref(), Some("2024-03-07"));
+        assert_eq!((e.resource.as_deref(), e.rule.as_deref()), (None, None));
+        assert_eq!((e.request_body.as_deref(), e.auth), (None, "userToken"));
+        journal.record(Record {
+            target: "/identities",
+            ..entry("Sms.Send", 201)
+        });
+        let e = &journal.list(&Filter::default(), 10)[0];
+        assert_eq!(
+            (e.path.as_str(), e.api_version.as_deref()),
+            ("/identities", None)
+        );
+        assert_eq!(
+            (e.method.as_str(), e.resource.as_deref()),
+            ("POST", Some("default"))
+        );
     }
 }

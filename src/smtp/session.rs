@@ -15,7 +15,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use actix_web::http::{Method, Uri};
+use actix_web::http::Method;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
@@ -735,12 +735,13 @@ impl<'a> Session<'a> {
         status: u16,
         started: std::time::Instant,
     ) {
+        let method = Method::from_bytes(b"SMTP").unwrap_or(Method::POST);
         self.state.journal.record(Record {
             time,
-            method: Method::from_bytes(b"SMTP").unwrap_or(Method::POST),
-            uri: Uri::from_static("/smtp"),
+            method: &method,
+            target: "/smtp",
             operation: Some(OPERATION),
-            resource: Some(login.resource.name.clone()),
+            resource: Some(&login.resource.name),
             auth: "entraId",
             rule,
             status,
