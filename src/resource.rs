@@ -9,7 +9,9 @@
 //! authentication in [`crate::http`] puts the chosen [`Resource`] into the request extensions;
 //! handlers take it with the `Res` extractor and never look at another resource's state.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+
+use arc_swap::ArcSwap;
 
 use uuid::Uuid;
 
@@ -171,7 +173,10 @@ impl Resource {
 
 /// Every resource of the process; the first is `default`.
 pub struct Resources {
-    all: RwLock<Arc<Vec<Arc<Resource>>>>,
+    /// Read on every request without a lock or a reference count (`ArcSwap::load`); replaced
+    /// whole when resources are added, one writer at a time (`adding`).
+    all: ArcSwap<Vec<Arc<Resource>>>,
+    adding: Mutex<()>,
     max: usize,
     reserved_hosts: Vec<String>,
 }
@@ -200,7 +205,8 @@ impl Resources {
     /// included); `reserved_hosts` address `default` and no other resource may claim them.
     pub fn new(default: Resource, max: usize, reserved_hosts: Vec<String>) -> Self {
         Self {
-            all: RwLock::new(Arc::new(vec![Arc::new(default)])),
+            all: ArcSwap::from_pointee(vec![Arc::new(default)]),
+            adding: Mutex::new(()),
             max,
             reserved_hosts,
         }
@@ -236,31 +242,32 @@ impl Resources {
 
     /// A snapshot of every resource, `default` first.
     pub fn all(&self) -> Arc<Vec<Arc<Resource>>> {
-        match self.all.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.all.load_full()
     }
 
     /// The `default` resource.
     pub fn default_resource(&self) -> Arc<Resource> {
-        self.all()[0].clone()
+        self.all.load()[0].clone()
     }
 
     /// The resource called `name`.
     pub fn by_name(&self, name: &str) -> Option<Arc<Resource>> {
-        self.all().iter().find(|r| r.name == name).cloned()
+        self.all.load().iter().find(|r| r.name == name).cloned()
     }
 
     /// The resource whose id is `id` (any case).
     pub fn by_id(&self, id: &str) -> Option<Arc<Resource>> {
         let id = Uuid::parse_str(id).ok()?;
-        self.all().iter().find(|r| r.resource_id == id).cloned()
+        self.all
+            .load()
+            .iter()
+            .find(|r| r.resource_id == id)
+            .cloned()
     }
 
     /// The resource a `Host` header names (port ignored), or `default`.
     pub fn by_host(&self, host: Option<&str>) -> Arc<Resource> {
-        let all = self.all();
+        let all = self.all.load();
         if let Some(name) = host.map(host_name)
             && let Some(found) = all.iter().find(|r| r.hosts.contains(&name))
         {
@@ -278,9 +285,15 @@ impl Resources {
         now: DateTime<Utc>,
         clock_skew: std::time::Duration,
     ) -> Result<(Arc<Resource>, KeySlot), HmacError> {
-        let all = self.all();
-        let key_sets: Vec<&[Vec<u8>]> = all.iter().map(|r| r.access_keys.as_slice()).collect();
-        let (index, slot) = hmac::verify_any(request, authorization, &key_sets, now, clock_skew)?;
+        let all = self.all.load();
+        let (index, slot) = hmac::verify_any(
+            request,
+            authorization,
+            &all,
+            |r| r.access_keys.as_slice(),
+            now,
+            clock_skew,
+        )?;
         Ok((all[index].clone(), slot))
     }
 
@@ -292,7 +305,7 @@ impl Resources {
         token: &str,
         now: DateTime<Utc>,
     ) -> Result<(Arc<Resource>, UserToken), TokenError> {
-        let all = self.all();
+        let all = self.all.load();
         // With `default` alone there is nothing to pick: its issuer refuses a token for another
         // resource (reading the claim would decode the payload a second time).
         let resource = match all.as_slice() {
@@ -327,19 +340,20 @@ impl Resources {
     /// Adds resources, all or none: a name, id or host already in use is refused, and so is
     /// going past [`Resources::max`].
     pub fn add(&self, new: Vec<Resource>) -> Result<(), String> {
-        let mut guard = match self.all.write() {
+        let _adding = match self.adding.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if guard.len() + new.len() > self.max {
+        let current = self.all.load_full();
+        if current.len() + new.len() > self.max {
             return Err(too_many(self.max));
         }
-        let mut next: Vec<Arc<Resource>> = guard.as_ref().clone();
+        let mut next: Vec<Arc<Resource>> = current.as_ref().clone();
         for resource in new {
             conflict(&next, &resource)?;
             next.push(Arc::new(resource));
         }
-        *guard = Arc::new(next);
+        self.all.store(Arc::new(next));
         Ok(())
     }
 }

@@ -266,16 +266,17 @@ pub fn verify(
     now: DateTime<Utc>,
     skew: std::time::Duration,
 ) -> Result<KeySlot, HmacError> {
-    verify_any(req, authorization, &[keys], now, skew).map(|(_, slot)| slot)
+    verify_any(req, authorization, &[keys], |keys| keys, now, skew).map(|(_, slot)| slot)
 }
 
 /// [`verify`] against the key pairs of several resources: which pair (index into `key_sets`) and
 /// which key of it signed the request. The request's own checks (content hash, date) come first
 /// and do not depend on the key.
-pub fn verify_any(
+pub fn verify_any<S>(
     req: &HmacRequest<'_>,
     authorization: Option<&str>,
-    key_sets: &[&[Vec<u8>]],
+    key_sets: &[S],
+    keys_of: impl Fn(&S) -> &[Vec<u8>],
     now: DateTime<Utc>,
     skew: std::time::Duration,
 ) -> Result<(usize, KeySlot), HmacError> {
@@ -356,7 +357,7 @@ pub fn verify_any(
     // out the variants only when it does not verify.
     let mut sts = String::new();
     signed_string(&mut sts, &method, req.path_and_query, &values, host);
-    for (set, keys) in key_sets.iter().enumerate() {
+    for (set, keys) in key_sets.iter().map(&keys_of).enumerate() {
         for (index, key) in keys.iter().enumerate() {
             if mac(key, &sts).verify_slice(&auth.signature).is_ok() {
                 return Ok((set, slot(index)));
@@ -366,7 +367,7 @@ pub fn verify_any(
     let expected_string_to_sign = sts.clone();
     let targets = target_variants(req.path_and_query);
     let hosts = host_variants(host);
-    for (set, keys) in key_sets.iter().enumerate() {
+    for (set, keys) in key_sets.iter().map(&keys_of).enumerate() {
         for (index, key) in keys.iter().enumerate() {
             for target in &targets {
                 for host in &hosts {

@@ -211,6 +211,11 @@ impl IdSource {
 
     /// The next id (a version-4 UUID either way).
     pub fn uuid(&self) -> Uuid {
+        // Unseeded (the usual case), both workers draw from their own thread's generator and
+        // never meet on the lock.
+        if self.seed.is_none() {
+            return Uuid::new_v4();
+        }
         let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
         match rng.as_mut() {
             Some(rng) => uuid::Builder::from_random_bytes(rng.random()).into_uuid(),
