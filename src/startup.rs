@@ -828,7 +828,7 @@ fn restore_undelivered(
     let by_topic: std::collections::HashMap<String, Arc<Resource>> = resources
         .all()
         .iter()
-        .map(|r| (events.topic_for(&r.name), Arc::clone(r)))
+        .map(|r| (events.topic_for(&r.name).to_string(), Arc::clone(r)))
         .collect();
     let mut gone_reports = Vec::new();
     let mut restored_reports = 0;

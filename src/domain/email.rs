@@ -24,6 +24,20 @@ pub struct InvalidEmailAddress(pub String);
 impl EmailAddress {
     /// Checks `raw` (surrounding whitespace is not part of an address).
     pub fn parse(raw: &str) -> Result<Self, InvalidEmailAddress> {
+        Self::check(raw)?;
+        Ok(Self(raw.to_string()))
+    }
+
+    /// [`EmailAddress::parse`], keeping `raw`'s buffer; `raw` comes back if it is not an
+    /// address.
+    pub fn parse_owned(raw: String) -> Result<Self, String> {
+        match Self::check(&raw) {
+            Ok(()) => Ok(Self(raw)),
+            Err(_) => Err(raw),
+        }
+    }
+
+    fn check(raw: &str) -> Result<(), InvalidEmailAddress> {
         if raw.len() > MAX_ADDRESS_BYTES {
             return Err(InvalidEmailAddress(raw.chars().take(64).collect()));
         }
@@ -34,7 +48,7 @@ impl EmailAddress {
         if is_plain_address(raw)
             || email_address::EmailAddress::parse_with_options(raw, options).is_ok()
         {
-            Ok(Self(raw.to_string()))
+            Ok(())
         } else {
             Err(InvalidEmailAddress(raw.to_string()))
         }

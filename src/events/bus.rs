@@ -44,6 +44,8 @@ pub(super) struct Inner {
     pub(super) started: AtomicBool,
     /// Where what is not delivered yet is noted (`--state-dir`; see `journal`).
     pub(super) journal: OnceLock<Arc<dyn EventJournal>>,
+    /// `options.topic`, shared by every report scheduled for the default resource.
+    pub(super) default_topic: Arc<str>,
 }
 
 /// The event bus: subscriptions, delivery queues and history. A cheap `Clone` handle.
@@ -73,6 +75,7 @@ impl EventBus {
                 reqwest::Client::default()
             });
         let report_capacity = options.report_capacity;
+        let default_topic = Arc::from(options.topic.as_str());
         let ids = IdSource::new(options.seed);
         Self {
             inner: Arc::new(Inner {
@@ -94,6 +97,7 @@ impl EventBus {
                 stop: watch::channel(false).0,
                 started: AtomicBool::new(false),
                 journal: OnceLock::new(),
+                default_topic,
             }),
         }
     }
@@ -105,12 +109,12 @@ impl EventBus {
 
     /// The topic (ARM id) of the resource called `resource`: the flags' subscription and group,
     /// and `--resource-name` for the default resource or the resource's own name for the others.
-    pub fn topic_for(&self, resource: &str) -> String {
+    pub fn topic_for(&self, resource: &str) -> Arc<str> {
         let options = &self.inner.options;
         if resource == options.default_resource {
-            options.topic.clone()
+            Arc::clone(&self.inner.default_topic)
         } else {
-            format!("{}{}", options.arm_prefix, provider_path(resource))
+            format!("{}{}", options.arm_prefix, provider_path(resource)).into()
         }
     }
 
@@ -422,10 +426,10 @@ mod tests {
     #[test]
     fn each_resource_has_its_topic_and_subscriptions_may_keep_to_one() {
         let bus = bus(100);
-        assert_eq!(bus.topic_for("default"), bus.topic());
+        assert_eq!(&*bus.topic_for("default"), bus.topic());
         let other = bus.topic_for("contoso");
         assert_eq!(
-            other,
+            &*other,
             "/subscriptions/s/resourceGroups/g/providers/Microsoft.Communication/communicationServices/contoso"
         );
         bus.subscribe(sub("http://127.0.0.1:1/#name=all"))

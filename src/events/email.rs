@@ -117,7 +117,7 @@ fn report_key(topic: &str, email: &SentEmail, index: usize) -> Option<ReportKey>
 }
 
 /// A delivery report waiting for its time: the topic, the message, which of its deliveries.
-type Due = (String, Arc<SentEmail>, usize);
+type Due = (Arc<str>, Arc<SentEmail>, usize);
 
 /// Delivery reports waiting for their time, bounded (the capacity of the SMS schedule).
 pub(super) struct EmailSchedule {
@@ -137,7 +137,7 @@ impl EmailSchedule {
 
     /// Schedules the reports of `email`; true when one of them is now the earliest due, so the
     /// timer (which waits for the earliest) must look again.
-    fn add(&mut self, topic: &str, email: &Arc<SentEmail>) -> bool {
+    fn add(&mut self, topic: &Arc<str>, email: &Arc<SentEmail>) -> bool {
         let before = self.next_due();
         for i in 0..email.deliveries.len() {
             self.add_one(topic, email, i);
@@ -151,7 +151,7 @@ impl EmailSchedule {
 
     /// Schedules the report of recipient `index` of `email` (nothing if it has no such
     /// recipient).
-    pub(super) fn add_one(&mut self, topic: &str, email: &Arc<SentEmail>, index: usize) {
+    pub(super) fn add_one(&mut self, topic: &Arc<str>, email: &Arc<SentEmail>, index: usize) {
         let Some(delivery) = email.deliveries.get(index) else {
             return;
         };
@@ -162,7 +162,7 @@ impl EmailSchedule {
         self.next += 1;
         self.due.insert(
             (delivery.at, self.next),
-            (topic.to_string(), Arc::clone(email), index),
+            (Arc::clone(topic), Arc::clone(email), index),
         );
     }
 
@@ -361,7 +361,7 @@ mod tests {
     #[test]
     fn the_schedule_releases_each_recipient_when_due() {
         let mut s = EmailSchedule::new(10);
-        s.add("t", &Arc::new(email()));
+        s.add(&"t".into(), &Arc::new(email()));
         assert_eq!(s.next_due(), Some(at(1)));
         let first = s.take_due(at(2));
         assert_eq!(first.len(), 1);
@@ -369,7 +369,7 @@ mod tests {
         assert_eq!(s.take_due(at(3)).len(), 1);
         assert_eq!(s.next_due(), None);
         let mut full = EmailSchedule::new(1);
-        full.add("t", &Arc::new(email()));
+        full.add(&"t".into(), &Arc::new(email()));
         assert_eq!(full.take_due(at(10)).len(), 1);
     }
 }

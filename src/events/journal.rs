@@ -115,13 +115,13 @@ impl EventBus {
 
     /// Puts back an SMS delivery report that was waiting for its time under `topic`.
     pub fn restore_sms_report(&self, topic: String, report: DeliveryReport) {
-        lock(&self.inner.reports).add(topic, report);
+        lock(&self.inner.reports).add(topic.into(), report);
         self.inner.reports_changed.notify_one();
     }
 
     /// Puts back the delivery report of recipient `index` of `email`, waiting under `topic`.
     pub fn restore_email_report(&self, topic: &str, email: &Arc<SentEmail>, index: usize) {
-        lock(&self.inner.email_reports).add_one(topic, email, index);
+        lock(&self.inner.email_reports).add_one(&Arc::from(topic), email, index);
         self.inner.reports_changed.notify_one();
     }
 }

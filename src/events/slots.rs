@@ -131,7 +131,7 @@ impl EventBus {
             Validation::Pending
         };
         tracing::info!(subscription = %name, endpoint = %sub.endpoint(), schema = sub.schema().as_str(), "event subscription added");
-        let topic = sub.resource().map(|r| self.topic_for(r));
+        let topic = sub.resource().map(|r| self.topic_for(r).to_string());
         subs.push(Arc::new(Slot {
             topic,
             name: name.clone(),

@@ -15,6 +15,7 @@
 //! otherwise it looks at least once a second).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -127,7 +128,7 @@ fn report_key(topic: &str, report: &DeliveryReport) -> ReportKey {
 
 /// Delivery reports waiting for their time, with the topic to publish them under.
 pub(super) struct ReportSchedule {
-    due: BTreeMap<(DateTime<Utc>, u64), (String, DeliveryReport)>,
+    due: BTreeMap<(DateTime<Utc>, u64), (Arc<str>, DeliveryReport)>,
     next: u64,
     capacity: usize,
 }
@@ -144,7 +145,7 @@ impl ReportSchedule {
     /// Schedules `report`; true when it is now the earliest one due, so the timer (which waits
     /// for the earliest) must look again. A later one is met by the wait already running: under
     /// load this spares the timer task a wake-up per message.
-    pub(super) fn add(&mut self, topic: String, report: DeliveryReport) -> bool {
+    pub(super) fn add(&mut self, topic: Arc<str>, report: DeliveryReport) -> bool {
         if self.due.len() >= self.capacity {
             // The outbox evicted the oldest messages' reports too: forget the latest-due one.
             self.due.pop_last();
@@ -156,7 +157,7 @@ impl ReportSchedule {
     }
 
     /// Removes and returns the reports due at `now`, earliest first.
-    fn take_due(&mut self, now: DateTime<Utc>) -> Vec<(String, DeliveryReport)> {
+    fn take_due(&mut self, now: DateTime<Utc>) -> Vec<(Arc<str>, DeliveryReport)> {
         let later = self.due.split_off(&(now, u64::MAX));
         std::mem::replace(&mut self.due, later)
             .into_values()

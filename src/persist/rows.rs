@@ -750,7 +750,7 @@ impl EmailRow {
                 .collect(),
             headers: e.headers.clone(),
             user_engagement_tracking_disabled: e.user_engagement_tracking_disabled,
-            via: e.via.clone(),
+            via: e.via.to_string(),
             sent_at: time(e.sent_at),
             plan: PlanRow::of(&e.plan),
             deliveries: e
@@ -759,7 +759,7 @@ impl EmailRow {
                 .map(|d| DeliveryRow {
                     recipient: d.recipient.as_str().to_string(),
                     status: d.status.as_str().to_string(),
-                    details: d.details.clone(),
+                    details: d.details.to_string(),
                     at: time(d.at),
                 })
                 .collect(),
@@ -794,7 +794,7 @@ impl EmailRow {
                 .collect::<Result<_, RowError>>()?,
             headers: self.headers,
             user_engagement_tracking_disabled: self.user_engagement_tracking_disabled,
-            via: self.via,
+            via: self.via.into(),
             sent_at: parse_time(&self.sent_at)?,
             plan: self.plan.into_plan()?,
             deliveries: self
@@ -805,7 +805,7 @@ impl EmailRow {
                         recipient: email_address(&d.recipient)?,
                         status: DeliveryStatus::parse(&d.status)
                             .ok_or_else(|| format!("unknown delivery status {:?}", d.status))?,
-                        details: d.details,
+                        details: d.details.into(),
                         at: parse_time(&d.at)?,
                     })
                 })

@@ -19,6 +19,7 @@
 //!
 //! No actix, no serde_json.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -102,8 +103,8 @@ pub struct Delivery {
     pub recipient: EmailAddress,
     /// The outcome.
     pub status: DeliveryStatus,
-    /// `deliveryStatusDetails.statusMessage`.
-    pub details: String,
+    /// `deliveryStatusDetails.statusMessage` (most often one of the emulator's fixed texts).
+    pub details: Cow<'static, str>,
     /// When the report arrives (emulator clock).
     pub at: DateTime<Utc>,
 }
@@ -138,7 +139,7 @@ pub struct SentEmail {
     /// `userEngagementTrackingDisabled`.
     pub user_engagement_tracking_disabled: bool,
     /// How it came in: the REST api-version, or another front door's name (e.g. `smtp`).
-    pub via: String,
+    pub via: Cow<'static, str>,
     /// When it was accepted (emulator clock).
     pub sent_at: DateTime<Utc>,
     /// Its send operation's course.
@@ -337,7 +338,7 @@ impl EmailStore {
         let email = Arc::new(email);
         let mut inner = self.inner();
         match inner.operations.start(email.operation()) {
-            Started::Existing(lro) => return Accepted::Repeated(lro),
+            Started::Existing(lro) => return Accepted::Repeated(lro.clone()),
             Started::New(_) => {}
         }
         inner.bytes = inner.bytes.saturating_add(email.size());

@@ -19,7 +19,10 @@
 //!
 //! No actix, no serde_json.
 
+use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -142,12 +145,12 @@ pub struct Lro<T> {
     pub payload: T,
 }
 
-impl<T> Lro<T> {
+impl LroPlan {
     /// Its status at `now`.
     pub fn status(&self, now: DateTime<Utc>) -> LroStatus {
-        if now >= self.plan.completes_at {
-            self.plan.outcome.status()
-        } else if now >= self.plan.running_at {
+        if now >= self.completes_at {
+            self.outcome.status()
+        } else if now >= self.running_at {
             LroStatus::Running
         } else {
             LroStatus::NotStarted
@@ -157,7 +160,7 @@ impl<T> Lro<T> {
     /// Its error at `now`: only once it has failed or been canceled.
     pub fn error(&self, now: DateTime<Utc>) -> Option<&LroError> {
         if self.status(now).is_terminal() {
-            self.plan.outcome.error()
+            self.outcome.error()
         } else {
             None
         }
@@ -171,34 +174,56 @@ impl<T> Lro<T> {
         if self.status(now).is_terminal() {
             return None;
         }
-        let left_ms = u64::try_from((self.plan.completes_at - now).num_milliseconds()).unwrap_or(0);
+        let left_ms = u64::try_from((self.completes_at - now).num_milliseconds()).unwrap_or(0);
         let secs = left_ms.div_ceil(1000);
         Some(secs.clamp(1, MAX_RETRY_AFTER_SECS))
     }
 }
 
+impl<T> Lro<T> {
+    /// Its status at `now` ([`LroPlan::status`]).
+    pub fn status(&self, now: DateTime<Utc>) -> LroStatus {
+        self.plan.status(now)
+    }
+
+    /// Its error at `now` ([`LroPlan::error`]).
+    pub fn error(&self, now: DateTime<Utc>) -> Option<&LroError> {
+        self.plan.error(now)
+    }
+
+    /// Its `retry-after` at `now` ([`LroPlan::retry_after`]).
+    pub fn retry_after(&self, now: DateTime<Utc>) -> Option<u64> {
+        self.plan.retry_after(now)
+    }
+}
+
 /// What [`LroTable::start`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Started<T> {
-    /// A new operation was recorded.
-    New(Lro<T>),
+pub enum Started<'a, T> {
+    /// A new operation was recorded: it, as the table keeps it.
+    New(&'a Lro<T>),
     /// An operation with that id exists: it, unchanged (nothing was recorded).
-    Existing(Lro<T>),
+    Existing(&'a Lro<T>),
 }
 
 /// Operations by id, at most `max` of them (the oldest go first). Keep it inside the owning
 /// service's lock.
 #[derive(Debug)]
 pub struct LroTable<T> {
-    by_key: HashMap<String, Lro<T>>,
-    order: VecDeque<String>,
+    /// The map and the eviction order share each key.
+    by_key: HashMap<Arc<str>, Lro<T>>,
+    order: VecDeque<Arc<str>>,
     max: usize,
 }
 
 /// How an id is looked up: ASCII case ignored (operation ids are GUIDs, which clients write in
-/// either case).
-fn key(id: &str) -> String {
-    id.to_ascii_lowercase()
+/// either case). The emulator's own ids are lower case already and are not copied.
+fn key(id: &str) -> Cow<'_, str> {
+    if id.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(id.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(id)
+    }
 }
 
 impl<T: Clone> LroTable<T> {
@@ -213,29 +238,34 @@ impl<T: Clone> LroTable<T> {
 
     /// Whether an operation with this id is known.
     pub fn contains(&self, id: &str) -> bool {
-        self.by_key.contains_key(&key(id))
+        self.by_key.contains_key(key(id).as_ref())
     }
 
     /// Records `lro`, unless its id is known: then the existing operation comes back and
     /// nothing changes. The oldest operations past the cap are forgotten.
-    pub fn start(&mut self, lro: Lro<T>) -> Started<T> {
-        let k = key(&lro.id);
-        if let Some(existing) = self.by_key.get(&k) {
-            return Started::Existing(existing.clone());
-        }
-        self.by_key.insert(k.clone(), lro.clone());
-        self.order.push_back(k);
-        while self.order.len() > self.max {
-            if let Some(old) = self.order.pop_front() {
+    pub fn start(&mut self, lro: Lro<T>) -> Started<'_, T> {
+        let k: Arc<str> = Arc::from(key(&lro.id));
+        // The oldest go first, before the new one is in (so it is never among them).
+        if !self.by_key.contains_key(&k) {
+            while self.order.len() >= self.max {
+                let Some(old) = self.order.pop_front() else {
+                    break;
+                };
                 self.by_key.remove(&old);
             }
         }
-        Started::New(lro)
+        match self.by_key.entry(Arc::clone(&k)) {
+            Entry::Occupied(existing) => Started::Existing(existing.into_mut()),
+            Entry::Vacant(slot) => {
+                self.order.push_back(k);
+                Started::New(slot.insert(lro))
+            }
+        }
     }
 
     /// The operation with this id.
     pub fn get(&self, id: &str) -> Option<&Lro<T>> {
-        self.by_key.get(&key(id))
+        self.by_key.get(key(id).as_ref())
     }
 
     /// How many operations are kept.
@@ -330,9 +360,9 @@ mod tests {
     fn a_known_id_in_any_case_returns_the_existing_operation() {
         let mut table = LroTable::new(10);
         let first = lro("ABC", 0, 10, LroOutcome::Succeeded);
-        assert_eq!(table.start(first.clone()), Started::New(first.clone()));
+        assert_eq!(table.start(first.clone()), Started::New(&first));
         let again = lro("abc", 5, 50, LroOutcome::Succeeded);
-        assert_eq!(table.start(again), Started::Existing(first));
+        assert_eq!(table.start(again), Started::Existing(&first));
         assert_eq!(table.len(), 1);
         assert!(table.get("aBc").is_some());
     }

@@ -946,7 +946,7 @@ impl Inner {
             },
         };
         match self.operations.start(lro) {
-            Started::New(l) | Started::Existing(l) => l,
+            Started::New(l) | Started::Existing(l) => l.clone(),
         }
     }
 

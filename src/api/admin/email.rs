@@ -149,7 +149,7 @@ impl EmailView {
                 })
                 .collect(),
             user_engagement_tracking_disabled: email.user_engagement_tracking_disabled,
-            via: email.via.clone(),
+            via: email.via.to_string(),
             sent_at: event_time(email.sent_at),
             status: lro.status(now).as_str(STATUS_CASE),
             completes_at: event_time(email.plan.completes_at),
@@ -163,7 +163,7 @@ impl EmailView {
                 .map(|d| DeliveryView {
                     recipient: d.recipient.to_string(),
                     status: d.status.as_str(),
-                    details: d.details.clone(),
+                    details: d.details.to_string(),
                     report_at: event_time(d.at),
                     reported: d.at <= now,
                 })

@@ -12,14 +12,13 @@
 //! scenario rules scripted for it ([`EmailOverrides`]; the REST API's operation layer computes
 //! them from the rules that match `Email.Send`).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 
 use crate::clock;
-use crate::domain::{
-    DeliveryStatus, EmailAddress, MAX_RECIPIENTS, address_key, is_allowed_attachment_type,
-};
+use crate::domain::{DeliveryStatus, EmailAddress, MAX_RECIPIENTS, is_allowed_attachment_type};
 use crate::resource::Resource;
 use crate::scenario::EmailOverrides;
 use crate::scenario::rules::EmailResultStatus;
@@ -134,7 +133,7 @@ pub struct AcceptOptions<'a> {
     /// The caller's id for the send operation (any case; a UUID over REST); `None`: a new one.
     pub operation_id: Option<&'a str>,
     /// How it came in: the REST api-version, or e.g. `smtp` (shown in the inbox).
-    pub via: &'a str,
+    pub via: &'static str,
     /// The outcomes scenario rules scripted for it.
     pub scripted: &'a EmailOverrides,
 }
@@ -151,8 +150,8 @@ fn invalid(code: &'static str, message: String) -> EmailError {
 }
 
 /// Checks `raw` (at `path`, for the message) as an address.
-fn address(raw: &str, path: &str) -> Result<EmailAddress, EmailError> {
-    EmailAddress::parse(raw).map_err(|_| {
+fn address(raw: String, path: &str) -> Result<EmailAddress, EmailError> {
+    EmailAddress::parse_owned(raw).map_err(|raw| {
         invalid(
             "InvalidEmailAddress",
             format!("The email address '{raw}' ({path}) is not valid."),
@@ -160,22 +159,19 @@ fn address(raw: &str, path: &str) -> Result<EmailAddress, EmailError> {
     })
 }
 
-fn mailboxes(list: &[NewMailbox], path: &str) -> Result<Vec<Mailbox>, EmailError> {
-    list.iter()
+fn mailboxes(list: Vec<NewMailbox>, path: &str) -> Result<Vec<Mailbox>, EmailError> {
+    list.into_iter()
         .enumerate()
         .map(|(i, m)| {
             Ok(Mailbox {
                 // The path is written only for the error (not for every valid recipient).
-                address: EmailAddress::parse(&m.address).map_err(|_| {
+                address: EmailAddress::parse_owned(m.address).map_err(|a| {
                     invalid(
                         "InvalidEmailAddress",
-                        format!(
-                            "The email address '{}' ({path}[{i}].address) is not valid.",
-                            m.address
-                        ),
+                        format!("The email address '{a}' ({path}[{i}].address) is not valid."),
                     )
                 })?,
-                display_name: m.display_name.clone(),
+                display_name: m.display_name,
             })
         })
         .collect()
@@ -206,8 +202,8 @@ type Headers = Vec<(String, String)>;
 
 /// The custom headers a message keeps (the service's switches and `Message-ID` left out), and
 /// its `Message-ID` if a valid one was given.
-fn custom_headers(headers: &[(String, String)]) -> Result<(Headers, Option<String>), EmailError> {
-    let validate_message_id = switch_on(headers, VALIDATE_MESSAGE_ID);
+fn custom_headers(headers: Headers) -> Result<(Headers, Option<String>), EmailError> {
+    let validate_message_id = switch_on(&headers, VALIDATE_MESSAGE_ID);
     let mut kept = Vec::new();
     let mut message_id = None;
     for (name, value) in headers {
@@ -243,7 +239,7 @@ fn custom_headers(headers: &[(String, String)]) -> Result<(Headers, Option<Strin
             ));
         }
         if lower == "message-id" {
-            if is_message_id(value) {
+            if is_message_id(&value) {
                 message_id = Some(value.trim().to_string());
             } else if validate_message_id {
                 return Err(invalid(
@@ -255,7 +251,7 @@ fn custom_headers(headers: &[(String, String)]) -> Result<(Headers, Option<Strin
             }
             continue;
         }
-        kept.push((name.clone(), value.clone()));
+        kept.push((name, value));
     }
     Ok((kept, message_id))
 }
@@ -350,7 +346,7 @@ impl CheckedEmail {
     pub fn into_sent(
         self,
         id: String,
-        via: &str,
+        via: &'static str,
         sent_at: DateTime<Utc>,
         plan: LroPlan,
         deliveries: Vec<Delivery>,
@@ -390,7 +386,7 @@ impl CheckedEmail {
                 .collect(),
             headers: self.headers,
             user_engagement_tracking_disabled: self.user_engagement_tracking_disabled,
-            via: via.to_string(),
+            via: Cow::Borrowed(via),
             raw: self.raw,
             sent_at,
             plan,
@@ -414,7 +410,7 @@ pub fn check_email(mut email: NewEmail) -> Result<CheckedEmail, EmailError> {
             target: "senderAddress".into(),
         });
     }
-    let sender = address(&email.sender, "senderAddress")?;
+    let sender = address(std::mem::take(&mut email.sender), "senderAddress")?;
     let count = email.to.len() + email.cc.len() + email.bcc.len();
     if count == 0 {
         return Err(EmailError::Missing {
@@ -430,10 +426,10 @@ pub fn check_email(mut email: NewEmail) -> Result<CheckedEmail, EmailError> {
             ),
         ));
     }
-    let to = mailboxes(&email.to, "recipients.to")?;
-    let cc = mailboxes(&email.cc, "recipients.cc")?;
-    let bcc = mailboxes(&email.bcc, "recipients.bcc")?;
-    let reply_to = mailboxes(&email.reply_to, "replyTo")?;
+    let to = mailboxes(std::mem::take(&mut email.to), "recipients.to")?;
+    let cc = mailboxes(std::mem::take(&mut email.cc), "recipients.cc")?;
+    let bcc = mailboxes(std::mem::take(&mut email.bcc), "recipients.bcc")?;
+    let reply_to = mailboxes(std::mem::take(&mut email.reply_to), "replyTo")?;
     if email.subject.is_empty() {
         return Err(EmailError::Missing {
             message: "The content.subject field is required.".into(),
@@ -447,9 +443,9 @@ pub fn check_email(mut email: NewEmail) -> Result<CheckedEmail, EmailError> {
             target: "content".into(),
         });
     }
-    let switches = email.headers.clone();
-    attachments(&mut email, &switches)?;
-    let (headers, message_id) = custom_headers(&email.headers)?;
+    let sent_headers = std::mem::take(&mut email.headers);
+    attachments(&mut email, &sent_headers)?;
+    let (headers, message_id) = custom_headers(sent_headers)?;
     Ok(CheckedEmail {
         sender,
         to,
@@ -480,9 +476,10 @@ pub fn accept_email(
     options: AcceptOptions<'_>,
 ) -> Result<Accepted, EmailError> {
     let email = check_email(email)?;
-    if !res.links_email_domain(&email.sender.domain()) {
+    let domain = email.sender.domain();
+    if !res.links_email_domain(&domain) {
         tracing::info!(sender = %email.sender, resource = %res.name, "email sender domain is not linked to the resource");
-        return Err(EmailError::DomainNotLinked(email.sender.domain()));
+        return Err(EmailError::DomainNotLinked(domain));
     }
     let now = state.clock.now();
     let id = match options.operation_id {
@@ -496,7 +493,7 @@ pub fn accept_email(
         .unwrap_or(config.email_completion_delay);
     let completes_at = clock::saturating_add_std(now, delay);
     let (outcome, deliveries) = plan(
-        &email.distinct_recipients(),
+        email.distinct_recipients(),
         scripted,
         completes_at,
         config.email_delivery_report_delay,
@@ -520,22 +517,34 @@ pub fn accept_email(
 }
 
 /// Each recipient once (the first time its address appears, any case).
+/// A linear scan: a message has at most [`MAX_RECIPIENTS`] recipients, and most have one, for
+/// which a set and a lower-cased copy of each address cost more than the comparisons.
 fn distinct<'a>(all: impl Iterator<Item = &'a Mailbox>) -> Vec<EmailAddress> {
-    let mut seen = HashSet::new();
-    all.filter(|m| seen.insert(address_key(m.address.as_str())))
-        .map(|m| m.address.clone())
-        .collect()
+    let mut seen: Vec<EmailAddress> = Vec::new();
+    for m in all {
+        let address = m.address.as_str().trim();
+        if !seen
+            .iter()
+            .any(|s| s.as_str().trim().eq_ignore_ascii_case(address))
+        {
+            seen.push(m.address.clone());
+        }
+    }
+    seen
 }
 
 /// How the operation ends and each recipient's delivery: scripted outcomes first, else success
 /// and `Delivered` `report_delay` after the operation ends.
 fn plan(
-    recipients: &[EmailAddress],
+    recipients: Vec<EmailAddress>,
     scripted: &EmailOverrides,
     completes_at: DateTime<Utc>,
     report_delay: std::time::Duration,
 ) -> (LroOutcome, Vec<Delivery>) {
     let report = |r: &EmailAddress| {
+        if scripted.0.is_empty() {
+            return None;
+        }
         scripted
             .for_recipient(&r.key())
             .and_then(|(rule, o)| o.delivery_report.as_ref().map(|d| (rule, d)))
@@ -554,11 +563,11 @@ fn plan(
         };
         tracing::info!(rule = %rule, code = %error.code, "email send operation scripted to end without success");
         let deliveries = recipients
-            .iter()
+            .into_iter()
             .map(|r| Delivery {
-                recipient: r.clone(),
+                recipient: r,
                 status: DeliveryStatus::Failed,
-                details: error.message.clone(),
+                details: Cow::Owned(error.message.clone()),
                 at: completes_at,
             })
             .collect();
@@ -569,25 +578,25 @@ fn plan(
         return (outcome, deliveries);
     }
     let deliveries: Vec<Delivery> = recipients
-        .iter()
-        .map(|r| match report(r) {
+        .into_iter()
+        .map(|r| match report(&r) {
             Some((rule, d)) => {
                 let status = d.status.status();
                 tracing::info!(rule = %rule, recipient = %r, status = status.as_str(), "email delivery scripted");
                 Delivery {
-                    recipient: r.clone(),
+                    recipient: r,
                     status,
                     details: d
                         .details
                         .clone()
-                        .unwrap_or_else(|| status.default_details().to_string()),
+                        .map_or(Cow::Borrowed(status.default_details()), Cow::Owned),
                     at: clock::saturating_add_std(completes_at, d.after.unwrap_or(report_delay)),
                 }
             }
             None => Delivery {
-                recipient: r.clone(),
+                recipient: r,
                 status: DeliveryStatus::Delivered,
-                details: DeliveryStatus::Delivered.default_details().to_string(),
+                details: Cow::Borrowed(DeliveryStatus::Delivered.default_details()),
                 at: clock::saturating_add_std(completes_at, report_delay),
             },
         })
@@ -637,7 +646,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect()
         };
-        let (kept, id) = custom_headers(&h(&[
+        let (kept, id) = custom_headers(h(&[
             ("ClientCorrelationId", "123"),
             ("x-ms-acsemail-suppress-invalid-attachment", "true"),
             ("Message-ID", "<a@b.com>"),
@@ -647,13 +656,13 @@ mod tests {
         assert_eq!(id.as_deref(), Some("<a@b.com>"));
         // An invalid Message-ID is dropped, unless asked to validate it.
         assert_eq!(
-            custom_headers(&h(&[("Message-ID", "nope")]))
+            custom_headers(h(&[("Message-ID", "nope")]))
                 .expect("dropped")
                 .1,
             None
         );
         assert!(matches!(
-            custom_headers(&h(&[("Message-ID", "nope"), (VALIDATE_MESSAGE_ID, "TRUE")])),
+            custom_headers(h(&[("Message-ID", "nope"), (VALIDATE_MESSAGE_ID, "TRUE")])),
             Err(EmailError::Invalid {
                 code: "InvalidMessageId",
                 ..
@@ -664,7 +673,7 @@ mod tests {
             ("Bad Name", "x"),
             ("X-Ok", "a\r\nBcc: evil@x.com"),
         ] {
-            assert!(custom_headers(&h(&[bad])).is_err(), "{bad:?}");
+            assert!(custom_headers(h(&[bad])).is_err(), "{bad:?}");
         }
     }
 }

@@ -51,19 +51,19 @@ pub async fn send_email(
         },
     )?;
     let now = state.clock.now();
-    let (lro, fresh) = match accepted {
-        Accepted::New(email) => (email.operation(), true),
-        Accepted::Repeated(lro) => (lro, false),
+    let (id, plan, fresh) = match &accepted {
+        Accepted::New(email) => (&email.id, &email.plan, true),
+        Accepted::Repeated(lro) => (&lro.id, &lro.plan, false),
     };
     // A new operation always reads Running (and so is polled at least once).
     let (status, retry_after) = if fresh {
-        (LroStatus::Running, Some(lro.retry_after(now).unwrap_or(1)))
+        (LroStatus::Running, Some(plan.retry_after(now).unwrap_or(1)))
     } else {
-        (lro.status(now), lro.retry_after(now))
+        (plan.status(now), plan.retry_after(now))
     };
-    let error = (!fresh).then(|| lro.error(now)).flatten();
+    let error = (!fresh).then(|| plan.error(now)).flatten();
     let body = EmailSendResult {
-        id: &lro.id,
+        id,
         status: status.as_str(STATUS_CASE),
         error: error.map(|e| ErrorDetail {
             code: &e.code,
@@ -74,7 +74,7 @@ pub async fn send_email(
         &req,
         LINKS,
         OPERATIONS_PATH,
-        &lro.id,
+        id,
         &["?api-version=", version],
     );
     respond(
