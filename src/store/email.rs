@@ -294,7 +294,8 @@ impl InboxFilter {
 
 #[derive(Debug)]
 struct Inner {
-    inbox: VecDeque<Arc<SentEmail>>,
+    /// Each message with its [`SentEmail::size`], taken once.
+    inbox: VecDeque<(Arc<SentEmail>, usize)>,
     bytes: usize,
     operations: LroTable<()>,
 }
@@ -336,25 +337,36 @@ impl EmailStore {
     /// `sink` ([`EmailChange::Sent`]) before the lock is released.
     pub fn accept(&self, email: SentEmail, sink: Sink<'_>) -> Accepted {
         let email = Arc::new(email);
+        let size = email.size();
+        let operation = email.operation();
+        // Evicted messages are dropped once the lock is released: freeing a message sent
+        // thousands of messages earlier touches cold memory, and the other worker may be waiting.
+        let mut evicted = None;
+        let mut more_evicted = Vec::new();
         let mut inner = self.inner();
-        match inner.operations.start(email.operation()) {
+        match inner.operations.start(operation) {
             Started::Existing(lro) => return Accepted::Repeated(lro.clone()),
             Started::New(_) => {}
         }
-        inner.bytes = inner.bytes.saturating_add(email.size());
-        inner.inbox.push_back(Arc::clone(&email));
+        inner.bytes = inner.bytes.saturating_add(size);
+        inner.inbox.push_back((Arc::clone(&email), size));
         while inner.inbox.len() > 1
             && (inner.inbox.len() > self.limits.max_emails.max(1)
                 || inner.bytes > self.limits.max_bytes)
         {
-            if let Some(old) = inner.inbox.pop_front() {
-                inner.bytes = inner.bytes.saturating_sub(old.size());
+            if let Some((old, old_size)) = inner.inbox.pop_front() {
+                inner.bytes = inner.bytes.saturating_sub(old_size);
+                match evicted {
+                    None => evicted = Some(old),
+                    Some(_) => more_evicted.push(old),
+                }
             }
         }
         sink.publish(Area::Email, || {
             Change::Email(EmailChange::Sent(Arc::clone(&email)))
         });
         drop(inner);
+        drop((evicted, more_evicted));
         self.changed.notify_waiters();
         Accepted::New(email)
     }
@@ -373,8 +385,8 @@ impl EmailStore {
         self.inner()
             .inbox
             .iter()
-            .filter(|e| filter.matches(e))
-            .cloned()
+            .filter(|(e, _)| filter.matches(e))
+            .map(|(e, _)| Arc::clone(e))
             .collect()
     }
 
@@ -383,8 +395,8 @@ impl EmailStore {
         self.inner()
             .inbox
             .iter()
-            .find(|e| e.id.eq_ignore_ascii_case(id))
-            .cloned()
+            .find(|(e, _)| e.id.eq_ignore_ascii_case(id))
+            .map(|(e, _)| Arc::clone(e))
             .ok_or_else(|| EmailError::MessageNotFound(id.to_string()))
     }
 
