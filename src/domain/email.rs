@@ -119,6 +119,12 @@ pub fn address_key(address: &str) -> String {
     address.trim().to_ascii_lowercase()
 }
 
+/// Whether `a` and `b` are the same address: `address_key(a) == address_key(b)`, without the
+/// copies.
+pub fn same_address(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
+}
+
 /// Whether a domain name is usable as a sender domain: letters, digits, `-` and `.`, at least
 /// two labels, none empty, at most 253 characters.
 pub fn is_domain_name(domain: &str) -> bool {
@@ -376,6 +382,24 @@ pub fn is_address_pattern(pattern: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_address_agrees_with_address_key() {
+        let cases = [
+            ("a@b.com", "A@B.COM"),
+            (" a@b.com ", "a@b.com"),
+            ("a@b.com", "a@c.com"),
+            ("ä@b.com", "Ä@b.com"),
+            ("", " "),
+        ];
+        for (a, b) in cases {
+            assert_eq!(
+                same_address(a, b),
+                address_key(a) == address_key(b),
+                "{a:?} {b:?}"
+            );
+        }
+    }
 
     #[test]
     fn the_managed_domain_is_recognised_in_any_case_and_nothing_else_is() {

@@ -17,7 +17,7 @@ pub use chat::{
 pub use email::{
     DeliveryStatus, EmailAddress, EngagementType, InvalidEmailAddress, MAX_RECIPIENTS, address_key,
     address_matches, default_sender, is_address_pattern, is_allowed_attachment_type,
-    is_domain_name, is_managed_domain_of, managed_domain,
+    is_domain_name, is_managed_domain_of, managed_domain, same_address,
 };
 pub use phone_number::{PhoneNumber, PhoneNumberError, looks_like_a_phone_number};
 pub use scope::{ChatRole, Scope, ScopeSet};

@@ -28,7 +28,7 @@ use tokio::sync::Notify;
 
 use super::changes::{Area, Change, Sink};
 use super::lro::{Lro, LroPlan, LroTable, Started};
-use crate::domain::{DeliveryStatus, EmailAddress, EngagementType, address_key};
+use crate::domain::{DeliveryStatus, EmailAddress, EngagementType, address_key, same_address};
 
 /// Why an email operation failed. The API answers each as `error::from` says; the codes are
 /// the real service's where it documents them (`DomainNotLinked`, `InvalidEmailAddress`), the
@@ -198,8 +198,9 @@ impl SentEmail {
 
     /// The delivery of `recipient` (any case), if it is one.
     pub fn delivery(&self, recipient: &str) -> Option<&Delivery> {
-        let key = address_key(recipient);
-        self.deliveries.iter().find(|d| d.recipient.key() == key)
+        self.deliveries
+            .iter()
+            .find(|d| same_address(d.recipient.as_str(), recipient))
     }
 }
 
@@ -341,6 +342,7 @@ impl EmailStore {
         let operation = email.operation();
         // Evicted messages are dropped once the lock is released: freeing a message sent
         // thousands of messages earlier touches cold memory, and the other worker may be waiting.
+        // A full inbox evicts one message per send, kept without allocating a `Vec` for it.
         let mut evicted = None;
         let mut more_evicted = Vec::new();
         let mut inner = self.inner();

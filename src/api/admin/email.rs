@@ -120,7 +120,6 @@ struct EmailView {
 
 impl EmailView {
     fn new(email: &SentEmail, now: DateTime<Utc>, with_content: bool) -> Self {
-        let lro = email.operation();
         Self {
             id: email.id.clone(),
             internet_message_id: email.internet_message_id.clone(),
@@ -151,9 +150,9 @@ impl EmailView {
             user_engagement_tracking_disabled: email.user_engagement_tracking_disabled,
             via: email.via.to_string(),
             sent_at: event_time(email.sent_at),
-            status: lro.status(now).as_str(STATUS_CASE),
+            status: email.plan.status(now).as_str(STATUS_CASE),
             completes_at: event_time(email.plan.completes_at),
-            error: lro.error(now).map(|e| ErrorView {
+            error: email.plan.error(now).map(|e| ErrorView {
                 code: e.code.clone(),
                 message: e.message.clone(),
             }),

@@ -18,7 +18,9 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 
 use crate::clock;
-use crate::domain::{DeliveryStatus, EmailAddress, MAX_RECIPIENTS, is_allowed_attachment_type};
+use crate::domain::{
+    DeliveryStatus, EmailAddress, MAX_RECIPIENTS, is_allowed_attachment_type, same_address,
+};
 use crate::resource::Resource;
 use crate::scenario::EmailOverrides;
 use crate::scenario::rules::EmailResultStatus;
@@ -522,10 +524,9 @@ pub fn accept_email(
 fn distinct<'a>(all: impl Iterator<Item = &'a Mailbox>) -> Vec<EmailAddress> {
     let mut seen: Vec<EmailAddress> = Vec::new();
     for m in all {
-        let address = m.address.as_str().trim();
         if !seen
             .iter()
-            .any(|s| s.as_str().trim().eq_ignore_ascii_case(address))
+            .any(|s| same_address(s.as_str(), m.address.as_str()))
         {
             seen.push(m.address.clone());
         }
