@@ -44,7 +44,8 @@ pub(super) struct Inner {
     pub(super) started: AtomicBool,
     /// Where what is not delivered yet is noted (`--state-dir`; see `journal`).
     pub(super) journal: OnceLock<Arc<dyn EventJournal>>,
-    /// `options.topic`, shared by every report scheduled for the default resource.
+    /// The default resource's topic (`options.topic`), read from here after start: shared by
+    /// every report scheduled for the default resource.
     pub(super) default_topic: Arc<str>,
 }
 
@@ -104,7 +105,7 @@ impl EventBus {
 
     /// The default topic: the default resource's ARM id.
     pub fn topic(&self) -> &str {
-        &self.inner.options.topic
+        &self.inner.default_topic
     }
 
     /// The topic (ARM id) of the resource called `resource`: the flags' subscription and group,
@@ -175,7 +176,7 @@ impl EventBus {
 
     /// Publishes under the default topic.
     pub fn publish_default(&self, events: Vec<NewEvent>) {
-        self.publish(&self.inner.options.topic, events);
+        self.publish(&self.inner.default_topic, events);
     }
 
     /// The records matching `filter`, in publication order (then by subscription name).

@@ -472,7 +472,7 @@ async fn validate_event_grid(inner: &Inner, slot: &Slot) -> Result<(), String> {
     let code = uuid::Uuid::new_v4().hyphenated().to_string().to_uppercase();
     let event = [ValidationEvent {
         id: uuid::Uuid::new_v4().hyphenated().to_string(),
-        topic: &inner.options.topic,
+        topic: &inner.default_topic,
         subject: "",
         data: ValidationData {
             validation_code: code.clone(),
